@@ -1,0 +1,83 @@
+"""Diagnostic codes (one table) and helpers to build, sort and suggest."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from nb2pipe.model import Cell, Diagnostic, Severity
+
+E, W = Severity.ERROR, Severity.WARNING
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: Severity
+    title: str
+
+
+CODES: dict[str, Code] = {
+    c.code: c
+    for c in (
+        # NB1xx: tags, steps, parameters, cells
+        Code("NB101", E, "invalid step name"),
+        Code("NB102", E, "duplicate step name"),
+        Code("NB103", W, "unknown tag that looks like an nb2pipe tag"),
+        Code("NB104", E, "after: names an unknown step"),
+        Code("NB105", E, "parameters cell holds something other than literal assignments"),
+        Code("NB106", W, "more than one parameters cell"),
+        Code("NB107", E, "invalid tag value"),
+        Code("NB108", E, "cell does not parse"),
+        Code("NB109", W, "IPython magic with no pipeline equivalent"),
+        Code("NB110", W, "step has no code"),
+        # NB2xx: dependency errors
+        Code("NB201", E, "undefined name"),
+        Code("NB202", E, "dependency cycle"),
+        Code("NB203", E, "import * hides where a needed name comes from"),
+        # NB3xx: dependency warnings
+        Code("NB301", W, "del of a name a later step needs"),
+        Code("NB302", W, "global statement"),
+        Code("NB303", W, "exec, eval or globals()"),
+        Code("NB304", W, "value unlikely to cross a process boundary"),
+        Code("NB305", W, "file written in one step and read in another without a dependency"),
+        Code("NB306", W, "display-only cell inside a step"),
+        Code("NB307", W, "global random seed"),
+    )
+}
+
+
+def diagnostic(
+    code: str,
+    message: str,
+    *,
+    path: str,
+    cell: Cell | None = None,
+    line: int | None = None,
+    hint: str | None = None,
+) -> Diagnostic:
+    return Diagnostic(
+        code=code,
+        severity=CODES[code].severity,
+        message=message,
+        path=path,
+        cell=cell.index if cell else None,
+        cell_id=cell.id if cell else None,
+        line=line,
+        hint=hint,
+    )
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
+    unique = {(d.code, d.cell, d.line, d.message): d for d in diagnostics}
+    return tuple(sorted(unique.values(), key=Diagnostic.sort_key))
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def close_match(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=cutoff)
+    return matches[0] if matches else None

@@ -1,0 +1,148 @@
+"""Stage 1, read: a .ipynb file -> Notebook.
+
+nbformat v4 files are parsed with the standard json module (importing nbformat costs most of a
+second, which `nb2pipe check` cannot afford); older versions are upgraded through nbformat.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from nb2pipe.model import Cell, Notebook
+
+
+class ReadError(Exception):
+    """The file cannot be read as a Python notebook. The message is one line, naming the file."""
+
+
+_SOURCE_KEY = re.compile(r'^\s*"source":\s*(\[)?')
+_CELL_TYPE_KEY = re.compile(r'^\s*"cell_type":')
+
+
+def read_notebook(path: str | Path) -> Notebook:
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = " (the file looks truncated)" if truncated else ""
+        raise ReadError(
+            f"{path}: not valid notebook JSON: {exc.msg} (line {exc.lineno}, "
+            f"column {exc.colno}){hint}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ReadError(f"{path}: not a notebook: the JSON top level is not an object")
+    data = _as_v4(path, data, text)
+    _check_language(path, data.get("metadata") or {})
+    cells = _cells(path, data, _source_lines(text))
+    if not any(c.is_code for c in cells):
+        raise ReadError(f"{path}: the notebook has no code cells, so there is nothing to convert")
+    kernelspec = (data.get("metadata") or {}).get("kernelspec") or {}
+    return Notebook(
+        path=path,
+        cells=tuple(cells),
+        kernel_name=str(kernelspec.get("name") or "python3"),
+        language="python",
+        nbformat=(int(data.get("nbformat", 4)), int(data.get("nbformat_minor", 0))),
+    )
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ReadError(f"{path}: is a directory, not a notebook file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ReadError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read: {exc.strerror}") from None
+    if b"\x00" in raw[:8192]:
+        raise ReadError(f"{path}: is a binary file, not a notebook")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReadError(f"{path}: is not UTF-8 text, so it is not a notebook") from None
+
+
+def _as_v4(path: Path, data: dict[str, Any], text: str) -> dict[str, Any]:
+    version = data.get("nbformat")
+    if not isinstance(version, int):
+        raise ReadError(f"{path}: not a notebook: no 'nbformat' version field")
+    if version > 4:
+        raise ReadError(f"{path}: nbformat {version} is newer than this nb2pipe reads (4)")
+    if version == 4:
+        if not isinstance(data.get("cells"), list):
+            raise ReadError(f"{path}: not a notebook: no 'cells' list")
+        return data
+    import nbformat  # only old notebooks pay for this import
+
+    try:
+        upgraded = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    except Exception as exc:  # nbformat raises many types for malformed old files
+        raise ReadError(f"{path}: cannot upgrade nbformat {version} notebook: {exc}") from None
+    result: dict[str, Any] = json.loads(nbformat.writes(upgraded))  # type: ignore[no-untyped-call]
+    return result
+
+
+def _check_language(path: Path, metadata: dict[str, Any]) -> None:
+    kernelspec = metadata.get("kernelspec") or {}
+    language = kernelspec.get("language") or (metadata.get("language_info") or {}).get("name")
+    if language and str(language).lower() not in ("python", "python3"):
+        name = kernelspec.get("display_name") or kernelspec.get("name") or language
+        raise ReadError(
+            f"{path}: the notebook's kernel is {name} ({language}); "
+            "nb2pipe converts Python notebooks"
+        )
+
+
+def _cells(path: Path, data: dict[str, Any], source_lines: list[int | None]) -> list[Cell]:
+    cells = []
+    for position, raw in enumerate(data["cells"], start=1):
+        if not isinstance(raw, dict) or raw.get("cell_type") not in ("code", "markdown", "raw"):
+            raise ReadError(f"{path}: cell {position} is malformed (no valid 'cell_type')")
+        source = raw.get("source", "")
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise ReadError(f"{path}: cell {position} is malformed ('source' is not text)")
+        metadata = raw.get("metadata") or {}
+        tags = metadata.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ReadError(f"{path}: cell {position} is malformed (metadata 'tags' is not a list)")
+        cells.append(
+            Cell(
+                index=position,
+                id=str(raw.get("id") or f"cell-{position}"),
+                cell_type=raw["cell_type"],
+                source=source,
+                tags=tuple(t.strip() for t in tags if t.strip()),
+                json_line=source_lines[position - 1] if position <= len(source_lines) else None,
+            )
+        )
+    return cells
+
+
+def _source_lines(text: str) -> list[int | None]:
+    """Best effort: the line in the .ipynb file where each cell's source starts.
+
+    Used to point GitHub annotations at the right line of the notebook file; files written by
+    Jupyter put one source line per JSON line.
+    """
+    found: list[int | None] = []
+    waiting = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _CELL_TYPE_KEY.match(line):
+            if waiting:
+                found.append(None)
+            waiting = True
+        elif waiting and (match := _SOURCE_KEY.match(line)):
+            opens_list = match.group(1) and not line.rstrip().endswith("]")
+            found.append(number + 1 if opens_list else number)
+            waiting = False
+    if waiting:
+        found.append(None)
+    return found
