@@ -1,0 +1,327 @@
+"""IPython syntax -> plain Python, line for line, driven by one table of magics.
+
+Line magics, `!shell` and `?help` go through IPython's own transformer first, then each
+`get_ipython()` call it produces is replaced by what the pipeline should run. Cell magics are
+handled here, because IPython turns a whole `%%time` cell into one string the analysis could not
+see into. Line i of the result is always line i of the cell, so every diagnostic and every traceback
+maps back to the notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from nb2pipe.model import Notebook
+
+# How each magic is treated in a pipeline:
+#   drop    notebook-only (display, editor, introspection): commented out
+#   code    the rest of the line / the cell body is ordinary Python: kept
+#   pip     package installs: become requirements, commented out
+#   shell   run through subprocess
+#   write   %%writefile: the body is written to the file
+#   env     %env NAME=VALUE: sets os.environ
+DROP, CODE, PIP, SHELL, WRITE, ENV = "drop", "code", "pip", "shell", "write", "env"
+
+LINE_MAGICS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "matplotlib", "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport",
+            "config", "who", "whos", "who_ls", "history", "pinfo", "pinfo2", "pdef", "pdoc",
+            "psource", "pfile", "psearch", "precision", "xmode", "pdb", "pprint", "colors",
+            "notebook", "qtconsole", "magic", "lsmagic", "quickref", "page", "automagic",
+            "autocall", "doctest_mode", "alias_magic", "tb", "pwd", "ls", "store",
+        ),
+        DROP,
+    ),
+    **dict.fromkeys(("time", "timeit", "prun", "memit", "mprun"), CODE),
+    **dict.fromkeys(("pip", "conda", "mamba"), PIP),
+    "sx": SHELL,
+    "system": SHELL,
+    "env": ENV,
+}
+
+CELL_MAGICS: dict[str, str] = {
+    **dict.fromkeys(("time", "timeit", "capture", "prun", "memit", "mprun"), CODE),
+    **dict.fromkeys(
+        ("html", "HTML", "markdown", "javascript", "js", "latex", "svg", "md"), DROP
+    ),
+    **dict.fromkeys(("bash", "sh", "script"), SHELL),
+    **dict.fromkeys(("writefile", "file"), WRITE),
+}
+
+
+@dataclass
+class Transformed:
+    code: str
+    requirements: list[str] = field(default_factory=list)
+    imports: set[str] = field(default_factory=set)  # modules the rewritten lines use
+    unsupported: list[tuple[int, str]] = field(default_factory=list)  # (line, magic as written)
+
+
+def transform(source: str) -> Transformed:
+    """Plain Python with the same number of lines as `source`."""
+    lines = source.splitlines()
+    if not lines:
+        return Transformed("")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        result = _cell_magic(lines, first)
+    else:
+        result = _line_syntax("\n".join(lines), lines)
+    return _pad(result, len(lines))  # line i of the result is line i of the cell
+
+
+def _cell_magic(lines: list[str], at: int) -> Transformed:
+    name, _, args = lines[at].strip()[2:].partition(" ")
+    action = CELL_MAGICS.get(name)
+    head, body = lines[:at], lines[at + 1 :]
+    out = Transformed("")
+    if action == CODE:
+        inner = _line_syntax("\n".join(body), body) if body else Transformed("")
+        body_code = inner.code.splitlines()[: len(body)]
+        inner.code = "\n".join([*head, f"# {lines[at].strip()}", *body_code])
+        return _pad(inner, len(lines))
+    if action == SHELL:
+        program = ["bash"] if name in ("bash", "sh") else shlex.split(args) or ["bash"]
+        call = f"subprocess.run({program!r}, check=True, text=True, input="
+        out.code = "\n".join([*head, *_string_statement(call, body, lines[at])])
+        out.imports.add("subprocess")
+        return out
+    if action == WRITE:
+        words = shlex.split(args)
+        append = "-a" in words or "--append" in words
+        target = next((w for w in words if not w.startswith("-")), "output.txt")
+        mode = "a" if append else "w"
+        call = f"pathlib.Path({target!r}).open({mode!r}).write("
+        out.code = "\n".join([*head, *_string_statement(call, body, lines[at])])
+        out.imports.add("pathlib")
+        return out
+    if action is None:
+        out.unsupported.append((at + 1, f"%%{name}"))
+    out.code = "\n".join([*head, *(f"# {line}" if line else "#" for line in lines[at:])])
+    return out
+
+
+def _string_statement(call: str, body: list[str], magic_line: str) -> list[str]:
+    """`call` applied to the body as one string literal, spread over the body's own lines."""
+    if not body:
+        return [f"{call}'')  # {magic_line.strip()}"]
+    pieces = [f"    {line + chr(10)!r}" for line in body]
+    return [f"{call}(  # {magic_line.strip()}", *pieces[:-1], pieces[-1] + "))"]
+
+
+def _line_syntax(source: str, lines: list[str]) -> Transformed:
+    if not _has_ipython_syntax(source):
+        return Transformed(source)
+    out_lines = _align(lines, _ipython_transformer()(source).splitlines())
+    result = Transformed("")
+    try:
+        tree = ast.parse("\n".join(out_lines))
+    except SyntaxError:
+        result.code = "\n".join(out_lines[: len(lines)])
+        return result
+    statements = {
+        id(stmt.value): stmt for stmt in ast.walk(tree) if isinstance(stmt, ast.Expr)
+    }
+    edits: list[tuple[int, int, int, str]] = []
+    for node in ast.walk(tree):
+        rewrite = _rewrite(node, statements.get(id(node)), lines, result)
+        if rewrite is not None:
+            edits.append(rewrite)
+    for line_no, start, end, text in sorted(edits, reverse=True):
+        encoded = out_lines[line_no - 1].encode()
+        out_lines[line_no - 1] = (encoded[:start].decode() + text + encoded[end:].decode())
+    result.code = "\n".join(out_lines[: len(lines)])
+    return _pad(result, len(lines))
+
+
+def _align(source: list[str], transformed: list[str]) -> list[str]:
+    """Re-insert the lines IPython folds into a magic that ends with a `\\` continuation."""
+    aligned: list[str] = []
+    i = j = 0
+    while i < len(source):
+        line = source[i]
+        aligned.append(transformed[j] if j < len(transformed) else "")
+        changed = j < len(transformed) and transformed[j] != line
+        i, j = i + 1, j + 1
+        while changed and line.endswith("\\") and i < len(source):
+            line = source[i]
+            aligned.append("")
+            i += 1
+    return aligned
+
+
+def _pad(result: Transformed, count: int) -> Transformed:
+    got = result.code.split("\n") if result.code else [""]
+    got += [""] * (count - len(got))
+    result.code = "\n".join(got[:count])
+    return result
+
+
+def _has_ipython_syntax(source: str) -> bool:
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        if stripped[:1] in ("%", "!", "?") or stripped.endswith("?"):
+            return True
+        if "=" in stripped and ("= !" in stripped or "=!" in stripped or "= %" in stripped):
+            return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _ipython_transformer() -> Callable[[str], str]:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    manager = TransformerManager()  # type: ignore[no-untyped-call]
+    transform_cell: Callable[[str], str] = manager.transform_cell
+    return transform_cell
+
+
+def _ipython_call(node: ast.AST) -> tuple[str, list[str]] | None:
+    """`get_ipython().METHOD('a', 'b')` -> ("METHOD", ["a", "b"])."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    receiver = node.func.value
+    if not (
+        isinstance(receiver, ast.Call)
+        and isinstance(receiver.func, ast.Name)
+        and receiver.func.id == "get_ipython"
+    ):
+        return None
+    args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if len(args) != len(node.args) or node.end_lineno != node.lineno:
+        return None
+    return node.func.attr, args
+
+
+def _rewrite(
+    node: ast.AST, statement: ast.stmt | None, lines: list[str], out: Transformed
+) -> tuple[int, int, int, str] | None:
+    found = _ipython_call(node)
+    if found is None:
+        return None
+    assert isinstance(node, ast.Call) and node.end_col_offset is not None
+    method, args = found
+    line = node.lineno
+    written = lines[line - 1].strip() if line <= len(lines) else ""
+    span = (line, node.col_offset, node.end_col_offset)
+
+    def replace_statement(text: str) -> tuple[int, int, int, str]:
+        if statement is None:
+            return (*span, "None")
+        if text.startswith("#") and statement.col_offset > 0:
+            text = "pass  " + text  # a comment alone would leave the block empty
+        return (line, statement.col_offset, statement.end_col_offset or span[2], text)
+
+    if method == "run_line_magic" and len(args) == 2:
+        name, rest = args
+        action = LINE_MAGICS.get(name)
+        if action == CODE:
+            rest = _strip_options(rest)
+            return (*span, f"({rest})") if statement is None else replace_statement(rest)
+        if action == PIP:
+            out.requirements.extend(pip_requirements(rest))
+            return replace_statement(f"# {written}")
+        if action == SHELL:
+            return _shell(span, rest, out, capture=True)
+        if action == ENV and "=" in rest.replace(" ", "=", 1):
+            key, _, value = rest.replace(" ", "=", 1).partition("=")
+            out.imports.add("os")
+            return replace_statement(f"os.environ[{key.strip()!r}] = {value.strip()!r}")
+        if action is None:
+            out.unsupported.append((line, f"%{name}"))
+        return replace_statement(f"# {written}")
+    if method == "system" and len(args) == 1:
+        command = args[0]
+        if _is_pip_install(command):
+            out.requirements.extend(pip_requirements(command.split(None, 1)[1]))
+            return replace_statement(f"# {written}")
+        return _shell(span, command, out, capture=False)
+    if method == "getoutput" and len(args) == 1:
+        return _shell(span, args[0], out, capture=True)
+    if method == "run_cell_magic":
+        out.unsupported.append((line, written))
+        return replace_statement(f"# {written}")
+    return None
+
+
+def _shell(
+    span: tuple[int, int, int], command: str, out: Transformed, *, capture: bool
+) -> tuple[int, int, int, str]:
+    out.imports.add("subprocess")
+    literal = repr(command)
+    if "{" in command and "}" in command:
+        literal = "f" + literal  # IPython expands {expr} in shell commands
+    if capture:
+        text = (
+            f"subprocess.run({literal}, shell=True, check=True, capture_output=True, text=True)"
+            ".stdout.splitlines()"
+        )
+    else:
+        text = f"subprocess.run({literal}, shell=True, check=True)"
+    return (*span, text)
+
+
+_OPTIONS_WITH_VALUE = frozenset("nrpslTD")
+
+
+def _strip_options(rest: str) -> str:
+    """`-n 3 -r2 f()` -> `f()`: the statement a %time/%timeit/%prun line runs."""
+    words = rest.split(" ")
+    while words and words[0].startswith("-") and len(words[0]) >= 2:
+        flag = words.pop(0)
+        if flag[1] in _OPTIONS_WITH_VALUE and len(flag) == 2 and words:
+            words.pop(0)
+    return " ".join(words).strip()
+
+
+def _is_pip_install(command: str) -> bool:
+    words = command.split()
+    if len(words) >= 2 and words[0] in ("pip", "pip3", "conda", "mamba") and words[1] == "install":
+        return True
+    return len(words) >= 4 and words[1:4] == ["-m", "pip", "install"]
+
+
+def pip_requirements(args: str) -> list[str]:
+    """`install -q pandas==2.2 "numpy>=1" -r x.txt` -> ["pandas==2.2", "numpy>=1"]."""
+    try:
+        words = shlex.split(args)
+    except ValueError:
+        words = args.split()
+    if words and words[0] == "install":
+        words = words[1:]
+    while words and words[0] in ("-m", "pip", "install"):
+        words = words[1:]
+    requirements, skip_next = [], False
+    for word in words:
+        if skip_next:
+            skip_next = False
+        elif word in ("-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "-e"):
+            skip_next = True
+        elif not word.startswith("-") and "{" not in word and "$" not in word:
+            requirements.append(word)
+    return requirements
+
+
+def transform_notebook(notebook: Notebook) -> tuple[Notebook, dict[int, list[tuple[int, str]]]]:
+    """Every code cell made plain Python; returns the unsupported magics by cell index."""
+    cells = []
+    unsupported: dict[int, list[tuple[int, str]]] = {}
+    for cell in notebook.cells:
+        if not cell.is_code:
+            cells.append(cell)
+            continue
+        result = transform(cell.source)
+        if result.unsupported:
+            unsupported[cell.index] = result.unsupported
+        cells.append(replace(
+            cell,
+            code=result.code,
+            requirements=tuple(result.requirements),
+            implicit_imports=tuple(sorted(result.imports)),
+        ))
+    return replace(notebook, cells=tuple(cells)), unsupported
