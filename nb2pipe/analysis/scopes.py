@@ -1,0 +1,284 @@
+"""Scopes for the visitor: what a load, store or in-place change of a name means in each.
+
+The notebook's top level turns them into events; a function body turns them into a summary of
+what calling it reads and changes (late binding); comprehensions, lambdas and class bodies are
+resolved against the scope around them, as Python does.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from nb2pipe.symbols import (
+    Bind,
+    Call,
+    CallSite,
+    CodeEntity,
+    CodeKind,
+    Delete,
+    Event,
+    FunctionInfo,
+    Link,
+    Mutate,
+    Read,
+    Span,
+    StarImport,
+)
+
+Names = tuple[str, ...]
+
+
+class Scope:
+    def __init__(self, parent: Scope | None) -> None:
+        self.parent = parent
+
+    def load(self, name: str, line: int, soft: bool = False) -> None:
+        raise NotImplementedError
+
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+        raise NotImplementedError
+
+    def mutate(self, name: str, line: int, reason: str) -> None:
+        raise NotImplementedError
+
+    def link(self, name: str, sources: Names, line: int) -> None:
+        raise NotImplementedError
+
+    def delete(self, name: str, line: int) -> None:
+        raise NotImplementedError
+
+    def call(self, name: str, args: tuple[Names, ...], kwargs: tuple[tuple[str, Names], ...],
+             line: int) -> None:
+        raise NotImplementedError
+
+    def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
+               module: str | None = None, text: str | None = None) -> None:
+        """A def, class or import bound in this scope."""
+        self.store(name, node.lineno)
+        if info is not None:
+            self.absorb(info, node.lineno)
+
+    def star_import(self, module: str, node: ast.stmt) -> None:
+        pass
+
+    def absorb(self, info: FunctionInfo, line: int) -> None:
+        """A nested function's free names are reads of this scope (conservatively, at once)."""
+        for name in info.free_reads:
+            self.load(name, line, soft=True)
+        for name in info.free_mutations:
+            self.mutate(name, line, "changed by a nested function")
+
+    def walrus_scope(self) -> Scope:
+        return self
+
+
+class ModuleScope(Scope):
+    """The notebook's top level, one cell at a time: emits events."""
+
+    def __init__(self, cell: int) -> None:
+        super().__init__(None)
+        self.cell = cell
+        self.events: list[Event] = []
+        self.conditional = 0
+        self.statement_span = Span(cell, 1, 1)
+        self.statement_reads: list[str] = []
+
+    def load(self, name: str, line: int, soft: bool = False) -> None:
+        self.events.append(Read(name, self.cell, line, soft))
+        self.statement_reads.append(name)
+
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+        self.events.append(Bind(name, self.cell, line, aliases, self.conditional > 0,
+                                keep_aliases=keep))
+
+    def mutate(self, name: str, line: int, reason: str) -> None:
+        self.events.append(Mutate(name, self.cell, line, reason))
+
+    def link(self, name: str, sources: Names, line: int) -> None:
+        if sources:
+            self.events.append(Link(name, sources, self.cell, line))
+
+    def delete(self, name: str, line: int) -> None:
+        self.events.append(Delete(name, self.cell, line))
+
+    def call(self, name: str, args: tuple[Names, ...], kwargs: tuple[tuple[str, Names], ...],
+             line: int) -> None:
+        self.events.append(Call(name, self.cell, line, args, kwargs))
+
+    def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
+               module: str | None = None, text: str | None = None) -> None:
+        reads = tuple(dict.fromkeys(self.statement_reads))
+        entity = CodeEntity(kind, (name,), self.statement_span, reads, info, module, text)
+        self.events.append(Bind(name, self.cell, node.lineno, (), self.conditional > 0, entity))
+
+    def star_import(self, module: str, node: ast.stmt) -> None:
+        self.events.append(StarImport(module, self.cell, node.lineno, self.statement_span))
+
+
+@dataclass
+class FunctionScope(Scope):
+    """A function or lambda body: builds a FunctionInfo, emits nothing."""
+
+    parent: Scope | None
+    params: Names
+    local_names: frozenset[str]
+    global_names: frozenset[str] = frozenset()
+    free: dict[str, None] = field(default_factory=dict)
+    free_mutations: dict[str, None] = field(default_factory=dict)
+    global_writes: dict[str, None] = field(default_factory=dict)
+    mutated_params: dict[str, None] = field(default_factory=dict)
+    calls: list[CallSite] = field(default_factory=list)
+    aliases: dict[str, set[str]] = field(default_factory=dict)
+    is_generator: bool = False
+
+    def _is_local(self, name: str) -> bool:
+        return name in self.local_names and name not in self.global_names
+
+    def load(self, name: str, line: int, soft: bool = False) -> None:
+        if not self._is_local(name):
+            self.free[name] = None
+
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+        if name in self.global_names:
+            self.global_writes[name] = None
+        elif not keep:
+            self.aliases[name] = set(self.resolve(aliases))
+
+    def resolve(self, names: Names) -> Names:
+        """The parameters and globals that local names may refer to."""
+        found: dict[str, None] = {}
+        for name in names:
+            if name in self.aliases:
+                found.update(dict.fromkeys(sorted(self.aliases[name])))
+            elif name in self.params or not self._is_local(name):
+                found[name] = None
+        return tuple(found)
+
+    def mutate(self, name: str, line: int, reason: str) -> None:
+        for target in self.resolve((name,)):
+            if target in self.params and target not in self.global_names:
+                self.mutated_params[target] = None
+            elif not self._is_local(target):
+                self.free_mutations[target] = None
+
+    def link(self, name: str, sources: Names, line: int) -> None:
+        if self._is_local(name) and name not in self.params:
+            self.aliases.setdefault(name, set()).update(self.resolve(sources))
+
+    def delete(self, name: str, line: int) -> None:
+        pass
+
+    def call(self, name: str, args: tuple[Names, ...], kwargs: tuple[tuple[str, Names], ...],
+             line: int) -> None:
+        self.calls.append(CallSite(
+            name,
+            tuple(self.resolve(a) for a in args),
+            tuple((k, self.resolve(v)) for k, v in kwargs),
+            line,
+        ))
+
+    def info(self) -> FunctionInfo:
+        return FunctionInfo(
+            params=self.params,
+            free_reads=tuple(self.free),
+            free_mutations=tuple(self.free_mutations),
+            global_writes=tuple(self.global_writes),
+            mutated_params=tuple(self.mutated_params),
+            calls=tuple(self.calls),
+            is_generator=self.is_generator,
+        )
+
+
+class ComprehensionScope(Scope):
+    """Loop targets are local; everything else is the enclosing scope's."""
+
+    def __init__(self, parent: Scope) -> None:
+        super().__init__(parent)
+        self.parent: Scope = parent
+        self.aliases: dict[str, Names] = {}
+
+    def _outer(self, names: Names) -> Names:
+        found: dict[str, None] = {}
+        for name in names:
+            found.update(dict.fromkeys(self.aliases.get(name, (name,))))
+        return tuple(found)
+
+    def load(self, name: str, line: int, soft: bool = False) -> None:
+        if name not in self.aliases:
+            self.parent.load(name, line, soft)
+
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+        self.aliases[name] = self._outer(aliases)
+
+    def mutate(self, name: str, line: int, reason: str) -> None:
+        for target in self._outer((name,)):
+            self.parent.mutate(target, line, reason)
+
+    def link(self, name: str, sources: Names, line: int) -> None:
+        for target in self._outer((name,)):
+            self.parent.link(target, self._outer(sources), line)
+
+    def delete(self, name: str, line: int) -> None:
+        pass
+
+    def call(self, name: str, args: tuple[Names, ...], kwargs: tuple[tuple[str, Names], ...],
+             line: int) -> None:
+        if name not in self.aliases:
+            self.parent.call(
+                name, tuple(self._outer(a) for a in args),
+                tuple((k, self._outer(v)) for k, v in kwargs), line,
+            )
+
+    def walrus_scope(self) -> Scope:
+        return self.parent.walrus_scope()
+
+
+class ClassScope(Scope):
+    """A class body runs at once; its methods run later, when the class is used."""
+
+    def __init__(self, parent: Scope) -> None:
+        super().__init__(parent)
+        self.parent: Scope = parent
+        self.local: set[str] = set()
+        self.methods: list[FunctionInfo] = []
+
+    def load(self, name: str, line: int, soft: bool = False) -> None:
+        if name not in self.local:
+            self.parent.load(name, line, soft)
+
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+        self.local.add(name)
+
+    def mutate(self, name: str, line: int, reason: str) -> None:
+        if name not in self.local:
+            self.parent.mutate(name, line, reason)
+
+    def link(self, name: str, sources: Names, line: int) -> None:
+        pass
+
+    def delete(self, name: str, line: int) -> None:
+        self.local.discard(name)
+
+    def call(self, name: str, args: tuple[Names, ...], kwargs: tuple[tuple[str, Names], ...],
+             line: int) -> None:
+        if name not in self.local:
+            self.parent.call(name, args, kwargs, line)
+
+    def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
+               module: str | None = None, text: str | None = None) -> None:
+        self.local.add(name)
+        if info is not None:
+            self.methods.append(info)
+
+    def info(self) -> FunctionInfo:
+        """Using the class may run any method: the union of what they read and change."""
+        free: dict[str, None] = {}
+        mutations: dict[str, None] = {}
+        writes: dict[str, None] = {}
+        for method in self.methods:
+            free.update(dict.fromkeys(method.free_reads))  # methods do not see class names
+            mutations.update(dict.fromkeys(method.free_mutations))
+            writes.update(dict.fromkeys(method.global_writes))
+        return FunctionInfo(params=(), free_reads=tuple(free), free_mutations=tuple(mutations),
+                            global_writes=tuple(writes))

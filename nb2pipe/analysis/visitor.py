@@ -1,0 +1,476 @@
+"""Stage 3, analyze: walk one cell's `ast` in evaluation order and tell its scope what happens.
+
+Values are evaluated before targets; function bodies are summarised for late binding; aliases
+(`b = a`, `[train, test]`, `for df in frames`, `models["rf"]`) are reported so a change through one
+name reaches the objects the others refer to.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+
+from nb2pipe.analysis.rules import SpanKey
+from nb2pipe.analysis.scopes import (
+    ClassScope,
+    ComprehensionScope,
+    FunctionScope,
+    ModuleScope,
+    Names,
+    Scope,
+)
+from nb2pipe.symbols import Span
+
+# Methods that return their receiver: `model = clf.fit(X, y)` makes `model` another name for clf.
+RETURNS_SELF = frozenset(("fit", "partial_fit", "set_params", "set_output", "to", "train", "eval",
+                          "requires_grad_", "compile"))
+
+
+class Visitor:
+    def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]]) -> None:
+        self.cell = cell
+        self.lines = lines
+        self.calls = calls
+        self.global_lines: list[int] = []  # `global` statements inside functions
+        self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
+            ast.FunctionDef: self._function_def,
+            ast.AsyncFunctionDef: self._function_def,
+            ast.ClassDef: self._class_def,
+            ast.Assign: self._assign,
+            ast.AugAssign: self._aug_assign,
+            ast.AnnAssign: self._ann_assign,
+            ast.For: self._for,
+            ast.AsyncFor: self._for,
+            ast.While: self._while,
+            ast.If: self._if,
+            ast.With: self._with,
+            ast.AsyncWith: self._with,
+            ast.Try: self._try,
+            ast.Match: self._match,
+            ast.Import: self._import,
+            ast.ImportFrom: self._import_from,
+            ast.Delete: self._delete,
+            ast.Global: self._global,
+            ast.Nonlocal: self._global,
+        }
+        if hasattr(ast, "TryStar"):
+            self._statement[ast.TryStar] = self._try
+
+    # -- module level ------------------------------------------------------------------------
+
+    def module(self, tree: ast.Module) -> ModuleScope:
+        scope = ModuleScope(self.cell)
+        for node in tree.body:
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+            scope.statement_span = Span(self.cell, start, node.end_lineno or node.lineno)
+            scope.statement_reads = []
+            self.statement(node, scope)
+        return scope
+
+    # -- statements --------------------------------------------------------------------------
+
+    def statements(self, body: Sequence[ast.stmt], scope: Scope) -> None:
+        for node in body:
+            self.statement(node, scope)
+
+    def statement(self, node: ast.stmt, scope: Scope) -> None:
+        handler = self._statement.get(type(node))
+        if handler is not None:
+            handler(node, scope)
+            return
+        for child in ast.iter_child_nodes(node):  # Expr, Return, Raise, Assert, ...
+            if isinstance(child, ast.expr):
+                self.expr(child, scope)
+
+    def _conditional(self, scope: Scope, delta: int) -> None:
+        if isinstance(scope, ModuleScope):
+            scope.conditional += delta
+
+    def _function_def(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for expr in (*node.decorator_list, *_defaults(node.args), *_annotations(node)):
+            self.expr(expr, scope)
+        body = self.function_scope(node.args, node.body, scope)
+        body.is_generator = _is_generator(node)
+        self.statements(node.body, body)
+        scope.define(node.name, node, "function", body.info())
+
+    def function_scope(self, args: ast.arguments, body: Sequence[ast.AST], parent: Scope
+                       ) -> FunctionScope:
+        params = tuple(a.arg for a in (*args.posonlyargs, *args.args))
+        extra = [a.arg for a in (*args.kwonlyargs, args.vararg, args.kwarg) if a is not None]
+        local_names, global_names = _local_names(body)
+        if global_names:
+            self.global_lines.extend(
+                n.lineno for b in body for n in ast.walk(b) if isinstance(n, ast.Global)
+            )
+        return FunctionScope(
+            parent=parent,
+            params=(*params, *extra),
+            local_names=frozenset((*params, *extra, *local_names)),
+            global_names=frozenset(global_names),
+        )
+
+    def _class_def(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.ClassDef)
+        for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
+            self.expr(expr, scope)
+        body = ClassScope(scope)
+        self.statements(node.body, body)
+        scope.define(node.name, node, "class", body.info())
+
+    def _assign(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.Assign)
+        self.expr(node.value, scope)
+        for target in node.targets:
+            self.target(target, scope, node.value)
+
+    def _aug_assign(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.AugAssign)
+        target = node.target
+        if isinstance(target, ast.Name):
+            scope.load(target.id, node.lineno)
+            self.expr(node.value, scope)
+            scope.mutate(target.id, node.lineno, "augmented assignment")
+            scope.store(target.id, node.lineno, keep=True)
+            return
+        self.expr(target, scope)
+        self.expr(node.value, scope)
+        root = root_name(target)
+        if root:
+            scope.mutate(root, node.lineno, "augmented assignment")
+
+    def _ann_assign(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.AnnAssign)
+        if isinstance(scope, ModuleScope | ClassScope):
+            self.expr(node.annotation, scope)  # evaluated at run time outside functions
+        if node.value is not None:
+            self.expr(node.value, scope)
+            self.target(node.target, scope, node.value)
+
+    def _for(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.For | ast.AsyncFor)
+        self.expr(node.iter, scope)
+        self._conditional(scope, 1)
+        self.target(node.target, scope, None, sources(node.iter))
+        self.statements(node.body, scope)
+        self.statements(node.orelse, scope)
+        self._conditional(scope, -1)
+
+    def _while(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.While)
+        self.expr(node.test, scope)
+        self._conditional(scope, 1)
+        self.statements(node.body, scope)
+        self.statements(node.orelse, scope)
+        self._conditional(scope, -1)
+
+    def _if(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.If)
+        self.expr(node.test, scope)
+        self._conditional(scope, 1)
+        self.statements(node.body, scope)
+        self.statements(node.orelse, scope)
+        self._conditional(scope, -1)
+
+    def _with(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.With | ast.AsyncWith)
+        for item in node.items:
+            self.expr(item.context_expr, scope)
+            if item.optional_vars is not None:
+                self.target(item.optional_vars, scope, None, sources(item.context_expr))
+        self.statements(node.body, scope)
+
+    def _try(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.Try)
+        self._conditional(scope, 1)
+        self.statements(node.body, scope)
+        for handler in node.handlers:
+            if handler.type is not None:
+                self.expr(handler.type, scope)
+            if handler.name:
+                scope.store(handler.name, handler.lineno)
+            self.statements(handler.body, scope)
+        self.statements(node.orelse, scope)
+        self._conditional(scope, -1)
+        self.statements(node.finalbody, scope)
+
+    def _match(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.Match)
+        self.expr(node.subject, scope)
+        shared = sources(node.subject)
+        self._conditional(scope, 1)
+        for case in node.cases:
+            for sub in ast.walk(case.pattern):
+                if isinstance(sub, ast.MatchValue | ast.MatchClass):
+                    self.expr(sub.value if isinstance(sub, ast.MatchValue) else sub.cls, scope)
+                name = getattr(sub, "name", None) or getattr(sub, "rest", None)
+                if name:
+                    scope.store(name, case.pattern.lineno, shared)
+            if case.guard is not None:
+                self.expr(case.guard, scope)
+            self.statements(case.body, scope)
+        self._conditional(scope, -1)
+
+    def _import(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.Import)
+        for alias in node.names:
+            bound = alias.asname or alias.name.partition(".")[0]
+            text = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
+            scope.define(bound, node, "import", None, alias.name, text)
+
+    def _import_from(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.ImportFrom)
+        module = "." * node.level + (node.module or "")
+        for alias in node.names:
+            if alias.name == "*":
+                scope.star_import(module, node)
+            else:
+                text = f"from {module} import {alias.name}"
+                text += f" as {alias.asname}" if alias.asname else ""
+                scope.define(alias.asname or alias.name, node, "import", None, module, text)
+
+    def _delete(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.Delete)
+        for target in node.targets:
+            for leaf in _flatten(target):
+                if isinstance(leaf, ast.Name):
+                    scope.delete(leaf.id, node.lineno)
+                else:
+                    self.expr(leaf, scope)
+                    root = root_name(leaf)
+                    if root:
+                        scope.mutate(root, node.lineno, "del of an item or attribute")
+
+    def _global(self, node: ast.AST, scope: Scope) -> None:
+        pass  # handled when the enclosing function's locals are collected
+
+    # -- assignment targets ------------------------------------------------------------------
+
+    def target(self, node: ast.expr, scope: Scope, value: ast.expr | None,
+               shared: Names | None = None) -> None:
+        if shared is None:
+            shared = sources(value) if value is not None else ()
+        if isinstance(node, ast.Name):
+            scope.store(node.id, node.lineno, shared)
+        elif isinstance(node, ast.Tuple | ast.List):
+            pairs = (
+                isinstance(value, ast.Tuple | ast.List)
+                and len(value.elts) == len(node.elts)
+                and not any(isinstance(e, ast.Starred) for e in (*value.elts, *node.elts))
+            )
+            for i, element in enumerate(node.elts):
+                if pairs:
+                    assert isinstance(value, ast.Tuple | ast.List)
+                    self.target(element, scope, value.elts[i])
+                else:
+                    self.target(element, scope, None, shared)
+        elif isinstance(node, ast.Starred):
+            self.target(node.value, scope, None, shared)
+        elif isinstance(node, ast.Attribute | ast.Subscript):
+            self.expr(node.value, scope)
+            if isinstance(node, ast.Subscript):
+                self.expr(node.slice, scope)
+            root = root_name(node)
+            if root:
+                scope.link(root, shared, node.lineno)
+                kind = "attribute" if isinstance(node, ast.Attribute) else "item"
+                scope.mutate(root, node.lineno, f"{kind} assignment")
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def expr(self, node: ast.expr, scope: Scope) -> None:
+        kind = type(node)
+        if kind is ast.Name:
+            assert isinstance(node, ast.Name)
+            if isinstance(node.ctx, ast.Load):
+                scope.load(node.id, node.lineno)
+        elif kind is ast.Call:
+            assert isinstance(node, ast.Call)
+            self._call(node, scope)
+        elif kind is ast.Constant:
+            return
+        elif kind is ast.Lambda:
+            assert isinstance(node, ast.Lambda)
+            for default in _defaults(node.args):
+                self.expr(default, scope)
+            body = self.function_scope(node.args, [node.body], scope)
+            self.expr(node.body, body)
+            scope.absorb(body.info(), node.lineno)
+        elif kind in _COMPREHENSIONS:
+            self._comprehension(node, scope)
+        elif kind is ast.NamedExpr:
+            assert isinstance(node, ast.NamedExpr)
+            self.expr(node.value, scope)
+            scope.walrus_scope().store(node.target.id, node.lineno, sources(node.value))
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.expr(child, scope)
+                elif isinstance(child, ast.keyword):
+                    self.expr(child.value, scope)
+
+    def _call(self, node: ast.Call, scope: Scope) -> None:
+        self.expr(node.func, scope)
+        for arg in node.args:
+            self.expr(arg, scope)
+        for keyword in node.keywords:
+            self.expr(keyword.value, scope)
+        if isinstance(node.func, ast.Name):
+            scope.call(
+                node.func.id,
+                tuple(sources(a) for a in node.args),
+                tuple((k.arg or "**", sources(k.value)) for k in node.keywords),
+                node.lineno,
+            )
+        actions = self.calls.get(self._span(node)) if self.calls else None
+        if not actions:
+            return
+        receiver = root_name(node.func.value) if isinstance(node.func, ast.Attribute) else None
+        if receiver and "mutate" in actions:
+            method = node.func.attr if isinstance(node.func, ast.Attribute) else "call"
+            scope.mutate(receiver, node.lineno, f".{method}() changes it in place")
+        if receiver and "store" in actions:
+            stored: tuple[str, ...] = ()
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                stored += sources(arg)
+            scope.link(receiver, stored, node.lineno)
+        if "mutate-argument" in actions and node.args:
+            target = root_name(node.args[0])
+            if target:
+                scope.mutate(target, node.lineno, "changed in place by the call")
+
+    def _comprehension(self, node: ast.expr, scope: Scope) -> None:
+        generators: list[ast.comprehension] = getattr(node, "generators")  # noqa: B009
+        inner = ComprehensionScope(scope)
+        for i, generator in enumerate(generators):
+            self.expr(generator.iter, scope if i == 0 else inner)
+            self.target(generator.target, inner, None, sources(generator.iter))
+            for condition in generator.ifs:
+                self.expr(condition, inner)
+        for part in ("elt", "key", "value"):
+            child = getattr(node, part, None)
+            if child is not None:
+                self.expr(child, inner)
+
+    def _span(self, node: ast.expr) -> SpanKey:
+        end_line = node.end_lineno or node.lineno
+        return (
+            node.lineno,
+            self._column(node.lineno, node.col_offset),
+            end_line,
+            self._column(end_line, node.end_col_offset or 0),
+        )
+
+    def _column(self, line: int, byte_offset: int) -> int:
+        """ast counts UTF-8 bytes, ast-grep counts characters."""
+        text = self.lines[line - 1] if line <= len(self.lines) else ""
+        if text.isascii():
+            return byte_offset
+        return len(text.encode()[:byte_offset].decode(errors="ignore"))
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def sources(node: ast.expr | None) -> Names:
+    """Names whose objects the value of `node` may be, or contain."""
+    if node is None:
+        return ()
+    if isinstance(node, ast.Name):
+        return (node.id,)
+    if isinstance(node, ast.Attribute | ast.Subscript | ast.Starred | ast.NamedExpr | ast.Await):
+        return sources(node.value)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return _union(node.elts)
+    if isinstance(node, ast.Dict):
+        return _union([v for v in node.values if v is not None])
+    if isinstance(node, ast.IfExp):
+        return _union([node.body, node.orelse])
+    if isinstance(node, ast.BoolOp):
+        return _union(node.values)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in RETURNS_SELF
+    ):
+        return sources(node.func.value)
+    return ()
+
+
+def _union(nodes: Sequence[ast.expr]) -> Names:
+    found: dict[str, None] = {}
+    for node in nodes:
+        found.update(dict.fromkeys(sources(node)))
+    return tuple(found)
+
+
+def root_name(node: ast.expr) -> str | None:
+    """`df.loc[m, "a"]` -> "df"; None when the chain does not start at a name."""
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _flatten(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.Tuple | ast.List):
+        return [leaf for element in node.elts for leaf in _flatten(element)]
+    return [node]
+
+
+def _defaults(args: ast.arguments) -> list[ast.expr]:
+    return [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+
+
+def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    args = node.args
+    every = (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+    found = [a.annotation for a in every if a is not None and a.annotation is not None]
+    return [*found, node.returns] if node.returns is not None else found
+
+
+def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(isinstance(n, ast.Yield | ast.YieldFrom) for n in _own_nodes(node.body))
+
+
+def _own_nodes(body: Sequence[ast.AST]) -> list[ast.AST]:
+    """Every node of a function body, not descending into nested functions, lambdas, classes."""
+    found: list[ast.AST] = []
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if isinstance(node, ast.comprehension):  # its targets are the comprehension's own
+            stack.extend((node.iter, *node.ifs))
+            continue
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+                              | ast.ClassDef):
+                stack.append(child)
+            elif not isinstance(child, ast.Lambda):
+                found.append(child)  # its name is bound here
+    return found
+
+
+def _local_names(body: Sequence[ast.AST]) -> tuple[set[str], set[str]]:
+    """Names a function body binds (its locals) and names it declares global or nonlocal."""
+    bound: set[str] = set()
+    declared: set[str] = set()
+    for node in _own_nodes(body):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update(
+                (a.asname or a.name.partition(".")[0]) for a in node.names if a.name != "*"
+            )
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            declared.update(node.names)
+        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+    return bound - declared, declared
