@@ -1,0 +1,116 @@
+"""The `nb2pipe` command: parse arguments, call the library, print, exit.
+
+Exit codes: 0 success (warnings allowed), 1 the notebook has errors (or warnings with --strict),
+2 usage error or unreadable file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from nb2pipe import __version__
+
+EXAMPLES = """\
+examples:
+  nb2pipe check analysis.ipynb                 report steps, edges and problems
+  nb2pipe check analysis.ipynb --format json   the same, as one JSON object
+  nb2pipe check analysis.ipynb --format github annotations for GitHub Actions
+  nb2pipe graph analysis.ipynb --format mermaid
+  nb2pipe check eda.ipynb --split headings     one step per markdown H1/H2 section
+
+exit codes: 0 no errors, 1 errors in the notebook, 2 usage error or unreadable file
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.handler(args)
+        return result
+    except _UserError as exc:
+        print(f"nb2pipe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+class _UserError(Exception):
+    """A problem with the command line or an input file: one line, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nb2pipe",
+        description="Turn a tagged Jupyter notebook into a tested Prefect pipeline.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"nb2pipe {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    check = _command(commands, "check", "check a notebook: steps, dependencies, problems", _check)
+    check.add_argument("--format", choices=("text", "json", "github"), default="text")
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+
+    graph = _command(commands, "graph", "print the step graph", _graph)
+    graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
+    return parser
+
+
+def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+             name: str, help_text: str,
+             handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.add_argument("notebook", help="path to the .ipynb file")
+    sub.add_argument("--split", choices=("tags", "headings", "cells"), default="tags",
+                     help="how cells become steps (default: tags)")
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _analyze(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from nb2pipe.pipeline import analyze_notebook
+    from nb2pipe.reader import ReadError
+
+    try:
+        return analyze_notebook(args.notebook, args.split)
+    except ReadError as exc:
+        raise _UserError(str(exc)) from None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from nb2pipe.diagnostics import has_errors
+    from nb2pipe.render import render_check
+
+    graph = _analyze(args)
+    print(render_check(graph, args.format))
+    if has_errors(graph.diagnostics) or (args.strict and graph.diagnostics):
+        return 1
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from nb2pipe.diagnostics import has_errors
+    from nb2pipe.render import diagnostic_text, render_graph
+
+    graph = _analyze(args)
+    errors = [d for d in graph.diagnostics if d.severity.value == "error"]
+    if has_errors(graph.diagnostics):
+        for d in errors:
+            print(diagnostic_text(d), file=sys.stderr)
+        return 1
+    print(render_graph(graph, args.format))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
