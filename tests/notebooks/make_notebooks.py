@@ -1,0 +1,282 @@
+"""Writes the test notebooks in this folder: one small notebook per behaviour.
+
+Run `python tests/notebooks/make_notebooks.py` after editing a case; `tests/test_golden.py` checks
+the committed .ipynb files match these specs, and each notebook's expected graph beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+
+
+def code(source: str, *tags: str) -> dict[str, Any]:
+    return {"cell_type": "code", "source": source, "tags": list(tags)}
+
+
+def md(source: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "source": source, "tags": []}
+
+
+CASES: dict[str, list[dict[str, Any]]] = {
+    # -- graph shapes -----------------------------------------------------------------------
+    "linear_chain": [
+        md("# A linear chain"),
+        code("import pandas as pd"),
+        code("df = pd.DataFrame({'a': [1, 2, 3]})", "step:load"),
+        code("doubled = df * 2", "step:double"),
+        code("total = int(doubled['a'].sum())\nprint(total)", "step:report"),
+    ],
+    "diamond": [
+        code("values = list(range(10))", "step:source"),
+        code("evens = [v for v in values if v % 2 == 0]", "step:left"),
+        code("odds = [v for v in values if v % 2]", "step:right"),
+        code("merged = sorted(evens + odds)", "step:join"),
+    ],
+    "redefinition": [
+        code("x = 1", "step:first"),
+        code("x = 10\ny = 2", "step:second"),
+        code("z = x + y", "step:third"),
+    ],
+    "aug_assign": [
+        code("counter = 0", "step:init"),
+        code("counter += 1", "step:bump"),
+        code("result = counter * 2", "step:use"),
+    ],
+    # -- in-place changes in a later step ---------------------------------------------------
+    "mutation_inplace": [
+        code("import pandas as pd"),
+        code("df = pd.DataFrame({'a': [1.0, None, 3.0]})", "step:load"),
+        code("df.dropna(inplace=True)", "step:clean"),
+        code("n = len(df)", "step:count"),
+    ],
+    "mutation_setitem": [
+        code("import pandas as pd"),
+        code("df = pd.DataFrame({'a': [1, 2]})", "step:load"),
+        code("df['b'] = df['a'] * 2", "step:features"),
+        code("total = int(df['b'].sum())", "step:report"),
+    ],
+    "mutation_append": [
+        code("items = [1, 2]", "step:create"),
+        code("items.append(3)", "step:extend"),
+        code("size = len(items)", "step:measure"),
+    ],
+    "mutation_fit": [
+        code("from sklearn.linear_model import LinearRegression"),
+        code("X = [[0.0], [1.0], [2.0]]\ny = [0.0, 1.0, 2.0]\nmodel = LinearRegression()",
+             "step:setup"),
+        code("model.fit(X, y)", "step:train"),
+        code("prediction = float(model.predict([[3.0]])[0])", "step:predict"),
+    ],
+    # -- in-place changes through another name ---------------------------------------------
+    "alias_simple": [
+        code("a = [1]", "step:create"),
+        code("b = a\nb.append(2)", "step:change_through_alias"),
+        code("total = sum(a)", "step:use_original"),
+    ],
+    "alias_frames_loop": [
+        code("import pandas as pd"),
+        code("train = pd.DataFrame({'x': [1, 2]})\ntest = pd.DataFrame({'x': [3]})", "step:load"),
+        code("frames = [train, test]", "step:group"),
+        code("for frame in frames:\n    frame['x2'] = frame['x'] ** 2", "step:engineer"),
+        code("train_size = len(train.columns)", "step:use_train"),
+        code("test_size = len(test.columns)", "step:use_test"),
+    ],
+    "alias_dict_model": [
+        code("from sklearn.linear_model import LinearRegression"),
+        code("models = {'lr': LinearRegression()}\nX = [[0.0], [1.0]]\ny = [0.0, 1.0]",
+             "step:setup"),
+        code("model = models['lr']\nmodel.fit(X, y)", "step:train"),
+        code("coefficient = float(models['lr'].coef_[0])", "step:inspect"),
+    ],
+    "alias_function_argument": [
+        code("def add_flag(frame):\n    frame['flag'] = 1"),
+        code("import pandas as pd\ndf = pd.DataFrame({'a': [1]})", "step:load"),
+        code("add_flag(df)", "step:flag"),
+        code("columns = list(df.columns)", "step:use"),
+    ],
+    # -- deletion, functions, scoping -------------------------------------------------------
+    "del_name": [
+        code("data = [1, 2, 3]", "step:load"),
+        code("total = sum(data)\ndel data", "step:summarise"),
+        code("again = len(data)", "step:reuse"),
+    ],
+    "function_late_binding": [
+        code("def scaled(v):\n    return v * FACTOR", "step:define"),
+        code("FACTOR = 3", "step:configure"),
+        code("result = scaled(2)", "step:call"),
+    ],
+    "scoping": [
+        code("xs = [1, 2, 3]", "step:data"),
+        code(
+            "squares = [x * x for x in xs]\n"
+            "pairs = {k: v for k, v in zip(xs, squares)}\n"
+            "double = lambda n: n * 2\n"
+            "doubled = list(map(double, xs))\n"
+            "if (count := len(xs)) > 2:\n"
+            "    big = True\n"
+            "try:\n"
+            "    risky = 1 / 0\n"
+            "except ZeroDivisionError as error:\n"
+            "    message = str(error)\n"
+            "with open(__import__('os').devnull) as handle:\n"
+            "    empty = handle.read()\n"
+            "import os.path\n"
+            "class Box:\n"
+            "    size = len(xs)\n"
+            "    def area(self):\n"
+            "        return self.size * SIDE\n",
+            "step:compute",
+        ),
+        code("SIDE = 4\narea = Box().area()", "step:use_class"),
+        code("leak = x", "step:no_leak"),
+    ],
+    "imports_no_edge": [
+        code("import numpy as np", "step:setup"),
+        code("a = np.arange(3)", "step:make"),
+        code("b = np.ones(3)", "step:other"),
+        code("c = a + b", "step:combine"),
+    ],
+    "magics": [
+        code("%matplotlib inline\n!pip install -q tqdm==4.66.0\nimport math"),
+        code("%%time\nvalues = [math.sqrt(i) for i in range(5)]", "step:compute"),
+        code("files = !ls\n%time total = sum(values)\ncount = len(files)", "step:summarise"),
+    ],
+    "parameters_typed": [
+        code('rate: float = 0.5  # learning rate\nname = "run"\nlayers = [1, 2]\n'
+             'debug = False\nlimit = None\nsettings = {"a": 1}', "parameters"),
+        code("scaled = rate * 2\nlabel = name.upper()", "step:use"),
+        code("depth = len(layers)", "step:other"),
+    ],
+    "after_edge": [
+        code("open('marker.txt', 'w').write('x')", "step:write"),
+        code("text = open('marker.txt').read()", "step:read", "after:write"),
+    ],
+    "kale_tags": [
+        code("import math", "imports"),
+        code("def area(r):\n    return math.pi * r * r", "functions"),
+        code("radius = 2.0", "pipeline-parameters"),
+        code("a = area(radius)", "block:compute"),
+        code("b = a * 2", "block:double", "prev:compute"),
+        code("print(a)", "skip"),
+        code("c = b + 1", "step:finish", "prev:double"),
+        code("c", "pipeline-metrics"),
+    ],
+    "split_headings": [
+        md("# Load"),
+        code("data = [3, 1, 2]"),
+        md("## Sort the data"),
+        code("ordered = sorted(data)"),
+        md("### a minor heading, not a step"),
+        code("first = ordered[0]"),
+        md("## Report"),
+        code("print(first)"),
+    ],
+    "split_cells": [
+        code("a = 1"),
+        code("b = 2"),
+        code("c = a + b", "step:named"),
+    ],
+    # -- errors -----------------------------------------------------------------------------
+    "error_undefined": [
+        code("x = 1", "step:first"),
+        code("y = x + missing", "step:second"),
+        code("z = later_value", "step:third"),
+        code("later_value = 1", "step:fourth"),
+    ],
+    "error_cycle": [
+        code("a = 1", "step:one", "after:two"),
+        code("b = a + 1", "step:two"),
+    ],
+    "error_step_names": [
+        code("a = 1", "step:load-data"),
+        code("b = 2", "step:train"),
+        code("c = 3", "step:class"),
+        code("d = 4", "step:train"),
+    ],
+    "error_import_star": [
+        code("from math import *", "step:setup"),
+        code("value = sqrt(4)", "step:use"),
+    ],
+    "error_syntax": [
+        code("a = 1", "step:ok"),
+        code("b = (a +\nc = 2", "step:broken"),
+    ],
+    "error_tags": [
+        code("a = 1", "stpe:first"),
+        code("b = 2", "step:second", "after:frist"),
+        code("c = 3", "step:third", "retries:many", "timeout:-5"),
+    ],
+    "error_parameters": [
+        code("ok = 1\ncomputed = ok + 1\nfrom_call = len('abc')", "parameters"),
+        code("use = ok", "step:use"),
+    ],
+    # -- warnings ---------------------------------------------------------------------------
+    "warn_global_exec": [
+        code("count = 0\ndef bump():\n    global count\n    count += 1", "step:setup"),
+        code("bump()\nexec('hidden = 1')", "step:run"),
+        code("total = count", "step:use"),
+    ],
+    "warn_unserializable": [
+        code("handle = open(__import__('os').devnull)\nlines = (l for l in range(3))",
+             "step:open"),
+        code("content = handle.read()\nfirst = next(lines)", "step:read"),
+    ],
+    "warn_file_handoff": [
+        code("import pandas as pd"),
+        code("pd.DataFrame({'a': [1]}).to_csv('shared.csv')", "step:writer"),
+        code("df = pd.read_csv('shared.csv')", "step:reader"),
+    ],
+    "warn_display_seed": [
+        code("import numpy as np\nnp.random.seed(0)"),
+        code("values = np.random.rand(3)", "step:draw"),
+        code("values", ),
+        code("more = np.random.rand(3)", "step:draw_more"),
+    ],
+    "warn_magic_empty_step": [
+        code("a = 1", "step:first"),
+        code("%%sql\nselect 1", "step:query"),
+        code("b = a", "step:empty"),
+    ],
+}
+CASES["warn_magic_empty_step"][2]["tags"] = ["step:empty", "skip"]
+
+
+def notebook(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "cells": [
+            {
+                "cell_type": c["cell_type"],
+                "id": f"c{i:02d}",
+                "metadata": {"tags": c["tags"]} if c["tags"] else {},
+                "source": c["source"].splitlines(keepends=True),
+                **({"execution_count": None, "outputs": []} if c["cell_type"] == "code" else {}),
+            }
+            for i, c in enumerate(cells, start=1)
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def render(name: str) -> str:
+    return json.dumps(notebook(CASES[name]), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    for name in CASES:
+        (HERE / f"{name}.ipynb").write_text(render(name), encoding="utf-8")
+    print(f"wrote {len(CASES)} notebooks to {HERE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

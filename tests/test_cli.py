@@ -1,0 +1,155 @@
+"""The command line: formats, exit codes, and one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, NOTEBOOKS
+
+from nb2pipe.cli import main
+
+CHURN = EXAMPLES / "churn" / "churn.ipynb"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nb2pipe", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def nb(cells: list[dict[str, object]], **metadata: object) -> str:
+    return json.dumps({"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5})
+
+
+CODE = {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [],
+        "execution_count": None}
+
+
+BAD_INPUTS = {
+    "invalid_json": ("{not json", "not valid notebook JSON"),
+    "truncated": (nb([CODE])[:40], "looks truncated"),
+    "r_kernel": (nb([CODE], kernelspec={"name": "ir", "language": "R", "display_name": "R"}),
+                 "kernel is R"),
+    "no_code_cells": (nb([{"cell_type": "markdown", "source": "# hi", "metadata": {}}]),
+                      "no code cells"),
+    "not_a_notebook": ('{"hello": 1}', "no 'nbformat' version"),
+    "newer_format": ('{"nbformat": 5, "cells": []}', "newer than this nb2pipe reads"),
+    "bad_cell": (nb([{"source": "x"}]), "cell 1 is malformed"),
+    "list_top_level": ("[1, 2]", "top level is not an object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_and_exit_2(case: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    content, expected = BAD_INPUTS[case]
+    path = tmp_path / f"{case}.ipynb"
+    path.write_text(content)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and str(path) in err
+
+
+def test_binary_file_directory_and_missing_file(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    binary = tmp_path / "image.ipynb"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    for path, expected in ((binary, "binary file"), (tmp_path, "is a directory"),
+                           (tmp_path / "gone.ipynb", "no such file")):
+        assert main(["check", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1
+
+
+def test_no_traceback_from_the_real_command(tmp_path: Path) -> None:
+    path = tmp_path / "broken.ipynb"
+    path.write_text('{"cells": [')
+    result = run("check", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "truncated" in result.stderr
+
+
+def test_old_notebook_is_upgraded(tmp_path: Path) -> None:
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [
+        {"cell_type": "code", "input": "a = 1", "language": "python", "metadata": {},
+         "outputs": []}]}]}
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps(v3))
+    result = run("check", str(path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["steps"][0]["defines"] == ["a"]
+
+
+def test_syntax_error_is_a_diagnostic_with_cell_and_line(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    assert main(["check", str(NOTEBOOKS / "error_syntax.ipynb")]) == 1
+    out = capsys.readouterr().out
+    assert "error_syntax.ipynb: cell 2, line 1: NB108 error: syntax error" in out
+
+
+def test_json_format_is_one_object_with_the_documented_keys(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(CHURN), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"notebook", "steps", "edges", "parameters", "diagnostics"}
+    assert all(set(s) == {"name", "cells", "uses", "defines", "after"} for s in data["steps"])
+    assert all(set(e) == {"source", "target", "variables"} for e in data["edges"])
+    assert all(set(p) == {"name", "type", "default"} for p in data["parameters"])
+    assert all(set(d) == {"code", "severity", "message", "cell", "line", "hint"}
+               for d in data["diagnostics"])
+    assert data["edges"] == sorted(data["edges"], key=lambda e: (e["source"], e["target"]))
+    assert [s["name"] for s in data["steps"]][:2] == ["load", "clean"]
+
+
+def test_text_format_is_compiler_style(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(NOTEBOOKS / "error_undefined.ipynb")]) == 1
+    out = capsys.readouterr().out
+    assert "error_undefined.ipynb: cell 2, line 1: NB201 error: name 'missing'" in out
+    assert "hint:" in out
+
+
+def test_github_format_points_at_the_notebook_line(capsys: pytest.CaptureFixture[str]) -> None:
+    path = NOTEBOOKS / "error_undefined.ipynb"
+    assert main(["check", str(path), "--format", "github"]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"::error file={path},line=")
+    line = int(first.split("line=")[1].split(",")[0])
+    assert "missing" in path.read_text().splitlines()[line - 1]
+
+
+def test_strict_makes_warnings_fail() -> None:
+    path = str(NOTEBOOKS / "warn_file_handoff.ipynb")
+    assert main(["check", path]) == 0
+    assert main(["check", path, "--strict"]) == 1
+
+
+def test_graph_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(CHURN), "--format", "mermaid"]) == 0
+    assert 'load -->|"df"| clean' in capsys.readouterr().out
+    assert main(["graph", str(CHURN), "--format", "dot"]) == 0
+    assert '"load" -> "clean" [label="df"];' in capsys.readouterr().out
+    assert main(["graph", str(CHURN)]) == 0
+    assert "clean           <- load [df]" in capsys.readouterr().out
+
+
+def test_graph_of_a_notebook_with_errors_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(NOTEBOOKS / "error_cycle.ipynb")]) == 1
+    assert "NB202" in capsys.readouterr().err
+
+
+def test_split_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(NOTEBOOKS / "split_headings.ipynb"), "--split", "headings"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "load" and lines[1].split() == ["sort_the_data", "<-", "load", "[data]"]
+
+
+def test_version_help_and_usage_errors() -> None:
+    assert run("--version").stdout.startswith("nb2pipe ")
+    help_text = run("--help").stdout
+    assert "examples:" in help_text and "nb2pipe check" in help_text
+    assert run("check").returncode == 2
+    assert run("check", str(CHURN), "--format", "xml").returncode == 2
+    assert run().returncode == 2

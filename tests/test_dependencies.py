@@ -1,0 +1,244 @@
+"""Dependency inference: the producer of each name a step uses is the last earlier step that
+defined or changed it. Each test states one rule of DESIGN.md section 2 on a tiny notebook."""
+
+from __future__ import annotations
+
+from conftest import codes, edges, graph_of
+
+
+def test_linear_chain() -> None:
+    g = graph_of(("a = 1", "step:one"), ("b = a + 1", "step:two"), ("c = b + 1", "step:three"))
+    assert edges(g) == {("one", "two", ("a",)), ("two", "three", ("b",))}
+    assert g.order == ("one", "two", "three")
+
+
+def test_independent_steps_have_no_edge() -> None:
+    g = graph_of(("a = 1", "step:src"), ("b = a", "step:left"), ("c = a", "step:right"),
+                 ("d = b + c", "step:join"))
+    assert ("left", "right", ()) not in edges(g) and ("right", "left", ()) not in edges(g)
+    assert {e[:2] for e in edges(g)} == {("src", "left"), ("src", "right"), ("left", "join"),
+                                         ("right", "join")}
+
+
+def test_consumer_takes_latest_earlier_producer() -> None:
+    g = graph_of(("x = 1", "step:first"), ("x = 2", "step:second"), ("y = x", "step:third"))
+    assert edges(g) == {("second", "third", ("x",))}
+
+
+def test_value_is_read_before_target_is_bound() -> None:
+    g = graph_of(("x = 1", "step:first"), ("x = x + 1", "step:second"), ("y = x", "step:third"))
+    assert edges(g) == {("first", "second", ("x",)), ("second", "third", ("x",))}
+
+
+def test_aug_assign_is_a_use_and_a_new_definition() -> None:
+    g = graph_of(("n = 0", "step:init"), ("n += 1", "step:bump"), ("m = n", "step:use"))
+    assert edges(g) == {("init", "bump", ("n",)), ("bump", "use", ("n",))}
+
+
+def test_inplace_mutations_make_the_mutating_step_the_producer() -> None:
+    for change in ("df.dropna(inplace=True)", "df['c'] = 1", "df.loc[0, 'c'] = 2",
+                   "del df['c']", "df.attrs = {}", "df.update(other)"):
+        g = graph_of("import pandas as pd", ("df = pd.DataFrame()\nother = df", "step:load"),
+                     (change, "step:change"), ("n = len(df)", "step:use"))
+        assert ("change", "use", ("df",)) in edges(g), change
+        assert ("load", "use", ("df",)) not in edges(g), change
+
+
+def test_known_mutating_methods_and_functions() -> None:
+    for change in ("items.append(3)", "items.sort()", "y = items.pop()", "random.shuffle(items)",
+                   "heapq.heapify(items)", "items.extend([4])"):
+        g = graph_of("import random\nimport heapq", ("items = [2, 1]", "step:make"),
+                     (change, "step:change"), ("n = len(items)", "step:use"))
+        assert ("change", "use", ("items",)) in edges(g), change
+
+
+def test_fit_mutates_the_model_not_the_data() -> None:
+    g = graph_of(("model = Model()\nX = [1]\ny = [2]", "step:setup"),
+                 ("model.fit(X, y)", "step:train"),
+                 ("p = model.predict(X)", "step:predict"), "class Model: ...")
+    assert ("train", "predict", ("model",)) in edges(g)
+    assert ("setup", "predict", ("X",)) in edges(g)
+
+
+def test_display_methods_do_not_mutate() -> None:
+    g = graph_of(("df = make()", "step:load"), ("df.head()\ndf.describe()", "step:look"),
+                 ("n = len(df)", "step:use"), "def make(): return []")
+    assert ("load", "use", ("df",)) in edges(g)
+
+
+def test_unknown_method_call_as_statement_is_assumed_to_mutate() -> None:
+    g = graph_of(("conn = make()", "step:open"), ("conn.commit()", "step:commit"),
+                 ("c = conn", "step:use"), "def make(): return []")
+    assert ("commit", "use", ("conn",)) in edges(g)
+
+
+def test_mutation_through_simple_alias() -> None:
+    g = graph_of(("a = [1]", "step:create"), ("b = a\nb.append(2)", "step:alias"),
+                 ("total = sum(a)", "step:use"))
+    assert ("alias", "use", ("a",)) in edges(g)
+
+
+def test_mutation_through_list_of_frames_in_a_loop() -> None:
+    g = graph_of(("train = {}\ntest = {}", "step:load"), ("frames = [train, test]", "step:group"),
+                 ("for f in frames:\n    f['x'] = 1", "step:engineer"),
+                 ("a = train", "step:use_train"), ("b = test", "step:use_test"))
+    assert ("engineer", "use_train", ("train",)) in edges(g)
+    assert ("engineer", "use_test", ("test",)) in edges(g)
+
+
+def test_mutation_through_container_filled_by_append() -> None:
+    g = graph_of(("train = {}\nframes = []\nframes.append(train)", "step:load"),
+                 ("for f in frames:\n    f['x'] = 1", "step:engineer"), ("a = train", "step:use"))
+    assert ("engineer", "use", ("train",)) in edges(g)
+
+
+def test_mutation_through_comprehension_variable() -> None:
+    g = graph_of(("train = []\ntest = []", "step:load"),
+                 ("_ = [d.append(1) for d in (train, test)]", "step:engineer"),
+                 ("a = train", "step:use"))
+    assert ("engineer", "use", ("train",)) in edges(g)
+
+
+def test_model_taken_out_of_a_dict_and_fitted() -> None:
+    g = graph_of(("models = {'rf': make()}", "step:setup"),
+                 ("model = models['rf']\nmodel.fit([1], [2])", "step:train"),
+                 ("m = models", "step:use"), "def make(): return []")
+    assert ("train", "use", ("models",)) in edges(g)
+
+
+def test_function_that_mutates_its_argument() -> None:
+    g = graph_of("def clean(frame):\n    frame.dropna(inplace=True)",
+                 ("df = make()", "step:load"), ("clean(df)", "step:clean"),
+                 ("n = len(df)", "step:use"), "def make(): return []")
+    assert ("clean", "use", ("df",)) in edges(g)
+
+
+def test_function_mutating_through_nested_call() -> None:
+    g = graph_of("def inner(x):\n    x.append(1)\ndef outer(y):\n    inner(y)",
+                 ("data = []", "step:load"), ("outer(data)", "step:change"),
+                 ("n = len(data)", "step:use"))
+    assert ("change", "use", ("data",)) in edges(g)
+
+
+def test_copy_breaks_the_alias() -> None:
+    g = graph_of(("a = [1]", "step:create"), ("b = a.copy()\nb.append(2)", "step:copy"),
+                 ("n = len(a)", "step:use"))
+    assert ("create", "use", ("a",)) in edges(g)
+    assert all(e[1] != "use" or e[0] != "copy" for e in edges(g))
+
+
+def test_rebinding_breaks_the_alias() -> None:
+    g = graph_of(("a = [1]", "step:create"), ("b = a\nb = [2]\nb.append(3)", "step:rebind"),
+                 ("n = len(a)", "step:use"))
+    assert ("create", "use", ("a",)) in edges(g)
+
+
+def test_function_reads_global_when_called() -> None:
+    g = graph_of(("def f():\n    return LIMIT * 2", "step:define"), ("LIMIT = 5", "step:config"),
+                 ("value = f()", "step:call"))
+    assert edges(g) == {("config", "call", ("LIMIT",))}
+    assert [s.name for s in g.steps] == ["config", "call"]  # a step of only code is not a task
+    assert [e.names for e in g.step("call").code] == [("f",)]
+
+
+def test_functions_and_imports_are_code_not_data() -> None:
+    g = graph_of("import numpy as np\ndef helper(v):\n    return np.sqrt(v)",
+                 ("a = helper(4)", "step:one"), ("b = np.ones(2)", "step:two"))
+    assert edges(g) == set()
+    assert {n for e in g.step("one").code for n in e.names} == {"helper", "np"}
+
+
+def test_transitive_function_globals() -> None:
+    g = graph_of("def inner():\n    return SCALE\ndef outer():\n    return inner() + 1",
+                 ("SCALE = 3", "step:config"), ("v = outer()", "step:call"))
+    assert edges(g) == {("config", "call", ("SCALE",))}
+
+
+def test_lambda_body_is_late_bound() -> None:
+    g = graph_of(("f = lambda: later\nlater = 1\nvalue = f()", "step:only"))
+    assert "NB201" not in codes(g)
+
+
+def test_comprehension_and_lambda_variables_do_not_leak() -> None:
+    g = graph_of(("xs = [1]\nys = [x for x in xs]\ng = lambda n: n", "step:one"),
+                 ("z = x + n", "step:two"))
+    assert codes(g).count("NB201") == 2
+    assert "x" not in g.step("one").defines and "n" not in g.step("one").defines
+
+
+def test_class_body_reads_now_methods_later() -> None:
+    g = graph_of(("SIZE = 2", "step:config"),
+                 ("class Box:\n    size = SIZE\n    def area(self):\n        return SIDE",
+                  "step:define"),
+                 ("SIDE = 3\nb = Box().area()", "step:use"))
+    assert [s.name for s in g.steps] == ["config", "use"]  # a class alone is code, not a task
+    assert edges(g) == {("config", "use", ("SIZE",))}  # its body runs again where it is emitted
+    assert [e.names for e in g.step("use").code] == [("Box",)]
+
+
+def test_conditional_definition_passes_the_old_value_on() -> None:
+    g = graph_of(("x = 1", "step:first"), ("if flag:\n    x = 2", "step:maybe"),
+                 ("y = x", "step:use"), ("flag = True", "parameters"))
+    assert ("first", "maybe", ("x",)) in edges(g)
+    assert ("maybe", "use", ("x",)) in edges(g)
+
+
+def test_walrus_with_and_except_bind() -> None:
+    g = graph_of(("if (n := 3) > 1:\n    pass\nwith ctx() as handle:\n    pass\n"
+                  "try:\n    pass\nexcept Exception as err:\n    pass", "step:one"),
+                 ("a = n\nb = handle", "step:two"), "def ctx(): ...")
+    assert ("one", "two", ("handle", "n")) in edges(g)
+
+
+def test_import_dotted_binds_the_package() -> None:
+    g = graph_of(("import os.path\np = os.path.join('a', 'b')", "step:one"))
+    assert "os" in g.step("one").defines and "NB201" not in codes(g)
+
+
+def test_parameters_are_inputs_not_edges() -> None:
+    g = graph_of(("rate = 0.5\nname = 'x'", "parameters"), ("a = rate * 2", "step:one"),
+                 ("b = name", "step:two"))
+    assert edges(g) == set()
+    assert g.step("one").parameters == ("rate",) and g.step("two").parameters == ("name",)
+
+
+def test_step_gets_only_the_parameters_it_uses() -> None:
+    g = graph_of(("a = 1\nb = 2\nc = 3", "parameters"), ("x = a", "step:one"),
+                 ("y = b + c", "step:two"))
+    assert g.step("one").parameters == ("a",)
+    assert g.step("two").parameters == ("b", "c")
+
+
+def test_after_adds_an_ordering_edge_without_variables() -> None:
+    g = graph_of(("a = 1", "step:one"), ("b = 2", "step:two", "after:one"))
+    assert edges(g) == {("one", "two", ())}
+
+
+def test_module_setup_call_travels_with_the_module() -> None:
+    g = graph_of("import pandas as pd\npd.set_option('display.width', 100)",
+                 ("df = pd.DataFrame()", "step:one"))
+    assert [e.kind for e in g.step("one").code] == ["import", "setup"]
+    assert [s.name for s in g.steps] == ["one"]
+
+
+def test_cells_before_first_step_form_an_implicit_step() -> None:
+    g = graph_of("data = [1, 2]", ("total = sum(data)", "step:sum"))
+    assert [s.name for s in g.steps] == ["test", "sum"]
+    assert edges(g) == {("test", "sum", ("data",))}
+
+
+def test_skip_cells_are_transparent() -> None:
+    g = graph_of(("a = 1", "step:one"), ("print(a)", "skip"), "b = a + 1", ("c = b", "step:two"))
+    assert g.step("one").cells == (1, 3)
+    assert edges(g) == {("one", "two", ("b",))}
+
+
+def test_consecutive_cells_with_the_same_step_tag_join() -> None:
+    g = graph_of(("a = 1", "block:one"), ("b = a", "block:one"), ("c = b", "step:two"))
+    assert g.step("one").cells == (1, 2) and "NB102" not in codes(g)
+
+
+def test_metrics_are_published_by_the_step_that_computes_them() -> None:
+    g = graph_of(("acc = 0.9", "step:train"), ("loss = 0.1\nprint(acc)", "step:report", "metrics"))
+    assert g.step("train").metrics == ("acc",)
+    assert g.step("report").metrics == ("loss",)

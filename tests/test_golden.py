@@ -1,0 +1,50 @@
+"""Golden files: each test notebook's check JSON, kept beside it. `pytest --update-golden` rewrites
+them, so a change in behaviour shows up as a reviewable diff."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, NOTEBOOKS
+
+from nb2pipe.pipeline import analyze_notebook
+from nb2pipe.render import check_json
+
+sys.path.insert(0, str(NOTEBOOKS))
+import make_notebooks  # noqa: E402
+
+CASES = sorted(make_notebooks.CASES)
+SPLIT = {"split_headings": "headings", "split_cells": "cells"}
+
+
+def _check(path: Path, split: str) -> str:
+    document = check_json(analyze_notebook(path, split))
+    document["notebook"] = path.name
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_notebook_matches_its_spec(name: str) -> None:
+    written = (NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8")
+    assert written == make_notebooks.render(name), "run tests/notebooks/make_notebooks.py"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_graph_matches_golden(name: str, update_golden: bool) -> None:
+    actual = _check(NOTEBOOKS / f"{name}.ipynb", SPLIT.get(name, "tags"))
+    golden = NOTEBOOKS / f"{name}.graph.json"
+    if update_golden or not golden.exists():
+        golden.write_text(actual, encoding="utf-8")
+    assert actual == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("notebook", sorted(EXAMPLES.glob("*/*.ipynb")), ids=lambda p: p.stem)
+def test_example_matches_golden(notebook: Path, update_golden: bool) -> None:
+    actual = _check(notebook, "tags")
+    golden = notebook.with_suffix(".graph.json")
+    if update_golden or not golden.exists():
+        golden.write_text(actual, encoding="utf-8")
+    assert actual == golden.read_text(encoding="utf-8")
