@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import statistics
 import subprocess
@@ -41,10 +42,8 @@ def floor(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            try:
+            with contextlib.suppress(SyntaxError):
                 ast.parse(manager.transform_cell(cell.source))
-            except SyntaxError:
-                pass
 
 
 def analysis(path: Path) -> None:
