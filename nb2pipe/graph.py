@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import graphlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.diagnostics import close_match, diagnostic, sort_diagnostics
@@ -71,6 +71,8 @@ class StepGraph:
     order: tuple[str, ...]  # a topological order (notebook order among independent steps)
     diagnostics: tuple[Diagnostic, ...]
     symbols: dict[int, CellSymbols]  # by cell index, for code generation
+    code: tuple[CodeEntity, ...] = ()  # every code entity of the pipeline, notebook order
+    data_names: frozenset[str] = frozenset()  # names ever bound to data (or a parameter)
 
     def step(self, name: str) -> StepNode:
         return next(s for s in self.steps if s.name == name)
@@ -124,6 +126,8 @@ class _Resolver:
         self.diagnostics: list[Diagnostic] = [*split.diagnostics, *analysis.diagnostics]
         self.parameter_names = {p.name for p in analysis.parameters}
         self.binders = _first_binders(split, analysis)
+        self.entities: dict[tuple[Span, tuple[str, ...]], CodeEntity] = {}
+        self.data_names: set[str] = set(self.parameter_names)
 
     # -- driver ------------------------------------------------------------------------------
 
@@ -170,6 +174,7 @@ class _Resolver:
             if event.code is not None:
                 self._unlink(event.name)
                 self.bindings[event.name] = _Binding("code", None, event.code, symbols.cell)
+                self.entities[(event.code.span, event.code.names)] = event.code
             elif role == "parameters" and event.name in self.parameter_names:
                 self._unlink(event.name)
                 self.bindings[event.name] = _Binding("param", None, None, symbols.cell)
@@ -177,6 +182,7 @@ class _Resolver:
                 entity = CodeEntity("library", (event.name,), span,
                                     tuple(dict.fromkeys(reads.get(span, []))))
                 self.bindings[event.name] = _Binding("code", None, entity, symbols.cell)
+                self.entities[(entity.span, entity.names)] = entity
 
     # -- step cells --------------------------------------------------------------------------
 
@@ -237,8 +243,10 @@ class _Resolver:
                 reads.append(event.name)
             elif not (isinstance(event, Mutate | Call) and event.name in (statement.root, *reads)):
                 return False
-        root.setup.append(CodeEntity("setup", (statement.root,), statement.span,
-                                     tuple(dict.fromkeys(reads))))
+        entity = CodeEntity("setup", (statement.root,), statement.span,
+                            tuple(dict.fromkeys(reads)))
+        root.setup.append(entity)
+        self.entities[(entity.span, entity.names)] = entity
         for event in events:
             if isinstance(event, Read):
                 self._read(state, event.name, event.cell, event.line, False, set())
@@ -249,6 +257,7 @@ class _Resolver:
         local = state.local.get(name)
         if local is not None:
             if local.entity is not None:
+                state.code.setdefault((local.entity.span, local.entity.names), local.entity)
                 self._expand(state, local.entity, cell, line, seen)
             return
         binding = self.bindings.get(name)
@@ -297,8 +306,10 @@ class _Resolver:
         state.defines[name] = None
         if event.code is not None:
             state.local[name] = _Binding("code", state.step.name, event.code, event.cell)
+            self.entities[(event.code.span, event.code.names)] = event.code
             self._unlink(name)
             return
+        self.data_names.add(name)
         state.local[name] = _Binding("data", state.step.name, None, event.cell)
         if not event.keep_aliases:
             self._unlink(name)
@@ -339,6 +350,7 @@ class _Resolver:
         for name in info.free_mutations:
             self._mutate(state, name, cell, line)
         for name in info.global_writes:
+            self.data_names.add(name)
             state.local[name] = _Binding("data", state.step.name, None, cell)
             state.defines[name] = None
         for site in info.calls:
@@ -445,13 +457,14 @@ class _Resolver:
         edges = tuple(Edge(s, t, tuple(sorted(v))) for (s, t), v in sorted(variables.items()))
         order = self._order(tasks, edges)
         steps = tuple(self._node(s, consumed.get(s.step.name, {})) for s in tasks)
+        # stable: names of one statement keep their order (`from m import b, a`)
+        code = tuple(sorted(self.entities.values(), key=lambda e: (e.span.cell, e.span.start)))
         graph = StepGraph(self.notebook, steps, edges, self.analysis.parameters, order,
-                          (), self.analysis.cells)
+                          (), self.analysis.cells, code, frozenset(self.data_names))
         from nb2pipe.checks import graph_diagnostics
 
         found = [*self.diagnostics, *graph_diagnostics(graph)]
-        return StepGraph(self.notebook, steps, edges, self.analysis.parameters, order,
-                         sort_diagnostics(found), self.analysis.cells)
+        return replace(graph, diagnostics=sort_diagnostics(found))
 
     def _order(self, tasks: list[_StepState], edges: tuple[Edge, ...]) -> tuple[str, ...]:
         position = {s.step.name: i for i, s in enumerate(tasks)}

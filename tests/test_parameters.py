@@ -33,3 +33,12 @@ def test_imports_and_strings_are_allowed() -> None:
 def test_second_parameters_cell_warns() -> None:
     g = graph_of(("a = 1", "parameters"), ("b = 2", "parameters"), ("c = a + b", "step:s"))
     assert codes(g) == ["NB106"]
+
+
+def test_only_plain_type_annotations_reach_the_flow() -> None:
+    g = graph_of(('a: int | None = 1\nb: Literal["x", "y"] = "x"\nc: list[str] = []\n'
+                  'd: "os.system(1)" = 2\ne: __import__("os").X = 3\nf: list["evil()"] = []',
+                  "parameters"), ("z = a", "step:s"))
+    types = {p.name: p.type for p in g.parameters}
+    assert types == {"a": "int | None", "b": "Literal['x', 'y']", "c": "list[str]",
+                     "d": "int", "e": "int", "f": "list"}

@@ -48,7 +48,9 @@ def read_parameters(
                 f"'{target}' is a {type(default).__name__}, which JSON cannot hold",
             ))
             continue
-        type_name = ast.unparse(annotation) if annotation is not None else _type_of(default)
+        type_name = _type_of(default)
+        if annotation is not None and _is_type_expression(annotation):
+            type_name = ast.unparse(annotation)
         end = node.end_lineno or node.lineno
         parameters.append(Parameter(
             name=target,
@@ -70,6 +72,30 @@ def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None, ast.expr |
     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
         return node.target.id, node.annotation, node.value
     return None, None, None
+
+
+def _is_type_expression(node: ast.expr) -> bool:
+    """`int`, `list[str]`, `str | None`, `Literal["a", "b"]`: safe to copy into flow.py.
+
+    Anything else (a call, a string that a type checker would evaluate) is ignored and the type is
+    inferred from the value, so a parameters cell cannot run code in the generated flow.
+    """
+    if isinstance(node, ast.Constant):
+        return node.value is None
+    if isinstance(node, ast.Name):
+        return not node.id.startswith("__")
+    if isinstance(node, ast.Attribute):
+        return not node.attr.startswith("__") and _is_type_expression(node.value)
+    if isinstance(node, ast.BinOp):
+        return (isinstance(node.op, ast.BitOr) and _is_type_expression(node.left)
+                and _is_type_expression(node.right))
+    if isinstance(node, ast.Subscript) and _is_type_expression(node.value):
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if ast.unparse(node.value).rpartition(".")[2] == "Literal":
+            return all(isinstance(i, ast.Constant) and isinstance(i.value, str | int | bool)
+                       for i in items)
+        return all(_is_type_expression(i) for i in items)
+    return False
 
 
 def _type_of(value: Any) -> str:

@@ -109,6 +109,8 @@ class ModuleScope(Scope):
     def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
                module: str | None = None, text: str | None = None) -> None:
         reads = tuple(dict.fromkeys(self.statement_reads))
+        if kind == "import" and (self.conditional or node.lineno != self.statement_span.start):
+            text = None  # inside try/if: the whole statement is the code to emit
         entity = CodeEntity(kind, (name,), self.statement_span, reads, info, module, text)
         self.events.append(Bind(name, self.cell, node.lineno, (), self.conditional > 0, entity))
 
