@@ -1,0 +1,91 @@
+"""Stage 5, generate: StepGraph -> the files of a Prefect project (in memory, deterministic)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nb2pipe.generate.flow_py import render_flow
+from nb2pipe.generate.plan import Plan, content_hash, make_plan
+from nb2pipe.generate.project import (
+    Options,
+    manifest,
+    render_dockerfile,
+    render_prefect_yaml,
+    render_pyproject,
+    render_readme,
+)
+from nb2pipe.generate.requirements import render_requirements, requirements
+from nb2pipe.generate.steps_py import render_steps
+from nb2pipe.generate.tests_py import render_tests
+from nb2pipe.graph import StepGraph
+
+MANIFEST = "pipeline.json"
+
+
+@dataclass(frozen=True)
+class Project:
+    plan: Plan
+    files: dict[str, bytes]  # relative path -> content; text files carry no stamp yet
+    manifest: dict[str, object]
+
+
+def generate(graph: StepGraph, options: Options,
+             fixtures: dict[str, bytes] | None = None) -> Project:
+    plan = make_plan(graph)
+    rendered = render_steps(plan)
+    module_code = {b.key: "\n".join(line.text for line in b.lines) for b in plan.module}
+    code_hashes = {
+        s.name: content_hash(rendered.functions[s.name], *(module_code[k] for k in s.module_code))
+        for s in plan.steps
+    }
+    text: dict[str, str] = {
+        "steps.py": rendered.text,
+        "flow.py": render_flow(plan, options.workdir),
+        "requirements.txt": render_requirements(
+            requirements(plan.modules, plan.pip_requirements, graph.notebook.path.parent,
+                         extra=_extra_requirements(plan, options, fixtures)),
+            plan.notebook_name),
+        "prefect.yaml": render_prefect_yaml(plan, options),
+        "README.md": render_readme(plan, options),
+        "pyproject.toml": render_pyproject(plan),
+        "tests/__init__.py": "",
+        **render_tests(plan, recorded=fixtures is not None),
+    }
+    if options.docker:
+        text["Dockerfile"] = render_dockerfile(plan, options)
+    if fixtures is not None:
+        from nb2pipe import values
+
+        text["tests/values.py"] = inspect.getsource(values)
+    files = {path: content.encode() for path, content in text.items()}
+    files.update(fixtures or {})
+    document = manifest(plan, options, source_hash(graph), rendered.line_map, code_hashes)
+    return Project(plan, files, document)
+
+
+def _extra_requirements(plan: Plan, options: Options,
+                        fixtures: dict[str, bytes] | None) -> list[str]:
+    extra = []
+    if plan.uses_display:
+        extra.append("ipython")
+    if fixtures and any(path.endswith(".parquet") for path in fixtures):
+        extra.append("pyarrow")
+    return extra
+
+
+def source_hash(graph: StepGraph) -> str:
+    """Hash of what the pipeline is made from: cell types, sources and tags (not outputs)."""
+    digest = hashlib.sha256()
+    for cell in graph.notebook.cells:
+        digest.update(json.dumps([cell.cell_type, cell.source, list(cell.tags)]).encode())
+    return digest.hexdigest()
+
+
+def relative(path: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(path, start)).as_posix()

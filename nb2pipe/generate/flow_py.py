@@ -1,0 +1,268 @@
+"""Plan -> flow.py: a Prefect 3 flow with one task per step and the notebook's parameters."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+
+from nb2pipe.generate.code import Namer, docstring_text, literal
+from nb2pipe.generate.plan import Plan, StepPlan
+
+_TYPES_NEEDING_ANY = ("None",)
+
+
+@dataclass(frozen=True)
+class FlowNames:
+    """Identifiers used in flow.py, chosen so no notebook parameter can shadow them."""
+
+    flow: str
+    steps_module: str
+    tasks: dict[str, str]  # step -> task function
+    runs: dict[str, str]  # step -> local variable holding its future
+
+
+def flow_names(plan: Plan) -> FlowNames:
+    namer = Namer(p.name for p in plan.parameters)
+    for fixed in ("annotations", "copy", "os", "Path", "Any", "flow", "task", "wait",
+                  "create_table_artifact", "NO_CACHE", "WORKDIR", "BUG_ERRORS"):
+        namer.claim(fixed)
+    steps_module = namer.claim("steps")
+    tasks = {s.name: namer.claim(s.function) for s in plan.steps}
+    flow = namer.claim(plan.slug if plan.slug not in tasks.values() else f"{plan.slug}_flow")
+    runs = {s.name: namer.claim(f"{s.function}_run") for s in plan.steps}
+    return FlowNames(flow, steps_module, tasks, runs)
+
+
+def render_flow(plan: Plan, workdir: str) -> str:
+    """`workdir`: the notebook's folder relative to the project folder, posix style."""
+    names = flow_names(plan)
+    import_steps = ("import steps" if names.steps_module == "steps"
+                    else f"import steps as {names.steps_module}")
+    out = [
+        f'"""Prefect flow of the pipeline converted from {docstring_text(plan.notebook_name)}.',
+        "",
+        "Run it:     python flow.py",
+        "Test it:    pytest",
+        "Deploy it:  see README.md",
+        '"""',
+        "",
+        *(["import copy"] if any(s.copied for s in plan.steps) else []),
+        "import os",
+        "from pathlib import Path",
+        "from typing import Any",
+        "",
+        "from prefect import flow, task",
+        "from prefect.artifacts import create_table_artifact",
+        "from prefect.cache_policies import NO_CACHE",
+        "from prefect.futures import wait",
+        "",
+        import_steps,
+        "",
+        "# Steps run in the notebook's folder, so its relative paths work (like papermill --cwd).",
+        "WORKDIR = Path(",
+        f"    os.environ.get(\"NB2PIPE_WORKDIR\") or Path(__file__).resolve().parent / "
+        f"{literal(workdir)}",
+        ").resolve()",
+        "# A retry cannot fix these: the step fails at once.",
+        "BUG_ERRORS = (NameError, KeyError, TypeError, ValueError, AssertionError, SyntaxError,",
+        "              AttributeError, IndexError, ZeroDivisionError, ImportError)",
+    ]
+    for step in plan.steps:
+        out.extend(["", ""])
+        out.extend(_task(plan, step, names))
+    out.extend(["", ""])
+    out.extend(_flow(plan, names))
+    out.extend(["", ""])
+    out.extend(_helpers())
+    out.extend(["", ""])
+    out.extend(_main(plan, names))
+    return "\n".join(out) + "\n"
+
+
+def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
+    options = [f"name={literal(step.name)}", f"task_run_name={literal(step.name)}",
+               "cache_policy=NO_CACHE", "persist_result=False"]
+    if step.options.retries:
+        options += [f"retries={step.options.retries}", "retry_delay_seconds=1",
+                    "retry_condition_fn=_retry_unless_bug"]
+    if step.options.timeout:
+        options.append(f"timeout_seconds={step.options.timeout:g}")
+    arguments = [f"{p}: {_annotation(plan, p)}" for p in step.parameters]
+    upstream_names = upstream_arguments(step)
+    upstream = [f"{upstream_names[producer]}: dict[str, Any]" for producer in step.upstream]
+    signature = ", ".join([*upstream, *arguments])
+    header = f"def {names.tasks[step.name]}({signature}) -> dict[str, Any]:"
+    lines = [*_decorator("task", options), header]
+    cells = ", ".join(str(c) for c in step.cells)
+    lines.append(f'    """Step `{step.name}`: cell{"s" if len(step.cells) > 1 else ""} {cells} '
+                 f'of {docstring_text(plan.notebook_name)}."""')
+    lines.append("    _enter_workdir()")
+    values = {v: f"{upstream_names[producer]}[{literal(v)}]" for v, producer in step.inputs}
+    if step.copied:
+        # This step changes these values in place while another step reads them: give it copies.
+        targets = ", ".join(step.copied)
+        sources = ", ".join(values[v] for v in step.copied)
+        comma = "," if len(step.copied) == 1 else ""
+        lines.append(f"    # {', '.join(step.copied)}: changed in place here, read by other "
+                     "steps too")
+        lines.append(f"    {targets}{comma} = copy.deepcopy(({sources}{comma}))")
+        values.update({v: v for v in step.copied})
+    values.update({p: p for p in step.parameters})
+    call_args = ", ".join(f"{a}={values[a]}" for a in step.arguments)
+    call = f"{names.steps_module}.{step.function}({call_args})"
+    if step.metrics:
+        lines.append(f"    result = {call}")
+        metrics = ", ".join(literal(m) for m in step.metrics)
+        lines.append(f"    _publish_metrics({literal(step.name)}, result, [{metrics}])")
+        lines.append("    return result")
+    else:
+        lines.append(f"    return {call}")
+    return _wrap(lines)
+
+
+def _flow(plan: Plan, names: FlowNames) -> list[str]:
+    parameters = [f"{p.name}: {_type(p.type)} = {literal(p.default)}" for p in plan.parameters]
+    lines = [*_decorator("flow", [f"name={literal(plan.slug)}", "log_prints=True"])]
+    if parameters:
+        lines.append(f"def {names.flow}(")
+        lines.extend(f"    {p}," for p in parameters)
+        lines.append(") -> dict[str, dict[str, Any]]:")
+    else:
+        lines.append(f"def {names.flow}() -> dict[str, dict[str, Any]]:")
+    notebook = docstring_text(plan.notebook_name)
+    lines.append(f'    """The pipeline of {notebook}: returns each step\'s values.')
+    documented = [p for p in plan.parameters if p.help]
+    if documented:
+        lines.extend(["", "    Args:"])
+        lines.extend(f"        {p.name}: {docstring_text(p.help or '')}" for p in documented)
+    lines.append('    """')
+    lines.append("    _enter_workdir()")
+    for name in plan.order:
+        step = plan.step(name)
+        upstream_names = upstream_arguments(step)
+        args = [f"{upstream_names[p]}={names.runs[p]}" for p in step.upstream]
+        args += [f"{p}={p}" for p in step.parameters]
+        if step.after:
+            args.append(f"wait_for=[{', '.join(names.runs[a] for a in step.after)}]")
+        lines.append(f"    {names.runs[name]} = {names.tasks[name]}.submit({', '.join(args)})")
+    lines.append("    runs = {")
+    lines.extend(f"        {literal(s)}: {names.runs[s]}," for s in plan.order)
+    lines.append("    }")
+    lines.append("    wait(list(runs.values()))  # independent steps finish even if one fails")
+    lines.append("    return {step: run.result() for step, run in runs.items()}")
+    return _wrap(lines)
+
+
+def _helpers() -> list[str]:
+    return [
+        "def _enter_workdir() -> None:",
+        "    if Path.cwd() != WORKDIR:",
+        "        os.chdir(WORKDIR)",
+        "",
+        "",
+        "def _retry_unless_bug(task: Any, task_run: Any, state: Any) -> bool:",
+        '    """Retry transient failures (I/O, network); fail at once on errors in the code."""',
+        "    try:",
+        "        state.result()",
+        "    except BUG_ERRORS:",
+        "        return False",
+        "    except Exception:",
+        "        return True",
+        "    return False",
+        "",
+        "",
+        "def _publish_metrics(step: str, values: dict[str, Any], names: list[str]) -> None:",
+        '    """Publish a step\'s metrics as a Prefect table artifact (and in the logs)."""',
+        "    rows = []",
+        "    for name in names:",
+        "        value = values.get(name)",
+        "        if hasattr(value, \"item\") and getattr(value, \"shape\", None) == ():",
+        "            value = value.item()  # numpy scalar",
+        "        if isinstance(value, bool | int | float | str):",
+        "            rows.append({\"metric\": name, \"value\": value})",
+        "            print(f\"{step}: {name} = {value}\")",
+        "        elif hasattr(value, \"to_dict\") and hasattr(value, \"columns\"):",
+        "            table = value.reset_index().to_dict(orient=\"records\")",
+        "            create_table_artifact(key=_artifact_key(f\"{step}-{name}\"), table=table,",
+        "                                  description=f\"{name}, from step {step}\")",
+        "    if rows:",
+        "        create_table_artifact(key=_artifact_key(f\"{step}-metrics\"), table=rows,",
+        "                              description=f\"Metrics of step {step}\")",
+        "",
+        "",
+        "def _artifact_key(text: str) -> str:",
+        "    return \"\".join(c if c.isalnum() else \"-\" for c in text.lower()).strip(\"-\")",
+    ]
+
+
+def _main(plan: Plan, names: FlowNames) -> list[str]:
+    lines = ['if __name__ == "__main__":', f"    results = {names.flow}()"]
+    shown = [(s.name, m) for s in plan.steps for m in s.metrics]
+    if shown:
+        lines.append("    for step, name in [")
+        lines.extend(f"        ({literal(step)}, {literal(name)})," for step, name in shown)
+        lines.append("    ]:")
+        lines.append("        value = results[step][name]")
+        lines.append("        if isinstance(value, bool | int | float | str):")
+        lines.append('            print(f"{step}.{name} = {value!r}")')
+    else:
+        lines.append('    print("completed:", ", ".join(results))')
+    return lines
+
+
+def _decorator(name: str, options: list[str]) -> list[str]:
+    single = f"@{name}({', '.join(options)})"
+    if len(single) <= 100:
+        return [single]
+    return [f"@{name}(", *(f"    {o}," for o in options), ")"]
+
+
+def _wrap(lines: list[str]) -> list[str]:
+    """Break a long `def f(a, ...)` or `x = f(a, ...)` line into one argument per line."""
+    out = []
+    for line in lines:
+        match = (re.match(r"^(\s*def \w+\()(.*)(\) -> .*:)$", line)
+                 or re.match(r"^(\s*(?:[\w, ]+ = |return )?[\w.]+\()(.*)(\))$", line))
+        if len(line) > 100 and match and match.group(2):
+            head, args, tail = match.groups()
+            indent = " " * (len(head) - len(head.lstrip()))
+            out.append(head)
+            out.extend(f"{indent}    {a.strip()}," for a in _split_args(args))
+            out.append(indent + tail.lstrip())
+        else:
+            out.append(line)
+    return out
+
+
+def _split_args(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[(" and 1 or (-1 if char in "])" else 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p for p in [*parts, current] if p.strip()]
+
+
+def upstream_arguments(step: StepPlan) -> dict[str, str]:
+    """The task argument holding each upstream step's values: named after that step."""
+    namer = Namer(step.parameters)
+    namer.taken.discard("_")
+    return {p: namer.claim(p if p not in namer.taken else f"{p}_values") for p in step.upstream}
+
+
+def _annotation(plan: Plan, name: str) -> str:
+    parameter = next(p for p in plan.parameters if p.name == name)
+    return _type(parameter.type)
+
+
+def _type(type_name: str) -> str:
+    return "Any" if type_name in _TYPES_NEEDING_ANY else type_name
+
+
+def relative_workdir(project: str, notebook_dir: str) -> str:
+    """The notebook's folder as seen from the project folder (posix, never absolute)."""
+    return posixpath.relpath(notebook_dir, project)

@@ -1,0 +1,279 @@
+"""StepGraph -> Plan: every decision the file generators share, made once.
+
+Which code goes to module level (imports, `pd.set_option(...)`, functions and classes that read
+no notebook data), which is emitted inside the steps that need it (functions that read notebook
+globals, Kale `functions` cells), each step's signature, body lines with their cell and line, the
+values it returns, and the inputs it must copy because it changes them in place while another
+step reads the same value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+
+from nb2pipe.generate.code import Namer, is_identifier
+from nb2pipe.graph import NOTEBOOK_BUILTINS, StepGraph, StepNode
+from nb2pipe.model import Cell, Parameter, StepOptions
+from nb2pipe.symbols import CodeEntity, Read, Span
+from nb2pipe.tags import suggest_identifier
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of generated code and where it came from (cell index, line in cell)."""
+
+    text: str
+    cell: int | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    name: str
+    function: str  # in steps.py
+    cells: tuple[int, ...]
+    inputs: tuple[tuple[str, str], ...]  # (variable, producing step)
+    parameters: tuple[str, ...]
+    outputs: tuple[str, ...]  # what later steps take
+    metrics: tuple[str, ...]
+    returns: tuple[str, ...]  # outputs and metrics
+    copied: tuple[str, ...]  # inputs changed in place that another step also reads
+    after: tuple[str, ...]  # steps to wait for without data
+    preamble: tuple[Line, ...]  # code from other cells this step needs, run first
+    body: tuple[Line, ...]  # the step's cells, with `# cell N` comments
+    options: StepOptions
+    module_code: tuple[str, ...]  # keys of module-level code the step uses
+    code_hash: str = ""
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        return tuple(sorted({*(v for v, _ in self.inputs), *self.parameters}))
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        return tuple(sorted({producer for _, producer in self.inputs}))
+
+
+@dataclass(frozen=True)
+class ModuleBlock:
+    """Module-level code in steps.py: an import line, or a statement with its provenance."""
+
+    key: str
+    kind: str  # "import" | "setup" | "function" | "class"
+    lines: tuple[Line, ...]
+    module: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    graph: StepGraph
+    notebook_name: str
+    slug: str  # the flow's name
+    steps: tuple[StepPlan, ...]  # notebook order
+    order: tuple[str, ...]
+    parameters: tuple[Parameter, ...]  # notebook order
+    module: tuple[ModuleBlock, ...]  # steps.py module level, notebook order
+    modules: tuple[str, ...]  # top-level modules the pipeline imports
+    pip_requirements: tuple[str, ...]  # from %pip / !pip install
+    uses_display: bool
+
+    def step(self, name: str) -> StepPlan:
+        return next(s for s in self.steps if s.name == name)
+
+
+def make_plan(graph: StepGraph) -> Plan:
+    return _Planner(graph).plan()
+
+
+class _Planner:
+    def __init__(self, graph: StepGraph) -> None:
+        self.graph = graph
+        self.cells = {c.index: c for c in graph.notebook.cells}
+        self.task_cells = {c for s in graph.steps for c in s.cells}
+        used = {(e.span, e.names) for s in graph.steps for e in s.code}
+        self.used = [e for e in graph.code if (e.span, e.names) in used]
+        self.hoisted = self._hoisted()
+
+    # -- module level ------------------------------------------------------------------------
+
+    def _hoisted(self) -> dict[tuple[Span, tuple[str, ...]], CodeEntity]:
+        """Code that can live at module level: imports, their set-up calls, and functions or
+        classes defined once that read nothing but module-level code (no notebook data)."""
+        definitions: dict[str, int] = {}
+        for entity in self.graph.code:
+            if entity.kind in ("function", "class"):
+                for name in entity.names:
+                    definitions[name] = definitions.get(name, 0) + 1
+        hoisted = {(e.span, e.names): e for e in self.used if e.kind == "import" and e.text}
+        module_names = {n for e in hoisted.values() for n in e.names}
+        changed = True
+        while changed:
+            changed = False
+            for entity in self.used:
+                key = (entity.span, entity.names)
+                if key in hoisted or entity.kind not in ("setup", "function", "class"):
+                    continue
+                if entity.kind != "setup" and any(
+                    definitions.get(n, 0) != 1 or n in self.graph.data_names for n in entity.names
+                ):
+                    continue
+                reads = set(entity.reads)
+                if entity.function is not None:
+                    reads |= set(entity.function.free_reads)
+                reads -= set(entity.names)
+                if all(r in module_names or r in NOTEBOOK_BUILTINS for r in reads):
+                    hoisted[key] = entity
+                    module_names.update(entity.names)
+                    changed = True
+        return hoisted
+
+    def _module(self) -> tuple[ModuleBlock, ...]:
+        blocks: dict[str, ModuleBlock] = {}
+        order = {(e.span, e.names): i for i, e in enumerate(self.graph.code)}
+        merged: dict[tuple[Span, str], list[str]] = {}  # `from m import a, b` stays one line
+        for entity in sorted(self.hoisted.values(), key=lambda e: order[(e.span, e.names)]):
+            if entity.kind == "import" and entity.text:
+                head, _, name = entity.text.partition(" import ")
+                if head.startswith("from ") and "*" not in name:
+                    names = merged.setdefault((entity.span, head), [])
+                    names.append(name)
+                    text = f"{head} import {', '.join(names)}"
+                    key = f"{_span_key(entity.span)} {head}"
+                    blocks[key] = ModuleBlock(key, "import", (Line(text),), entity.module)
+                else:
+                    blocks.setdefault(entity.text, ModuleBlock(entity.text, "import",
+                                                               (Line(entity.text),), entity.module))
+                continue
+            key = _span_key(entity.span)
+            if key not in blocks:
+                blocks[key] = ModuleBlock(key, entity.kind, tuple(self._span_lines(entity.span)))
+        imports = [b for b in blocks.values() if b.kind == "import"]
+        rest = [b for b in blocks.values() if b.kind != "import"]
+        return (*imports, *rest)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        module = self._module()
+        names = Namer(n for e in self.hoisted.values() for n in e.names)
+        consumers: dict[tuple[str, str], int] = {}
+        for node in self.graph.steps:
+            for variable, producer in node.inputs:
+                consumers[(producer, variable)] = consumers.get((producer, variable), 0) + 1
+        steps = []
+        for node in self.graph.steps:
+            wanted = node.name if is_identifier(node.name) else suggest_identifier(node.name)
+            steps.append(self._step(node, names.claim(wanted, "_step" if wanted else "_"),
+                                    consumers))
+        notebook = self.graph.notebook
+        modules = sorted({(b.module or "").lstrip(".").partition(".")[0]
+                          for b in module if b.kind == "import" and b.module
+                          and not b.module.startswith(".")} - {""})
+        pip = [r for c in self.graph.notebook.cells if c.index in self._pipeline_cells()
+               for r in c.requirements]
+        return Plan(
+            graph=self.graph,
+            notebook_name=notebook.path.name,
+            slug=suggest_identifier(notebook.path.stem),
+            steps=tuple(steps),
+            order=self.graph.order,
+            parameters=self.graph.parameters,
+            module=module,
+            modules=tuple(modules),
+            pip_requirements=tuple(dict.fromkeys(pip)),
+            uses_display=self._reads("display"),
+        )
+
+    def _pipeline_cells(self) -> set[int]:
+        return set(self.graph.symbols)
+
+    def _reads(self, name: str) -> bool:
+        return any(isinstance(e, Read) and e.name == name
+                   for index in self.task_cells for e in self.graph.symbols[index].events)
+
+    def _step(self, node: StepNode, function: str,
+              consumers: dict[tuple[str, str], int]) -> StepPlan:
+        own = set(node.cells)
+        preamble: list[Line] = []
+        seen: set[str] = set()
+        for entity in node.code:
+            if (entity.span, entity.names) in self.hoisted or entity.span.cell in own:
+                continue
+            if entity.span.start == 0:
+                continue  # an import the magic rewrite needs: added at module level
+            key = _span_key(entity.span)
+            if key in seen:
+                continue
+            seen.add(key)
+            preamble.append(Line(f"# from cell {entity.span.cell}"))
+            preamble.extend(self._span_lines(entity.span))
+        mutated = set(node.mutates)
+        copied = tuple(sorted(v for v, producer in node.inputs
+                              if v in mutated and consumers.get((producer, v), 0) > 1))
+        returns = tuple(sorted({*node.outputs, *node.metrics}))
+        module_code = tuple(sorted({_key(e) for e in node.code
+                                    if (e.span, e.names) in self.hoisted}))
+        plan = StepPlan(
+            name=node.name, function=function, cells=node.cells, inputs=node.inputs,
+            parameters=node.parameters, outputs=node.outputs, metrics=node.metrics,
+            returns=returns, copied=copied,
+            after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
+            preamble=tuple(preamble), body=tuple(self._body(node)), options=node.options,
+            module_code=module_code,
+        )
+        return plan
+
+    def _body(self, node: StepNode) -> list[Line]:
+        removed: set[tuple[int, int]] = set()
+        for entity in self.hoisted.values():
+            if entity.span.cell in node.cells:
+                removed.update((entity.span.cell, n)
+                               for n in range(entity.span.start, entity.span.end + 1))
+        for index in node.cells:  # unused top-level imports go too: they are never emitted
+            for statement in self.graph.symbols[index].statements:
+                if statement.shape == "import":
+                    removed.update((index, n) for n in range(statement.span.start,
+                                                             statement.span.end + 1))
+        lines: list[Line] = []
+        for index in node.cells:
+            cell = self.cells[index]
+            kept = [Line(text, index, n) for n, text in enumerate(cell.code.split("\n"), start=1)
+                    if (index, n) not in removed]
+            while kept and not kept[-1].text.strip():
+                kept.pop()
+            while kept and not kept[0].text.strip():
+                kept.pop(0)
+            if kept:
+                lines.append(Line(f"# cell {index}"))
+                lines.extend(kept)
+        return lines
+
+    def _span_lines(self, span: Span) -> list[Line]:
+        cell: Cell = self.cells[span.cell]
+        code = cell.code.split("\n")
+        return [Line(code[n - 1], span.cell, n) for n in range(span.start, span.end + 1)]
+
+
+def _span_key(span: Span) -> str:
+    return f"cell {span.cell} lines {span.start}-{span.end}"
+
+
+def _key(entity: CodeEntity) -> str:
+    if entity.kind == "import" and entity.text:
+        head, _, name = entity.text.partition(" import ")
+        return f"{_span_key(entity.span)} {head}" if head.startswith("from ") else entity.text
+    return _span_key(entity.span)
+
+
+def stdlib_modules() -> frozenset[str]:
+    return frozenset(sys.stdlib_module_names)
+
+
+def content_hash(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,113 @@
+"""Plan -> steps.py: one plain function per step, importable and testable without Prefect."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+from nb2pipe.generate.code import docstring_text, string_lines
+from nb2pipe.generate.plan import Line, Plan, StepPlan
+
+STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    line_map: dict[str, list[list[int]]]  # step -> [[steps.py line, cell, cell line], ...]
+    functions: dict[str, str]  # step -> the function's source, for its code hash
+
+
+def render_steps(plan: Plan) -> Rendered:
+    out: list[str] = []
+    line_map: dict[str, list[list[int]]] = {}
+    functions: dict[str, str] = {}
+    cells = {c.index: c.code for c in plan.graph.notebook.cells}
+    out.extend([
+        f'"""Steps of the pipeline converted from {docstring_text(plan.notebook_name)}.',
+        "",
+        "Each function runs one step: the code of its cells (IPython syntax made plain Python),",
+        "with the values it needs from earlier steps and the parameters it uses as arguments. It",
+        "returns the values later steps need. Importable and testable without Prefect.",
+        '"""',
+        "",
+    ])
+    imports = [b.lines[0].text for b in plan.module if b.kind == "import"]
+    extra = sorted({m for s in plan.graph.steps for i in s.cells
+                    for m in plan.graph.notebook.cells[i - 1].implicit_imports})
+    extra_lines = [f"import {m}" for m in extra if f"import {m}" not in imports]
+    if plan.uses_display:
+        extra_lines.append("from IPython.display import display")
+    if extra_lines or imports:
+        out.extend(extra_lines + imports)
+    else:
+        out.pop()  # no blank line left dangling after the docstring
+    for block in (b for b in plan.module if b.kind != "import"):
+        out.extend(["", ""] if block.kind in ("function", "class") or _after_def(out) else [""])
+        first = block.lines[0]
+        out.append(f"# cell {first.cell}")
+        out.extend(_indented(list(block.lines), cells, ""))
+    for step in plan.steps:
+        out.extend(["", ""])
+        start = len(out)
+        source = _function(step, cells)
+        out.extend(source)
+        functions[step.name] = "\n".join(source)
+        line_map[step.name] = [
+            [start + offset + 1 + STAMP_LINES, line.cell, line.line]
+            for offset, line in _body_positions(step) if line.cell is not None
+            and line.line is not None
+        ]
+    return Rendered("\n".join(out) + "\n", line_map, functions)
+
+
+def _after_def(out: list[str]) -> bool:
+    return any(line.startswith(("def ", "class ", "@")) for line in out[-30:])
+
+
+def _function(step: StepPlan, cells: dict[int, str]) -> list[str]:
+    returns = ", ".join(step.returns) or "nothing"
+    where = ", ".join(str(c) for c in step.cells)
+    summary = (f'Step `{step.name}` (cell{"s" if len(step.cells) > 1 else ""} {where}): '
+               f"returns {returns}.")
+    lines = [f"def {step.function}({', '.join(step.arguments)}) -> dict:"]
+    if len(summary) <= 90:
+        lines.append(f'    """{summary}"""')
+    else:
+        lines.extend(["    " + '"""' + textwrap.fill(summary, 92, subsequent_indent="    ")
+                      .lstrip(), '    """'])
+    lines.extend(_indented(list(step.preamble) + list(step.body), cells, "    "))
+    lines.extend(_return(step))
+    return lines
+
+
+def _body_positions(step: StepPlan) -> list[tuple[int, Line]]:
+    """Offsets of preamble and body lines within the rendered function."""
+    return [(2 + i, line) for i, line in enumerate([*step.preamble, *step.body])]
+
+
+def _return(step: StepPlan) -> list[str]:
+    if not step.returns:
+        return ["    return {}"]
+    items = [f'"{name}": {name}' for name in step.returns]
+    single = f"    return {{{', '.join(items)}}}"
+    if len(single) <= 100:
+        return [single]
+    return ["    return {", *(f"        {item}," for item in items), "    }"]
+
+
+def _indented(lines: list[Line], cells: dict[int, str], prefix: str) -> list[str]:
+    """Indent lines taken from cells, leaving lines inside multi-line strings as written."""
+    keep: dict[int, set[int]] = {}
+    out = []
+    for line in lines:
+        if line.cell is None:
+            out.append(prefix + line.text)
+            continue
+        if line.cell not in keep:
+            keep[line.cell] = string_lines(cells[line.cell])
+        if line.line in keep[line.cell]:
+            out.append(line.text)
+        else:
+            out.append(prefix + line.text if line.text.strip() else "")
+    return out

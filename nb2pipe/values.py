@@ -1,0 +1,203 @@
+"""Values on disk, and whether two values are the same.
+
+Self-contained on purpose (standard library, plus pandas/numpy when the values need them): nb2pipe
+runs this file inside the notebook's kernel to record values, and copies it into generated projects
+as tests/values.py, so neither needs nb2pipe installed.
+
+Serializers, by type: parquet for DataFrames (when they survive the round trip), .npy for numeric
+arrays, pickle for the rest (cloudpickle if pickle cannot, e.g. lambdas).
+"""
+
+import math
+import os
+import pickle
+from typing import Any
+
+UNRECORDED = ".unrecorded"
+
+
+class Unrecorded:
+    """A value that could not be saved; comparisons skip it and say why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<not recorded: {self.reason}>"
+
+
+def dump(folder: str, name: str, value: Any) -> str:
+    """Save `value` as folder/name.<ext>; returns the file name written."""
+    os.makedirs(folder, exist_ok=True)
+    base = os.path.join(folder, name)
+    for saver in (_save_parquet, _save_npy, _save_pickle):
+        written = saver(base, value)
+        if written:
+            return os.path.basename(written)
+    return os.path.basename(base + UNRECORDED)
+
+
+def _save_parquet(base: str, value: Any) -> str | None:
+    pandas = _module("pandas")
+    if pandas is None or not isinstance(value, pandas.DataFrame):
+        return None
+    if not all(isinstance(c, str) for c in value.columns):
+        return None
+    path = base + ".parquet"
+    try:
+        value.to_parquet(path)
+        back = pandas.read_parquet(path)
+        pandas.testing.assert_frame_equal(back, value, check_exact=True)
+    except Exception:  # not every frame survives parquet (object columns, odd dtypes)
+        if os.path.exists(path):
+            os.remove(path)
+        return None
+    return path
+
+
+def _save_npy(base: str, value: Any) -> str | None:
+    numpy = _module("numpy")
+    if numpy is None or type(value) is not numpy.ndarray or value.dtype.hasobject:
+        return None
+    path = base + ".npy"
+    numpy.save(path, value, allow_pickle=False)
+    return path
+
+
+def _save_pickle(base: str, value: Any) -> str | None:
+    path = base + ".pkl"
+    errors: list[str] = []
+    for module in (pickle, _module("cloudpickle")):
+        if module is None:
+            continue
+        try:
+            data = module.dumps(value, protocol=4)
+        except Exception as exc:  # pickling can fail in many ways
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return path
+    with open(base + UNRECORDED, "w", encoding="utf-8") as handle:
+        handle.write(errors[-1] if errors else "cannot be pickled")
+    return None
+
+
+def load(folder: Any) -> dict[str, Any]:
+    """Every value saved in `folder`, by name."""
+    values: dict[str, Any] = {}
+    if not os.path.isdir(folder):
+        return values
+    for entry in sorted(os.listdir(folder)):
+        name, extension = os.path.splitext(entry)
+        path = os.path.join(folder, entry)
+        if extension == ".parquet":
+            values[name] = _module("pandas").read_parquet(path)
+        elif extension == ".npy":
+            values[name] = _module("numpy").load(path, allow_pickle=False)
+        elif extension == ".pkl":
+            with open(path, "rb") as handle:
+                values[name] = pickle.load(handle)
+        elif extension == UNRECORDED:
+            with open(path, encoding="utf-8") as handle:
+                values[name] = Unrecorded(handle.read())
+    return values
+
+
+def assert_same(actual: Any, expected: Any, where: str = "value", rtol: float = 1e-6,
+                atol: float = 1e-9) -> None:
+    """Raise AssertionError, naming the path to the difference, unless the values match."""
+    _compare(actual, expected, where, rtol, atol, set())
+
+
+def _compare(actual: Any, expected: Any, where: str, rtol: float, atol: float,
+             seen: set[int]) -> None:
+    if isinstance(expected, Unrecorded):
+        return
+    if id(expected) in seen:
+        return
+    seen.add(id(expected))
+    pandas, numpy = _module("pandas"), _module("numpy")
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: expected a dict, got {type(actual).__name__}"
+        missing = sorted(set(expected) - set(actual), key=str)
+        assert not missing, f"{where}: missing {missing}"
+        for key in expected:
+            _compare(actual[key], expected[key], f"{where}[{key!r}]", rtol, atol, seen)
+        return
+    if pandas is not None and isinstance(expected, pandas.DataFrame | pandas.Series | pandas.Index):
+        checker = {pandas.DataFrame: pandas.testing.assert_frame_equal,
+                   pandas.Series: pandas.testing.assert_series_equal}.get(type(expected))
+        try:
+            if checker is None:
+                pandas.testing.assert_index_equal(actual, expected, exact=False)
+            else:
+                checker(actual, expected, check_exact=False, rtol=rtol, atol=atol)
+        except AssertionError as exc:
+            raise AssertionError(f"{where}: {exc}") from None
+        return
+    if numpy is not None and isinstance(expected, numpy.ndarray):
+        assert isinstance(actual, numpy.ndarray), f"{where}: expected an array"
+        assert actual.shape == expected.shape, f"{where}: shape {actual.shape} != {expected.shape}"
+        if expected.dtype.kind in "fc" and actual.dtype.kind in "fcib":
+            numpy.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True,
+                                          err_msg=where)
+        elif expected.dtype.hasobject:
+            for index, item in enumerate(expected.ravel()):
+                _compare(actual.ravel()[index], item, f"{where}[{index}]", rtol, atol, seen)
+        else:
+            assert numpy.array_equal(actual, expected), f"{where}: arrays differ"
+        return
+    if isinstance(expected, float) or (numpy is not None and isinstance(expected, numpy.floating)):
+        assert isinstance(actual, int | float) or (
+            numpy is not None and isinstance(actual, numpy.number)), f"{where}: not a number"
+        if math.isnan(expected):
+            assert math.isnan(actual), f"{where}: {actual} is not NaN"
+        else:
+            assert math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol), (
+                f"{where}: {actual!r} != {expected!r}")
+        return
+    if isinstance(expected, list | tuple):
+        assert type(actual) is type(expected), f"{where}: {type(actual).__name__}"
+        assert len(actual) == len(expected), f"{where}: length {len(actual)} != {len(expected)}"
+        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            _compare(a, e, f"{where}[{index}]", rtol, atol, seen)
+        return
+    if isinstance(expected, str | bytes | int | bool | type(None) | set | frozenset):
+        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
+        return
+    assert type(actual) is type(expected), (
+        f"{where}: {type(actual).__name__} != {type(expected).__name__}")
+    state = _state(expected)
+    if state is not None:
+        _compare(_state(actual), state, f"{where}<{type(expected).__name__}>", rtol, atol, seen)
+        return
+    equal = actual == expected
+    assert equal is True or (equal is not False and bool(equal)), f"{where}: values differ"
+
+
+def _state(value: Any) -> Any:
+    """What an object holds (a fitted model's attributes), to compare it field by field."""
+    getter = getattr(value, "__getstate__", None)
+    try:
+        state = getter() if getter is not None else None
+    except TypeError:
+        state = None
+    if isinstance(state, dict | tuple | list):
+        return state
+    if getattr(value, "__dict__", None):
+        return dict(vars(value))
+    if type(value).__eq__ is not object.__eq__:  # type: ignore[comparison-overlap]
+        return None  # the type says how to compare itself
+    try:  # an opaque object (a compiled extension type): compare what it pickles to
+        reduced = value.__reduce_ex__(4)
+    except Exception:  # not picklable either: nothing more to compare than its type
+        return []
+    return list(reduced[1:]) if isinstance(reduced, tuple) else []
+
+
+def _module(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
