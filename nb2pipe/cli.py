@@ -60,6 +60,19 @@ def _parser() -> argparse.ArgumentParser:
 
     graph = _command(commands, "graph", "print the step graph", _graph)
     graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
+
+    convert = _command(commands, "convert", "write a Prefect project for a notebook", _convert)
+    convert.add_argument("-o", "--output", metavar="DIR",
+                         help="project folder (default: NOTEBOOK_STEM_pipeline beside it)")
+    convert.add_argument("--force", action="store_true",
+                         help="overwrite files edited by hand since they were generated")
+    convert.add_argument("--check", action="store_true",
+                         help="write nothing; exit 1 if DIR is out of date with the notebook")
+    convert.add_argument("--record", action="store_true", default=None,
+                         help="run the notebook once and keep each step's inputs and outputs "
+                              "as test fixtures")
+    convert.add_argument("--docker", action="store_true", default=None,
+                         help="also write a Dockerfile and docker/kubernetes deployments")
     return parser
 
 
@@ -71,7 +84,8 @@ def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub.add_argument("notebook", help="path to the .ipynb file")
-    sub.add_argument("--split", choices=("tags", "headings", "cells"), default="tags",
+    sub.add_argument("--split", choices=("tags", "headings", "cells"),
+                     default=None if name == "convert" else "tags",
                      help="how cells become steps (default: tags)")
     sub.set_defaults(handler=handler)
     return sub
@@ -109,6 +123,38 @@ def _graph(args: argparse.Namespace) -> int:
             print(diagnostic_text(d), file=sys.stderr)
         return 1
     print(render_graph(graph, args.format))
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from nb2pipe.convert import ConvertError, convert
+    from nb2pipe.render import diagnostic_text
+
+    try:
+        result = convert(args.notebook, args.output, split=args.split, force=args.force,
+                         record=args.record, docker=args.docker, check=args.check)
+    except ConvertError as exc:
+        raise _UserError(str(exc)) from None
+    for d in result.diagnostics:
+        print(diagnostic_text(d), file=sys.stderr)
+    if not result.ok:
+        print(f"nb2pipe: {args.notebook} has errors; nothing was written", file=sys.stderr)
+        return 1
+    if args.check:
+        for reason in result.stale:
+            print(f"{result.output}/{reason}")
+        if result.stale:
+            print(f"nb2pipe: {result.output} is out of date: run nb2pipe convert "
+                  f"{args.notebook} -o {result.output}", file=sys.stderr)
+            return 1
+        print(f"{result.output}: up to date with {args.notebook}")
+        return 0
+    for path in result.written:
+        print(f"wrote {result.output / path}")
+    for path in result.removed:
+        print(f"removed {result.output / path}")
+    if not result.written and not result.removed:
+        print(f"{result.output}: already up to date")
     return 0
 
 

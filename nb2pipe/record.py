@@ -1,0 +1,111 @@
+"""Run the notebook once, for real, and keep what crosses every step boundary.
+
+A copy of the notebook gets a cell before each step's first cell that saves the values the step
+reads, and a cell after its last cell that saves the values it returns. papermill runs the copy in
+a kernel (in the notebook's folder, like a person would); the user's notebook is never modified.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nb2pipe import values
+from nb2pipe.graph import StepGraph
+
+_SETUP_NAME = "_nb2pipe_values"
+
+
+class RecordError(Exception):
+    """The notebook failed while it was being recorded; the message names the cell."""
+
+
+def boundary_cells(graph: StepGraph, folder: Path) -> dict[int, list[str]]:
+    """Code to run before (negative cell index) and after (positive) cells: saving values."""
+    inserts: dict[int, list[str]] = {}
+    for node in graph.steps:
+        reads = sorted({*(v for v, _ in node.inputs), *node.parameters})
+        returns = sorted({*node.outputs, *node.metrics})
+        inserts.setdefault(-node.cells[0], []).append(_save(folder / node.name / "inputs", reads))
+        inserts.setdefault(node.cells[-1], []).append(_save(folder / node.name / "outputs",
+                                                            returns))
+    return inserts
+
+
+def _save(folder: Path, names: list[str]) -> str:
+    return (f"for _nb2pipe_name in {names!r}:\n"
+            f"    if _nb2pipe_name in globals():\n"
+            f"        {_SETUP_NAME}.dump({str(folder)!r}, _nb2pipe_name, globals()[_nb2pipe_name])")
+
+
+@contextmanager
+def instrumented(graph: StepGraph, inserts: dict[int, list[str]]) -> Iterator[Path]:
+    """A temporary copy of the notebook with the extra cells; yields its path."""
+    raw = json.loads(graph.notebook.path.read_text(encoding="utf-8"))
+    setup = (f"import types as _nb2pipe_types\n{_SETUP_NAME} = _nb2pipe_types.ModuleType("
+             f"{_SETUP_NAME!r})\nexec({inspect.getsource(values)!r}, {_SETUP_NAME}.__dict__)")
+    cells = [_code_cell(setup, "nb2pipe-setup")]
+    for index, cell in enumerate(raw["cells"], start=1):
+        before = inserts.get(-index, [])
+        cells.extend(_code_cell(code, f"nb2pipe-before-{index}") for code in before)
+        cells.append(cell)
+        cells.extend(_code_cell(code, f"nb2pipe-after-{index}") for code in inserts.get(index, []))
+    raw["cells"] = cells
+    raw.setdefault("metadata", {}).setdefault("kernelspec", {
+        "name": graph.notebook.kernel_name, "language": "python", "display_name": "Python 3"})
+    raw["metadata"].setdefault("language_info", {"name": "python"})
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-record-") as folder:
+        path = Path(folder) / graph.notebook.path.name
+        path.write_text(json.dumps(raw), encoding="utf-8")
+        yield path
+
+
+def _code_cell(source: str, cell_id: str) -> dict[str, object]:
+    return {"cell_type": "code", "id": cell_id, "metadata": {"tags": ["nb2pipe-injected"]},
+            "execution_count": None, "outputs": [], "source": source}
+
+
+def execute(graph: StepGraph, path: Path, parameters: dict[str, object] | None = None) -> None:
+    """Run a notebook copy with papermill in the original notebook's folder."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(path), str(path.with_suffix(".out.ipynb")),
+            parameters=parameters or {},
+            cwd=str(graph.notebook.path.resolve().parent),
+            kernel_name=graph.notebook.kernel_name,
+            language="python",
+            progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        raise RecordError(_where(graph, path, exc)) from None
+
+
+def _where(graph: StepGraph, path: Path, exc: Exception) -> str:
+    """Map papermill's cell number in the copy back to the user's cell."""
+    index = getattr(exc, "cell_index", None)
+    raw = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    original = None
+    if isinstance(index, int) and 0 <= index < len(raw):
+        original = sum(1 for c in raw[: index + 1]
+                       if "nb2pipe-injected" not in c.get("metadata", {}).get("tags", []))
+    where = f"cell {original}" if original else "a cell"
+    return (f"{graph.notebook.display_path}: {where} failed while the notebook ran: "
+            f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}")
+
+
+def record_fixtures(graph: StepGraph) -> dict[str, bytes]:
+    """Run the notebook; return tests/fixtures/STEP/{inputs,outputs}/NAME.ext -> bytes."""
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-values-") as folder:
+        root = Path(folder)
+        with instrumented(graph, boundary_cells(graph, root)) as path:
+            execute(graph, path)
+        return {f"tests/fixtures/{p.relative_to(root).as_posix()}": p.read_bytes()
+                for p in sorted(root.rglob("*")) if p.is_file()}
