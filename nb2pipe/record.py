@@ -37,9 +37,14 @@ def boundary_cells(graph: StepGraph, folder: Path) -> dict[int, list[str]]:
 
 
 def _save(folder: Path, names: list[str]) -> str:
+    modules = folder.parent.parent / "modules.txt"
     return (f"for _nb2pipe_name in {names!r}:\n"
             f"    if _nb2pipe_name in globals():\n"
-            f"        {_SETUP_NAME}.dump({str(folder)!r}, _nb2pipe_name, globals()[_nb2pipe_name])")
+            f"        _nb2pipe_value = globals()[_nb2pipe_name]\n"
+            f"        {_SETUP_NAME}.dump({str(folder)!r}, _nb2pipe_name, _nb2pipe_value)\n"
+            f"        with open({str(modules)!r}, 'a') as _nb2pipe_file:\n"
+            f"            _nb2pipe_file.write(type(_nb2pipe_value).__module__.split('.')[0] + "
+            f"'\\n')")
 
 
 @contextmanager
@@ -107,5 +112,9 @@ def record_fixtures(graph: StepGraph) -> dict[str, bytes]:
         root = Path(folder)
         with instrumented(graph, boundary_cells(graph, root)) as path:
             execute(graph, path)
+        modules = root / "modules.txt"
+        if modules.exists():  # one sorted line each, so the file is deterministic
+            found = sorted(set(modules.read_text().split()) - {"builtins"})
+            modules.write_text("".join(f"{m}\n" for m in found))
         return {f"tests/fixtures/{p.relative_to(root).as_posix()}": p.read_bytes()
                 for p in sorted(root.rglob("*")) if p.is_file()}

@@ -1,18 +1,17 @@
-"""Shared test helpers: in-memory notebooks and the --update-golden flag."""
+"""Test fixtures and options: --update-golden, a Prefect test server, a private PREFECT_HOME."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
+import tempfile
+from collections.abc import Iterator
 
 import pytest
 
-from nb2pipe.graph import StepGraph
-from nb2pipe.model import Cell, Notebook
-from nb2pipe.pipeline import notebook_graph
+# Prefect keeps its state here, not in the developer's home (set before Prefect is imported).
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="nb2pipe-test-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-NOTEBOOKS = Path(__file__).parent / "notebooks"
-EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,29 +24,10 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
-def cells(*specs: Any) -> Notebook:
-    """`cells("a = 1", ("b = a", "step:two"), md("# x"))` -> an in-memory Notebook."""
-    built = []
-    for index, spec in enumerate(specs, start=1):
-        if isinstance(spec, Cell):
-            built.append(Cell(index, f"c{index}", spec.cell_type, spec.source, spec.tags))
-            continue
-        source, *tags = (spec,) if isinstance(spec, str) else spec
-        built.append(Cell(index, f"c{index}", "code", source, tuple(tags)))
-    return Notebook(path=Path("test.ipynb"), cells=tuple(built))
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for the session (starting one costs ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
 
-
-def md(source: str) -> Cell:
-    return Cell(0, "", "markdown", source)
-
-
-def graph_of(*specs: Any, split: str = "tags") -> StepGraph:
-    return notebook_graph(cells(*specs), split)
-
-
-def edges(graph: StepGraph) -> set[tuple[str, str, tuple[str, ...]]]:
-    return {(e.source, e.target, e.variables) for e in graph.edges}
-
-
-def codes(graph: StepGraph) -> list[str]:
-    return [d.code for d in graph.diagnostics]
+    with prefect_test_harness():
+        yield

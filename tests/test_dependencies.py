@@ -3,7 +3,7 @@ defined or changed it. Each test states one rule of DESIGN.md section 2 on a tin
 
 from __future__ import annotations
 
-from conftest import codes, edges, graph_of
+from support import codes, edges, graph_of
 
 
 def test_linear_chain() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import NOTEBOOKS
+from support import NOTEBOOKS
 
 from nb2pipe.diagnostics import CODES
 from nb2pipe.pipeline import analyze_notebook

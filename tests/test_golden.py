@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, NOTEBOOKS
+from support import EXAMPLES, NOTEBOOKS
 
 from nb2pipe.pipeline import analyze_notebook
 from nb2pipe.render import check_json

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import codes, graph_of
+from support import codes, graph_of
 
 
 def test_types_defaults_and_help() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +69,20 @@ def generate(graph: StepGraph, options: Options,
 
 
 def _extra_requirements(plan: Plan, options: Options,
-                        fixtures: dict[str, bytes] | None) -> list[str]:
+                        fixtures: dict[str, bytes] | None) -> list[tuple[str, str]]:
     extra = []
     if plan.uses_display:
-        extra.append("ipython")
+        extra.append(("ipython", "display() in the notebook"))
     if fixtures and any(path.endswith(".parquet") for path in fixtures):
-        extra.append("pyarrow")
+        extra.append(("pyarrow", "reads the recorded DataFrames"))
+    if fixtures and "tests/fixtures/modules.txt" in fixtures:
+        # Packages of the values that crossed step boundaries while the notebook ran: a
+        # DataFrame needs pandas even where no cell imports it.
+        from nb2pipe.generate.requirements import distribution_of
+
+        for module in fixtures["tests/fixtures/modules.txt"].decode().split():
+            if module not in sys.stdlib_module_names:
+                extra.append((distribution_of(module), f"values from {module} cross steps"))
     return extra
 
 

@@ -132,6 +132,10 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
         lines.append(f"def {names.flow}() -> dict[str, dict[str, Any]]:")
     notebook = docstring_text(plan.notebook_name)
     lines.append(f'    """The pipeline of {notebook}: returns each step\'s values.')
+    if any(s.consumed_in_place for s in plan.steps):
+        lines.extend(["",
+                      "    Values are as they are at the end of the run: a value that a later step",
+                      "    changes in place (as the notebook does) is returned changed."])
     documented = [p for p in plan.parameters if p.help]
     if documented:
         lines.extend(["", "    Args:"])

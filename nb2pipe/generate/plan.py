@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
 from nb2pipe.graph import NOTEBOOK_BUILTINS, StepGraph, StepNode
@@ -45,7 +45,7 @@ class StepPlan:
     body: tuple[Line, ...]  # the step's cells, with `# cell N` comments
     options: StepOptions
     module_code: tuple[str, ...]  # keys of module-level code the step uses
-    code_hash: str = ""
+    consumed_in_place: tuple[str, ...] = ()  # outputs a later step changes in place (no copy)
 
     @property
     def arguments(self) -> tuple[str, ...]:
@@ -167,10 +167,19 @@ class _Planner:
             wanted = node.name if is_identifier(node.name) else suggest_identifier(node.name)
             steps.append(self._step(node, names.claim(wanted, "_step" if wanted else "_"),
                                     consumers))
+        in_place: dict[str, set[str]] = {}
+        for step in steps:
+            if not step.copied:
+                for variable, producer in step.inputs:
+                    if variable in self.graph.step(step.name).mutates:
+                        in_place.setdefault(producer, set()).add(variable)
+        steps = [replace(s, consumed_in_place=tuple(sorted(in_place.get(s.name, ()))))
+                 for s in steps]
         notebook = self.graph.notebook
-        modules = sorted({(b.module or "").lstrip(".").partition(".")[0]
-                          for b in module if b.kind == "import" and b.module
-                          and not b.module.startswith(".")} - {""})
+        # Every import of the pipeline's cells, used or not: an import states a dependency.
+        modules = sorted({(e.module or "").partition(".")[0] for e in self.graph.code
+                          if e.kind == "import" and e.module and not e.module.startswith(".")}
+                         - {""})
         pip = [r for c in self.graph.notebook.cells if c.index in self._pipeline_cells()
                for r in c.requirements]
         return Plan(
@@ -209,9 +218,12 @@ class _Planner:
             seen.add(key)
             preamble.append(Line(f"# from cell {entity.span.cell}"))
             preamble.extend(self._span_lines(entity.span))
-        mutated = set(node.mutates)
-        copied = tuple(sorted(v for v, producer in node.inputs
-                              if v in mutated and consumers.get((producer, v), 0) > 1))
+        # A step that changes a value another step also reads gets a copy. Every value it
+        # changes is copied in the same deepcopy call: they may share objects (`frames` holds
+        # `train`), and one memo keeps the copies sharing them the same way.
+        mutated = [(v, producer) for v, producer in node.inputs if v in set(node.mutates)]
+        shared = any(consumers.get((producer, v), 0) > 1 for v, producer in mutated)
+        copied = tuple(sorted(v for v, _ in mutated)) if shared else ()
         returns = tuple(sorted({*node.outputs, *node.metrics}))
         module_code = tuple(sorted({_key(e) for e in node.code
                                     if (e.span, e.names) in self.hoisted}))

@@ -44,7 +44,8 @@ class Requirement:
 
 
 def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir: Path,
-                 extra: Iterable[str] = ()) -> list[Requirement]:
+                 extra: Iterable[tuple[str, str]] = ()) -> list[Requirement]:
+    """`extra`: (distribution, why) pairs known beyond the imports."""
     found: dict[str, Requirement] = {}
     for spec in pip_lines:  # what the notebook installs wins: it is the author's intent
         name = _name(spec)
@@ -55,11 +56,14 @@ def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir:
         distribution = distribution_of(module)
         if _normal(distribution) in found:
             continue
-        found[_normal(distribution)] = Requirement(_pinned(distribution), f"import {module}")
-    for distribution in (*extra, *PROJECT_REQUIREMENTS):
+        pinned = _pinned(distribution)
+        why = f"import {module}" + ("" if "==" in pinned else " (not installed where converted)")
+        found[_normal(distribution)] = Requirement(pinned, why)
+    for distribution, why in (*extra, *((d, "used by the generated project")
+                                        for d in PROJECT_REQUIREMENTS)):
         if _normal(distribution) not in found:
             found[_normal(distribution)] = Requirement(
-                PINS.get(distribution) or _pinned(distribution), "used by the generated project")
+                PINS.get(distribution) or _pinned(distribution), why)
     if _normal("prefect") in found:
         found.setdefault("fastapi", Requirement(PINS["fastapi"], "prefect server: 0.151+ breaks"))
     return sorted(found.values(), key=lambda r: _normal(_name(r.line)))

@@ -50,13 +50,13 @@ def render_steps(plan: Plan) -> Rendered:
     for step in plan.steps:
         out.extend(["", ""])
         start = len(out)
-        source = _function(step, cells)
+        source, body_start = _function(step, cells)
         out.extend(source)
         functions[step.name] = "\n".join(source)
         line_map[step.name] = [
-            [start + offset + 1 + STAMP_LINES, line.cell, line.line]
-            for offset, line in _body_positions(step) if line.cell is not None
-            and line.line is not None
+            [start + body_start + offset + 1 + STAMP_LINES, line.cell, line.line]
+            for offset, line in enumerate([*step.preamble, *step.body])
+            if line.cell is not None and line.line is not None
         ]
     return Rendered("\n".join(out) + "\n", line_map, functions)
 
@@ -65,7 +65,8 @@ def _after_def(out: list[str]) -> bool:
     return any(line.startswith(("def ", "class ", "@")) for line in out[-30:])
 
 
-def _function(step: StepPlan, cells: dict[int, str]) -> list[str]:
+def _function(step: StepPlan, cells: dict[int, str]) -> tuple[list[str], int]:
+    """The function's lines, and where its body (preamble, then cells) starts."""
     returns = ", ".join(step.returns) or "nothing"
     where = ", ".join(str(c) for c in step.cells)
     summary = (f'Step `{step.name}` (cell{"s" if len(step.cells) > 1 else ""} {where}): '
@@ -74,16 +75,12 @@ def _function(step: StepPlan, cells: dict[int, str]) -> list[str]:
     if len(summary) <= 90:
         lines.append(f'    """{summary}"""')
     else:
-        lines.extend(["    " + '"""' + textwrap.fill(summary, 92, subsequent_indent="    ")
-                      .lstrip(), '    """'])
+        wrapped = textwrap.wrap(summary, 92, initial_indent='    """', subsequent_indent="    ")
+        lines.extend([*wrapped, '    """'])
+    body_start = len(lines)
     lines.extend(_indented(list(step.preamble) + list(step.body), cells, "    "))
     lines.extend(_return(step))
-    return lines
-
-
-def _body_positions(step: StepPlan) -> list[tuple[int, Line]]:
-    """Offsets of preamble and body lines within the rendered function."""
-    return [(2 + i, line) for i, line in enumerate([*step.preamble, *step.body])]
+    return lines, body_start
 
 
 def _return(step: StepPlan) -> list[str]:

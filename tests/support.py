@@ -1,0 +1,41 @@
+"""Helpers shared by the tests: paths, in-memory notebooks, graph shortcuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nb2pipe.graph import StepGraph
+from nb2pipe.model import Cell, Notebook
+from nb2pipe.pipeline import notebook_graph
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def cells(*specs: Any) -> Notebook:
+    """`cells("a = 1", ("b = a", "step:two"), md("# x"))` -> an in-memory Notebook."""
+    built = []
+    for index, spec in enumerate(specs, start=1):
+        if isinstance(spec, Cell):
+            built.append(Cell(index, f"c{index}", spec.cell_type, spec.source, spec.tags))
+            continue
+        source, *tags = (spec,) if isinstance(spec, str) else spec
+        built.append(Cell(index, f"c{index}", "code", source, tuple(tags)))
+    return Notebook(path=Path("test.ipynb"), cells=tuple(built))
+
+
+def md(source: str) -> Cell:
+    return Cell(0, "", "markdown", source)
+
+
+def graph_of(*specs: Any, split: str = "tags") -> StepGraph:
+    return notebook_graph(cells(*specs), split)
+
+
+def edges(graph: StepGraph) -> set[tuple[str, str, tuple[str, ...]]]:
+    return {(e.source, e.target, e.variables) for e in graph.edges}
+
+
+def codes(graph: StepGraph) -> list[str]:
+    return [d.code for d in graph.diagnostics]

@@ -1,0 +1,121 @@
+"""Generated projects, for real: their own tests pass (and can fail), they run in a fresh
+environment made from their requirements.txt, and the flow computes what the notebook computes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from support import EXAMPLES, NOTEBOOKS
+
+from nb2pipe.convert import convert
+from nb2pipe.values import assert_same, load
+
+pytestmark = pytest.mark.integration
+EXAMPLE_NOTEBOOKS = sorted(EXAMPLES.glob("*/*.ipynb"))
+# The notebooks whose meaning depends on in-place changes, aliases, late binding and magics.
+SEMANTIC = ["mutation_inplace", "mutation_setitem", "mutation_append", "mutation_fit",
+            "alias_simple", "alias_frames_loop", "alias_dict_model", "alias_function_argument",
+            "aug_assign", "redefinition", "function_late_binding", "kale_tags", "magics",
+            "linear_chain", "diamond", "imports_no_edge", "parameters_typed"]
+
+
+def converted(notebook: Path, tmp_path: Path, **options: object) -> Path:
+    folder = tmp_path / notebook.parent.name
+    if not folder.exists():
+        shutil.copytree(notebook.parent, folder,
+                        ignore=shutil.ignore_patterns("*_pipeline", "*.graph.json"))
+    output = folder / f"{notebook.stem}_pipeline"
+    result = convert(folder / notebook.name, output, **options)  # type: ignore[arg-type]
+    assert result.ok
+    return output
+
+
+def pytest_in(project: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PYTEST_"))}
+    return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project,
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.mark.parametrize("notebook", EXAMPLE_NOTEBOOKS, ids=lambda p: p.stem)
+def test_generated_tests_pass(notebook: Path, tmp_path: Path) -> None:
+    result = pytest_in(converted(notebook, tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+@pytest.mark.parametrize("notebook", EXAMPLE_NOTEBOOKS, ids=lambda p: p.stem)
+def test_recorded_tests_pass_and_catch_a_change(notebook: Path, tmp_path: Path) -> None:
+    project = converted(notebook, tmp_path, record=True)
+    result = pytest_in(project)
+    assert result.returncode == 0, result.stdout[-3000:]
+    # The recorded tests compare real values: a changed step must fail them.
+    steps = project / "steps.py"
+    text = steps.read_text()
+    changed = text.replace("random_state=random_state", "random_state=random_state + 1", 1)
+    assert changed != text
+    steps.write_text(changed)
+    result = pytest_in(project)
+    assert result.returncode == 1 and "failed" in result.stdout, result.stdout[-2000:]
+
+
+@pytest.mark.parametrize("notebook", EXAMPLE_NOTEBOOKS, ids=lambda p: p.stem)
+def test_tests_pass_in_a_fresh_environment_from_requirements(notebook: Path,
+                                                            tmp_path: Path) -> None:
+    project = converted(notebook, tmp_path)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                              "-r", str(project / "requirements.txt")],
+                             capture_output=True, text=True, timeout=1200)
+    assert install.returncode == 0, install.stderr[-3000:]
+    result = pytest_in(project, python)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@contextmanager
+def project_modules(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
+    """Import a generated project's steps.py and flow.py (each project has its own `steps`)."""
+    sys.path.insert(0, str(project))
+    sys.modules.pop("steps", None)
+    try:
+        spec = importlib.util.spec_from_file_location(f"flow_{id(project)}", project / "flow.py")
+        assert spec and spec.loader
+        flow = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(flow)
+        yield sys.modules["steps"], flow
+    finally:
+        sys.path.remove(str(project))
+        sys.modules.pop("steps", None)
+
+
+@pytest.mark.parametrize("name", SEMANTIC)
+def test_flow_computes_what_the_notebook_computes(name: str, tmp_path: Path,
+                                                  prefect_harness: None) -> None:
+    """Record every step's values from a papermill run, then run the Prefect flow and compare."""
+    project = converted(NOTEBOOKS / f"{name}.ipynb", tmp_path, record=True)
+    manifest = __import__("json").loads((project / "pipeline.json").read_text())
+    before = os.getcwd()
+    try:
+        with project_modules(project) as (_, flow):
+            results = getattr(flow, manifest["flow"]["function"])()
+    finally:
+        os.chdir(before)
+    assert set(results) == {s["name"] for s in manifest["steps"]}
+    for step in manifest["steps"]:
+        values = results[step["name"]]
+        recorded = load(project / "tests" / "fixtures" / step["name"] / "outputs")
+        assert set(recorded) == set(values), step["name"]
+        for name in step["consumed_in_place"]:  # returned as the later step left them
+            recorded.pop(name)
+        assert_same(values, recorded, step["name"])
