@@ -24,7 +24,12 @@ _CELL_TYPE_KEY = re.compile(r'^\s*"cell_type":')
 
 def read_notebook(path: str | Path) -> Notebook:
     path = Path(path)
-    text = _read_text(path)
+    return parse_notebook(_read_text(path), path)
+
+
+def parse_notebook(text: str, path: str | Path) -> Notebook:
+    """A notebook from its JSON text; `path` names it in messages (it need not exist)."""
+    path = Path(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -90,18 +90,23 @@ def load(folder: Any) -> dict[str, Any]:
         return values
     for entry in sorted(os.listdir(folder)):
         name, extension = os.path.splitext(entry)
-        path = os.path.join(folder, entry)
-        if extension == ".parquet":
-            values[name] = _module("pandas").read_parquet(path)
-        elif extension == ".npy":
-            values[name] = _module("numpy").load(path, allow_pickle=False)
-        elif extension == ".pkl":
-            with open(path, "rb") as handle:
-                values[name] = pickle.load(handle)
-        elif extension == UNRECORDED:
-            with open(path, encoding="utf-8") as handle:
-                values[name] = Unrecorded(handle.read())
+        if extension in (".parquet", ".npy", ".pkl", UNRECORDED):
+            values[name] = load_file(os.path.join(folder, entry))
     return values
+
+
+def load_file(path: str) -> Any:
+    """One value saved by dump()."""
+    extension = os.path.splitext(path)[1]
+    if extension == ".parquet":
+        return _module("pandas").read_parquet(path)
+    if extension == ".npy":
+        return _module("numpy").load(path, allow_pickle=False)
+    if extension == ".pkl":
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    with open(path, encoding="utf-8") as handle:
+        return Unrecorded(handle.read())
 
 
 def assert_same(actual: Any, expected: Any, where: str = "value", rtol: float = 1e-6,
@@ -201,3 +206,65 @@ def _module(name: str) -> Any:
         return __import__(name)
     except ImportError:
         return None
+
+
+def fingerprint(value: Any) -> dict[str, Any]:
+    """A small, comparable summary of a value: a content hash (frames and arrays rounded to
+    9 decimals, so float noise does not count), the number itself for floats, or why not."""
+    import hashlib
+
+    pandas, numpy = _module("pandas"), _module("numpy")
+    try:
+        if isinstance(value, bool | int | str | type(None)):
+            return {"kind": "exact", "value": repr(value)[:200],
+                    "hash": hashlib.sha256(repr(value).encode()).hexdigest()}
+        if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
+            return {"kind": "float", "value": float(value)}
+        if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series):
+            rounded = value.round(9) if _numeric(value) else value
+            labels = list(value.columns) if isinstance(value, pandas.DataFrame) else [value.name]
+            digest = hashlib.sha256(repr((labels, [str(t) for t in _dtypes(value)])).encode())
+            digest.update(pandas.util.hash_pandas_object(rounded, index=True).values.tobytes())
+            return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
+        if numpy is not None and isinstance(value, numpy.ndarray) and not value.dtype.hasobject:
+            data = numpy.round(value, 9) if value.dtype.kind in "fc" else value
+            digest = hashlib.sha256(f"{value.dtype}{value.shape}".encode())
+            digest.update(numpy.ascontiguousarray(data).tobytes())
+            return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
+        data = pickle.dumps(value, protocol=4)
+    except Exception as exc:  # an object that cannot be hashed or pickled
+        return {"kind": "skip", "reason": f"{type(exc).__name__}: {exc}"[:200]}
+    return {"kind": "hash", "hash": hashlib.sha256(data).hexdigest()}
+
+
+def _numeric(value: Any) -> bool:
+    """Whether rounding applies: a Series of numbers, or a frame with any number column."""
+    dtypes = _dtypes(value)
+    return any(getattr(t, "kind", "") in "fc" for t in dtypes)
+
+
+def _dtypes(value: Any) -> list[Any]:
+    dtypes = getattr(value, "dtypes", None)
+    return list(dtypes) if dtypes is not None and hasattr(dtypes, "__iter__") else [value.dtype]
+
+
+def same_fingerprint(a: dict[str, Any], b: dict[str, Any], rtol: float = 1e-6,
+                     atol: float = 1e-9) -> bool:
+    if a["kind"] != b["kind"]:
+        return False
+    if a["kind"] == "float":
+        return (math.isnan(a["value"]) and math.isnan(b["value"])) or math.isclose(
+            a["value"], b["value"], rel_tol=rtol, abs_tol=atol)
+    return bool(a.get("hash") == b.get("hash"))
+
+
+def write_fingerprints(path: str, step: str, kind: str, names: list[str],
+                       namespace: dict[str, Any]) -> None:
+    """Append one JSON line per name present in `namespace` (used inside the kernel)."""
+    import json
+
+    with open(path, "a", encoding="utf-8") as handle:
+        for name in names:
+            if name in namespace:
+                handle.write(json.dumps({"step": step, "kind": kind, "name": name,
+                                         "fingerprint": fingerprint(namespace[name])}) + "\n")

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from nb2pipe import cells, values
 from nb2pipe.generate.flow_py import render_flow
 from nb2pipe.generate.plan import Plan, content_hash, make_plan
 from nb2pipe.generate.project import (
@@ -58,9 +59,8 @@ def generate(graph: StepGraph, options: Options,
     }
     if options.docker:
         text["Dockerfile"] = render_dockerfile(plan, options)
+    text["cells.py"] = inspect.getsource(cells)
     if fixtures is not None:
-        from nb2pipe import values
-
         text["tests/values.py"] = inspect.getsource(values)
     files = {path: content.encode() for path, content in text.items()}
     files.update(fixtures or {})

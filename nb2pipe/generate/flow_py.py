@@ -18,20 +18,23 @@ class FlowNames:
 
     flow: str
     steps_module: str
+    cells_module: str
     tasks: dict[str, str]  # step -> task function
     runs: dict[str, str]  # step -> local variable holding its future
 
 
 def flow_names(plan: Plan) -> FlowNames:
     namer = Namer(p.name for p in plan.parameters)
-    for fixed in ("annotations", "copy", "os", "Path", "Any", "flow", "task", "wait",
-                  "create_table_artifact", "NO_CACHE", "WORKDIR", "BUG_ERRORS"):
+    for fixed in ("annotations", "copy", "json", "os", "Path", "Any", "Callable", "flow",
+                  "task", "wait", "create_table_artifact", "NO_CACHE", "PROJECT", "WORKDIR",
+                  "MANIFEST"):
         namer.claim(fixed)
     steps_module = namer.claim("steps")
+    cells_module = namer.claim("cells")
     tasks = {s.name: namer.claim(s.function) for s in plan.steps}
     flow = namer.claim(plan.slug if plan.slug not in tasks.values() else f"{plan.slug}_flow")
     runs = {s.name: namer.claim(f"{s.function}_run") for s in plan.steps}
-    return FlowNames(flow, steps_module, tasks, runs)
+    return FlowNames(flow, steps_module, cells_module, tasks, runs)
 
 
 def render_flow(plan: Plan, workdir: str) -> str:
@@ -39,6 +42,8 @@ def render_flow(plan: Plan, workdir: str) -> str:
     names = flow_names(plan)
     import_steps = ("import steps" if names.steps_module == "steps"
                     else f"import steps as {names.steps_module}")
+    import_cells = ("import cells" if names.cells_module == "cells"
+                    else f"import cells as {names.cells_module}")
     out = [
         f'"""Prefect flow of the pipeline converted from {docstring_text(plan.notebook_name)}.',
         "",
@@ -48,7 +53,9 @@ def render_flow(plan: Plan, workdir: str) -> str:
         '"""',
         "",
         *(["import copy"] if any(s.copied for s in plan.steps) else []),
+        "import json",
         "import os",
+        "from collections.abc import Callable",
         "from pathlib import Path",
         "from typing import Any",
         "",
@@ -57,16 +64,15 @@ def render_flow(plan: Plan, workdir: str) -> str:
         "from prefect.cache_policies import NO_CACHE",
         "from prefect.futures import wait",
         "",
+        import_cells,
         import_steps,
         "",
+        "PROJECT = Path(__file__).resolve().parent",
         "# Steps run in the notebook's folder, so its relative paths work (like papermill --cwd).",
-        "WORKDIR = Path(",
-        f"    os.environ.get(\"NB2PIPE_WORKDIR\") or Path(__file__).resolve().parent / "
-        f"{literal(workdir)}",
-        ").resolve()",
-        "# A retry cannot fix these: the step fails at once.",
-        "BUG_ERRORS = (NameError, KeyError, TypeError, ValueError, AssertionError, SyntaxError,",
-        "              AttributeError, IndexError, ZeroDivisionError, ImportError)",
+        f"WORKDIR = Path(os.environ.get(\"NB2PIPE_WORKDIR\") or PROJECT / {literal(workdir)})"
+        ".resolve()",
+        "# Steps, parameters and the line map from steps.py back to the notebook's cells.",
+        f"MANIFEST = {names.cells_module}.load_manifest(str(PROJECT))",
     ]
     for step in plan.steps:
         out.extend(["", ""])
@@ -74,7 +80,7 @@ def render_flow(plan: Plan, workdir: str) -> str:
     out.extend(["", ""])
     out.extend(_flow(plan, names))
     out.extend(["", ""])
-    out.extend(_helpers())
+    out.extend(_helpers(names))
     out.extend(["", ""])
     out.extend(_main(plan, names))
     return "\n".join(out) + "\n"
@@ -85,7 +91,7 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
                "cache_policy=NO_CACHE", "persist_result=False"]
     if step.options.retries:
         options += [f"retries={step.options.retries}", "retry_delay_seconds=1",
-                    "retry_condition_fn=_retry_unless_bug"]
+                    f"retry_condition_fn={names.cells_module}.retry_unless_bug"]
     if step.options.timeout:
         options.append(f"timeout_seconds={step.options.timeout:g}")
     arguments = [f"{p}: {_annotation(plan, p)}" for p in step.parameters]
@@ -97,7 +103,6 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
     cells = ", ".join(str(c) for c in step.cells)
     lines.append(f'    """Step `{step.name}`: cell{"s" if len(step.cells) > 1 else ""} {cells} '
                  f'of {docstring_text(plan.notebook_name)}."""')
-    lines.append("    _enter_workdir()")
     values = {v: f"{upstream_names[producer]}[{literal(v)}]" for v, producer in step.inputs}
     if step.copied:
         # This step changes these values in place while another step reads them: give it copies.
@@ -109,8 +114,8 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
         lines.append(f"    {targets}{comma} = copy.deepcopy(({sources}{comma}))")
         values.update({v: v for v in step.copied})
     values.update({p: p for p in step.parameters})
-    call_args = ", ".join(f"{a}={values[a]}" for a in step.arguments)
-    call = f"{names.steps_module}.{step.function}({call_args})"
+    call_args = "".join(f", {a}={values[a]}" for a in step.arguments)
+    call = f"_run({literal(step.name)}, {names.steps_module}.{step.function}{call_args})"
     if step.metrics:
         lines.append(f"    result = {call}")
         metrics = ", ".join(literal(m) for m in step.metrics)
@@ -141,7 +146,6 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
         lines.extend(["", "    Args:"])
         lines.extend(f"        {p.name}: {docstring_text(p.help or '')}" for p in documented)
     lines.append('    """')
-    lines.append("    _enter_workdir()")
     for name in plan.order:
         step = plan.step(name)
         upstream_names = upstream_arguments(step)
@@ -154,26 +158,24 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
     lines.extend(f"        {literal(s)}: {names.runs[s]}," for s in plan.order)
     lines.append("    }")
     lines.append("    wait(list(runs.values()))  # independent steps finish even if one fails")
+    lines.append("    # In pipeline order: the first failed step's error, naming its cell, fails "
+                 "the flow.")
     lines.append("    return {step: run.result() for step, run in runs.items()}")
     return _wrap(lines)
 
 
-def _helpers() -> list[str]:
+def _helpers(names: FlowNames) -> list[str]:
     return [
-        "def _enter_workdir() -> None:",
+        "def _run(step: str, function: Callable[..., dict[str, Any]], **arguments: Any"
+        ") -> dict[str, Any]:",
+        '    """Run a step in the notebook\'s folder; an error names the cell that raised it."""',
         "    if Path.cwd() != WORKDIR:",
         "        os.chdir(WORKDIR)",
-        "",
-        "",
-        "def _retry_unless_bug(task: Any, task_run: Any, state: Any) -> bool:",
-        '    """Retry transient failures (I/O, network); fail at once on errors in the code."""',
         "    try:",
-        "        state.result()",
-        "    except BUG_ERRORS:",
-        "        return False",
-        "    except Exception:",
-        "        return True",
-        "    return False",
+        "        return function(**arguments)",
+        "    except Exception as error:",
+        f"        raise {names.cells_module}.step_error(MANIFEST, {names.steps_module}.__file__, "
+        "step, error) from error",
         "",
         "",
         "def _publish_metrics(step: str, values: dict[str, Any], names: list[str]) -> None:",
@@ -186,8 +188,9 @@ def _helpers() -> list[str]:
         "        if isinstance(value, bool | int | float | str):",
         "            rows.append({\"metric\": name, \"value\": value})",
         "            print(f\"{step}: {name} = {value}\")",
-        "        elif hasattr(value, \"to_dict\") and hasattr(value, \"columns\"):",
-        "            table = value.reset_index().to_dict(orient=\"records\")",
+        "        elif hasattr(value, \"to_json\") and hasattr(value, \"columns\"):",
+        "            table = json.loads(value.reset_index().to_json(orient=\"records\",",
+        "                                                           date_format=\"iso\"))",
         "            create_table_artifact(key=_artifact_key(f\"{step}-{name}\"), table=table,",
         "                                  description=f\"{name}, from step {step}\")",
         "    if rows:",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from nb2pipe.diagnostics import has_errors
 from nb2pipe.graph import StepGraph
 from nb2pipe.model import Notebook
 from nb2pipe.pipeline import notebook_graph
-from nb2pipe.reader import ReadError, read_notebook
+from nb2pipe.reader import ReadError, parse_notebook, read_notebook
 from nb2pipe.render import check_json
 from nb2pipe.server.layout import layout
 from nb2pipe.server.paths import relative
@@ -31,11 +30,8 @@ def analyze(root: str | Path, notebook: Path, split: str = "tags",
     api_path = relative(root, notebook)
     if content is None:
         parsed = _read(notebook, api_path)
-    else:
-        with tempfile.TemporaryDirectory(prefix="nb2pipe-") as scratch:
-            unsaved = Path(scratch) / notebook.name
-            unsaved.write_text(json.dumps(content), encoding="utf-8")
-            parsed = _read(unsaved, api_path)
+    else:  # the editor's unsaved notebook, named as the file it will be saved to
+        parsed = parse_notebook(json.dumps(content), api_path)
     graph = notebook_graph(dataclasses.replace(parsed, path=Path(api_path)), split)
     return analysis_document(root, notebook, graph)
 
