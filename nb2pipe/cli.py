@@ -7,8 +7,11 @@ Exit codes: 0 success (warnings allowed), 1 the notebook has errors (or warnings
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from nb2pipe import __version__
 
@@ -33,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
         return result
+    except BrokenPipeError:  # `nb2pipe ... | head`: the reader left
+        sys.stderr.close()
+        return 0
     except _UserError as exc:
         print(f"nb2pipe: error: {exc}", file=sys.stderr)
         return 2
@@ -73,7 +79,44 @@ def _parser() -> argparse.ArgumentParser:
                               "as test fixtures")
     convert.add_argument("--docker", action="store_true", default=None,
                          help="also write a Dockerfile and docker/kubernetes deployments")
+
+    run = _command(commands, "run", "run a notebook's pipeline (or a converted project)", _run)
+    _parameter_flags(run)
+    run.add_argument("--mode", choices=("module", "notebook"), default="module",
+                     help="module: step functions in this process (default); notebook: each "
+                          "step as a papermill notebook, kept with the run")
+    run.add_argument("--runner", choices=("thread", "process", "dask"), default="thread",
+                     help="how independent steps run concurrently (default: threads)")
+    run.add_argument("--dask-address", metavar="ADDRESS",
+                     help="with --runner dask: the scheduler, e.g. tcp://10.0.0.5:8786 "
+                          "(default: a local cluster)")
+    run.add_argument("--workers", type=int, metavar="N", help="concurrent steps at most")
+    run.add_argument("--no-cache", action="store_true", help="run every step again")
+    run.add_argument("--cwd", metavar="DIR", help="run steps here (default: the notebook's folder)")
+    run.add_argument("-o", "--output", metavar="DIR",
+                     help="write the converted project here (default: a cache folder)")
+    run.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    run.add_argument("--progress", choices=("text", "jsonl"), default="text",
+                     help="jsonl: one JSON event per line (for programs)")
+    run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
+
+    verify = _command(commands, "verify",
+                      "check that the pipeline computes what the notebook computes", _verify)
+    _parameter_flags(verify)
     return parser
+
+
+def _parameter_flags(sub: argparse.ArgumentParser) -> None:
+    """papermill's parameter flags, with papermill's meaning."""
+    sub.add_argument("-p", "--parameters", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"),
+                     help="a parameter; True/False/None, ints and floats are typed")
+    sub.add_argument("-r", "--parameters-raw", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"), help="a parameter, always as text")
+    sub.add_argument("-y", "--parameters-yaml", action="append", default=[], metavar="YAML",
+                     help="parameters as a YAML mapping")
+    sub.add_argument("-f", "--parameters-file", action="append", default=[], metavar="FILE",
+                     help="parameters from a YAML file")
 
 
 def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
@@ -155,6 +198,95 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"removed {result.output / path}")
     if not result.written and not result.removed:
         print(f"{result.output}: already up to date")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not args.verbose:  # set before Prefect is imported
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from nb2pipe.run import ParameterError, RunError, RunOptions, parameters, prepare, run_project
+    from nb2pipe.run.report import JsonProgress, TextProgress, document, metrics, summary
+
+    flags = _flags(args)
+    jsonl = JsonProgress() if args.progress == "jsonl" else None
+    try:
+        prepared = prepare(args.notebook, args.split or "tags", args.output)
+        values = parameters(prepared, flags)
+    except (RunError, ParameterError) as exc:
+        if jsonl:
+            print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
+        raise _UserError(str(exc)) from None
+    if args.mode == "notebook" and prepared.notebook is None:
+        raise _UserError(f"{args.notebook}: notebook mode needs the notebook, not found at "
+                         f"{prepared.manifest['notebook']}")
+    order = prepared.manifest["order"]
+    text = TextProgress(max(len(n) for n in order)) if not (jsonl or args.json) else None
+    if text:
+        where = "" if not prepared.converted else f" (project: {prepared.project})"
+        print(f"nb2pipe run {args.notebook}{where}", flush=True)
+    options = RunOptions(parameters=values, mode=args.mode, runner=args.runner,
+                         cache=not args.no_cache, dask_address=args.dask_address,
+                         workdir=args.cwd, max_workers=args.workers,
+                         notebook=str(prepared.notebook) if prepared.notebook else None)
+    result = run_project(prepared.project, options, jsonl or text)
+    if jsonl:
+        jsonl.finished(result)
+    elif args.json:
+        print(json.dumps(document(result, prepared.manifest, str(prepared.project)), indent=2))
+    else:
+        print(summary(result))
+        for step, found in metrics(result, prepared.manifest).items():
+            for name, value in found.items():
+                print(f"  {step}.{name} = {value!r}")
+        if result.error:
+            print(f"nb2pipe: {result.error}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _flags(args: argparse.Namespace) -> Any:
+    from nb2pipe.run import ParameterArgs
+
+    return ParameterArgs(files=args.parameters_file, yaml=args.parameters_yaml,
+                         typed=[(n, v) for n, v in args.parameters],
+                         raw=[(n, v) for n, v in args.parameters_raw])
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from nb2pipe.record import RecordError
+    from nb2pipe.run import ParameterError, RunError, parameters, prepare
+    from nb2pipe.verify import verify
+
+    flags = _flags(args)
+    try:
+        prepared = prepare(args.notebook, args.split or "tags")
+        values = parameters(prepared, flags)
+    except (RunError, ParameterError) as exc:
+        raise _UserError(str(exc)) from None
+    graph = _analyze(args)
+    try:
+        verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
+                         prepared.project)
+    except (RecordError, RuntimeError) as exc:
+        print(f"nb2pipe: {exc}", file=sys.stderr)
+        return 1
+    name = Path(args.notebook).name
+    for (step, kind, variable) in verdict.nondeterministic:
+        print(f"  left out: '{variable}' ({step} {kind}) differs between two notebook runs "
+              "(unseeded randomness or time?)")
+    for (step, kind, variable), reason in verdict.skipped:
+        print(f"  left out: '{variable}' ({step} {kind}) cannot be fingerprinted: {reason}")
+    if verdict.divergence is not None:
+        print(f"nb2pipe: first divergence: {verdict.divergence.describe(name)}", file=sys.stderr)
+        return 1
+    print(f"{name}: the pipeline computes what the notebook computes "
+          f"({verdict.compared} values compared at the step boundaries)")
     return 0
 
 

@@ -1,0 +1,73 @@
+"""`nb2pipe run`: a notebook (converted into a cached project) or a project folder -> a run."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nb2pipe.run.engine import RunOptions, RunResult, run_project
+from nb2pipe.run.params import ParameterArgs, ParameterError, check, collect
+from nb2pipe.run.store import Store
+
+__all__ = ["ParameterArgs", "ParameterError", "Prepared", "RunError", "RunOptions", "RunResult",
+           "prepare", "run_project"]
+
+
+class RunError(Exception):
+    """The run could not start: the message is one line saying why."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    project: Path
+    notebook: Path | None
+    manifest: dict[str, Any]
+    converted: bool  # the project was written just now from the notebook
+
+
+def prepare(target: str | Path, split: str = "tags", output: str | Path | None = None,
+            store: Store | None = None) -> Prepared:
+    """A project folder to run: `target` itself, or the notebook converted into the cache (or
+    into `output`)."""
+    from nb2pipe import cells
+    from nb2pipe.convert import ConvertError, convert
+
+    target = Path(target)
+    if target.is_dir():
+        if not (target / "pipeline.json").is_file():
+            raise RunError(f"{target}: not an nb2pipe project (no pipeline.json); "
+                           "give a notebook or a folder written by nb2pipe convert")
+        manifest = cells.load_manifest(str(target))
+        notebook = (target / manifest["notebook"]).resolve()
+        return Prepared(target, notebook if notebook.exists() else None, manifest, False)
+    if target.suffix != ".ipynb" and not target.exists():
+        raise RunError(f"{target}: no such notebook or project folder")
+    store = store or Store()
+    project = Path(output) if output else _cached_project(target, store)
+    try:
+        result = convert(target, project, split=split, force=output is None)
+    except ConvertError as exc:
+        raise RunError(str(exc)) from None
+    if not result.ok:
+        errors = [d for d in result.diagnostics if d.severity.value == "error"]
+        from nb2pipe.render import diagnostic_text
+
+        raise RunError("\n".join([*(diagnostic_text(d) for d in errors),
+                                  f"{target}: has errors; nothing was run"]))
+    return Prepared(project, target.resolve(), cells.load_manifest(str(project)), True)
+
+
+def _cached_project(notebook: Path, store: Store) -> Path:
+    digest = hashlib.sha256(str(notebook.resolve()).encode()).hexdigest()[:12]
+    return store.root / "projects" / f"{notebook.stem}-{digest}"
+
+
+def parameters(prepared: Prepared, flags: ParameterArgs) -> dict[str, Any]:
+    """The flags' values, checked against the notebook's parameter types. Raises ParameterError."""
+    try:
+        values = collect(flags)
+    except OSError as exc:
+        raise ParameterError(f"cannot read parameters file: {exc}") from None
+    return check(values, prepared.manifest["parameters"], flags)

@@ -1,0 +1,209 @@
+"""Stage 7, run: a generated project -> a Prefect flow run, with caching and live progress.
+
+The flow is built here from pipeline.json (one task per step, each running `job.execute`),
+not taken from flow.py, because a local run adds what a deployment does not need: a cache keyed
+by content, values handed over in memory or through the store, and progress events.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb2pipe import cells
+from nb2pipe.run.job import Handoff, Job, execute
+from nb2pipe.run.store import Store
+
+RUNNERS = ("thread", "process", "dask")
+MODES = ("module", "notebook")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    parameters: dict[str, Any] = field(default_factory=dict)  # checked values, by name
+    mode: str = "module"
+    runner: str = "thread"
+    cache: bool = True
+    dask_address: str | None = None
+    workdir: str | None = None  # default: the notebook's folder (from pipeline.json)
+    store: str | None = None  # default: the user cache folder
+    run_dir: str | None = None  # where notebook mode keeps executed step notebooks
+    notebook: str | None = None  # the source notebook (notebook mode)
+    max_workers: int | None = None
+    fingerprints: bool = False  # nb2pipe verify
+
+
+@dataclass
+class StepReport:
+    name: str
+    state: str = "pending"  # pending|running|completed|cached|failed|skipped
+    duration: float | None = None
+    error: str | None = None
+    cell: int | None = None
+    line: int | None = None
+    notebook: str | None = None  # notebook mode: the executed step notebook
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    steps: dict[str, StepReport]
+    outputs: dict[str, Handoff]  # by step, for completed and cached steps
+    seconds: float  # the pipeline, from the first step starting to the last one ending
+    startup: float  # Prefect's fixed cost: server, flow run creation
+    error: str | None = None
+
+
+Emit = Callable[[StepReport], None]
+
+
+def run_project(project: Path, options: RunOptions, emit: Emit | None = None) -> RunResult:
+    from prefect import flow, task
+    from prefect.futures import wait
+    from prefect.settings import temporary_settings
+
+    project = project.resolve()
+    manifest = cells.load_manifest(str(project))
+    jobs = _jobs(project, manifest, options)
+    runner = _task_runner(options)
+    reports = {name: StepReport(name) for name in manifest["order"]}
+    notify = emit or (lambda report: None)
+    timing: dict[str, float] = {}
+    outputs: dict[str, Handoff] = {}
+
+    @flow(name=manifest["flow"]["name"], task_runner=runner, persist_result=False,
+          validate_parameters=False)
+    def pipeline() -> None:
+        timing["start"] = time.perf_counter()
+        futures: dict[str, Any] = {}
+        for name in manifest["order"]:
+            step = next(s for s in manifest["steps"] if s["name"] == name)
+            job = jobs[name]
+            runs = task(name=name, task_run_name=name, persist_result=False,
+                        cache_policy=_no_cache(), retries=step["options"]["retries"] or 0,
+                        retry_delay_seconds=0.5, retry_condition_fn=cells.retry_unless_bug,
+                        timeout_seconds=step["options"]["timeout"])(execute)
+            # Futures stand in for the Handoffs: Prefect resolves them before the step runs.
+            upstream: Any = {p: futures[p] for p in sorted({p for _, p in job.inputs})}
+            waits = [futures[a] for a in step["after"]]
+            futures[name] = runs.submit(job, upstream, wait_for=waits, return_state=False)
+        _follow(futures, reports, notify)
+        wait(list(futures.values()))
+        # Collected here: a Dask cluster is gone once the flow returns.
+        outputs.update({name: future.result() for name, future in futures.items()
+                        if future.state.is_completed()})
+        timing["end"] = time.perf_counter()
+
+    started = time.perf_counter()
+    with temporary_settings(updates=_quiet_settings()):
+        state = pipeline(return_state=True)
+    failed = [r for r in reports.values() if r.state == "failed"]
+    end = timing.get("end", time.perf_counter())
+    return RunResult(
+        ok=not failed and state.is_completed() and len(outputs) == len(reports),
+        steps=reports,
+        outputs=outputs,
+        seconds=end - timing.get("start", started),
+        startup=timing.get("start", started) - started,
+        error=failed[0].error if failed else (None if state.is_completed() else str(state)),
+    )
+
+
+def _jobs(project: Path, manifest: dict[str, Any], options: RunOptions) -> dict[str, Job]:
+    workdir = options.workdir or str((project / manifest["workdir"]).resolve())
+    defaults = {p["name"]: p["default"] for p in manifest["parameters"]}
+    values = {**defaults, **options.parameters}
+    store = options.store or str(Store().root)
+    in_memory = options.runner == "thread"
+    run_dir = options.run_dir or os.path.join(store, "runs", time.strftime("%Y%m%d-%H%M%S"))
+    notebook = options.notebook or str((project / manifest["notebook"]).resolve())
+    return {
+        step["name"]: Job(
+            step=step["name"],
+            function=step["function"],
+            project=str(project),
+            workdir=workdir,
+            inputs=tuple((i["name"], i["from"]) for i in step["inputs"]),
+            parameters={p: values[p] for p in step["parameters"]},
+            returns=tuple(sorted({*step["outputs"], *step["metrics"]})),
+            copied=tuple(step["copied"]),
+            code=step["code_sha256"],
+            store=store,
+            cache=options.cache and step["options"]["cache"],
+            persist=options.cache or not in_memory or options.mode == "notebook",
+            in_memory=in_memory,
+            mode=options.mode,
+            run_dir=run_dir,
+            notebook=notebook,
+            split=manifest["options"]["split"],
+            fingerprints=options.fingerprints,
+        )
+        for step in manifest["steps"]
+    }
+
+
+def _task_runner(options: RunOptions) -> Any:
+    if options.runner == "process":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=options.max_workers or os.cpu_count())
+    if options.runner == "dask":
+        from prefect_dask.task_runners import DaskTaskRunner
+
+        if options.dask_address:
+            return DaskTaskRunner(address=options.dask_address)
+        return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
+            "n_workers": options.max_workers or 2, "threads_per_worker": 1, "processes": True,
+            "dashboard_address": None})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=options.max_workers or max(os.cpu_count() or 1, 2))
+
+
+def _no_cache() -> Any:
+    from prefect.cache_policies import NO_CACHE
+
+    return NO_CACHE
+
+
+def _quiet_settings() -> dict[str, Any]:
+    """No flow heartbeat: joining its thread costs ~1 s per run, which a local run does not need."""
+    return {"flows.heartbeat_frequency": None}
+
+
+def _follow(futures: dict[str, Any], reports: dict[str, StepReport], notify: Emit) -> None:
+    """Poll the task futures until every step has finished, reporting each change once."""
+    while True:
+        for name, future in futures.items():
+            _update(reports[name], future, notify)
+        if all(reports[n].state in ("completed", "cached", "failed", "skipped") for n in futures):
+            return
+        time.sleep(0.05)
+
+
+def _update(report: StepReport, future: Any, notify: Emit) -> None:
+    state = future.state
+    new = report.state
+    if state.is_running():
+        new = "running"
+    elif state.is_completed():
+        handoff: Handoff = future.result()
+        new = "cached" if handoff.cached else "completed"
+        report.duration = handoff.duration
+        report.notebook = handoff.notebook
+    elif state.is_failed() or state.is_crashed():
+        new = "failed"
+        error = state.result(raise_on_failure=False)
+        report.error = str(error) if error is not None else state.message
+        if isinstance(error, cells.StepError):
+            report.cell, report.line = error.cell, error.line
+    elif state.name == "NotReady":
+        new = "skipped"
+        report.error = "an earlier step it needs failed"
+    if new != report.state:
+        report.state = new
+        notify(report)

@@ -1,0 +1,93 @@
+"""Progress and results of a run: lines for people, JSON lines for the JupyterLab server, one
+JSON document for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from nb2pipe.run.engine import RunResult, StepReport
+from nb2pipe.run.store import load
+
+_WORDS = {"running": "started", "completed": "done", "cached": "cached", "failed": "failed",
+          "skipped": "skipped"}
+
+
+class TextProgress:
+    def __init__(self, width: int, stream: TextIO = sys.stdout) -> None:
+        self.width = width
+        self.stream = stream
+
+    def __call__(self, report: StepReport) -> None:
+        word = _WORDS.get(report.state, report.state)
+        detail = ""
+        if report.state == "completed" and report.duration is not None:
+            detail = f"{report.duration:.2f} s"
+        elif report.state in ("failed", "skipped") and report.error:
+            detail = report.error.replace("\n", "\n" + " " * (self.width + 14))
+        print(f"  {report.name:<{self.width}}  {word:<8}  {detail}".rstrip(), file=self.stream,
+              flush=True)
+
+
+class JsonProgress:
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self.stream = stream
+
+    def __call__(self, report: StepReport) -> None:
+        print(json.dumps({"event": "step", "step": report.name, "state": report.state,
+                          "duration": report.duration, "error": report.error,
+                          "cell": report.cell, "line": report.line}),
+              file=self.stream, flush=True)
+
+    def finished(self, result: RunResult) -> None:
+        print(json.dumps({"event": "finished", "state": "completed" if result.ok else "failed",
+                          "error": result.error}), file=self.stream, flush=True)
+
+
+def summary(result: RunResult) -> str:
+    counts: dict[str, int] = {}
+    for report in result.steps.values():
+        counts[report.state] = counts.get(report.state, 0) + 1
+    parts = [f"{counts[s]} {w}" for s, w in (("completed", "done"), ("cached", "cached"),
+                                              ("failed", "failed"), ("skipped", "skipped"))
+             if counts.get(s)]
+    return (f"{', '.join(parts) or 'nothing ran'} in {result.seconds:.2f} s "
+            f"(+ {result.startup:.1f} s Prefect start-up)")
+
+
+def metrics(result: RunResult, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Scalar metrics of the steps that ran, by step."""
+    found: dict[str, dict[str, Any]] = {}
+    for step in manifest["steps"]:
+        handoff = result.outputs.get(step["name"])
+        if handoff is None or not step["metrics"]:
+            continue
+        for name in step["metrics"]:
+            if handoff.values is not None and name in handoff.values:
+                value = handoff.values[name]
+            elif handoff.refs and name in handoff.refs:
+                value = load(handoff.refs[name])
+            else:
+                continue
+            if hasattr(value, "item") and getattr(value, "shape", None) == ():
+                value = value.item()
+            if isinstance(value, bool | int | float | str):
+                found.setdefault(step["name"], {})[name] = value
+    return found
+
+
+def document(result: RunResult, manifest: dict[str, Any], project: str) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "project": project,
+        "seconds": round(result.seconds, 3),
+        "startup_seconds": round(result.startup, 3),
+        "error": result.error,
+        "steps": [
+            {"name": r.name, "state": r.state, "duration": r.duration, "error": r.error,
+             "cell": r.cell, "line": r.line, "notebook": r.notebook}
+            for r in result.steps.values()
+        ],
+        "metrics": metrics(result, manifest),
+    }

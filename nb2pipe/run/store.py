@@ -1,0 +1,90 @@
+"""The artifact store: each step run's outputs on disk, keyed by content.
+
+objects/KEY/ holds one file per output value (type-dispatched: parquet, .npy, pickle) and an
+index.json written last, so a folder with an index is complete. KEY is a hash of the step's
+code, the parameters it reads and the content hashes of its inputs; each value's content hash is
+the hash of its file, never of a pickled object in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nb2pipe import values
+
+Ref = tuple[str, str]  # (file path, sha256 of its bytes)
+
+
+def default_root() -> Path:
+    configured = os.environ.get("NB2PIPE_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nb2pipe"
+
+
+class Store:
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
+        self.objects = self.root / "objects"
+
+    def lookup(self, key: str) -> dict[str, Ref] | None:
+        index = self.objects / key / "index.json"
+        try:
+            entries = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return {name: (str(self.objects / key / e["file"]), e["sha256"])
+                for name, e in entries.items()}
+
+    def save(self, key: str, outputs: dict[str, Any]) -> dict[str, Ref]:
+        """Write outputs under `key` (atomically: a temp folder renamed into place)."""
+        self.objects.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=self.objects))
+        try:
+            index = {}
+            for name, value in sorted(outputs.items()):
+                written = values.dump(str(staging), name, value)
+                index[name] = {"file": written, "sha256": file_hash(staging / written)}
+            (staging / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
+            target = self.objects / key
+            if target.exists():  # saved meanwhile by another run: same key, same content
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        refs = self.lookup(key)
+        assert refs is not None
+        return refs
+
+
+def load(ref: Ref) -> Any:
+    path = Path(ref[0])
+    loaded = values.load_file(str(path))
+    return loaded
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_key(code: str, parameters: dict[str, Any], inputs: dict[str, str]) -> str:
+    """Hash of what a step's result depends on: its code, the parameters it reads, and the
+    content hashes of its inputs."""
+    digest = hashlib.sha256(b"nb2pipe-cache-1\0")
+    digest.update(code.encode())
+    digest.update(json.dumps(parameters, sort_keys=True, default=repr).encode())
+    digest.update(json.dumps(inputs, sort_keys=True).encode())
+    return digest.hexdigest()

@@ -1,0 +1,154 @@
+"""`nb2pipe verify`: the oracle. Does the pipeline compute what the notebook computes?
+
+The notebook runs twice with papermill and the pipeline once; every value that crosses a step
+boundary (each step's inputs before it runs, its outputs after) is fingerprinted in all three.
+Values that differ between the two notebook runs (unseeded randomness, clocks) are left out and
+named; the first value where the pipeline differs from the notebook is reported with its step,
+variable and cell.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb2pipe.graph import StepGraph
+from nb2pipe.symbols import Bind, Mutate
+from nb2pipe.values import same_fingerprint
+
+Key = tuple[str, str, str]  # (step, "inputs" | "outputs", variable)
+
+
+@dataclass
+class Divergence:
+    step: str
+    kind: str  # "inputs" | "outputs"
+    name: str
+    cell: int | None
+    notebook: dict[str, Any]
+    pipeline: dict[str, Any]
+
+    def describe(self, notebook_name: str) -> str:
+        where = f", cell {self.cell}" if self.cell else ""
+        role = "reads" if self.kind == "inputs" else "leaves"
+        return (f"{notebook_name}: step '{self.step}'{where}: the value of '{self.name}' it "
+                f"{role} differs from the notebook's ({_show(self.notebook)} in the notebook, "
+                f"{_show(self.pipeline)} in the pipeline)")
+
+
+@dataclass
+class Verdict:
+    compared: int = 0
+    divergence: Divergence | None = None
+    nondeterministic: list[Key] = field(default_factory=list)
+    skipped: list[tuple[Key, str]] = field(default_factory=list)  # not fingerprintable
+
+    @property
+    def ok(self) -> bool:
+        return self.divergence is None
+
+
+def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[Key, Any]:
+    """Run the notebook with papermill, fingerprinting each step boundary."""
+    from nb2pipe.record import execute, instrumented
+
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
+        output = Path(folder) / "fingerprints.jsonl"
+        inserts: dict[int, list[str]] = {}
+        for node in graph.steps:
+            reads = sorted({*(v for v, _ in node.inputs), *node.parameters})
+            returns = sorted({*node.outputs, *node.metrics})
+            inserts.setdefault(-node.cells[0], []).append(_capture(output, node.name, "inputs",
+                                                                   reads))
+            inserts.setdefault(node.cells[-1], []).append(_capture(output, node.name, "outputs",
+                                                                   returns))
+        with instrumented(graph, inserts) as path:
+            execute(graph, path, parameters)
+        found: dict[Key, Any] = {}
+        if output.exists():
+            for line in output.read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                found[(entry["step"], entry["kind"], entry["name"])] = entry["fingerprint"]
+        return found
+
+
+def _capture(output: Path, step: str, kind: str, names: list[str]) -> str:
+    return (f"_nb2pipe_values.write_fingerprints({str(output)!r}, {step!r}, {kind!r}, "
+            f"{names!r}, globals())")
+
+
+def compare(graph: StepGraph, first: dict[Key, Any], second: dict[Key, Any],
+            pipeline: dict[Key, Any]) -> Verdict:
+    verdict = Verdict()
+    for node in graph.steps:  # notebook order: the first divergence is usually the cause
+        for kind in ("inputs", "outputs"):
+            names = sorted({k[2] for k in (*first, *pipeline) if k[:2] == (node.name, kind)})
+            for name in names:
+                key = (node.name, kind, name)
+                mine, theirs, again = pipeline.get(key), first.get(key), second.get(key)
+                if mine is None or theirs is None:
+                    continue
+                if "skip" in (mine["kind"], theirs["kind"]):
+                    verdict.skipped.append((key, (theirs if theirs["kind"] == "skip"
+                                                  else mine).get("reason", "")))
+                    continue
+                if again is not None and not same_fingerprint(theirs, again):
+                    verdict.nondeterministic.append(key)
+                    continue
+                verdict.compared += 1
+                if not same_fingerprint(mine, theirs) and verdict.divergence is None:
+                    verdict.divergence = Divergence(node.name, kind, name,
+                                                    _cell_of(graph, node.name, kind, name),
+                                                    theirs, mine)
+    return verdict
+
+
+def _cell_of(graph: StepGraph, step: str, kind: str, name: str) -> int | None:
+    """The cell that last sets `name`: in the step for an output, in its producer for an input."""
+    node = graph.step(step)
+    if kind == "inputs":
+        producer = dict(node.inputs).get(name)
+        if producer is None:
+            return graph.parameters[0].cell if graph.parameters else None
+        node = graph.step(producer)
+    last = None
+    for index in node.cells:
+        for event in graph.symbols[index].events:
+            if isinstance(event, Bind | Mutate) and event.name == name:
+                last = index
+    return last
+
+
+def _show(fingerprint: dict[str, Any]) -> str:
+    if fingerprint["kind"] == "float":
+        return repr(fingerprint["value"])
+    if fingerprint["kind"] == "exact":
+        return str(fingerprint["value"])
+    shape = f" shape {tuple(fingerprint['shape'])}" if "shape" in fingerprint else ""
+    return f"hash {fingerprint['hash'][:12]}{shape}"
+
+
+def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGraph,
+           project: Path) -> Verdict:
+    """Two papermill runs (side by side) and one pipeline run, compared."""
+    from nb2pipe.run.engine import RunOptions, run_project
+
+    # The notebook runs share a process, and so its working directory, which papermill sets to
+    # the notebook's folder while kernels start; the pipeline's steps change it too, so it runs
+    # after them.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(lambda _: notebook_fingerprints(graph, parameters), range(2))
+    result = run_project(project, RunOptions(parameters=parameters, cache=False,
+                                             fingerprints=True))
+    pipeline: dict[Key, Any] = {}
+    for step, handoff in result.outputs.items():
+        for kind, found in handoff.fingerprints.items():
+            for name, value in found.items():
+                pipeline[(step, kind, name)] = value
+    if not result.ok:
+        raise RuntimeError(result.error or "the pipeline failed")
+    return compare(graph, first, second, pipeline)
