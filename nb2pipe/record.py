@@ -75,35 +75,19 @@ def _code_cell(source: str, cell_id: str) -> dict[str, object]:
 
 
 def execute(graph: StepGraph, path: Path, parameters: dict[str, object] | None = None) -> None:
-    """Run a notebook copy with papermill in the original notebook's folder."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    """Run a notebook copy with papermill, in the original notebook's folder."""
+    from nb2pipe.papermill_run import run_notebook
 
-    try:
-        papermill.execute_notebook(
-            str(path), str(path.with_suffix(".out.ipynb")),
-            parameters=parameters or {},
-            cwd=str(graph.notebook.path.resolve().parent),
-            kernel_name=graph.notebook.kernel_name,
-            language="python",
-            progress_bar=False,
-            log_output=False,
-        )
-    except PapermillExecutionError as exc:
-        raise RecordError(_where(graph, path, exc)) from None
-
-
-def _where(graph: StepGraph, path: Path, exc: Exception) -> str:
-    """Map papermill's cell number in the copy back to the user's cell."""
-    index = getattr(exc, "cell_index", None)
-    raw = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    original = None
-    if isinstance(index, int) and 0 <= index < len(raw):
-        original = sum(1 for c in raw[: index + 1]
-                       if "nb2pipe-injected" not in c.get("metadata", {}).get("tags", []))
-    where = f"cell {original}" if original else "a cell"
-    return (f"{graph.notebook.display_path}: {where} failed while the notebook ran: "
-            f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}")
+    failure = run_notebook(path, path.with_suffix(".out.ipynb"),
+                           graph.notebook.path.resolve().parent, graph.notebook.kernel_name,
+                           parameters)
+    if failure is not None:
+        cell = next((c.index for c in graph.notebook.cells if c.id == failure.cell_id), None)
+        where = f"cell {cell}" if cell else "a cell"
+        if cell and failure.line:
+            where += f", line {failure.line}"
+        raise RecordError(f"{graph.notebook.display_path}: {where} failed while the notebook "
+                          f"ran: {failure.error}")
 
 
 def record_fixtures(graph: StepGraph) -> dict[str, bytes]:

@@ -39,3 +39,21 @@ def edges(graph: StepGraph) -> set[tuple[str, str, tuple[str, ...]]]:
 
 def codes(graph: StepGraph) -> list[str]:
     return [d.code for d in graph.diagnostics]
+
+
+def write_notebook(path: Path, *specs: Any) -> Path:
+    """Write a real .ipynb: each spec is a source string or (source, tag, ...)."""
+    import json
+
+    cells_json = []
+    for index, spec in enumerate(specs, start=1):
+        source, *tags = (spec,) if isinstance(spec, str) else spec
+        cells_json.append({"cell_type": "code", "id": f"c{index}", "execution_count": None,
+                           "metadata": {"tags": list(tags)} if tags else {}, "outputs": [],
+                           "source": source})
+    path.write_text(json.dumps({
+        "cells": cells_json, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "language": "python",
+                                    "display_name": "Python 3"},
+                     "language_info": {"name": "python"}}}))
+    return path

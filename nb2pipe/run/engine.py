@@ -8,6 +8,7 @@ by content, values handed over in memory or through the store, and progress even
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,10 +198,21 @@ def _update(report: StepReport, future: Any, notify: Emit) -> None:
         report.notebook = handoff.notebook
     elif state.is_failed() or state.is_crashed():
         new = "failed"
+        future.wait()  # the final state holds the exception; one read from the API may not
+        state = future.state
         error = state.result(raise_on_failure=False)
-        report.error = str(error) if error is not None else state.message
+        report.error = str(error) if isinstance(error, BaseException) else (state.message or "")
+        if state.name == "TimedOut":
+            seconds = re.search(r"([\d.]+) second", report.error)
+            limit = f" of {float(seconds.group(1)):g} s" if seconds else ""
+            report.error = (f"step '{report.name}' ran longer than its timeout{limit} "
+                            "(tag timeout:SECONDS)")
         if isinstance(error, cells.StepError):
             report.cell, report.line = error.cell, error.line
+        else:
+            found = re.search(r"cell (\d+), line (\d+) \(step ", report.error)
+            if found:
+                report.cell, report.line = int(found.group(1)), int(found.group(2))
     elif state.name == "NotReady":
         new = "skipped"
         report.error = "an earlier step it needs failed"

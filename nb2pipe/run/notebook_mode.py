@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from nb2pipe import cells, values
+from nb2pipe.papermill_run import NotebookFailure
 from nb2pipe.run.job import Job
 
 _VALUES = "_nb2pipe_values"
@@ -22,9 +22,7 @@ _VALUES = "_nb2pipe_values"
 
 def run_step_notebook(job: Job, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Run the step's notebook; returns its outputs and the executed notebook's path."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
+    from nb2pipe.papermill_run import run_notebook
     from nb2pipe.pipeline import analyze_notebook
 
     graph = analyze_notebook(job.notebook, job.split)
@@ -59,14 +57,10 @@ def run_step_notebook(job: Job, arguments: dict[str, Any]) -> tuple[dict[str, An
         step_notebook.write_text(json.dumps(document), encoding="utf-8")
         executed = Path(job.run_dir) / "notebooks" / f"{job.step}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            papermill.execute_notebook(
-                str(step_notebook), str(executed), parameters=job.parameters, cwd=job.workdir,
-                kernel_name=graph.notebook.kernel_name, language="python", progress_bar=False,
-                log_output=False,
-            )
-        except PapermillExecutionError as error:
-            raise _step_error(job, executed, error) from None
+        failure = run_notebook(step_notebook, executed, Path(job.workdir),
+                               graph.notebook.kernel_name, job.parameters)
+        if failure is not None:
+            raise _step_error(job, executed, failure)
         return values.load(str(folder / "out")), str(executed)
 
 
@@ -95,25 +89,20 @@ def _save_outputs(folder: Path, names: tuple[str, ...]) -> str:
         "pass")
 
 
-def _step_error(job: Job, executed: Path, error: Any) -> cells.StepError:
-    """papermill's failing cell -> the user's cell, and the line from IPython's traceback."""
+def _step_error(job: Job, executed: Path, failure: NotebookFailure) -> cells.StepError:
+    """The failing cell of the step notebook -> the user's cell (recorded in its metadata)."""
     cell = None
     try:
         document = json.loads(executed.read_text(encoding="utf-8"))
-        failing = document["cells"][error.cell_index]
+        failing = next(c for c in document["cells"] if c.get("id") == failure.cell_id)
         cell = failing.get("metadata", {}).get("nb2pipe", {}).get("cell")
-    except (OSError, ValueError, IndexError, KeyError, TypeError):
+    except (OSError, ValueError, StopIteration, KeyError, TypeError):
         pass
-    text = "\n".join(getattr(error, "traceback", []) or [])
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    lines = re.findall(r"Cell In\[\d+\], line (\d+)", text)
-    line = int(lines[0]) if lines else None
-    name = getattr(error, "ename", "Error")
-    message = f"{name}: {getattr(error, 'evalue', '')}"
+    line = failure.line
     notebook = Path(job.notebook).name
     where = f"cell {cell}, line {line}" if cell and line else (f"cell {cell}" if cell else "")
     prefix = f"{notebook}: {where} (step '{job.step}')" if where else (
         f"{notebook}: step '{job.step}' failed")
-    deterministic = name in {e.__name__ for e in cells.BUG_ERRORS}
-    return cells.StepError(f"{prefix}: {message}\n    executed notebook: {executed}", job.step,
-                           cell, line, message, deterministic)
+    deterministic = failure.ename in {e.__name__ for e in cells.BUG_ERRORS}
+    return cells.StepError(f"{prefix}: {failure.error}\n    executed notebook: {executed}",
+                           job.step, cell, line, failure.error, deterministic)

@@ -114,6 +114,10 @@ def _conforms(value: Any, type_name: str) -> tuple[bool, Any]:
         type_name = f"{optional.group(1)}|None"
     if "|" in type_name and not type_name.startswith("Literal["):
         for option in _split_union(type_name):
+            if option in ("None", "NoneType"):  # in a union: the value None itself
+                if value is None:
+                    return True, value
+                continue
             ok, converted = _conforms(value, option)
             if ok:
                 return True, converted
