@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import EXAMPLES, NOTEBOOKS, write_notebook
 
 from nb2pipe.run import RunOptions, prepare, run_project
 from nb2pipe.run.engine import RunResult
 from nb2pipe.run.store import Store, load
-from support import EXAMPLES, NOTEBOOKS, write_notebook
 
 pytestmark = pytest.mark.integration
 

@@ -198,10 +198,12 @@ def _update(report: StepReport, future: Any, notify: Emit) -> None:
         report.notebook = handoff.notebook
     elif state.is_failed() or state.is_crashed():
         new = "failed"
-        future.wait()  # the final state holds the exception; one read from the API may not
-        state = future.state
-        error = state.result(raise_on_failure=False)
-        report.error = str(error) if isinstance(error, BaseException) else (state.message or "")
+        error = _exception(state)
+        if error is None and state.name != "TimedOut":  # a timed-out thread runs on: no wait
+            future.wait(timeout=30)  # the final in-memory state holds the exception
+            state = future.state
+            error = _exception(state)
+        report.error = str(error) if error is not None else (state.message or "")
         if state.name == "TimedOut":
             seconds = re.search(r"([\d.]+) second", report.error)
             limit = f" of {float(seconds.group(1)):g} s" if seconds else ""
@@ -219,3 +221,13 @@ def _update(report: StepReport, future: Any, notify: Emit) -> None:
     if new != report.state:
         report.state = new
         notify(report)
+
+
+def _exception(state: Any) -> BaseException | None:
+    """The exception a failed state holds, when it holds one (a state read back from the API
+    may carry only its message)."""
+    try:
+        found = state.result(raise_on_failure=False)
+    except Exception:  # the result is not available here
+        return None
+    return found if isinstance(found, BaseException) else None
