@@ -7,6 +7,7 @@ Exit codes: 0 success (warnings allowed), 1 the notebook has errors (or warnings
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -99,6 +100,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--progress", choices=("text", "jsonl"), default="text",
                      help="jsonl: one JSON event per line (for programs)")
     run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
+
+    deploy = commands.add_parser(
+        "deploy", help="deploy a converted project to a Prefect server",
+        description="Deploy a converted project to the Prefect server at PREFECT_API_URL, "
+                    "through its prefect.yaml (creating the process work pool if missing).",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    deploy.add_argument("project", help="folder written by nb2pipe convert")
+    deploy.add_argument("--pool", help="work pool (default: the one in prefect.yaml)")
+    deploy.add_argument("--name", help="deployment name (default: the one in prefect.yaml)")
+    deploy.add_argument("--cron", metavar="EXPR", help="schedule, e.g. '0 6 * * *'")
+    deploy.add_argument("--serve", action="store_true",
+                        help="serve the flow from this process instead (no server-side worker)")
+    _parameter_flags(deploy)
+    deploy.set_defaults(handler=_deploy)
 
     verify = _command(commands, "verify",
                       "check that the pipeline computes what the notebook computes", _verify)
@@ -231,7 +246,11 @@ def _run(args: argparse.Namespace) -> int:
                          cache=not args.no_cache, dask_address=args.dask_address,
                          workdir=args.cwd, max_workers=args.workers,
                          notebook=str(prepared.notebook) if prepared.notebook else None)
-    result = run_project(prepared.project, options, jsonl or text)
+    if args.json:  # stdout holds the JSON document alone; what the steps print goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            result = run_project(prepared.project, options, None)
+    else:
+        result = run_project(prepared.project, options, jsonl or text)
     if jsonl:
         jsonl.finished(result)
     elif args.json:
@@ -244,6 +263,46 @@ def _run(args: argparse.Namespace) -> int:
         if result.error:
             print(f"nb2pipe: {result.error}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from nb2pipe.deploy import DeployError, deploy, serve
+    from nb2pipe.run import ParameterError, RunError, parameters, prepare
+
+    project = Path(args.project)
+    try:
+        if not project.is_dir():
+            raise RunError(f"{project}: not a folder; convert the notebook first: "
+                           f"nb2pipe convert NOTEBOOK -o {project}")
+        prepared = prepare(project)
+        values = parameters(prepared, _flags(args))
+    except (RunError, ParameterError) as exc:
+        raise _UserError(str(exc)) from None
+    try:
+        if args.serve:
+            name = args.name or prepared.manifest["flow"]["name"].replace("_", "-")
+            print(f"serving {prepared.manifest['flow']['name']}/{name} from this process "
+                  f"(Ctrl-C stops); trigger a run with:\n  prefect deployment run "
+                  f"'{prepared.manifest['flow']['name']}/{name}'", flush=True)
+            serve(project, name=args.name, cron=args.cron, parameters=values)
+            return 0
+        deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
+                            parameters=values)
+    except DeployError as exc:
+        print(f"nb2pipe: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"deployed {deployment.full_name} to {deployment.api_url} (work pool "
+          f"'{deployment.pool}')")
+    if args.cron:
+        print(f"  scheduled: {args.cron}")
+    print(f"start a worker:  prefect worker start --pool {deployment.pool}")
+    example = next(iter(prepared.manifest["parameters"]), None)
+    hint = f" -p {example['name']}={json.dumps(example['default'])}" if example else ""
+    print(f"trigger a run:   prefect deployment run '{deployment.full_name}'{hint}")
+    return 0
 
 
 def _flags(args: argparse.Namespace) -> Any:

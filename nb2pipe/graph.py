@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import graphlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -32,6 +33,14 @@ from nb2pipe.symbols import (
     Statement,
 )
 
+# Calls that configure a module for everything after them (display, warnings, plotting style,
+# random seeds, logging): emitted with the module's import, wherever it is used.
+SETUP_CALLS = re.compile(
+    r"(^|\.)(set_option|set_printoptions|filterwarnings|simplefilter|set_theme|set_style|"
+    r"set_context|set_palette|set_config|basicConfig|seed|manual_seed|set_seed|"
+    r"init_notebook_mode|set_float32_matmul_precision|set_verbosity|disable_warnings|"
+    r"style\.use|matplotlib\.use|rcParams\.update|rc)$"
+)
 NOTEBOOK_BUILTINS = frozenset((
     *dir(builtins), "display", "get_ipython", "In", "Out", "_", "__", "___", "_i", "_ii", "_iii",
     "_oh", "_ih", "_dh", "exit", "quit",
@@ -228,8 +237,11 @@ class _Resolver:
 
     def _setup(self, state: _StepState, statement: Statement, events: list[Event]) -> bool:
         """`pd.set_option(...)`, `warnings.filterwarnings(...)`: configuration of an imported
-        module. It is code: it goes wherever the module does, and is not a reason for a task."""
-        if statement.shape != "call" or statement.root is None:
+        module. It is code: it goes wherever the module does, and is not a reason for a task.
+        Only calls in the SETUP_CALLS table count: `time.sleep(1)` or `os.makedirs(p)` act."""
+        if statement.shape != "call" or statement.root is None or not statement.callee:
+            return False
+        if not SETUP_CALLS.search(statement.callee):
             return False
         root = state.local.get(statement.root) or self.bindings.get(statement.root)
         if root is None or root.entity is None or root.entity.kind != "import":

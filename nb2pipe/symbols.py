@@ -146,6 +146,7 @@ class Statement:
     span: Span
     shape: str
     root: str | None = None
+    callee: str | None = None  # for "call": the dotted name called, e.g. "pd.set_option"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from nb2pipe.graph import StepGraph
@@ -57,3 +62,19 @@ def write_notebook(path: Path, *specs: Any) -> Path:
                                     "display_name": "Python 3"},
                      "language_info": {"name": "python"}}}))
     return path
+
+
+@contextmanager
+def project_modules(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
+    """Import a generated project's steps.py and flow.py (each project has its own `steps`)."""
+    sys.path.insert(0, str(project))
+    sys.modules.pop("steps", None)
+    try:
+        spec = importlib.util.spec_from_file_location(f"flow_{id(project)}", project / "flow.py")
+        assert spec and spec.loader
+        flow = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(flow)
+        yield sys.modules["steps"], flow
+    finally:
+        sys.path.remove(str(project))
+        sys.modules.pop("steps", None)

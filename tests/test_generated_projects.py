@@ -4,18 +4,14 @@ environment made from their requirements.txt, and the flow computes what the not
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from support import EXAMPLES, NOTEBOOKS
+from support import EXAMPLES, NOTEBOOKS, project_modules
 
 from nb2pipe.convert import convert
 from nb2pipe.values import assert_same, load
@@ -81,22 +77,6 @@ def test_tests_pass_in_a_fresh_environment_from_requirements(notebook: Path,
     assert install.returncode == 0, install.stderr[-3000:]
     result = pytest_in(project, python)
     assert result.returncode == 0, result.stdout[-3000:]
-
-
-@contextmanager
-def project_modules(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
-    """Import a generated project's steps.py and flow.py (each project has its own `steps`)."""
-    sys.path.insert(0, str(project))
-    sys.modules.pop("steps", None)
-    try:
-        spec = importlib.util.spec_from_file_location(f"flow_{id(project)}", project / "flow.py")
-        assert spec and spec.loader
-        flow = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(flow)
-        yield sys.modules["steps"], flow
-    finally:
-        sys.path.remove(str(project))
-        sys.modules.pop("steps", None)
 
 
 @pytest.mark.parametrize("name", SEMANTIC)

@@ -160,7 +160,8 @@ def _statement(cell: int, node: ast.stmt) -> Statement:
         and isinstance(node.value, ast.Call)
         and isinstance(node.value.func, ast.Attribute)
     ):
-        return Statement(span, "call", root_name(node.value.func))
+        return Statement(span, "call", root_name(node.value.func),
+                         ast.unparse(node.value.func))
     return Statement(span, "other")
 
 

@@ -25,7 +25,8 @@ class FlowNames:
 
 def flow_names(plan: Plan) -> FlowNames:
     namer = Namer(p.name for p in plan.parameters)
-    for fixed in ("annotations", "copy", "json", "os", "Path", "Any", "Callable", "flow",
+    for fixed in ("annotations", "contextlib", "copy", "json", "os", "Path", "Any", "Callable",
+                  "flow",
                   "task", "wait", "create_table_artifact", "NO_CACHE", "PROJECT", "WORKDIR",
                   "MANIFEST"):
         namer.claim(fixed)
@@ -53,6 +54,7 @@ def render_flow(plan: Plan, workdir: str) -> str:
         '"""',
         "",
         *(["import copy"] if any(s.copied for s in plan.steps) else []),
+        "import contextlib",
         "import json",
         "import os",
         "from collections.abc import Callable",
@@ -73,6 +75,41 @@ def render_flow(plan: Plan, workdir: str) -> str:
         ".resolve()",
         "# Steps, parameters and the line map from steps.py back to the notebook's cells.",
         f"MANIFEST = {names.cells_module}.load_manifest(str(PROJECT))",
+        "",
+        "",
+        "def _task_runner() -> Any:",
+        '    """Threads by default. With prefect-dask installed, NB2PIPE_DASK_WORKERS=N runs the',
+        "    steps on a local Dask cluster of N worker processes, NB2PIPE_DASK_ADDRESS=tcp://host:port",
+        '    on an existing cluster (its workers need this folder on their PYTHONPATH)."""',
+        '    address = os.environ.get("NB2PIPE_DASK_ADDRESS")',
+        '    workers = os.environ.get("NB2PIPE_DASK_WORKERS")',
+        "    if not address and not workers:",
+        "        return None",
+        "    from prefect_dask.task_runners import DaskTaskRunner",
+        "",
+        "    if address:",
+        "        return DaskTaskRunner(address=address)",
+        "    return DaskTaskRunner(",
+        '        cluster_class="distributed.LocalCluster",',
+        "        cluster_kwargs={",
+        '            "n_workers": int(workers or 2),',
+        '            "threads_per_worker": 1,',
+        '            "processes": True,',
+        '            "dashboard_address": None,',
+        '            "resources": {"step": 1},',
+        "        },",
+        "    )",
+        "",
+        "",
+        "def _placement() -> Any:",
+        '    """On the local Dask cluster, one step per worker at a time: Dask would otherwise put',
+        '    steps beside their inputs, on one worker, and independent steps would not overlap."""',
+        '    local = not os.environ.get("NB2PIPE_DASK_ADDRESS")',
+        '    if os.environ.get("NB2PIPE_DASK_WORKERS") and local:',
+        "        import dask",
+        "",
+        '        return dask.annotate(resources={"step": 1})',
+        "    return contextlib.nullcontext()",
     ]
     for step in plan.steps:
         out.extend(["", ""])
@@ -128,7 +165,8 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
 
 def _flow(plan: Plan, names: FlowNames) -> list[str]:
     parameters = [f"{p.name}: {_type(p.type)} = {literal(p.default)}" for p in plan.parameters]
-    lines = [*_decorator("flow", [f"name={literal(plan.slug)}", "log_prints=True"])]
+    lines = [*_decorator("flow", [f"name={literal(plan.slug)}", "log_prints=True",
+                                  "task_runner=_task_runner()"])]
     if parameters:
         lines.append(f"def {names.flow}(")
         lines.extend(f"    {p}," for p in parameters)
@@ -146,6 +184,7 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
         lines.extend(["", "    Args:"])
         lines.extend(f"        {p.name}: {docstring_text(p.help or '')}" for p in documented)
     lines.append('    """')
+    lines.append("    with _placement():")
     for name in plan.order:
         step = plan.step(name)
         upstream_names = upstream_arguments(step)
@@ -153,7 +192,7 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
         args += [f"{p}={p}" for p in step.parameters]
         if step.after:
             args.append(f"wait_for=[{', '.join(names.runs[a] for a in step.after)}]")
-        lines.append(f"    {names.runs[name]} = {names.tasks[name]}.submit({', '.join(args)})")
+        lines.append(f"        {names.runs[name]} = {names.tasks[name]}.submit({', '.join(args)})")
     lines.append("    runs = {")
     lines.extend(f"        {literal(s)}: {names.runs[s]}," for s in plan.order)
     lines.append("    }")

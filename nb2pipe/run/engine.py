@@ -7,6 +7,7 @@ by content, values handed over in memory or through the store, and progress even
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -91,7 +92,8 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None) ->
             # Futures stand in for the Handoffs: Prefect resolves them before the step runs.
             upstream: Any = {p: futures[p] for p in sorted({p for _, p in job.inputs})}
             waits = [futures[a] for a in step["after"]]
-            futures[name] = runs.submit(job, upstream, wait_for=waits, return_state=False)
+            with _placement(options):
+                futures[name] = runs.submit(job, upstream, wait_for=waits, return_state=False)
         _follow(futures, reports, notify)
         wait(list(futures.values()))
         # Collected here: a Dask cluster is gone once the flow returns.
@@ -159,10 +161,20 @@ def _task_runner(options: RunOptions) -> Any:
             return DaskTaskRunner(address=options.dask_address)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
             "n_workers": options.max_workers or 2, "threads_per_worker": 1, "processes": True,
-            "dashboard_address": None})
+            "dashboard_address": None, "resources": {"step": 1}})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=options.max_workers or max(os.cpu_count() or 1, 2))
+
+
+def _placement(options: RunOptions) -> Any:
+    """On a local Dask cluster, one step per worker at a time (see the cluster's resources):
+    Dask would otherwise put steps beside their inputs, on one worker."""
+    if options.runner == "dask" and not options.dask_address:
+        from dask.base import annotate
+
+        return annotate(resources={"step": 1})
+    return contextlib.nullcontext()
 
 
 def _no_cache() -> Any:

@@ -1,0 +1,120 @@
+"""`nb2pipe deploy`: a generated project -> a Prefect deployment, through its own prefect.yaml.
+
+Prefect does the deploying (`prefect deploy`, run in the project folder), so what nb2pipe deploys
+is exactly what a data engineer would deploy by hand; nb2pipe adds the checks that make the
+first deployment work: a reachable server, the work pool, parameters of the right types, and
+the project's absolute folder for the worker's pull step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class DeployError(Exception):
+    """Deploying cannot go ahead: the message is one line (or a few) saying why and what to do."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    flow: str
+    name: str
+    pool: str
+    api_url: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow}/{self.name}"
+
+
+def api_url() -> str:
+    """The Prefect API to deploy to; an error when none is configured or it does not answer."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise DeployError(
+            "PREFECT_API_URL is not set, so there is no Prefect server to deploy to: start one "
+            "with `prefect server start` and run `export PREFECT_API_URL=http://127.0.0.1:4200/api`"
+            " (or use --serve to serve the flow from this process)")
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise DeployError(f"cannot reach the Prefect API at {url}: {exc}") from None
+    return str(url)
+
+
+def ensure_pool(name: str) -> bool:
+    """Create the process work pool if it does not exist; True if it was created."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            return True
+    if pool.type != "process":
+        raise DeployError(f"work pool '{name}' exists but is a {pool.type} pool; this "
+                          "deployment needs a process pool: choose another with --pool")
+    return False
+
+
+def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
+           cron: str | None = None, parameters: dict[str, Any] | None = None) -> Deployment:
+    import yaml
+
+    from nb2pipe import cells
+
+    project = project.resolve()
+    manifest = cells.load_manifest(str(project))
+    url = api_url()
+    document = yaml.safe_load((project / "prefect.yaml").read_text(encoding="utf-8"))
+    entry = document["deployments"][0]  # the process deployment; the others need images
+    pool = pool or entry["work_pool"]["name"]
+    name = name or entry["name"]
+    entry["name"] = name
+    ensure_pool(pool)
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-deploy-") as folder:
+        prefect_file = Path(folder) / "prefect.yaml"
+        document["deployments"] = [entry]
+        prefect_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", name,
+                   "--prefect-file", str(prefect_file), "--pool", pool]
+        if cron:
+            command += ["--cron", cron]
+        if parameters:
+            command += ["--params", json.dumps(parameters)]
+        env = {**os.environ, "NB2PIPE_PROJECT_DIR": str(project), "PREFECT_API_URL": url}
+        finished = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if finished.returncode != 0:
+        output = (finished.stdout + finished.stderr).strip().splitlines()
+        raise DeployError("prefect deploy failed:\n" + "\n".join(output[-15:]))
+    return Deployment(manifest["flow"]["name"], name, pool, url)
+
+
+def serve(project: Path, *, name: str | None = None, cron: str | None = None,
+          parameters: dict[str, Any] | None = None) -> None:
+    """Serve the flow from this process until interrupted (the simplest setup: no worker)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    from nb2pipe import cells
+
+    project = project.resolve()
+    manifest = cells.load_manifest(str(project))
+    flow: Any = load_flow_from_entrypoint(str(project / manifest["flow"]["entrypoint"]),
+                                     use_placeholder_flow=False)
+    flow.serve(name=name or manifest["flow"]["name"].replace("_", "-"), cron=cron,
+               parameters=parameters or {})
