@@ -242,3 +242,12 @@ def test_metrics_are_published_by_the_step_that_computes_them() -> None:
     g = graph_of(("acc = 0.9", "step:train"), ("loss = 0.1\nprint(acc)", "step:report", "metrics"))
     assert g.step("train").metrics == ("acc",)
     assert g.step("report").metrics == ("loss",)
+
+
+def test_only_configuration_calls_travel_with_their_module() -> None:
+    g = graph_of("import os, time, warnings\nimport pandas as pd\n"
+                 "warnings.filterwarnings('ignore')\npd.set_option('display.width', 100)",
+                 ("time.sleep(0)\nos.makedirs('out', exist_ok=True)\ndf = pd.DataFrame()",
+                  "step:one"))
+    setup = [e.span.start for e in g.code if e.kind == "setup"]
+    assert setup == [3, 4]  # filterwarnings and set_option; sleep and makedirs act in the step
