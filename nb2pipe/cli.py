@@ -299,7 +299,8 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.cron:
         print(f"  scheduled: {args.cron}")
     print(f"start a worker:  prefect worker start --pool {deployment.pool}")
-    example = next(iter(prepared.manifest["parameters"]), None)
+    numbers = [p for p in prepared.manifest["parameters"] if p["type"] in ("int", "float")]
+    example = next(iter(numbers or prepared.manifest["parameters"]), None)
     hint = f" -p {example['name']}={json.dumps(example['default'])}" if example else ""
     print(f"trigger a run:   prefect deployment run '{deployment.full_name}'{hint}")
     return 0
