@@ -1,50 +1,22 @@
-"""Stage 4, graph: Split + Analysis -> StepGraph.
+"""Stage 4b, graph: Split + Analysis -> StepGraph (steps, per-variable edges, an order).
 
-Replays every cell's events in notebook order. The producer of a name a step uses is the last
-earlier step that defined or changed it (reaching definitions); a change through an alias changes
-what the alias may refer to; code (imports, functions, classes) is never data: a step that uses it
-gets the code, and a function's globals become inputs of the step that calls it.
+Edges come from the resolved inputs of every step (resolve.py) and from `after:` tags; graphlib
+orders the steps and finds cycles; independent steps stay unconnected, so they run in parallel.
 """
 
 from __future__ import annotations
 
-import builtins
 import graphlib
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from nb2pipe.analysis import Analysis
-from nb2pipe.diagnostics import close_match, diagnostic, sort_diagnostics
-from nb2pipe.model import Cell, Diagnostic, Notebook, Parameter, Split, Step, StepOptions
-from nb2pipe.symbols import (
-    Bind,
-    Call,
-    CellSymbols,
-    CodeEntity,
-    Delete,
-    Event,
-    FunctionInfo,
-    Link,
-    Mutate,
-    Read,
-    Span,
-    StarImport,
-    Statement,
-)
+from nb2pipe.diagnostics import diagnostic, sort_diagnostics
+from nb2pipe.model import Diagnostic, Notebook, Parameter, Split, StepOptions
+from nb2pipe.resolve import NOTEBOOK_BUILTINS, SETUP_CALLS, Resolver, StepState
+from nb2pipe.symbols import CellSymbols, CodeEntity
 
-# Calls that configure a module for everything after them (display, warnings, plotting style,
-# random seeds, logging): emitted with the module's import, wherever it is used.
-SETUP_CALLS = re.compile(
-    r"(^|\.)(set_option|set_printoptions|filterwarnings|simplefilter|set_theme|set_style|"
-    r"set_context|set_palette|set_config|basicConfig|seed|manual_seed|set_seed|"
-    r"init_notebook_mode|set_float32_matmul_precision|set_verbosity|disable_warnings|"
-    r"style\.use|matplotlib\.use|rcParams\.update|rc)$"
-)
-NOTEBOOK_BUILTINS = frozenset((
-    *dir(builtins), "display", "get_ipython", "In", "Out", "_", "__", "___", "_i", "_ii", "_iii",
-    "_oh", "_ih", "_dh", "exit", "quit",
-))
+__all__ = ["NOTEBOOK_BUILTINS", "SETUP_CALLS", "Edge", "StepGraph", "StepNode", "build_graph"]
 
 
 @dataclass(frozen=True)
@@ -87,480 +59,78 @@ class StepGraph:
         return next(s for s in self.steps if s.name == name)
 
 
-@dataclass
-class _Binding:
-    kind: str  # "data" | "param" | "code"
-    step: str | None
-    entity: CodeEntity | None = None
-    cell: int = 0
-    setup: list[CodeEntity] = field(default_factory=list)  # `pd.set_option(...)` after an import
-
-
-@dataclass
-class _StepState:
-    step: Step
-    local: dict[str, _Binding] = field(default_factory=dict)
-    uses: dict[str, None] = field(default_factory=dict)
-    defines: dict[str, None] = field(default_factory=dict)
-    mutates: dict[str, None] = field(default_factory=dict)
-    inputs: dict[str, str] = field(default_factory=dict)
-    parameters: dict[str, None] = field(default_factory=dict)
-    code: dict[tuple[Span, tuple[str, ...]], CodeEntity] = field(default_factory=dict)
-    soft: list[tuple[str, int, int]] = field(default_factory=list)
-    deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
-    metrics: dict[str, None] = field(default_factory=dict)
-    code_only: bool = True
 
 
 def build_graph(notebook: Notebook, split: Split, analysis: Analysis,
                 extra: Iterable[Diagnostic] = ()) -> StepGraph:
-    resolver = _Resolver(notebook, split, analysis)
-    resolver.diagnostics.extend(extra)
-    return resolver.run()
+    resolution = Resolver(notebook, split, analysis).run()
+    diagnostics = [*resolution.diagnostics, *extra]
+    tasks = [s for s in resolution.states if not s.code_only]
+    names = {s.step.name for s in tasks}
+    consumed: dict[str, dict[str, None]] = {}
+    variables: dict[tuple[str, str], set[str]] = {}
+    for state in tasks:
+        for name, producer in state.inputs.items():
+            consumed.setdefault(producer, {})[name] = None
+            variables.setdefault((producer, state.step.name), set()).add(name)
+        for target in state.step.after:
+            if target in names:
+                variables.setdefault((target, state.step.name), set())
+    edges = tuple(Edge(s, t, tuple(sorted(v))) for (s, t), v in sorted(variables.items()))
+    order = _order(notebook, tasks, edges, diagnostics)
+    steps = tuple(_node(s, consumed.get(s.step.name, {})) for s in tasks)
+    graph = StepGraph(notebook, steps, edges, analysis.parameters, order, (), analysis.cells,
+                      resolution.code, resolution.data_names)
+    from nb2pipe.checks import graph_diagnostics
+
+    return replace(graph, diagnostics=sort_diagnostics([*diagnostics,
+                                                        *graph_diagnostics(graph)]))
 
 
-class _Resolver:
-    def __init__(self, notebook: Notebook, split: Split, analysis: Analysis) -> None:
-        self.notebook = notebook
-        self.split = split
-        self.analysis = analysis
-        self.path = notebook.display_path
-        self.cells = {c.index: c for c in notebook.cells}
-        self.bindings: dict[str, _Binding] = {}
-        self.groups: dict[str, set[str]] = {}
-        self.deleted: dict[str, tuple[str, int, int]] = {}
-        self.star_imports: list[tuple[StarImport, str | None]] = []
-        self.states: list[_StepState] = []
-        self.metric_owner: dict[str, list[str]] = {}
-        self.diagnostics: list[Diagnostic] = [*split.diagnostics, *analysis.diagnostics]
-        self.parameter_names = {p.name for p in analysis.parameters}
-        self.binders = _first_binders(split, analysis)
-        self.entities: dict[tuple[Span, tuple[str, ...]], CodeEntity] = {}
-        self.data_names: set[str] = set(self.parameter_names)
-
-    # -- driver ------------------------------------------------------------------------------
-
-    def run(self) -> StepGraph:
-        owner: dict[int, tuple[str, _StepState | None]] = {}
-        for cell in self.split.parameter_cells:
-            owner[cell.index] = ("parameters", None)
-        for cell in self.split.library_cells:
-            owner[cell.index] = ("library", None)
-        last_cell: dict[int, int] = {}
-        for step in self.split.steps:
-            state = _StepState(step)
-            self.states.append(state)
-            for cell in step.cells:
-                owner[cell.index] = ("step", state)
-            if step.cells:
-                last_cell[id(state)] = step.cells[-1].index
-        metrics_cells = {c.index for c in self.split.metrics_cells}
-        for index in sorted(owner):
-            role, owning = owner[index]
-            symbols = self.analysis.cells.get(index)
-            if symbols is None:
-                continue
-            if owning is None:
-                self._declarations(symbols, role)
-                continue
-            self._step_cell(owning, symbols, index in metrics_cells)
-            if last_cell.get(id(owning)) == index:
-                self._finish(owning)
-        return self._graph()
-
-    # -- parameters and library cells --------------------------------------------------------
-
-    def _declarations(self, symbols: CellSymbols, role: str) -> None:
-        """Parameter cells bind parameters; Kale `imports`/`functions` cells bind code."""
-        statements = [s.span for s in symbols.statements]
-        reads: dict[Span, list[str]] = {}
-        for event in symbols.events:
-            span = _statement_at(statements, event.line) if event.line else None
-            if isinstance(event, Read) and span is not None:
-                reads.setdefault(span, []).append(event.name)
-            if not isinstance(event, Bind):
-                continue
-            if event.code is not None:
-                self._unlink(event.name)
-                self.bindings[event.name] = _Binding("code", None, event.code, symbols.cell)
-                self.entities[(event.code.span, event.code.names)] = event.code
-            elif role == "parameters" and event.name in self.parameter_names:
-                self._unlink(event.name)
-                self.bindings[event.name] = _Binding("param", None, None, symbols.cell)
-            elif role == "library" and span is not None:
-                entity = CodeEntity("library", (event.name,), span,
-                                    tuple(dict.fromkeys(reads.get(span, []))))
-                self.bindings[event.name] = _Binding("code", None, entity, symbols.cell)
-                self.entities[(entity.span, entity.names)] = entity
-
-    # -- step cells --------------------------------------------------------------------------
-
-    def _step_cell(self, state: _StepState, symbols: CellSymbols, metrics: bool) -> None:
-        for statement, events in _by_statement(symbols):
-            if statement is not None and self._setup(state, statement, events):
-                continue
-            if statement is None or statement.shape not in ("import", "function", "class",
-                                                            "nothing"):
-                state.code_only = state.code_only and statement is None
-            for event in events:
-                self._event(state, event)
-        if symbols.display_only and not metrics:
-            cell = self.cells[symbols.cell]
-            self._report("NB306", f"cell {cell.index} only displays values; in the pipeline it "
-                         "runs but its output goes nowhere", cell, 1,
-                         "tag it `skip` to keep it out of the pipeline (it still runs in Jupyter)")
-        if metrics:
-            bound = [e.name for e in symbols.events if isinstance(e, Bind) and e.code is None]
-            for name in dict.fromkeys((*bound, *symbols.shown)):
-                self._metric(state, name)
-
-    def _event(self, state: _StepState, event: Event) -> None:
-        if isinstance(event, Read):
-            self._read(state, event.name, event.cell, event.line, event.soft, set())
-        elif isinstance(event, Bind):
-            self._bind(state, event)
-        elif isinstance(event, Mutate):
-            self._mutate(state, event.name, event.cell, event.line)
-        elif isinstance(event, Link):
-            self._link(event.name, event.sources)
-        elif isinstance(event, Delete):
-            state.local.pop(event.name, None)
-            state.deleted[event.name] = (event.cell, event.line)
-            self._unlink(event.name)
-        elif isinstance(event, Call):
-            self._call(state, event)
-        elif isinstance(event, StarImport):
-            self.star_imports.append((event, state.step.name))
-            text = f"from {event.module} import *"
-            state.code[(event.span, ())] = CodeEntity("import", (), event.span,
-                                                      module=event.module, text=text)
-
-    def _setup(self, state: _StepState, statement: Statement, events: list[Event]) -> bool:
-        """`pd.set_option(...)`, `warnings.filterwarnings(...)`: configuration of an imported
-        module. It is code: it goes wherever the module does, and is not a reason for a task.
-        Only calls in the SETUP_CALLS table count: `time.sleep(1)` or `os.makedirs(p)` act."""
-        if statement.shape != "call" or statement.root is None or not statement.callee:
-            return False
-        if not SETUP_CALLS.search(statement.callee):
-            return False
-        root = state.local.get(statement.root) or self.bindings.get(statement.root)
-        if root is None or root.entity is None or root.entity.kind != "import":
-            return False
-        reads: list[str] = []
-        for event in events:
-            if isinstance(event, Read):
-                binding = state.local.get(event.name) or self.bindings.get(event.name)
-                if not (event.name in NOTEBOOK_BUILTINS or (binding and binding.kind == "code")):
-                    return False
-                reads.append(event.name)
-            elif not (isinstance(event, Mutate | Call) and event.name in (statement.root, *reads)):
-                return False
-        entity = CodeEntity("setup", (statement.root,), statement.span,
-                            tuple(dict.fromkeys(reads)))
-        root.setup.append(entity)
-        self.entities[(entity.span, entity.names)] = entity
-        for event in events:
-            if isinstance(event, Read):
-                self._read(state, event.name, event.cell, event.line, False, set())
-        return True
-
-    def _read(self, state: _StepState, name: str, cell: int, line: int, soft: bool,
-              seen: set[tuple[Span, tuple[str, ...]]]) -> None:
-        local = state.local.get(name)
-        if local is not None:
-            if local.entity is not None:
-                state.code.setdefault((local.entity.span, local.entity.names), local.entity)
-                self._expand(state, local.entity, cell, line, seen)
-            return
-        binding = self.bindings.get(name)
-        if binding is None:
-            if name in NOTEBOOK_BUILTINS:
-                return
-            if soft:
-                state.soft.append((name, cell, line))
-            else:
-                self._undefined(state, name, cell, line)
-            return
-        state.uses[name] = None
-        if binding.kind == "param":
-            state.parameters[name] = None
-        elif binding.kind == "data":
-            assert binding.step is not None
-            state.inputs[name] = binding.step
-            self._check_deleted(state, name, cell, line)
-        elif binding.entity is not None:
-            for entity in (binding.entity, *binding.setup):
-                if entity.span.start > 0:  # imports added by the magic transform are local
-                    state.code.setdefault((entity.span, entity.names), entity)
-                self._expand(state, entity, cell, line, seen)
-
-    def _expand(self, state: _StepState, entity: CodeEntity, cell: int, line: int,
-                seen: set[tuple[Span, tuple[str, ...]]]) -> None:
-        """Code runs where it is used: its own reads, and a function's globals, happen here."""
-        if (entity.span, entity.names) in seen:
-            return
-        seen.add((entity.span, entity.names))
-        names: list[str] = []
-        if entity.span.cell != cell or entity.kind in ("library", "setup"):
-            names.extend(entity.reads)  # decorators, defaults: they run again where emitted
-        if entity.function is not None:
-            names.extend(entity.function.free_reads)
-        for name in dict.fromkeys(names):
-            self._read(state, name, cell, line, True, seen)
-
-    def _bind(self, state: _StepState, event: Bind) -> None:
-        name = event.name
-        if event.conditional and name not in state.local:
-            old = self.bindings.get(name)
-            if old is not None and old.kind != "code":  # the old value may survive: pass it on
-                self._read(state, name, event.cell, event.line, False, set())
-        state.deleted.pop(name, None)
-        state.defines[name] = None
-        if event.code is not None:
-            state.local[name] = _Binding("code", state.step.name, event.code, event.cell)
-            self.entities[(event.code.span, event.code.names)] = event.code
-            self._unlink(name)
-            return
-        self.data_names.add(name)
-        state.local[name] = _Binding("data", state.step.name, None, event.cell)
-        if not event.keep_aliases:
-            self._unlink(name)
-            self._link(name, event.aliases)
-
-    def _mutate(self, state: _StepState, name: str, cell: int, line: int) -> None:
-        for target in sorted({name, *self.groups.get(name, ())}):
-            local = state.local.get(target)
-            if local is not None:
-                if local.kind == "data":
-                    state.defines[target] = None
-                continue
-            binding = self.bindings.get(target)
-            if binding is None or binding.kind == "code":
-                continue  # modules and functions are code; undefined names are reported on read
-            self._read(state, target, cell, line, False, set())
-            state.local[target] = _Binding("data", state.step.name, None, cell)
-            state.defines[target] = None
-            state.mutates[target] = None
-
-    def _call(self, state: _StepState, event: Call) -> None:
-        kwargs = dict(event.kwargs)
-        self._apply(state, event.name, event.args, kwargs, event.cell, event.line, set())
-
-    def _apply(self, state: _StepState, callee: str, args: tuple[tuple[str, ...], ...],
-               kwargs: dict[str, tuple[str, ...]], cell: int, line: int, seen: set[str]) -> None:
-        """What calling a notebook function does to its arguments and to globals."""
-        info = self._function(state, callee)
-        if info is None or callee in seen:
-            return
-        seen = seen | {callee}
-        bound = {
-            p: args[i] if i < len(args) else kwargs.get(p, ()) for i, p in enumerate(info.params)
-        }
-        for param in info.mutated_params:
-            for root in bound.get(param, ()):
-                self._mutate(state, root, cell, line)
-        for name in info.free_mutations:
-            self._mutate(state, name, cell, line)
-        for name in info.global_writes:
-            self.data_names.add(name)
-            state.local[name] = _Binding("data", state.step.name, None, cell)
-            state.defines[name] = None
-        for site in info.calls:
-            actual = tuple(_substitute(a, bound) for a in site.args)
-            named = {k: _substitute(v, bound) for k, v in site.kwargs}
-            self._apply(state, site.callee, actual, named, cell, line, seen)
-
-    def _function(self, state: _StepState, name: str) -> FunctionInfo | None:
-        binding = state.local.get(name) or self.bindings.get(name)
-        if binding is None or binding.entity is None:
-            return None
-        return binding.entity.function
-
-    def _metric(self, state: _StepState, name: str) -> None:
-        if name in state.local and state.local[name].kind == "data":
-            state.metrics[name] = None
-            return
-        binding = self.bindings.get(name)
-        if binding is not None and binding.kind == "data" and binding.step:
-            producer = next(s for s in self.states if s.step.name == binding.step)
-            producer.metrics[name] = None
-
-    def _finish(self, state: _StepState) -> None:
-        for name, cell, line in state.soft:
-            if name not in state.local and name not in self.bindings:
-                self._undefined(state, name, cell, line)
-        for name, binding in state.local.items():
-            self.bindings[name] = binding
-        for name, (cell, line) in state.deleted.items():
-            if name in self.bindings and self.bindings[name].kind == "data":
-                self.deleted[name] = (state.step.name, cell, line)
-
-    # -- aliases -----------------------------------------------------------------------------
-
-    def _link(self, name: str, sources: Iterable[str]) -> None:
-        for source in sources:
-            if source == name:
-                continue
-            group = {name, source, *self.groups.get(name, ()), *self.groups.get(source, ())}
-            for member in group:
-                self.groups[member] = group - {member}
-
-    def _unlink(self, name: str) -> None:
-        for other in self.groups.pop(name, ()):
-            self.groups.get(other, set()).discard(name)
-
-    # -- diagnostics -------------------------------------------------------------------------
-
-    def _undefined(self, state: _StepState, name: str, cell_index: int, line: int) -> None:
-        cell = self.cells[cell_index]
-        for star, _ in self.star_imports:
-            if star.cell <= cell_index:
-                self._report("NB203", f"name '{name}' may come from `from {star.module} import *` "
-                             f"(cell {star.cell}), which the analysis cannot see into", cell, line,
-                             f"import it by name: from {star.module} import {name}")
-                return
-        later = self.binders.get(name)
-        if later is not None and later[1] > cell_index:
-            where, at = later
-            hint = (f"'{name}' is first defined in {where} (cell {at}), after this cell: move the "
-                    "definition up, or this code down")
-        elif name in self.analysis.skipped_names:
-            at = self.analysis.skipped_names[name]
-            hint = (f"'{name}' is defined in cell {at}, which is tagged skip: untag it or define "
-                    "it in a step")
-        else:
-            known = [*self.bindings, *state.local, *self.parameter_names]
-            guess = close_match(name, known)
-            hint = (f"did you mean '{guess}'?" if guess else
-                    "define it in an earlier step, or add it to the parameters cell")
-        self._report("NB201", f"name '{name}' is used in step '{state.step.name}' but never "
-                     "defined before it", cell, line, hint)
-
-    def _check_deleted(self, state: _StepState, name: str, cell_index: int, line: int) -> None:
-        deleted = self.deleted.get(name)
-        if deleted is None:
-            return
-        step, del_cell, del_line = deleted
-        producer = self.bindings[name].step
-        self._report("NB301", f"step '{state.step.name}' uses '{name}', which step '{step}' "
-                     f"deletes (cell {del_cell}, line {del_line}); the pipeline passes the value "
-                     f"from '{producer}', but the notebook run top to bottom would fail",
-                     self.cells[cell_index], line, "remove the del, or move it after the last use")
-
-    def _report(self, code: str, message: str, cell: Cell, line: int | None,
-                hint: str | None) -> None:
-        self.diagnostics.append(diagnostic(code, message, path=self.path, cell=cell, line=line,
-                                           hint=hint))
-
-    # -- the result --------------------------------------------------------------------------
-
-    def _graph(self) -> StepGraph:
-        tasks = [s for s in self.states if not s.code_only]
-        names = {s.step.name for s in tasks}
-        consumed: dict[str, dict[str, None]] = {}
-        variables: dict[tuple[str, str], set[str]] = {}
-        for state in tasks:
-            for name, producer in state.inputs.items():
-                consumed.setdefault(producer, {})[name] = None
-                variables.setdefault((producer, state.step.name), set()).add(name)
-            for target in state.step.after:
-                if target in names:
-                    variables.setdefault((target, state.step.name), set())
-        edges = tuple(Edge(s, t, tuple(sorted(v))) for (s, t), v in sorted(variables.items()))
-        order = self._order(tasks, edges)
-        steps = tuple(self._node(s, consumed.get(s.step.name, {})) for s in tasks)
-        # stable: names of one statement keep their order (`from m import b, a`)
-        code = tuple(sorted(self.entities.values(), key=lambda e: (e.span.cell, e.span.start)))
-        graph = StepGraph(self.notebook, steps, edges, self.analysis.parameters, order,
-                          (), self.analysis.cells, code, frozenset(self.data_names))
-        from nb2pipe.checks import graph_diagnostics
-
-        found = [*self.diagnostics, *graph_diagnostics(graph)]
-        return replace(graph, diagnostics=sort_diagnostics(found))
-
-    def _order(self, tasks: list[_StepState], edges: tuple[Edge, ...]) -> tuple[str, ...]:
-        position = {s.step.name: i for i, s in enumerate(tasks)}
-        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-        for state in tasks:
-            sorter.add(state.step.name)
-        for edge in edges:
-            sorter.add(edge.target, edge.source)
-        try:
-            sorter.prepare()
-        except graphlib.CycleError as exc:
-            cycle = list(exc.args[1])
-            first = min(cycle, key=lambda n: position[n])
-            state = tasks[position[first]]
-            cell = self.cells[state.step.first_cell]
-            culprits = sorted(f"after:{e.source} on '{e.target}'" for e in edges
-                              if not e.variables and e.source in cycle and e.target in cycle)
-            self._report("NB202", "dependency cycle: " + " -> ".join(cycle), cell, None,
-                         f"remove {' or '.join(culprits)}" if culprits else None)
-            return tuple(s.step.name for s in tasks)
-        order: list[str] = []
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready(), key=lambda n: position[n])
-            order.extend(ready)
-            sorter.done(*ready)
-        return tuple(order)
-
-    def _node(self, state: _StepState, outputs: dict[str, None]) -> StepNode:
-        step = state.step
-        return StepNode(
-            name=step.name,
-            cells=tuple(c.index for c in step.cells),
-            uses=tuple(sorted(state.uses)),
-            defines=tuple(sorted(state.defines)),
-            mutates=tuple(sorted(state.mutates)),
-            inputs=tuple(sorted(state.inputs.items())),
-            parameters=tuple(sorted(state.parameters)),
-            outputs=tuple(sorted(outputs)),
-            code=tuple(sorted(state.code.values(),
-                              key=lambda e: (e.span.cell, e.span.start, e.names))),
-            after=tuple(sorted(step.after)),
-            options=step.options,
-            metrics=tuple(sorted(state.metrics)),
-            first_cell=step.first_cell,
-        )
+def _order(notebook: Notebook, tasks: list[StepState], edges: tuple[Edge, ...],
+           diagnostics: list[Diagnostic]) -> tuple[str, ...]:
+    """A topological order, notebook order among independent steps; a cycle is an error."""
+    position = {s.step.name: i for i, s in enumerate(tasks)}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for state in tasks:
+        sorter.add(state.step.name)
+    for edge in edges:
+        sorter.add(edge.target, edge.source)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = list(exc.args[1])
+        first = tasks[position[min(cycle, key=lambda n: position[n])]]
+        culprits = sorted(f"after:{e.source} on '{e.target}'" for e in edges
+                          if not e.variables and e.source in cycle and e.target in cycle)
+        diagnostics.append(diagnostic(
+            "NB202", "dependency cycle: " + " -> ".join(cycle), path=notebook.display_path,
+            cell=notebook.cells[first.step.first_cell - 1],
+            hint=f"remove {' or '.join(culprits)}" if culprits else None))
+        return tuple(s.step.name for s in tasks)
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=lambda n: position[n])
+        order.extend(ready)
+        sorter.done(*ready)
+    return tuple(order)
 
 
-def _by_statement(symbols: CellSymbols) -> list[tuple[Statement | None, list[Event]]]:
-    """Events grouped by the top-level statement they happen in (implicit imports first)."""
-    groups: list[tuple[Statement | None, list[Event]]] = [(None, [])]
-    statements = iter(symbols.statements)
-    current: Statement | None = None
-    for event in symbols.events:
-        if event.line == 0:
-            groups[0][1].append(event)
-            continue
-        while current is None or event.line > current.span.end:
-            current = next(statements, None)
-            if current is None:
-                groups[0][1].append(event)
-                break
-            groups.append((current, []))
-        else:
-            groups[-1][1].append(event)
-    return [g for g in groups if g[1]]
-
-
-def _statement_at(spans: list[Span], line: int) -> Span | None:
-    return next((s for s in spans if s.start <= line <= s.end), None)
-
-
-def _substitute(names: tuple[str, ...], bound: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    found: dict[str, None] = {}
-    for name in names:
-        found.update(dict.fromkeys(bound.get(name, (name,))))
-    return tuple(found)
-
-
-def _first_binders(split: Split, analysis: Analysis) -> dict[str, tuple[str, int]]:
-    """Where each name is first bound, for the hint of an undefined-name error."""
-    found: dict[str, tuple[str, int]] = {}
-    for step in split.steps:
-        for cell in step.cells:
-            for event in analysis.cells.get(cell.index, CellSymbols(0, ())).events:
-                if isinstance(event, Bind) and event.name not in found:
-                    found[event.name] = (f"step '{step.name}'", cell.index)
-    return found
+def _node(state: StepState, outputs: dict[str, None]) -> StepNode:
+    step = state.step
+    return StepNode(
+        name=step.name,
+        cells=tuple(c.index for c in step.cells),
+        uses=tuple(sorted(state.uses)),
+        defines=tuple(sorted(state.defines)),
+        mutates=tuple(sorted(state.mutates)),
+        inputs=tuple(sorted(state.inputs.items())),
+        parameters=tuple(sorted(state.parameters)),
+        outputs=tuple(sorted(outputs)),
+        code=tuple(sorted(state.code.values(),
+                          key=lambda e: (e.span.cell, e.span.start, e.names))),
+        after=tuple(sorted(step.after)),
+        options=step.options,
+        metrics=tuple(sorted(state.metrics)),
+        first_cell=step.first_cell,
+    )

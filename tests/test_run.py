@@ -268,13 +268,13 @@ def test_verify_passes_on_examples(notebook: Path, tmp_path: Path) -> None:
 
 def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            store: Store, prefect_harness: None) -> None:
-    from nb2pipe.graph import _Resolver
     from nb2pipe.pipeline import analyze_notebook
+    from nb2pipe.resolve import Resolver
     from nb2pipe.verify import verify
 
     notebook = tmp_path / "mutation_inplace.ipynb"
     shutil.copy(NOTEBOOKS / "mutation_inplace.ipynb", notebook)
-    monkeypatch.setattr(_Resolver, "_mutate", lambda *args: None)  # mutation tracking off
+    monkeypatch.setattr(Resolver, "_mutate", lambda *args: None)  # mutation tracking off
     graph = analyze_notebook(notebook)
     assert ("load", "count", ("df",)) in {(e.source, e.target, e.variables) for e in graph.edges}
     verdict = verify(notebook, "tags", {}, graph, prepare(notebook, store=store).project)
