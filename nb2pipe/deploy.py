@@ -97,7 +97,8 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
             command += ["--cron", cron]
         if parameters:
             command += ["--params", json.dumps(parameters)]
-        env = {**os.environ, "NB2PIPE_PROJECT_DIR": str(project), "PREFECT_API_URL": url}
+        # prefect.yaml's pull step is this folder, recorded from $PWD when deploying
+        env = {**os.environ, "PWD": str(project), "PREFECT_API_URL": url}
         finished = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if finished.returncode != 0:
         output = (finished.stdout + finished.stderr).strip().splitlines()

@@ -163,6 +163,18 @@ def test_deploy_and_run_with_non_default_parameters(server: dict[str, str], work
     assert {row["metric"]: row["value"] for row in table} == expected
 
 
+def test_prefect_yaml_deploys_as_is_with_prefect_deploy(server: dict[str, str], worker: None,
+                                                       tmp_path: Path) -> None:
+    project = project_copy(tmp_path, EXAMPLES / "kale_wine" / "kale_wine.ipynb")
+    env = {**server, "PWD": str(project)}  # what a shell sets after `cd` into the project
+    deployed = subprocess.run([*PREFECT, "--no-prompt", "deploy", "--all"], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+    run = flow_run(server, "kale_wine/kale-wine", {"svm_c": 2.0})
+    assert run["state"] == "COMPLETED", run["logs"][-20:]
+    assert set(run["tasks"].values()) == {"COMPLETED"} and len(run["tasks"]) == 5
+
+
 def test_failing_step_fails_the_run_with_its_cell_in_the_logs(server: dict[str, str],
                                                               worker: None,
                                                               tmp_path: Path) -> None:
@@ -260,11 +272,13 @@ def test_container_variants_are_valid_deployments(tmp_path: Path) -> None:
     deployments = {d["name"]: d for d in document["deployments"]}
     assert set(deployments) == {"churn", "churn-docker", "churn-kubernetes"}
     pull = document["pull"][0]["prefect.deployments.steps.set_working_directory"]
-    assert pull["directory"] == "{{ $NB2PIPE_PROJECT_DIR }}"
+    assert pull["directory"] == "{{ $PWD }}"  # recorded by `prefect deploy` run in the project
     schemas = job_variable_schemas()
     for name, kind in (("churn-docker", "docker"), ("churn-kubernetes", "kubernetes")):
         deployment = deployments[name]
         assert deployment["entrypoint"] == "flow.py:churn"
+        own_pull = deployment["pull"][0]["prefect.deployments.steps.set_working_directory"]
+        assert own_pull["directory"] == "/opt/pipeline/pipeline"  # inside the image
         variables = deployment["work_pool"]["job_variables"]
         schema = schemas[kind]
         assert set(variables) <= set(schema["properties"]), f"{name}: unknown job variables"
@@ -272,7 +286,6 @@ def test_container_variants_are_valid_deployments(tmp_path: Path) -> None:
         assert variables["image"] == "churn:latest"
     dockerfile = (project / "Dockerfile").read_text().splitlines()
     instructions = [line.split()[0] for line in dockerfile if line and not line.startswith("#")]
-    assert instructions == ["FROM", "WORKDIR", "COPY", "RUN", "COPY", "ENV", "WORKDIR"]
+    assert instructions == ["FROM", "WORKDIR", "COPY", "RUN", "COPY", "WORKDIR"]
     assert "COPY pipeline/requirements.txt /opt/requirements.txt" in dockerfile
-    assert "ENV NB2PIPE_PROJECT_DIR=/opt/pipeline/pipeline" in dockerfile
     assert "WORKDIR /opt/pipeline/pipeline" in dockerfile

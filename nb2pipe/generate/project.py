@@ -45,12 +45,11 @@ def render_prefect_yaml(plan: Plan, options: Options) -> str:
         "build: null",
         "push: null",
         "",
-        "# A worker runs the flow from this folder (the pipeline reads the notebook's files",
-        "# through the relative path in flow.py). Point NB2PIPE_PROJECT_DIR at this folder",
-        "# where the worker runs; it defaults to the worker's own working directory.",
+        "# A worker runs the flow from this folder, which `prefect deploy` (run here) records",
+        "# as an absolute path; the pipeline finds the notebook's files from it.",
         "pull:",
         "  - prefect.deployments.steps.set_working_directory:",
-        '      directory: "{{ $NB2PIPE_PROJECT_DIR }}"',
+        '      directory: "{{ $PWD }}"',
         "",
         "deployments:",
         f"  - name: {json.dumps(name)}",
@@ -70,6 +69,9 @@ def render_prefect_yaml(plan: Plan, options: Options) -> str:
             f"  - name: {json.dumps(name + '-docker')}",
             f"    entrypoint: flow.py:{names.flow}",
             "    parameters: {}",
+            "    pull:  # the project's folder inside the image",
+            "      - prefect.deployments.steps.set_working_directory:",
+            f"          directory: {json.dumps(_in_image(options))}",
             "    work_pool:",
             "      name: nb2pipe-docker",
             "      job_variables:",
@@ -81,6 +83,9 @@ def render_prefect_yaml(plan: Plan, options: Options) -> str:
             f"  - name: {json.dumps(name + '-kubernetes')}",
             f"    entrypoint: flow.py:{names.flow}",
             "    parameters: {}",
+            "    pull:",
+            "      - prefect.deployments.steps.set_working_directory:",
+            f"          directory: {json.dumps(_in_image(options))}",
             "    work_pool:",
             "      name: nb2pipe-kubernetes",
             "      job_variables:",
@@ -102,10 +107,13 @@ def render_dockerfile(plan: Plan, options: Options) -> str:
         f"COPY {project}/requirements.txt /opt/requirements.txt",
         "RUN pip install --no-cache-dir -r /opt/requirements.txt",
         "COPY . .",
-        f"ENV NB2PIPE_PROJECT_DIR=/opt/pipeline/{project}",
-        f"WORKDIR /opt/pipeline/{project}",
+        f"WORKDIR {_in_image(options)}",
         "",
     ])
+
+
+def _in_image(options: Options) -> str:
+    return f"/opt/pipeline/{options.project_in_context}"
 
 
 def render_pyproject(plan: Plan) -> str:
@@ -191,8 +199,8 @@ def render_readme(plan: Plan, options: Options) -> str:
         "```bash",
         "prefect server start                 # or point PREFECT_API_URL at your server",
         f"prefect work-pool create --type process {DEFAULT_POOL}",
-        f"prefect worker start --pool {DEFAULT_POOL}  # here, or set NB2PIPE_PROJECT_DIR",
-        "prefect --no-prompt deploy --all",
+        "prefect --no-prompt deploy --all         # in this folder: the worker runs from here",
+        f"prefect worker start --pool {DEFAULT_POOL}",
         f"prefect deployment run '{plan.slug}/{name}'" + (f" -p {override}" if override else ""),
         "```",
         "",
