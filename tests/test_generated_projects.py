@@ -99,3 +99,18 @@ def test_flow_computes_what_the_notebook_computes(name: str, tmp_path: Path,
         for name in step["consumed_in_place"]:  # returned as the later step left them
             recorded.pop(name)
         assert_same(values, recorded, step["name"])
+
+
+def test_module_beside_the_notebook_is_imported_from_there(tmp_path: Path) -> None:
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    from support import write_notebook
+
+    write_notebook(folder / "local.ipynb", "from helpers import double",
+                   ("x = double(21)", "step:make"), ("y = x + 1", "step:use", "metrics"))
+    project = tmp_path / "elsewhere" / "project"  # not beside the notebook
+    assert convert(folder / "local.ipynb", project).ok
+    assert "helpers" not in (project / "requirements.txt").read_text()  # the notebook's own code
+    result = pytest_in(project)
+    assert result.returncode == 0, result.stdout[-2000:]

@@ -38,7 +38,10 @@ class Project:
 def generate(graph: StepGraph, options: Options,
              fixtures: dict[str, bytes] | None = None) -> Project:
     plan = make_plan(graph)
-    rendered = render_steps(plan)
+    from nb2pipe.generate.requirements import local_modules
+
+    rendered = render_steps(plan, local_modules(plan.modules, graph.notebook.path.parent),
+                            options.workdir)
     module_code = {b.key: "\n".join(line.text for line in b.lines) for b in plan.module}
     code_hashes = {
         s.name: content_hash(rendered.functions[s.name], *(module_code[k] for k in s.module_code))

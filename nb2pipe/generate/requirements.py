@@ -114,6 +114,10 @@ def _name(spec: str) -> str:
     return re.split(r"[\s<>=!~;\[@]", spec.strip(), maxsplit=1)[0]
 
 
+def local_modules(modules: Iterable[str], notebook_dir: Path) -> list[str]:
+    return sorted(m for m in modules if _is_local(m, notebook_dir))
+
+
 def _is_local(module: str, notebook_dir: Path) -> bool:
     """A module next to the notebook (`from utils import clean`) is the project's own code."""
     return (notebook_dir / f"{module}.py").is_file() or (notebook_dir / module / "__init__.py"

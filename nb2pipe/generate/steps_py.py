@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from dataclasses import dataclass
 
@@ -18,7 +19,10 @@ class Rendered:
     functions: dict[str, str]  # step -> the function's source, for its code hash
 
 
-def render_steps(plan: Plan) -> Rendered:
+def render_steps(plan: Plan, local_modules: list[str] | None = None,
+                 workdir: str = "..") -> Rendered:
+    """`local_modules`: modules beside the notebook that its cells import (found on disk by the
+    caller); the notebook's folder, `workdir` from here, then goes on sys.path first."""
     out: list[str] = []
     line_map: dict[str, list[list[int]]] = {}
     functions: dict[str, str] = {}
@@ -38,6 +42,16 @@ def render_steps(plan: Plan) -> Rendered:
     extra_lines = [f"import {m}" for m in extra if f"import {m}" not in imports]
     if plan.uses_display:
         extra_lines.append("from IPython.display import display")
+    if local_modules:
+        shown = ", ".join(f"{m}.py" for m in local_modules)
+        extra_lines[:0] = [
+            "import sys",
+            "from pathlib import Path",
+            "",
+            f"# {shown} beside the notebook: imported from there, as the notebook does.",
+            f"sys.path.insert(0, str((Path(__file__).resolve().parent / {json.dumps(workdir)})"
+            ".resolve()))",
+        ]
     if extra_lines or imports:
         out.extend(extra_lines + imports)
     else:
