@@ -71,6 +71,10 @@ class StepState:
     deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
     metrics: dict[str, None] = field(default_factory=dict)
     code_only: bool = True
+    # Names bound only conditionally here (in a loop, if, try): the earlier value may survive,
+    # so the step passes it on, but only if something reads the name (a loop variable reused
+    # in many cells must not chain the steps together).
+    passthrough: dict[str, tuple[_Binding, tuple[int, ...]]] = field(default_factory=dict)
 
 
 
@@ -94,6 +98,7 @@ class Resolver:
         self.deleted: dict[str, tuple[str, int, int]] = {}
         self.star_imports: list[tuple[StarImport, str | None]] = []
         self.states: list[StepState] = []
+        self.by_name: dict[str, StepState] = {}
         self.metric_owner: dict[str, list[str]] = {}
         self.diagnostics: list[Diagnostic] = [*split.diagnostics, *analysis.diagnostics]
         self.parameter_names = {p.name for p in analysis.parameters}
@@ -113,6 +118,7 @@ class Resolver:
         for step in self.split.steps:
             state = StepState(step)
             self.states.append(state)
+            self.by_name[step.name] = state
             for cell in step.cells:
                 owner[cell.index] = ("step", state)
             if step.cells:
@@ -181,11 +187,11 @@ class Resolver:
 
     def _event(self, state: StepState, event: Event) -> None:
         if isinstance(event, Read):
-            self._read(state, event.name, event.cell, event.line, event.soft, set())
+            self._read(state, event.name, event.cell, event.line, event.soft, set(), event.block)
         elif isinstance(event, Bind):
             self._bind(state, event)
         elif isinstance(event, Mutate):
-            self._mutate(state, event.name, event.cell, event.line)
+            self._mutate(state, event.name, event.cell, event.line, event.block)
         elif isinstance(event, Link):
             self._link(event.name, event.sources)
         elif isinstance(event, Delete):
@@ -230,12 +236,13 @@ class Resolver:
         return True
 
     def _read(self, state: StepState, name: str, cell: int, line: int, soft: bool,
-              seen: set[tuple[Span, tuple[str, ...]]]) -> None:
+              seen: set[tuple[Span, tuple[str, ...]]], block: tuple[int, ...] = ()) -> None:
         local = state.local.get(name)
         if local is not None:
             if local.entity is not None:
                 state.code.setdefault((local.entity.span, local.entity.names), local.entity)
                 self._expand(state, local.entity, cell, line, seen)
+            self._demand(state, name, block)
             return
         binding = self.bindings.get(name)
         if binding is None:
@@ -252,12 +259,32 @@ class Resolver:
         elif binding.kind == "data":
             assert binding.step is not None
             state.inputs[name] = binding.step
+            self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
         elif binding.entity is not None:
             for entity in (binding.entity, *binding.setup):
                 if entity.span.start > 0:  # imports added by the magic transform are local
                     state.code.setdefault((entity.span, entity.names), entity)
                 self._expand(state, entity, cell, line, seen)
+
+    def _demand(self, state: StepState, name: str, block: tuple[int, ...] | None = None) -> None:
+        """`name` is read from `state`'s step: a value it only maybe rebound is now needed, so
+        the earlier value becomes an input of that step (and so on, back along the chain).
+        `block`: a read in the step itself; inside the block that rebound it, it sees the new
+        value."""
+        found = state.passthrough.get(name)
+        if found is None:
+            return
+        old, bound_in = found
+        if block is not None and block[:len(bound_in)] == bound_in:
+            return
+        del state.passthrough[name]
+        state.uses[name] = None
+        if old.kind == "param":
+            state.parameters[name] = None
+        elif old.kind == "data" and old.step is not None:
+            state.inputs[name] = old.step
+            self._demand(self.by_name[old.step], name)
 
     def _expand(self, state: StepState, entity: CodeEntity, cell: int, line: int,
                 seen: set[tuple[Span, tuple[str, ...]]]) -> None:
@@ -277,8 +304,10 @@ class Resolver:
         name = event.name
         if event.conditional and name not in state.local:
             old = self.bindings.get(name)
-            if old is not None and old.kind != "code":  # the old value may survive: pass it on
-                self._read(state, name, event.cell, event.line, False, set())
+            if old is not None and old.kind != "code":  # the old value may survive
+                state.passthrough[name] = (old, event.block)
+        elif not event.conditional:
+            state.passthrough.pop(name, None)
         state.deleted.pop(name, None)
         state.defines[name] = None
         if event.code is not None:
@@ -292,12 +321,14 @@ class Resolver:
             self._unlink(name)
             self._link(name, event.aliases)
 
-    def _mutate(self, state: StepState, name: str, cell: int, line: int) -> None:
+    def _mutate(self, state: StepState, name: str, cell: int, line: int,
+                block: tuple[int, ...] = ()) -> None:
         for target in sorted({name, *self.groups.get(name, ())}):
             local = state.local.get(target)
             if local is not None:
                 if local.kind == "data":
                     state.defines[target] = None
+                    self._demand(state, target, block)
                 continue
             binding = self.bindings.get(target)
             if binding is None or binding.kind == "code":

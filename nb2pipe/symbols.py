@@ -64,6 +64,7 @@ class Read:
     cell: int
     line: int
     soft: bool = False  # late-bound (lambda body): fine if bound later in the same step
+    block: tuple[int, ...] = ()  # the conditional blocks (if/loop/try branches) it is in
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Bind:
     conditional: bool = False  # inside if/for/while/try: the old value may survive
     code: CodeEntity | None = None
     keep_aliases: bool = False  # `x += ...` rebinds x to (possibly) the same object
+    block: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Mutate:
     cell: int
     line: int
     reason: str
+    block: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -251,3 +251,19 @@ def test_only_configuration_calls_travel_with_their_module() -> None:
                   "step:one"))
     setup = [e.span.start for e in g.code if e.kind == "setup"]
     assert setup == [3, 4]  # filterwarnings and set_option; sleep and makedirs act in the step
+
+
+def test_reused_loop_variable_does_not_chain_independent_steps() -> None:
+    g = graph_of(("rows = [1, 2]", "step:load"),
+                 ("total = 0\nfor _ in rows:\n    total += 1", "step:count"),
+                 ("seen = []\nfor _ in rows:\n    seen.append(_)", "step:collect"),
+                 ("out = (total, seen)", "step:join"))
+    assert edges(g) == {("load", "count", ("rows",)), ("load", "collect", ("rows",)),
+                        ("count", "join", ("total",)), ("collect", "join", ("seen",))}
+
+
+def test_maybe_rebound_value_read_later_flows_through_the_loop_step() -> None:
+    g = graph_of(("item = 'none'\nrows = []", "step:load"),
+                 ("for item in rows:\n    pass", "step:scan"), ("last = item", "step:use"))
+    assert ("load", "scan", ("item", "rows")) in edges(g)  # the old item may survive the loop
+    assert ("scan", "use", ("item",)) in edges(g)

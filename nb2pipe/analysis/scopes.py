@@ -72,6 +72,12 @@ class Scope:
     def walrus_scope(self) -> Scope:
         return self
 
+    def enter_block(self) -> None:
+        """A conditional block starts (an if/else branch, a loop body, a try clause)."""
+
+    def leave_block(self) -> None:
+        pass
+
 
 class ModuleScope(Scope):
     """The notebook's top level, one cell at a time: emits events."""
@@ -80,20 +86,21 @@ class ModuleScope(Scope):
         super().__init__(None)
         self.cell = cell
         self.events: list[Event] = []
-        self.conditional = 0
+        self.block: tuple[int, ...] = ()  # conditional blocks we are in, outermost first
+        self.blocks_opened = 0
         self.statement_span = Span(cell, 1, 1)
         self.statement_reads: list[str] = []
 
     def load(self, name: str, line: int, soft: bool = False) -> None:
-        self.events.append(Read(name, self.cell, line, soft))
+        self.events.append(Read(name, self.cell, line, soft, self.block))
         self.statement_reads.append(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
-        self.events.append(Bind(name, self.cell, line, aliases, self.conditional > 0,
-                                keep_aliases=keep))
+        self.events.append(Bind(name, self.cell, line, aliases, bool(self.block),
+                                keep_aliases=keep, block=self.block))
 
     def mutate(self, name: str, line: int, reason: str) -> None:
-        self.events.append(Mutate(name, self.cell, line, reason))
+        self.events.append(Mutate(name, self.cell, line, reason, self.block))
 
     def link(self, name: str, sources: Names, line: int) -> None:
         if sources:
@@ -109,13 +116,21 @@ class ModuleScope(Scope):
     def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
                module: str | None = None, text: str | None = None) -> None:
         reads = tuple(dict.fromkeys(self.statement_reads))
-        if kind == "import" and (self.conditional or node.lineno != self.statement_span.start):
+        if kind == "import" and (self.block or node.lineno != self.statement_span.start):
             text = None  # inside try/if: the whole statement is the code to emit
         entity = CodeEntity(kind, (name,), self.statement_span, reads, info, module, text)
-        self.events.append(Bind(name, self.cell, node.lineno, (), self.conditional > 0, entity))
+        self.events.append(Bind(name, self.cell, node.lineno, (), bool(self.block), entity,
+                                block=self.block))
 
     def star_import(self, module: str, node: ast.stmt) -> None:
         self.events.append(StarImport(module, self.cell, node.lineno, self.statement_span))
+
+    def enter_block(self) -> None:
+        self.blocks_opened += 1
+        self.block = (*self.block, self.blocks_opened)
+
+    def leave_block(self) -> None:
+        self.block = self.block[:-1]
 
 
 @dataclass

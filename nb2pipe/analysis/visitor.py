@@ -82,9 +82,13 @@ class Visitor:
             if isinstance(child, ast.expr):
                 self.expr(child, scope)
 
-    def _conditional(self, scope: Scope, delta: int) -> None:
-        if isinstance(scope, ModuleScope):
-            scope.conditional += delta
+    def _branch(self, scope: Scope, *bodies: Sequence[ast.stmt]) -> None:
+        """Each body is a branch that may or may not run: its own conditional block."""
+        for body in bodies:
+            if body:
+                scope.enter_block()
+                self.statements(body, scope)
+                scope.leave_block()
 
     def _function_def(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
@@ -151,27 +155,21 @@ class Visitor:
     def _for(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.For | ast.AsyncFor)
         self.expr(node.iter, scope)
-        self._conditional(scope, 1)
+        scope.enter_block()
         self.target(node.target, scope, None, sources(node.iter))
         self.statements(node.body, scope)
-        self.statements(node.orelse, scope)
-        self._conditional(scope, -1)
+        scope.leave_block()
+        self._branch(scope, node.orelse)
 
     def _while(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.While)
         self.expr(node.test, scope)
-        self._conditional(scope, 1)
-        self.statements(node.body, scope)
-        self.statements(node.orelse, scope)
-        self._conditional(scope, -1)
+        self._branch(scope, node.body, node.orelse)
 
     def _if(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.If)
         self.expr(node.test, scope)
-        self._conditional(scope, 1)
-        self.statements(node.body, scope)
-        self.statements(node.orelse, scope)
-        self._conditional(scope, -1)
+        self._branch(scope, node.body, node.orelse)
 
     def _with(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.With | ast.AsyncWith)
@@ -183,24 +181,24 @@ class Visitor:
 
     def _try(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Try)
-        self._conditional(scope, 1)
-        self.statements(node.body, scope)
+        self._branch(scope, node.body)
         for handler in node.handlers:
+            scope.enter_block()
             if handler.type is not None:
                 self.expr(handler.type, scope)
             if handler.name:
                 scope.store(handler.name, handler.lineno)
             self.statements(handler.body, scope)
-        self.statements(node.orelse, scope)
-        self._conditional(scope, -1)
+            scope.leave_block()
+        self._branch(scope, node.orelse)
         self.statements(node.finalbody, scope)
 
     def _match(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Match)
         self.expr(node.subject, scope)
         shared = sources(node.subject)
-        self._conditional(scope, 1)
         for case in node.cases:
+            scope.enter_block()
             for sub in ast.walk(case.pattern):
                 if isinstance(sub, ast.MatchValue | ast.MatchClass):
                     self.expr(sub.value if isinstance(sub, ast.MatchValue) else sub.cls, scope)
@@ -210,7 +208,7 @@ class Visitor:
             if case.guard is not None:
                 self.expr(case.guard, scope)
             self.statements(case.body, scope)
-        self._conditional(scope, -1)
+            scope.leave_block()
 
     def _import(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Import)
