@@ -28,43 +28,88 @@ class Unrecorded:
 
 def dump(folder: str, name: str, value: Any) -> str:
     """Save `value` as folder/name.<ext>; returns the file name written."""
+    return dump_hashed(folder, name, value)[0]
+
+
+def dump_hashed(folder: str, name: str, value: Any) -> tuple[str, str | None]:
+    """Like dump(); also the sha256 of the file when it was computed on the way (else None)."""
     os.makedirs(folder, exist_ok=True)
     base = os.path.join(folder, name)
     for saver in (_save_parquet, _save_npy, _save_pickle):
         written = saver(base, value)
         if written:
-            return os.path.basename(written)
-    return os.path.basename(base + UNRECORDED)
+            path, digest = written
+            return os.path.basename(path), digest
+    return os.path.basename(base + UNRECORDED), None
 
 
-def _save_parquet(base: str, value: Any) -> str | None:
+def _write(path: str, data: Any) -> str:
+    """Write bytes and hash them at the same time (both release the GIL on large buffers)."""
+    import hashlib
+    import threading
+
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    hasher = threading.Thread(target=digest.update, args=(view,))
+    hasher.start()
+    with open(path, "wb") as handle:
+        handle.write(view)
+    hasher.join()
+    return digest.hexdigest()
+
+
+# Column types that always come back from parquet as they went in.
+_PARQUET_SAFE = frozenset("biufM")
+
+
+def _save_parquet(base: str, value: Any) -> tuple[str, str | None] | None:
     pandas = _module("pandas")
     if pandas is None or not isinstance(value, pandas.DataFrame):
         return None
-    if not all(isinstance(c, str) for c in value.columns):
+    if not all(isinstance(c, str) for c in value.columns) or not value.columns.is_unique:
         return None
     path = base + ".parquet"
     try:
-        value.to_parquet(path)
-        back = pandas.read_parquet(path)
-        pandas.testing.assert_frame_equal(back, value, check_exact=True)
+        import pyarrow
+        import pyarrow.parquet
+
+        sink = pyarrow.BufferOutputStream()
+        # Fast over small: no compression or statistics (a handoff is read once, soon);
+        # dictionaries only where they pay (not numbers, which rarely repeat).
+        wordy = [c for c, t in value.dtypes.items() if getattr(t, "kind", "O") not in "fciub"]
+        pyarrow.parquet.write_table(pyarrow.Table.from_pandas(value), sink, compression="none",
+                                    use_dictionary=wordy, write_statistics=False)
+        digest = _write(path, sink.getvalue())
+        if not _survives_parquet(pandas, value):  # check the round trip where it may not hold
+            pandas.testing.assert_frame_equal(pandas.read_parquet(path), value, check_exact=True)
     except Exception:  # not every frame survives parquet (object columns, odd dtypes)
         if os.path.exists(path):
             os.remove(path)
         return None
-    return path
+    return path, digest
 
 
-def _save_npy(base: str, value: Any) -> str | None:
+def _survives_parquet(pandas: Any, frame: Any) -> bool:
+    """Numbers, booleans, datetimes and strings under a plain index: known to round-trip."""
+    def safe(dtype: Any) -> bool:
+        return getattr(dtype, "kind", "O") in _PARQUET_SAFE or str(dtype) in ("str", "string")
+
+    index = frame.index
+    plain_index = isinstance(index, pandas.RangeIndex) or (
+        index.nlevels == 1 and index.name is None and safe(index.dtype))
+    return plain_index and all(safe(t) for t in frame.dtypes)
+
+
+def _save_npy(base: str, value: Any) -> tuple[str, str | None] | None:
     numpy = _module("numpy")
     if numpy is None or type(value) is not numpy.ndarray or value.dtype.hasobject:
         return None
     path = base + ".npy"
     numpy.save(path, value, allow_pickle=False)
-    return path
+    return path, None
 
 
-def _save_pickle(base: str, value: Any) -> str | None:
+def _save_pickle(base: str, value: Any) -> tuple[str, str | None] | None:
     path = base + ".pkl"
     errors: list[str] = []
     for module in (pickle, _module("cloudpickle")):
@@ -75,9 +120,7 @@ def _save_pickle(base: str, value: Any) -> str | None:
         except Exception as exc:  # pickling can fail in many ways
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
-        with open(path, "wb") as handle:
-            handle.write(data)
-        return path
+        return path, _write(path, data)
     with open(base + UNRECORDED, "w", encoding="utf-8") as handle:
         handle.write(errors[-1] if errors else "cannot be pickled")
     return None

@@ -292,3 +292,16 @@ def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "left out: 'noise' (draw outputs) differs between two notebook runs" in result.stdout
     assert "left out: 'noise' (use inputs) differs between two notebook runs" in result.stdout
+
+
+def test_runs_without_cache_never_hand_on_an_old_runs_values(tmp_path: Path, store: Store,
+                                                             prefect_harness: None) -> None:
+    notebook = write_notebook(tmp_path / "fresh.ipynb",
+                              ("import uuid\ntoken = uuid.uuid4().hex", "step:make"),
+                              ("seen = token", "step:use", "metrics"))
+    first = run(notebook, store, cache=False, runner="process")
+    second = run(notebook, store, cache=False, runner="process")
+    assert first.ok and second.ok, (first.error, second.error)
+    assert value(first, "use", "seen") != value(second, "use", "seen")
+    cached = run(notebook, store)  # a cached run stores under the cache key, as before
+    assert value(run(notebook, store), "use", "seen") == value(cached, "use", "seen")

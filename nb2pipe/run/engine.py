@@ -11,13 +11,13 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nb2pipe import cells
-from nb2pipe.run.job import Handoff, Job, execute
+from nb2pipe.run.job import RUN_PREFIX, Handoff, Job, execute
 from nb2pipe.run.store import Store
 
 RUNNERS = ("thread", "process", "dask")
@@ -71,6 +71,7 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None) ->
     project = project.resolve()
     manifest = cells.load_manifest(str(project))
     jobs = _jobs(project, manifest, options)
+    Store(next(iter(jobs.values())).store if jobs else options.store).prune_runs(RUN_PREFIX)
     runner = _task_runner(options)
     reports = {name: StepReport(name) for name in manifest["order"]}
     notify = emit or (lambda report: None)
@@ -102,7 +103,7 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None) ->
         timing["end"] = time.perf_counter()
 
     started = time.perf_counter()
-    with temporary_settings(updates=_quiet_settings()):
+    with _shared_server(options.runner), temporary_settings(updates=_quiet_settings()):
         state = pipeline(return_state=True)
     failed = [r for r in reports.values() if r.state == "failed"]
     end = timing.get("end", time.perf_counter())
@@ -116,13 +117,40 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None) ->
     )
 
 
+@contextlib.contextmanager
+def _shared_server(runner: str) -> Iterator[None]:
+    """Worker processes (process pool, Dask) each start their own temporary Prefect server when
+    no API is configured, seconds apiece; start one here and point them all at it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if runner == "thread" or PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    before = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.api_url  # inherited by the worker processes
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before
+        server.stop()
+
+
 def _jobs(project: Path, manifest: dict[str, Any], options: RunOptions) -> dict[str, Job]:
     workdir = options.workdir or str((project / manifest["workdir"]).resolve())
     defaults = {p["name"]: p["default"] for p in manifest["parameters"]}
     values = {**defaults, **options.parameters}
     store = options.store or str(Store().root)
     in_memory = options.runner == "thread"
-    run_dir = options.run_dir or os.path.join(store, "runs", time.strftime("%Y%m%d-%H%M%S"))
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run_dir = options.run_dir or os.path.join(store, "runs", run_id)
     notebook = options.notebook or str((project / manifest["notebook"]).resolve())
     return {
         step["name"]: Job(
@@ -144,6 +172,7 @@ def _jobs(project: Path, manifest: dict[str, Any], options: RunOptions) -> dict[
             notebook=notebook,
             split=manifest["options"]["split"],
             fingerprints=options.fingerprints,
+            run_id=run_id,
         )
         for step in manifest["steps"]
     }

@@ -41,6 +41,7 @@ class Job:
     notebook: str = ""  # notebook mode: the source notebook
     split: str = "tags"
     fingerprints: bool = False  # nb2pipe verify: summarise every value crossing the boundary
+    run_id: str = ""  # names the store objects of this run that are not cache entries
 
 
 @dataclass
@@ -82,7 +83,10 @@ def execute(job: Job, upstream: dict[str, Handoff]) -> Handoff:
         outputs = _call(job, arguments)
     if job.fingerprints:
         seen["outputs"] = {n: fingerprint(v) for n, v in outputs.items()}
-    refs = store.save(key or _fresh_key(job), outputs) if job.persist else None
+    # Only a cacheable result is stored under its cache key: a run that does not cache (or a
+    # cache:off step) must not find, or leave, another run's values under that key.
+    refs = store.save(key if key and job.cache else _fresh_key(job), outputs) if (
+        job.persist) else None
     kept = outputs if job.in_memory else None
     return Handoff(job.step, kept, refs, False, time.perf_counter() - start, key, executed, seen)
 
@@ -143,8 +147,11 @@ def steps_module(project: str) -> ModuleType:
 
 
 def _fresh_key(job: Job) -> str:
-    """A store key for a result that must cross processes but has no cache key."""
-    return f"run-{job.step}-{os.getpid()}-{time.time_ns()}"
+    """A store key for a result that must cross processes but is not a cache entry."""
+    return f"{RUN_PREFIX}{job.run_id}-{job.step}-{os.getpid()}-{time.time_ns()}"
+
+
+RUN_PREFIX = "run-"  # store objects of one run only; pruned by later runs
 
 
 def project_dir(path: str | Path) -> str:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,8 @@ class Store:
         try:
             index = {}
             for name, value in sorted(outputs.items()):
-                written = values.dump(str(staging), name, value)
-                index[name] = {"file": written, "sha256": file_hash(staging / written)}
+                written, digest = values.dump_hashed(str(staging), name, value)
+                index[name] = {"file": written, "sha256": digest or file_hash(staging / written)}
             (staging / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
             target = self.objects / key
             if target.exists():  # saved meanwhile by another run: same key, same content
@@ -64,6 +65,19 @@ class Store:
         refs = self.lookup(key)
         assert refs is not None
         return refs
+
+
+    def prune_runs(self, prefix: str, older_than: float = 24 * 3600) -> None:
+        """Remove objects that only served one run (not cache entries), once they are old."""
+        if not self.objects.is_dir():
+            return
+        cutoff = time.time() - older_than
+        for folder in self.objects.glob(f"{prefix}*"):
+            try:
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
 
 def load(ref: Ref) -> Any:
