@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe import cells
-from nb2pipe.run.job import RUN_PREFIX, Handoff, Job, execute
+from nb2pipe.run.job import RUN_PREFIX, Handoff, Job, execute, warm_up
 from nb2pipe.run.store import Store
 
 RUNNERS = ("thread", "process", "dask")
@@ -72,7 +72,7 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None) ->
     manifest = cells.load_manifest(str(project))
     jobs = _jobs(project, manifest, options)
     Store(next(iter(jobs.values())).store if jobs else options.store).prune_runs(RUN_PREFIX)
-    runner = _task_runner(options)
+    runner = _task_runner(options, str(project))
     reports = {name: StepReport(name) for name in manifest["order"]}
     notify = emit or (lambda report: None)
     timing: dict[str, float] = {}
@@ -178,11 +178,14 @@ def _jobs(project: Path, manifest: dict[str, Any], options: RunOptions) -> dict[
     }
 
 
-def _task_runner(options: RunOptions) -> Any:
+def _task_runner(options: RunOptions, project: str) -> Any:
     if options.runner == "process":
         from prefect.task_runners import ProcessPoolTaskRunner
 
-        return ProcessPoolTaskRunner(max_workers=options.max_workers or os.cpu_count())
+        # Each worker imports the steps (and what they import) when it starts, not when its
+        # first step arrives with a value to hand over.
+        return ProcessPoolTaskRunner(max_workers=options.max_workers or os.cpu_count(),
+                                     initializer=warm_up, initargs=(project,))
     if options.runner == "dask":
         from prefect_dask.task_runners import DaskTaskRunner
 

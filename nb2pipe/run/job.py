@@ -6,6 +6,7 @@ Dask), so a Job carries everything as plain data and values cross processes as s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import os
@@ -17,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from nb2pipe import cells
-from nb2pipe.run.store import Ref, Store, cache_key, load
+from nb2pipe.run.store import Ref, Store, cache_key, load_all
 from nb2pipe.values import fingerprint
 
 
@@ -98,6 +99,7 @@ def _ref(upstream: dict[str, Handoff], variable: str, producer: str) -> Ref | No
 
 def _inputs(job: Job, upstream: dict[str, Handoff]) -> dict[str, Any]:
     found: dict[str, Any] = {}
+    stored: dict[str, Ref] = {}
     for variable, producer in job.inputs:
         handoff = upstream[producer]
         if handoff.values is not None and variable in handoff.values:
@@ -106,7 +108,8 @@ def _inputs(job: Job, upstream: dict[str, Handoff]) -> dict[str, Any]:
             ref = _ref(upstream, variable, producer)
             if ref is None:
                 raise RuntimeError(f"step '{producer}' left no value for '{variable}'")
-            found[variable] = load(ref)
+            stored[variable] = ref
+    found.update(load_all(stored))
     if job.copied:
         # The step changes these in place while other steps read them; one deepcopy keeps
         # objects shared between them shared in the copies.
@@ -144,6 +147,14 @@ def steps_module(project: str) -> ModuleType:
         spec.loader.exec_module(module)
         _MODULES[version] = module
     return _MODULES[version]
+
+
+def warm_up(project: str) -> None:
+    """A new worker process: import the project's steps and the serializers' libraries now."""
+    steps_module(project)
+    for name in ("pandas", "pyarrow.parquet"):
+        with contextlib.suppress(ImportError):  # a project without pandas has no frames
+            __import__(name)
 
 
 def _fresh_key(job: Job) -> str:

@@ -1,7 +1,9 @@
 """The artifact store: each step run's outputs on disk, keyed by content.
 
 objects/KEY/ holds one file per output value (type-dispatched: parquet, .npy, pickle) and an
-index.json written last, so a folder with an index is complete. KEY is a hash of the step's
+index.json written last, so a folder with an index is complete. Values that share objects
+(`frames` holding `train`) are pickled together into one file, so they still share them when
+read back in another process. KEY is a hash of the step's
 code, the parameters it reads and the content hashes of its inputs; each value's content hash is
 the hash of its file, never of a pickled object in memory.
 """
@@ -15,11 +17,15 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nb2pipe import values
 
-Ref = tuple[str, str]  # (file path, sha256 of its bytes)
+
+class Ref(NamedTuple):
+    path: str
+    sha256: str  # of the file's bytes
+    member: str = ""  # a value in a file of values that share objects
 
 
 def default_root() -> Path:
@@ -41,7 +47,7 @@ class Store:
             entries = json.loads(index.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return {name: (str(self.objects / key / e["file"]), e["sha256"])
+        return {name: Ref(str(self.objects / key / e["file"]), e["sha256"], e.get("member", ""))
                 for name, e in entries.items()}
 
     def save(self, key: str, outputs: dict[str, Any]) -> dict[str, Ref]:
@@ -49,10 +55,18 @@ class Store:
         self.objects.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=self.objects))
         try:
-            index = {}
-            for name, value in sorted(outputs.items()):
-                written, digest = values.dump_hashed(str(staging), name, value)
+            index: dict[str, dict[str, str]] = {}
+            together = shared_groups(outputs)
+            alone = set(outputs).difference(*together)
+            for name in sorted(alone):
+                written, digest = values.dump_hashed(str(staging), name, outputs[name])
                 index[name] = {"file": written, "sha256": digest or file_hash(staging / written)}
+            for members in together:
+                group = {name: outputs[name] for name in members}
+                written, digest = values.dump_hashed(str(staging), f"{members[0]}.shared", group)
+                digest = digest or file_hash(staging / written)
+                index.update({name: {"file": written, "sha256": digest, "member": name}
+                              for name in members})
             (staging / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
             target = self.objects / key
             if target.exists():  # saved meanwhile by another run: same key, same content
@@ -81,9 +95,56 @@ class Store:
 
 
 def load(ref: Ref) -> Any:
-    path = Path(ref[0])
-    loaded = values.load_file(str(path))
-    return loaded
+    return load_all({"value": ref})["value"]
+
+
+def load_all(refs: dict[str, Ref]) -> dict[str, Any]:
+    """Values by name; values saved together are read once, so they share objects again."""
+    files: dict[str, Any] = {}
+    found = {}
+    for name, ref in refs.items():
+        if ref.path not in files:
+            files[ref.path] = values.load_file(ref.path)
+        loaded = files[ref.path]
+        found[name] = loaded[ref.member] if ref.member else loaded
+    return found
+
+
+def shared_groups(outputs: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Names whose values share an object (one holds another, or an element of it), grouped."""
+    owners: dict[int, str] = {}
+    parent = {name: name for name in outputs}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    for name in sorted(outputs):
+        for identity in _identities(outputs[name]):
+            other = owners.setdefault(identity, name)
+            if root(other) != root(name):
+                parent[root(name)] = root(other)
+    groups: dict[str, list[str]] = {}
+    for name in sorted(outputs):
+        groups.setdefault(root(name), []).append(name)
+    return [tuple(members) for members in groups.values() if len(members) > 1]
+
+
+_ATOMS = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _identities(value: Any, depth: int = 3) -> set[int]:
+    """The ids of a value and of what its containers hold (a few levels down): small
+    immutable values, which the interpreter shares freely, do not count."""
+    if isinstance(value, _ATOMS):
+        return set()
+    found = {id(value)}
+    if depth and isinstance(value, list | tuple | set | frozenset | dict):
+        items = value.values() if isinstance(value, dict) else value
+        for item in items:
+            found |= _identities(item, depth - 1)
+    return found
 
 
 def file_hash(path: Path) -> str:
