@@ -274,10 +274,73 @@ def fingerprint(value: Any) -> dict[str, Any]:
             digest = hashlib.sha256(f"{value.dtype}{value.shape}".encode())
             digest.update(numpy.ascontiguousarray(data).tobytes())
             return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
-        data = pickle.dumps(value, protocol=4)
-    except Exception as exc:  # an object that cannot be hashed or pickled
+        digest = hashlib.sha256()
+        _digest(value, digest, set(), [0])
+    except Exception as exc:  # an object that cannot be walked or pickled
         return {"kind": "skip", "reason": f"{type(exc).__name__}: {exc}"[:200]}
-    return {"kind": "hash", "hash": hashlib.sha256(data).hexdigest()}
+    return {"kind": "hash", "hash": digest.hexdigest()}
+
+
+_MAX_NODES = 1_000_000
+
+
+def _digest(value: Any, digest: Any, active: set[int], count: list[int]) -> None:
+    """Hash what an object holds, walked structurally: pickle's bytes depend on which parts
+    happen to be shared in memory, so an object and its copy read back from disk differ."""
+    pandas, numpy = _module("pandas"), _module("numpy")
+    count[0] += 1
+    if count[0] > _MAX_NODES:
+        raise ValueError("too large to fingerprint")
+    if value is None or isinstance(value, bool | int | str | bytes):
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+        return
+    if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
+        digest.update(f"float:{round(float(value), 9)!r};".encode())
+        return
+    if numpy is not None and isinstance(value, numpy.generic):
+        _digest(value.item(), digest, active, count)
+        return
+    if numpy is not None and isinstance(value, numpy.dtype):
+        digest.update(f"dtype:{value.descr if value.fields else value.str};".encode())
+        return
+    if isinstance(value, type | type(len) | type(_digest) | type(os)):
+        name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
+        digest.update(f"code:{getattr(value, '__module__', '')}.{name};".encode())
+        return
+    if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series) or (
+            numpy is not None and isinstance(value, numpy.ndarray)
+            and not value.dtype.hasobject):
+        digest.update(f"{fingerprint(value)['hash']};".encode())
+        return
+    if id(value) in active:
+        digest.update(b"cycle;")
+        return
+    active.add(id(value))
+    try:
+        if numpy is not None and isinstance(value, numpy.ndarray):  # of objects
+            digest.update(f"objects{value.shape};".encode())
+            items: Any = value.ravel().tolist()
+        elif isinstance(value, list | tuple):
+            digest.update(f"{type(value).__name__}{len(value)};".encode())
+            items = value
+        elif isinstance(value, dict):
+            digest.update(f"dict{len(value)};".encode())
+            items = sorted(value.items(), key=lambda item: repr(item[0]))
+        elif isinstance(value, set | frozenset):
+            digest.update(f"set{len(value)};".encode())
+            items = sorted(fingerprint(item).get("hash", "") for item in value)
+        else:
+            kind = type(value)
+            digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
+            state = _state(value)
+            if state is None:  # the type compares itself: its pickle is its identity
+                digest.update(pickle.dumps(value, protocol=4))
+                return
+            items = [state]
+        for item in items:
+            _digest(item, digest, active, count)
+    finally:
+        active.discard(id(value))
 
 
 def _numeric(value: Any) -> bool:

@@ -134,7 +134,11 @@ def _show(fingerprint: dict[str, Any]) -> str:
 
 def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGraph,
            project: Path) -> Verdict:
-    """Two papermill runs (side by side) and one pipeline run, compared."""
+    """Two papermill runs (side by side) and one pipeline run, compared.
+
+    The pipeline hands every value over through the store, as between processes: a step that
+    changes a value in place cannot reach another step's copy of it, whatever the scheduling.
+    """
     from nb2pipe.run.engine import RunOptions, run_project
 
     # The notebook runs share a process, and so its working directory, which papermill sets to
@@ -143,7 +147,7 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
     with ThreadPoolExecutor(max_workers=2) as pool:
         first, second = pool.map(lambda _: notebook_fingerprints(graph, parameters), range(2))
     result = run_project(project, RunOptions(parameters=parameters, cache=False,
-                                             fingerprints=True))
+                                             fingerprints=True, isolate=True))
     pipeline: dict[Key, Any] = {}
     for step, handoff in result.outputs.items():
         for kind, found in handoff.fingerprints.items():

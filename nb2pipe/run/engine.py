@@ -37,6 +37,9 @@ class RunOptions:
     notebook: str | None = None  # the source notebook (notebook mode)
     max_workers: int | None = None
     fingerprints: bool = False  # nb2pipe verify
+    # Every step reads its inputs back from the store, as it would in another process, so no
+    # object shared in memory can hide a dependency the graph missed (nb2pipe verify).
+    isolate: bool = False
 
 
 @dataclass
@@ -148,7 +151,7 @@ def _jobs(project: Path, manifest: dict[str, Any], options: RunOptions) -> dict[
     defaults = {p["name"]: p["default"] for p in manifest["parameters"]}
     values = {**defaults, **options.parameters}
     store = options.store or str(Store().root)
-    in_memory = options.runner == "thread"
+    in_memory = options.runner == "thread" and not options.isolate
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     run_dir = options.run_dir or os.path.join(store, "runs", run_id)
     notebook = options.notebook or str((project / manifest["notebook"]).resolve())

@@ -1,0 +1,48 @@
+"""The artifact store and fingerprints: what crosses a process boundary comes back the same."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+from nb2pipe.run.store import Store, load, load_all, shared_groups
+from nb2pipe.values import fingerprint
+
+
+def test_values_that_share_objects_share_them_again_when_read_back(tmp_path: Path) -> None:
+    train, test = pd.DataFrame({"x": [1, 2]}), pd.DataFrame({"x": [3]})
+    outputs = {"frames": [train, test], "train": train, "test": test, "n": 3, "sizes": [2, 1]}
+    assert shared_groups(outputs) == [("frames", "test", "train")]
+    refs = Store(tmp_path).save("key", outputs)
+    found = load_all(refs)
+    assert found["frames"][0] is found["train"] and found["frames"][1] is found["test"]
+    found["frames"][1]["x2"] = 9  # a change through the list reaches `test`, as in memory
+    assert list(found["test"].columns) == ["x", "x2"]
+    assert load(refs["n"]) == 3 and load(refs["sizes"]) == [2, 1]
+    assert refs["sizes"].member == "" and refs["train"].member == "train"
+
+
+def test_small_values_the_interpreter_shares_do_not_group_outputs() -> None:
+    assert shared_groups({"a": [1, "x", None], "b": (1, "x"), "c": "x"}) == []
+
+
+def test_fingerprint_of_an_object_survives_a_round_trip_through_pickle() -> None:
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
+    copy = pickle.loads(pickle.dumps(model))
+    # pickle's own bytes differ here: the copy no longer shares one dtype object
+    assert pickle.dumps(model) != pickle.dumps(copy)
+    assert fingerprint(model) == fingerprint(copy)
+    other = LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.5])
+    assert fingerprint(model) != fingerprint(other)
+
+
+def test_fingerprint_of_containers_ignores_set_order_but_not_list_order() -> None:
+    assert fingerprint({3, 1, 2}) == fingerprint({1, 2, 3})
+    assert fingerprint([1, 2]) != fingerprint([2, 1])
+    assert fingerprint({"a": 1.0}) == fingerprint({"a": 1.0 + 1e-12})
+    cyclic: list[object] = [1]
+    cyclic.append(cyclic)
+    assert fingerprint(cyclic)["kind"] == "hash"
