@@ -382,6 +382,7 @@ class Resolver:
             producer.metrics[name] = None
 
     def _finish(self, state: StepState) -> None:
+        self._share_holder(state)
         for name, cell, line in state.soft:
             if name not in state.local and name not in self.bindings:
                 self._undefined(state, name, cell, line)
@@ -392,6 +393,22 @@ class Resolver:
                 self.deleted[name] = (state.step.name, cell, line)
 
     # -- aliases -----------------------------------------------------------------------------
+
+    def _share_holder(self, state: StepState) -> None:
+        """Two inputs that may share objects (`frames = [train, test]` in one step, both read
+        in a later one) must come from one producer: values from two steps arrive as two
+        copies when they cross processes, and a change made through one would miss the other.
+        The step that made the alias read the older value, so it passes that value on too."""
+        position = {s.step.name: i for i, s in enumerate(self.states)}
+        for name, producer in list(state.inputs.items()):
+            for other in sorted(self.groups.get(name, ())):
+                holder = state.inputs.get(other)
+                if holder is None or holder == producer:
+                    continue
+                if position[holder] > position[producer] and (
+                        self.by_name[holder].inputs.get(name) == producer):
+                    state.inputs[name] = holder
+                    break
 
     def _link(self, name: str, sources: Iterable[str]) -> None:
         for source in sources:

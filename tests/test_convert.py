@@ -279,7 +279,9 @@ def test_step_that_changes_a_shared_input_gets_a_copy(tmp_path: Path) -> None:
     path.write_text(json.dumps(nb))
     convert(path, tmp_path / "out", force=True)
     flow = (tmp_path / "out" / "flow.py").read_text()
-    assert 'copy.deepcopy((load["data"], ' in flow  # first and size read it too
+    # size reads load's list while grow changes it; grow takes it (with f, which may share
+    # it) from first, which passes on the object it was given.
+    assert 'copy.deepcopy((first["data"], first["f"]))' in flow
 
 
 def test_requirements_map_imports_to_distributions(tmp_path: Path) -> None:

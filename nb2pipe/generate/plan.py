@@ -158,15 +158,35 @@ class _Planner:
     def plan(self) -> Plan:
         module = self._module()
         names = Namer(n for e in self.hoisted.values() for n in e.names)
-        consumers: dict[tuple[str, str], int] = {}
+        # A step that changes an input in place works on a copy when another step reading the
+        # same object may run at the same time (neither before it nor after it). Objects are
+        # followed through the steps that pass on what they were given (an alias holder, a step
+        # that changes a value in place): they hand on the very object their producer made.
+        received = {n.name: dict(n.inputs) for n in self.graph.steps}
+
+        def origin(producer: str, variable: str) -> tuple[str, str]:
+            while variable in received.get(producer, {}):
+                producer = received[producer][variable]
+            return producer, variable
+
+        readers: dict[tuple[str, str], set[str]] = {}
         for node in self.graph.steps:
             for variable, producer in node.inputs:
-                consumers[(producer, variable)] = consumers.get((producer, variable), 0) + 1
+                readers.setdefault(origin(producer, variable), set()).add(node.name)
+        later = _descendants(self.graph)
+
+        def unordered(one: str, other: str) -> bool:
+            return one != other and one not in later[other] and other not in later[one]
+
+        concurrent = {
+            (node.name, variable): any(unordered(node.name, other)
+                                       for other in readers[origin(producer, variable)])
+            for node in self.graph.steps for variable, producer in node.inputs}
         steps = []
         for node in self.graph.steps:
             wanted = node.name if is_identifier(node.name) else suggest_identifier(node.name)
             steps.append(self._step(node, names.claim(wanted, "_step" if wanted else "_"),
-                                    consumers))
+                                    concurrent))
         in_place: dict[str, set[str]] = {}
         for step in steps:
             if not step.copied:
@@ -203,7 +223,7 @@ class _Planner:
                    for index in self.task_cells for e in self.graph.symbols[index].events)
 
     def _step(self, node: StepNode, function: str,
-              consumers: dict[tuple[str, str], int]) -> StepPlan:
+              concurrent: dict[tuple[str, str], bool]) -> StepPlan:
         own = set(node.cells)
         preamble: list[Line] = []
         seen: set[str] = set()
@@ -222,7 +242,7 @@ class _Planner:
         # changes is copied in the same deepcopy call: they may share objects (`frames` holds
         # `train`), and one memo keeps the copies sharing them the same way.
         mutated = [(v, producer) for v, producer in node.inputs if v in set(node.mutates)]
-        shared = any(consumers.get((producer, v), 0) > 1 for v, producer in mutated)
+        shared = any(concurrent[(node.name, v)] for v, _ in mutated)
         copied = tuple(sorted(v for v, _ in mutated)) if shared else ()
         returns = tuple(sorted({*node.outputs, *node.metrics}))
         module_code = tuple(sorted({_key(e) for e in node.code
@@ -289,3 +309,14 @@ def content_hash(*parts: str) -> str:
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _descendants(graph: StepGraph) -> dict[str, set[str]]:
+    """Every step that runs after each step (through data and `after:` edges)."""
+    following: dict[str, set[str]] = {n.name: set() for n in graph.steps}
+    for edge in graph.edges:
+        following[edge.source].add(edge.target)
+    found: dict[str, set[str]] = {}
+    for name in reversed(graph.order):
+        found[name] = set(following[name]).union(*(found.get(t, set()) for t in following[name]))
+    return found
