@@ -117,7 +117,7 @@ def flow_run(server: dict[str, str], deployment: str, parameters: dict[str, Any]
              ) -> dict[str, Any]:
     """Trigger a run through the Prefect API and wait for it; returns what the API says of it."""
     script = f"""
-import json, sys
+import json, sys, time
 from prefect import get_client
 from prefect.deployments import run_deployment
 from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
@@ -128,7 +128,19 @@ with get_client(sync_client=True) as client:
     tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
     artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
         flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
-    logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+    # The run's process ships its logs in batches, the last ones as it exits: after the state
+    # the API reports, until the flow's own closing line is in and nothing more arrives.
+    logs, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+        if len(found) == len(logs) and any(entry.task_run_id is None and
+                                           entry.message.startswith("Finished in state")
+                                           for entry in found):
+            break
+        logs = found
+        time.sleep(1)
+    logs = found
 print(json.dumps({{"state": run.state.type.value, "parameters": run.parameters,
     "tasks": {{t.name: t.state.type.value for t in tasks}},
     "artifacts": {{a.key: a.data for a in artifacts}},
