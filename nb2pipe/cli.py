@@ -257,6 +257,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(document(result, prepared.manifest, str(prepared.project)), indent=2))
     else:
         print(summary(result))
+        kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
+        for folder in kept:
+            print(f"executed step notebooks: {folder}")
         for step, found in metrics(result, prepared.manifest).items():
             for name, value in found.items():
                 print(f"  {step}.{name} = {value!r}")
