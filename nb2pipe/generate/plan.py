@@ -187,12 +187,15 @@ class _Planner:
             wanted = node.name if is_identifier(node.name) else suggest_identifier(node.name)
             steps.append(self._step(node, names.claim(wanted, "_step" if wanted else "_"),
                                     concurrent))
-        in_place: dict[str, set[str]] = {}
+        in_place: dict[str, set[str]] = {}  # by the producer and every step passing it on
         for step in steps:
             if not step.copied:
                 for variable, producer in step.inputs:
                     if variable in self.graph.step(step.name).mutates:
-                        in_place.setdefault(producer, set()).add(variable)
+                        holder: str | None = producer
+                        while holder is not None:
+                            in_place.setdefault(holder, set()).add(variable)
+                            holder = received.get(holder, {}).get(variable)
         steps = [replace(s, consumed_in_place=tuple(sorted(in_place.get(s.name, ()))))
                  for s in steps]
         notebook = self.graph.notebook
