@@ -44,18 +44,56 @@ def dump_hashed(folder: str, name: str, value: Any) -> tuple[str, str | None]:
 
 
 def _write(path: str, data: Any) -> str:
-    """Write bytes and hash them at the same time (both release the GIL on large buffers)."""
+    """Write bytes to a new file; returns their sha256."""
     import hashlib
-    import threading
 
     digest = hashlib.sha256()
+    with open(path, "wb") as handle:
+        _write_hashed(handle, data, digest)
+    return digest.hexdigest()
+
+
+def _write_hashed(handle: Any, data: Any, digest: Any) -> int:
+    """Write and hash at the same time (both release the GIL on large buffers)."""
+    import threading
+
     view = memoryview(data)
     hasher = threading.Thread(target=digest.update, args=(view,))
     hasher.start()
-    with open(path, "wb") as handle:
-        handle.write(view)
-    hasher.join()
-    return digest.hexdigest()
+    try:
+        written = handle.write(view)
+    finally:
+        hasher.join()
+    return int(written)
+
+
+class _HashingWriter:
+    """A file-like sink for pyarrow: writes to `handle` and hashes what it writes."""
+
+    def __init__(self, handle: Any) -> None:
+        import hashlib
+
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        if len(data) < (1 << 20):
+            self.digest.update(data)
+            return int(self.handle.write(data))
+        return _write_hashed(self.handle, data, self.digest)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def close(self) -> None:  # the caller closes the file
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
 
 
 # Column types that always come back from parquet as they went in.
@@ -73,13 +111,20 @@ def _save_parquet(base: str, value: Any) -> tuple[str, str | None] | None:
         import pyarrow
         import pyarrow.parquet
 
-        sink = pyarrow.BufferOutputStream()
         # Fast over small: no compression or statistics (a handoff is read once, soon);
-        # dictionaries only where they pay (not numbers, which rarely repeat).
+        # dictionaries only where they pay (not numbers, which rarely repeat). Written straight
+        # to the file in 8 MB pieces, each hashed while it is written: building the file in
+        # memory first costs a fresh worker process as much again in page faults.
         wordy = [c for c, t in value.dtypes.items() if getattr(t, "kind", "O") not in "fciub"]
-        pyarrow.parquet.write_table(pyarrow.Table.from_pandas(value), sink, compression="none",
-                                    use_dictionary=wordy, write_statistics=False)
-        digest = _write(path, sink.getvalue())
+        with open(path, "wb") as handle:
+            writer = _HashingWriter(handle)
+            sink = pyarrow.BufferedOutputStream(pyarrow.PythonFile(writer, mode="w"),
+                                                buffer_size=8 << 20)
+            pyarrow.parquet.write_table(pyarrow.Table.from_pandas(value), sink,
+                                        compression="none", use_dictionary=wordy,
+                                        write_statistics=False)
+            sink.close()
+        digest = writer.digest.hexdigest()
         if not _survives_parquet(pandas, value):  # check the round trip where it may not hold
             pandas.testing.assert_frame_equal(pandas.read_parquet(path), value, check_exact=True)
     except Exception:  # not every frame survives parquet (object columns, odd dtypes)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.linear_model import LinearRegression
 
-from nb2pipe.run.store import Store, load, load_all, shared_groups
+from nb2pipe.run.store import Store, file_hash, load, load_all, shared_groups
 from nb2pipe.values import fingerprint
 
 
@@ -46,3 +46,10 @@ def test_fingerprint_of_containers_ignores_set_order_but_not_list_order() -> Non
     cyclic: list[object] = [1]
     cyclic.append(cyclic)
     assert fingerprint(cyclic)["kind"] == "hash"
+
+
+def test_a_frame_is_stored_as_parquet_under_the_hash_of_its_file(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": range(300_000), "name": ["a", "b", "c"] * 100_000})
+    ref = Store(tmp_path).save("key", {"frame": frame})["frame"]
+    assert ref.path.endswith(".parquet") and ref.sha256 == file_hash(Path(ref.path))
+    pd.testing.assert_frame_equal(load(ref), frame)
