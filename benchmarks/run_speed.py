@@ -623,7 +623,7 @@ def handoff_store(bench: Bench, rows: int) -> tuple[int, float]:
     row("  parquet encoding, in memory (no compression)", times["encode"])
     row("  writing the file while hashing it", times["write_hash"])
     row("  for comparison: hashing the file alone", times["sha256"])
-    row("store: load (read_parquet)", times["load"])
+    row("store: load (parquet -> DataFrame)", times["load"])
     row("raw disk: write + fsync", times["write"])
     row("raw disk: read back", times["read"])
     row("for comparison: Arrow IPC uncompressed, write", times["feather"])
