@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sklearn.linear_model import LinearRegression
 
 from nb2pipe.run.store import Store, file_hash, load, load_all, shared_groups
@@ -52,4 +53,23 @@ def test_a_frame_is_stored_as_parquet_under_the_hash_of_its_file(tmp_path: Path)
     frame = pd.DataFrame({"x": range(300_000), "name": ["a", "b", "c"] * 100_000})
     ref = Store(tmp_path).save("key", {"frame": frame})["frame"]
     assert ref.path.endswith(".parquet") and ref.sha256 == file_hash(Path(ref.path))
-    pd.testing.assert_frame_equal(load(ref), frame)
+    loaded = load(ref)
+    pd.testing.assert_frame_equal(loaded, frame)
+    Path(ref.path).unlink()  # the frame holds its own memory, not the file's
+    loaded.loc[0, "x"] = -1  # and a step may change it in place
+    loaded["x"] += 1
+    assert loaded["x"].iloc[:2].tolist() == [0, 2]
+
+
+def test_a_failed_write_of_a_frame_is_raised_not_lost() -> None:
+    from nb2pipe.values import _HashingWriter
+
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+    writer = _HashingWriter(Full())
+    for _ in range(10):  # more pieces than the queue holds: the writer must not hang
+        writer.write(b"x" * 1000)
+    with pytest.raises(OSError, match="No space left"):
+        writer.finish()
