@@ -99,6 +99,7 @@ class Resolver:
         self.star_imports: list[tuple[StarImport, str | None]] = []
         self.states: list[StepState] = []
         self.by_name: dict[str, StepState] = {}
+        self.position: dict[str, int] = {}  # a step's place in notebook order
         self.metric_owner: dict[str, list[str]] = {}
         self.diagnostics: list[Diagnostic] = [*split.diagnostics, *analysis.diagnostics]
         self.parameter_names = {p.name for p in analysis.parameters}
@@ -117,6 +118,7 @@ class Resolver:
         last_cell: dict[int, int] = {}
         for step in self.split.steps:
             state = StepState(step)
+            self.position[step.name] = len(self.states)
             self.states.append(state)
             self.by_name[step.name] = state
             for cell in step.cells:
@@ -399,13 +401,12 @@ class Resolver:
         in a later one) must come from one producer: values from two steps arrive as two
         copies when they cross processes, and a change made through one would miss the other.
         The step that made the alias read the older value, so it passes that value on too."""
-        position = {s.step.name: i for i, s in enumerate(self.states)}
         for name, producer in list(state.inputs.items()):
             for other in sorted(self.groups.get(name, ())):
                 holder = state.inputs.get(other)
                 if holder is None or holder == producer:
                     continue
-                if position[holder] > position[producer] and (
+                if self.position[holder] > self.position[producer] and (
                         self.by_name[holder].inputs.get(name) == producer):
                     state.inputs[name] = holder
                     break
