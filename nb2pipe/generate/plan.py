@@ -159,43 +159,33 @@ class _Planner:
         module = self._module()
         names = Namer(n for e in self.hoisted.values() for n in e.names)
         # A step that changes an input in place works on a copy when another step reading the
-        # same object may run at the same time (neither before it nor after it). Objects are
-        # followed through the steps that pass on what they were given (an alias holder, a step
-        # that changes a value in place): they hand on the very object their producer made.
+        # same object may run at the same time (neither before it nor after it).
         received = {n.name: dict(n.inputs) for n in self.graph.steps}
-
-        def origin(producer: str, variable: str) -> tuple[str, str]:
-            while variable in received.get(producer, {}):
-                producer = received[producer][variable]
-            return producer, variable
-
+        made_by = {(node.name, variable): _holders(received, producer, variable)[-1]
+                   for node in self.graph.steps for variable, producer in node.inputs}
         readers: dict[tuple[str, str], set[str]] = {}
-        for node in self.graph.steps:
-            for variable, producer in node.inputs:
-                readers.setdefault(origin(producer, variable), set()).add(node.name)
+        for (reader, variable), origin in made_by.items():
+            readers.setdefault((origin, variable), set()).add(reader)
         later = _descendants(self.graph)
 
         def unordered(one: str, other: str) -> bool:
             return one != other and one not in later[other] and other not in later[one]
 
-        concurrent = {
-            (node.name, variable): any(unordered(node.name, other)
-                                       for other in readers[origin(producer, variable)])
-            for node in self.graph.steps for variable, producer in node.inputs}
+        concurrent = {(reader, variable): any(unordered(reader, other)
+                                              for other in readers[(origin, variable)])
+                      for (reader, variable), origin in made_by.items()}
         steps = []
         for node in self.graph.steps:
             wanted = node.name if is_identifier(node.name) else suggest_identifier(node.name)
             steps.append(self._step(node, names.claim(wanted, "_step" if wanted else "_"),
                                     concurrent))
-        in_place: dict[str, set[str]] = {}  # by the producer and every step passing it on
+        in_place: dict[str, set[str]] = {}  # by every step holding the changed object
         for step in steps:
             if not step.copied:
                 for variable, producer in step.inputs:
                     if variable in self.graph.step(step.name).mutates:
-                        holder: str | None = producer
-                        while holder is not None:
+                        for holder in _holders(received, producer, variable):
                             in_place.setdefault(holder, set()).add(variable)
-                            holder = received.get(holder, {}).get(variable)
         steps = [replace(s, consumed_in_place=tuple(sorted(in_place.get(s.name, ()))))
                  for s in steps]
         notebook = self.graph.notebook
@@ -323,3 +313,13 @@ def _descendants(graph: StepGraph) -> dict[str, set[str]]:
     for name in reversed(graph.order):
         found[name] = set(following[name]).union(*(found.get(t, set()) for t in following[name]))
     return found
+
+
+def _holders(received: dict[str, dict[str, str]], producer: str, variable: str) -> list[str]:
+    """The step a step takes `variable` from, then the steps that one took it from, back to
+    the step that made it: steps that pass on what they were given (an alias holder, a step
+    changing a value in place) hand on the very object their producer made."""
+    chain = [producer]
+    while variable in received.get(chain[-1], {}):
+        chain.append(received[chain[-1]][variable])
+    return chain
