@@ -65,7 +65,7 @@ def execute(job: Job, upstream: dict[str, Handoff]) -> Handoff:
     key = None
     if job.persist:
         refs_in = {v: _ref(upstream, v, p) for v, p in job.inputs}
-        hashes = {v: ref[1] for v, ref in refs_in.items() if ref is not None}
+        hashes = {v: ref.sha256 for v, ref in refs_in.items() if ref is not None}
         if len(hashes) == len(job.inputs):
             key = cache_key(job.code, job.parameters, hashes)
         if key and job.cache:

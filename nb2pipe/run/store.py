@@ -47,6 +47,9 @@ class Store:
             entries = json.loads(index.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        return self._refs(key, entries)
+
+    def _refs(self, key: str, entries: dict[str, dict[str, str]]) -> dict[str, Ref]:
         return {name: Ref(str(self.objects / key / e["file"]), e["sha256"], e.get("member", ""))
                 for name, e in entries.items()}
 
@@ -57,29 +60,28 @@ class Store:
         try:
             index: dict[str, dict[str, str]] = {}
             together = shared_groups(outputs)
-            alone = set(outputs).difference(*together)
-            for name in sorted(alone):
-                written, digest = values.dump_hashed(str(staging), name, outputs[name])
-                index[name] = {"file": written, "sha256": digest or file_hash(staging / written)}
-            for members in together:
-                group = {name: outputs[name] for name in members}
-                written, digest = values.dump_hashed(str(staging), f"{members[0]}.shared", group)
+            alone = [(name,) for name in sorted(set(outputs).difference(*together))]
+            for members in alone + together:
+                shared = len(members) > 1  # values sharing objects: pickled together
+                name = f"{members[0]}.shared" if shared else members[0]
+                value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
+                written, digest = values.dump_hashed(str(staging), name, value)
                 digest = digest or file_hash(staging / written)
-                index.update({name: {"file": written, "sha256": digest, "member": name}
-                              for name in members})
+                for member in members:
+                    index[member] = {"file": written, "sha256": digest,
+                                     **({"member": member} if shared else {})}
             (staging / "index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
             target = self.objects / key
             if target.exists():  # saved meanwhile by another run: same key, same content
                 shutil.rmtree(staging, ignore_errors=True)
-            else:
-                os.replace(staging, target)
+                found = self.lookup(key)
+                assert found is not None
+                return found
+            os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        refs = self.lookup(key)
-        assert refs is not None
-        return refs
-
+        return self._refs(key, index)
 
     def prune_runs(self, prefix: str, older_than: float = 24 * 3600) -> None:
         """Remove objects that only served one run (not cache entries), once they are old."""
