@@ -73,8 +73,9 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None) ->
 
     project = project.resolve()
     manifest = cells.load_manifest(str(project))
-    jobs = _jobs(project, manifest, options)
-    Store(next(iter(jobs.values())).store if jobs else options.store).prune_runs(RUN_PREFIX)
+    store = options.store or str(Store().root)
+    jobs = _jobs(project, manifest, options, store)
+    Store(store).prune_runs(RUN_PREFIX)
     runner = _task_runner(options, str(project))
     reports = {name: StepReport(name) for name in manifest["order"]}
     notify = emit or (lambda report: None)
@@ -146,11 +147,11 @@ def _shared_server(runner: str) -> Iterator[None]:
         server.stop()
 
 
-def _jobs(project: Path, manifest: dict[str, Any], options: RunOptions) -> dict[str, Job]:
+def _jobs(project: Path, manifest: dict[str, Any], options: RunOptions,
+          store: str) -> dict[str, Job]:
     workdir = options.workdir or str((project / manifest["workdir"]).resolve())
     defaults = {p["name"]: p["default"] for p in manifest["parameters"]}
     values = {**defaults, **options.parameters}
-    store = options.store or str(Store().root)
     in_memory = options.runner == "thread" and not options.isolate
     run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     run_dir = options.run_dir or os.path.join(store, "runs", run_id)
