@@ -44,27 +44,21 @@ def dump_hashed(folder: str, name: str, value: Any) -> tuple[str, str | None]:
 
 
 def _write(path: str, data: Any) -> str:
-    """Write bytes to a new file; returns their sha256."""
+    """Write bytes to a new file and hash them at the same time (both release the GIL on
+    large buffers); returns their sha256."""
     import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "wb") as handle:
-        _write_hashed(handle, data, digest)
-    return digest.hexdigest()
-
-
-def _write_hashed(handle: Any, data: Any, digest: Any) -> int:
-    """Write and hash at the same time (both release the GIL on large buffers)."""
     import threading
 
+    digest = hashlib.sha256()
     view = memoryview(data)
     hasher = threading.Thread(target=digest.update, args=(view,))
     hasher.start()
     try:
-        written = handle.write(view)
+        with open(path, "wb") as handle:
+            handle.write(view)
     finally:
         hasher.join()
-    return int(written)
+    return digest.hexdigest()
 
 
 class _HashingWriter:
@@ -357,72 +351,80 @@ def fingerprint(value: Any) -> dict[str, Any]:
             digest.update(numpy.ascontiguousarray(data).tobytes())
             return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
         digest = hashlib.sha256()
-        _digest(value, digest, set(), [0])
+        _Walk(digest, pandas, numpy).add(value)
     except Exception as exc:  # an object that cannot be walked or pickled
         return {"kind": "skip", "reason": f"{type(exc).__name__}: {exc}"[:200]}
     return {"kind": "hash", "hash": digest.hexdigest()}
 
 
-_MAX_NODES = 1_000_000
-
-
-def _digest(value: Any, digest: Any, active: set[int], count: list[int]) -> None:
-    """Hash what an object holds, walked structurally: pickle's bytes depend on which parts
+class _Walk:
+    """Hashes what an object holds, walked structurally: pickle's bytes depend on which parts
     happen to be shared in memory, so an object and its copy read back from disk differ."""
-    pandas, numpy = _module("pandas"), _module("numpy")
-    count[0] += 1
-    if count[0] > _MAX_NODES:
-        raise ValueError("too large to fingerprint")
-    if value is None or isinstance(value, bool | int | str | bytes):
-        digest.update(f"{type(value).__name__}:{value!r};".encode())
-        return
-    if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
-        digest.update(f"float:{round(float(value), 9)!r};".encode())
-        return
-    if numpy is not None and isinstance(value, numpy.generic):
-        _digest(value.item(), digest, active, count)
-        return
-    if numpy is not None and isinstance(value, numpy.dtype):
-        digest.update(f"dtype:{value.descr if value.fields else value.str};".encode())
-        return
-    if isinstance(value, type | type(len) | type(_digest) | type(os)):
-        name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
-        digest.update(f"code:{getattr(value, '__module__', '')}.{name};".encode())
-        return
-    if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series) or (
-            numpy is not None and isinstance(value, numpy.ndarray)
-            and not value.dtype.hasobject):
-        digest.update(f"{fingerprint(value)['hash']};".encode())
-        return
-    if id(value) in active:
-        digest.update(b"cycle;")
-        return
-    active.add(id(value))
-    try:
-        if numpy is not None and isinstance(value, numpy.ndarray):  # of objects
-            digest.update(f"objects{value.shape};".encode())
-            items: Any = value.ravel().tolist()
-        elif isinstance(value, list | tuple):
-            digest.update(f"{type(value).__name__}{len(value)};".encode())
-            items = value
-        elif isinstance(value, dict):
-            digest.update(f"dict{len(value)};".encode())
-            items = sorted(value.items(), key=lambda item: repr(item[0]))
-        elif isinstance(value, set | frozenset):
-            digest.update(f"set{len(value)};".encode())
-            items = sorted(fingerprint(item).get("hash", "") for item in value)
-        else:
-            kind = type(value)
-            digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
-            state = _state(value)
-            if state is None:  # the type compares itself: its pickle is its identity
-                digest.update(pickle.dumps(value, protocol=4))
-                return
-            items = [state]
-        for item in items:
-            _digest(item, digest, active, count)
-    finally:
-        active.discard(id(value))
+
+    MAX_NODES = 1_000_000
+
+    def __init__(self, digest: Any, pandas: Any, numpy: Any) -> None:
+        self.digest, self.pandas, self.numpy = digest, pandas, numpy
+        self.active: set[int] = set()  # the containers being walked: a cycle stops here
+        self.nodes = 0
+
+    def add(self, value: Any) -> None:
+        pandas, numpy, digest = self.pandas, self.numpy, self.digest
+        self.nodes += 1
+        if self.nodes > self.MAX_NODES:
+            raise ValueError("too large to fingerprint")
+        if value is None or isinstance(value, bool | int | str | bytes):
+            digest.update(f"{type(value).__name__}:{value!r};".encode())
+            return
+        if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
+            digest.update(f"float:{round(float(value), 9)!r};".encode())
+            return
+        if numpy is not None and isinstance(value, numpy.generic):
+            self.add(value.item())
+            return
+        if numpy is not None and isinstance(value, numpy.dtype):
+            digest.update(f"dtype:{value.descr if value.fields else value.str};".encode())
+            return
+        if isinstance(value, type | type(len) | type(_module) | type(os)):
+            name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
+            digest.update(f"code:{getattr(value, '__module__', '')}.{name};".encode())
+            return
+        if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series) or (
+                numpy is not None and isinstance(value, numpy.ndarray)
+                and not value.dtype.hasobject):
+            digest.update(f"{fingerprint(value)['hash']};".encode())
+            return
+        if id(value) in self.active:
+            digest.update(b"cycle;")
+            return
+        self.active.add(id(value))
+        try:
+            for item in self._items(value):
+                self.add(item)
+        finally:
+            self.active.discard(id(value))
+
+    def _items(self, value: Any) -> Any:
+        """What a container or an object holds, in a stable order (its header hashed)."""
+        if self.numpy is not None and isinstance(value, self.numpy.ndarray):  # of objects
+            self.digest.update(f"objects{value.shape};".encode())
+            return value.ravel().tolist()
+        if isinstance(value, list | tuple):
+            self.digest.update(f"{type(value).__name__}{len(value)};".encode())
+            return value
+        if isinstance(value, dict):
+            self.digest.update(f"dict{len(value)};".encode())
+            return sorted(value.items(), key=lambda item: repr(item[0]))
+        if isinstance(value, set | frozenset):
+            self.digest.update(f"set{len(value)};".encode())
+            return sorted(fingerprint(item).get("hash", "") for item in value)
+        kind = type(value)
+        self.digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
+        state = _state(value)
+        if state is None:  # the type compares itself: its pickle is its identity
+            self.digest.update(pickle.dumps(value, protocol=4))
+            return []
+        return [state]
 
 
 def _numeric(value: Any) -> bool:
