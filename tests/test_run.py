@@ -16,7 +16,7 @@ from support import EXAMPLES, NOTEBOOKS, write_notebook
 
 from nb2pipe.run import RunOptions, prepare, run_project
 from nb2pipe.run.engine import RunResult
-from nb2pipe.run.store import Store, load
+from nb2pipe.run.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -43,11 +43,7 @@ def states(result: RunResult) -> dict[str, str]:
 
 
 def value(result: RunResult, step: str, name: str) -> Any:
-    handoff = result.outputs[step]
-    if handoff.values is not None and name in handoff.values:
-        return handoff.values[name]
-    assert handoff.refs is not None
-    return load(handoff.refs[name])
+    return result.outputs[step].value(name)
 
 
 CHAIN = [

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from nb2pipe import cells
-from nb2pipe.run.store import Ref, Store, cache_key, load_all
+from nb2pipe.run.store import Ref, Store, cache_key, load, load_all
 from nb2pipe.values import fingerprint
 
 
@@ -57,6 +57,14 @@ class Handoff:
     key: str | None = None
     notebook: str | None = None  # notebook mode: the executed notebook
     fingerprints: dict[str, dict[str, Any]] = field(default_factory=dict)  # verify
+
+    def value(self, name: str) -> Any:
+        """A value the step left: in memory, else read from the store (KeyError if neither)."""
+        if self.values is not None and name in self.values:
+            return self.values[name]
+        if self.refs and name in self.refs:
+            return load(self.refs[name])
+        raise KeyError(name)
 
 
 def execute(job: Job, upstream: dict[str, Handoff]) -> Handoff:

@@ -8,7 +8,6 @@ import sys
 from typing import Any, TextIO
 
 from nb2pipe.run.engine import RunResult, StepReport
-from nb2pipe.run.store import load
 
 _WORDS = {"running": "started", "completed": "done", "cached": "cached", "failed": "failed",
           "skipped": "skipped"}
@@ -64,11 +63,9 @@ def metrics(result: RunResult, manifest: dict[str, Any]) -> dict[str, dict[str, 
         if handoff is None or not step["metrics"]:
             continue
         for name in step["metrics"]:
-            if handoff.values is not None and name in handoff.values:
-                value = handoff.values[name]
-            elif handoff.refs and name in handoff.refs:
-                value = load(handoff.refs[name])
-            else:
+            try:
+                value = handoff.value(name)
+            except KeyError:
                 continue
             if hasattr(value, "item") and getattr(value, "shape", None) == ():
                 value = value.item()
