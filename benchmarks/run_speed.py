@@ -561,7 +561,7 @@ def handoff_store(bench: Bench, rows: int) -> tuple[int, float]:
     import pandas as pd
     import pyarrow.feather as feather
 
-    from nb2pipe.run.store import Store, file_hash, load
+    from nb2pipe.execute.store import Store, file_hash, load
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({c: rng.standard_normal(rows) for c in "abcdefgh"})
@@ -587,11 +587,11 @@ def handoff_store(bench: Bench, rows: int) -> tuple[int, float]:
         times.setdefault("write", []).append(written)
         times.setdefault("read", []).append(read)
 
-    def parts() -> None:  # what Store.save does (nb2pipe.values), one part at a time
+    def parts() -> None:  # what Store.save does (nb2pipe.runtime.values), one part at a time
         import pyarrow
         import pyarrow.parquet
 
-        from nb2pipe.values import _write
+        from nb2pipe.runtime.values import _write
 
         path = bench.path("part.parquet")
 

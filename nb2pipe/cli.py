@@ -150,8 +150,8 @@ def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
 
 
 def _analyze(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from nb2pipe.notebook.reader import ReadError
     from nb2pipe.pipeline import analyze_notebook
-    from nb2pipe.reader import ReadError
 
     try:
         return analyze_notebook(args.notebook, args.split)
@@ -222,8 +222,15 @@ def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not args.verbose:  # set before Prefect is imported
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from nb2pipe.run import ParameterError, RunError, RunOptions, parameters, prepare, run_project
-    from nb2pipe.run.report import JsonProgress, TextProgress, document, metrics, summary
+    from nb2pipe.execute import (
+        ParameterError,
+        RunError,
+        RunOptions,
+        parameters,
+        prepare,
+        run_project,
+    )
+    from nb2pipe.execute.report import JsonProgress, TextProgress, document, metrics, summary
 
     flags = _flags(args)
     jsonl = JsonProgress() if args.progress == "jsonl" else None
@@ -273,7 +280,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from nb2pipe.deploy import DeployError, deploy, serve
-    from nb2pipe.run import ParameterError, RunError, parameters, prepare
+    from nb2pipe.execute import ParameterError, RunError, parameters, prepare
 
     project = Path(args.project)
     try:
@@ -310,7 +317,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _flags(args: argparse.Namespace) -> Any:
-    from nb2pipe.run import ParameterArgs
+    from nb2pipe.execute import ParameterArgs
 
     return ParameterArgs(files=args.parameters_file, yaml=args.parameters_yaml,
                          typed=[(n, v) for n, v in args.parameters],
@@ -322,9 +329,9 @@ def _verify(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from nb2pipe.record import RecordError
-    from nb2pipe.run import ParameterError, RunError, parameters, prepare
-    from nb2pipe.verify import verify
+    from nb2pipe.execute import ParameterError, RunError, parameters, prepare
+    from nb2pipe.execute.record import RecordError
+    from nb2pipe.execute.verify import verify
 
     flags = _flags(args)
     try:

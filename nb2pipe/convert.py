@@ -10,7 +10,7 @@ from pathlib import Path
 from nb2pipe.diagnostics import has_errors
 from nb2pipe.generate.project import Options
 from nb2pipe.model import Diagnostic
-from nb2pipe.reader import ReadError
+from nb2pipe.notebook.reader import ReadError
 
 
 class ConvertError(Exception):
@@ -68,7 +68,7 @@ def convert(
     options = _options(notebook, target, split, record, docker)
     fixtures = None
     if record and not check:
-        from nb2pipe.record import record_fixtures
+        from nb2pipe.execute.record import record_fixtures
 
         fixtures = record_fixtures(graph)
     elif record:

@@ -76,7 +76,7 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
            cron: str | None = None, parameters: dict[str, Any] | None = None) -> Deployment:
     import yaml
 
-    from nb2pipe import cells
+    from nb2pipe.runtime import errors as cells
 
     project = project.resolve()
     manifest = cells.load_manifest(str(project))
@@ -111,7 +111,7 @@ def serve(project: Path, *, name: str | None = None, cron: str | None = None,
     """Serve the flow from this process until interrupted (the simplest setup: no worker)."""
     from prefect.flows import load_flow_from_entrypoint
 
-    from nb2pipe import cells
+    from nb2pipe.runtime import errors as cells
 
     project = project.resolve()
     manifest = cells.load_manifest(str(project))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from nb2pipe.analysis import analyze
 from nb2pipe.diagnostics import diagnostic
-from nb2pipe.graph import StepGraph, build_graph
-from nb2pipe.magics import transform_notebook
-from nb2pipe.model import Notebook
-from nb2pipe.reader import read_notebook
-from nb2pipe.split import split as split_cells
+from nb2pipe.graph.build import build_graph
+from nb2pipe.model import Notebook, StepGraph
+from nb2pipe.notebook.magics import transform_notebook
+from nb2pipe.notebook.reader import read_notebook
+from nb2pipe.notebook.split import split as split_cells
 
 
 def analyze_notebook(path: str | Path, split: str = "tags") -> StepGraph:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nb2pipe.graph import StepGraph
-from nb2pipe.model import Diagnostic, Severity
+from nb2pipe.model import Diagnostic, Severity, StepGraph
 
 CHECK_FORMATS = ("text", "json", "github")
 GRAPH_FORMATS = ("mermaid", "dot", "text")

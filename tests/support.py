@@ -10,8 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from nb2pipe.graph import StepGraph
-from nb2pipe.model import Cell, Notebook
+from nb2pipe.model import Cell, Notebook, StepGraph
 from nb2pipe.pipeline import notebook_graph
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nb2pipe.magics import pip_requirements, transform
+from nb2pipe.notebook.magics import pip_requirements, transform
 
 
 @pytest.mark.parametrize("source", [

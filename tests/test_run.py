@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from support import EXAMPLES, NOTEBOOKS, write_notebook
 
-from nb2pipe.run import RunOptions, prepare, run_project
-from nb2pipe.run.engine import RunResult
-from nb2pipe.run.store import Store
+from nb2pipe.execute import RunOptions, prepare, run_project
+from nb2pipe.execute.engine import RunResult
+from nb2pipe.execute.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -165,7 +165,7 @@ def test_runners_give_the_same_results(runner: str, tmp_path: Path, store: Store
     for step in threads.outputs:
         for name in threads.outputs[step].values or {}:
             mine, theirs = value(threads, step, name), value(other, step, name)
-            from nb2pipe.values import assert_same
+            from nb2pipe.runtime.values import assert_same
 
             assert_same(theirs, mine, f"{step}.{name}")
 
@@ -264,9 +264,9 @@ def test_verify_passes_on_examples(notebook: Path, tmp_path: Path) -> None:
 
 def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            store: Store, prefect_harness: None) -> None:
+    from nb2pipe.execute.verify import verify
+    from nb2pipe.graph.resolve import Resolver
     from nb2pipe.pipeline import analyze_notebook
-    from nb2pipe.resolve import Resolver
-    from nb2pipe.verify import verify
 
     notebook = tmp_path / "mutation_inplace.ipynb"
     shutil.copy(NOTEBOOKS / "mutation_inplace.ipynb", notebook)

@@ -114,7 +114,7 @@ def test_run_without_finished_event_failed_with_the_last_output_line() -> None:
 def _fixture_documents(root: Path) -> dict[str, Any]:
     """Every kind of document the server sends, from real notebooks."""
     from nb2pipe.convert import convert
-    from nb2pipe.tags import grammar_json
+    from nb2pipe.notebook.tags import grammar_json
 
     churn = copy_churn(root)
     broken = undefined_name_notebook(root / "broken.ipynb")
@@ -200,7 +200,7 @@ def test_every_handler_refuses_requests_without_the_token(server: Jupyter, metho
 
 @pytest.mark.integration
 def test_grammar_is_the_python_table(server: Jupyter) -> None:
-    from nb2pipe.tags import grammar_json
+    from nb2pipe.notebook.tags import grammar_json
 
     assert server.get("nb2pipe/grammar") == (200, grammar_json())
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from nb2pipe.run.store import Store, file_hash, load, load_all, shared_groups
-from nb2pipe.values import fingerprint
+from nb2pipe.execute.store import Store, file_hash, load, load_all, shared_groups
+from nb2pipe.runtime.values import fingerprint
 
 
 def test_values_that_share_objects_share_them_again_when_read_back(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_a_frame_is_stored_as_parquet_under_the_hash_of_its_file(tmp_path: Path)
 
 
 def test_a_failed_write_of_a_frame_is_raised_not_lost() -> None:
-    from nb2pipe.values import _HashingWriter
+    from nb2pipe.runtime.values import _HashingWriter
 
     class Full:
         def write(self, data: bytes) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from nb2pipe.tags import grammar_json, parse_tag, suggest_identifier
+from nb2pipe.notebook.tags import grammar_json, parse_tag, suggest_identifier
 
 
 def test_our_tags_and_kale_aliases_mean_the_same() -> None:

@@ -13,8 +13,19 @@ from nb2pipe.analysis.parameters import read_parameters
 from nb2pipe.analysis.rules import RuleResults, run_rules
 from nb2pipe.analysis.visitor import Visitor, root_name
 from nb2pipe.diagnostics import diagnostic
-from nb2pipe.model import Cell, Diagnostic, Notebook, Parameter, Split
-from nb2pipe.symbols import Bind, CellSymbols, CodeEntity, Fact, Span, Statement
+from nb2pipe.model import (
+    Bind,
+    Cell,
+    CellSymbols,
+    CodeEntity,
+    Diagnostic,
+    Fact,
+    Notebook,
+    Parameter,
+    Span,
+    Split,
+    Statement,
+)
 
 _FACT_WARNINGS = {"exec": "NB303", "seed": "NB307"}
 

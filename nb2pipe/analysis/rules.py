@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nb2pipe.symbols import Fact
+from nb2pipe.model import Fact
 
 
 def _names(*names: str) -> str:

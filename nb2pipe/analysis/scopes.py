@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from nb2pipe.symbols import (
+from nb2pipe.model import (
     Bind,
     Call,
     CallSite,

@@ -19,7 +19,7 @@ from nb2pipe.analysis.scopes import (
     Names,
     Scope,
 )
-from nb2pipe.symbols import Span
+from nb2pipe.model import Span
 
 # Methods that return their receiver: `model = clf.fit(X, y)` makes `model` another name for clf.
 RETURNS_SELF = frozenset(("fit", "partial_fit", "set_params", "set_output", "to", "train", "eval",

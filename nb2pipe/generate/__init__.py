@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from nb2pipe import cells, values
 from nb2pipe.generate.flow_py import render_flow
 from nb2pipe.generate.plan import Plan, content_hash, make_plan
 from nb2pipe.generate.project import (
@@ -23,7 +22,9 @@ from nb2pipe.generate.project import (
 from nb2pipe.generate.requirements import render_requirements, requirements
 from nb2pipe.generate.steps_py import render_steps
 from nb2pipe.generate.tests_py import render_tests
-from nb2pipe.graph import StepGraph
+from nb2pipe.model import StepGraph
+from nb2pipe.runtime import errors as cells
+from nb2pipe.runtime import values
 
 MANIFEST = "pipeline.json"
 

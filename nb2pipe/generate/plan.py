@@ -14,10 +14,9 @@ import sys
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
-from nb2pipe.graph import NOTEBOOK_BUILTINS, StepGraph, StepNode
-from nb2pipe.model import Cell, Parameter, StepOptions
-from nb2pipe.symbols import CodeEntity, Read, Span
-from nb2pipe.tags import suggest_identifier
+from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS
+from nb2pipe.model import Cell, CodeEntity, Parameter, Read, Span, StepGraph, StepNode, StepOptions
+from nb2pipe.notebook.tags import suggest_identifier
 
 
 @dataclass(frozen=True)

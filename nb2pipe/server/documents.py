@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe.diagnostics import has_errors
-from nb2pipe.graph import StepGraph
-from nb2pipe.model import Notebook
+from nb2pipe.model import Notebook, StepGraph
+from nb2pipe.notebook.reader import ReadError, parse_notebook, read_notebook
 from nb2pipe.pipeline import notebook_graph
-from nb2pipe.reader import ReadError, parse_notebook, read_notebook
 from nb2pipe.render import check_json
 from nb2pipe.server.layout import layout
 from nb2pipe.server.paths import relative

@@ -73,7 +73,7 @@ class GrammarHandler(_Handler):
     @tornado.web.authenticated
     @authorized
     def get(self) -> None:
-        from nb2pipe.tags import grammar_json
+        from nb2pipe.notebook.tags import grammar_json
 
         self.reply(grammar_json())
 
@@ -101,7 +101,7 @@ class AnalyzeHandler(_Handler):
 
     def _analyze(self, notebook: Path, split: str,
                  content: dict[str, Any] | None = None) -> None:
-        from nb2pipe.reader import ReadError
+        from nb2pipe.notebook.reader import ReadError
 
         try:
             self.reply(documents.analyze(self.root, notebook, split, content))

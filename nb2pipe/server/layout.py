@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nb2pipe.graph import Edge, StepGraph
+from nb2pipe.model import Edge, StepGraph
 
 NODE_FONT = 12
 LABEL_FONT = 11

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.graph import StepGraph
-from nb2pipe.symbols import Bind, Mutate
-from nb2pipe.values import same_fingerprint
+from nb2pipe.model import Bind, Mutate, StepGraph
+from nb2pipe.runtime.values import same_fingerprint
 
 Key = tuple[str, str, str]  # (step, "inputs" | "outputs", variable)
 
@@ -54,7 +53,7 @@ class Verdict:
 
 def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[Key, Any]:
     """Run the notebook with papermill, fingerprinting each step boundary."""
-    from nb2pipe.record import execute, instrumented
+    from nb2pipe.execute.record import execute, instrumented
 
     with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
         output = Path(folder) / "fingerprints.jsonl"
@@ -139,7 +138,7 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
     The pipeline hands every value over through the store, as between processes: a step that
     changes a value in place cannot reach another step's copy of it, whatever the scheduling.
     """
-    from nb2pipe.run.engine import RunOptions, run_project
+    from nb2pipe.execute.engine import RunOptions, run_project
 
     # The notebook runs share a process, and so its working directory, which papermill sets to
     # the notebook's folder while kernels start; the pipeline's steps change it too, so it runs

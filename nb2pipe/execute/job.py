@@ -17,9 +17,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from nb2pipe import cells
-from nb2pipe.run.store import Ref, Store, cache_key, load, load_all
-from nb2pipe.values import fingerprint
+from nb2pipe.execute.store import Ref, Store, cache_key, load, load_all
+from nb2pipe.runtime import errors as cells
+from nb2pipe.runtime.values import fingerprint
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def execute(job: Job, upstream: dict[str, Handoff]) -> Handoff:
     seen = {"inputs": {n: fingerprint(v) for n, v in arguments.items()}} if job.fingerprints else {}
     executed = None
     if job.mode == "notebook":
-        from nb2pipe.run.notebook_mode import run_step_notebook
+        from nb2pipe.execute.notebook_mode import run_step_notebook
 
         outputs, executed = run_step_notebook(job, arguments)
     else:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.run.engine import RunOptions, RunResult, run_project
-from nb2pipe.run.params import ParameterArgs, ParameterError, check, collect
-from nb2pipe.run.store import Store
+from nb2pipe.execute.engine import RunOptions, RunResult, run_project
+from nb2pipe.execute.params import ParameterArgs, ParameterError, check, collect
+from nb2pipe.execute.store import Store
 
 __all__ = ["ParameterArgs", "ParameterError", "Prepared", "RunError", "RunOptions", "RunResult",
            "prepare", "run_project"]
@@ -31,8 +31,8 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
             store: Store | None = None) -> Prepared:
     """A project folder to run: `target` itself, or the notebook converted into the cache (or
     into `output`)."""
-    from nb2pipe import cells
     from nb2pipe.convert import ConvertError, convert
+    from nb2pipe.runtime import errors as cells
 
     target = Path(target)
     if target.is_dir():

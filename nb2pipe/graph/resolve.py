@@ -15,21 +15,25 @@ from dataclasses import dataclass, field
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.diagnostics import close_match, diagnostic
-from nb2pipe.model import Cell, Diagnostic, Notebook, Split, Step
-from nb2pipe.symbols import (
+from nb2pipe.model import (
     Bind,
     Call,
+    Cell,
     CellSymbols,
     CodeEntity,
     Delete,
+    Diagnostic,
     Event,
     FunctionInfo,
     Link,
     Mutate,
+    Notebook,
     Read,
     Span,
+    Split,
     StarImport,
     Statement,
+    Step,
 )
 
 # Calls that configure a module for everything after them (display, warnings, plotting style,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from nb2pipe.diagnostics import close_match, diagnostic
 from nb2pipe.model import Cell, CellRole, Diagnostic, Notebook, Split, Step, StepOptions
-from nb2pipe.tags import parse_tag, step_name_problem, suggest_identifier, tag_usage
+from nb2pipe.notebook.tags import parse_tag, step_name_problem, suggest_identifier, tag_usage
 
 SPLIT_MODES = ("tags", "headings", "cells")
 _HEADING = re.compile(r"^\s{0,3}(#{1,2})\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -153,7 +153,7 @@ class _Splitter:
         return f"{name}_{number}"
 
     def _report_tag(self, tag: object, cell: Cell) -> None:
-        from nb2pipe.tags import Tag
+        from nb2pipe.notebook.tags import Tag
 
         assert isinstance(tag, Tag)
         if tag.problem == "unknown":

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nb2pipe import values
-from nb2pipe.graph import StepGraph
+from nb2pipe.model import StepGraph
+from nb2pipe.runtime import values
 
 _SETUP_NAME = "_nb2pipe_values"
 
@@ -76,7 +76,7 @@ def _code_cell(source: str, cell_id: str) -> dict[str, object]:
 
 def execute(graph: StepGraph, path: Path, parameters: dict[str, object] | None = None) -> None:
     """Run a notebook copy with papermill, in the original notebook's folder."""
-    from nb2pipe.papermill_run import run_notebook
+    from nb2pipe.execute.papermill import run_notebook
 
     failure = run_notebook(path, path.with_suffix(".out.ipynb"),
                            graph.notebook.path.resolve().parent, graph.notebook.kernel_name,

@@ -3,14 +3,8 @@ that one step writes and another reads with no dependency between them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from nb2pipe.diagnostics import diagnostic
-from nb2pipe.model import Diagnostic
-from nb2pipe.symbols import Fact
-
-if TYPE_CHECKING:
-    from nb2pipe.graph import StepGraph
+from nb2pipe.model import Diagnostic, Fact, StepGraph
 
 
 def graph_diagnostics(graph: StepGraph) -> list[Diagnostic]:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from nb2pipe.run.engine import RunResult, StepReport
+from nb2pipe.execute.engine import RunResult, StepReport
 
 _WORDS = {"running": "started", "completed": "done", "cached": "cached", "failed": "failed",
           "skipped": "skipped"}

@@ -8,57 +8,21 @@ from __future__ import annotations
 
 import graphlib
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.diagnostics import diagnostic, sort_diagnostics
-from nb2pipe.model import Diagnostic, Notebook, Parameter, Split, StepOptions
-from nb2pipe.resolve import NOTEBOOK_BUILTINS, SETUP_CALLS, Resolver, StepState
-from nb2pipe.symbols import CellSymbols, CodeEntity
+from nb2pipe.graph.resolve import Resolver, StepState
+from nb2pipe.model import (
+    Diagnostic,
+    Edge,
+    Notebook,
+    Split,
+    StepGraph,
+    StepNode,
+)
 
-__all__ = ["NOTEBOOK_BUILTINS", "SETUP_CALLS", "Edge", "StepGraph", "StepNode", "build_graph"]
-
-
-@dataclass(frozen=True)
-class StepNode:
-    name: str
-    cells: tuple[int, ...]
-    uses: tuple[str, ...]  # names read before being bound in the step (not builtins)
-    defines: tuple[str, ...]  # names bound or changed at the step's top level
-    mutates: tuple[str, ...]  # names from outside the step that it changes in place
-    inputs: tuple[tuple[str, str], ...]  # (variable, producing step)
-    parameters: tuple[str, ...]  # flow parameters the step reads
-    outputs: tuple[str, ...]  # variables later steps take from this step
-    code: tuple[CodeEntity, ...]  # code defined elsewhere that the step needs, notebook order
-    after: tuple[str, ...]
-    options: StepOptions
-    metrics: tuple[str, ...]  # values this step publishes as metrics
-    first_cell: int
-
-
-@dataclass(frozen=True)
-class Edge:
-    source: str
-    target: str
-    variables: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class StepGraph:
-    notebook: Notebook
-    steps: tuple[StepNode, ...]  # notebook order
-    edges: tuple[Edge, ...]  # sorted by (source, target)
-    parameters: tuple[Parameter, ...]  # notebook order
-    order: tuple[str, ...]  # a topological order (notebook order among independent steps)
-    diagnostics: tuple[Diagnostic, ...]
-    symbols: dict[int, CellSymbols]  # by cell index, for code generation
-    code: tuple[CodeEntity, ...] = ()  # every code entity of the pipeline, notebook order
-    data_names: frozenset[str] = frozenset()  # names ever bound to data (or a parameter)
-
-    def step(self, name: str) -> StepNode:
-        return next(s for s in self.steps if s.name == name)
-
-
+__all__ = ["build_graph"]
 
 
 def build_graph(notebook: Notebook, split: Split, analysis: Analysis,
@@ -81,7 +45,7 @@ def build_graph(notebook: Notebook, split: Split, analysis: Analysis,
     steps = tuple(_node(s, consumed.get(s.step.name, {})) for s in tasks)
     graph = StepGraph(notebook, steps, edges, analysis.parameters, order, (), analysis.cells,
                       resolution.code, resolution.data_names)
-    from nb2pipe.checks import graph_diagnostics
+    from nb2pipe.graph.checks import graph_diagnostics
 
     return replace(graph, diagnostics=sort_diagnostics([*diagnostics,
                                                         *graph_diagnostics(graph)]))

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb2pipe import cells
-from nb2pipe.run.job import RUN_PREFIX, Handoff, Job, execute, warm_up
-from nb2pipe.run.store import Store
+from nb2pipe.execute.job import RUN_PREFIX, Handoff, Job, execute, warm_up
+from nb2pipe.execute.store import Store
+from nb2pipe.runtime import errors as cells
 
 RUNNERS = ("thread", "process", "dask")
 MODES = ("module", "notebook")

@@ -13,16 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nb2pipe import cells, values
-from nb2pipe.papermill_run import NotebookFailure
-from nb2pipe.run.job import Job
+from nb2pipe.execute.job import Job
+from nb2pipe.execute.papermill import NotebookFailure
+from nb2pipe.runtime import errors as cells
+from nb2pipe.runtime import values
 
 _VALUES = "_nb2pipe_values"
 
 
 def run_step_notebook(job: Job, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Run the step's notebook; returns its outputs and the executed notebook's path."""
-    from nb2pipe.papermill_run import run_notebook
+    from nb2pipe.execute.papermill import run_notebook
     from nb2pipe.pipeline import analyze_notebook
 
     graph = analyze_notebook(job.notebook, job.split)

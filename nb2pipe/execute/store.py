@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from nb2pipe import values
+from nb2pipe.runtime import values
 
 
 class Ref(NamedTuple):

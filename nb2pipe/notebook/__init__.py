@@ -1,0 +1,1 @@
+"""Reading a notebook: the file, its IPython syntax, its tags, its split into steps."""

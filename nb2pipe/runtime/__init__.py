@@ -1,0 +1,1 @@
+"""What generated projects need at run time; copied verbatim into every project."""
