@@ -273,6 +273,7 @@ def _run(args: argparse.Namespace) -> int:
         RunOptions,
         local_server,
         parameters,
+        prefect_api,
         prepare,
         run_project,
         startup,
@@ -308,10 +309,10 @@ def _run(args: argparse.Namespace) -> int:
         phase("flow_run", f"flow run: {url}", url)
 
     try:
-        with local_server.connected(lambda message: phase("server", message)):
+        with prefect_api.connected(lambda message: phase("server", message)):
             phase("running", "running…")
             startup.import_prefect()
-            with local_server.flow_run_links(flow_run):
+            with prefect_api.flow_run_links(flow_run):
                 if args.json:  # stdout holds the JSON document alone; step output: stderr
                     with contextlib.redirect_stdout(sys.stderr):
                         result = run_project(prepared.project, options, None)
@@ -397,6 +398,7 @@ def _verify(args: argparse.Namespace) -> int:
         RunError,
         local_server,
         parameters,
+        prefect_api,
         prepare,
         startup,
     )
@@ -412,10 +414,11 @@ def _verify(args: argparse.Namespace) -> int:
     graph = _analyze(args)
     phase = _phase_printer(jsonl=False, stream=sys.stdout)
     try:
-        with local_server.connected(lambda message: phase("server", message)):
+        with prefect_api.connected(lambda message: phase("server", message)):
             startup.import_prefect()
-            verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
-                             prepared.project, lambda message: phase("verify", message))
+            with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
+                verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
+                                 prepared.project, lambda message: phase("verify", message))
     except local_server.ServerError as exc:
         print(f"nb2pipe: error: {exc}", file=sys.stderr)
         return 1
@@ -438,7 +441,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from nb2pipe.execute import local_server
+    from nb2pipe.execute import local_server, prefect_api
 
     if args.action == "stop":
         try:
@@ -456,10 +459,10 @@ def _server(args: argparse.Namespace) -> int:
             print(f"nb2pipe: error: {exc}", file=sys.stderr)
             return 1
     found = local_server.status()
-    configured = local_server.configured_api_url()
+    configured = prefect_api.configured_api_url()
     if getattr(args, "json", False):
         print(json.dumps({**found.to_json(), "prefect_api_url": configured}, indent=2))
-        return 0 if found.server else 1
+        return 0 if found.state in ("running", "starting") else 1
     if found.server is None:
         print(f"local Prefect server: not running (nb2pipe run starts it)\n"
               f"  state:    {found.folder}")
@@ -474,7 +477,7 @@ def _server(args: argparse.Namespace) -> int:
     if configured:
         print(f"PREFECT_API_URL is set: nb2pipe run and verify use {configured}, "
               "not the local server")
-    return 0 if found.server else 1
+    return 0 if found.state in ("running", "starting") else 1
 
 
 def _duration(since: float) -> str:

@@ -33,13 +33,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     this process or in a subprocess (a Jupyter server's runs too), uses it instead of
     starting a server of its own. NB2PIPE_TEST_SERVER_DIR names the folder, so that a script
     can stop the server even when the session is killed."""
-    from nb2pipe.execute import local_server
+    from nb2pipe.execute import local_server, prefect_api
 
     configured = os.environ.get("NB2PIPE_TEST_SERVER_DIR")
     root = Path(configured) if configured else tmp_path_factory.mktemp("prefect-server")
     try:
         url = local_server.ensure_running(root=root)
-        with local_server.pointed_at(url):
+        with prefect_api.pointed_at(url):
             yield url
     finally:
         local_server.stop(root=root)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from support import write_notebook
 
-from nb2pipe.execute import local_server
+from nb2pipe.execute import local_server, prefect_api
 
 STARTING = "starting local Prefect server…"
 
@@ -117,9 +117,9 @@ def test_no_record_or_a_dead_pid_is_not_running(tmp_path: Path) -> None:
 def test_prefect_api_url_in_the_environment_is_the_configured_server(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://10.0.0.5:4200/api")
-    assert local_server.configured_api_url() == "http://10.0.0.5:4200/api"
+    assert prefect_api.configured_api_url() == "http://10.0.0.5:4200/api"
     monkeypatch.delenv("PREFECT_API_URL")
-    assert local_server.configured_api_url() is None  # PREFECT_HOME: the tests' own, empty
+    assert prefect_api.configured_api_url() is None  # PREFECT_HOME: the tests' own, empty
 
 
 # --- real servers -----------------------------------------------------------------------------

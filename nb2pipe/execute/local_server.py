@@ -12,8 +12,7 @@ state lives in the user cache folder:
       server.log    the server's own output: where to look when it does not start
       home/         its PREFECT_HOME: the SQLite database with the runs and their logs
 
-`PREFECT_API_URL`, when set (in the environment or the active Prefect profile), wins: runs go
-to that server and nothing is started here.
+`PREFECT_API_URL`, when set, wins: see prefect_api.connected.
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ class Server:
 
 @dataclass(frozen=True)
 class Status:
-    state: str  # running | starting | not running
+    state: str  # running | starting | not answering | not running
     folder: Path
     server: Server | None = None
 
@@ -93,30 +92,6 @@ class Status:
 def state_folder(root: Path | None = None) -> Path:
     """Where the local server keeps its state: `server/` in the user cache folder."""
     return (root or default_root()) / "server"
-
-
-def configured_api_url() -> str | None:
-    """PREFECT_API_URL from the environment or, failing that, the active Prefect profile."""
-    found = os.environ.get("PREFECT_API_URL")
-    if found:
-        return found
-    if not _profile_may_set_api_url():
-        return None
-    from prefect.settings import get_current_settings
-
-    return get_current_settings().api.url or None
-
-
-def _profile_may_set_api_url() -> bool:
-    """Reading Prefect's settings costs an import of Prefect; a profiles file that does not
-    mention the API URL cannot set it."""
-    from_env = os.environ.get("PREFECT_PROFILES_PATH")
-    home = os.environ.get("PREFECT_HOME") or os.path.join(os.path.expanduser("~"), ".prefect")
-    profiles = Path(from_env) if from_env else Path(home) / "profiles.toml"
-    try:
-        return "PREFECT_API_URL" in profiles.read_text(encoding="utf-8")
-    except OSError:
-        return False
 
 
 def prefect_version() -> str:
@@ -247,36 +222,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextlib.contextmanager
-def connected(report_phase: Phase | None = None, root: Path | None = None) -> Iterator[str]:
-    """Point Prefect at a server for the duration: PREFECT_API_URL when set, else the local
-    server (started if needed)."""
-    with pointed_at(configured_api_url() or ensure_running(report_phase, root)) as url:
-        yield url
-
-
-@contextlib.contextmanager
-def pointed_at(url: str) -> Iterator[str]:
-    """PREFECT_API_URL set to `url` for the duration: in the environment (read when Prefect is
-    imported, and by the worker processes, kernels and Dask workers a run starts) and in
-    Prefect's settings, when Prefect was imported already."""
-    before = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    try:
-        if "prefect.context" in sys.modules:  # its settings were read when it was imported
-            from prefect.settings import PREFECT_API_URL, temporary_settings
-
-            with temporary_settings(updates={PREFECT_API_URL: url}):
-                yield url
-        else:
-            yield url
-    finally:
-        if before is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = before
-
-
 # --- status and stop ----------------------------------------------------------------------
 
 def status(root: Path | None = None) -> Status:
@@ -284,7 +229,10 @@ def status(root: Path | None = None) -> Status:
     server = _read_record(folder)
     if server is None or not _is_ours(server):
         return Status("not running", folder)
-    return Status("running" if _serves(server) else "starting", folder, server)
+    if _serves(server):
+        return Status("running", folder, server)
+    starting = time.time() < server.started + START_SECONDS
+    return Status("starting" if starting else "not answering", folder, server)
 
 
 def stop(root: Path | None = None) -> Server | None:
@@ -447,40 +395,3 @@ def _locked(folder: Path, seconds: float = START_SECONDS + 60) -> Iterator[None]
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-# --- the flow run's page ------------------------------------------------------------------
-
-@contextlib.contextmanager
-def flow_run_links(found: Callable[[str], None]) -> Iterator[None]:
-    """Call `found` with the Prefect UI address of each flow run this process starts, as soon
-    as Prefect has created it (read from the log records Prefect tags with the flow run's id;
-    they reach the `prefect.flow_runs` logger only when its level lets INFO through)."""
-    import logging
-
-    from prefect.logging.configuration import ensure_logging_setup
-    from prefect.utilities.urls import url_for
-
-    ensure_logging_setup()  # Prefect's set-up replaces the handlers of its loggers: first
-
-    class Links(logging.Handler):
-        def __init__(self) -> None:
-            super().__init__(logging.INFO)
-            self.seen: set[str] = set()
-
-        def emit(self, record: logging.LogRecord) -> None:
-            run_id = getattr(record, "flow_run_id", None)
-            if not run_id or run_id in self.seen:
-                return
-            self.seen.add(run_id)
-            url = url_for("flow-run", obj_id=run_id)
-            if url:
-                found(url)
-
-    logger = logging.getLogger("prefect.flow_runs")
-    handler = Links()
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
