@@ -217,6 +217,7 @@ def test_stale_records_are_replaced_and_other_programs_left_alone(cache: Path) -
     local_server._write_record(folder, local_server.Server(
         server.pid, server.port, "3.0.0", server.python, server.started))
     upgraded = nb2pipe("server", "start", cache=cache)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
     assert (f"the local Prefect server runs Prefect 3.0.0, this is "
             f"{local_server.prefect_version()}: restarting it…") in upgraded.stdout
     assert group_members(server.pid) == []
@@ -227,6 +228,7 @@ def test_stale_records_are_replaced_and_other_programs_left_alone(cache: Path) -
     local_server._write_record(folder, local_server.Server(
         server.pid, server.port, server.prefect, server.python, server.started - 3600))
     hung = nb2pipe("server", "start", cache=cache)
+    assert hung.returncode == 0, hung.stdout + hung.stderr
     assert "the local Prefect server does not answer: restarting it…" in hung.stdout
     assert group_members(server.pid) == []
     server = record(cache)

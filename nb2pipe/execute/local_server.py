@@ -39,7 +39,7 @@ from nb2pipe.execute.store import default_root
 Phase = Callable[[str], None]
 
 HOST = "127.0.0.1"
-START_SECONDS = 180.0  # a first start migrates a new database; slow on a busy machine
+START_SECONDS = 300.0  # a first start creates the database: minutes on a busy machine
 STOP_SECONDS = 15.0
 STARTING = "starting local Prefect server…"
 
@@ -142,13 +142,13 @@ def _cannot_reuse(server: Server) -> str | None:
 def _start(folder: Path, attempts: int = 3) -> Server:
     log = folder / "server.log"
     for _attempt in range(attempts):
-        server = _spawn(folder)
-        outcome = _wait(server, deadline=time.time() + START_SECONDS)
+        server, process = _spawn(folder)
+        outcome = _wait(server, deadline=time.time() + START_SECONDS, process=process)
         if outcome == "serving":
             return server
+        _terminate(server)  # nothing half-started is left behind, whatever happened
         _remove_record(folder)
         if outcome == "timeout":
-            _terminate(server)
             raise ServerError(f"the local Prefect server did not answer within "
                               f"{START_SECONDS:.0f} s; see {log}")
         tail = _log_tail(log)
@@ -159,7 +159,7 @@ def _start(folder: Path, attempts: int = 3) -> Server:
     raise ServerError(f"the local Prefect server found no free port; see {log}")
 
 
-def _spawn(folder: Path) -> Server:
+def _spawn(folder: Path) -> tuple[Server, subprocess.Popen[bytes]]:
     port = _free_port()
     home = folder / "home"
     home.mkdir(exist_ok=True)
@@ -181,7 +181,7 @@ def _spawn(folder: Path) -> Server:
         server = Server(pid=process.pid, port=port, prefect=prefect_version(),
                         python=sys.executable, started=time.time())
         _write_record(folder, server)
-    return server
+    return server, process
 
 
 _children: list[subprocess.Popen[bytes]] = []
@@ -204,12 +204,13 @@ def _interrupts_held() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _wait(server: Server, deadline: float) -> str:
-    """serving | exited | timeout"""
+def _wait(server: Server, deadline: float,
+          process: subprocess.Popen[bytes] | None = None) -> str:
+    """serving | exited | timeout (`process`: the server, when this process started it)"""
     while True:
         if _serves(server):
             return "serving"
-        if not _alive(server.pid):
+        if process.poll() is not None if process else not _alive(server.pid):
             return "exited"
         if time.time() >= deadline:
             return "timeout"
@@ -284,6 +285,7 @@ def _group_alive(pgid: int) -> bool:
 # --- checks -------------------------------------------------------------------------------
 
 def _alive(pid: int) -> bool:
+    """The process exists and has not exited (an exited child not yet reaped is a zombie)."""
     _reap(pid)
     try:
         os.kill(pid, 0)
@@ -291,7 +293,18 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return _command_line(pid) is not None
+    return _state(pid) not in ("Z", "X", None)
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (R, S, Z, ...), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0]  # the name, in parentheses, may hold spaces
+    except FileNotFoundError:
+        return None if Path("/proc/self").exists() else _ps(pid, "stat")[:1] or None
+    except (OSError, IndexError):
+        return "?"  # exists, state unknown
 
 
 def _is_ours(server: Server) -> bool:
@@ -304,26 +317,27 @@ def _is_ours(server: Server) -> bool:
             return False
     except OSError:
         return False
-    command = _command_line(server.pid) or ""
+    command = _command_line(server.pid)
+    if not command:  # unreadable for a moment (while it execs): not proof of another program
+        return True
     return "prefect" in command and "server" in command and f"--port {server.port}" in command
 
 
-def _command_line(pid: int) -> str | None:
+def _command_line(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
-        if Path("/proc/self").exists():
-            return None  # Linux: the process is gone (or a zombie with no command line)
-        raw = b""
+        return "" if Path("/proc/self").exists() else _ps(pid, "command")
     except OSError:
-        return None
-    if raw:
-        return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
-    if Path("/proc/self").exists():
-        return None  # a zombie: exited, not yet reaped
-    found = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True,
+        return ""
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def _ps(pid: int, field: str) -> str:
+    """One field of `ps` for the process (systems without /proc)."""
+    found = subprocess.run(["ps", "-o", f"{field}=", "-p", str(pid)], capture_output=True,
                            text=True, check=False)
-    return found.stdout.strip() or None
+    return found.stdout.strip()
 
 
 def _serves(server: Server, timeout: float = 3.0) -> bool:
