@@ -27,18 +27,22 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
 import random
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -490,7 +494,39 @@ class Verified:
     output: str = ""
 
 
-def verify_one(entry: Entry, corpus: Path, timeout: float) -> Verified:
+@contextlib.contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    """One Prefect server on a free loopback port for the whole tier: no temporary server
+    (and database) per verify."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen([*tool("prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-ui"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"the Prefect server did not start; see {home / 'server.log'}")
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        log.close()
+
+
+def verify_one(entry: Entry, corpus: Path, timeout: float, api: str) -> Verified:
     """`nb2pipe verify` on a copy of the notebook and its data in a fresh folder."""
     split = entry.split or "cells"
     name = f"{entry.repo}/{entry.path}"
@@ -512,7 +548,7 @@ def verify_one(entry: Entry, corpus: Path, timeout: float) -> Verified:
             return Verified(name, split, check.code, None, check.wall,
                             f"check exit {check.code}: {first.split(': ', 2)[-1][:200]}")
         env = dict(os.environ, MPLBACKEND="Agg", NB2PIPE_CACHE_DIR=str(root / ".cache"),
-                   PREFECT_HOME=str(root / ".prefect"))
+                   PREFECT_API_URL=api)
         done = run([*tool("nb2pipe"), "verify", str(notebook), "--split", split],
                    cwd=notebook.parent, timeout=timeout, env=env)
         output = (done.out + done.err)[-4000:]
@@ -535,8 +571,9 @@ def execute(args: argparse.Namespace) -> int:
         sys.exit(f"{len(missing)} notebooks missing under {corpus} (first: "
                  f"{missing[0].local(corpus)}): run python benchmarks/corpus_build.py")
     start = time.perf_counter()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda e: verify_one(e, corpus, args.timeout), entries))
+    with (tempfile.TemporaryDirectory(prefix="nb2pipe-prefect-") as home,
+          prefect_server(Path(home)) as api, ThreadPoolExecutor(args.jobs) as pool):
+        results = list(pool.map(lambda e: verify_one(e, corpus, args.timeout, api), entries))
     wall = time.perf_counter() - start
     width = max(len(r.notebook) for r in results)
     for r in results:
