@@ -63,10 +63,54 @@ SLOW_CHECK = 1.0  # CPU seconds: a check this slow is a finding of its own (wall
 IMPORT_TIMEOUT = 120.0
 CHECK_TIMEOUT = 120.0
 
-# Runs in the notebook's folder: imports the generated steps module and says how it went.
+# Runs in the notebook's folder: imports the generated steps module and says how it went. A
+# module the environment lacks becomes a stand-in (any attribute, call, base class or loop gives
+# another stand-in), so the rest of steps.py's top-level code still runs and what fails is
+# nb2pipe's doing; the modules stood in for are reported.
 IMPORT_PROBE = """
-import json, sys, traceback
+import importlib.abc, importlib.machinery, json, sys, traceback, types
 sys.path.insert(0, sys.argv[1])
+imported = set(json.loads(sys.argv[2]))  # the modules steps.py itself imports
+stood_in = []
+
+class StandIn:
+    def __init__(self, name):
+        self.__name = name
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return StandIn(self.__name + "." + attr)
+    def __call__(self, *args, **kwargs):
+        return StandIn(self.__name + "()")
+    def __mro_entries__(self, bases):
+        return (object,)
+    def __iter__(self):
+        return iter(())
+    def __getitem__(self, key):
+        return StandIn(self.__name + "[]")
+
+class StandInModule(types.ModuleType):
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return StandIn(self.__name__ + "." + attr)
+
+class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        # Consulted last: no other finder knows the module. Only what steps.py imports is
+        # stood in for: libraries probe their optional modules with try/except ImportError.
+        if name not in imported and not any(name.startswith(m + ".") for m in stood_in):
+            return None
+        stood_in.append(name)
+        return importlib.machinery.ModuleSpec(name, self, is_package=True)
+    def create_module(self, spec):
+        module = StandInModule(spec.name)
+        module.__path__ = []
+        return module
+    def exec_module(self, module):
+        pass
+
+sys.meta_path.append(Finder())
 try:
     import steps
 except BaseException as exc:
@@ -74,9 +118,9 @@ except BaseException as exc:
     where = next((f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames)
                   if f.filename.endswith("steps.py")), "")
     print(json.dumps({"ok": False, "type": type(exc).__name__, "message": str(exc)[:300],
-                      "module": getattr(exc, "name", None), "where": where}))
+                      "where": where, "stood_in": stood_in}))
 else:
-    print(json.dumps({"ok": True}))
+    print(json.dumps({"ok": True, "stood_in": stood_in}))
 """
 
 
@@ -138,8 +182,9 @@ class Record:
     convert: str = ""  # "ok", or the failure
     ruff: dict[str, int] = field(default_factory=dict)
     ruff_findings: list[str] = field(default_factory=list)
-    imports: str = ""  # "ok", "missing-module", "timeout", "failed"
+    imports: str = ""  # "ok", "failed", "failed-with-stand-ins", "timeout"
     import_error: str = ""
+    stood_in: list[str] = field(default_factory=list)  # missing modules the import stood in for
 
 
 def last_line(text: str) -> str:
@@ -207,8 +252,9 @@ def deepen(entry: Entry, split: str, notebook: Path, record: Record) -> None:
             known = IMPORTS.get(key)
         if known is None:
             env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-            probe = run([sys.executable, "-c", IMPORT_PROBE, str(project)], cwd=notebook.parent,
-                        timeout=IMPORT_TIMEOUT, env=env)
+            probe = run([sys.executable, "-c", IMPORT_PROBE, str(project),
+                         json.dumps(imported_modules(project / "steps.py"))],
+                        cwd=notebook.parent, timeout=IMPORT_TIMEOUT, env=env)
             if probe.timed_out:
                 known = {"ok": False, "type": "timeout", "message": "", "where": "",
                          "module": None}
@@ -220,22 +266,42 @@ def deepen(entry: Entry, split: str, notebook: Path, record: Record) -> None:
                              "message": last_line(probe.err)}
             with IMPORT_LOCK:
                 IMPORTS[key] = known
-        result = known
-        if not result["ok"] and result["type"] == "timeout":
+        record.stood_in = sorted({m.split(".")[0] for m in known.get("stood_in", [])})
+        if not known["ok"] and known["type"] == "timeout":
             record.imports = "timeout"
-            return
-        if result["ok"]:
+        elif known["ok"]:
             record.imports = "ok"
-        elif result["type"] == "ModuleNotFoundError" and not installed(result["module"]):
-            record.imports = "missing-module"
-            record.import_error = str(result["module"])
         else:
-            record.imports = "failed"
-            record.import_error = f"{result['where']}: {result['type']}: {result['message']}"
+            record.imports = "failed-with-stand-ins" if record.stood_in else "failed"
+            record.import_error = f"{known['where']}: {known['type']}: {known['message']}"
 
 
 IMPORTS: dict[str, dict[str, Any]] = {}
 IMPORT_LOCK = threading.Lock()
+
+
+def imported_modules(steps: Path) -> list[str]:
+    """Every module steps.py imports by name, anywhere in it: `import a.b` gives a and a.b;
+    `from a import b` gives a and a.b (b may be a submodule)."""
+    try:
+        tree = ast.parse(steps.read_text())
+    except SyntaxError:
+        return []
+    found: set[str] = set()
+
+    def add(dotted: str) -> None:
+        parts = dotted.split(".")
+        found.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            add(node.module)
+            for alias in node.names:
+                add(f"{node.module}.{alias.name}")
+    return sorted(found)
 
 
 def import_key(steps: Path, cwd: Path) -> str:
@@ -250,15 +316,6 @@ def import_key(steps: Path, cwd: Path) -> str:
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
     text = "\n".join(ast.dump(node) for node in kept)
     return hashlib.sha256(f"{cwd}\0{text}".encode()).hexdigest()
-
-
-def installed(module: str | None) -> bool:
-    """Is this (top-level) module importable here? Not: the environment lacks a library."""
-    if not module:
-        return False
-    import importlib.util
-
-    return importlib.util.find_spec(module.split(".")[0]) is not None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -302,6 +359,7 @@ def summarize(records: list[Record], split: str) -> dict[str, Any]:
         "ruff": dict(sorted(ruff_notebooks.items())),
         "f821": sum(1 for r in passed if "F821" in r.ruff),
         "imports": dict(sorted(Counter(r.imports for r in passed if r.imports).items())),
+        "stood_in": sum(1 for r in passed if r.stood_in),
     }
 
 
@@ -327,6 +385,7 @@ def print_summary(records: list[Record], splits: Iterable[str], wall: float, job
     row("  projects with F821", lambda s: s["f821"])
     for state in sorted({k for s in sums for k in s["imports"]}):
         row(f"  steps import: {state}", lambda s, k=state: s["imports"].get(k, 0))
+    row("  ... of which with missing modules stood in for", lambda s: s["stood_in"])
     for code in sorted({c for s in sums for c in s["ruff"]} - {"F821"}):
         row(f"  projects with ruff {code}", lambda s, c=code: s["ruff"].get(c, 0))
     for code in sorted({c for s in sums for c in s["diagnostics"]}):
@@ -357,13 +416,16 @@ def details(records: list[Record]) -> None:
         for r in records if "F821" in r.ruff])
     listing("steps.py does not import", [f"[{r.split}] {r.notebook}: {r.import_error}"
                                          for r in records if r.imports in ("failed", "timeout")])
+    listing("steps.py does not import, with missing modules stood in for", [
+        f"[{r.split}] {r.notebook}: {r.import_error} (stood in: {', '.join(r.stood_in)})"
+        for r in records if r.imports == "failed-with-stand-ins"])
     listing(f"checks over {SLOW_CHECK:.0f} s of CPU",
             [f"[{r.split}] {r.notebook}: {r.cpu:.2f} s CPU, {r.wall:.2f} s wall"
              for r in records if r.cpu > SLOW_CHECK])
-    missing = Counter(r.import_error for r in records if r.imports == "missing-module")
+    missing = Counter(m for r in records for m in r.stood_in)
     if missing:
-        print("\nmodules the environment lacks (steps.py not importable here):",
-              ", ".join(f"{m} {n}" for m, n in missing.most_common()))
+        print("\nmodules the environment lacks, stood in for when importing steps.py "
+              "(projects):", ", ".join(f"{m} {n}" for m, n in missing.most_common(25)))
 
 
 def select_entries(args: argparse.Namespace, path: Path) -> list[Entry]:
@@ -387,6 +449,12 @@ def benchmark(args: argparse.Namespace) -> int:
     jobs = [(e, s) for s in splits for e in entries]
     start = time.perf_counter()
     records: list[Record] = []
+    earlier: dict[tuple[str, str], Record] = {}
+    if args.checks_from:  # the check phase of an earlier run; convert, ruff and import again
+        for r in load(args.checks_from)["records"]:
+            r.update(convert="", ruff={}, ruff_findings=[], imports="", import_error="",
+                     stood_in=[])
+            earlier[(r["notebook"], r["split"])] = Record(**r)
     partial = Path(args.json).with_suffix(".partial.jsonl") if args.json else None
     if partial:
         partial.write_text("")
@@ -404,8 +472,11 @@ def benchmark(args: argparse.Namespace) -> int:
     # Every check first, then the projects of the clean ones: the check figures of the whole
     # corpus are there early, whatever the deeper phase costs.
     with ThreadPoolExecutor(args.jobs) as pool:
-        for n, record in enumerate(pool.map(lambda job: check_one(job[0], job[1], corpus),
-                                            jobs), 1):
+        def checked_one(job: tuple[Entry, str]) -> Record:
+            known = earlier.get((f"{job[0].repo}/{job[0].path}", job[1]))
+            return known or check_one(job[0], job[1], corpus)
+
+        for n, record in enumerate(pool.map(checked_one, jobs), 1):
             keep(record, n, len(jobs), "check")
         checked = list(records)
         if not args.no_convert:
@@ -575,7 +646,10 @@ def execute(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with (tempfile.TemporaryDirectory(prefix="nb2pipe-prefect-") as home,
           prefect_server(Path(home)) as api, ThreadPoolExecutor(args.jobs) as pool):
-        results = list(pool.map(lambda e: verify_one(e, corpus, args.timeout, api), entries))
+        results = []
+        for r in pool.map(lambda e: verify_one(e, corpus, args.timeout, api), entries):
+            print(f"  {r.notebook}: {r.result[:120]}", file=sys.stderr, flush=True)
+            results.append(r)
     wall = time.perf_counter() - start
     width = max(len(r.notebook) for r in results)
     for r in results:
@@ -603,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-convert", action="store_true",
                         help="check only: no convert, ruff or import")
     parser.add_argument("--json", metavar="FILE", help="write every record as JSON")
+    parser.add_argument("--checks-from", metavar="FILE",
+                        help="take the check results from an earlier --json run (or its "
+                        ".partial.jsonl) and redo only convert, ruff and import")
     parser.add_argument("--from-json", metavar="FILE", help="summarize an earlier --json run")
     parser.add_argument("--execute", action="store_true",
                         help="the executed tier: nb2pipe verify on corpus_executed.tsv")
