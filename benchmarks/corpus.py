@@ -353,6 +353,7 @@ def summarize(records: list[Record], split: str) -> dict[str, Any]:
         "slow": sum(1 for r in mine if r.cpu > SLOW_CHECK),
         "diagnostics": {c: [diag_notebooks[c], diag_total[c]] for c in sorted(diag_total)},
         "clean": len(passed),
+        "deep": sum(1 for r in passed if r.convert),
         "converted": sum(1 for r in passed if r.convert == "ok"),
         "convert_failures": sum(1 for r in passed if r.convert and r.convert != "ok"),
         "ruff_clean": sum(1 for r in passed if r.convert == "ok" and not r.ruff),
@@ -380,6 +381,7 @@ def print_summary(records: list[Record], splits: Iterable[str], wall: float, job
         lambda s: f"{s['cpu_p50']:.2f} / {s['cpu_p95']:.2f} / {s['cpu_max']:.2f}")
     row(f"checks over {SLOW_CHECK:.0f} s of CPU", lambda s: s["slow"])
     row("checked clean (exit 0)", lambda s: s["clean"])
+    row("  of which converted, linted, imported", lambda s: s["deep"])
     row("  convert failures", lambda s: s["convert_failures"])
     row("  projects ruff-clean", lambda s: s["ruff_clean"])
     row("  projects with F821", lambda s: s["f821"])
@@ -481,6 +483,11 @@ def benchmark(args: argparse.Namespace) -> int:
         checked = list(records)
         if not args.no_convert:
             todo = [r for r in checked if clean(r)]
+            if args.deep_limit:  # the same seeded sample of notebooks under every split
+                names = sorted({r.notebook for r in todo})
+                keep_names = set(random.Random(args.seed).sample(
+                    names, min(args.deep_limit, len(names))))
+                todo = [r for r in todo if r.notebook in keep_names]
             records.clear()
             done = pool.map(lambda r: generated(by_name[r.notebook], corpus, r), todo)
             for n, record in enumerate(done, 1):
@@ -677,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-convert", action="store_true",
                         help="check only: no convert, ruff or import")
     parser.add_argument("--json", metavar="FILE", help="write every record as JSON")
+    parser.add_argument("--deep-limit", type=int, metavar="N",
+                        help="convert, ruff and import a seeded sample of N of the notebooks "
+                        "that check clean (default: all of them)")
     parser.add_argument("--checks-from", metavar="FILE",
                         help="take the check results from an earlier --json run (or its "
                         ".partial.jsonl) and redo only convert, ruff and import")
