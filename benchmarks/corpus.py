@@ -492,7 +492,8 @@ def benchmark(args: argparse.Namespace) -> int:
             done = pool.map(lambda r: generated(by_name[r.notebook], corpus, r), todo)
             for n, record in enumerate(done, 1):
                 keep(record, n, len(todo), "convert")
-            records[:] = [r for r in checked if not clean(r)] + records
+            deepened = {id(r) for r in todo}
+            records[:] = [r for r in checked if id(r) not in deepened] + records
     wall = time.perf_counter() - start
     if args.json:
         Path(args.json).write_text(json.dumps(
