@@ -344,3 +344,27 @@ def test_a_jupyter_servers_runs_share_one_local_server(tmp_path: Path, cache: Pa
     with urllib.request.urlopen(request, timeout=30) as reply:
         flow_runs = json.loads(reply.read())
     assert sorted(run["state_type"] for run in flow_runs) == ["COMPLETED"] * 3
+
+
+@pytest.mark.integration
+def test_verify_and_run_json_report_their_phases(tmp_path: Path, cache: Path,
+                                                 prefect_server: str) -> None:
+    notebook = two_steps(tmp_path / "nb")
+    verified = nb2pipe("verify", str(notebook), cache=cache, PREFECT_API_URL=prefect_server)
+    assert verified.returncode == 0, verified.stderr[-3000:]
+    lines = verified.stdout.splitlines()
+    expected = ["running the notebook with papermill, twice side by side…",
+                "papermill run 1/2 done", "papermill run 2/2 done", "running the pipeline…",
+                f"flow run: {prefect_server.removesuffix('/api')}/runs/flow-run/",
+                "pipeline done", "two.ipynb: the pipeline computes what the notebook computes"]
+    found = [next(i for i, line in enumerate(lines) if line.startswith(start))
+             for start in expected]
+    assert found == sorted(found), lines
+
+    # --json: stdout holds the document alone (with the flow run's address), phases go to stderr
+    result = nb2pipe("run", str(notebook), "--json", cache=cache, PREFECT_API_URL=prefect_server)
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    assert document["ok"] and "running…" in result.stderr.splitlines()
+    assert document["flow_run_url"].startswith(prefect_server.removesuffix("/api"))
+    assert flow_run_state(document["flow_run_url"]) == "COMPLETED"
