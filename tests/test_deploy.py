@@ -125,7 +125,15 @@ from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRu
 run = run_deployment({deployment!r}, parameters=json.loads(sys.argv[1]), timeout=400,
                      poll_interval=1)
 with get_client(sync_client=True) as client:
-    tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+    # Task-run states reach the API as events, after the flow run's own final state: wait until
+    # none is still pending or running (or the deadline says the task really is stuck).
+    deadline = time.monotonic() + 60
+    while True:
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+        if all(t.state.is_final() for t in tasks) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
         flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
     # The run's process ships its logs in batches, the last ones as it exits: after the state
