@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nb2pipe.diagnostics import has_errors
+from nb2pipe.generate.code import UnsafeText
 from nb2pipe.generate.project import Options
 from nb2pipe.model import Diagnostic
 from nb2pipe.notebook.reader import ReadError
@@ -73,7 +74,10 @@ def convert(
         fixtures = record_fixtures(graph)
     elif record:
         fixtures = _recorded(target)
-    project = generate(graph, options, fixtures)
+    try:
+        project = generate(graph, options, fixtures)
+    except UnsafeText as exc:
+        raise ConvertError(f"{target}: {exc}") from None
     files = finish(project.files, project.manifest, notebook.name)
     result = ConvertResult(target, graph.diagnostics, ok=True)
     if check:

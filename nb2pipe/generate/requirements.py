@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from nb2pipe.generate.code import comment, requirement_line
+
 # Import name -> distribution, for packages that are not installed here.
 KNOWN_DISTRIBUTIONS = {
     "sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "pillow", "yaml": "pyyaml",
@@ -48,8 +50,10 @@ def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir:
     """`extra`: (distribution, why) pairs known beyond the imports."""
     found: dict[str, Requirement] = {}
     for spec in pip_lines:  # what the notebook installs wins: it is the author's intent
-        name = _name(spec)
-        found.setdefault(_normal(name), Requirement(spec, "%pip install in the notebook"))
+        line = requirement_line(spec)
+        if line is None:  # a pip option, a file or a URL alone: not a requirement line
+            continue
+        found.setdefault(_normal(_name(line)), Requirement(line, "%pip install in the notebook"))
     for module in sorted(set(modules)):
         if module in sys.stdlib_module_names or _is_local(module, notebook_dir):
             continue
@@ -70,7 +74,7 @@ def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir:
 
 
 def render_requirements(items: list[Requirement], notebook_name: str) -> str:
-    lines = [f"# Requirements of the pipeline converted from {notebook_name}.",
+    lines = [f"# Requirements of the pipeline converted from {comment(notebook_name)}.",
              "# Versions are the ones installed where it was converted.", ""]
     width = max((len(r.line) for r in items), default=0)
     lines.extend(f"{r.line:<{width}}  # {r.why}" for r in items)
