@@ -75,9 +75,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="overwrite files edited by hand since they were generated")
     convert.add_argument("--check", action="store_true",
                          help="write nothing; exit 1 if DIR is out of date with the notebook")
-    convert.add_argument("--record", action="store_true", default=None,
+    convert.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                          help="run the notebook once and keep each step's inputs and outputs "
-                              "as test fixtures")
+                              "as test fixtures (the only way convert runs code); without it, "
+                              "fixtures recorded earlier are kept as they are; --no-record "
+                              "drops them")
     convert.add_argument("--docker", action="store_true", default=None,
                          help="also write a Dockerfile and docker/kubernetes deployments")
 

@@ -13,6 +13,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +26,10 @@ import dockerfile
 import pytest
 import tomllib
 import yaml
+from browser.lab import Jupyter, running_jupyter
 from markdown_it import MarkdownIt
 from packaging.requirements import Requirement
+from support import write_notebook
 
 from nb2pipe.convert import ConvertError, convert
 
@@ -272,3 +280,190 @@ def test_hostile_projects_import_and_run_without_side_effects(tmp_path: Path) ->
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
     assert "Would install" not in pip.stdout, pip.stdout  # nothing beyond what is here
     assert not list(tmp_path.rglob("PWN"))
+
+
+# --- Export never runs notebook code ------------------------------------------------------
+
+def marker_notebook(folder: Path, *, seconds: float = 0) -> Path:
+    """A notebook that leaves a line in RAN (beside it) each time its code runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pause = f"import time\ntime.sleep({seconds})\n" if seconds else ""
+    return write_notebook(folder / "marked.ipynb",
+                          (f"{pause}with open('RAN', 'a') as f:\n    f.write('ran\\n')\nx = 1",
+                           "step:first"),
+                          ("y = x + 1", "step:second"))
+
+
+def planted_manifest(project: Path, document: dict[str, Any]) -> None:
+    """A pipeline.json that looks written by nb2pipe (its self-hash is valid)."""
+    from nb2pipe.writer import manifest_bytes
+
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "pipeline.json").write_bytes(manifest_bytes(document, {}))
+
+
+def test_a_manifest_in_the_folder_never_makes_convert_run_the_notebook(tmp_path: Path) -> None:
+    notebook = marker_notebook(tmp_path / "nb")
+    output = tmp_path / "nb" / "project"
+    planted_manifest(output, {"options": {"record": True}})
+    result = convert(notebook, output)
+    assert result.ok
+    assert not (tmp_path / "nb" / "RAN").exists()  # the notebook did not run
+    assert not (output / "tests" / "fixtures").exists()
+    assert convert(notebook, output, check=True).stale == []  # and --check runs nothing either
+    assert not (tmp_path / "nb" / "RAN").exists()
+
+
+@pytest.mark.integration
+def test_recorded_fixtures_are_kept_until_recorded_again_or_dropped(tmp_path: Path) -> None:
+    notebook = marker_notebook(tmp_path / "nb")
+    output = tmp_path / "nb" / "project"
+    ran = tmp_path / "nb" / "RAN"
+    assert convert(notebook, output, record=True).ok
+    assert ran.read_text() == "ran\n"
+    fixtures = sorted(p.name for p in (output / "tests" / "fixtures").rglob("*") if p.is_file())
+    assert fixtures
+    raw = json.loads(notebook.read_text())
+    raw["cells"][1]["source"] = "y = x + 2"
+    notebook.write_text(json.dumps(raw))
+    result = convert(notebook, output)  # kept as they are, not recorded again
+    assert result.ok and ran.read_text() == "ran\n"
+    assert sorted(p.name for p in (output / "tests" / "fixtures").rglob("*")
+                  if p.is_file()) == fixtures
+    assert convert(notebook, output, check=True).stale == []
+    assert convert(notebook, output, record=False).ok  # --no-record drops them
+    assert not [p for p in (output / "tests").rglob("*") if "fixtures" in p.parts and p.is_file()]
+    assert ran.read_text() == "ran\n"
+
+
+# A server whose users may read and write files but, when a request says it comes from a
+# reader, not execute code; an audit hook logs every file the server process writes.
+SERVER_CONFIG = '''
+import json, os, sys
+from jupyter_server.auth import Authorizer
+
+class ReaderAuthorizer(Authorizer):
+    def is_authorized(self, handler, user, action, resource):
+        reader = handler.request.headers.get("X-Test-Role") == "reader"
+        return not (reader and action == "execute")
+
+c.ServerApp.authorizer_class = ReaderAuthorizer
+
+_log = os.open({log!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+_WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+def _where(path, dir_fd=None):
+    path = os.fsdecode(path)
+    if dir_fd is not None and not os.path.isabs(path):
+        path = os.path.join(os.readlink(f"/proc/self/fd/{{dir_fd}}"), path)
+    return os.path.abspath(path)
+
+def _audit(event, args):
+    try:
+        if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+            if args[2] & _WRITES or (args[1] or "r")[0] in "wax":
+                paths = [_where(args[0])]
+            else:
+                return
+        elif event == "os.rename":
+            paths = [_where(args[0], args[2]), _where(args[1], args[3])]
+        elif event in ("os.remove", "os.rmdir", "os.mkdir", "os.symlink", "shutil.rmtree"):
+            paths = [_where(args[0], args[-1] if isinstance(args[-1], int) else None)]
+        else:
+            return
+        os.write(_log, (json.dumps([event, paths]) + "\\n").encode())
+    except Exception:
+        pass
+
+sys.addaudithook(_audit)
+'''
+
+
+@dataclass
+class Server:
+    jupyter: Jupyter
+    writes: Path  # the audit log: one JSON line per file written
+
+    def request(self, method: str, path: str, body: Any = None, *, reader: bool = False
+                ) -> tuple[int, Any]:
+        headers = {"Authorization": f"token {self.jupyter.token}",
+                   "Content-Type": "application/json"}
+        if reader:
+            headers["X-Test-Role"] = "reader"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.jupyter.url + path, data=data, headers=headers,
+                                         method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        return status, json.loads(raw) if raw else None
+
+    def written_outside(self, *allowed: Path) -> list[str]:
+        """Files the server wrote under the root's parent, outside the root and `allowed`."""
+        inside = [str(p.resolve()) for p in (self.jupyter.root, *allowed)]
+        parent = str(self.jupyter.root.resolve().parent)
+        found = []
+        for line in self.writes.read_text().splitlines():
+            for path in json.loads(line)[1]:
+                if path.startswith(parent + os.sep) and not any(
+                        path == p or path.startswith(p + os.sep) for p in inside):
+                    found.append(path)
+        return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("root")
+    state = tmp_path_factory.mktemp("state")
+    writes = state / "writes.jsonl"
+    (state / "config").mkdir()
+    (state / "config" / "jupyter_server_config.py").write_text(
+        SERVER_CONFIG.format(log=str(writes)))
+    with running_jupyter(root, state) as jupyter:
+        yield Server(jupyter, writes)
+
+
+def api_path(server: Server, path: Path) -> str:
+    return path.relative_to(server.jupyter.root).as_posix()
+
+
+@pytest.mark.integration
+def test_export_never_runs_code_because_of_a_file_in_the_folder(server: Server,
+                                                                tmp_path: Path) -> None:
+    folder = server.jupyter.root / tmp_path.name
+    notebook = marker_notebook(folder)
+    project = folder / "project"
+    planted_manifest(project, {"options": {"record": True}})
+    status, reply = server.request("POST", "nb2pipe/export", {
+        "path": api_path(server, notebook), "output": api_path(server, project)})
+    assert status == 200, reply
+    assert not (folder / "RAN").exists()
+    assert not (project / "tests" / "fixtures").exists()
+
+
+@pytest.mark.integration
+def test_recording_needs_permission_to_execute_and_runs_off_the_event_loop(
+        server: Server, tmp_path: Path) -> None:
+    folder = server.jupyter.root / tmp_path.name
+    notebook = marker_notebook(folder, seconds=3)
+    body = {"path": api_path(server, notebook), "output": api_path(server, folder / "project"),
+            "record": True}
+    status, reply = server.request("POST", "nb2pipe/export", body, reader=True)
+    assert status == 403 and "execute" in reply["message"], reply
+    assert not (folder / "RAN").exists() and not (folder / "project").exists()
+
+    replies: list[tuple[int, Any]] = []
+    export = threading.Thread(target=lambda: replies.append(
+        server.request("POST", "nb2pipe/export", body)))
+    export.start()
+    while not (folder / "RAN").exists() and export.is_alive():  # the notebook is running
+        time.sleep(0.1)
+    status_while_recording = server.request("GET", "api/status")[0]
+    still_recording = export.is_alive()  # the server answered while the export was busy
+    export.join()
+    assert replies[0][0] == 200, replies
+    assert (status_while_recording, still_recording) == (200, True)
+    assert (folder / "RAN").read_text() == "ran\n"
+    assert (folder / "project" / "tests" / "fixtures").is_dir()

@@ -36,6 +36,7 @@ KNOWN_DISTRIBUTIONS = {
 }
 # What the generated project itself needs (Prefect's server needs FastAPI below 0.151).
 PROJECT_REQUIREMENTS = ("prefect", "pytest")
+_DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 names
 PINS = {"prefect": "prefect==3.8.8", "fastapi": "fastapi>=0.139,<0.151"}
 
 
@@ -65,6 +66,8 @@ def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir:
         found[_normal(distribution)] = Requirement(pinned, why)
     for distribution, why in (*extra, *((d, "used by the generated project")
                                         for d in PROJECT_REQUIREMENTS)):
+        if not _DISTRIBUTION.match(distribution):  # e.g. a module name a value made up
+            continue
         if _normal(distribution) not in found:
             found[_normal(distribution)] = Requirement(
                 PINS.get(distribution) or _pinned(distribution), why)
@@ -77,7 +80,7 @@ def render_requirements(items: list[Requirement], notebook_name: str) -> str:
     lines = [f"# Requirements of the pipeline converted from {comment(notebook_name)}.",
              "# Versions are the ones installed where it was converted.", ""]
     width = max((len(r.line) for r in items), default=0)
-    lines.extend(f"{r.line:<{width}}  # {r.why}" for r in items)
+    lines.extend(f"{r.line:<{width}}  # {comment(r.why)}" for r in items)
     return "\n".join(lines) + "\n"
 
 
