@@ -2,27 +2,45 @@
 
 Every generated text file starts with a stamp holding a hash of the rest of the file, so an edit
 made by hand is recognised without any other record; binary files (recorded fixtures) are
-checked against the hashes in pipeline.json. Files are staged in a temporary folder beside the
-project and moved into place only when everything has been written.
+checked against the hashes in pipeline.json.
+
+Nothing is written outside the folder: paths listed in an existing pipeline.json are untrusted
+(absolute paths, `..` and links leading out of the folder are refused), and so is a symlinked
+sub-folder. A write is journaled inside the folder, so a process killed at any point leaves
+either the old project or, once the next write (or `recover`) has finished the journal, the new
+one; files that are not nb2pipe's are never touched:
+
+1. the new files are written under `.nb2pipe-staging/new/` and synced;
+2. `.nb2pipe-staging/journal.json` (the list of files to replace and to remove) is written and
+   renamed into place: from here on the write is committed;
+3. each file is replaced by a rename (the one it replaces kept under `old/` for a rollback if
+   a rename fails), and each removed file moved to `old/`;
+4. the journal is deleted, then the staging folder.
+
+A staging folder without a journal is a write that never committed: it is deleted. With a
+journal, the remaining renames are done (each is idempotent). A lock on the folder keeps two
+writers apart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nb2pipe.generate.code import comment, md_comment
 
 MANIFEST = "pipeline.json"
 DATA = "tests/fixtures/"  # recorded values: data, never stamped
+STAGING = ".nb2pipe-staging"  # inside the project folder, so nothing is written outside it
+_JOURNAL = "journal.json"
 # The stamp line of each kind of file: comment start, end, and how outside text is written in it.
 _HASH_COMMENT = ("# ", "", comment)
 _COMMENT: dict[str, tuple[str, str, Callable[[str], str]]] = {
@@ -102,8 +120,11 @@ def _manifest_edited(content: bytes) -> bool | None:
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:
+    path = directory / MANIFEST
     try:
-        document = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        if not _stays_inside(directory, path):
+            return None
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return document if isinstance(document, dict) else None
@@ -117,28 +138,92 @@ def finish(files: dict[str, bytes], document: dict[str, Any], source: str) -> di
     return stamped
 
 
+# --- paths: nothing outside the folder ----------------------------------------------------
+
+def _is_relative_name(path: object) -> bool:
+    """A plain relative path inside a folder: no absolute path, `..`, `.`, empty part,
+    backslash, NUL, or our own staging folder."""
+    if not isinstance(path, str) or not path or "\x00" in path or "\\" in path:
+        return False
+    parts = path.split("/")
+    return (not PurePosixPath(path).is_absolute() and parts[0] != STAGING
+            and all(part not in ("", ".", "..") for part in parts))
+
+
+def _stays_inside(directory: Path, target: Path) -> bool:
+    """Whether `target`, its links followed, is inside `directory` (itself followed)."""
+    return target.resolve().is_relative_to(directory.resolve())
+
+
+def _target(directory: Path, path: str) -> Path:
+    """The file `path` names in the project. Raises WriteError when a link on the way (a
+    symlinked sub-folder, or the file itself) leads out of the project folder."""
+    target = directory / path
+    if not _stays_inside(directory, target):
+        raise WriteError(
+            f"{target}: leads outside {directory} through a symbolic link "
+            f"(to {target.resolve()}); nb2pipe writes only inside the project folder: "
+            "replace the link by a real folder, or choose another output folder")
+    return target
+
+
+def _listed_files(directory: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """The files an existing pipeline.json says nb2pipe wrote, each checked: the manifest is a
+    file in a folder, anyone could have written it."""
+    files = manifest.get("files", {})
+    if not isinstance(files, dict):
+        return {}
+    for path in files:
+        if not _is_relative_name(path):
+            raise WriteError(
+                f"{directory / MANIFEST}: lists {path!r} among its files, which is not a "
+                "path inside the project; nb2pipe writes and removes files only inside it. "
+                "Remove that entry (or pipeline.json) and convert again")
+    return {path: value for path, value in files.items() if isinstance(value, str)}
+
+
+# --- writing ------------------------------------------------------------------------------
+
 def write(directory: Path, files: dict[str, bytes], *, force: bool = False) -> Changes:
-    old = read_manifest(directory) or {}
-    recorded: dict[str, str] = old.get("files", {}) if isinstance(old.get("files"), dict) else {}
+    """Write `files` into `directory`, atomically. Raises WriteError (nothing written) for files
+    edited by hand (unless `force`), paths leading outside the folder, or another writer."""
+    for path in files:
+        if not _is_relative_name(path) or path == STAGING:
+            raise ValueError(f"not a project path: {path!r}")  # generated: a bug, not input
+    created = _make_folder(directory)
+    try:
+        with _lock(directory):
+            recover(directory)
+            changes = _plan(directory, files, force)
+            _commit(directory, {p: files[p] for p in changes.written}, changes.removed)
+    except BaseException:
+        for folder in reversed(created):  # a refused first write leaves no empty folder
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return changes
+
+
+def _plan(directory: Path, files: dict[str, bytes], force: bool) -> Changes:
+    recorded = _listed_files(directory, read_manifest(directory) or {})
     changes = Changes()
     refused: list[str] = []
     for path, content in sorted(files.items()):
-        target = directory / path
-        if not target.exists():
+        target = _target(directory, path)
+        if not target.exists() and not target.is_symlink():
             changes.written.append(path)
             continue
-        current = target.read_bytes()
+        current = _read(target)
         if current == content:
             changes.unchanged.append(path)
             continue
-        state = edited(path, current, recorded.get(path))
+        state = None if current is None else edited(path, current, recorded.get(path))
         if state is not False and not force:
             refused.append(path if state else f"{path} (not written by nb2pipe)")
         changes.written.append(path)
-    stale = sorted(set(recorded) - set(files))
-    for path in stale:
-        target = directory / path
-        if target.exists():
+    for path in sorted(set(recorded) - set(files)):
+        target = _target(directory, path)
+        if target.is_file() and not target.is_symlink():
             if edited(path, target.read_bytes(), recorded.get(path)) and not force:
                 refused.append(f"{path} (no longer generated)")
             changes.removed.append(path)
@@ -147,61 +232,202 @@ def write(directory: Path, files: dict[str, bytes], *, force: bool = False) -> C
             f"{directory}: changed since nb2pipe wrote it: {', '.join(refused)}; "
             "re-run with --force to overwrite, or move your changes into the notebook"
         )
-    _commit(directory, {p: files[p] for p in changes.written}, changes.removed)
     return changes
 
 
-def _commit(directory: Path, files: dict[str, bytes], removed: Iterable[str]) -> None:
-    """Stage everything beside the project, then move it in; on failure put it all back."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.nb2pipe-", dir=directory.parent))
+def _read(target: Path) -> bytes | None:
+    """A file's content; None for what is not a regular file (a folder, a dangling link)."""
+    if target.is_symlink() or not target.is_file():
+        return None
+    return target.read_bytes()
+
+
+def _make_folder(directory: Path) -> list[Path]:
+    """Create the project folder; returns the folders created, outermost first."""
+    missing = []
+    folder = directory
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
+@contextlib.contextmanager
+def _lock(directory: Path) -> Iterator[None]:
+    """One writer per folder at a time (the lock goes with the process, even when killed)."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: writers must not overlap
+        yield
+        return
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WriteError(f"{directory}: another nb2pipe is writing this folder; "
+                             "try again when it has finished") from None
+        yield
+    finally:
+        os.close(handle)
+
+
+def _commit(directory: Path, files: dict[str, bytes], removed: list[str]) -> None:
+    if not files and not removed:
+        return
+    stage = directory / STAGING
+    stage.mkdir()
     try:
         for path, content in files.items():
-            target = staging / "new" / path
+            _write_synced(stage / "new" / path, content)
+        _write_synced(stage / (_JOURNAL + ".part"),
+                      json.dumps({"write": sorted(files), "remove": sorted(removed)}).encode())
+        os.replace(stage / (_JOURNAL + ".part"), stage / _JOURNAL)  # committed
+        _sync_folder(stage)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    done: list[tuple[Path, bool]] = []  # (target, whether a file was there before)
+    try:
+        for path in sorted(files):
+            target = directory / path
+            existed = target.exists() or target.is_symlink()
+            if existed:
+                _keep(target, stage / "old" / path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        if not directory.exists():
-            os.replace(staging / "new", directory)
-            return
-        done: list[tuple[Path, Path | None]] = []
+            os.replace(stage / "new" / path, target)
+            done.append((target, existed))
+        for path in sorted(removed):
+            target = directory / path
+            _move(target, stage / "old" / path)
+            done.append((target, True))
+    except OSError:
+        _roll_back(directory, stage, done)
+        raise
+    _finish(directory, stage, removed)
+
+
+def _keep(target: Path, backup: Path) -> None:
+    """A copy of the file about to be replaced, for a rollback: a hard link when possible."""
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(target, backup, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(target, backup, follow_symlinks=False)
+
+
+def _move(target: Path, backup: Path) -> None:
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(target, backup)
+
+
+def _roll_back(directory: Path, stage: Path, done: list[tuple[Path, bool]]) -> None:
+    """A rename failed (full disk, a read-only file): put back what was replaced or removed."""
+    for target, existed in reversed(done):
+        backup = stage / "old" / target.relative_to(directory)
+        with contextlib.suppress(OSError):
+            if existed:
+                os.replace(backup, target)
+            else:
+                target.unlink()
+    (stage / _JOURNAL).unlink(missing_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    _prune(directory, [t.relative_to(directory).as_posix() for t, existed in done if not existed])
+
+
+def _finish(directory: Path, stage: Path, removed: list[str]) -> None:
+    (stage / _JOURNAL).unlink()  # the write is complete: what is left is rubbish
+    shutil.rmtree(stage, ignore_errors=True)
+    _prune(directory, removed)
+
+
+def _prune(directory: Path, paths: list[str]) -> None:
+    """Remove the folders that removed files leave empty (never the project folder itself)."""
+    for path in paths:
+        folder = (directory / path).parent
+        while folder != directory and folder.is_relative_to(directory):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
+
+
+def recover(directory: Path) -> None:
+    """Finish a write a killed process left: roll its journal forward, or discard staging
+    that never committed."""
+    stage = directory / STAGING
+    if stage.is_symlink():
+        stage.unlink()
+        return
+    if not stage.is_dir():
+        return
+    journal = _journal(stage)
+    if journal is not None:
+        for path in journal["write"]:
+            if (stage / "new" / path).is_file():
+                target = _target(directory, path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(stage / "new" / path, target)
+        for path in journal["remove"]:
+            target = _target(directory, path)
+            if target.is_file() and not target.is_symlink():
+                _move(target, stage / "old" / path)
+        _finish(directory, stage, journal["remove"])
+    else:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _journal(stage: Path) -> dict[str, list[str]] | None:
+    try:
+        document = json.loads((stage / _JOURNAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    lists = {key: document.get(key) for key in ("write", "remove")} if isinstance(
+        document, dict) else {}
+    if not all(isinstance(v, list) and all(_is_relative_name(p) for p in v)
+               for v in lists.values()) or len(lists) != 2:
+        return None  # not a journal nb2pipe wrote: nothing in it is followed
+    return {key: list(value) for key, value in lists.items() if isinstance(value, list)}
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a folder
+        handle = os.open(folder, os.O_RDONLY)
         try:
-            for path in [*files, *removed]:
-                target = directory / path
-                backup = None
-                if target.exists():
-                    backup = staging / "old" / path
-                    backup.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(target, backup)
-                if path in files:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(staging / "new" / path, target)
-                else:
-                    target.unlink()
-                done.append((target, backup))
-        except OSError:
-            for target, backup in reversed(done):
-                if backup is not None:
-                    os.replace(backup, target)
-                else:
-                    target.unlink(missing_ok=True)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def stale_files(directory: Path, files: dict[str, bytes], skip: Iterable[str] = ()) -> list[str]:
     """One line per file that differs from what the notebook would generate now."""
     reasons = []
     skipped = set(skip)
+    if (directory / STAGING).exists():
+        reasons.append(f"{STAGING}: a conversion was interrupted; run nb2pipe convert to "
+                       "finish it")
     recorded = (read_manifest(directory) or {}).get("files", {})
+    recorded = recorded if isinstance(recorded, dict) else {}
     for path, content in sorted(files.items()):
         if path in skipped:
             continue
         target = directory / path
-        if not target.exists():
+        if not _stays_inside(directory, target):
+            reasons.append(f"{path}: a link leading outside the project folder")
+        elif not target.exists():
             reasons.append(f"{path}: missing")
-        elif target.read_bytes() != content:
-            state = edited(path, target.read_bytes(), recorded.get(path))
+        elif (current := _read(target)) != content:
+            state = None if current is None else edited(path, current, recorded.get(path))
             reasons.append(f"{path}: edited by hand since it was generated" if state else
                            f"{path}: out of date with the notebook")
     return reasons

@@ -467,3 +467,187 @@ def test_recording_needs_permission_to_execute_and_runs_off_the_event_loop(
     assert (status_while_recording, still_recording) == (200, True)
     assert (folder / "RAN").read_text() == "ran\n"
     assert (folder / "project" / "tests" / "fixtures").is_dir()
+
+
+# --- paths from pipeline.json and links in the folder ---------------------------------------
+
+def tree(folder: Path) -> dict[str, bytes | str]:
+    """Every file (content) and link (its target) under `folder`, dot files included."""
+    found: dict[str, bytes | str] = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            found[name] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            found[name] = path.read_bytes()
+    return found
+
+
+def small_notebook(folder: Path, factor: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_notebook(folder / "small.ipynb", (f"factor = {factor}", "parameters"),
+                          ("numbers = list(range(10))", "step:load"),
+                          ("scaled = [n * factor for n in numbers]", "step:scale"),
+                          ("total = sum(scaled)", "step:report"))
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["", "force"])
+@pytest.mark.parametrize("entry", ["../../outside/victim.txt", "ABSOLUTE", "tests/../../x.txt",
+                                   "tests\\..\\..\\x.txt", "./README.md", ".nb2pipe-staging/x",
+                                   ""])
+def test_paths_listed_in_pipeline_json_never_leave_the_folder(entry: str, force: bool,
+                                                              tmp_path: Path) -> None:
+    from nb2pipe.writer import manifest_bytes
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("not nb2pipe's")
+    entry = str(outside / "victim.txt") if entry == "ABSOLUTE" else entry
+    notebook = small_notebook(tmp_path / "work")
+    project = tmp_path / "work" / "project"
+    project.mkdir()
+    (project / "pipeline.json").write_bytes(manifest_bytes(  # its own hash is valid
+        {"options": {}}, {entry: (outside / "victim.txt").read_bytes()}))
+    before = tree(tmp_path)
+    with pytest.raises(ConvertError, match=r"pipeline\.json: lists .* not a path inside"):
+        convert(notebook, project, force=force)
+    assert tree(tmp_path) == before  # nothing deleted, nothing copied anywhere
+
+
+def test_a_symlinked_sub_folder_leading_out_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    notebook = small_notebook(tmp_path / "work")
+    project = tmp_path / "work" / "project"
+    project.mkdir()
+    (project / "tests").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ConvertError, match=r"tests.* leads outside .* through a symbolic link"):
+        convert(notebook, project)
+    assert list(elsewhere.iterdir()) == [] and tree(project) == {"tests": f"-> {elsewhere}"}
+    assert "tests/test_steps.py: a link leading outside the project folder" in convert(
+        notebook, project, check=True).stale
+    (project / "tests").unlink()
+    (project / "flow.py").symlink_to(elsewhere / "flow.py")  # a file link, even dangling
+    with pytest.raises(ConvertError, match=r"flow\.py: leads outside"):
+        convert(notebook, project, force=True)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_links_that_stay_inside_the_folder_are_written_through(tmp_path: Path) -> None:
+    notebook = small_notebook(tmp_path / "work")
+    project = tmp_path / "work" / "project"
+    (project / "real-tests").mkdir(parents=True)
+    (project / "tests").symlink_to("real-tests", target_is_directory=True)
+    assert convert(notebook, project).ok
+    assert (project / "real-tests" / "test_steps.py").is_file()
+
+
+WRITE_EVENTS = ("open", "os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.symlink",
+                "os.link", "shutil.rmtree", "shutil.copyfile", "os.truncate", "os.chmod")
+
+
+def written_paths(event: str, args: tuple[Any, ...]) -> list[str]:
+    """The paths an audited file operation changes ([] for reads and other events)."""
+    def where(path: Any, dir_fd: Any = None) -> str:
+        path = os.fsdecode(path)
+        if isinstance(dir_fd, int) and not os.path.isabs(path):
+            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+        return os.path.abspath(path)
+
+    if event == "open":
+        path, mode, flags = args
+        writing = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
+        if not isinstance(path, str | bytes | os.PathLike) or not (
+                writing or (mode or "r")[0] in "wax"):
+            return []
+        return [where(path)]
+    if event == "os.rename":
+        return [where(args[0], args[2]), where(args[1], args[3])]
+    if event == "os.link":
+        return [where(args[1], args[3])]
+    if event in WRITE_EVENTS:
+        dir_fd = args[-1] if event != "shutil.copyfile" else None
+        return [where(args[1] if event == "shutil.copyfile" else args[0], dir_fd)]
+    return []
+
+
+def in_child(work: Any, *, kill_at: int | None = None, watch: Path | None = None
+             ) -> tuple[list[str], bool]:
+    """Run `work()` in a forked process that records every path it writes; with `kill_at`, the
+    process SIGKILLs itself just before its `kill_at`-th write under `watch`. Returns the paths
+    written and whether the process was killed."""
+    import signal
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read_end)
+        count = 0
+
+        def audit(event: str, args: tuple[Any, ...]) -> None:
+            nonlocal count
+            try:
+                paths = written_paths(event, args)
+            except Exception:  # noqa: BLE001 - an odd argument is not a write we track
+                return
+            for path in paths:
+                os.write(write_end, (path + "\n").encode("utf-8", "surrogateescape"))
+            if kill_at is not None and watch is not None and any(
+                    p == str(watch) or p.startswith(str(watch) + os.sep) for p in paths):
+                count += 1
+                if count == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        sys.addaudithook(audit)
+        code = 0
+        try:
+            work()
+        except BaseException:  # noqa: BLE001 - reported as the exit status
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert killed or os.WEXITSTATUS(status) == 0, "the work failed in the child"
+    return b"".join(chunks).decode("utf-8", "surrogateescape").splitlines(), killed
+
+
+def test_staging_happens_inside_the_output_folder(tmp_path: Path) -> None:
+    """An output folder that is a server's root (or "."): nothing is written beside it."""
+    root = tmp_path / "root"
+    notebook = small_notebook(root)
+    written, _ = in_child(lambda: convert(notebook, root))
+    beside = [p for p in written if p.startswith(str(tmp_path) + os.sep)
+              and not (p == str(root) or p.startswith(str(root) + os.sep))]
+    assert beside == [] and any(p.endswith("flow.py") for p in written)
+    assert (root / "flow.py").is_file() and not (root / ".nb2pipe-staging").exists()
+
+
+@pytest.mark.integration
+def test_export_through_a_symlinked_sub_folder_is_refused(server: Server, tmp_path: Path,
+                                                          tmp_path_factory: pytest.TempPathFactory
+                                                          ) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    folder = server.jupyter.root / tmp_path.name
+    notebook = small_notebook(folder)
+    (folder / "project").mkdir()
+    (folder / "project" / "tests").symlink_to(elsewhere, target_is_directory=True)
+    status, reply = server.request("POST", "nb2pipe/export", {
+        "path": api_path(server, notebook), "output": api_path(server, folder / "project")})
+    assert status == 409 and "leads outside" in reply["message"], reply
+    assert list(elsewhere.iterdir()) == []
+    assert server.written_outside(server.writes.parent) == []
+
+
+@pytest.mark.integration
+def test_export_into_the_root_itself_writes_nothing_beside_it(server: Server) -> None:
+    notebook = small_notebook(server.jupyter.root / "top")
+    status, reply = server.request("POST", "nb2pipe/export", {
+        "path": api_path(server, notebook), "output": "."})
+    assert status == 200, reply
+    assert (server.jupyter.root / "flow.py").is_file()
+    assert server.written_outside(server.writes.parent) == []
