@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -332,7 +333,7 @@ def test_recorded_fixtures_are_kept_until_recorded_again_or_dropped(tmp_path: Pa
                   if p.is_file()) == fixtures
     assert convert(notebook, output, check=True).stale == []
     assert convert(notebook, output, record=False).ok  # --no-record drops them
-    assert not [p for p in (output / "tests").rglob("*") if "fixtures" in p.parts and p.is_file()]
+    assert not (output / "tests" / "fixtures").exists()  # no empty folders left either
     assert ran.read_text() == "ran\n"
 
 
@@ -573,9 +574,9 @@ def written_paths(event: str, args: tuple[Any, ...]) -> list[str]:
 
 def in_child(work: Any, *, kill_at: int | None = None, watch: Path | None = None
              ) -> tuple[list[str], bool]:
-    """Run `work()` in a forked process that records every path it writes; with `kill_at`, the
-    process SIGKILLs itself just before its `kill_at`-th write under `watch`. Returns the paths
-    written and whether the process was killed."""
+    """Run `work()` in a forked process that records every file operation that writes; with
+    `kill_at`, the process SIGKILLs itself just before its `kill_at`-th such operation under
+    `watch`. Returns the operations (their paths, NUL-separated) and whether it was killed."""
     import signal
 
     read_end, write_end = os.pipe()
@@ -590,8 +591,8 @@ def in_child(work: Any, *, kill_at: int | None = None, watch: Path | None = None
                 paths = written_paths(event, args)
             except Exception:  # noqa: BLE001 - an odd argument is not a write we track
                 return
-            for path in paths:
-                os.write(write_end, (path + "\n").encode("utf-8", "surrogateescape"))
+            if paths:  # one line per operation, its paths separated by NUL
+                os.write(write_end, ("\0".join(paths) + "\n").encode("utf-8", "surrogateescape"))
             if kill_at is not None and watch is not None and any(
                     p == str(watch) or p.startswith(str(watch) + os.sep) for p in paths):
                 count += 1
@@ -621,9 +622,10 @@ def test_staging_happens_inside_the_output_folder(tmp_path: Path) -> None:
     root = tmp_path / "root"
     notebook = small_notebook(root)
     written, _ = in_child(lambda: convert(notebook, root))
-    beside = [p for p in written if p.startswith(str(tmp_path) + os.sep)
+    paths = [p for operation in written for p in operation.split("\0")]
+    beside = [p for p in paths if p.startswith(str(tmp_path) + os.sep)
               and not (p == str(root) or p.startswith(str(root) + os.sep))]
-    assert beside == [] and any(p.endswith("flow.py") for p in written)
+    assert beside == [] and any(p.endswith("flow.py") for p in paths)
     assert (root / "flow.py").is_file() and not (root / ".nb2pipe-staging").exists()
 
 
@@ -651,3 +653,110 @@ def test_export_into_the_root_itself_writes_nothing_beside_it(server: Server) ->
     assert status == 200, reply
     assert (server.jupyter.root / "flow.py").is_file()
     assert server.written_outside(server.writes.parent) == []
+
+
+# --- a convert killed at any point -------------------------------------------------------
+
+USER_FILES = {"notes.md": b"my notes\n", "data/input.csv": b"a,b\n1,2\n",
+              "tests/test_mine.py": b"def test_mine():\n    pass\n"}
+
+
+def killable_project(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes | str]]:
+    """A project converted from version 1 of a notebook (with a Dockerfile), files of the
+    user's own added; the notebook then changed to version 2 (a step more, no Dockerfile)."""
+    notebook = small_notebook(tmp_path / "work")
+    project = tmp_path / "work" / "project"
+    assert convert(notebook, project, docker=True).ok
+    for name, content in USER_FILES.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(content)
+    write_notebook(notebook, ("factor = 4", "parameters"),
+                   ("numbers = list(range(12))", "step:load"),
+                   ("scaled = [n * factor for n in numbers]", "step:scale"),
+                   ("shifted = [n + 1 for n in scaled]", "step:shift"),
+                   ("total = sum(shifted)", "step:report"))
+    expected = tmp_path / "expected"
+    shutil.copytree(notebook.parent, expected, ignore=shutil.ignore_patterns("project"))
+    assert convert(expected / notebook.name, expected / "project", docker=False).ok
+    after = {**tree(expected / "project"), **USER_FILES}
+    return notebook, project, after
+
+
+def kill_and_recover(notebook: Path, project: Path, saved: Path, point: int,
+                     after: dict[str, bytes | str], before: dict[str, bytes | str]) -> bool:
+    """Restore the project, kill a convert just before its `point`-th write in the folder,
+    check what it left, convert again; returns whether the process was killed."""
+    shutil.rmtree(project)
+    shutil.copytree(saved, project, symlinks=True)
+    _, killed = in_child(lambda: convert(notebook, project, docker=False),
+                         kill_at=point, watch=project)
+    state = tree(project)
+    for name, content in USER_FILES.items():
+        assert state[name] == content, (point, name)  # the user's files are never touched
+    visible = {k: v for k, v in state.items() if not k.startswith(".nb2pipe-staging/")}
+    if ".nb2pipe-staging/journal.json" in state:  # committed: some files may be new already
+        assert all(v in (before.get(k), after.get(k)) for k, v in visible.items()), point
+        assert ".nb2pipe-staging: a conversion was interrupted" in " ".join(
+            convert(notebook, project, check=True).stale)
+    else:  # never committed, or complete: the old project or the new one, nothing between
+        assert visible in (before, after), point
+    assert convert(notebook, project, docker=False).ok  # finishes or discards the write
+    assert tree(project) == after, point
+    return killed
+
+
+@pytest.mark.integration
+def test_a_convert_killed_at_any_point_leaves_old_or_new_and_loses_nothing(
+        tmp_path: Path) -> None:
+    notebook, project, after = killable_project(tmp_path)
+    before = tree(project)
+    saved = tmp_path / "saved"
+    shutil.copytree(project, saved, symlinks=True)
+    point = 0
+    while kill_and_recover(notebook, project, saved, point + 1, after, before):
+        point += 1
+    assert point > 20, point  # every write of the conversion was a kill point
+
+
+def test_a_convert_killed_before_during_and_after_its_commit(tmp_path: Path) -> None:
+    """The fast version: a few kill points (the whole sweep is an integration test)."""
+    notebook, project, after = killable_project(tmp_path)
+    before = tree(project)
+    saved = tmp_path / "saved"
+    shutil.copytree(project, saved, symlinks=True)
+    written, _ = in_child(lambda: convert(notebook, project, docker=False))
+    inside = [op for op in written if any(p == str(project) or p.startswith(str(project) + os.sep)
+                                          for p in op.split("\0"))]
+    commit = next(i for i, op in enumerate(inside, start=1) if op.endswith("journal.json"))
+    shutil.rmtree(project)
+    shutil.copytree(saved, project, symlinks=True)
+    for point in (1, commit - 1, commit + 2, commit + 5, len(inside)):
+        assert kill_and_recover(notebook, project, saved, point, after, before), point
+
+
+@pytest.mark.integration
+def test_a_killed_recovery_is_itself_recovered(tmp_path: Path) -> None:
+    notebook, project, after = killable_project(tmp_path)
+    saved = tmp_path / "saved"
+    point = 0
+    while True:  # the first kill after the write committed: a journal to roll forward
+        point += 1
+        _, killed = in_child(lambda: convert(notebook, project, docker=False),
+                             kill_at=point, watch=project)
+        assert killed
+        if (project / ".nb2pipe-staging" / "journal.json").exists():
+            break
+        shutil.rmtree(project / ".nb2pipe-staging", ignore_errors=True)
+    shutil.copytree(project, saved, symlinks=True)
+    again = 0
+    while True:  # now kill the next convert, which first finishes the journal, at every point
+        again += 1
+        shutil.rmtree(project)
+        shutil.copytree(saved, project, symlinks=True)
+        _, killed = in_child(lambda: convert(notebook, project, docker=False),
+                             kill_at=again, watch=project)
+        assert convert(notebook, project, docker=False).ok
+        assert tree(project) == after, again
+        if not killed:
+            break
+    assert again > 5
