@@ -10,7 +10,7 @@ from pathlib import Path
 from nb2pipe.diagnostics import has_errors
 from nb2pipe.generate.code import UnsafeText
 from nb2pipe.generate.project import Options
-from nb2pipe.model import Diagnostic
+from nb2pipe.model import Diagnostic, Notebook
 from nb2pipe.notebook.reader import ReadError
 from nb2pipe.notebook.split import SPLIT_MODES
 
@@ -28,6 +28,7 @@ class ConvertResult:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # --check: one reason per stale file
+    notebook: Notebook | None = None  # as read, to place the diagnostics in the file
 
 
 def default_output(notebook: Path) -> Path:
@@ -68,7 +69,7 @@ def convert(
     except ReadError as exc:
         raise ConvertError(str(exc)) from None
     if has_errors(graph.diagnostics):
-        return ConvertResult(target, graph.diagnostics, ok=False)
+        return ConvertResult(target, graph.diagnostics, ok=False, notebook=graph.notebook)
     if not graph.steps:
         raise ConvertError(f"{notebook}: no step runs any code, so there is no pipeline to write")
     fixtures = None
@@ -90,7 +91,7 @@ def convert(
     except UnsafeText as exc:
         raise ConvertError(f"{target}: {exc}") from None
     files = finish(project.files, project.manifest, notebook.name)
-    result = ConvertResult(target, graph.diagnostics, ok=True)
+    result = ConvertResult(target, graph.diagnostics, ok=True, notebook=graph.notebook)
     if check:
         result.stale = stale_files(target, files)
         return result

@@ -72,7 +72,8 @@ def hostile_notebook(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True)
     # A comment holds one line (what str.splitlines() splits on stays out: that the notebook
     # reader splits on "\n" alone is the analysis' own test).
-    # Nor do unpaired surrogates (a file name's bytes that are not UTF-8) fit in Python source.
+    # Unpaired surrogates (a file name's bytes that are not UTF-8) are no text: a notebook
+    # holding them is refused as bad input (tests/test_cli.py).
     help_text = " ".join(text.splitlines()).encode("utf-8", "replace").decode()
     cells = [
         {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "outputs": [],
@@ -87,7 +88,7 @@ def hostile_notebook(folder: Path, text: str) -> Path:
     notebook.write_text(json.dumps({
         "cells": cells, "nbformat": 4, "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "language": "python",
-                                    "display_name": text}}}), encoding="utf-8")
+                                    "display_name": help_text}}}), encoding="utf-8")
     return notebook
 
 
@@ -252,6 +253,24 @@ def test_pip_options_in_the_notebook_are_not_requirement_lines(tmp_path: Path) -
     names = {Requirement(line).name for line in lines}
     assert {"pandas", "pkg"} <= names and "tqdm" not in names
     assert not any(line.startswith("-") or line.startswith("http") for line in lines)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_check_output_stays_one_line_per_finding(case: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from nb2pipe.cli import main
+    from nb2pipe.generate.code import one_line
+
+    notebook = hostile_notebook(tmp_path / "nb", HOSTILE[case])
+    raw = json.loads(notebook.read_text())
+    raw["cells"][2]["source"] = "size = len(text) + missing"  # one finding, about this file
+    notebook.write_text(json.dumps(raw))
+    assert main(["check", str(notebook)]) == 1
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 4 and lines[-1] == "", lines  # the finding, its hint, the summary
+    assert lines[0].startswith(f"{one_line(str(notebook))}:") and " NB201 error: " in lines[0]
+    assert lines[1].startswith("    hint: ")
+    assert lines[2].startswith(one_line(str(notebook)) + ": 2 steps")
 
 
 @pytest.mark.integration
