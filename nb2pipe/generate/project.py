@@ -20,7 +20,6 @@ from nb2pipe.generate.code import (
 )
 from nb2pipe.generate.flow_py import flow_names
 from nb2pipe.generate.plan import Plan
-from nb2pipe.render import mermaid
 
 DEFAULT_POOL = "nb2pipe-process"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # where `prefect server start` listens
@@ -153,6 +152,8 @@ def render_pyproject(plan: Plan) -> str:
 
 
 def render_readme(plan: Plan, options: Options) -> str:
+    from nb2pipe.render import mermaid  # render imports code.py's escaping from this package
+
     names = flow_names(plan)
     name = deployment_name(plan)
     lines = [
