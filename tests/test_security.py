@@ -649,6 +649,27 @@ def test_staging_happens_inside_the_output_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def test_export_refuses_a_manifest_listing_files_outside(server: Server, tmp_path: Path,
+                                                         tmp_path_factory: pytest.TempPathFactory
+                                                         ) -> None:
+    from nb2pipe.writer import manifest_bytes
+
+    outside = tmp_path_factory.mktemp("victim")
+    (outside / "victim.txt").write_text("not nb2pipe's")
+    folder = server.jupyter.root / tmp_path.name
+    notebook = small_notebook(folder)
+    (folder / "project").mkdir()
+    entry = os.path.relpath(outside / "victim.txt", folder / "project")
+    (folder / "project" / "pipeline.json").write_bytes(manifest_bytes(
+        {"options": {}}, {entry: (outside / "victim.txt").read_bytes()}))
+    status, reply = server.request("POST", "nb2pipe/export", {
+        "path": api_path(server, notebook), "output": api_path(server, folder / "project")})
+    assert status == 409 and "not a path inside the project" in reply["message"], reply
+    assert tree(outside) == {"victim.txt": b"not nb2pipe's"}
+    assert server.written_outside(server.writes.parent) == []
+
+
+@pytest.mark.integration
 def test_export_through_a_symlinked_sub_folder_is_refused(server: Server, tmp_path: Path,
                                                           tmp_path_factory: pytest.TempPathFactory
                                                           ) -> None:
