@@ -308,13 +308,12 @@ def _convert(args: argparse.Namespace) -> int:
     return max(_convert_one(args, notebook, args.output) for notebook in args.notebook)
 
 
-def _convert_one(args: argparse.Namespace, notebook: str, output: str | None,
-                 split: str | None = None) -> int:
+def _convert_one(args: argparse.Namespace, notebook: str, output: str | None) -> int:
     from nb2pipe.convert import ConvertError, convert
     from nb2pipe.render import Positions, diagnostic_text
 
     try:
-        result = convert(notebook, output, split=split or args.split, force=args.force,
+        result = convert(notebook, output, split=args.split, force=args.force,
                          record=args.record, docker=args.docker, check=args.check)
     except ConvertError as exc:
         if len(args.notebook) == 1:
@@ -353,6 +352,8 @@ def _check_projects(args: argparse.Namespace) -> int:
     notebook its pipeline.json names (which must be under the current folder too)."""
     import os
 
+    from nb2pipe.writer import read_manifest
+
     here = Path.cwd().resolve()
     projects = []
     for folder, names, files in os.walk(here):
@@ -361,8 +362,6 @@ def _check_projects(args: argparse.Namespace) -> int:
             projects.append(Path(folder))
     code, checked = 0, 0
     for project in projects:
-        from nb2pipe.writer import read_manifest
-
         manifest = read_manifest(project) or {}
         notebook = manifest.get("notebook")
         if "nb2pipe" not in manifest or not isinstance(notebook, str):
