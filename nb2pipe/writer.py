@@ -281,8 +281,12 @@ def _commit(directory: Path, files: dict[str, bytes], removed: list[str]) -> Non
     try:
         for path, content in files.items():
             _write_synced(stage / "new" / path, content)
-        _write_synced(stage / (_JOURNAL + ".part"),
-                      json.dumps({"write": sorted(files), "remove": sorted(removed)}).encode())
+        # What each file holds now: recovery replaces only what is still that, so an edit made
+        # after a killed write is not lost when the write is finished.
+        found = {path: _digest_of(directory / path) for path in [*files, *removed]}
+        journal = {"write": [[p, found[p]] for p in sorted(files)],
+                   "remove": [[p, found[p]] for p in sorted(removed)]}
+        _write_synced(stage / (_JOURNAL + ".part"), json.dumps(journal).encode())
         os.replace(stage / (_JOURNAL + ".part"), stage / _JOURNAL)  # committed
         _sync_folder(stage)
     except BaseException:
@@ -356,7 +360,7 @@ def _prune(directory: Path, paths: list[str]) -> None:
 
 def recover(directory: Path) -> None:
     """Finish a write a killed process left: roll its journal forward, or discard staging
-    that never committed."""
+    that never committed. A file changed since the write was planned is left as it is."""
     stage = directory / STAGING
     if stage.is_symlink():
         stage.unlink()
@@ -365,31 +369,47 @@ def recover(directory: Path) -> None:
         return
     journal = _journal(stage)
     if journal is not None:
-        for path in journal["write"]:
-            if (stage / "new" / path).is_file():
-                target = _target(directory, path)
+        for path, expected in journal["write"]:
+            target = _target(directory, path)
+            if (stage / "new" / path).is_file() and _digest_of(target) == expected:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(stage / "new" / path, target)
-        for path in journal["remove"]:
+        for path, expected in journal["remove"]:
             target = _target(directory, path)
-            if target.is_file() and not target.is_symlink():
+            if expected is not None and _digest_of(target) == expected:
                 _move(target, stage / "old" / path)
-        _finish(directory, stage, journal["remove"])
+        _finish(directory, stage, [path for path, _ in journal["remove"]])
     else:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _journal(stage: Path) -> dict[str, list[str]] | None:
+def _journal(stage: Path) -> dict[str, list[tuple[str, str | None]]] | None:
+    """The journal of a committed write; None when there is none, or it is not one nb2pipe
+    wrote (then nothing in it is followed)."""
     try:
         document = json.loads((stage / _JOURNAL).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    lists = {key: document.get(key) for key in ("write", "remove")} if isinstance(
-        document, dict) else {}
-    if not all(isinstance(v, list) and all(_is_relative_name(p) for p in v)
-               for v in lists.values()) or len(lists) != 2:
-        return None  # not a journal nb2pipe wrote: nothing in it is followed
-    return {key: list(value) for key, value in lists.items() if isinstance(value, list)}
+    if not isinstance(document, dict):
+        return None
+    journal: dict[str, list[tuple[str, str | None]]] = {}
+    for key in ("write", "remove"):
+        entries = document.get(key)
+        if not isinstance(entries, list):
+            return None
+        journal[key] = []
+        for entry in entries:
+            if not (isinstance(entry, list) and len(entry) == 2 and _is_relative_name(entry[0])
+                    and (entry[1] is None or isinstance(entry[1], str))):
+                return None
+            journal[key].append((entry[0], entry[1]))
+    return journal
+
+
+def _digest_of(target: Path) -> str | None:
+    """The hash of a regular file's content; None when there is none (or not a regular one)."""
+    content = _read(target) if target.exists() or target.is_symlink() else None
+    return None if content is None else digest(content)
 
 
 def _write_synced(path: Path, content: bytes) -> None:

@@ -800,3 +800,21 @@ def test_a_killed_recovery_is_itself_recovered(tmp_path: Path) -> None:
         if not killed:
             break
     assert again > 5
+
+
+def test_an_edit_made_after_a_killed_write_is_kept_when_it_is_finished(tmp_path: Path) -> None:
+    counted, project = killable_project(tmp_path / "count")[:2]
+    written, _ = in_child(lambda: convert(counted, project, docker=False))
+    inside = [op for op in written if str(project) in op]
+    commit = next(i for i, op in enumerate(inside, start=1) if op.endswith("journal.json"))
+    notebook, project, after = killable_project(tmp_path / "kill")
+    _, killed = in_child(lambda: convert(notebook, project, docker=False),
+                         kill_at=commit + 1, watch=project)  # committed, nothing replaced yet
+    assert killed and (project / ".nb2pipe-staging" / "journal.json").exists()
+    steps = project / "steps.py"
+    steps.write_text(steps.read_text() + "# my change\n")
+    with pytest.raises(ConvertError, match=r"steps\.py.*--force"):
+        convert(notebook, project, docker=False)  # finishes the write, but not over the edit
+    assert steps.read_text().endswith("# my change\n")
+    assert not (project / ".nb2pipe-staging").exists()
+    assert tree(project)["flow.py"] == after["flow.py"]  # the rest of the write was finished
