@@ -1,4 +1,5 @@
-"""Small, safe building blocks for generated source: identifiers, literals, indentation."""
+"""Small, safe building blocks for generated files: identifiers, literals, indentation, and the
+one escaping function per target language for text from outside the cells."""
 
 from __future__ import annotations
 
