@@ -240,6 +240,12 @@ def test_a_path_a_dockerfile_cannot_hold_is_refused_before_writing(tmp_path: Pat
         convert(notebook, project, docker=True)
     assert not project.exists()
     assert convert(notebook, project).ok  # without a Dockerfile it converts
+    spaced = tmp_path / "nb" / "my project"  # a space is fine: COPY takes the JSON form
+    assert convert(notebook, spaced, docker=True).ok
+    commands = dockerfile.parse_string((spaced / "Dockerfile").read_text())
+    copy = next(c for c in commands if c.cmd == "COPY")
+    assert copy.json and copy.value == ("my project/requirements.txt", "/opt/requirements.txt")
+    assert commands[-1].value == ("/opt/pipeline/my project",)
 
 
 def test_pip_options_in_the_notebook_are_not_requirement_lines(tmp_path: Path) -> None:

@@ -115,13 +115,19 @@ def render_dockerfile(plan: Plan, options: Options) -> str:
         f"#   docker build -f {comment(build)} -t {deployment_name(plan)} .",
         f"FROM python:{options.python}-slim",
         "WORKDIR /opt/pipeline",
-        "COPY " + json.dumps([f"{project}/requirements.txt", "/opt/requirements.txt"],
-                             ensure_ascii=False),
+        "COPY " + _docker_arguments([f"{project}/requirements.txt", "/opt/requirements.txt"]),
         "RUN pip install --no-cache-dir -r /opt/requirements.txt",
         "COPY . .",
         f"WORKDIR {dockerfile_path(_in_image(options))}",
         "",
     ])
+
+
+def _docker_arguments(paths: list[str]) -> str:
+    """Paths as Docker's shell form, or its JSON form when one holds a space."""
+    if any(" " in path for path in paths):
+        return json.dumps(paths, ensure_ascii=False)
+    return " ".join(paths)
 
 
 def _in_image(options: Options) -> str:
