@@ -12,20 +12,84 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from nb2pipe import __version__
+
+if TYPE_CHECKING:
+    from nb2pipe.model import StepGraph
 
 EXAMPLES = """\
 examples:
   nb2pipe check analysis.ipynb                 report steps, edges and problems
-  nb2pipe check analysis.ipynb --format json   the same, as one JSON object
+  nb2pipe convert analysis.ipynb               write the Prefect project beside it
+  nb2pipe run analysis.ipynb -p alpha 0.5      run the pipeline with a parameter
+  nb2pipe COMMAND --help                       each command's own examples
+
+exit codes (every command): 0 success (warnings allowed), 1 the notebook has errors (or the
+check failed: a stale project, a failed run, a divergence), 2 usage error or unreadable file
+"""
+
+COMMAND_EXAMPLES = {
+    "check": """\
+examples:
+  nb2pipe check analysis.ipynb                 path:line:col: CODE message, then a summary
+  nb2pipe check a.ipynb b.ipynb --strict       several notebooks; warnings fail too
+  nb2pipe check analysis.ipynb --format json   one JSON object (one notebook only)
   nb2pipe check analysis.ipynb --format github annotations for GitHub Actions
-  nb2pipe graph analysis.ipynb --format mermaid
   nb2pipe check eda.ipynb --split headings     one step per markdown H1/H2 section
 
-exit codes: 0 no errors, 1 errors in the notebook, 2 usage error or unreadable file
-"""
+Lines and columns are the .ipynb file's own (the JSON line holding the cell's source line), so
+an editor jumps to them; the message names the cell and its line as JupyterLab shows them.
+
+exit codes: 0 no errors, 1 errors (or warnings with --strict), 2 usage error or unreadable file
+""",
+    "graph": """\
+examples:
+  nb2pipe graph analysis.ipynb                 each step with the steps it reads from
+  nb2pipe graph analysis.ipynb --format mermaid | tee graph.mmd
+  nb2pipe graph analysis.ipynb --format dot | dot -Tsvg > graph.svg
+
+exit codes: 0 drawn, 1 the notebook has errors (listed on stderr), 2 usage error
+""",
+    "convert": """\
+examples:
+  nb2pipe convert churn.ipynb                  into churn_pipeline/ beside the notebook
+  nb2pipe convert churn.ipynb -o pipelines/churn --docker
+  nb2pipe convert churn.ipynb --record         run it once: values become test fixtures
+  nb2pipe convert churn.ipynb --check          CI: is churn_pipeline/ up to date?
+  nb2pipe convert --check                      CI: every project under this folder
+
+Nothing runs the notebook but --record. A file edited by hand is kept unless --force.
+
+exit codes: 0 written (or up to date), 1 errors in the notebook or a stale project (--check),
+2 usage error, unreadable file, or a project that cannot be written
+""",
+    "run": """\
+examples:
+  nb2pipe run churn.ipynb                      convert into a cache folder, then run
+  nb2pipe run churn_pipeline -p n_estimators 50 -r data_path data/other.csv
+  nb2pipe run churn.ipynb -f params.yaml --runner process
+  nb2pipe run churn.ipynb --progress jsonl     one JSON event per line, for programs
+
+exit codes: 0 every step completed, 1 errors in the notebook or a failed step, 2 usage error
+""",
+    "deploy": """\
+examples:
+  nb2pipe deploy churn_pipeline                to the server at PREFECT_API_URL
+  nb2pipe deploy churn_pipeline --cron "0 6 * * *" -p n_estimators 200
+  nb2pipe deploy churn_pipeline --serve        serve it from this process instead
+
+exit codes: 0 deployed, 1 the deployment failed, 2 usage error
+""",
+    "verify": """\
+examples:
+  nb2pipe verify churn.ipynb                   notebook and pipeline compute the same values?
+  nb2pipe verify churn.ipynb -p test_size 0.3
+
+exit codes: 0 the same values, 1 errors in the notebook or a divergence, 2 usage error
+""",
+}
 
 SERVER_EXAMPLES = """\
 examples:
@@ -50,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except _UserError as exc:
-        print(f"nb2pipe: error: {exc}", file=sys.stderr)
+        print(f"nb2pipe: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -58,6 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class _UserError(Exception):
     """A problem with the command line or an input file: one line, exit 2."""
+
+
+def _one_line(text: str) -> str:
+    """A message naming a file whose name holds a line break is still one line."""
+    from nb2pipe.generate.code import one_line
+
+    return one_line(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,23 +141,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nb2pipe {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    check = _command(commands, "check", "check a notebook: steps, dependencies, problems", _check)
-    check.add_argument("--format", choices=("text", "json", "github"), default="text")
+    check = _command(commands, "check", "check notebooks: steps, dependencies, problems", _check,
+                     several=True)
+    check.add_argument("--format", choices=("text", "json", "github"), default="text",
+                       help="text: path:line:col: CODE message (default); json; github")
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
 
     graph = _command(commands, "graph", "print the step graph", _graph)
     graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
 
-    convert = _command(commands, "convert", "write a Prefect project for a notebook", _convert)
+    convert = _command(commands, "convert", "write a Prefect project for a notebook", _convert,
+                       several=True)
     convert.add_argument("-o", "--output", metavar="DIR",
                          help="project folder (default: NOTEBOOK_STEM_pipeline beside it)")
     convert.add_argument("--force", action="store_true",
                          help="overwrite files edited by hand since they were generated")
     convert.add_argument("--check", action="store_true",
-                         help="write nothing; exit 1 if DIR is out of date with the notebook")
-    convert.add_argument("--record", action="store_true", default=None,
+                         help="write nothing; exit 1 if DIR is out of date with the notebook "
+                              "(with no notebook: every nb2pipe project under this folder)")
+    convert.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                          help="run the notebook once and keep each step's inputs and outputs "
-                              "as test fixtures")
+                              "as test fixtures (the only way convert runs code); without it, "
+                              "fixtures recorded earlier are kept as they are; --no-record "
+                              "drops them")
     convert.add_argument("--docker", action="store_true", default=None,
                          help="also write a Dockerfile and docker/kubernetes deployments")
 
@@ -114,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
         "deploy", help="deploy a converted project to a Prefect server",
         description="Deploy a converted project to the Prefect server at PREFECT_API_URL, "
                     "through its prefect.yaml (creating the process work pool if missing).",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=COMMAND_EXAMPLES["deploy"], formatter_class=argparse.RawDescriptionHelpFormatter)
     deploy.add_argument("project", help="folder written by nb2pipe convert")
     deploy.add_argument("--pool", help="work pool (default: the one in prefect.yaml)")
     deploy.add_argument("--name", help="deployment name (default: the one in prefect.yaml)")
@@ -159,14 +236,19 @@ def _parameter_flags(sub: argparse.ArgumentParser) -> None:
                      help="parameters from a YAML file")
 
 
-def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
              name: str, help_text: str,
-             handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+             handler: Callable[[argparse.Namespace], int],
+             several: bool = False) -> argparse.ArgumentParser:
     sub: argparse.ArgumentParser = commands.add_parser(
         name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=COMMAND_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_argument("notebook", help="path to the .ipynb file")
+    if several:
+        sub.add_argument("notebook", nargs="*" if name == "convert" else "+",
+                         help="path to the .ipynb file(s)")
+    else:
+        sub.add_argument("notebook", help="path to the .ipynb file")
     sub.add_argument("--split", choices=("tags", "headings", "cells"),
                      default=None if name == "convert" else "tags",
                      help="how cells become steps (default: tags)")
@@ -174,12 +256,12 @@ def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
     return sub
 
 
-def _analyze(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _analyze(args: argparse.Namespace, notebook: str | None = None) -> StepGraph:
     from nb2pipe.notebook.reader import ReadError
     from nb2pipe.pipeline import analyze_notebook
 
     try:
-        return analyze_notebook(args.notebook, args.split)
+        return analyze_notebook(notebook or args.notebook, args.split)
     except ReadError as exc:
         raise _UserError(str(exc)) from None
 
@@ -188,49 +270,95 @@ def _check(args: argparse.Namespace) -> int:
     from nb2pipe.diagnostics import has_errors
     from nb2pipe.render import render_check
 
-    graph = _analyze(args)
-    print(render_check(graph, args.format))
-    if has_errors(graph.diagnostics) or (args.strict and graph.diagnostics):
-        return 1
-    return 0
+    if args.format == "json" and len(args.notebook) > 1:
+        raise _UserError("--format json reports one notebook; give one, or use text/github")
+    code = 0
+    for notebook in args.notebook:
+        try:
+            graph = _analyze(args, notebook)
+        except _UserError as exc:  # the others are still checked
+            print(f"nb2pipe: error: {_one_line(str(exc))}", file=sys.stderr)
+            code = 2
+            continue
+        hint = _split_hint(graph) if args.split == "tags" and args.format != "json" else None
+        print(render_check(graph, args.format, hint), flush=True)
+        if has_errors(graph.diagnostics) or (args.strict and graph.diagnostics):
+            code = max(code, 1)
+    return code
+
+
+def _split_hint(graph: StepGraph) -> str | None:
+    """For a notebook without step tags: what each other split would make of it."""
+    from nb2pipe.notebook.tags import parse_tag
+    from nb2pipe.pipeline import notebook_graph
+
+    tagged = any(parse_tag(t).kind == "step" for c in graph.notebook.cells for t in c.tags)
+    if tagged or len(graph.steps) > 1 or len(graph.notebook.code_cells) < 2:
+        return None
+    counts = {split: len(notebook_graph(graph.notebook, split).steps)
+              for split in ("headings", "cells")}
+    tries = [f"--split {split} ({_plural(n, 'step')})" for split, n in counts.items() if n > 1]
+    if not tries:
+        return None
+    return (f"{_plural(len(graph.steps), 'step')} (untagged): try {' or '.join(tries)}, "
+            "or tag the cells that start steps step:NAME")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _graph(args: argparse.Namespace) -> int:
     from nb2pipe.diagnostics import has_errors
-    from nb2pipe.render import diagnostic_text, render_graph
+    from nb2pipe.render import Positions, diagnostic_text, render_graph
 
     graph = _analyze(args)
     errors = [d for d in graph.diagnostics if d.severity.value == "error"]
     if has_errors(graph.diagnostics):
+        positions = Positions(graph.notebook)
         for d in errors:
-            print(diagnostic_text(d), file=sys.stderr)
+            print(diagnostic_text(d, positions.of(d)), file=sys.stderr)
         return 1
     print(render_graph(graph, args.format))
     return 0
 
 
 def _convert(args: argparse.Namespace) -> int:
+    if not args.notebook:
+        if not args.check:
+            raise _UserError("convert needs a notebook (only --check finds the projects itself)")
+        return _check_projects(args)
+    if len(args.notebook) > 1 and args.output:
+        raise _UserError("-o/--output names one project folder: give one notebook")
+    return max(_convert_one(args, notebook, args.output) for notebook in args.notebook)
+
+
+def _convert_one(args: argparse.Namespace, notebook: str, output: str | None) -> int:
     from nb2pipe.convert import ConvertError, convert
-    from nb2pipe.render import diagnostic_text
+    from nb2pipe.render import Positions, diagnostic_text
 
     try:
-        result = convert(args.notebook, args.output, split=args.split, force=args.force,
+        result = convert(notebook, output, split=args.split, force=args.force,
                          record=args.record, docker=args.docker, check=args.check)
     except ConvertError as exc:
-        raise _UserError(str(exc)) from None
+        if len(args.notebook) == 1:
+            raise _UserError(str(exc)) from None
+        print(f"nb2pipe: error: {_one_line(str(exc))}", file=sys.stderr)  # on to the others
+        return 2
+    positions = Positions(result.notebook) if result.notebook else None
     for d in result.diagnostics:
-        print(diagnostic_text(d), file=sys.stderr)
+        print(diagnostic_text(d, positions.of(d) if positions else None), file=sys.stderr)
     if not result.ok:
-        print(f"nb2pipe: {args.notebook} has errors; nothing was written", file=sys.stderr)
+        print(f"nb2pipe: {notebook} has errors; nothing was written", file=sys.stderr)
         return 1
     if args.check:
         for reason in result.stale:
             print(f"{result.output}/{reason}")
         if result.stale:
             print(f"nb2pipe: {result.output} is out of date: run nb2pipe convert "
-                  f"{args.notebook} -o {result.output}", file=sys.stderr)
+                  f"{notebook} -o {result.output}", file=sys.stderr)
             return 1
-        print(f"{result.output}: up to date with {args.notebook}")
+        print(f"{result.output}: up to date with {notebook}")
         return 0
     for path in result.written:
         print(f"wrote {result.output / path}")
@@ -239,6 +367,47 @@ def _convert(args: argparse.Namespace) -> int:
     if not result.written and not result.removed:
         print(f"{result.output}: already up to date")
     return 0
+
+
+_NOT_PROJECTS = {"node_modules", "__pycache__", "site-packages", "venv"}
+
+
+def _check_projects(args: argparse.Namespace) -> int:
+    """`convert --check` alone: every nb2pipe project under the current folder, against the
+    notebook its pipeline.json names (which must be under the current folder too)."""
+    import os
+
+    from nb2pipe.writer import read_manifest
+
+    here = Path.cwd().resolve()
+    projects = []
+    for folder, names, files in os.walk(here):
+        names[:] = sorted(n for n in names if not n.startswith(".") and n not in _NOT_PROJECTS)
+        if "pipeline.json" in files:
+            projects.append(Path(folder))
+    code, checked = 0, 0
+    for project in projects:
+        manifest = read_manifest(project) or {}
+        notebook = manifest.get("notebook")
+        if "nb2pipe" not in manifest or not isinstance(notebook, str):
+            continue  # a pipeline.json of something else
+        shown = project.relative_to(here)
+        source = (project / notebook).resolve()
+        if not source.is_relative_to(here):
+            print(f"nb2pipe: {shown}: its notebook {notebook} is outside {here}; skipped",
+                  file=sys.stderr)
+            code = max(code, 2)
+            continue
+        if not source.is_file():
+            print(f"{shown}/pipeline.json: its notebook {notebook} is missing")
+            code = max(code, 1)
+            continue
+        checked += 1
+        code = max(code, _convert_one(args, str(source.relative_to(here)), str(shown)))
+    if not checked and code == 0:
+        print("nb2pipe: no nb2pipe project (a folder with pipeline.json) under this folder",
+              file=sys.stderr)
+    return code
 
 
 def _prefect_environment(verbose: bool) -> None:
@@ -268,6 +437,7 @@ def _phase_printer(jsonl: bool, stream: TextIO) -> Callable[..., None]:
 def _run(args: argparse.Namespace) -> int:
     _prefect_environment(args.verbose)
     from nb2pipe.execute import (
+        NotebookErrors,
         ParameterError,
         RunError,
         RunOptions,
@@ -288,6 +458,9 @@ def _run(args: argparse.Namespace) -> int:
     except (RunError, ParameterError) as exc:
         if jsonl:
             print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
+        if isinstance(exc, NotebookErrors):
+            print(exc, file=sys.stderr)
+            return 1
         raise _UserError(str(exc)) from None
     if args.mode == "notebook" and prepared.notebook is None:
         raise _UserError(f"{args.notebook}: notebook mode needs the notebook, not found at "
@@ -394,6 +567,7 @@ def _flags(args: argparse.Namespace) -> Any:
 def _verify(args: argparse.Namespace) -> int:
     _prefect_environment(verbose=False)
     from nb2pipe.execute import (
+        NotebookErrors,
         ParameterError,
         RunError,
         local_server,
@@ -409,6 +583,9 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         prepared = prepare(args.notebook, args.split or "tags")
         values = parameters(prepared, flags)
+    except NotebookErrors as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except (RunError, ParameterError) as exc:
         raise _UserError(str(exc)) from None
     graph = _analyze(args)

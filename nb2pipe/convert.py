@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nb2pipe.diagnostics import has_errors
+from nb2pipe.generate.code import UnsafeText
 from nb2pipe.generate.project import Options
-from nb2pipe.model import Diagnostic
+from nb2pipe.model import Diagnostic, Notebook
 from nb2pipe.notebook.reader import ReadError
+from nb2pipe.notebook.split import SPLIT_MODES
 
 
 class ConvertError(Exception):
@@ -26,6 +28,7 @@ class ConvertResult:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # --check: one reason per stale file
+    notebook: Notebook | None = None  # as read, to place the diagnostics in the file
 
 
 def default_output(notebook: Path) -> Path:
@@ -44,8 +47,12 @@ def convert(
 ) -> ConvertResult:
     """Write (or with `check`, compare) the project for `notebook`.
 
-    Options left as None are taken from the project's pipeline.json when it exists, so
-    `nb2pipe convert NB -o DIR --check` in CI checks what was generated, the way it was.
+    `split` and `docker` left as None are taken from the project's pipeline.json when it exists,
+    so `nb2pipe convert NB -o DIR --check` in CI checks what was generated, the way it was.
+
+    Nothing here runs the notebook unless `record` is True: pipeline.json is a file in a folder,
+    and a file never decides to execute code. With `record` None, fixtures recorded earlier are
+    kept as they are on disk (not recorded again); with False, the recorded tests are dropped.
     """
     from nb2pipe.generate import generate
     from nb2pipe.pipeline import analyze_notebook
@@ -53,29 +60,38 @@ def convert(
 
     notebook = Path(notebook)
     target = Path(output) if output is not None else default_output(notebook)
-    previous = (read_manifest(target) or {}).get("options", {})
-    split = split or previous.get("split") or "tags"
-    record = bool(previous.get("record")) if record is None else record
-    docker = bool(previous.get("docker")) if docker is None else docker
+    previous = (read_manifest(target) or {}).get("options")
+    previous = previous if isinstance(previous, dict) else {}
+    split = split or _known(previous.get("split"), SPLIT_MODES) or "tags"
+    docker = bool(previous.get("docker") is True) if docker is None else docker
     try:
         graph = analyze_notebook(notebook, split)
     except ReadError as exc:
         raise ConvertError(str(exc)) from None
     if has_errors(graph.diagnostics):
-        return ConvertResult(target, graph.diagnostics, ok=False)
+        return ConvertResult(target, graph.diagnostics, ok=False, notebook=graph.notebook)
     if not graph.steps:
         raise ConvertError(f"{notebook}: no step runs any code, so there is no pipeline to write")
-    options = _options(notebook, target, split, record, docker)
     fixtures = None
-    if record and not check:
-        from nb2pipe.execute.record import record_fixtures
+    if record:
+        if not check:
+            from nb2pipe.execute.record import RecordError, record_fixtures
 
-        fixtures = record_fixtures(graph)
-    elif record:
-        fixtures = _recorded(target)
-    project = generate(graph, options, fixtures)
+            try:
+                fixtures = record_fixtures(graph)
+            except RecordError as exc:
+                raise ConvertError(f"{exc}; nothing was written") from None
+        else:  # --check never runs the notebook: the fixtures are compared as they are
+            fixtures = _recorded(target)
+    elif record is None and previous.get("record") is True:
+        fixtures = _recorded(target) or None  # kept as recorded; --record records them again
+    options = _options(notebook, target, split, fixtures is not None, docker)
+    try:
+        project = generate(graph, options, fixtures)
+    except UnsafeText as exc:
+        raise ConvertError(f"{target}: {exc}") from None
     files = finish(project.files, project.manifest, notebook.name)
-    result = ConvertResult(target, graph.diagnostics, ok=True)
+    result = ConvertResult(target, graph.diagnostics, ok=True, notebook=graph.notebook)
     if check:
         result.stale = stale_files(target, files)
         return result
@@ -106,9 +122,19 @@ def _options(notebook: Path, target: Path, split: str, record: bool, docker: boo
 
 
 def _recorded(target: Path) -> dict[str, bytes]:
-    """The fixtures already in the project (`--check` does not run the notebook again)."""
+    """The fixtures already in the project, read, never recorded again. Only regular files
+    inside the project count: a link to a file elsewhere is not a fixture."""
     folder = target / "tests" / "fixtures"
-    if not folder.is_dir():
+    if folder.is_symlink() or not folder.is_dir():
         return {}
-    return {p.relative_to(target).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    root = target.resolve()
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_file() or not path.resolve().is_relative_to(root):
+            continue
+        found[path.relative_to(target).as_posix()] = path.read_bytes()
+    return found
+
+
+def _known(value: object, choices: tuple[str, ...]) -> str | None:
+    return value if isinstance(value, str) and value in choices else None

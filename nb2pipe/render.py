@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nb2pipe.model import Diagnostic, Severity, StepGraph
+from nb2pipe.generate.code import one_line
+from nb2pipe.model import Diagnostic, Notebook, Severity, StepGraph
 
 CHECK_FORMATS = ("text", "json", "github")
 GRAPH_FORMATS = ("mermaid", "dot", "text")
@@ -47,24 +48,62 @@ def check_json(graph: StepGraph) -> dict[str, Any]:
     }
 
 
-def render_check(graph: StepGraph, fmt: str) -> str:
+def render_check(graph: StepGraph, fmt: str, hint: str | None = None) -> str:
+    """The check report; `hint`: one more line for the person reading it (text and github)."""
     if fmt == "json":
         return json.dumps(check_json(graph), indent=2)
+    positions = Positions(graph.notebook)
     if fmt == "github":
-        lines = [github_annotation(d, graph) for d in graph.diagnostics]
-        return "\n".join([*lines, summary(graph)])
-    return "\n".join([*(diagnostic_text(d) for d in graph.diagnostics), summary(graph)])
+        lines = [github_annotation(d, graph, positions) for d in graph.diagnostics]
+        notice = [f"::notice file={_escape_property(graph.notebook.display_path)}::"
+                  f"{_escape_data(hint)}"] if hint else []
+        return "\n".join([*lines, summary(graph), *notice])
+    lines = [diagnostic_text(d, positions.of(d)) for d in graph.diagnostics]
+    return "\n".join([*lines, summary(graph), *([f"hint: {hint}"] if hint else [])])
 
 
-def diagnostic_text(d: Diagnostic) -> str:
-    where = ", ".join(
-        part for part in (
-            f"cell {d.cell}" if d.cell is not None else "",
-            f"line {d.line}" if d.line is not None else "",
-        ) if part
-    )
-    text = f"{d.path}: {where + ': ' if where else ''}{d.code} {d.severity.value}: {d.message}"
-    return text + (f"\n    hint: {d.hint}" if d.hint else "")
+class Positions:
+    """Where a cell's line is in the .ipynb file itself (line, column), so that editors and
+    CI annotations jump to it: Jupyter writes one source line per JSON line, the column is
+    where that line's code starts inside its JSON string."""
+
+    def __init__(self, notebook: Notebook) -> None:
+        self.cells = notebook.cells
+        try:
+            self.lines = notebook.path.read_text(encoding="utf-8-sig").split("\n")
+        except (OSError, UnicodeDecodeError):
+            self.lines = []
+
+    def of(self, d: Diagnostic) -> tuple[int, int]:
+        cell = self.cells[d.cell - 1] if d.cell and d.cell <= len(self.cells) else None
+        if cell is None or cell.json_line is None:
+            return 1, 1
+        number = cell.json_line + max((d.line or 1) - 1, 0)
+        source = cell.source.split("\n")
+        wanted = source[(d.line or 1) - 1] if d.line and d.line <= len(source) else None
+        written = self.lines[number - 1] if 0 < number <= len(self.lines) else ""
+        quote = written.find('"')
+        try:
+            value = json.loads(written.strip().rstrip(","))
+        except ValueError:
+            value = None
+        if wanted is None or not isinstance(value, str) or value.rstrip("\n") != wanted:
+            return cell.json_line, 1  # not one line per JSON line: the cell's first line
+        indent = wanted[:len(wanted) - len(wanted.lstrip())]
+        return number, quote + 1 + len(json.dumps(indent)) - 1
+
+
+def diagnostic_text(d: Diagnostic, position: tuple[int, int] | None = None) -> str:
+    """`path:line:col: CODE severity: message (cell N, line L)`, then the hint indented; the
+    line and column are the .ipynb file's own (see Positions)."""
+    line, column = position or (1, 1)
+    where = ", ".join(part for part in (
+        f"cell {d.cell}" if d.cell is not None else "",
+        f"line {d.line}" if d.line is not None else "",
+    ) if part)
+    text = (f"{one_line(d.path)}:{line}:{column}: {d.code} {d.severity.value}: "
+            f"{one_line(d.message)}" + (f" ({where})" if where else ""))
+    return text + (f"\n    hint: {one_line(d.hint)}" if d.hint else "")
 
 
 def summary(graph: StepGraph) -> str:
@@ -72,8 +111,8 @@ def summary(graph: StepGraph) -> str:
     warnings = len(graph.diagnostics) - errors
     steps = ", ".join(s.name for s in graph.steps) or "none"
     return (
-        f"{graph.notebook.display_path}: {len(graph.steps)} steps ({steps}), "
-        f"{len(graph.edges)} edges, {len(graph.parameters)} parameters; "
+        f"{one_line(graph.notebook.display_path)}: {_count(len(graph.steps), 'step')} ({steps}), "
+        f"{_count(len(graph.edges), 'edge')}, {_count(len(graph.parameters), 'parameter')}; "
         f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
     )
 
@@ -82,12 +121,14 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def github_annotation(d: Diagnostic, graph: StepGraph) -> str:
+def github_annotation(d: Diagnostic, graph: StepGraph, positions: Positions | None = None
+                      ) -> str:
     """A GitHub Actions workflow command; the line is the notebook file's own line."""
     properties = [f"file={_escape_property(d.path)}", f"title={d.code}"]
     cell = graph.notebook.cells[d.cell - 1] if d.cell else None
     if cell is not None and cell.json_line is not None:
-        properties.insert(1, f"line={cell.json_line + max((d.line or 1) - 1, 0)}")
+        line, column = (positions or Positions(graph.notebook)).of(d)
+        properties[1:1] = [f"line={line}", f"col={column}"]
     where = f"cell {d.cell}, line {d.line}: " if d.cell and d.line else (
         f"cell {d.cell}: " if d.cell else "")
     message = where + d.message + (f" (hint: {d.hint})" if d.hint else "")

@@ -39,6 +39,16 @@ BAD_INPUTS = {
     "newer_format": ('{"nbformat": 5, "cells": []}', "newer than this nb2pipe reads"),
     "bad_cell": (nb([{"source": "x"}]), "cell 1 is malformed"),
     "list_top_level": ("[1, 2]", "top level is not an object"),
+    # Hostile metadata: each must be one line naming the file, never a traceback.
+    "unpaired_surrogate": (nb([{**CODE, "source": "x = 1  # \udcff"}]),
+                           "unpaired surrogate escape"),
+    "kernelspec_string": (nb([CODE], kernelspec="python3"), "kernelspec is not a JSON object"),
+    "metadata_string": ('{"nbformat": 4, "cells": [], "metadata": "x"}',
+                        "metadata is not a JSON object"),
+    "cell_metadata_string": (nb([{**CODE, "metadata": "x"}]), "its metadata is not an object"),
+    "kernel_name_with_breaks": (
+        nb([CODE], kernelspec={"name": "r\nimport os", "language": "r\u2028x",
+                               "display_name": "R\rkernel"}), "kernel is R kernel (r x)"),
 }
 
 
@@ -85,9 +95,11 @@ def test_old_notebook_is_upgraded(tmp_path: Path) -> None:
 
 def test_syntax_error_is_a_diagnostic_with_cell_and_line(capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
-    assert main(["check", str(NOTEBOOKS / "error_syntax.ipynb")]) == 1
-    out = capsys.readouterr().out
-    assert "error_syntax.ipynb: cell 2, line 1: NB108 error: syntax error" in out
+    path = NOTEBOOKS / "error_syntax.ipynb"
+    assert main(["check", str(path)]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"{path}:28:6: NB108 error: syntax error")
+    assert first.endswith("(cell 2, line 1)")
 
 
 def test_json_format_is_one_object_with_the_documented_keys(
@@ -105,10 +117,118 @@ def test_json_format_is_one_object_with_the_documented_keys(
 
 
 def test_text_format_is_compiler_style(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(NOTEBOOKS / "error_undefined.ipynb")]) == 1
+    """`path:line:col: CODE severity: message (cell N, line L)`, the line and column being the
+    .ipynb file's: where the cell's line starts inside its JSON string."""
+    path = NOTEBOOKS / "error_undefined.ipynb"
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    first = out[0]
+    position, _, message = first.partition(": NB201 error: ")
+    assert message.startswith("name 'missing'") and message.endswith("(cell 2, line 1)")
+    file, line, column = position.rsplit(":", 2)
+    assert file == str(path)
+    text = path.read_text().splitlines()[int(line) - 1]
+    assert text[int(column) - 1:].startswith("y = x + missing")
+    assert out[1].startswith("    hint: ")
+
+
+def test_columns_follow_the_json_escapes_of_the_line(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "indented.ipynb"
+    path.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "id": "a", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": ["if True:\n", "\t value = undefined_name\n"]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1))
+    assert main(["check", str(path)]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    _, line, column = first.split(": ")[0].rsplit(":", 2)
+    text = path.read_text().splitlines()[int(line) - 1]
+    assert text[int(column) - 1:].startswith("value = undefined_name"), (text, column)
+
+
+def test_counts_are_singular_for_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from support import write_notebook
+
+    one = write_notebook(tmp_path / "one.ipynb", ("k = 1", "parameters"),
+                         ("a = k", "step:first"), ("b = a", "step:second"))
+    assert main(["check", str(one)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{one}: 2 steps (first, second), 1 edge, 1 parameter; 0 errors, 0 warnings")
+
+
+def test_untagged_notebook_gets_the_split_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    path = NOTEBOOKS / "split_headings.ipynb"
+    assert main(["check", str(path)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == ("hint: 1 step (untagged): try --split headings (3 steps) or --split cells "
+                    "(4 steps), or tag the cells that start steps step:NAME")
+    assert main(["check", str(path), "--split", "headings"]) == 0
+    assert "hint: 1 step" not in capsys.readouterr().out  # a split was chosen
+    assert main(["check", str(CHURN)]) == 0
+    assert "(untagged)" not in capsys.readouterr().out  # tagged notebooks get no hint
+
+
+def test_each_command_has_its_own_examples() -> None:
+    expected = {"check": "nb2pipe check a.ipynb b.ipynb --strict",
+                "graph": "--format dot | dot -Tsvg",
+                "convert": "nb2pipe convert churn.ipynb --record",
+                "run": "nb2pipe run churn.ipynb --progress jsonl",
+                "deploy": "nb2pipe deploy churn_pipeline --serve",
+                "verify": "nb2pipe verify churn.ipynb -p test_size 0.3"}
+    for command, example in expected.items():
+        text = run(command, "--help").stdout
+        assert example in text and "exit codes: 0" in text, command
+        others = [e for c, e in expected.items() if c != command]
+        assert not any(e in text for e in others), command
+
+
+def test_a_notebook_with_errors_exits_1_in_every_command(tmp_path: Path) -> None:
+    path = str(NOTEBOOKS / "error_undefined.ipynb")
+    for args in (["check", path], ["graph", path], ["convert", path, "-o", str(tmp_path / "p")],
+                 ["convert", path, "-o", str(tmp_path / "p"), "--check"], ["run", path],
+                 ["verify", path]):
+        result = run(*args)
+        assert result.returncode == 1, (args, result.stderr[-1000:])
+        assert "NB201" in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_check_takes_several_notebooks(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    assert main(["check", str(CHURN), str(NOTEBOOKS / "error_undefined.ipynb")]) == 1
     out = capsys.readouterr().out
-    assert "error_undefined.ipynb: cell 2, line 1: NB201 error: name 'missing'" in out
-    assert "hint:" in out
+    assert "churn.ipynb: 7 steps" in out and "error_undefined.ipynb: 4 steps" in out
+    assert main(["check", str(CHURN), str(broken)]) == 2  # the readable one is still checked
+    captured = capsys.readouterr()
+    assert "churn.ipynb: 7 steps" in captured.out and "not valid notebook JSON" in captured.err
+    assert main(["check", str(CHURN), str(CHURN), "--format", "json"]) == 2
+
+
+def test_convert_check_alone_finds_every_project_under_the_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copytree(EXAMPLES / "kale_wine", tmp_path / "wine",
+                    ignore=shutil.ignore_patterns("*_pipeline"))
+    shutil.copytree(NOTEBOOKS, tmp_path / "nbs", ignore=shutil.ignore_patterns("*.graph.json"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", "wine/kale_wine.ipynb"]) == 0
+    assert main(["convert", "nbs/diamond.ipynb", "-o", "pipelines/diamond"]) == 0
+    capsys.readouterr()
+    assert main(["convert", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "pipelines/diamond: up to date with nbs/diamond.ipynb" in out
+    assert "wine/kale_wine_pipeline: up to date with wine/kale_wine.ipynb" in out
+    raw = json.loads(Path("nbs/diamond.ipynb").read_text())
+    raw["cells"][-1]["source"] = "total = 0"
+    Path("nbs/diamond.ipynb").write_text(json.dumps(raw))
+    assert main(["convert", "--check"]) == 1
+    assert "pipelines/diamond/steps.py: out of date with the notebook" in capsys.readouterr().out
+    Path("nbs/diamond.ipynb").unlink()
+    assert main(["convert", "--check"]) == 1
+    assert "its notebook ../../nbs/diamond.ipynb is missing" in capsys.readouterr().out
 
 
 def test_github_format_points_at_the_notebook_line(capsys: pytest.CaptureFixture[str]) -> None:

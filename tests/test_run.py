@@ -240,7 +240,8 @@ def test_cli_run_failure_exits_1_with_the_cell(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "bad.ipynb", ("x = 1", "step:a"),
                               ("y = x + undefined_later", "step:b"), ("undefined_later = 1",))
     result = cli("run", str(notebook), cache=tmp_path / "c")
-    assert result.returncode == 2 and "NB201" in result.stderr  # refused before running
+    assert result.returncode == 1 and "NB201" in result.stderr  # refused before running, as
+    # check and convert refuse it (exit 1: the notebook has errors)
     write_notebook(tmp_path / "bad.ipynb", ("x = 1", "step:a"), ("y = 1 / (x - 1)", "step:b"))
     result = cli("run", str(notebook), "--json", cache=tmp_path / "c")
     assert result.returncode == 1

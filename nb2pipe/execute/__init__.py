@@ -11,12 +11,17 @@ from nb2pipe.execute.engine import RunOptions, RunResult, run_project
 from nb2pipe.execute.params import ParameterArgs, ParameterError, check, collect
 from nb2pipe.execute.store import Store
 
-__all__ = ["ParameterArgs", "ParameterError", "Prepared", "RunError", "RunOptions", "RunResult",
-           "prepare", "run_project"]
+__all__ = ["NotebookErrors", "ParameterArgs", "ParameterError", "Prepared", "RunError",
+           "RunOptions", "RunResult", "prepare", "run_project"]
 
 
 class RunError(Exception):
     """The run could not start: the message is one line saying why."""
+
+
+class NotebookErrors(RunError):
+    """The notebook has errors (listed in the message): nothing ran. Exit code 1, as check and
+    convert give for the same notebook."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,8 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
         errors = [d for d in result.diagnostics if d.severity.value == "error"]
         from nb2pipe.render import diagnostic_text
 
-        raise RunError("\n".join([*(diagnostic_text(d) for d in errors),
-                                  f"{target}: has errors; nothing was run"]))
+        raise NotebookErrors("\n".join([*(diagnostic_text(d) for d in errors),
+                                        f"{target}: has errors; nothing was run"]))
     return Prepared(project, target.resolve(), cells.load_manifest(str(project)), True)
 
 

@@ -84,7 +84,7 @@ def _extra_requirements(plan: Plan, options: Options,
         # DataFrame needs pandas even where no cell imports it.
         from nb2pipe.generate.requirements import distribution_of
 
-        for module in fixtures["tests/fixtures/modules.txt"].decode().split():
+        for module in fixtures["tests/fixtures/modules.txt"].decode(errors="replace").split():
             if module not in sys.stdlib_module_names:
                 extra.append((distribution_of(module), f"values from {module} cross steps"))
     return extra

@@ -8,12 +8,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from nb2pipe import __version__
-from nb2pipe.generate.code import comment, literal
+from nb2pipe.generate.code import (
+    comment,
+    dockerfile_path,
+    literal,
+    md_code,
+    md_fence,
+    md_text,
+    shell_word,
+    yaml_string,
+)
 from nb2pipe.generate.flow_py import flow_names
 from nb2pipe.generate.plan import Plan
-from nb2pipe.render import mermaid
 
 DEFAULT_POOL = "nb2pipe-process"
+LOCAL_API_URL = "http://127.0.0.1:4200/api"  # where `prefect server start` listens
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ def render_prefect_yaml(plan: Plan, options: Options) -> str:
     lines = [
         f"# Prefect deployment of the pipeline converted from {comment(plan.notebook_name)}.",
         "# From this folder, with PREFECT_API_URL set: prefect deploy --all (see README.md).",
-        f"name: {json.dumps(name)}",
+        f"name: {yaml_string(name)}",
         "prefect-version: 3.8.8",
         "",
         "build: null",
@@ -52,9 +61,9 @@ def render_prefect_yaml(plan: Plan, options: Options) -> str:
         '      directory: "{{ $PWD }}"',
         "",
         "deployments:",
-        f"  - name: {json.dumps(name)}",
-        f"    description: {json.dumps('Pipeline converted from ' + plan.notebook_name)}",
-        f"    entrypoint: flow.py:{names.flow}",
+        f"  - name: {yaml_string(name)}",
+        f"    description: {yaml_string('Pipeline converted from ' + plan.notebook_name)}",
+        f"    entrypoint: {yaml_string(f'flow.py:{names.flow}')}",
         "    parameters: {}",
         "    work_pool:",
         f"      name: {DEFAULT_POOL}",
@@ -66,50 +75,59 @@ def render_prefect_yaml(plan: Plan, options: Options) -> str:
             "",
             "  # The same flow in a container: build the image from the Dockerfile here, then",
             "  # prefect work-pool create --type docker nb2pipe-docker",
-            f"  - name: {json.dumps(name + '-docker')}",
-            f"    entrypoint: flow.py:{names.flow}",
+            f"  - name: {yaml_string(name + '-docker')}",
+            f"    entrypoint: {yaml_string(f'flow.py:{names.flow}')}",
             "    parameters: {}",
             "    pull:  # the project's folder inside the image",
             "      - prefect.deployments.steps.set_working_directory:",
-            f"          directory: {json.dumps(_in_image(options))}",
+            f"          directory: {yaml_string(_in_image(options))}",
             "    work_pool:",
             "      name: nb2pipe-docker",
             "      job_variables:",
-            f"        image: {json.dumps(name + ':latest')}",
+            f"        image: {yaml_string(name + ':latest')}",
             "        image_pull_policy: Never",
             "",
             "  # Per-step isolation on Kubernetes: a kubernetes work pool runs the flow in a pod",
             "  # prefect work-pool create --type kubernetes nb2pipe-kubernetes",
-            f"  - name: {json.dumps(name + '-kubernetes')}",
-            f"    entrypoint: flow.py:{names.flow}",
+            f"  - name: {yaml_string(name + '-kubernetes')}",
+            f"    entrypoint: {yaml_string(f'flow.py:{names.flow}')}",
             "    parameters: {}",
             "    pull:",
             "      - prefect.deployments.steps.set_working_directory:",
-            f"          directory: {json.dumps(_in_image(options))}",
+            f"          directory: {yaml_string(_in_image(options))}",
             "    work_pool:",
             "      name: nb2pipe-kubernetes",
             "      job_variables:",
-            f"        image: {json.dumps(name + ':latest')}",
+            f"        image: {yaml_string(name + ':latest')}",
             "        namespace: default",
         ])
     return "\n".join(lines) + "\n"
 
 
 def render_dockerfile(plan: Plan, options: Options) -> str:
-    project = options.project_in_context
+    """Raises ValueError when a path cannot be written into a Dockerfile safely."""
+    project = dockerfile_path(options.project_in_context)
+    build = shell_word(f"{project}/Dockerfile")
     return "\n".join([
         f"# Image for the pipeline converted from {comment(plan.notebook_name)}.",
-        f"# Build it from {options.docker_context} (relative to this folder), which holds the",
-        "# notebook's files and this project:",
-        f"#   docker build -f {project}/Dockerfile -t {deployment_name(plan)} .",
+        f"# Build it from {comment(options.docker_context)} (relative to this folder), which",
+        "# holds the notebook's files and this project:",
+        f"#   docker build -f {comment(build)} -t {deployment_name(plan)} .",
         f"FROM python:{options.python}-slim",
         "WORKDIR /opt/pipeline",
-        f"COPY {project}/requirements.txt /opt/requirements.txt",
+        "COPY " + _docker_arguments([f"{project}/requirements.txt", "/opt/requirements.txt"]),
         "RUN pip install --no-cache-dir -r /opt/requirements.txt",
         "COPY . .",
-        f"WORKDIR {_in_image(options)}",
+        f"WORKDIR {dockerfile_path(_in_image(options))}",
         "",
     ])
+
+
+def _docker_arguments(paths: list[str]) -> str:
+    """Paths as Docker's shell form, or its JSON form when one holds a space."""
+    if any(" " in path for path in paths):
+        return json.dumps(paths, ensure_ascii=False)
+    return " ".join(paths)
 
 
 def _in_image(options: Options) -> str:
@@ -140,72 +158,97 @@ def render_pyproject(plan: Plan) -> str:
 
 
 def render_readme(plan: Plan, options: Options) -> str:
+    from nb2pipe.render import mermaid  # render imports code.py's escaping from this package
+
     names = flow_names(plan)
     name = deployment_name(plan)
     lines = [
         f"# {plan.slug} pipeline",
         "",
-        f"Converted by nb2pipe {__version__} from `{options.notebook}`: one Prefect task per step,",
+        f"Converted by nb2pipe {__version__} from {md_code(options.notebook)}: one Prefect task "
+        "per step,",
         "dependencies inferred from the code. Edit the notebook, then convert again; a file you",
         "edit here is kept (nb2pipe refuses to overwrite it unless `--force`).",
         "",
         "## Steps",
         "",
-        "```mermaid",
-        mermaid(plan.graph),
-        "```",
+        *md_fence("mermaid", mermaid(plan.graph).splitlines()),
         "",
         "| step | cells | reads | returns |",
         "|---|---|---|---|",
     ]
     for step in plan.steps:
-        reads = ", ".join(f"`{v}` ({p})" for v, p in step.inputs)
-        reads = ", ".join(x for x in (reads, ", ".join(f"`{p}`" for p in step.parameters)) if x)
-        returns = ", ".join(f"`{r}`" for r in step.returns)
+        reads = ", ".join(f"{md_code(v, in_table=True)} ({p})" for v, p in step.inputs)
+        used = ", ".join(md_code(p, in_table=True) for p in step.parameters)
+        reads = ", ".join(x for x in (reads, used) if x)
+        returns = ", ".join(md_code(r, in_table=True) for r in step.returns)
         cells = ", ".join(str(c) for c in step.cells)
         lines.append(f"| {step.name} | {cells} | {reads or '-'} | {returns or '-'} |")
     lines.extend(["", "## Parameters", ""])
     if plan.parameters:
         lines.extend(["| name | type | default | description |", "|---|---|---|---|"])
         for p in plan.parameters:
-            row = [f"`{p.name}`", f"`{p.type}`", f"`{literal(p.default)}`",
-                   comment(p.help or "")]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+            row = [md_code(p.name, in_table=True), md_code(p.type, in_table=True),
+                   md_code(literal(p.default), in_table=True), md_text(p.help or "")]
+            lines.append("| " + " | ".join(row) + " |")
     else:
         lines.append("The notebook has no `parameters` cell.")
     example = plan.parameters[0] if plan.parameters else None
     override = f"{example.name}={literal(example.default)}" if example else ""
+    call = f"from flow import {names.flow}; {names.flow}({override})"
+    pool = DEFAULT_POOL
+    run = ["prefect", "deployment", "run", shell_word(f"{plan.slug}/{name}"), "--watch"]
+    if example:
+        run += ["-p", shell_word(f"{example.name}={json_value(example.default)}")]
     lines.extend([
         "",
         "## Run",
         "",
-        "```bash",
-        "pip install -r requirements.txt",
-        "python flow.py                       # runs every step with the default parameters",
-        f'python -c "from flow import {names.flow}; {names.flow}({override})"',
-        "```",
+        *md_fence("bash", [
+            "pip install -r requirements.txt",
+            "python flow.py                       # runs every step with the default parameters",
+            f"python -c {shell_word(call)}",
+        ]),
         "",
         "Steps run in the notebook's folder, so its relative paths work. Independent steps run",
         "concurrently.",
         "",
         "## Test",
         "",
-        "```bash",
-        "pytest",
-        "```",
+        *md_fence("bash", ["pytest"]),
         "",
         "## Deploy",
         "",
-        "```bash",
-        "prefect server start                 # or point PREFECT_API_URL at your server",
-        f"prefect work-pool create --type process {DEFAULT_POOL}",
-        "prefect --no-prompt deploy --all         # in this folder: the worker runs from here",
-        f"prefect worker start --pool {DEFAULT_POOL}",
-        f"prefect deployment run '{plan.slug}/{name}'" + (f" -p {override}" if override else ""),
-        "```",
+        "A Prefect server, in a terminal of its own (or use your own server: set",
+        "`PREFECT_API_URL` to its API address instead):",
+        "",
+        *md_fence("bash", ["prefect server start"]),
+        "",
+        "Then, in this folder: point Prefect at the server, create the work pool and deploy",
+        "(the worker will run the flow from this folder):",
+        "",
+        *md_fence("bash", [
+            f"prefect config set PREFECT_API_URL={LOCAL_API_URL}",
+            f"prefect work-pool create --type process {pool} --overwrite",
+            "prefect --no-prompt deploy --all",
+        ]),
+        "",
+        "A worker, in a terminal of its own:",
+        "",
+        *md_fence("bash", [f"prefect worker start --pool {pool}"]),
+        "",
+        "Run the deployment and wait for its result:",
+        "",
+        *md_fence("bash", [" ".join(run)]),
         "",
     ])
     return "\n".join(lines)
+
+
+def json_value(value: object) -> str:
+    """A value as JSON on one line, as `prefect deployment run -p NAME=VALUE` reads it."""
+    text = json.dumps(value, ensure_ascii=False)
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
 
 
 def manifest(plan: Plan, options: Options, source_sha256: str,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from nb2pipe.generate.code import comment, requirement_line
+
 # Import name -> distribution, for packages that are not installed here.
 KNOWN_DISTRIBUTIONS = {
     "sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "pillow", "yaml": "pyyaml",
@@ -34,6 +36,7 @@ KNOWN_DISTRIBUTIONS = {
 }
 # What the generated project itself needs (Prefect's server needs FastAPI below 0.151).
 PROJECT_REQUIREMENTS = ("prefect", "pytest")
+_DISTRIBUTION = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 names
 PINS = {"prefect": "prefect==3.8.8", "fastapi": "fastapi>=0.139,<0.151"}
 
 
@@ -48,8 +51,10 @@ def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir:
     """`extra`: (distribution, why) pairs known beyond the imports."""
     found: dict[str, Requirement] = {}
     for spec in pip_lines:  # what the notebook installs wins: it is the author's intent
-        name = _name(spec)
-        found.setdefault(_normal(name), Requirement(spec, "%pip install in the notebook"))
+        line = requirement_line(spec)
+        if line is None:  # a pip option, a file or a URL alone: not a requirement line
+            continue
+        found.setdefault(_normal(_name(line)), Requirement(line, "%pip install in the notebook"))
     for module in sorted(set(modules)):
         if module in sys.stdlib_module_names or _is_local(module, notebook_dir):
             continue
@@ -61,6 +66,8 @@ def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir:
         found[_normal(distribution)] = Requirement(pinned, why)
     for distribution, why in (*extra, *((d, "used by the generated project")
                                         for d in PROJECT_REQUIREMENTS)):
+        if not _DISTRIBUTION.match(distribution):  # e.g. a module name a value made up
+            continue
         if _normal(distribution) not in found:
             found[_normal(distribution)] = Requirement(
                 PINS.get(distribution) or _pinned(distribution), why)
@@ -70,10 +77,10 @@ def requirements(modules: Iterable[str], pip_lines: Iterable[str], notebook_dir:
 
 
 def render_requirements(items: list[Requirement], notebook_name: str) -> str:
-    lines = [f"# Requirements of the pipeline converted from {notebook_name}.",
+    lines = [f"# Requirements of the pipeline converted from {comment(notebook_name)}.",
              "# Versions are the ones installed where it was converted.", ""]
     width = max((len(r.line) for r in items), default=0)
-    lines.extend(f"{r.line:<{width}}  # {r.why}" for r in items)
+    lines.extend(f"{r.line:<{width}}  # {comment(r.why)}" for r in items)
     return "\n".join(lines) + "\n"
 
 

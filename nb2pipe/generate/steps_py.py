@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from dataclasses import dataclass
 
-from nb2pipe.generate.code import docstring_text, string_lines
+from nb2pipe.generate.code import docstring_text, literal, string_lines
 from nb2pipe.generate.plan import Line, Plan, StepPlan
 
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
@@ -49,7 +48,7 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
             "from pathlib import Path",
             "",
             f"# {shown} beside the notebook: imported from there, as the notebook does.",
-            f"sys.path.insert(0, str((Path(__file__).resolve().parent / {json.dumps(workdir)})"
+            f"sys.path.insert(0, str((Path(__file__).resolve().parent / {literal(workdir)})"
             ".resolve()))",
         ]
     if extra_lines or imports:

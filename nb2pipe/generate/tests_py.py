@@ -24,10 +24,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One temporary Prefect server for the whole session (it takes seconds to start)."""
+    """One temporary Prefect server for the whole session (it takes seconds to start, and
+    more than Prefect's default 30 on a busy machine)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 

@@ -20,6 +20,17 @@ class ReadError(Exception):
 
 _SOURCE_KEY = re.compile(r'^\s*"source":\s*(\[)?')
 _CELL_TYPE_KEY = re.compile(r'^\s*"cell_type":')
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _holds_lone_surrogate(data: Any) -> bool:
+    """JSON may escape half of a UTF-16 pair alone; such a string cannot be written as UTF-8,
+    compiled, or printed."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def read_notebook(path: str | Path) -> Notebook:
@@ -41,12 +52,20 @@ def parse_notebook(text: str, path: str | Path) -> Notebook:
         ) from None
     if not isinstance(data, dict):
         raise ReadError(f"{path}: not a notebook: the JSON top level is not an object")
+    if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
+        raise ReadError(f"{path}: not a notebook: it holds an unpaired surrogate escape "
+                        "(such as \\udcff), which is not text")
     data = _as_v4(path, data, text)
-    _check_language(path, data.get("metadata") or {})
+    metadata = data.get("metadata") or {}
+    for name in ("metadata", "kernelspec", "language_info"):
+        value = metadata if name == "metadata" else metadata.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise ReadError(f"{path}: not a notebook: its {name} is not a JSON object")
+    _check_language(path, metadata)
     cells = _cells(path, data, _source_lines(text))
     if not any(c.is_code for c in cells):
         raise ReadError(f"{path}: the notebook has no code cells, so there is nothing to convert")
-    kernelspec = (data.get("metadata") or {}).get("kernelspec") or {}
+    kernelspec = metadata.get("kernelspec") or {}
     return Notebook(
         path=path,
         cells=tuple(cells),
@@ -115,6 +134,9 @@ def _cells(path: Path, data: dict[str, Any], source_lines: list[int | None]) -> 
         if not isinstance(source, str):
             raise ReadError(f"{path}: cell {position} is malformed ('source' is not text)")
         metadata = raw.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ReadError(f"{path}: cell {position} is malformed (its metadata is not an "
+                            "object)")
         tags = metadata.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ReadError(f"{path}: cell {position} is malformed (metadata 'tags' is not a list)")

@@ -6,6 +6,8 @@ missing file or a non-notebook is a 4xx JSON error {"message": ...} and nothing 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any, TypeVar, cast
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import ensure_async, url_path_join
 
 from nb2pipe.server import documents, paths
 from nb2pipe.server.runs import RunStore
@@ -110,15 +112,24 @@ class AnalyzeHandler(_Handler):
 
 
 class ExportHandler(_Handler):
-    """POST {path, output?}: write the project; 409 with the reason when nothing was written."""
+    """POST {path, output?, record?}: write the project; 409 with the reason when nothing was
+    written. `record: true` runs the notebook to record test fixtures: it needs the permission
+    to execute code, like a run; nothing else (no file in the folder) makes an export run code."""
 
     auth_resource = "contents"
 
     @tornado.web.authenticated
     @authorized
-    def post(self) -> None:
+    async def post(self) -> None:
         body = self.body()
         notebook = self.notebook(body.get("path"))
+        record = body.get("record")
+        if record not in (None, True, False):
+            raise tornado.web.HTTPError(400, "record must be true or false")
+        if record and not await ensure_async(self.authorizer.is_authorized(
+                self, self.current_user, "execute", "kernels")):
+            raise tornado.web.HTTPError(
+                403, "recording runs the notebook's code: it needs permission to execute")
         output_path = body.get("output") or paths.relative(
             self.root, documents.default_output(notebook))
         try:
@@ -127,8 +138,9 @@ class ExportHandler(_Handler):
             raise tornado.web.HTTPError(exc.status, str(exc)) from None
         from nb2pipe.convert import ConvertError, convert
 
-        try:
-            result = convert(notebook, output)
+        try:  # off the event loop: recording runs a kernel for as long as the notebook takes
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(convert, notebook, output, record=record))
         except ConvertError as exc:
             raise tornado.web.HTTPError(409, self.shown(exc)) from None
         document = documents.export_document(self.root, result)
