@@ -32,6 +32,8 @@ def parse_notebook(text: str, path: str | Path) -> Notebook:
     path = Path(path)
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ReadError(f"{path}: not a notebook: its JSON is nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         hint = " (the file looks truncated)" if truncated else ""
@@ -42,18 +44,48 @@ def parse_notebook(text: str, path: str | Path) -> Notebook:
     if not isinstance(data, dict):
         raise ReadError(f"{path}: not a notebook: the JSON top level is not an object")
     data = _as_v4(path, data, text)
-    _check_language(path, data.get("metadata") or {})
+    metadata = _object(path, data, "metadata", "the notebook's 'metadata'")
+    kernelspec = _object(path, metadata, "kernelspec", "metadata 'kernelspec'")
+    language_info = _object(path, metadata, "language_info", "metadata 'language_info'")
+    _check_language(path, kernelspec, language_info)
     cells = _cells(path, data, _source_lines(text))
     if not any(c.is_code for c in cells):
         raise ReadError(f"{path}: the notebook has no code cells, so there is nothing to convert")
-    kernelspec = (data.get("metadata") or {}).get("kernelspec") or {}
+    minor = data.get("nbformat_minor", 0)
     return Notebook(
         path=path,
         cells=tuple(cells),
         kernel_name=str(kernelspec.get("name") or "python3"),
         language="python",
-        nbformat=(int(data.get("nbformat", 4)), int(data.get("nbformat_minor", 0))),
+        nbformat=(int(data["nbformat"]), minor if isinstance(minor, int) else 0),
+        python_major=_python_major(kernelspec, language_info),
     )
+
+
+def _object(path: Path, parent: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+    """`parent[key]` when it is a JSON object, {} when absent; anything else is malformed."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ReadError(f"{path}: not a valid notebook: {what} is not an object")
+    return value
+
+
+def _python_major(kernelspec: dict[str, Any], language_info: dict[str, Any]) -> int | None:
+    """2 or 3 when the metadata says which Python the notebook was written for."""
+    version = str(language_info.get("version") or "")
+    if re.match(r"^[23]\.", version):
+        return int(version[0])
+    mode = language_info.get("codemirror_mode")
+    if isinstance(mode, dict) and mode.get("version") in (2, 3):
+        return int(mode["version"])
+    name = f"{kernelspec.get('name') or ''} {kernelspec.get('display_name') or ''}".lower()
+    if re.search(r"python ?2\b", name):
+        return 2
+    if re.search(r"python ?3\b", name):
+        return 3
+    return None
 
 
 def _read_text(path: Path) -> str:
@@ -93,9 +125,9 @@ def _as_v4(path: Path, data: dict[str, Any], text: str) -> dict[str, Any]:
     return result
 
 
-def _check_language(path: Path, metadata: dict[str, Any]) -> None:
-    kernelspec = metadata.get("kernelspec") or {}
-    language = kernelspec.get("language") or (metadata.get("language_info") or {}).get("name")
+def _check_language(path: Path, kernelspec: dict[str, Any],
+                    language_info: dict[str, Any]) -> None:
+    language = kernelspec.get("language") or language_info.get("name")
     if language and str(language).lower() not in ("python", "python3"):
         name = kernelspec.get("display_name") or kernelspec.get("name") or language
         raise ReadError(
@@ -114,7 +146,14 @@ def _cells(path: Path, data: dict[str, Any], source_lines: list[int | None]) -> 
             source = "".join(source)
         if not isinstance(source, str):
             raise ReadError(f"{path}: cell {position} is malformed ('source' is not text)")
+        try:
+            source.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ReadError(f"{path}: cell {position} is malformed (its source holds a lone "
+                            "UTF-16 surrogate, which is not a character)") from None
         metadata = raw.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ReadError(f"{path}: cell {position} is malformed ('metadata' is not an object)")
         tags = metadata.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ReadError(f"{path}: cell {position} is malformed (metadata 'tags' is not a list)")
@@ -126,6 +165,8 @@ def _cells(path: Path, data: dict[str, Any], source_lines: list[int | None]) -> 
                 source=source,
                 tags=tuple(t.strip() for t in tags if t.strip()),
                 json_line=source_lines[position - 1] if position <= len(source_lines) else None,
+                execution_count=count if isinstance(count := raw.get("execution_count"), int)
+                and not isinstance(count, bool) else None,
             )
         )
     return cells
