@@ -7,7 +7,13 @@ cells into a graph is the next stage's work.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import io
+import re
+import sys
+import tokenize
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from nb2pipe.analysis.parameters import read_parameters
 from nb2pipe.analysis.rules import RuleResults, run_rules
@@ -22,9 +28,12 @@ from nb2pipe.model import (
     Fact,
     Notebook,
     Parameter,
+    Read,
     Span,
     Split,
+    StarImport,
     Statement,
+    split_lines,
 )
 
 _FACT_WARNINGS = {"exec": "NB303", "seed": "NB307"}
@@ -36,6 +45,31 @@ class Analysis:
     parameters: tuple[Parameter, ...]
     diagnostics: tuple[Diagnostic, ...]
     skipped_names: dict[str, int]  # names bound in `skip` cells -> cell index, for hints
+    # Names a cell that does not parse seems to bind -> its index: a later use of one is not
+    # reported as undefined too (the parse error is the problem to fix).
+    unparsed_names: dict[str, int] = field(default_factory=dict)
+    python2: bool = False  # the notebook is Python 2 code (one NB112 says so)
+    # The expression each code cell ends with (what IPython shows and keeps in `_`).
+    last_expressions: dict[int, str] = field(default_factory=dict)
+
+
+# Python 2 builtins: in a Python 2 notebook their uses are part of the one NB112.
+PYTHON2_BUILTINS = frozenset((
+    "unicode", "basestring", "long", "xrange", "raw_input", "unichr", "reduce", "execfile",
+    "cmp", "file", "buffer", "apply", "intern", "coerce", "reload",
+))
+# Syntax errors only Python 2 code makes.
+_PYTHON2_SYNTAX = re.compile(
+    r"Missing parentheses in call to '(print|exec)'|multiple exception types must be "
+    r"parenthesized|leading zeros in decimal integer literals"
+)
+
+
+@dataclass(frozen=True)
+class _Unparsed:
+    cell: Cell
+    line: int
+    message: str
 
 
 def analyze(notebook: Notebook, split: Split) -> Analysis:
@@ -48,69 +82,215 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     ]
     cells.sort(key=lambda c: c.index)
     trees: dict[int, ast.Module] = {}
+    unparsed: list[_Unparsed] = []
     for cell in cells:
-        try:
-            trees[cell.index] = ast.parse(cell.code)
-        except SyntaxError as exc:
-            line = exc.lineno or 1
-            source_lines = cell.source.splitlines() or [""]
-            text = source_lines[min(line, len(source_lines)) - 1]
-            diagnostics.append(diagnostic(
-                "NB108", f"syntax error: {exc.msg}", path=path, cell=cell, line=line,
-                hint=f"fix the cell so it runs: {text.strip()[:80]!r}" if text.strip() else None,
-            ))
+        parsed = parse_code(cell.code)
+        if isinstance(parsed, ast.Module):
+            trees[cell.index] = parsed
+        else:
+            unparsed.append(_Unparsed(cell, *parsed))
     rules = run_rules([(c.index, c.code) for c in cells if c.index in trees])
     parameters: list[Parameter] = []
+    symbols: dict[int, CellSymbols] = {}
+    selectors: set[str] = set()
     for cell in split.parameter_cells:
         if cell.index in trees:
             found, problems = read_parameters(cell, trees[cell.index], path)
             parameters.extend(found)
             diagnostics.extend(problems)
-    symbols = {}
     for cell in cells:
         tree = trees.get(cell.index)
         if tree is None:
             symbols[cell.index] = CellSymbols(cell.index, ())
             continue
-        symbols[cell.index] = _cell_symbols(cell, tree, rules)
-        diagnostics.extend(_cell_diagnostics(cell, symbols[cell.index], path))
-    return Analysis(symbols, tuple(_last_wins(parameters)), tuple(diagnostics),
-                    _skipped_names(split.skipped_cells))
-
-
-def _skipped_names(cells: tuple[Cell, ...]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for cell in cells:
         try:
-            tree = ast.parse(cell.code)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                found.setdefault(node.id, cell.index)
+            symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors)
+        except RecursionError:
+            deep = _deep_cell(cell, tree, rules, selectors)
+            if isinstance(deep, _Unparsed):
+                symbols[cell.index] = CellSymbols(cell.index, ())
+                unparsed.append(deep)
+                continue
+            symbols[cell.index] = deep
+        diagnostics.extend(_cell_diagnostics(cell, symbols[cell.index], path))
+    python2 = _python2(notebook, unparsed, symbols)
+    if python2 is not None:
+        diagnostics.append(python2)
+    else:
+        diagnostics.extend(_syntax_error(u, path) for u in unparsed)
+    unparsed_names: dict[str, int] = {}
+    for u in unparsed:
+        for name in _names_bound_in_text(u.cell.code):
+            unparsed_names.setdefault(name, u.cell.index)
+    skipped, skipped_trees = _skipped_names(split.skipped_cells)
+    last_expressions = {
+        index: ast.get_source_segment(code, tree.body[-1].value) or "..."
+        for index, code, tree in (
+            *((c.index, c.code, trees[c.index]) for c in cells if c.index in trees),
+            *skipped_trees,
+        )
+        if tree.body and isinstance(tree.body[-1], ast.Expr)
+    }
+    return Analysis(symbols, tuple(_last_wins(parameters)), tuple(diagnostics), skipped,
+                    unparsed_names, python2 is not None, last_expressions)
+
+
+def parse_code(code: str) -> ast.Module | tuple[int, str]:
+    """The cell's syntax tree, or (line, message) saying why Python cannot compile it."""
+    try:
+        return ast.parse(code)
+    except SyntaxError as exc:
+        return exc.lineno or 1, f"syntax error: {exc.msg}"
+    except (ValueError, OverflowError) as exc:  # e.g. an int literal past the digit limit
+        return 1, f"syntax error: {exc}"
+    except (RecursionError, MemoryError):
+        return 1, "Python cannot compile the cell: an expression is nested too deeply"
+
+
+def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults,
+               selectors: set[str]) -> CellSymbols | _Unparsed:
+    """A cell too deep for the default recursion limit (a sum of a thousand terms is a
+    thousand levels deep): analysed with more room when Python itself compiles it."""
+    try:
+        compile(cell.code, f"<cell {cell.index}>", "exec", dont_inherit=True)
+    except (RecursionError, MemoryError, SyntaxError, ValueError):
+        return _Unparsed(cell, 1, "Python cannot compile the cell: an expression is nested "
+                                  "too deeply (split it into several statements)")
+    with _deep_recursion():
+        try:
+            return _cell_symbols(cell, tree, rules, selectors)
+        except RecursionError:
+            return _Unparsed(cell, 1, "the cell is nested too deeply to analyse")
+
+
+@contextmanager
+def _deep_recursion() -> Iterator[None]:
+    """Since Python 3.11 a call from Python code to Python code uses no C stack, so a higher
+    limit for the visitor is safe; parsing and compiling keep the default."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, 20_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
+def _syntax_error(unparsed: _Unparsed, path: str) -> Diagnostic:
+    source_lines = split_lines(unparsed.cell.source) or [""]
+    text = source_lines[min(unparsed.line, len(source_lines)) - 1]
+    return diagnostic(
+        "NB108", unparsed.message, path=path, cell=unparsed.cell, line=unparsed.line,
+        hint=f"fix the cell so it runs: {text.strip()[:80]!r}" if text.strip() else None,
+    )
+
+
+def _python2(notebook: Notebook, unparsed: list[_Unparsed],
+             symbols: dict[int, CellSymbols]) -> Diagnostic | None:
+    """One diagnostic for a Python 2 notebook, instead of one per print statement and one per
+    name its unparsed cells define."""
+    marked = [u for u in unparsed if _PYTHON2_SYNTAX.search(u.message)]
+    if not marked and not (notebook.python_major == 2 and unparsed):
+        return None
+    first = (marked or unparsed)[0]
+    builtins_used = sorted({e.name for s in symbols.values() for e in s.events
+                            if isinstance(e, Read) and e.name in PYTHON2_BUILTINS})
+    also = f"; it uses Python 2 builtins ({', '.join(builtins_used)})" if builtins_used else ""
+    cells = ", ".join(str(u.cell.index) for u in unparsed[:8]) + (", ..." if len(unparsed) > 8
+                                                                    else "")
+    count = f"{len(unparsed)} cell{'s' if len(unparsed) > 1 else ''} ({cells})"
+    verb = "does" if len(unparsed) == 1 else "do"
+    return diagnostic(
+        "NB112",
+        f"Python 2 notebook: {count} {verb} not parse as Python 3{also}; first: "
+        f"{first.message.removeprefix('syntax error: ')}",
+        path=notebook.display_path, cell=first.cell, line=first.line,
+        hint="port the notebook to Python 3 (print(...), `except E as e`, range, str), for "
+        "example with `2to3 -w` on a script exported from it, then check it again",
+    )
+
+
+_BINDING_KEYWORDS = frozenset(("def", "class", "import", "as", "for", "global"))
+
+
+def _names_bound_in_text(code: str) -> set[str]:
+    """Best effort, from tokens: the names a cell that does not parse would bind."""
+    found: set[str] = set()
+    line: list[tokenize.TokenInfo] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+                found.update(_bound_in_line(line))
+                line = []
+            elif token.type not in (tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+                line.append(token)
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        pass
+    found.update(_bound_in_line(line))
     return found
 
 
-def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults) -> CellSymbols:
-    lines = cell.code.splitlines()
-    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}))
+def _bound_in_line(tokens: list[tokenize.TokenInfo]) -> set[str]:
+    found: set[str] = set()
+    depth = 0
+    for i, token in enumerate(tokens):
+        if token.string in "([{" and token.type == tokenize.OP:
+            depth += 1
+        elif token.string in ")]}" and token.type == tokenize.OP:
+            depth -= 1
+        elif token.type == tokenize.NAME and i > 0 and tokens[i - 1].string in _BINDING_KEYWORDS:
+            found.add(token.string)
+        elif token.type == tokenize.OP and token.string == "=" and depth == 0:
+            found.update(t.string for t in tokens[:i] if t.type == tokenize.NAME)
+        elif token.string == "import":  # from m import a, b
+            found.update(t.string for t in tokens[i + 1:]
+                         if t.type == tokenize.NAME and t.string != "as")
+    return found
+
+
+def _skipped_names(cells: tuple[Cell, ...]
+                   ) -> tuple[dict[str, int], list[tuple[int, str, ast.Module]]]:
+    found: dict[str, int] = {}
+    trees: list[tuple[int, str, ast.Module]] = []
+    for cell in cells:
+        tree = parse_code(cell.code)
+        if not isinstance(tree, ast.Module):
+            continue
+        trees.append((cell.index, cell.code, tree))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                found.setdefault(node.id, cell.index)
+    return found, trees
+
+
+def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults,
+                  selectors: set[str]) -> CellSymbols:
+    lines = cell.code.split("\n")
+    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors)
     scope = visitor.module(tree)
     implicit = tuple(
         Bind(module, cell.index, 0, code=CodeEntity("import", (module,), Span(cell.index, 0, 0),
                                                    module=module))
         for module in cell.implicit_imports
     )
+    events = list(scope.events)
+    for line, module in reversed(cell.star_imports):  # `%pylab`: where the magic was
+        at = next((i for i, e in enumerate(events) if e.line > line), len(events))
+        events.insert(at, StarImport(module, cell.index, line, Span(cell.index, line, line)))
     facts = tuple(rules.facts.get(cell.index, ()))
+    lines_with_global = sorted({line for line, _ in visitor.global_statements})
     warnings = tuple(("NB302", line, "global statement: the function rebinds notebook globals")
-                     for line in visitor.global_lines)
+                     for line in lines_with_global)
     return CellSymbols(
         cell=cell.index,
-        events=(*implicit, *scope.events),
+        events=(*implicit, *events),
         facts=facts,
         statements=tuple(_statement(cell.index, node) for node in tree.body),
         display_only=_display_only(tree, facts, rules.calls.get(cell.index, {})),
         warnings=warnings,
         shown=_shown(tree),
+        dead_reads=tuple(visitor.dead_reads),
+        global_statements=tuple((line, column, names) for (line, column), names
+                                in sorted(visitor.global_statements.items())),
     )
 
 

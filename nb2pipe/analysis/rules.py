@@ -62,7 +62,7 @@ MUTATING_FUNCTIONS = (
     "random.shuffle", "np.random.shuffle", "numpy.random.shuffle", "heapq.heappush",
     "heapq.heappop", "heapq.heapify", "heapq.heapreplace", "heapq.heappushpop", "bisect.insort",
     "bisect.insort_left", "bisect.insort_right", "np.copyto", "np.fill_diagonal", "np.put",
-    "np.place", "np.putmask", "numpy.copyto", "numpy.fill_diagonal",
+    "np.place", "np.putmask", "numpy.copyto", "numpy.fill_diagonal", "setattr", "delattr",
 )
 READ_FUNCTIONS = _names(
     "read_csv", "read_parquet", "read_json", "read_excel", "read_feather", "read_pickle",
@@ -270,6 +270,6 @@ def _literal(text: str | None) -> str | None:
         return None
     try:
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
         return None
     return value if isinstance(value, str) else None

@@ -8,7 +8,9 @@ name reaches the objects the others refer to.
 from __future__ import annotations
 
 import ast
+import operator
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from nb2pipe.analysis.rules import SpanKey
 from nb2pipe.analysis.scopes import (
@@ -27,11 +29,17 @@ RETURNS_SELF = frozenset(("fit", "partial_fit", "set_params", "set_output", "to"
 
 
 class Visitor:
-    def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]]) -> None:
+    def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]],
+                 selectors: set[str] | None = None) -> None:
         self.cell = cell
         self.lines = lines
         self.calls = calls
-        self.global_lines: list[int] = []  # `global` statements inside functions
+        # `global` statements inside functions: (line, UTF-8 column, names)
+        self.global_statements: dict[tuple[int, int], tuple[str, ...]] = {}
+        self.dead_reads: dict[str, None] = {}  # names read in branches Python 3 never runs
+        # Names bound to boolean masks or lists of labels, in notebook order (shared by the
+        # cells): `df[mask]` and `df[columns]` are new objects, not parts of `df`.
+        self.selectors: set[str] = selectors if selectors is not None else set()
         self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
             ast.FunctionDef: self._function_def,
             ast.AsyncFunctionDef: self._function_def,
@@ -55,6 +63,8 @@ class Visitor:
         }
         if hasattr(ast, "TryStar"):
             self._statement[ast.TryStar] = self._try
+        if hasattr(ast, "TypeAlias"):  # Python 3.12+: `type Vec = list[float]`
+            self._statement[ast.TypeAlias] = self._type_alias
 
     # -- module level ------------------------------------------------------------------------
 
@@ -92,22 +102,27 @@ class Visitor:
 
     def _function_def(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        for expr in (*node.decorator_list, *_defaults(node.args), *_annotations(node)):
+        for expr in (*node.decorator_list, *_defaults(node.args)):
             self.expr(expr, scope)
-        body = self.function_scope(node.args, node.body, scope)
+        annotations = _type_param_scope(node, scope)
+        for expr in _annotations(node):
+            self.expr(expr, annotations)
+        body = self.function_scope(node.args, node.body, scope, _type_params(node))
         body.is_generator = _is_generator(node)
         self.statements(node.body, body)
         scope.define(node.name, node, "function", body.info())
 
-    def function_scope(self, args: ast.arguments, body: Sequence[ast.AST], parent: Scope
-                       ) -> FunctionScope:
+    def function_scope(self, args: ast.arguments, body: Sequence[ast.AST], parent: Scope,
+                       type_params: Names = ()) -> FunctionScope:
         params = tuple(a.arg for a in (*args.posonlyargs, *args.args))
         extra = [a.arg for a in (*args.kwonlyargs, args.vararg, args.kwarg) if a is not None]
+        extra.extend(type_params)  # PEP 695: `def f[T](a: T)` binds T for its own scope
         local_names, global_names = _local_names(body)
         if global_names:
-            self.global_lines.extend(
-                n.lineno for b in body for n in ast.walk(b) if isinstance(n, ast.Global)
-            )
+            for part in body:
+                for n in ast.walk(part):
+                    if isinstance(n, ast.Global):
+                        self.global_statements[(n.lineno, n.col_offset)] = tuple(n.names)
         return FunctionScope(
             parent=parent,
             params=(*params, *extra),
@@ -117,11 +132,36 @@ class Visitor:
 
     def _class_def(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.ClassDef)
-        for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
+        for expr in node.decorator_list:
             self.expr(expr, scope)
-        body = ClassScope(scope)
+        outer = _type_param_scope(node, scope)
+        bases: list[str] = []
+        for base in node.bases:
+            if isinstance(base, ast.Name):
+                # Naming a base class runs none of its methods: what they read is read when
+                # the new class is used (its info inherits theirs), not here.
+                outer.load(base.id, base.lineno, reference=True)
+                bases.append(base.id)
+            else:
+                self.expr(base, outer)
+        for keyword in node.keywords:
+            self.expr(keyword.value, outer)
+        body = ClassScope(outer, tuple(bases))
+        body.local.update(_type_params(node))
         self.statements(node.body, body)
         scope.define(node.name, node, "class", body.info())
+
+    def _type_alias(self, node: ast.AST, scope: Scope) -> None:
+        """`type Vec = list[T]` (3.12+): binds Vec; the value is evaluated lazily, when used."""
+        name = getattr(node, "name", None)
+        value = getattr(node, "value", None)
+        if not isinstance(name, ast.Name) or not isinstance(value, ast.expr):
+            return
+        lazy = FunctionScope(parent=scope, params=(),
+                             local_names=frozenset(_type_params(node)))
+        self.expr(value, lazy)
+        assert isinstance(node, ast.stmt)
+        scope.define(name.id, node, "class", lazy.info())
 
     def _assign(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Assign)
@@ -156,32 +196,52 @@ class Visitor:
         assert isinstance(node, ast.For | ast.AsyncFor)
         self.expr(node.iter, scope)
         scope.enter_block()
-        self.target(node.target, scope, None, sources(node.iter))
+        self.target(node.target, scope, None, self.sources(node.iter))
+        scope.enter_loop(_bound_names(node.body))
         self.statements(node.body, scope)
+        scope.leave_loop()
         scope.leave_block()
         self._branch(scope, node.orelse)
 
     def _while(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.While)
         self.expr(node.test, scope)
-        self._branch(scope, node.body, node.orelse)
+        scope.enter_loop(_bound_names(node.body))
+        self._branch(scope, node.body)
+        scope.leave_loop()
+        self._branch(scope, node.orelse)
 
     def _if(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.If)
         self.expr(node.test, scope)
-        self._branch(scope, node.body, node.orelse)
+        known = static_test(node.test)
+        if known is None:
+            self._branch(scope, node.body, node.orelse)
+            return
+        # `if sys.version_info < (3,): s = unicode(s)`: one branch never runs on Python 3.
+        live, dead = (node.body, node.orelse) if known else (node.orelse, node.body)
+        for child in dead:
+            for sub in ast.walk(child):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                    self.dead_reads[sub.id] = None
+        self.statements(live, scope)
 
     def _with(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.With | ast.AsyncWith)
         for item in node.items:
             self.expr(item.context_expr, scope)
             if item.optional_vars is not None:
-                self.target(item.optional_vars, scope, None, sources(item.context_expr))
+                self.target(item.optional_vars, scope, None, self.sources(item.context_expr))
         self.statements(node.body, scope)
 
     def _try(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Try)
+        guarded = any(_catches_name_error(h.type) for h in node.handlers)
+        if guarded:  # `try: unicode` / `except NameError: unicode = str`
+            scope.enter_guard()
         self._branch(scope, node.body)
+        if guarded:
+            scope.leave_guard()
         for handler in node.handlers:
             scope.enter_block()
             if handler.type is not None:
@@ -196,7 +256,7 @@ class Visitor:
     def _match(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Match)
         self.expr(node.subject, scope)
-        shared = sources(node.subject)
+        shared = self.sources(node.subject)
         for case in node.cases:
             scope.enter_block()
             for sub in ast.walk(case.pattern):
@@ -248,8 +308,13 @@ class Visitor:
     def target(self, node: ast.expr, scope: Scope, value: ast.expr | None,
                shared: Names | None = None) -> None:
         if shared is None:
-            shared = sources(value) if value is not None else ()
+            shared = self.sources(value) if value is not None else ()
         if isinstance(node, ast.Name):
+            if isinstance(scope, ModuleScope):
+                if value is not None and _selects(value, self.selectors):
+                    self.selectors.add(node.id)
+                else:
+                    self.selectors.discard(node.id)
             scope.store(node.id, node.lineno, shared)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
@@ -300,7 +365,7 @@ class Visitor:
         elif kind is ast.NamedExpr:
             assert isinstance(node, ast.NamedExpr)
             self.expr(node.value, scope)
-            scope.walrus_scope().store(node.target.id, node.lineno, sources(node.value))
+            scope.walrus_scope().store(node.target.id, node.lineno, self.sources(node.value))
         else:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):
@@ -317,8 +382,8 @@ class Visitor:
         if isinstance(node.func, ast.Name):
             scope.call(
                 node.func.id,
-                tuple(sources(a) for a in node.args),
-                tuple((k.arg or "**", sources(k.value)) for k in node.keywords),
+                tuple(self.sources(a) for a in node.args),
+                tuple((k.arg or "**", self.sources(k.value)) for k in node.keywords),
                 node.lineno,
             )
         actions = self.calls.get(self._span(node)) if self.calls else None
@@ -331,7 +396,7 @@ class Visitor:
         if receiver and "store" in actions:
             stored: tuple[str, ...] = ()
             for arg in (*node.args, *(k.value for k in node.keywords)):
-                stored += sources(arg)
+                stored += self.sources(arg)
             scope.link(receiver, stored, node.lineno)
         if "mutate-argument" in actions and node.args:
             target = root_name(node.args[0])
@@ -343,13 +408,16 @@ class Visitor:
         inner = ComprehensionScope(scope)
         for i, generator in enumerate(generators):
             self.expr(generator.iter, scope if i == 0 else inner)
-            self.target(generator.target, inner, None, sources(generator.iter))
+            self.target(generator.target, inner, None, self.sources(generator.iter))
             for condition in generator.ifs:
                 self.expr(condition, inner)
         for part in ("elt", "key", "value"):
             child = getattr(node, part, None)
             if child is not None:
                 self.expr(child, inner)
+
+    def sources(self, node: ast.expr | None) -> Names:
+        return sources(node, self.selectors)
 
     def _span(self, node: ast.expr) -> SpanKey:
         end_line = node.end_lineno or node.lineno
@@ -371,36 +439,77 @@ class Visitor:
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def sources(node: ast.expr | None) -> Names:
-    """Names whose objects the value of `node` may be, or contain."""
+def sources(node: ast.expr | None, selectors: set[str] | frozenset[str] = frozenset()) -> Names:
+    """Names whose objects the value of `node` may be, or contain.
+
+    `frame[mask]`, `frame[["a", "b"]]`, `frame.loc[...]` and `frame.iloc[...]` select into a new
+    object; `models["rf"]` or `frames[i]` is one of the objects the container holds.
+    """
     if node is None:
         return ()
     if isinstance(node, ast.Name):
         return (node.id,)
+    if isinstance(node, ast.Subscript) and _new_selection(node, selectors):
+        return ()
     if isinstance(node, ast.Attribute | ast.Subscript | ast.Starred | ast.NamedExpr | ast.Await):
-        return sources(node.value)
+        return sources(node.value, selectors)
     if isinstance(node, ast.Tuple | ast.List | ast.Set):
-        return _union(node.elts)
+        return _union(node.elts, selectors)
     if isinstance(node, ast.Dict):
-        return _union([v for v in node.values if v is not None])
+        return _union([v for v in node.values if v is not None], selectors)
     if isinstance(node, ast.IfExp):
-        return _union([node.body, node.orelse])
+        return _union([node.body, node.orelse], selectors)
     if isinstance(node, ast.BoolOp):
-        return _union(node.values)
+        return _union(node.values, selectors)
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in RETURNS_SELF
     ):
-        return sources(node.func.value)
+        return sources(node.func.value, selectors)
     return ()
 
 
-def _union(nodes: Sequence[ast.expr]) -> Names:
+def _union(nodes: Sequence[ast.expr], selectors: set[str] | frozenset[str]) -> Names:
     found: dict[str, None] = {}
     for node in nodes:
-        found.update(dict.fromkeys(sources(node)))
+        found.update(dict.fromkeys(sources(node, selectors)))
     return tuple(found)
+
+
+# Accessors whose subscript selects rows or columns into a new object.
+_SELECTING_ACCESSORS = frozenset(("loc", "iloc"))
+# Methods returning a boolean mask: `df[df.a.isin(x)]` selects rows.
+_MASK_METHODS = frozenset(("isin", "isna", "isnull", "notna", "notnull", "between", "duplicated",
+                           "contains", "startswith", "endswith", "match", "eq", "ne", "lt",
+                           "le", "gt", "ge"))
+
+
+def _new_selection(node: ast.Subscript, selectors: set[str] | frozenset[str]) -> bool:
+    """Whether `x[...]` builds a new object: a boolean mask, a list of labels, `.loc`/`.iloc`."""
+    if isinstance(node.value, ast.Attribute) and node.value.attr in _SELECTING_ACCESSORS:
+        return True
+    key = node.slice
+    if isinstance(key, ast.Name):
+        return key.id in selectors
+    return _selects(key, selectors)
+
+
+def _selects(value: ast.expr, selectors: set[str] | frozenset[str]) -> bool:
+    """A value that, used as a key, selects many items: a mask or a list of labels."""
+    if isinstance(value, ast.Name):
+        return value.id in selectors
+    if isinstance(value, ast.List | ast.ListComp):
+        return True
+    if isinstance(value, ast.Compare):
+        return True
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Invert):
+        return True
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitAnd | ast.BitOr | ast.BitXor):
+        return True
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        return value.func.attr in _MASK_METHODS
+    return False
 
 
 def root_name(node: ast.expr) -> str | None:
@@ -425,6 +534,193 @@ def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]
     every = (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
     found = [a.annotation for a in every if a is not None and a.annotation is not None]
     return [*found, node.returns] if node.returns is not None else found
+
+
+def _type_params(node: ast.AST) -> Names:
+    """PEP 695 type parameters (`def f[T]`, `class C[T]`, `type A[T] = ...`), 3.12+."""
+    return tuple(name for p in getattr(node, "type_params", ())
+                 if isinstance(name := getattr(p, "name", None), str))
+
+
+def _type_param_scope(node: ast.AST, scope: Scope) -> Scope:
+    """Annotations and bases of a generic definition see its type parameters."""
+    names = _type_params(node)
+    if not names:
+        return scope
+    inner = ComprehensionScope(scope)
+    for name in names:
+        inner.aliases[name] = ()
+    return inner
+
+
+def _bound_names(body: Sequence[ast.stmt]) -> frozenset[str]:
+    """Names a loop body binds at its own level (not inside functions or classes) in a way a
+    later pass can read: `acc = i` can, `acc += i` alone cannot (it fails on the first pass, in
+    the notebook too)."""
+    found: set[str] = set()
+    self_reading: set[str] = set()
+    for node in _own_nodes(body):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.add(node.name)
+        elif isinstance(node, ast.alias):
+            found.add(node.asname or node.name.partition(".")[0])
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            self_reading.add(node.target.id)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            loads = _loads(node.value)
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            self_reading.update(n.id for t in targets for n in ast.walk(t)
+                                if isinstance(n, ast.Name) and n.id in loads)
+    return frozenset(found - (self_reading - _clean_targets(body)))
+
+
+def _loads(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _clean_targets(body: Sequence[ast.stmt]) -> set[str]:
+    """Names some statement of the body binds without reading them first."""
+    clean: set[str] = set()
+    for node in _own_nodes(body):
+        if isinstance(node, ast.AugAssign):
+            continue
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            if node.value is None:
+                continue
+            loads = _loads(node.value)
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            clean.update(n.id for t in targets for n in ast.walk(t)
+                         if isinstance(n, ast.Name) and n.id not in loads)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+            clean.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            clean.update(n.id for n in ast.walk(node.optional_vars) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.NamedExpr):
+            clean.add(node.target.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            clean.add(node.name)
+    return clean
+
+
+def _catches_name_error(handler: ast.expr | None) -> bool:
+    """`except NameError` (alone or in a tuple): a name missing in the `try` body is handled."""
+    if isinstance(handler, ast.Tuple):
+        return any(_catches_name_error(e) for e in handler.elts)
+    return isinstance(handler, ast.Name) and handler.id in ("NameError", "UnboundLocalError")
+
+
+# Two versions of Python 3 as far apart as can be: a test about the version that gives the same
+# answer for both gives it for every Python 3.
+_PYTHONS = ((3, 0, 0, "final", 0), (3, 99, 99, "final", 0))
+
+
+def static_test(test: ast.expr) -> bool | None:
+    """True or False when `test` is a check of the Python major version (`sys.version_info <
+    (3, 0)`, `six.PY2`, `sys.version_info.major == 2`) with the same answer on every Python 3;
+    None for anything else."""
+    answers = {_evaluate(test, version) for version in _PYTHONS}
+    if len(answers) != 1:
+        return None
+    answer = answers.pop()
+    return answer if isinstance(answer, bool) else None
+
+
+_UNKNOWN = object()
+
+
+def _evaluate(node: ast.expr, version: tuple[object, ...]) -> object:
+    """A tiny evaluator for version checks; `_UNKNOWN` for anything outside them."""
+    dotted = _dotted(node)
+    if dotted in ("sys.version_info",):
+        return version
+    if dotted in ("sys.version",):
+        return ".".join(str(v) for v in version[:3])
+    if dotted in ("six.PY2", "six.PY3"):
+        return dotted == "six.PY3"
+    if dotted in ("sys.version_info.major", "sys.version_info.minor"):
+        return version[0 if dotted.endswith("major") else 1]
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | str):
+        return node.value
+    if isinstance(node, ast.Tuple):
+        items = tuple(_evaluate(e, version) for e in node.elts)
+        return _UNKNOWN if _UNKNOWN in items else items
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        value = _evaluate(node.operand, version)
+        return _UNKNOWN if not isinstance(value, bool) else not value
+    if isinstance(node, ast.BoolOp):
+        values = [_evaluate(v, version) for v in node.values]
+        if not all(isinstance(v, bool) for v in values):
+            return _UNKNOWN
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.Subscript):
+        return _subscript(node, version)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left = _evaluate(node.left, version)
+        right = _evaluate(node.comparators[0], version)
+        if _UNKNOWN in (left, right) or type(left) is not type(right):
+            return _UNKNOWN
+        return _compare(node.ops[0], left, right)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "startswith" and len(node.args) == 1 and not node.keywords):
+        text = _evaluate(node.func.value, version)
+        prefix = _evaluate(node.args[0], version)
+        if isinstance(text, str) and isinstance(prefix, str):
+            return text.startswith(prefix)
+    return _UNKNOWN
+
+
+def _subscript(node: ast.Subscript, version: tuple[object, ...]) -> object:
+    value = _evaluate(node.value, version)
+    if not isinstance(value, tuple | str):
+        return _UNKNOWN
+    key = node.slice
+    if isinstance(key, ast.Constant) and isinstance(key.value, int):
+        return value[key.value]
+    if isinstance(key, ast.Slice) and key.step is None:
+        bounds = [_bound(key.lower), _bound(key.upper)]
+        if all(b is None or isinstance(b, int) for b in bounds):
+            lower = bounds[0] if isinstance(bounds[0], int) else None
+            upper = bounds[1] if isinstance(bounds[1], int) else None
+            return value[lower:upper]
+    return _UNKNOWN
+
+
+def _bound(node: ast.expr | None) -> object:
+    """A slice bound: None (absent), an int, or `_UNKNOWN`."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    return _UNKNOWN
+
+
+_COMPARISONS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+
+
+def _compare(op: ast.cmpop, left: object, right: object) -> object:
+    compare = _COMPARISONS.get(type(op))
+    if compare is None:
+        return _UNKNOWN
+    try:
+        return bool(compare(left, right))
+    except TypeError:
+        return _UNKNOWN
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
 
 
 def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

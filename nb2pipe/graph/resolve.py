@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from nb2pipe.analysis import Analysis
+from nb2pipe.analysis import PYTHON2_BUILTINS, Analysis
 from nb2pipe.diagnostics import close_match, diagnostic
 from nb2pipe.model import (
     Bind,
@@ -35,6 +35,8 @@ from nb2pipe.model import (
     Statement,
     Step,
 )
+from nb2pipe.notebook.pylab import import_for
+from nb2pipe.notebook.pylab import known as known_namespace
 
 # Calls that configure a module for everything after them (display, warnings, plotting style,
 # random seeds, logging): emitted with the module's import, wherever it is used.
@@ -44,12 +46,15 @@ SETUP_CALLS = re.compile(
     r"init_notebook_mode|set_float32_matmul_precision|set_verbosity|disable_warnings|"
     r"style\.use|matplotlib\.use|rcParams\.update|rc)$"
 )
-NOTEBOOK_BUILTINS = frozenset((
-    *dir(builtins), "display", "get_ipython", "In", "Out", "_", "__", "___", "_i", "_ii", "_iii",
-    "_oh", "_ih", "_dh", "exit", "quit",
-))
-
-
+# Names a notebook has without defining them: Python's builtins, and what IPython adds. The
+# generated steps import IPython's own (NOTEBOOK_PROVIDED) where code uses them.
+NOTEBOOK_PROVIDED = {
+    "display": "from IPython.display import display",
+    "get_ipython": "from IPython import get_ipython",
+}
+NOTEBOOK_BUILTINS = frozenset((*dir(builtins), *NOTEBOOK_PROVIDED, "exit", "quit"))
+# IPython's input and output history: a pipeline step has none.
+OUTPUT_HISTORY = re.compile(r"^(_{1,3}|_\d+|_i+|_i\d+|_oh|_ih|_dh|In|Out)$")
 
 
 @dataclass
@@ -75,6 +80,8 @@ class StepState:
     deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
     metrics: dict[str, None] = field(default_factory=dict)
     code_only: bool = True
+    # Names read from module level (code, builtins) before the step bound them itself.
+    module_reads: dict[str, None] = field(default_factory=dict)
     # Names bound only conditionally here (in a loop, if, try): the earlier value may survive,
     # so the step passes it on, but only if something reads the name (a loop variable reused
     # in many cells must not chain the steps together).
@@ -101,6 +108,7 @@ class Resolver:
         self.groups: dict[str, set[str]] = {}
         self.deleted: dict[str, tuple[str, int, int]] = {}
         self.star_imports: list[tuple[StarImport, str | None]] = []
+        self.namespaces: list[StarImport] = []  # `%pylab`: names known one by one
         self.states: list[StepState] = []
         self.by_name: dict[str, StepState] = {}
         self.position: dict[str, int] = {}  # a step's place in notebook order
@@ -155,6 +163,11 @@ class Resolver:
             span = _statement_at(statements, event.line) if event.line else None
             if isinstance(event, Read) and span is not None:
                 reads.setdefault(span, []).append(event.name)
+            if isinstance(event, StarImport):
+                if known_namespace(event.module):
+                    self.namespaces.append(event)
+                else:
+                    self.star_imports.append((event, None))
             if not isinstance(event, Bind):
                 continue
             if event.code is not None:
@@ -193,7 +206,8 @@ class Resolver:
 
     def _event(self, state: StepState, event: Event) -> None:
         if isinstance(event, Read):
-            self._read(state, event.name, event.cell, event.line, event.soft, set(), event.block)
+            self._read(state, event.name, event.cell, event.line, event.soft, set(), event.block,
+                       optional=event.optional, reference=event.reference)
         elif isinstance(event, Bind):
             self._bind(state, event)
         elif isinstance(event, Mutate):
@@ -201,11 +215,17 @@ class Resolver:
         elif isinstance(event, Link):
             self._link(event.name, event.sources)
         elif isinstance(event, Delete):
+            if event.name not in state.local:
+                # `del train` of a value from an earlier step: the step must have it to delete
+                # it (as one function's body, it would otherwise raise UnboundLocalError).
+                self._read(state, event.name, event.cell, event.line, False, set())
             state.local.pop(event.name, None)
             state.deleted[event.name] = (event.cell, event.line)
             self._unlink(event.name)
         elif isinstance(event, Call):
             self._call(state, event)
+        elif isinstance(event, StarImport) and known_namespace(event.module):
+            self.namespaces.append(event)
         elif isinstance(event, StarImport):
             self.star_imports.append((event, state.step.name))
             text = f"from {event.module} import *"
@@ -242,19 +262,34 @@ class Resolver:
         return True
 
     def _read(self, state: StepState, name: str, cell: int, line: int, soft: bool,
-              seen: set[tuple[Span, tuple[str, ...]]], block: tuple[int, ...] = ()) -> None:
+              seen: set[tuple[Span, tuple[str, ...]]], block: tuple[int, ...] = (), *,
+              optional: bool = False, reference: bool = False, direct: bool = True) -> None:
+        """`direct`: read by the step's own code (not inside a function it uses);
+        `reference`: the object is named, not run (a base class): its late reads wait."""
         local = state.local.get(name)
         if local is not None:
             if local.entity is not None:
                 state.code.setdefault((local.entity.span, local.entity.names), local.entity)
-                self._expand(state, local.entity, cell, line, seen)
+                if direct:
+                    state.module_reads[name] = None  # the plan may hoist the definition
+                if not reference:
+                    self._expand(state, local.entity, cell, line, seen)
+                    self._maybe_called(state, name, cell, line)
             self._demand(state, name, block)
             return
         binding = self.bindings.get(name)
         if binding is None:
-            if name in NOTEBOOK_BUILTINS:
-                return
-            if soft:
+            provided = self._from_namespace(name)
+            if provided is not None:
+                state.code.setdefault((provided.span, provided.names), provided)
+                if direct:
+                    state.module_reads[name] = None
+            elif name in NOTEBOOK_BUILTINS:
+                if direct:
+                    state.module_reads[name] = None
+            elif optional:
+                pass  # `try: name ... except NameError`: the notebook expects it may be missing
+            elif soft:
                 state.soft.append((name, cell, line))
             else:
                 self._undefined(state, name, cell, line)
@@ -268,10 +303,38 @@ class Resolver:
             self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
         elif binding.entity is not None:
+            if direct:
+                state.module_reads[name] = None
             for entity in (binding.entity, *binding.setup):
                 if entity.span.start > 0:  # imports added by the magic transform are local
                     state.code.setdefault((entity.span, entity.names), entity)
-                self._expand(state, entity, cell, line, seen)
+                if not reference:
+                    self._expand(state, entity, cell, line, seen)
+            if not reference:
+                self._maybe_called(state, name, cell, line)
+
+    def _from_namespace(self, name: str) -> CodeEntity | None:
+        """The import binding `name` as the last `%pylab` (or `from numpy import *`) did."""
+        for star in reversed(self.namespaces):
+            text = import_for(star.module, name)
+            if text is None:
+                continue
+            key = (star.span, (name,))
+            if key not in self.entities:
+                module = text.split()[1]
+                self.entities[key] = CodeEntity("import", (name,), star.span, module=module,
+                                                text=text)
+            return self.entities[key]
+        return None
+
+    def _maybe_called(self, state: StepState, name: str, cell: int, line: int) -> None:
+        """A function named without being called here (`map(hook, xs)`, `df.apply(f)`, a
+        callback, a static method through its class) may be called by whatever receives it:
+        what it changes and the globals it sets count for this step too."""
+        info = self._function(state, name)
+        if info is not None and (info.global_writes or info.free_mutations or info.calls
+                                 or info.inherits):
+            self._apply(state, name, (), {}, cell, line, set())
 
     def _demand(self, state: StepState, name: str, block: tuple[int, ...] | None = None) -> None:
         """`name` is read from `state`'s step: a value it only maybe rebound is now needed, so
@@ -303,8 +366,9 @@ class Resolver:
             names.extend(entity.reads)  # decorators, defaults: they run again where emitted
         if entity.function is not None:
             names.extend(entity.function.free_reads)
+            names.extend(entity.function.inherits)  # a base class's methods run as its own
         for name in dict.fromkeys(names):
-            self._read(state, name, cell, line, True, seen)
+            self._read(state, name, cell, line, True, seen, direct=False)
 
     def _bind(self, state: StepState, event: Bind) -> None:
         name = event.name
@@ -364,9 +428,11 @@ class Resolver:
         for name in info.free_mutations:
             self._mutate(state, name, cell, line)
         for name in info.global_writes:
-            self.data_names.add(name)
-            state.local[name] = _Binding("data", state.step.name, None, cell)
-            state.defines[name] = None
+            # Set through `global` when the function runs, which it may not (a callback): the
+            # earlier value may survive, as after a conditional assignment.
+            self._bind(state, Bind(name, cell, line, conditional=True))
+        for base in info.inherits:
+            self._apply(state, base, args, kwargs, cell, line, seen)
         for site in info.calls:
             actual = tuple(_substitute(a, bound) for a in site.args)
             named = {k: _substitute(v, bound) for k, v in site.kwargs}
@@ -394,6 +460,7 @@ class Resolver:
                 self._undefined(state, name, cell, line)
         for name, binding in state.local.items():
             self.bindings[name] = binding
+            self.deleted.pop(name, None)  # bound again: an earlier `del` no longer matters
         for name, (cell, line) in state.deleted.items():
             if name in self.bindings and self.bindings[name].kind == "data":
                 self.deleted[name] = (state.step.name, cell, line)
@@ -431,6 +498,14 @@ class Resolver:
 
     def _undefined(self, state: StepState, name: str, cell_index: int, line: int) -> None:
         cell = self.cells[cell_index]
+        unparsed = self.analysis.unparsed_names.get(name)
+        if unparsed is not None and unparsed < cell_index:
+            return  # bound by a cell that does not parse: that cell's error is the one to fix
+        if self.analysis.python2 and name in PYTHON2_BUILTINS:
+            return  # part of the one "Python 2 notebook" error
+        if OUTPUT_HISTORY.match(name):
+            self._output_history(state, name, cell, line)
+            return
         for star, _ in self.star_imports:
             if star.cell <= cell_index:
                 self._report("NB203", f"name '{name}' may come from `from {star.module} import *` "
@@ -453,6 +528,21 @@ class Resolver:
                     "define it in an earlier step, or add it to the parameters cell")
         self._report("NB201", f"name '{name}' is used in step '{state.step.name}' but never "
                      "defined before it", cell, line, hint)
+
+    def _output_history(self, state: StepState, name: str, cell: Cell, line: int) -> None:
+        shown = _last_shown(self.notebook, self.analysis, cell.index) if name == "_" else None
+        if shown is not None:
+            where, expression = shown
+            hint = (f"'{name}' is what cell {where} showed last ({expression[:60]}): assign it "
+                    f"there, e.g. `result = {expression[:60]}`, and use `result` here")
+        else:
+            hint = "assign the value you need to a name where it is computed, and use that name"
+        what = {"In": "IPython's input history", "Out": "IPython's output history"}.get(
+            name, "IPython's input history" if name.startswith("_i") else
+            "IPython's output history")
+        self._report("NB204", f"'{name}' is {what}, which only exists in an interactive "
+                     f"session; step '{state.step.name}' would fail with NameError", cell, line,
+                     hint)
 
     def _check_deleted(self, state: StepState, name: str, cell_index: int, line: int) -> None:
         deleted = self.deleted.get(name)
@@ -489,6 +579,16 @@ def _by_statement(symbols: CellSymbols) -> list[tuple[Statement | None, list[Eve
         else:
             groups[-1][1].append(event)
     return [g for g in groups if g[1]]
+
+
+def _last_shown(notebook: Notebook, analysis: Analysis, before: int) -> tuple[int, str] | None:
+    """The code cell before `before` that `_` reads the output of, with the expression it
+    ends with; None when that cell ends in a statement (or does not parse)."""
+    for cell in reversed(notebook.cells[: before - 1]):
+        if cell.is_code and cell.code.strip():
+            expression = analysis.last_expressions.get(cell.index)
+            return (cell.index, expression) if expression is not None else None
+    return None
 
 
 def _statement_at(spans: list[Span], line: int) -> Span | None:
