@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import json
 import keyword
 import re
 import tokenize
@@ -43,10 +42,29 @@ def literal(value: object) -> str:
     if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
         return f"float({str(value)!r})"
     if isinstance(value, str):
-        return json.dumps(value)  # a valid Python literal: quotes, newlines, unicode escaped
+        return _string(value)
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     raise TypeError(f"not a literal: {type(value).__name__}")
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _string(value: str) -> str:
+    """A double-quoted Python literal: printable characters as they are (an emoji stays one
+    character in the UTF-8 file), everything else escaped (line breaks, U+2028, surrogates)."""
+    out = []
+    for char in value:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif char.isprintable() and not 0xD800 <= ord(char) <= 0xDFFF:
+            out.append(char)
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def comment(text: str) -> str:

@@ -14,8 +14,19 @@ import sys
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
-from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS
-from nb2pipe.model import Cell, CodeEntity, Parameter, Read, Span, StepGraph, StepNode, StepOptions
+from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
+from nb2pipe.model import (
+    Bind,
+    Cell,
+    CodeEntity,
+    Delete,
+    Parameter,
+    Read,
+    Span,
+    StepGraph,
+    StepNode,
+    StepOptions,
+)
 from nb2pipe.notebook.tags import suggest_identifier
 
 
@@ -45,6 +56,7 @@ class StepPlan:
     options: StepOptions
     module_code: tuple[str, ...]  # keys of module-level code the step uses
     consumed_in_place: tuple[str, ...] = ()  # outputs a later step changes in place (no copy)
+    rebound: tuple[str, ...] = ()  # module-level names the function binds again first
 
     @property
     def arguments(self) -> tuple[str, ...]:
@@ -76,10 +88,28 @@ class Plan:
     module: tuple[ModuleBlock, ...]  # steps.py module level, notebook order
     modules: tuple[str, ...]  # top-level modules the pipeline imports
     pip_requirements: tuple[str, ...]  # from %pip / !pip install
-    uses_display: bool
+    # Names IPython gives a notebook (display, get_ipython) that the emitted code reads: steps.py
+    # imports them from IPython, at module level.
+    notebook_names: tuple[str, ...] = ()
+    # Names read only in branches Python 3 never runs (`if sys.version_info < (3,):
+    # unicode(s)`): the project's ruff settings count them as builtins.
+    ruff_builtins: tuple[str, ...] = ()
+
+    @property
+    def uses_display(self) -> bool:
+        """Whether the steps need IPython (for `display` or `get_ipython`)."""
+        return bool(self.notebook_names)
 
     def step(self, name: str) -> StepPlan:
         return next(s for s in self.steps if s.name == name)
+
+    # Guarantees for the files generated from a plan:
+    # - every name in a step's `after` and `upstream` is a step of `steps` (a step made only of
+    #   definitions is code, not a task: `after:` it means after the tasks it comes after);
+    # - a step's function binds, before its body runs, every name its body reads from module
+    #   level and also binds itself (no UnboundLocalError), and every name a `nonlocal` in it
+    #   refers to;
+    # - the code of a step names nothing the step does not define, import or take as argument.
 
 
 def make_plan(graph: StepGraph) -> Plan:
@@ -105,7 +135,10 @@ class _Planner:
             if entity.kind in ("function", "class"):
                 for name in entity.names:
                     definitions[name] = definitions.get(name, 0) + 1
-        hoisted = {(e.span, e.names): e for e in self.used if e.kind == "import" and e.text}
+        # An import that shadows a builtin (`from numpy import max`, as `%pylab` does) is only
+        # in force after its cell: at module level it would change the cells before it too.
+        hoisted = {(e.span, e.names): e for e in self.used if e.kind == "import" and e.text
+                   and not any(n in NOTEBOOK_BUILTINS for n in e.names)}
         module_names = {n for e in hoisted.values() for n in e.names}
         changed = True
         while changed:
@@ -118,6 +151,8 @@ class _Planner:
                     definitions.get(n, 0) != 1 or n in self.graph.data_names for n in entity.names
                 ):
                     continue
+                if entity.function is not None and entity.function.global_writes:
+                    continue  # its `global` statements must reach the step's own variables
                 reads = set(entity.reads)
                 if entity.function is not None:
                     reads |= set(entity.function.free_reads)
@@ -128,11 +163,27 @@ class _Planner:
                     changed = True
         return hoisted
 
-    def _module(self) -> tuple[ModuleBlock, ...]:
+    def _module(self, steps: list[StepPlan]) -> tuple[ModuleBlock, ...]:
+        """Module-level code, in notebook order. An import every user of which binds the name
+        again in its own function (and so imports it there) is left out: it would be unused."""
+        needed: set[str] = set()
+        for step in steps:
+            node = self.graph.step(step.name)
+            for entity in node.code:
+                if (entity.span, entity.names) in self.hoisted:
+                    needed.update(set(entity.names) - set(step.rebound))
+        for entity in self.hoisted.values():
+            if entity.kind != "import":
+                needed.update(entity.reads)
+                if entity.function is not None:
+                    needed.update(entity.function.free_reads)
+                    needed.update(entity.function.inherits)
         blocks: dict[str, ModuleBlock] = {}
         order = {(e.span, e.names): i for i, e in enumerate(self.graph.code)}
         merged: dict[tuple[Span, str], list[str]] = {}  # `from m import a, b` stays one line
         for entity in sorted(self.hoisted.values(), key=lambda e: order[(e.span, e.names)]):
+            if entity.kind == "import" and not set(entity.names) & needed:
+                continue
             if entity.kind == "import" and entity.text:
                 head, _, name = entity.text.partition(" import ")
                 if head.startswith("from ") and "*" not in name:
@@ -155,7 +206,6 @@ class _Planner:
     # -- steps -------------------------------------------------------------------------------
 
     def plan(self) -> Plan:
-        module = self._module()
         names = Namer(n for e in self.hoisted.values() for n in e.names)
         # A step that changes an input in place works on a copy when another step reading the
         # same object may run at the same time (neither before it nor after it).
@@ -187,6 +237,10 @@ class _Planner:
                             in_place.setdefault(holder, set()).add(variable)
         steps = [replace(s, consumed_in_place=tuple(sorted(in_place.get(s.name, ()))))
                  for s in steps]
+        module = self._module(steps)
+        emitted = {b.key for b in module}
+        steps = [replace(s, module_code=tuple(k for k in s.module_code if k in emitted))
+                 for s in steps]
         notebook = self.graph.notebook
         # Every import of the pipeline's cells, used or not: an import states a dependency.
         modules = sorted({(e.module or "").partition(".")[0] for e in self.graph.code
@@ -194,6 +248,9 @@ class _Planner:
                          - {""})
         pip = [r for c in self.graph.notebook.cells if c.index in self._pipeline_cells()
                for r in c.requirements]
+        bound = set(self.graph.data_names) | {n for e in self.graph.code for n in e.names}
+        read = self._emitted_reads(steps, module)
+        dead = {n for i in self._pipeline_cells() for n in self.graph.symbols[i].dead_reads}
         return Plan(
             graph=self.graph,
             notebook_name=notebook.path.name,
@@ -204,32 +261,69 @@ class _Planner:
             module=module,
             modules=tuple(modules),
             pip_requirements=tuple(dict.fromkeys(pip)),
-            uses_display=self._reads("display"),
+            notebook_names=tuple(sorted((read & set(NOTEBOOK_PROVIDED)) - bound)),
+            ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
         )
 
     def _pipeline_cells(self) -> set[int]:
         return set(self.graph.symbols)
 
-    def _reads(self, name: str) -> bool:
-        return any(isinstance(e, Read) and e.name == name
-                   for index in self.task_cells for e in self.graph.symbols[index].events)
+    def _emitted_reads(self, steps: list[StepPlan], module: tuple[ModuleBlock, ...]) -> set[str]:
+        """Names read by the code the project emits (the steps' lines, module-level code),
+        including the globals of the functions and classes defined in it."""
+        lines = {(line.cell, line.line) for step in steps
+                 for line in (*step.preamble, *step.body) if line.cell is not None}
+        lines |= {(line.cell, line.line) for block in module for line in block.lines
+                  if line.cell is not None}
+        found: set[str] = set()
+        for cell in {c for c, _ in lines}:
+            assert cell is not None
+            for event in self.graph.symbols[cell].events:
+                if (cell, event.line) not in lines:
+                    continue
+                if isinstance(event, Read):
+                    found.add(event.name)
+                elif isinstance(event, Bind) and event.code and event.code.function:
+                    found.update(event.code.function.free_reads)
+        for entity in self.used:
+            if entity.kind in ("library", "setup"):
+                found.update(entity.reads)
+        return found
 
     def _step(self, node: StepNode, function: str,
               concurrent: dict[tuple[str, str], bool]) -> StepPlan:
         own = set(node.cells)
+        removed, needed = self._needed(node)
         preamble: list[Line] = []
         seen: set[str] = set()
+        provided: set[str] = set()  # names the preamble binds
         for entity in node.code:
-            if (entity.span, entity.names) in self.hoisted or entity.span.cell in own:
-                continue
-            if entity.span.start == 0:
-                continue  # an import the magic rewrite needs: added at module level
-            key = _span_key(entity.span)
+            key_of = (entity.span, entity.names)
+            single = entity.kind == "import" and entity.text is not None
+            if key_of in self.hoisted or key_of not in needed or entity.span.start == 0:
+                continue  # module level (the magic rewrite's imports too), or not run here
+            if entity.span.cell in own and not single:
+                continue  # in the body
+            key = entity.text if single and entity.text else _span_key(entity.span)
             if key in seen:
                 continue
             seen.add(key)
             preamble.append(Line(f"# from cell {entity.span.cell}"))
-            preamble.extend(self._span_lines(entity.span))
+            if single and entity.text:  # one name of an import (or of `%pylab`)
+                preamble.append(Line(entity.text))
+            else:
+                preamble.extend(self._span_lines(entity.span))
+            provided.update(entity.names)
+        body = self._body(node, removed)
+        own_bound = self._bound(node, removed)
+        bound = own_bound | provided
+        rebound = self._rebound(node, bound - provided)
+        preamble[:0] = [line for _, lines in rebound for line in lines]
+        preamble, body = self._nonlocal(preamble), self._nonlocal(body)
+        arguments = {v for v, _ in node.inputs} | set(node.parameters)
+        available = bound | arguments | {n for n, _ in rebound}
+        preamble[:0] = [*self._declarations(preamble + body, available),
+                        *self._carried(node, removed, available - own_bound, own_bound)]
         # A step that changes a value another step also reads gets a copy. Every value it
         # changes is copied in the same deepcopy call: they may share objects (`frames` holds
         # `train`), and one memo keeps the copies sharing them the same way.
@@ -244,22 +338,66 @@ class _Planner:
             parameters=node.parameters, outputs=node.outputs, metrics=node.metrics,
             returns=returns, copied=copied,
             after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
-            preamble=tuple(preamble), body=tuple(self._body(node)), options=node.options,
-            module_code=module_code,
+            preamble=tuple(preamble), body=tuple(body), options=node.options,
+            module_code=module_code, rebound=tuple(name for name, _ in rebound if name),
         )
         return plan
 
-    def _body(self, node: StepNode) -> list[Line]:
-        removed: set[tuple[int, int]] = set()
+    def _needed(self, node: StepNode
+                ) -> tuple[set[tuple[int, int]], set[tuple[Span, tuple[str, ...]]]]:
+        """The lines of the step's own cells that are not its body, and the code the step runs.
+
+        Not the body: code that lives at module level, imports (emitted where used), and
+        definitions the step does not run (emitted where they are used; left here they would
+        name globals the step does not have). The code the step runs: what its kept lines
+        read, then what that code reads in turn (function globals, decorators, base classes).
+        """
+        fixed: set[tuple[int, int]] = set()
         for entity in self.hoisted.values():
             if entity.span.cell in node.cells:
-                removed.update((entity.span.cell, n)
-                               for n in range(entity.span.start, entity.span.end + 1))
-        for index in node.cells:  # unused top-level imports go too: they are never emitted
-            for statement in self.graph.symbols[index].statements:
+                fixed.update(_lines(entity.span))
+        definitions: dict[tuple[Span, tuple[str, ...]], Span] = {}
+        for index in node.cells:
+            symbols = self.graph.symbols[index]
+            spans = {s.span for s in symbols.statements}
+            for statement in symbols.statements:
                 if statement.shape == "import":
-                    removed.update((index, n) for n in range(statement.span.start,
-                                                             statement.span.end + 1))
+                    fixed.update(_lines(statement.span))
+            for event in symbols.events:
+                defined = event.code if isinstance(event, Bind) else None
+                if (defined is not None and defined.kind in ("function", "class")
+                        and defined.span in spans):
+                    definitions[(defined.span, defined.names)] = defined.span
+        by_name: dict[str, list[CodeEntity]] = {}
+        for entity in node.code:
+            for name in entity.names:
+                by_name.setdefault(name, []).append(entity)
+        needed: set[tuple[Span, tuple[str, ...]]] = set()
+        while True:
+            removed = set(fixed)
+            for key, span in definitions.items():
+                if key not in needed:
+                    removed.update(_lines(span))
+            queue = [event.name for index in node.cells
+                     for event in self.graph.symbols[index].events
+                     if isinstance(event, Read) and event.line > 0
+                     and (index, event.line) not in removed]
+            found: set[tuple[Span, tuple[str, ...]]] = set()
+            while queue:
+                for entity in by_name.get(queue.pop(), ()):
+                    key = (entity.span, entity.names)
+                    if key in found:
+                        continue
+                    found.add(key)
+                    if entity.function is not None:
+                        queue.extend((*entity.function.free_reads, *entity.function.inherits))
+                    if entity.span.cell not in node.cells or entity.kind in ("library", "setup"):
+                        queue.extend(entity.reads)
+            if found <= needed:
+                return removed, needed
+            needed |= found
+
+    def _body(self, node: StepNode, removed: set[tuple[int, int]]) -> list[Line]:
         lines: list[Line] = []
         for index in node.cells:
             cell = self.cells[index]
@@ -274,10 +412,91 @@ class _Planner:
                 lines.extend(kept)
         return lines
 
+    def _bound(self, node: StepNode, removed: set[tuple[int, int]]) -> set[str]:
+        """Names the step's body binds (so, in its function, local variables)."""
+        return {event.name for index in node.cells for event in self.graph.symbols[index].events
+                if isinstance(event, Bind | Delete) and event.line > 0
+                and (index, event.line) not in removed}
+
+    def _rebound(self, node: StepNode, bound: set[str]) -> list[tuple[str, list[Line]]]:
+        """`from collections import Counter` ... `Counter = Counter(text)`: in a function, a
+        name bound anywhere in the body is local everywhere in it, so the body would read it
+        before it is bound. The function first binds it to what module level holds."""
+        found: list[tuple[str, list[Line]]] = []
+        for name in node.module_reads:
+            if name not in bound:
+                continue
+            entity = next((e for e in node.code if name in e.names), None)
+            if entity is not None and entity.kind == "import" and entity.text:
+                found.append((name, [Line(entity.text)]))
+            elif entity is not None and entity.span.start > 0:
+                found.append((name, [Line(f"# from cell {entity.span.cell}"),
+                                     *self._span_lines(entity.span)]))
+            elif name in NOTEBOOK_PROVIDED:
+                found.append((name, [Line(NOTEBOOK_PROVIDED[name])]))
+            elif name in NOTEBOOK_BUILTINS:
+                found.append((name, [Line(f"from builtins import {name}")]))
+        if found:
+            found.insert(0, ("", [Line("# names the cells below read before binding them again")]))
+        return found
+
+    def _nonlocal(self, lines: list[Line]) -> list[Line]:
+        """`global x` in a function defined inside a step's function: the notebook's global
+        `x` is that function's variable, so it becomes `nonlocal x` (same line)."""
+        out: list[Line] = []
+        for line in lines:
+            statements = [(column, names) for at, column, names in
+                          self._globals(line.cell) if at == line.line]
+            text = line.text.encode()
+            for column, _ in sorted(statements, reverse=True):
+                if text[column:column + 6] == b"global":
+                    text = text[:column] + b"nonlocal" + text[column + 6:]
+            out.append(Line(text.decode(), line.cell, line.line) if statements else line)
+        return out
+
+    def _globals(self, cell: int | None) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+        if cell is None or cell not in self.graph.symbols:
+            return ()
+        return self.graph.symbols[cell].global_statements
+
+    def _declarations(self, lines: list[Line], bound: set[str]) -> list[Line]:
+        """`nonlocal x` needs `x` bound in the step's function: when nothing else binds it
+        there (the notebook creates it through the `global` statement), it starts as None."""
+        emitted = {(line.cell, line.line) for line in lines if line.cell is not None}
+        names = {name for cell in {c for c, _ in emitted}
+                 for at, _, found in self._globals(cell) if (cell, at) in emitted
+                 for name in found}
+        return [Line(f"{name} = None  # set through `global {name}` by a function below")
+                for name in sorted(names - bound)]
+
     def _span_lines(self, span: Span) -> list[Line]:
         cell: Cell = self.cells[span.cell]
         code = cell.code.split("\n")
         return [Line(code[n - 1], span.cell, n) for n in range(span.start, span.end + 1)]
+
+
+    def _carried(self, node: StepNode, removed: set[tuple[int, int]], available: set[str],
+                 own_bound: set[str]) -> list[Line]:
+        """`for i in ...: if i: acc += i else: acc = i`: a name a loop reads before binding it
+        (on an earlier pass). In a function that is a read before any assignment, which linters
+        reject: it starts as None (in the notebook the binding runs first)."""
+        bound: set[str] = set(available)
+        carried: list[str] = []
+        for index in node.cells:
+            for event in self.graph.symbols[index].events:
+                if event.line == 0 or (index, event.line) in removed:
+                    continue
+                if isinstance(event, Bind | Delete):
+                    bound.add(event.name)
+                elif (isinstance(event, Read) and event.soft and not event.optional
+                      and event.name not in bound and event.name not in carried
+                      and event.name in own_bound):
+                    carried.append(event.name)
+        return [Line(f"{name} = None  # bound on an earlier pass of the loop that reads it")
+                for name in carried]
+
+def _lines(span: Span) -> set[tuple[int, int]]:
+    return {(span.cell, n) for n in range(span.start, span.end + 1)}
 
 
 def _span_key(span: Span) -> str:

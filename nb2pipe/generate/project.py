@@ -125,6 +125,9 @@ def render_pyproject(plan: Plan) -> str:
         "",
         "[tool.ruff]",
         "line-length = 100",
+        *(["# Names the notebook reads only where Python 3 never runs (a version check).",
+           f"builtins = [{', '.join(json.dumps(n) for n in plan.ruff_builtins)}]"]
+          if plan.ruff_builtins else []),
         "",
         "[tool.ruff.lint]",
         "# Syntax errors, undefined names, unused imports, statement mistakes.",
