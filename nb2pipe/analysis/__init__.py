@@ -124,7 +124,7 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             unparsed_names.setdefault(name, u.cell.index)
     skipped, skipped_trees = _skipped_names(split.skipped_cells)
     last_expressions = {
-        index: ast.get_source_segment(code, tree.body[-1].value) or "..."
+        index: _segment(code, tree.body[-1].value)
         for index, code, tree in (
             *((c.index, c.code, trees[c.index]) for c in cells if c.index in trees),
             *skipped_trees,
@@ -133,6 +133,17 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     }
     return Analysis(symbols, tuple(_last_wins(parameters)), tuple(diagnostics), skipped,
                     unparsed_names, python2 is not None, last_expressions)
+
+
+def _segment(code: str, node: ast.expr) -> str:
+    """The source text of `node` (ast.get_source_segment re-splits the whole cell each time)."""
+    end_line = node.end_lineno or node.lineno
+    lines = code.split("\n")[node.lineno - 1:end_line]
+    if not lines:
+        return "..."
+    lines[-1] = lines[-1].encode()[:node.end_col_offset].decode(errors="replace")
+    lines[0] = lines[0].encode()[node.col_offset:].decode(errors="replace")
+    return "\n".join(lines)
 
 
 def parse_code(code: str) -> ast.Module | tuple[int, str]:

@@ -558,50 +558,42 @@ def _bound_names(body: Sequence[ast.stmt]) -> frozenset[str]:
     later pass can read: `acc = i` can, `acc += i` alone cannot (it fails on the first pass, in
     the notebook too)."""
     found: set[str] = set()
-    self_reading: set[str] = set()
+    self_reading: set[str] = set()  # bound only by statements that read them first
+    clean: set[str] = set()  # bound somewhere without being read first
     for node in _own_nodes(body):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             found.add(node.id)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             found.add(node.name)
+            clean.add(node.name)
         elif isinstance(node, ast.alias):
             found.add(node.asname or node.name.partition(".")[0])
-        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-            self_reading.add(node.target.id)
-        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            loads = _loads(node.value)
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            self_reading.update(n.id for t in targets for n in ast.walk(t)
-                                if isinstance(n, ast.Name) and n.id in loads)
-    return frozenset(found - (self_reading - _clean_targets(body)))
+            clean.add(node.asname or node.name.partition(".")[0])
+        elif isinstance(node, ast.AugAssign):
+            self_reading.update(_stored(node.target))
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = _stored(*(node.targets if isinstance(node, ast.Assign) else [node.target]))
+            loads = _loads(node.value) if node.value is not None else set()
+            self_reading.update(targets & loads)
+            clean.update(targets - loads)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+            clean.update(_stored(node.target))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            clean.update(_stored(node.optional_vars))
+        elif isinstance(node, ast.NamedExpr):
+            clean.add(node.target.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            found.add(node.name)
+            clean.add(node.name)
+    return frozenset(found - (self_reading - clean))
+
+
+def _stored(*targets: ast.expr) -> set[str]:
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 def _loads(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
-def _clean_targets(body: Sequence[ast.stmt]) -> set[str]:
-    """Names some statement of the body binds without reading them first."""
-    clean: set[str] = set()
-    for node in _own_nodes(body):
-        if isinstance(node, ast.AugAssign):
-            continue
-        if isinstance(node, ast.Assign | ast.AnnAssign):
-            if node.value is None:
-                continue
-            loads = _loads(node.value)
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            clean.update(n.id for t in targets for n in ast.walk(t)
-                         if isinstance(n, ast.Name) and n.id not in loads)
-        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
-            clean.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
-        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            clean.update(n.id for n in ast.walk(node.optional_vars) if isinstance(n, ast.Name))
-        elif isinstance(node, ast.NamedExpr):
-            clean.add(node.target.id)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            clean.add(node.name)
-    return clean
 
 
 def _catches_name_error(handler: ast.expr | None) -> bool:

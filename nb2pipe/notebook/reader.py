@@ -62,6 +62,37 @@ def parse_notebook(text: str, path: str | Path) -> Notebook:
     )
 
 
+def _from_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """nbformat 3 -> 4 as nbformat upgrades it, for the parts nb2pipe reads (importing
+    nbformat costs most of a second): worksheets flattened, `input` -> `source`, `prompt_number`
+    -> `execution_count`, heading cells -> markdown headings."""
+    cells: list[Any] = []
+    for worksheet in data["worksheets"]:
+        found = worksheet.get("cells") if isinstance(worksheet, dict) else None
+        for cell in found if isinstance(found, list) else [None]:
+            if not isinstance(cell, dict):
+                cells.append(cell)  # reported as malformed with its position
+                continue
+            kind = cell.get("cell_type")
+            upgraded: dict[str, Any] = {"cell_type": kind, "metadata": cell.get("metadata") or {}}
+            if kind == "code":
+                upgraded["source"] = cell.get("input", "")
+                upgraded["execution_count"] = cell.get("prompt_number")
+            elif kind == "heading":
+                source = cell.get("source", "")
+                text = "".join(source) if isinstance(source, list) else str(source)
+                level = cell.get("level", 1)
+                hashes = "#" * (level if isinstance(level, int) and 0 < level < 7 else 1)
+                upgraded.update(cell_type="markdown",
+                                source=f"{hashes} {' '.join(text.splitlines())}")
+            else:
+                upgraded["source"] = cell.get("source", "")
+                if kind == "html":
+                    upgraded["cell_type"] = "markdown"
+            cells.append(upgraded)
+    return {**data, "cells": cells, "nbformat": 4, "nbformat_minor": 0}
+
+
 def _object(path: Path, parent: dict[str, Any], key: str, what: str) -> dict[str, Any]:
     """`parent[key]` when it is a JSON object, {} when absent; anything else is malformed."""
     value = parent.get(key)
@@ -115,7 +146,9 @@ def _as_v4(path: Path, data: dict[str, Any], text: str) -> dict[str, Any]:
         if not isinstance(data.get("cells"), list):
             raise ReadError(f"{path}: not a notebook: no 'cells' list")
         return data
-    import nbformat  # only old notebooks pay for this import
+    if version == 3 and isinstance(data.get("worksheets"), list):
+        return _from_v3(data)
+    import nbformat  # only notebooks older than version 3 pay for this import
 
     try:
         upgraded = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
