@@ -169,3 +169,23 @@ def test_generated_project_passes_its_ruff_and_imports(name: str, tmp_path: Path
     imported = subprocess.run([sys.executable, "-c", "import steps, flow"], cwd=folder,
                               capture_output=True, text=True, env=env, timeout=300)
     assert imported.returncode == 0, imported.stderr[-3000:]
+
+
+def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
+    results = run_steps(project("precision_capture", tmp_path / "a"))
+    assert results["quiet"]["captured"].stdout == "hi\n"  # captured, as IPython does
+    results = run_steps(project("precision_leading_indent", tmp_path / "b"))
+    assert results["indented"]["y"] == 2
+    folder = project("precision_dead_code", tmp_path / "c")
+    assert 'builtins = ["missing", "unused"]' in (folder / "pyproject.toml").read_text()
+    assert run_steps(folder)["call"]["z"] == 1
+
+
+def test_run_script_and_dynamic_names_are_explained() -> None:
+    graph = analyze_notebook(NOTEBOOKS / "error_run_script.ipynb")
+    [found] = [d for d in graph.diagnostics if d.code == "NB203"]
+    assert "%run helper.py" in found.message and found.hint == (
+        "import it from the script: from helper import value")
+    graph = analyze_notebook(NOTEBOOKS / "error_dynamic_names.ipynb")
+    assert [d.code for d in graph.diagnostics] == ["NB303", "NB201", "NB201"]
+    assert "cell 1 binds names through" in (graph.diagnostics[1].hint or "")

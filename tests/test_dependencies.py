@@ -434,3 +434,22 @@ def test_expression_too_deep_for_python_is_a_clean_diagnostic() -> None:
     g = graph_of(("x = [0]" + "+[1]" * 30000, "step:one"), ("y = 1", "step:two"))
     assert codes(g) == ["NB108"]
     assert "nested too deeply" in g.diagnostics[0].message
+
+
+def test_global_set_by_a_function_a_static_method_calls() -> None:
+    g = graph_of("def setup():\n    global AXIS\n    AXIS = 3",
+                 "class B:\n    @staticmethod\n    def build():\n        setup()\n"
+                 "        return AXIS",
+                 ("m = B.build()\nprint(AXIS)", "step:use"))
+    assert "NB201" not in codes(g)
+
+
+def test_print_only_cell_is_not_display_only() -> None:
+    g = graph_of(("x = 1", "step:one"), "print(x)", "x")
+    assert codes(g) == ["NB306"]  # the bare `x` shows nothing anywhere; print reaches the log
+    assert g.diagnostics[0].cell == 3
+
+
+def test_code_after_return_is_not_read() -> None:
+    g = graph_of("def f():\n    return 1\n    return missing", ("z = f()", "step:one"))
+    assert codes(g) == []

@@ -279,9 +279,10 @@ def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults,
     visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors)
     scope = visitor.module(tree)
     implicit = tuple(
-        Bind(module, cell.index, 0, code=CodeEntity("import", (module,), Span(cell.index, 0, 0),
-                                                   module=module))
+        Bind(bound, cell.index, 0, code=CodeEntity("import", (bound,), Span(cell.index, 0, 0),
+                                                  module=module))
         for module in cell.implicit_imports
+        for bound in [module.partition(".")[0]]
     )
     events = list(scope.events)
     for line, module in reversed(cell.star_imports):  # `%pylab`: where the magic was
@@ -377,6 +378,9 @@ def _display_only(tree: ast.Module, facts: tuple[Fact, ...], calls: dict) -> boo
         if not isinstance(node, ast.Expr) or isinstance(node.value, ast.Constant):
             return False
         value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and (
+                value.func.id == "print"):
+            return False  # printed text goes to the step's log, where people read it
         if isinstance(value, ast.Call):
             lines = set(range(value.lineno, (value.end_lineno or value.lineno) + 1))
             if lines & effect_lines:

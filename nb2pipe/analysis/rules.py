@@ -159,9 +159,10 @@ RULES: tuple[Rule, ...] = (
                   "hist(", "show(", "imshow(")),
     # Dynamic code: the analysis cannot see what it defines.
     Rule("exec", "exec",
-         {"any": [{"pattern": "exec($$$)"}, {"pattern": "eval($$$)"}, {"pattern": "globals()"}]},
-         "exec(), eval() and globals() reach names the analysis cannot see",
-         anchors=("exec(", "eval(", "globals(")),
+         {"any": [{"pattern": "exec($$$)"}, {"pattern": "eval($$$)"}, {"pattern": "globals()"},
+                  {"pattern": "locals()"}, {"pattern": "vars()"}]},
+         "exec(), eval(), globals(), locals() and vars() reach names the analysis cannot see",
+         anchors=("exec(", "eval(", "globals(", "locals(", "vars(")),
     # Global random state does not survive from one step to another.
     Rule("random-seed", "seed",
          {"all": [{"pattern": "$S($$$)"}, {"has": {"field": "function", "regex": (

@@ -80,8 +80,12 @@ class Visitor:
     # -- statements --------------------------------------------------------------------------
 
     def statements(self, body: Sequence[ast.stmt], scope: Scope) -> None:
-        for node in body:
+        for at, node in enumerate(body):
             self.statement(node, scope)
+            if isinstance(node, ast.Return | ast.Raise | ast.Continue | ast.Break):
+                for dead in body[at + 1:]:  # never runs: what it reads is no use
+                    self.dead_reads.update(dict.fromkeys(_loads(dead)))
+                return
 
     def statement(self, node: ast.stmt, scope: Scope) -> None:
         handler = self._statement.get(type(node))

@@ -12,6 +12,7 @@ import builtins
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nb2pipe.analysis import PYTHON2_BUILTINS, Analysis
 from nb2pipe.diagnostics import close_match, diagnostic
@@ -226,6 +227,8 @@ class Resolver:
             self._call(state, event)
         elif isinstance(event, StarImport) and known_namespace(event.module):
             self.namespaces.append(event)
+        elif isinstance(event, StarImport) and event.module.startswith("%"):
+            self.star_imports.append((event, state.step.name))  # `%run script.py`: no code
         elif isinstance(event, StarImport):
             self.star_imports.append((event, state.step.name))
             text = f"from {event.module} import *"
@@ -507,11 +510,22 @@ class Resolver:
             self._output_history(state, name, cell, line)
             return
         for star, _ in self.star_imports:
-            if star.cell <= cell_index:
-                self._report("NB203", f"name '{name}' may come from `from {star.module} import *` "
-                             f"(cell {star.cell}), which the analysis cannot see into", cell, line,
-                             f"import it by name: from {star.module} import {name}")
-                return
+            if star.cell > cell_index:
+                continue
+            if star.module.startswith("%run"):
+                script = star.module.split()[-1] if len(star.module.split()) > 1 else "?"
+                module = Path(script).stem if script.endswith(".py") else None
+                self._report("NB203", f"name '{name}' may come from `{star.module}` (cell "
+                             f"{star.cell}), whose names the pipeline does not have",
+                             cell, line, f"import it from the script: from {module} import "
+                             f"{name}" if module and module.isidentifier() else
+                             "copy the script's code into a cell")
+            else:
+                self._report("NB203", f"name '{name}' may come from `from {star.module} import "
+                             f"*` (cell {star.cell}), which the analysis cannot see into",
+                             cell, line, f"import it by name: from {star.module} import {name}")
+            return
+        dynamic = self._dynamic_binding(cell_index)
         later = self.binders.get(name)
         if later is not None and later[1] > cell_index:
             where, at = later
@@ -521,6 +535,9 @@ class Resolver:
             at = self.analysis.skipped_names[name]
             hint = (f"'{name}' is defined in cell {at}, which is tagged skip: untag it or define "
                     "it in a step")
+        elif dynamic is not None:
+            hint = (f"cell {dynamic} binds names through exec(), globals(), locals() or vars(), "
+                    f"which the pipeline cannot follow: assign '{name}' by name")
         else:
             known = [*self.bindings, *state.local, *self.parameter_names]
             guess = close_match(name, known)
@@ -528,6 +545,12 @@ class Resolver:
                     "define it in an earlier step, or add it to the parameters cell")
         self._report("NB201", f"name '{name}' is used in step '{state.step.name}' but never "
                      "defined before it", cell, line, hint)
+
+    def _dynamic_binding(self, before: int) -> int | None:
+        """The last cell up to `before` that may bind names dynamically (exec, globals())."""
+        found = [i for i, symbols in self.analysis.cells.items() if i <= before
+                 and any(f.kind == "exec" for f in symbols.facts)]
+        return max(found) if found else None
 
     def _output_history(self, state: StepState, name: str, cell: Cell, line: int) -> None:
         shown = _last_shown(self.notebook, self.analysis, cell.index) if name == "_" else None

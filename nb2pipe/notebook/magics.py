@@ -100,7 +100,17 @@ def _cell_magic(lines: list[str], at: int) -> Transformed:
     if action == CODE:
         inner = _line_syntax(body) if body else Transformed("")
         body_code = inner.code.split("\n")[: len(body)]
-        inner.code = "\n".join([*head, f"# {lines[at].strip()}", *body_code])
+        captured = _capture_target(args) if name == "capture" else None
+        if captured is not None:  # `%%capture out`: the body's output, kept in `out`
+            flags, target = captured
+            inner.imports.add("IPython.utils.capture")
+            opening = f"with IPython.utils.capture.capture_output({flags}) as {target}:"
+            if not _has_statements(body_code):
+                opening += " pass"
+            inner.code = "\n".join([*head, f"{opening}  # {lines[at].strip()}",
+                                     *_indented_block(body_code)])
+        else:
+            inner.code = "\n".join([*head, f"# {lines[at].strip()}", *body_code])
         inner.unsupported = [replace(u, line=u.line + at + 1) for u in inner.unsupported]
         inner.star_imports = [(line + at + 1, name) for line, name in inner.star_imports]
         return _pad(inner, len(lines))
@@ -123,6 +133,44 @@ def _cell_magic(lines: list[str], at: int) -> Transformed:
         out.leave_out(at + 1, f"%%{name}")
     out.code = "\n".join([*head, *(f"# {line}" if line else "#" for line in lines[at:])])
     return out
+
+
+_CAPTURE_FLAGS = {"--no-stdout": "stdout=False", "--no-stderr": "stderr=False",
+                  "--no-display": "display=False"}
+
+
+def _capture_target(args: str) -> tuple[str, str] | None:
+    """`%%capture --no-stderr out` -> ("stderr=False", "out"); None without a plain name."""
+    words = args.split()
+    names = [w for w in words if not w.startswith("-")]
+    if len(names) != 1 or not names[0].isidentifier() or any(
+            w.startswith("-") and w not in _CAPTURE_FLAGS for w in words):
+        return None
+    return ", ".join(_CAPTURE_FLAGS[w] for w in words if w in _CAPTURE_FLAGS), names[0]
+
+
+def _indented_block(code: list[str]) -> list[str]:
+    """Lines made the body of a block, one level in. Lines inside a multi-line string keep
+    their text: indenting them would change the string."""
+    import io
+    import tokenize
+
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("\n".join(code)).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return [line if n in inside or not line.strip() else "    " + line
+            for n, line in enumerate(code, start=1)]
+
+
+def _has_statements(code: list[str]) -> bool:
+    try:
+        return bool(ast.parse("\n".join(code)).body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # let the parse of the whole cell report it
 
 
 def _string_statement(call: str, body: list[str], magic_line: str) -> list[str]:
@@ -223,6 +271,8 @@ def _rewrite(
             out.star_imports.append((line, "%pylab" if everything else "%pylab --no-import-all"))
         elif action is None:
             out.leave_out(line, f"%{name}")
+            if name == "run":  # the script's names land in the notebook's namespace
+                out.star_imports.append((line, f"%run {rest}".strip()))
         return replace_statement(f"# {written}")
     if method == "system" and len(args) == 1:
         command = args[0]

@@ -352,6 +352,28 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("% matplotlib inline\nx = 1", "step:setup"),
         code("y = x + 1", "step:use"),
     ],
+    # -- failure classes found on public notebooks ------------------------------------------
+    "precision_capture": [
+        code("%%capture captured\nprint('hi')\nvalue = 2", "step:quiet"),
+        code("text = captured.stdout\ndoubled = value * 2", "step:use"),
+    ],
+    "precision_leading_indent": [
+        code(" x = 1\n y = x + 1", "step:indented"),
+        code(" def f(v):\n    return v * 2\n z = f(y)", "step:deeper"),
+    ],
+    "precision_dead_code": [
+        code("def f():\n    return 1\n    return missing"),
+        code("z = f()\nfor i in range(2):\n    continue\n    unused(i)", "step:call"),
+        code("print(z + 1)", "step:show"),
+    ],
+    "error_run_script": [
+        code("%run helper.py", "step:setup"),
+        code("total = value + 1", "step:use"),
+    ],
+    "error_dynamic_names": [
+        code("for name in ['a', 'b']:\n    locals()[name] = len(name)", "step:make"),
+        code("total = a + b", "step:use"),
+    ],
     # -- text as written --------------------------------------------------------------------
     "text_characters": [
         code("greeting = 'hi \U0001F44B'", "parameters"),
