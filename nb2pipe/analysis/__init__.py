@@ -7,16 +7,19 @@ cells into a graph is the next stage's work.
 from __future__ import annotations
 
 import ast
-import io
-import re
-import sys
-import tokenize
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis.parameters import read_parameters
-from nb2pipe.analysis.rules import RuleResults, run_rules
+from nb2pipe.analysis.parse import (
+    Unparsed,
+    deep_recursion,
+    names_bound_in_text,
+    parse_code,
+    python2_notebook,
+    segment,
+    syntax_error,
+)
+from nb2pipe.analysis.rules import RuleResults, SpanKey, run_rules
 from nb2pipe.analysis.visitor import Visitor, root_name
 from nb2pipe.diagnostics import diagnostic
 from nb2pipe.model import (
@@ -28,12 +31,10 @@ from nb2pipe.model import (
     Fact,
     Notebook,
     Parameter,
-    Read,
     Span,
     Split,
     StarImport,
     Statement,
-    split_lines,
 )
 
 _FACT_WARNINGS = {"exec": "NB303", "seed": "NB307"}
@@ -53,25 +54,6 @@ class Analysis:
     last_expressions: dict[int, str] = field(default_factory=dict)
 
 
-# Python 2 builtins: in a Python 2 notebook their uses are part of the one NB112.
-PYTHON2_BUILTINS = frozenset((
-    "unicode", "basestring", "long", "xrange", "raw_input", "unichr", "reduce", "execfile",
-    "cmp", "file", "buffer", "apply", "intern", "coerce", "reload",
-))
-# Syntax errors only Python 2 code makes.
-_PYTHON2_SYNTAX = re.compile(
-    r"Missing parentheses in call to '(print|exec)'|multiple exception types must be "
-    r"parenthesized|leading zeros in decimal integer literals"
-)
-
-
-@dataclass(frozen=True)
-class _Unparsed:
-    cell: Cell
-    line: int
-    message: str
-
-
 def analyze(notebook: Notebook, split: Split) -> Analysis:
     path = notebook.display_path
     diagnostics: list[Diagnostic] = []
@@ -82,13 +64,13 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     ]
     cells.sort(key=lambda c: c.index)
     trees: dict[int, ast.Module] = {}
-    unparsed: list[_Unparsed] = []
+    unparsed: list[Unparsed] = []
     for cell in cells:
         parsed = parse_code(cell.code)
         if isinstance(parsed, ast.Module):
             trees[cell.index] = parsed
         else:
-            unparsed.append(_Unparsed(cell, *parsed))
+            unparsed.append(Unparsed(cell, *parsed))
     rules = run_rules([(c.index, c.code) for c in cells if c.index in trees])
     parameters: list[Parameter] = []
     symbols: dict[int, CellSymbols] = {}
@@ -107,24 +89,24 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors)
         except RecursionError:
             deep = _deep_cell(cell, tree, rules, selectors)
-            if isinstance(deep, _Unparsed):
+            if isinstance(deep, Unparsed):
                 symbols[cell.index] = CellSymbols(cell.index, ())
                 unparsed.append(deep)
                 continue
             symbols[cell.index] = deep
         diagnostics.extend(_cell_diagnostics(cell, symbols[cell.index], path))
-    python2 = _python2(notebook, unparsed, symbols)
+    python2 = python2_notebook(notebook, unparsed, symbols)
     if python2 is not None:
         diagnostics.append(python2)
     else:
-        diagnostics.extend(_syntax_error(u, path) for u in unparsed)
+        diagnostics.extend(syntax_error(u, path) for u in unparsed)
     unparsed_names: dict[str, int] = {}
     for u in unparsed:
-        for name in _names_bound_in_text(u.cell.code):
+        for name in names_bound_in_text(u.cell.code):
             unparsed_names.setdefault(name, u.cell.index)
     skipped, skipped_trees = _skipped_names(split.skipped_cells)
     last_expressions = {
-        index: _segment(code, tree.body[-1].value)
+        index: segment(code, tree.body[-1].value)
         for index, code, tree in (
             *((c.index, c.code, trees[c.index]) for c in cells if c.index in trees),
             *skipped_trees,
@@ -135,127 +117,20 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
                     unparsed_names, python2 is not None, last_expressions)
 
 
-def _segment(code: str, node: ast.expr) -> str:
-    """The source text of `node` (ast.get_source_segment re-splits the whole cell each time)."""
-    end_line = node.end_lineno or node.lineno
-    lines = code.split("\n")[node.lineno - 1:end_line]
-    if not lines:
-        return "..."
-    lines[-1] = lines[-1].encode()[:node.end_col_offset].decode(errors="replace")
-    lines[0] = lines[0].encode()[node.col_offset:].decode(errors="replace")
-    return "\n".join(lines)
-
-
-def parse_code(code: str) -> ast.Module | tuple[int, str]:
-    """The cell's syntax tree, or (line, message) saying why Python cannot compile it."""
-    try:
-        return ast.parse(code)
-    except SyntaxError as exc:
-        return exc.lineno or 1, f"syntax error: {exc.msg}"
-    except (ValueError, OverflowError) as exc:  # e.g. an int literal past the digit limit
-        return 1, f"syntax error: {exc}"
-    except (RecursionError, MemoryError):
-        return 1, "Python cannot compile the cell: an expression is nested too deeply"
-
-
 def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults,
-               selectors: set[str]) -> CellSymbols | _Unparsed:
+               selectors: set[str]) -> CellSymbols | Unparsed:
     """A cell too deep for the default recursion limit (a sum of a thousand terms is a
     thousand levels deep): analysed with more room when Python itself compiles it."""
     try:
         compile(cell.code, f"<cell {cell.index}>", "exec", dont_inherit=True)
     except (RecursionError, MemoryError, SyntaxError, ValueError):
-        return _Unparsed(cell, 1, "Python cannot compile the cell: an expression is nested "
+        return Unparsed(cell, 1, "Python cannot compile the cell: an expression is nested "
                                   "too deeply (split it into several statements)")
-    with _deep_recursion():
+    with deep_recursion():
         try:
             return _cell_symbols(cell, tree, rules, selectors)
         except RecursionError:
-            return _Unparsed(cell, 1, "the cell is nested too deeply to analyse")
-
-
-@contextmanager
-def _deep_recursion() -> Iterator[None]:
-    """Since Python 3.11 a call from Python code to Python code uses no C stack, so a higher
-    limit for the visitor is safe; parsing and compiling keep the default."""
-    before = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(before, 20_000))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(before)
-
-
-def _syntax_error(unparsed: _Unparsed, path: str) -> Diagnostic:
-    source_lines = split_lines(unparsed.cell.source) or [""]
-    text = source_lines[min(unparsed.line, len(source_lines)) - 1]
-    return diagnostic(
-        "NB108", unparsed.message, path=path, cell=unparsed.cell, line=unparsed.line,
-        hint=f"fix the cell so it runs: {text.strip()[:80]!r}" if text.strip() else None,
-    )
-
-
-def _python2(notebook: Notebook, unparsed: list[_Unparsed],
-             symbols: dict[int, CellSymbols]) -> Diagnostic | None:
-    """One diagnostic for a Python 2 notebook, instead of one per print statement and one per
-    name its unparsed cells define."""
-    marked = [u for u in unparsed if _PYTHON2_SYNTAX.search(u.message)]
-    if not marked and not (notebook.python_major == 2 and unparsed):
-        return None
-    first = (marked or unparsed)[0]
-    builtins_used = sorted({e.name for s in symbols.values() for e in s.events
-                            if isinstance(e, Read) and e.name in PYTHON2_BUILTINS})
-    also = f"; it uses Python 2 builtins ({', '.join(builtins_used)})" if builtins_used else ""
-    cells = ", ".join(str(u.cell.index) for u in unparsed[:8]) + (", ..." if len(unparsed) > 8
-                                                                    else "")
-    count = f"{len(unparsed)} cell{'s' if len(unparsed) > 1 else ''} ({cells})"
-    verb = "does" if len(unparsed) == 1 else "do"
-    return diagnostic(
-        "NB112",
-        f"Python 2 notebook: {count} {verb} not parse as Python 3{also}; first: "
-        f"{first.message.removeprefix('syntax error: ')}",
-        path=notebook.display_path, cell=first.cell, line=first.line,
-        hint="port the notebook to Python 3 (print(...), `except E as e`, range, str), for "
-        "example with `2to3 -w` on a script exported from it, then check it again",
-    )
-
-
-_BINDING_KEYWORDS = frozenset(("def", "class", "import", "as", "for", "global"))
-
-
-def _names_bound_in_text(code: str) -> set[str]:
-    """Best effort, from tokens: the names a cell that does not parse would bind."""
-    found: set[str] = set()
-    line: list[tokenize.TokenInfo] = []
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(code).readline):
-            if token.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
-                found.update(_bound_in_line(line))
-                line = []
-            elif token.type not in (tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
-                line.append(token)
-    except (tokenize.TokenError, SyntaxError, ValueError):
-        pass
-    found.update(_bound_in_line(line))
-    return found
-
-
-def _bound_in_line(tokens: list[tokenize.TokenInfo]) -> set[str]:
-    found: set[str] = set()
-    depth = 0
-    for i, token in enumerate(tokens):
-        if token.string in "([{" and token.type == tokenize.OP:
-            depth += 1
-        elif token.string in ")]}" and token.type == tokenize.OP:
-            depth -= 1
-        elif token.type == tokenize.NAME and i > 0 and tokens[i - 1].string in _BINDING_KEYWORDS:
-            found.add(token.string)
-        elif token.type == tokenize.OP and token.string == "=" and depth == 0:
-            found.update(t.string for t in tokens[:i] if t.type == tokenize.NAME)
-        elif token.string == "import":  # from m import a, b
-            found.update(t.string for t in tokens[i + 1:]
-                         if t.type == tokenize.NAME and t.string != "as")
-    return found
+            return Unparsed(cell, 1, "the cell is nested too deeply to analyse")
 
 
 def _skipped_names(cells: tuple[Cell, ...]
@@ -368,7 +243,8 @@ def _statement(cell: int, node: ast.stmt) -> Statement:
     return Statement(span, "other")
 
 
-def _display_only(tree: ast.Module, facts: tuple[Fact, ...], calls: dict) -> bool:  # type: ignore[type-arg]
+def _display_only(tree: ast.Module, facts: tuple[Fact, ...],
+                  calls: dict[SpanKey, set[str]]) -> bool:
     """Every statement only shows a value: `df.head()`, `print(x)`, `plt.show()`, `df`."""
     if not tree.body:
         return False
@@ -395,7 +271,7 @@ def _display_only(tree: ast.Module, facts: tuple[Fact, ...], calls: dict) -> boo
     return True
 
 
-def _has_action(node: ast.Call, calls: dict) -> bool:  # type: ignore[type-arg]
+def _has_action(node: ast.Call, calls: dict[SpanKey, set[str]]) -> bool:
     return any(key[0] == node.lineno for key in calls)
 
 

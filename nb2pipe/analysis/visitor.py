@@ -8,10 +8,10 @@ name reaches the objects the others refer to.
 from __future__ import annotations
 
 import ast
-import operator
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from nb2pipe.analysis.aliases import selects, sources
+from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names, names_loaded
 from nb2pipe.analysis.rules import SpanKey
 from nb2pipe.analysis.scopes import (
     ClassScope,
@@ -21,11 +21,8 @@ from nb2pipe.analysis.scopes import (
     Names,
     Scope,
 )
+from nb2pipe.analysis.versions import static_test
 from nb2pipe.model import Span
-
-# Methods that return their receiver: `model = clf.fit(X, y)` makes `model` another name for clf.
-RETURNS_SELF = frozenset(("fit", "partial_fit", "set_params", "set_output", "to", "train", "eval",
-                          "requires_grad_", "compile"))
 
 
 class Visitor:
@@ -84,7 +81,7 @@ class Visitor:
             self.statement(node, scope)
             if isinstance(node, ast.Return | ast.Raise | ast.Continue | ast.Break):
                 for dead in body[at + 1:]:  # never runs: what it reads is no use
-                    self.dead_reads.update(dict.fromkeys(_loads(dead)))
+                    self.dead_reads.update(dict.fromkeys(names_loaded(dead)))
                 return
 
     def statement(self, node: ast.stmt, scope: Scope) -> None:
@@ -112,7 +109,7 @@ class Visitor:
         for expr in _annotations(node):
             self.expr(expr, annotations)
         body = self.function_scope(node.args, node.body, scope, _type_params(node))
-        body.is_generator = _is_generator(node)
+        body.is_generator = is_generator(node)
         self.statements(node.body, body)
         scope.define(node.name, node, "function", body.info())
 
@@ -121,7 +118,7 @@ class Visitor:
         params = tuple(a.arg for a in (*args.posonlyargs, *args.args))
         extra = [a.arg for a in (*args.kwonlyargs, args.vararg, args.kwarg) if a is not None]
         extra.extend(type_params)  # PEP 695: `def f[T](a: T)` binds T for its own scope
-        local_names, global_names = _local_names(body)
+        local_names, global_names = function_locals(body)
         if global_names:
             for part in body:
                 for n in ast.walk(part):
@@ -201,7 +198,7 @@ class Visitor:
         self.expr(node.iter, scope)
         scope.enter_block()
         self.target(node.target, scope, None, self.sources(node.iter))
-        scope.enter_loop(_bound_names(node.body))
+        scope.enter_loop(loop_bound_names(node.body))
         self.statements(node.body, scope)
         scope.leave_loop()
         scope.leave_block()
@@ -210,7 +207,7 @@ class Visitor:
     def _while(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.While)
         self.expr(node.test, scope)
-        scope.enter_loop(_bound_names(node.body))
+        scope.enter_loop(loop_bound_names(node.body))
         self._branch(scope, node.body)
         scope.leave_loop()
         self._branch(scope, node.orelse)
@@ -315,7 +312,7 @@ class Visitor:
             shared = self.sources(value) if value is not None else ()
         if isinstance(node, ast.Name):
             if isinstance(scope, ModuleScope):
-                if value is not None and _selects(value, self.selectors):
+                if value is not None and selects(value, self.selectors):
                     self.selectors.add(node.id)
                 else:
                     self.selectors.discard(node.id)
@@ -443,79 +440,6 @@ class Visitor:
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def sources(node: ast.expr | None, selectors: set[str] | frozenset[str] = frozenset()) -> Names:
-    """Names whose objects the value of `node` may be, or contain.
-
-    `frame[mask]`, `frame[["a", "b"]]`, `frame.loc[...]` and `frame.iloc[...]` select into a new
-    object; `models["rf"]` or `frames[i]` is one of the objects the container holds.
-    """
-    if node is None:
-        return ()
-    if isinstance(node, ast.Name):
-        return (node.id,)
-    if isinstance(node, ast.Subscript) and _new_selection(node, selectors):
-        return ()
-    if isinstance(node, ast.Attribute | ast.Subscript | ast.Starred | ast.NamedExpr | ast.Await):
-        return sources(node.value, selectors)
-    if isinstance(node, ast.Tuple | ast.List | ast.Set):
-        return _union(node.elts, selectors)
-    if isinstance(node, ast.Dict):
-        return _union([v for v in node.values if v is not None], selectors)
-    if isinstance(node, ast.IfExp):
-        return _union([node.body, node.orelse], selectors)
-    if isinstance(node, ast.BoolOp):
-        return _union(node.values, selectors)
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in RETURNS_SELF
-    ):
-        return sources(node.func.value, selectors)
-    return ()
-
-
-def _union(nodes: Sequence[ast.expr], selectors: set[str] | frozenset[str]) -> Names:
-    found: dict[str, None] = {}
-    for node in nodes:
-        found.update(dict.fromkeys(sources(node, selectors)))
-    return tuple(found)
-
-
-# Accessors whose subscript selects rows or columns into a new object.
-_SELECTING_ACCESSORS = frozenset(("loc", "iloc"))
-# Methods returning a boolean mask: `df[df.a.isin(x)]` selects rows.
-_MASK_METHODS = frozenset(("isin", "isna", "isnull", "notna", "notnull", "between", "duplicated",
-                           "contains", "startswith", "endswith", "match", "eq", "ne", "lt",
-                           "le", "gt", "ge"))
-
-
-def _new_selection(node: ast.Subscript, selectors: set[str] | frozenset[str]) -> bool:
-    """Whether `x[...]` builds a new object: a boolean mask, a list of labels, `.loc`/`.iloc`."""
-    if isinstance(node.value, ast.Attribute) and node.value.attr in _SELECTING_ACCESSORS:
-        return True
-    key = node.slice
-    if isinstance(key, ast.Name):
-        return key.id in selectors
-    return _selects(key, selectors)
-
-
-def _selects(value: ast.expr, selectors: set[str] | frozenset[str]) -> bool:
-    """A value that, used as a key, selects many items: a mask or a list of labels."""
-    if isinstance(value, ast.Name):
-        return value.id in selectors
-    if isinstance(value, ast.List | ast.ListComp):
-        return True
-    if isinstance(value, ast.Compare):
-        return True
-    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Invert):
-        return True
-    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitAnd | ast.BitOr | ast.BitXor):
-        return True
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
-        return value.func.attr in _MASK_METHODS
-    return False
-
-
 def root_name(node: ast.expr) -> str | None:
     """`df.loc[m, "a"]` -> "df"; None when the chain does not start at a name."""
     while isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
@@ -557,210 +481,8 @@ def _type_param_scope(node: ast.AST, scope: Scope) -> Scope:
     return inner
 
 
-def _bound_names(body: Sequence[ast.stmt]) -> frozenset[str]:
-    """Names a loop body binds at its own level (not inside functions or classes) in a way a
-    later pass can read: `acc = i` can, `acc += i` alone cannot (it fails on the first pass, in
-    the notebook too)."""
-    found: set[str] = set()
-    self_reading: set[str] = set()  # bound only by statements that read them first
-    clean: set[str] = set()  # bound somewhere without being read first
-    for node in _own_nodes(body):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            found.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            found.add(node.name)
-            clean.add(node.name)
-        elif isinstance(node, ast.alias):
-            found.add(node.asname or node.name.partition(".")[0])
-            clean.add(node.asname or node.name.partition(".")[0])
-        elif isinstance(node, ast.AugAssign):
-            self_reading.update(_stored(node.target))
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = _stored(*(node.targets if isinstance(node, ast.Assign) else [node.target]))
-            loads = _loads(node.value) if node.value is not None else set()
-            self_reading.update(targets & loads)
-            clean.update(targets - loads)
-        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
-            clean.update(_stored(node.target))
-        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            clean.update(_stored(node.optional_vars))
-        elif isinstance(node, ast.NamedExpr):
-            clean.add(node.target.id)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            found.add(node.name)
-            clean.add(node.name)
-    return frozenset(found - (self_reading - clean))
-
-
-def _stored(*targets: ast.expr) -> set[str]:
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-
-
-def _loads(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
 def _catches_name_error(handler: ast.expr | None) -> bool:
     """`except NameError` (alone or in a tuple): a name missing in the `try` body is handled."""
     if isinstance(handler, ast.Tuple):
         return any(_catches_name_error(e) for e in handler.elts)
     return isinstance(handler, ast.Name) and handler.id in ("NameError", "UnboundLocalError")
-
-
-# Two versions of Python 3 as far apart as can be: a test about the version that gives the same
-# answer for both gives it for every Python 3.
-_PYTHONS = ((3, 0, 0, "final", 0), (3, 99, 99, "final", 0))
-
-
-def static_test(test: ast.expr) -> bool | None:
-    """True or False when `test` is a check of the Python major version (`sys.version_info <
-    (3, 0)`, `six.PY2`, `sys.version_info.major == 2`) with the same answer on every Python 3;
-    None for anything else."""
-    answers = {_evaluate(test, version) for version in _PYTHONS}
-    if len(answers) != 1:
-        return None
-    answer = answers.pop()
-    return answer if isinstance(answer, bool) else None
-
-
-_UNKNOWN = object()
-
-
-def _evaluate(node: ast.expr, version: tuple[object, ...]) -> object:
-    """A tiny evaluator for version checks; `_UNKNOWN` for anything outside them."""
-    dotted = _dotted(node)
-    if dotted in ("sys.version_info",):
-        return version
-    if dotted in ("sys.version",):
-        return ".".join(str(v) for v in version[:3])
-    if dotted in ("six.PY2", "six.PY3"):
-        return dotted == "six.PY3"
-    if dotted in ("sys.version_info.major", "sys.version_info.minor"):
-        return version[0 if dotted.endswith("major") else 1]
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | str):
-        return node.value
-    if isinstance(node, ast.Tuple):
-        items = tuple(_evaluate(e, version) for e in node.elts)
-        return _UNKNOWN if _UNKNOWN in items else items
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        value = _evaluate(node.operand, version)
-        return _UNKNOWN if not isinstance(value, bool) else not value
-    if isinstance(node, ast.BoolOp):
-        values = [_evaluate(v, version) for v in node.values]
-        if not all(isinstance(v, bool) for v in values):
-            return _UNKNOWN
-        return all(values) if isinstance(node.op, ast.And) else any(values)
-    if isinstance(node, ast.Subscript):
-        return _subscript(node, version)
-    if isinstance(node, ast.Compare) and len(node.ops) == 1:
-        left = _evaluate(node.left, version)
-        right = _evaluate(node.comparators[0], version)
-        if _UNKNOWN in (left, right) or type(left) is not type(right):
-            return _UNKNOWN
-        return _compare(node.ops[0], left, right)
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "startswith" and len(node.args) == 1 and not node.keywords):
-        text = _evaluate(node.func.value, version)
-        prefix = _evaluate(node.args[0], version)
-        if isinstance(text, str) and isinstance(prefix, str):
-            return text.startswith(prefix)
-    return _UNKNOWN
-
-
-def _subscript(node: ast.Subscript, version: tuple[object, ...]) -> object:
-    value = _evaluate(node.value, version)
-    if not isinstance(value, tuple | str):
-        return _UNKNOWN
-    key = node.slice
-    if isinstance(key, ast.Constant) and isinstance(key.value, int):
-        return value[key.value]
-    if isinstance(key, ast.Slice) and key.step is None:
-        bounds = [_bound(key.lower), _bound(key.upper)]
-        if all(b is None or isinstance(b, int) for b in bounds):
-            lower = bounds[0] if isinstance(bounds[0], int) else None
-            upper = bounds[1] if isinstance(bounds[1], int) else None
-            return value[lower:upper]
-    return _UNKNOWN
-
-
-def _bound(node: ast.expr | None) -> object:
-    """A slice bound: None (absent), an int, or `_UNKNOWN`."""
-    if node is None:
-        return None
-    if isinstance(node, ast.Constant) and isinstance(node.value, int):
-        return node.value
-    return _UNKNOWN
-
-
-_COMPARISONS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
-}
-
-
-def _compare(op: ast.cmpop, left: object, right: object) -> object:
-    compare = _COMPARISONS.get(type(op))
-    if compare is None:
-        return _UNKNOWN
-    try:
-        return bool(compare(left, right))
-    except TypeError:
-        return _UNKNOWN
-
-
-def _dotted(node: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
-def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    return any(isinstance(n, ast.Yield | ast.YieldFrom) for n in _own_nodes(node.body))
-
-
-def _own_nodes(body: Sequence[ast.AST]) -> list[ast.AST]:
-    """Every node of a function body, not descending into nested functions, lambdas, classes."""
-    found: list[ast.AST] = []
-    stack = list(body)
-    while stack:
-        node = stack.pop()
-        found.append(node)
-        if isinstance(node, ast.comprehension):  # its targets are the comprehension's own
-            stack.extend((node.iter, *node.ifs))
-            continue
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
-                              | ast.ClassDef):
-                stack.append(child)
-            elif not isinstance(child, ast.Lambda):
-                found.append(child)  # its name is bound here
-    return found
-
-
-def _local_names(body: Sequence[ast.AST]) -> tuple[set[str], set[str]]:
-    """Names a function body binds (its locals) and names it declares global or nonlocal."""
-    bound: set[str] = set()
-    declared: set[str] = set()
-    for node in _own_nodes(body):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            bound.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            bound.update(
-                (a.asname or a.name.partition(".")[0]) for a in node.names if a.name != "*"
-            )
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            declared.update(node.names)
-        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            bound.add(node.rest)
-    return bound - declared, declared

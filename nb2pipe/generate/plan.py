@@ -14,12 +14,13 @@ import sys
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
+from nb2pipe.generate.step_code import Line, StepCode, span_key, span_lines
+
+__all__ = ["Line", "ModuleBlock", "Plan", "StepPlan", "content_hash", "make_plan"]
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
 from nb2pipe.model import (
     Bind,
-    Cell,
     CodeEntity,
-    Delete,
     Parameter,
     Read,
     Span,
@@ -28,15 +29,6 @@ from nb2pipe.model import (
     StepOptions,
 )
 from nb2pipe.notebook.tags import suggest_identifier
-
-
-@dataclass(frozen=True)
-class Line:
-    """A line of generated code and where it came from (cell index, line in cell)."""
-
-    text: str
-    cell: int | None = None
-    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +116,7 @@ class _Planner:
         used = {(e.span, e.names) for s in graph.steps for e in s.code}
         self.used = [e for e in graph.code if (e.span, e.names) in used]
         self.hoisted = self._hoisted()
+        self.code = StepCode(graph, self.hoisted)
 
     # -- module level ------------------------------------------------------------------------
 
@@ -190,15 +183,16 @@ class _Planner:
                     names = merged.setdefault((entity.span, head), [])
                     names.append(name)
                     text = f"{head} import {', '.join(names)}"
-                    key = f"{_span_key(entity.span)} {head}"
+                    key = f"{span_key(entity.span)} {head}"
                     blocks[key] = ModuleBlock(key, "import", (Line(text),), entity.module)
                 else:
                     blocks.setdefault(entity.text, ModuleBlock(entity.text, "import",
                                                                (Line(entity.text),), entity.module))
                 continue
-            key = _span_key(entity.span)
+            key = span_key(entity.span)
             if key not in blocks:
-                blocks[key] = ModuleBlock(key, entity.kind, tuple(self._span_lines(entity.span)))
+                lines = tuple(span_lines(self.cells, entity.span))
+                blocks[key] = ModuleBlock(key, entity.kind, lines)
         imports = [b for b in blocks.values() if b.kind == "import"]
         rest = [b for b in blocks.values() if b.kind != "import"]
         return (*imports, *rest)
@@ -292,38 +286,7 @@ class _Planner:
 
     def _step(self, node: StepNode, function: str,
               concurrent: dict[tuple[str, str], bool]) -> StepPlan:
-        own = set(node.cells)
-        removed, needed = self._needed(node)
-        preamble: list[Line] = []
-        seen: set[str] = set()
-        provided: set[str] = set()  # names the preamble binds
-        for entity in node.code:
-            key_of = (entity.span, entity.names)
-            single = entity.kind == "import" and entity.text is not None
-            if key_of in self.hoisted or key_of not in needed or entity.span.start == 0:
-                continue  # module level (the magic rewrite's imports too), or not run here
-            if entity.span.cell in own and not single:
-                continue  # in the body
-            key = entity.text if single and entity.text else _span_key(entity.span)
-            if key in seen:
-                continue
-            seen.add(key)
-            preamble.append(Line(f"# from cell {entity.span.cell}"))
-            if single and entity.text:  # one name of an import (or of `%pylab`)
-                preamble.append(Line(entity.text))
-            else:
-                preamble.extend(self._span_lines(entity.span))
-            provided.update(entity.names)
-        body = self._body(node, removed)
-        own_bound = self._bound(node, removed)
-        bound = own_bound | provided
-        rebound = self._rebound(node, bound - provided)
-        preamble[:0] = [line for _, lines in rebound for line in lines]
-        preamble, body = self._nonlocal(preamble), self._nonlocal(body)
-        arguments = {v for v, _ in node.inputs} | set(node.parameters)
-        available = bound | arguments | {n for n, _ in rebound}
-        preamble[:0] = [*self._declarations(preamble + body, available),
-                        *self._carried(node, removed, available - own_bound, own_bound)]
+        code = self.code.lines(node)
         # A step that changes a value another step also reads gets a copy. Every value it
         # changes is copied in the same deepcopy call: they may share objects (`frames` holds
         # `train`), and one memo keeps the copies sharing them the same way.
@@ -338,176 +301,16 @@ class _Planner:
             parameters=node.parameters, outputs=node.outputs, metrics=node.metrics,
             returns=returns, copied=copied,
             after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
-            preamble=tuple(preamble), body=tuple(body), options=node.options,
-            module_code=module_code, rebound=tuple(name for name, _ in rebound if name),
+            preamble=code.preamble, body=code.body, options=node.options,
+            module_code=module_code, rebound=code.rebound,
         )
         return plan
-
-    def _needed(self, node: StepNode
-                ) -> tuple[set[tuple[int, int]], set[tuple[Span, tuple[str, ...]]]]:
-        """The lines of the step's own cells that are not its body, and the code the step runs.
-
-        Not the body: code that lives at module level, imports (emitted where used), and
-        definitions the step does not run (emitted where they are used; left here they would
-        name globals the step does not have). The code the step runs: what its kept lines
-        read, then what that code reads in turn (function globals, decorators, base classes).
-        """
-        fixed: set[tuple[int, int]] = set()
-        for entity in self.hoisted.values():
-            if entity.span.cell in node.cells:
-                fixed.update(_lines(entity.span))
-        definitions: dict[tuple[Span, tuple[str, ...]], Span] = {}
-        for index in node.cells:
-            symbols = self.graph.symbols[index]
-            spans = {s.span for s in symbols.statements}
-            for statement in symbols.statements:
-                if statement.shape == "import":
-                    fixed.update(_lines(statement.span))
-            for event in symbols.events:
-                defined = event.code if isinstance(event, Bind) else None
-                if (defined is not None and defined.kind in ("function", "class")
-                        and defined.span in spans):
-                    definitions[(defined.span, defined.names)] = defined.span
-        by_name: dict[str, list[CodeEntity]] = {}
-        for entity in node.code:
-            for name in entity.names:
-                by_name.setdefault(name, []).append(entity)
-        needed: set[tuple[Span, tuple[str, ...]]] = set()
-        while True:
-            removed = set(fixed)
-            for key, span in definitions.items():
-                if key not in needed:
-                    removed.update(_lines(span))
-            queue = [event.name for index in node.cells
-                     for event in self.graph.symbols[index].events
-                     if isinstance(event, Read) and event.line > 0
-                     and (index, event.line) not in removed]
-            found: set[tuple[Span, tuple[str, ...]]] = set()
-            while queue:
-                for entity in by_name.get(queue.pop(), ()):
-                    key = (entity.span, entity.names)
-                    if key in found:
-                        continue
-                    found.add(key)
-                    if entity.function is not None:
-                        queue.extend((*entity.function.free_reads, *entity.function.inherits))
-                    if entity.span.cell not in node.cells or entity.kind in ("library", "setup"):
-                        queue.extend(entity.reads)
-            if found <= needed:
-                return removed, needed
-            needed |= found
-
-    def _body(self, node: StepNode, removed: set[tuple[int, int]]) -> list[Line]:
-        lines: list[Line] = []
-        for index in node.cells:
-            cell = self.cells[index]
-            kept = [Line(text, index, n) for n, text in enumerate(cell.code.split("\n"), start=1)
-                    if (index, n) not in removed]
-            while kept and not kept[-1].text.strip():
-                kept.pop()
-            while kept and not kept[0].text.strip():
-                kept.pop(0)
-            if kept:
-                lines.append(Line(f"# cell {index}"))
-                lines.extend(kept)
-        return lines
-
-    def _bound(self, node: StepNode, removed: set[tuple[int, int]]) -> set[str]:
-        """Names the step's body binds (so, in its function, local variables)."""
-        return {event.name for index in node.cells for event in self.graph.symbols[index].events
-                if isinstance(event, Bind | Delete) and event.line > 0
-                and (index, event.line) not in removed}
-
-    def _rebound(self, node: StepNode, bound: set[str]) -> list[tuple[str, list[Line]]]:
-        """`from collections import Counter` ... `Counter = Counter(text)`: in a function, a
-        name bound anywhere in the body is local everywhere in it, so the body would read it
-        before it is bound. The function first binds it to what module level holds."""
-        found: list[tuple[str, list[Line]]] = []
-        for name in node.module_reads:
-            if name not in bound:
-                continue
-            entity = next((e for e in node.code if name in e.names), None)
-            if entity is not None and entity.kind == "import" and entity.text:
-                found.append((name, [Line(entity.text)]))
-            elif entity is not None and entity.span.start > 0:
-                found.append((name, [Line(f"# from cell {entity.span.cell}"),
-                                     *self._span_lines(entity.span)]))
-            elif name in NOTEBOOK_PROVIDED:
-                found.append((name, [Line(NOTEBOOK_PROVIDED[name])]))
-            elif name in NOTEBOOK_BUILTINS:
-                found.append((name, [Line(f"from builtins import {name}")]))
-        if found:
-            found.insert(0, ("", [Line("# names the cells below read before binding them again")]))
-        return found
-
-    def _nonlocal(self, lines: list[Line]) -> list[Line]:
-        """`global x` in a function defined inside a step's function: the notebook's global
-        `x` is that function's variable, so it becomes `nonlocal x` (same line)."""
-        out: list[Line] = []
-        for line in lines:
-            statements = [(column, names) for at, column, names in
-                          self._globals(line.cell) if at == line.line]
-            text = line.text.encode()
-            for column, _ in sorted(statements, reverse=True):
-                if text[column:column + 6] == b"global":
-                    text = text[:column] + b"nonlocal" + text[column + 6:]
-            out.append(Line(text.decode(), line.cell, line.line) if statements else line)
-        return out
-
-    def _globals(self, cell: int | None) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
-        if cell is None or cell not in self.graph.symbols:
-            return ()
-        return self.graph.symbols[cell].global_statements
-
-    def _declarations(self, lines: list[Line], bound: set[str]) -> list[Line]:
-        """`nonlocal x` needs `x` bound in the step's function: when nothing else binds it
-        there (the notebook creates it through the `global` statement), it starts as None."""
-        emitted = {(line.cell, line.line) for line in lines if line.cell is not None}
-        names = {name for cell in {c for c, _ in emitted}
-                 for at, _, found in self._globals(cell) if (cell, at) in emitted
-                 for name in found}
-        return [Line(f"{name} = None  # set through `global {name}` by a function below")
-                for name in sorted(names - bound)]
-
-    def _span_lines(self, span: Span) -> list[Line]:
-        cell: Cell = self.cells[span.cell]
-        code = cell.code.split("\n")
-        return [Line(code[n - 1], span.cell, n) for n in range(span.start, span.end + 1)]
-
-
-    def _carried(self, node: StepNode, removed: set[tuple[int, int]], available: set[str],
-                 own_bound: set[str]) -> list[Line]:
-        """`for i in ...: if i: acc += i else: acc = i`: a name a loop reads before binding it
-        (on an earlier pass). In a function that is a read before any assignment, which linters
-        reject: it starts as None (in the notebook the binding runs first)."""
-        bound: set[str] = set(available)
-        carried: list[str] = []
-        for index in node.cells:
-            for event in self.graph.symbols[index].events:
-                if event.line == 0 or (index, event.line) in removed:
-                    continue
-                if isinstance(event, Bind | Delete):
-                    bound.add(event.name)
-                elif (isinstance(event, Read) and event.soft and not event.optional
-                      and event.name not in bound and event.name not in carried
-                      and event.name in own_bound):
-                    carried.append(event.name)
-        return [Line(f"{name} = None  # bound on an earlier pass of the loop that reads it")
-                for name in carried]
-
-def _lines(span: Span) -> set[tuple[int, int]]:
-    return {(span.cell, n) for n in range(span.start, span.end + 1)}
-
-
-def _span_key(span: Span) -> str:
-    return f"cell {span.cell} lines {span.start}-{span.end}"
-
 
 def _key(entity: CodeEntity) -> str:
     if entity.kind == "import" and entity.text:
         head, _, name = entity.text.partition(" import ")
-        return f"{_span_key(entity.span)} {head}" if head.startswith("from ") else entity.text
-    return _span_key(entity.span)
+        return f"{span_key(entity.span)} {head}" if head.startswith("from ") else entity.text
+    return span_key(entity.span)
 
 
 def stdlib_modules() -> frozenset[str]:

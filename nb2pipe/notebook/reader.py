@@ -174,7 +174,7 @@ def _cells(path: Path, data: dict[str, Any], source_lines: list[int | None]) -> 
     for position, raw in enumerate(data["cells"], start=1):
         if not isinstance(raw, dict) or raw.get("cell_type") not in ("code", "markdown", "raw"):
             raise ReadError(f"{path}: cell {position} is malformed (no valid 'cell_type')")
-        source = raw.get("source", "")
+        source = raw.get("source") or ""  # null: an empty cell, as Jupyter shows it
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
         if not isinstance(source, str):
