@@ -313,6 +313,8 @@ class CellSymbols:
     # `global` statements inside functions: (line, UTF-8 column, names). Inside a step's
     # function they become `nonlocal`: the notebook's globals are that function's locals.
     global_statements: tuple[tuple[int, int, tuple[str, ...]], ...] = ()
+    # `global` statements at a cell's top level, which do nothing there: (line, start, end).
+    module_globals: tuple[tuple[int, int, int], ...] = ()
 
 
 # The step graph.

@@ -453,3 +453,20 @@ def test_print_only_cell_is_not_display_only() -> None:
 def test_code_after_return_is_not_read() -> None:
     g = graph_of("def f():\n    return 1\n    return missing", ("z = f()", "step:one"))
     assert codes(g) == []
+
+
+def test_drawing_from_a_generator_or_an_iterator_changes_it() -> None:
+    g = graph_of("import numpy as np", ("rng = np.random.default_rng(1)\nit = iter([1, 2])",
+                                        "step:make"),
+                 ("a = rng.integers(0, 9)\nx = next(it)", "step:one"),
+                 ("b = rng.normal()\ny = next(it)", "step:two"))
+    assert ("one", "two", ("it", "rng")) in edges(g)
+
+
+def test_names_of_star_imports_are_imported_one_by_one() -> None:
+    g = graph_of("from math import *", ("y = sin(pi / 2)", "step:one"))
+    assert codes(g) == []
+    assert {e.text for e in g.step("one").code} == {"from math import pi",
+                                                   "from math import sin"}
+    g = graph_of("from math import *\nfrom notebook_helpers import *", ("y = sin(1)", "step:one"))
+    assert codes(g) == ["NB203"]  # the later star import may bind `sin` too

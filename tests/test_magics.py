@@ -56,6 +56,9 @@ def test_cell_magic_body_stays_python() -> None:
 def test_line_time_magic_keeps_its_statement() -> None:
     assert transform("%time result = f()").code == "result = f()"
     assert transform("%timeit -n 3 -r 2 f()").code == "f()"
+    assert transform("%mprun -f f -f g f(3)").code == "f(3)"  # -f takes a function name
+    assert transform("%prun -r -s cumtime f()").code == "f()"  # -r takes none
+    assert transform("%memit -r 2 -i f()").code == "f()"
 
 
 def test_shell_commands_use_subprocess() -> None:

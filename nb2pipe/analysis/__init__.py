@@ -75,6 +75,7 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     parameters: list[Parameter] = []
     symbols: dict[int, CellSymbols] = {}
     selectors: set[str] = set()
+    generators: set[str] = set()
     for cell in split.parameter_cells:
         if cell.index in trees:
             found, problems = read_parameters(cell, trees[cell.index], path)
@@ -86,9 +87,9 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             symbols[cell.index] = CellSymbols(cell.index, ())
             continue
         try:
-            symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors)
+            symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors, generators)
         except RecursionError:
-            deep = _deep_cell(cell, tree, rules, selectors)
+            deep = _deep_cell(cell, tree, rules, selectors, generators)
             if isinstance(deep, Unparsed):
                 symbols[cell.index] = CellSymbols(cell.index, ())
                 unparsed.append(deep)
@@ -117,8 +118,8 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
                     unparsed_names, python2 is not None, last_expressions)
 
 
-def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults,
-               selectors: set[str]) -> CellSymbols | Unparsed:
+def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
+               generators: set[str]) -> CellSymbols | Unparsed:
     """A cell too deep for the default recursion limit (a sum of a thousand terms is a
     thousand levels deep): analysed with more room when Python itself compiles it."""
     try:
@@ -128,7 +129,7 @@ def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults,
                                   "too deeply (split it into several statements)")
     with deep_recursion():
         try:
-            return _cell_symbols(cell, tree, rules, selectors)
+            return _cell_symbols(cell, tree, rules, selectors, generators)
         except RecursionError:
             return Unparsed(cell, 1, "the cell is nested too deeply to analyse")
 
@@ -148,10 +149,10 @@ def _skipped_names(cells: tuple[Cell, ...]
     return found, trees
 
 
-def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults,
-                  selectors: set[str]) -> CellSymbols:
+def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
+                  generators: set[str]) -> CellSymbols:
     lines = cell.code.split("\n")
-    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors)
+    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors, generators)
     scope = visitor.module(tree)
     implicit = tuple(
         Bind(bound, cell.index, 0, code=CodeEntity("import", (bound,), Span(cell.index, 0, 0),
@@ -178,6 +179,7 @@ def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults,
         dead_reads=tuple(visitor.dead_reads),
         global_statements=tuple((line, column, names) for (line, column), names
                                 in sorted(visitor.global_statements.items())),
+        module_globals=tuple(visitor.module_globals),
     )
 
 

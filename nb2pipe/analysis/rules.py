@@ -63,6 +63,7 @@ MUTATING_FUNCTIONS = (
     "heapq.heappop", "heapq.heapify", "heapq.heapreplace", "heapq.heappushpop", "bisect.insort",
     "bisect.insort_left", "bisect.insort_right", "np.copyto", "np.fill_diagonal", "np.put",
     "np.place", "np.putmask", "numpy.copyto", "numpy.fill_diagonal", "setattr", "delattr",
+    "next",  # advances an iterator: `next(it)` in two steps gives two different items
 )
 READ_FUNCTIONS = _names(
     "read_csv", "read_parquet", "read_json", "read_excel", "read_feather", "read_pickle",

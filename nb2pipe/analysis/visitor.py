@@ -27,16 +27,20 @@ from nb2pipe.model import Span
 
 class Visitor:
     def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]],
-                 selectors: set[str] | None = None) -> None:
+                 selectors: set[str] | None = None, generators: set[str] | None = None) -> None:
         self.cell = cell
         self.lines = lines
         self.calls = calls
         # `global` statements inside functions: (line, UTF-8 column, names)
         self.global_statements: dict[tuple[int, int], tuple[str, ...]] = {}
         self.dead_reads: dict[str, None] = {}  # names read in branches Python 3 never runs
+        self.module_globals: list[tuple[int, int, int]] = []  # top-level `global` statements
         # Names bound to boolean masks or lists of labels, in notebook order (shared by the
         # cells): `df[mask]` and `df[columns]` are new objects, not parts of `df`.
         self.selectors: set[str] = selectors if selectors is not None else set()
+        # Names bound to random generators (`rng = np.random.default_rng(0)`), shared the same
+        # way: any method call on one draws from it, which changes it.
+        self.generators: set[str] = generators if generators is not None else set()
         self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
             ast.FunctionDef: self._function_def,
             ast.AsyncFunctionDef: self._function_def,
@@ -302,7 +306,10 @@ class Visitor:
                         scope.mutate(root, node.lineno, "del of an item or attribute")
 
     def _global(self, node: ast.AST, scope: Scope) -> None:
-        pass  # handled when the enclosing function's locals are collected
+        # In a function: handled when its locals are collected. At a cell's top level it does
+        # nothing, but in a step's function it would: noted, so the generated code drops it.
+        if isinstance(scope, ModuleScope) and isinstance(node, ast.Global):
+            self.module_globals.append((node.lineno, node.col_offset, node.end_col_offset or 0))
 
     # -- assignment targets ------------------------------------------------------------------
 
@@ -312,10 +319,13 @@ class Visitor:
             shared = self.sources(value) if value is not None else ()
         if isinstance(node, ast.Name):
             if isinstance(scope, ModuleScope):
-                if value is not None and selects(value, self.selectors):
-                    self.selectors.add(node.id)
-                else:
-                    self.selectors.discard(node.id)
+                selector = value is not None and selects(value, self.selectors)
+                for known, belongs in ((self.selectors, selector),
+                                       (self.generators, _makes_generator(value))):
+                    if belongs:
+                        known.add(node.id)
+                    else:
+                        known.discard(node.id)
             scope.store(node.id, node.lineno, shared)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
@@ -387,6 +397,10 @@ class Visitor:
                 tuple((k.arg or "**", self.sources(k.value)) for k in node.keywords),
                 node.lineno,
             )
+        if isinstance(node.func, ast.Attribute):
+            drawn = root_name(node.func.value)
+            if drawn in self.generators:
+                scope.mutate(drawn, node.lineno, f".{node.func.attr}() draws from the generator")
         actions = self.calls.get(self._span(node)) if self.calls else None
         if not actions:
             return
@@ -438,6 +452,19 @@ class Visitor:
 
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+# Calls that make a random generator object (numpy, random, torch).
+_GENERATOR_MAKERS = frozenset(("default_rng", "RandomState", "Generator", "Random",
+                               "PCG64", "MT19937", "Philox", "SFC64"))
+
+
+def _makes_generator(value: ast.expr | None) -> bool:
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return name in _GENERATOR_MAKERS
 
 
 def root_name(node: ast.expr) -> str | None:

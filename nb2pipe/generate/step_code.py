@@ -174,16 +174,20 @@ class StepCode:
 
     def _nonlocal(self, lines: list[Line]) -> list[Line]:
         """`global x` in a function defined inside a step's function: the notebook's global
-        `x` is that function's variable, so it becomes `nonlocal x` (same line)."""
+        `x` is that function's variable, so it becomes `nonlocal x` (same line). At a cell's
+        top level `global x` does nothing, so there it becomes `pass`."""
         out: list[Line] = []
         for line in lines:
-            statements = [(column, names) for at, column, names in
-                          self._globals(line.cell) if at == line.line]
+            edits = [(column, column + 6, "nonlocal") for at, column, _ in
+                     self._globals(line.cell) if at == line.line]
+            symbols = self.graph.symbols.get(line.cell) if line.cell is not None else None
+            edits += [(start, end, "pass") for at, start, end in
+                      (symbols.module_globals if symbols else ()) if at == line.line]
             text = line.text.encode()
-            for column, _ in sorted(statements, reverse=True):
-                if text[column:column + 6] == b"global":
-                    text = text[:column] + b"nonlocal" + text[column + 6:]
-            out.append(Line(text.decode(), line.cell, line.line) if statements else line)
+            for start, end, replacement in sorted(edits, reverse=True):
+                if text[start:start + 6] == b"global":
+                    text = text[:start] + replacement.encode() + text[end:]
+            out.append(Line(text.decode(), line.cell, line.line) if edits else line)
         return out
 
     def _globals(self, cell: int | None) -> tuple[tuple[int, int, tuple[str, ...]], ...]:

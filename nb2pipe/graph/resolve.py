@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis import Analysis
+from nb2pipe.analysis.star_names import star_names
 from nb2pipe.graph.explain import Explanations, first_binders
 from nb2pipe.model import (
     Bind,
@@ -105,7 +106,7 @@ class Resolver(Explanations):
         self.groups: dict[str, set[str]] = {}
         self.deleted: dict[str, tuple[str, int, int]] = {}
         self.star_imports: list[tuple[StarImport, str | None]] = []
-        self.namespaces: list[StarImport] = []  # `%pylab`: names known one by one
+        self.namespaces: list[StarImport] = []  # star imports and `%pylab`, notebook order
         self.states: list[StepState] = []
         self.by_name: dict[str, StepState] = {}
         self.position: dict[str, int] = {}  # a step's place in notebook order
@@ -161,10 +162,7 @@ class Resolver(Explanations):
             if isinstance(event, Read) and span is not None:
                 reads.setdefault(span, []).append(event.name)
             if isinstance(event, StarImport):
-                if known_namespace(event.module):
-                    self.namespaces.append(event)
-                else:
-                    self.star_imports.append((event, None))
+                self._star_import(event, None)
             if not isinstance(event, Bind):
                 continue
             if event.code is not None:
@@ -221,15 +219,16 @@ class Resolver(Explanations):
             self._unlink(event.name)
         elif isinstance(event, Call):
             self._call(state, event)
-        elif isinstance(event, StarImport) and known_namespace(event.module):
-            self.namespaces.append(event)
-        elif isinstance(event, StarImport) and event.module.startswith("%"):
-            self.star_imports.append((event, state.step.name))  # `%run script.py`: no code
         elif isinstance(event, StarImport):
-            self.star_imports.append((event, state.step.name))
-            text = f"from {event.module} import *"
-            state.code[(event.span, ())] = CodeEntity("import", (), event.span,
-                                                      module=event.module, text=text)
+            self._star_import(event, state.step.name)
+
+    def _star_import(self, event: StarImport, step: str | None) -> None:
+        """`from m import *`, `%pylab`, `%run script.py`: the names each binds are imported one
+        by one where they are used, when they can be known; otherwise using one is NB203."""
+        if not event.module.startswith("%run"):
+            self.namespaces.append(event)
+        if not known_namespace(event.module):
+            self.star_imports.append((event, step))
 
     def _setup(self, state: StepState, statement: Statement, events: list[Event]) -> bool:
         """`pd.set_option(...)`, `warnings.filterwarnings(...)`: configuration of an imported
@@ -313,9 +312,16 @@ class Resolver(Explanations):
                 self._maybe_called(state, name, cell, line)
 
     def _from_namespace(self, name: str) -> CodeEntity | None:
-        """The import binding `name` as the last `%pylab` (or `from numpy import *`) did."""
+        """The import binding `name` as the last star import (or `%pylab`) that binds it did;
+        None when no earlier one does, or one whose names cannot be known comes first."""
         for star in reversed(self.namespaces):
-            text = import_for(star.module, name)
+            if known_namespace(star.module):
+                text = import_for(star.module, name)
+            else:
+                names = star_names(star.module)
+                if names is None:
+                    return None
+                text = f"from {star.module} import {name}" if name in names else None
             if text is None:
                 continue
             key = (star.span, (name,))

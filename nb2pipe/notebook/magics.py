@@ -255,7 +255,7 @@ def _rewrite(
             return _unnamed_magic(line, rest, out, replace_statement)
         action = LINE_MAGICS.get(name)
         if action == CODE:
-            rest = _strip_options(rest)
+            rest = _strip_options(rest, name)
             return (*span, f"({rest})") if statement is None else replace_statement(rest)
         if action == PIP:
             out.requirements.extend(pip_requirements(rest))
@@ -334,15 +334,17 @@ def _expands(literal: str) -> bool:
     return any(isinstance(node, ast.FormattedValue) for node in ast.walk(tree))
 
 
-_OPTIONS_WITH_VALUE = frozenset("nrpslTD")
+# The options of each magic that take a value (`-n 3`): IPython's and memory_profiler's.
+_OPTIONS_WITH_VALUE = {"timeit": "nrp", "prun": "lsTD", "memit": "rt", "mprun": "fT"}
 
 
-def _strip_options(rest: str) -> str:
-    """`-n 3 -r2 f()` -> `f()`: the statement a %time/%timeit/%prun line runs."""
+def _strip_options(rest: str, magic: str) -> str:
+    """`-n 3 -r2 f()` -> `f()`: the statement a %time/%timeit/%prun/%mprun line runs."""
+    with_value = _OPTIONS_WITH_VALUE.get(magic, "")
     words = rest.split(" ")
     while words and words[0].startswith("-") and len(words[0]) >= 2:
         flag = words.pop(0)
-        if flag[1] in _OPTIONS_WITH_VALUE and len(flag) == 2 and words:
+        if flag[1] in with_value and len(flag) == 2 and words:
             words.pop(0)
     return " ".join(words).strip()
 

@@ -50,7 +50,7 @@ def parse_notebook(text: str, path: str | Path) -> Notebook:
     _check_language(path, kernelspec, language_info)
     cells = _cells(path, data, _source_lines(text))
     if not any(c.is_code for c in cells):
-        raise ReadError(f"{path}: the notebook has no code cells, so there is nothing to convert")
+        raise ReadError(f"{path}: the notebook has no code cells, so there is no pipeline in it")
     minor = data.get("nbformat_minor", 0)
     return Notebook(
         path=path,

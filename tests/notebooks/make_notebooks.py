@@ -199,8 +199,18 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("d = 4", "step:train"),
     ],
     "error_import_star": [
-        code("from math import *", "step:setup"),
+        code("from notebook_helpers import *", "step:setup"),
         code("value = sqrt(4)", "step:use"),
+    ],
+    "precision_draws": [
+        code("import numpy as np\nrng = np.random.default_rng(42)\nit = iter([2, 4, 6])",
+             "step:make"),
+        code("a = rng.integers(0, 10, 4)\nfirst = next(it)", "step:draw"),
+        code("b = rng.integers(0, 10, 4)\nsecond = next(it)", "step:draw_again"),
+    ],
+    "precision_star_imports": [
+        code("from math import *\nfrom collections import *"),
+        code("y = sin(pi / 2)\ncounts = Counter('abca')\nz = pow(2, 3)", "step:use"),
     ],
     "error_syntax": [
         code("a = 1", "step:ok"),
