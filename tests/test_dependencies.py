@@ -277,6 +277,8 @@ def test_maybe_rebound_value_read_later_flows_through_the_loop_step() -> None:
 def test_del_of_an_earlier_value_is_a_use_of_it() -> None:
     g = graph_of(("train = [1]", "step:load"), ("del train", "step:free"))
     assert g.step("free").inputs == (("train", "load"),)
+    g = graph_of(("orders = [1]\ntrain = [2]", "step:load"), ("del [orders, train]", "step:free"))
+    assert g.step("free").inputs == (("orders", "load"), ("train", "load"))
 
 
 def test_global_set_by_a_callback_is_defined_by_the_calling_step() -> None:
