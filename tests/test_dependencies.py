@@ -472,3 +472,21 @@ def test_names_of_star_imports_are_imported_one_by_one() -> None:
                                                    "from math import sin"}
     g = graph_of("from math import *\nfrom notebook_helpers import *", ("y = sin(1)", "step:one"))
     assert codes(g) == ["NB203"]  # the later star import may bind `sin` too
+
+
+def test_type_parameters_are_not_globals_as_the_312_parser_gives_them() -> None:
+    """`def first[T](items: list[T]) -> T` and `class Box[T]`, built as Python 3.12's parser
+    builds them (a `type_params` list), on any Python."""
+    import ast
+    from types import SimpleNamespace
+
+    from nb2pipe.analysis.visitor import Visitor
+    from nb2pipe.model import Read
+
+    tree = ast.parse("def first(items: list[T]) -> T:\n    return items[0]\n"
+                     "class Box(Base[T]):\n    def get(self) -> T:\n        return T\n")
+    for node in tree.body:
+        setattr(node, "type_params", [SimpleNamespace(name="T")])  # noqa: B010 - 3.12 field
+    scope = Visitor(1, [], {}).module(tree)
+    reads = {e.name for e in scope.events if isinstance(e, Read)}
+    assert "T" not in reads and "Base" in reads
