@@ -32,10 +32,13 @@ CODES: dict[str, Code] = {
         Code("NB108", E, "cell does not parse"),
         Code("NB109", W, "IPython magic with no pipeline equivalent"),
         Code("NB110", W, "step has no code"),
+        Code("NB111", E, "no step runs code"),
+        Code("NB112", E, "Python 2 notebook"),
         # NB2xx: dependency errors
         Code("NB201", E, "undefined name"),
         Code("NB202", E, "dependency cycle"),
         Code("NB203", E, "import * hides where a needed name comes from"),
+        Code("NB204", E, "IPython output history (_, Out[N], In) used"),
         # NB3xx: dependency warnings
         Code("NB301", W, "del of a name a later step needs"),
         Code("NB302", W, "global statement"),

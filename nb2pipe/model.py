@@ -9,10 +9,22 @@ definitions, so it never touches `ast`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    r"""The physical lines of Python source, as the compiler counts them.
+
+    Only `\n`, `\r\n` and `\r` end a line; `str.splitlines()` also splits on form feeds, U+2028
+    and other characters a string literal or comment may hold, which would change the code.
+    """
+    return _NEWLINE.split(text)
 
 
 class Severity(str, Enum):
@@ -61,6 +73,9 @@ class Cell:
     requirements: tuple[str, ...] = ()  # from `%pip install` / `!pip install`
     implicit_imports: tuple[str, ...] = ()  # modules the rewritten magics use (subprocess, ...)
     json_line: int | None = None  # line of the cell's first source line in the .ipynb file
+    execution_count: int | None = None  # the `In [N]` of the saved notebook
+    # Namespaces a magic fills as `from MODULE import *` would (`%pylab`): (line, module).
+    star_imports: tuple[tuple[int, str], ...] = ()
 
     @property
     def is_code(self) -> bool:
@@ -74,6 +89,7 @@ class Notebook:
     kernel_name: str = "python3"
     language: str = "python"
     nbformat: tuple[int, int] = (4, 5)
+    python_major: int | None = None  # from the kernelspec / language_info, when they say
 
     @property
     def code_cells(self) -> tuple[Cell, ...]:
@@ -171,6 +187,7 @@ class FunctionInfo:
     mutated_params: tuple[str, ...] = ()  # parameters whose argument the body may change
     calls: tuple[CallSite, ...] = ()
     is_generator: bool = False
+    inherits: tuple[str, ...] = ()  # for a class: its base classes named by a plain name
 
 
 @dataclass(frozen=True)
@@ -191,8 +208,10 @@ class Read:
     name: str
     cell: int
     line: int
-    soft: bool = False  # late-bound (lambda body): fine if bound later in the same step
+    soft: bool = False  # late-bound (lambda body, loop-carried): fine if bound later in the step
     block: tuple[int, ...] = ()  # the conditional blocks (if/loop/try branches) it is in
+    optional: bool = False  # inside `try` with `except NameError`: fine if never bound
+    reference: bool = False  # the object is named, not run (a base class): no late reads
 
 
 @dataclass(frozen=True)
@@ -290,6 +309,12 @@ class CellSymbols:
     shown: tuple[str, ...] = ()  # names shown bare or printed: metrics in a `metrics` cell
     parse_error: tuple[int, str] | None = None  # (line, message)
     warnings: tuple[tuple[str, int, str], ...] = field(default_factory=tuple)  # (code, line, msg)
+    dead_reads: tuple[str, ...] = ()  # names read only in branches Python 3 never runs
+    # `global` statements inside functions: (line, UTF-8 column, names). Inside a step's
+    # function they become `nonlocal`: the notebook's globals are that function's locals.
+    global_statements: tuple[tuple[int, int, tuple[str, ...]], ...] = ()
+    # `global` statements at a cell's top level, which do nothing there: (line, start, end).
+    module_globals: tuple[tuple[int, int, int], ...] = ()
 
 
 # The step graph.
@@ -309,6 +334,9 @@ class StepNode:
     options: StepOptions
     metrics: tuple[str, ...]  # values this step publishes as metrics
     first_cell: int
+    # Names the step reads from module level (imports, functions, builtins) before it binds
+    # them itself: as one function's body, it must bind them first (else UnboundLocalError).
+    module_reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,9 @@ def notebook_graph(notebook: Notebook, split: str = "tags") -> StepGraph:
     analysis = analyze(notebook, parts)
     skipped = {c.index for c in parts.skipped_cells}
     magics = [
-        diagnostic(
-            "NB109", f"{magic} has no pipeline equivalent; it is left out of the pipeline",
-            path=notebook.display_path, cell=notebook.cells[index - 1], line=line,
-            hint="tag the cell skip, or replace the magic with Python",
-        )
+        diagnostic("NB109", magic.message, path=notebook.display_path,
+                   cell=notebook.cells[index - 1], line=magic.line, hint=magic.hint)
         for index, found in unsupported.items() if index not in skipped
-        for line, magic in found
+        for magic in found
     ]
     return build_graph(notebook, parts, analysis, extra=magics)

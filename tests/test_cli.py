@@ -42,13 +42,29 @@ BAD_INPUTS = {
     # Hostile metadata: each must be one line naming the file, never a traceback.
     "unpaired_surrogate": (nb([{**CODE, "source": "x = 1  # \udcff"}]),
                            "unpaired surrogate escape"),
-    "kernelspec_string": (nb([CODE], kernelspec="python3"), "kernelspec is not a JSON object"),
-    "metadata_string": ('{"nbformat": 4, "cells": [], "metadata": "x"}',
-                        "metadata is not a JSON object"),
-    "cell_metadata_string": (nb([{**CODE, "metadata": "x"}]), "its metadata is not an object"),
     "kernel_name_with_breaks": (
         nb([CODE], kernelspec={"name": "r\nimport os", "language": "r\u2028x",
                                "display_name": "R\rkernel"}), "kernel is R kernel (r x)"),
+    "deeply_nested_json": ('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                           "nested too deeply"),
+    "kernelspec_string": (nb([CODE], kernelspec="python3"), "'kernelspec' is not an object"),
+    "metadata_string": (json.dumps({"cells": [CODE], "metadata": "x", "nbformat": 4,
+                                    "nbformat_minor": 5}), "'metadata' is not an object"),
+    "language_info_string": (nb([CODE], language_info="python"),
+                             "'language_info' is not an object"),
+    "cell_metadata_string": (nb([{**CODE, "metadata": "x"}]), "cell 1 is malformed"),
+    "minor_version_string": (json.dumps({"cells": [CODE], "metadata": {}, "nbformat": 4,
+                                         "nbformat_minor": "x"}), None),
+    "lone_surrogate": (nb([{**CODE, "source": "x = '\\ud83d'"}]).replace("\\\\", "\\"),
+                       "unpaired surrogate escape"),
+}
+# Inputs Python or a tag would misread: a diagnostic naming the cell (exit 1), never a traceback.
+BAD_CELLS = {
+    "huge_int_literal": ({**CODE, "source": "x = 1" + "0" * 5000}, "NB108"),
+    "retries_superscript": ({**CODE, "metadata": {"tags": ["step:a", "retries:\u00b2"]}},
+                            "NB107"),
+    "timeout_infinite": ({**CODE, "metadata": {"tags": ["step:a", "timeout:inf"]}}, "NB107"),
+    "deep_expression": ({**CODE, "source": "x = [0]" + "+[1]" * 100_000}, "NB108"),
 }
 
 
@@ -58,9 +74,24 @@ def test_bad_input_is_one_clear_line_and_exit_2(case: str, tmp_path: Path,
     content, expected = BAD_INPUTS[case]
     path = tmp_path / f"{case}.ipynb"
     path.write_text(content)
+    if expected is None:  # readable after all: checked, not refused
+        assert main(["check", str(path)]) == 0
+        return
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and expected in err and str(path) in err
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CELLS))
+def test_bad_cell_is_a_diagnostic_not_a_traceback(case: str, tmp_path: Path) -> None:
+    cell, code = BAD_CELLS[case]
+    path = tmp_path / f"{case}.ipynb"
+    path.write_text(nb([cell, {**CODE, "source": "y = 2"}]))
+    result = run("check", str(path))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr == ""
+    assert "cell 1" in result.stdout and code in result.stdout
+    assert sum(1 for line in result.stdout.splitlines() if code in line) == 1
 
 
 def test_binary_file_directory_and_missing_file(tmp_path: Path,

@@ -18,9 +18,12 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB108": ("error_syntax", 2),
     "NB109": ("warn_magic_empty_step", 2),
     "NB110": ("warn_magic_empty_step", 3),
+    "NB111": ("error_nothing_runs", 1),
+    "NB112": ("error_python2", 2),
     "NB201": ("error_undefined", 2),
     "NB202": ("error_cycle", 1),
     "NB203": ("error_import_star", 2),
+    "NB204": ("error_output_history", 3),
     "NB301": ("del_name", 3),
     "NB302": ("warn_global_exec", 1),
     "NB303": ("warn_global_exec", 2),
@@ -45,3 +48,16 @@ def test_code_fires_with_location_and_hint(code: str) -> None:
     assert found[0].severity == CODES[code].severity
     assert found[0].hint
     assert found[0].cell_id == f"c{cell:02d}"
+
+
+def test_python2_notebook_is_one_error_not_a_cascade() -> None:
+    graph = analyze_notebook(NOTEBOOKS / "error_python2.ipynb")
+    assert [d.code for d in graph.diagnostics] == ["NB112"]
+    message = graph.diagnostics[0].message
+    assert message.startswith("Python 2 notebook: 2 cells (2, 3)") and "xrange" in message
+
+
+def test_magic_written_with_a_space_is_named() -> None:
+    graph = analyze_notebook(NOTEBOOKS / "warn_magic_space.ipynb")
+    [found] = [d for d in graph.diagnostics if d.code == "NB109"]
+    assert "`% matplotlib inline`" in found.message and "%matplotlib" in (found.hint or "")

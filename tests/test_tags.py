@@ -35,6 +35,20 @@ def test_values_are_checked() -> None:
     assert parse_tag("skip:yes").problem  # takes none
 
 
+def test_values_that_python_would_misread_are_refused() -> None:
+    for raw in ("retries:\u00b2", "retries:\u0663", "retries:99999999999999999999",
+                "timeout:inf", "timeout:nan", "timeout:1e400", "timeout:-5", "timeout:1_0",
+                "timeout:\uff15"):
+        assert parse_tag(raw).problem, raw
+    assert parse_tag("timeout:2.5").problem is None and parse_tag("timeout:1e3").problem is None
+
+
+def test_kale_empty_block_continues_the_block_above() -> None:
+    tag = parse_tag("block:")
+    assert tag.kind == "step" and tag.value is None and tag.problem is None
+    assert parse_tag("step:").problem  # ours needs a name
+
+
 def test_suggested_identifiers() -> None:
     assert suggest_identifier("Load Data-2") == "load_data_2"
     assert suggest_identifier("2nd pass") == "step_2nd_pass"

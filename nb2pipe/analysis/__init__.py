@@ -7,10 +7,19 @@ cells into a graph is the next stage's work.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nb2pipe.analysis.parameters import read_parameters
-from nb2pipe.analysis.rules import RuleResults, run_rules
+from nb2pipe.analysis.parse import (
+    Unparsed,
+    deep_recursion,
+    names_bound_in_text,
+    parse_code,
+    python2_notebook,
+    segment,
+    syntax_error,
+)
+from nb2pipe.analysis.rules import RuleResults, SpanKey, run_rules
 from nb2pipe.analysis.visitor import Visitor, root_name
 from nb2pipe.diagnostics import diagnostic
 from nb2pipe.model import (
@@ -24,6 +33,7 @@ from nb2pipe.model import (
     Parameter,
     Span,
     Split,
+    StarImport,
     Statement,
 )
 
@@ -36,6 +46,12 @@ class Analysis:
     parameters: tuple[Parameter, ...]
     diagnostics: tuple[Diagnostic, ...]
     skipped_names: dict[str, int]  # names bound in `skip` cells -> cell index, for hints
+    # Names a cell that does not parse seems to bind -> its index: a later use of one is not
+    # reported as undefined too (the parse error is the problem to fix).
+    unparsed_names: dict[str, int] = field(default_factory=dict)
+    python2: bool = False  # the notebook is Python 2 code (one NB112 says so)
+    # The expression each code cell ends with (what IPython shows and keeps in `_`).
+    last_expressions: dict[int, str] = field(default_factory=dict)
 
 
 def analyze(notebook: Notebook, split: Split) -> Analysis:
@@ -48,69 +64,122 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     ]
     cells.sort(key=lambda c: c.index)
     trees: dict[int, ast.Module] = {}
+    unparsed: list[Unparsed] = []
     for cell in cells:
-        try:
-            trees[cell.index] = ast.parse(cell.code)
-        except SyntaxError as exc:
-            line = exc.lineno or 1
-            source_lines = cell.source.splitlines() or [""]
-            text = source_lines[min(line, len(source_lines)) - 1]
-            diagnostics.append(diagnostic(
-                "NB108", f"syntax error: {exc.msg}", path=path, cell=cell, line=line,
-                hint=f"fix the cell so it runs: {text.strip()[:80]!r}" if text.strip() else None,
-            ))
+        parsed = parse_code(cell.code)
+        if isinstance(parsed, ast.Module):
+            trees[cell.index] = parsed
+        else:
+            unparsed.append(Unparsed(cell, *parsed))
     rules = run_rules([(c.index, c.code) for c in cells if c.index in trees])
     parameters: list[Parameter] = []
+    symbols: dict[int, CellSymbols] = {}
+    selectors: set[str] = set()
+    generators: set[str] = set()
     for cell in split.parameter_cells:
         if cell.index in trees:
             found, problems = read_parameters(cell, trees[cell.index], path)
             parameters.extend(found)
             diagnostics.extend(problems)
-    symbols = {}
     for cell in cells:
         tree = trees.get(cell.index)
         if tree is None:
             symbols[cell.index] = CellSymbols(cell.index, ())
             continue
-        symbols[cell.index] = _cell_symbols(cell, tree, rules)
-        diagnostics.extend(_cell_diagnostics(cell, symbols[cell.index], path))
-    return Analysis(symbols, tuple(_last_wins(parameters)), tuple(diagnostics),
-                    _skipped_names(split.skipped_cells))
-
-
-def _skipped_names(cells: tuple[Cell, ...]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for cell in cells:
         try:
-            tree = ast.parse(cell.code)
-        except SyntaxError:
+            symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors, generators)
+        except RecursionError:
+            deep = _deep_cell(cell, tree, rules, selectors, generators)
+            if isinstance(deep, Unparsed):
+                symbols[cell.index] = CellSymbols(cell.index, ())
+                unparsed.append(deep)
+                continue
+            symbols[cell.index] = deep
+        diagnostics.extend(_cell_diagnostics(cell, symbols[cell.index], path))
+    python2 = python2_notebook(notebook, unparsed, symbols)
+    if python2 is not None:
+        diagnostics.append(python2)
+    else:
+        diagnostics.extend(syntax_error(u, path) for u in unparsed)
+    unparsed_names: dict[str, int] = {}
+    for u in unparsed:
+        for name in names_bound_in_text(u.cell.code):
+            unparsed_names.setdefault(name, u.cell.index)
+    skipped, skipped_trees = _skipped_names(split.skipped_cells)
+    last_expressions = {
+        index: segment(code, tree.body[-1].value)
+        for index, code, tree in (
+            *((c.index, c.code, trees[c.index]) for c in cells if c.index in trees),
+            *skipped_trees,
+        )
+        if tree.body and isinstance(tree.body[-1], ast.Expr)
+    }
+    return Analysis(symbols, tuple(_last_wins(parameters)), tuple(diagnostics), skipped,
+                    unparsed_names, python2 is not None, last_expressions)
+
+
+def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
+               generators: set[str]) -> CellSymbols | Unparsed:
+    """A cell too deep for the default recursion limit (a sum of a thousand terms is a
+    thousand levels deep): analysed with more room when Python itself compiles it."""
+    try:
+        compile(cell.code, f"<cell {cell.index}>", "exec", dont_inherit=True)
+    except (RecursionError, MemoryError, SyntaxError, ValueError):
+        return Unparsed(cell, 1, "Python cannot compile the cell: an expression is nested "
+                                  "too deeply (split it into several statements)")
+    with deep_recursion():
+        try:
+            return _cell_symbols(cell, tree, rules, selectors, generators)
+        except RecursionError:
+            return Unparsed(cell, 1, "the cell is nested too deeply to analyse")
+
+
+def _skipped_names(cells: tuple[Cell, ...]
+                   ) -> tuple[dict[str, int], list[tuple[int, str, ast.Module]]]:
+    found: dict[str, int] = {}
+    trees: list[tuple[int, str, ast.Module]] = []
+    for cell in cells:
+        tree = parse_code(cell.code)
+        if not isinstance(tree, ast.Module):
             continue
+        trees.append((cell.index, cell.code, tree))
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 found.setdefault(node.id, cell.index)
-    return found
+    return found, trees
 
 
-def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults) -> CellSymbols:
-    lines = cell.code.splitlines()
-    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}))
+def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
+                  generators: set[str]) -> CellSymbols:
+    lines = cell.code.split("\n")
+    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors, generators)
     scope = visitor.module(tree)
     implicit = tuple(
-        Bind(module, cell.index, 0, code=CodeEntity("import", (module,), Span(cell.index, 0, 0),
-                                                   module=module))
+        Bind(bound, cell.index, 0, code=CodeEntity("import", (bound,), Span(cell.index, 0, 0),
+                                                  module=module))
         for module in cell.implicit_imports
+        for bound in [module.partition(".")[0]]
     )
+    events = list(scope.events)
+    for line, module in reversed(cell.star_imports):  # `%pylab`: where the magic was
+        at = next((i for i, e in enumerate(events) if e.line > line), len(events))
+        events.insert(at, StarImport(module, cell.index, line, Span(cell.index, line, line)))
     facts = tuple(rules.facts.get(cell.index, ()))
+    lines_with_global = sorted({line for line, _ in visitor.global_statements})
     warnings = tuple(("NB302", line, "global statement: the function rebinds notebook globals")
-                     for line in visitor.global_lines)
+                     for line in lines_with_global)
     return CellSymbols(
         cell=cell.index,
-        events=(*implicit, *scope.events),
+        events=(*implicit, *events),
         facts=facts,
         statements=tuple(_statement(cell.index, node) for node in tree.body),
         display_only=_display_only(tree, facts, rules.calls.get(cell.index, {})),
         warnings=warnings,
         shown=_shown(tree),
+        dead_reads=tuple(visitor.dead_reads),
+        global_statements=tuple((line, column, names) for (line, column), names
+                                in sorted(visitor.global_statements.items())),
+        module_globals=tuple(visitor.module_globals),
     )
 
 
@@ -176,7 +245,8 @@ def _statement(cell: int, node: ast.stmt) -> Statement:
     return Statement(span, "other")
 
 
-def _display_only(tree: ast.Module, facts: tuple[Fact, ...], calls: dict) -> bool:  # type: ignore[type-arg]
+def _display_only(tree: ast.Module, facts: tuple[Fact, ...],
+                  calls: dict[SpanKey, set[str]]) -> bool:
     """Every statement only shows a value: `df.head()`, `print(x)`, `plt.show()`, `df`."""
     if not tree.body:
         return False
@@ -186,6 +256,9 @@ def _display_only(tree: ast.Module, facts: tuple[Fact, ...], calls: dict) -> boo
         if not isinstance(node, ast.Expr) or isinstance(node.value, ast.Constant):
             return False
         value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and (
+                value.func.id == "print"):
+            return False  # printed text goes to the step's log, where people read it
         if isinstance(value, ast.Call):
             lines = set(range(value.lineno, (value.end_lineno or value.lineno) + 1))
             if lines & effect_lines:
@@ -200,7 +273,7 @@ def _display_only(tree: ast.Module, facts: tuple[Fact, ...], calls: dict) -> boo
     return True
 
 
-def _has_action(node: ast.Call, calls: dict) -> bool:  # type: ignore[type-arg]
+def _has_action(node: ast.Call, calls: dict[SpanKey, set[str]]) -> bool:
     return any(key[0] == node.lineno for key in calls)
 
 

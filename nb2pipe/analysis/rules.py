@@ -62,7 +62,8 @@ MUTATING_FUNCTIONS = (
     "random.shuffle", "np.random.shuffle", "numpy.random.shuffle", "heapq.heappush",
     "heapq.heappop", "heapq.heapify", "heapq.heapreplace", "heapq.heappushpop", "bisect.insort",
     "bisect.insort_left", "bisect.insort_right", "np.copyto", "np.fill_diagonal", "np.put",
-    "np.place", "np.putmask", "numpy.copyto", "numpy.fill_diagonal",
+    "np.place", "np.putmask", "numpy.copyto", "numpy.fill_diagonal", "setattr", "delattr",
+    "next",  # advances an iterator: `next(it)` in two steps gives two different items
 )
 READ_FUNCTIONS = _names(
     "read_csv", "read_parquet", "read_json", "read_excel", "read_feather", "read_pickle",
@@ -159,9 +160,10 @@ RULES: tuple[Rule, ...] = (
                   "hist(", "show(", "imshow(")),
     # Dynamic code: the analysis cannot see what it defines.
     Rule("exec", "exec",
-         {"any": [{"pattern": "exec($$$)"}, {"pattern": "eval($$$)"}, {"pattern": "globals()"}]},
-         "exec(), eval() and globals() reach names the analysis cannot see",
-         anchors=("exec(", "eval(", "globals(")),
+         {"any": [{"pattern": "exec($$$)"}, {"pattern": "eval($$$)"}, {"pattern": "globals()"},
+                  {"pattern": "locals()"}, {"pattern": "vars()"}]},
+         "exec(), eval(), globals(), locals() and vars() reach names the analysis cannot see",
+         anchors=("exec(", "eval(", "globals(", "locals(", "vars(")),
     # Global random state does not survive from one step to another.
     Rule("random-seed", "seed",
          {"all": [{"pattern": "$S($$$)"}, {"has": {"field": "function", "regex": (
@@ -270,6 +272,6 @@ def _literal(text: str | None) -> str | None:
         return None
     try:
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
         return None
     return value if isinstance(value, str) else None

@@ -33,7 +33,7 @@ class Scope:
     def __init__(self, parent: Scope | None) -> None:
         self.parent = parent
 
-    def load(self, name: str, line: int, soft: bool = False) -> None:
+    def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         raise NotImplementedError
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
@@ -78,6 +78,19 @@ class Scope:
     def leave_block(self) -> None:
         pass
 
+    def enter_loop(self, bound: frozenset[str]) -> None:
+        """A loop body starts; it binds `bound`, so a read of one of them may see the value an
+        earlier iteration bound."""
+
+    def leave_loop(self) -> None:
+        pass
+
+    def enter_guard(self) -> None:
+        """A `try` body whose handlers catch NameError starts: a missing name is expected."""
+
+    def leave_guard(self) -> None:
+        pass
+
 
 class ModuleScope(Scope):
     """The notebook's top level, one cell at a time: emits events."""
@@ -90,9 +103,13 @@ class ModuleScope(Scope):
         self.blocks_opened = 0
         self.statement_span = Span(cell, 1, 1)
         self.statement_reads: list[str] = []
+        self.loops: list[frozenset[str]] = []  # names bound by each enclosing loop body
+        self.guards = 0
 
-    def load(self, name: str, line: int, soft: bool = False) -> None:
-        self.events.append(Read(name, self.cell, line, soft, self.block))
+    def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
+        carried = any(name in bound for bound in self.loops)
+        self.events.append(Read(name, self.cell, line, soft or carried, self.block,
+                                optional=self.guards > 0, reference=reference))
         self.statement_reads.append(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
@@ -132,6 +149,18 @@ class ModuleScope(Scope):
     def leave_block(self) -> None:
         self.block = self.block[:-1]
 
+    def enter_loop(self, bound: frozenset[str]) -> None:
+        self.loops.append(bound)
+
+    def leave_loop(self) -> None:
+        self.loops.pop()
+
+    def enter_guard(self) -> None:
+        self.guards += 1
+
+    def leave_guard(self) -> None:
+        self.guards -= 1
+
 
 @dataclass
 class FunctionScope(Scope):
@@ -152,7 +181,7 @@ class FunctionScope(Scope):
     def _is_local(self, name: str) -> bool:
         return name in self.local_names and name not in self.global_names
 
-    def load(self, name: str, line: int, soft: bool = False) -> None:
+    def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         if not self._is_local(name):
             self.free[name] = None
 
@@ -221,9 +250,9 @@ class ComprehensionScope(Scope):
             found.update(dict.fromkeys(self.aliases.get(name, (name,))))
         return tuple(found)
 
-    def load(self, name: str, line: int, soft: bool = False) -> None:
+    def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         if name not in self.aliases:
-            self.parent.load(name, line, soft)
+            self.parent.load(name, line, soft, reference)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
         self.aliases[name] = self._outer(aliases)
@@ -254,15 +283,16 @@ class ComprehensionScope(Scope):
 class ClassScope(Scope):
     """A class body runs at once; its methods run later, when the class is used."""
 
-    def __init__(self, parent: Scope) -> None:
+    def __init__(self, parent: Scope, bases: Names = ()) -> None:
         super().__init__(parent)
         self.parent: Scope = parent
         self.local: set[str] = set()
         self.methods: list[FunctionInfo] = []
+        self.bases = bases
 
-    def load(self, name: str, line: int, soft: bool = False) -> None:
+    def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         if name not in self.local:
-            self.parent.load(name, line, soft)
+            self.parent.load(name, line, soft, reference)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
         self.local.add(name)
@@ -289,13 +319,17 @@ class ClassScope(Scope):
             self.methods.append(info)
 
     def info(self) -> FunctionInfo:
-        """Using the class may run any method: the union of what they read and change."""
+        """Using the class may run any method (its own or a base class's): the union of what
+        they read and change."""
         free: dict[str, None] = {}
         mutations: dict[str, None] = {}
         writes: dict[str, None] = {}
+        calls: list[CallSite] = []
         for method in self.methods:
             free.update(dict.fromkeys(method.free_reads))  # methods do not see class names
             mutations.update(dict.fromkeys(method.free_mutations))
             writes.update(dict.fromkeys(method.global_writes))
+            calls.extend(method.calls)
         return FunctionInfo(params=(), free_reads=tuple(free), free_mutations=tuple(mutations),
-                            global_writes=tuple(writes))
+                            global_writes=tuple(writes), calls=tuple(calls),
+                            inherits=self.bases)

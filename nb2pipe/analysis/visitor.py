@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Sequence
 
+from nb2pipe.analysis.aliases import selects, sources
+from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names, names_loaded
 from nb2pipe.analysis.rules import SpanKey
 from nb2pipe.analysis.scopes import (
     ClassScope,
@@ -19,19 +21,26 @@ from nb2pipe.analysis.scopes import (
     Names,
     Scope,
 )
+from nb2pipe.analysis.versions import static_test
 from nb2pipe.model import Span
-
-# Methods that return their receiver: `model = clf.fit(X, y)` makes `model` another name for clf.
-RETURNS_SELF = frozenset(("fit", "partial_fit", "set_params", "set_output", "to", "train", "eval",
-                          "requires_grad_", "compile"))
 
 
 class Visitor:
-    def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]]) -> None:
+    def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]],
+                 selectors: set[str] | None = None, generators: set[str] | None = None) -> None:
         self.cell = cell
         self.lines = lines
         self.calls = calls
-        self.global_lines: list[int] = []  # `global` statements inside functions
+        # `global` statements inside functions: (line, UTF-8 column, names)
+        self.global_statements: dict[tuple[int, int], tuple[str, ...]] = {}
+        self.dead_reads: dict[str, None] = {}  # names read in branches Python 3 never runs
+        self.module_globals: list[tuple[int, int, int]] = []  # top-level `global` statements
+        # Names bound to boolean masks or lists of labels, in notebook order (shared by the
+        # cells): `df[mask]` and `df[columns]` are new objects, not parts of `df`.
+        self.selectors: set[str] = selectors if selectors is not None else set()
+        # Names bound to random generators (`rng = np.random.default_rng(0)`), shared the same
+        # way: any method call on one draws from it, which changes it.
+        self.generators: set[str] = generators if generators is not None else set()
         self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
             ast.FunctionDef: self._function_def,
             ast.AsyncFunctionDef: self._function_def,
@@ -55,6 +64,8 @@ class Visitor:
         }
         if hasattr(ast, "TryStar"):
             self._statement[ast.TryStar] = self._try
+        if hasattr(ast, "TypeAlias"):  # Python 3.12+: `type Vec = list[float]`
+            self._statement[ast.TypeAlias] = self._type_alias
 
     # -- module level ------------------------------------------------------------------------
 
@@ -70,8 +81,12 @@ class Visitor:
     # -- statements --------------------------------------------------------------------------
 
     def statements(self, body: Sequence[ast.stmt], scope: Scope) -> None:
-        for node in body:
+        for at, node in enumerate(body):
             self.statement(node, scope)
+            if isinstance(node, ast.Return | ast.Raise | ast.Continue | ast.Break):
+                for dead in body[at + 1:]:  # never runs: what it reads is no use
+                    self.dead_reads.update(dict.fromkeys(names_loaded(dead)))
+                return
 
     def statement(self, node: ast.stmt, scope: Scope) -> None:
         handler = self._statement.get(type(node))
@@ -92,22 +107,27 @@ class Visitor:
 
     def _function_def(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        for expr in (*node.decorator_list, *_defaults(node.args), *_annotations(node)):
+        for expr in (*node.decorator_list, *_defaults(node.args)):
             self.expr(expr, scope)
-        body = self.function_scope(node.args, node.body, scope)
-        body.is_generator = _is_generator(node)
+        annotations = _type_param_scope(node, scope)
+        for expr in _annotations(node):
+            self.expr(expr, annotations)
+        body = self.function_scope(node.args, node.body, scope, _type_params(node))
+        body.is_generator = is_generator(node)
         self.statements(node.body, body)
         scope.define(node.name, node, "function", body.info())
 
-    def function_scope(self, args: ast.arguments, body: Sequence[ast.AST], parent: Scope
-                       ) -> FunctionScope:
+    def function_scope(self, args: ast.arguments, body: Sequence[ast.AST], parent: Scope,
+                       type_params: Names = ()) -> FunctionScope:
         params = tuple(a.arg for a in (*args.posonlyargs, *args.args))
         extra = [a.arg for a in (*args.kwonlyargs, args.vararg, args.kwarg) if a is not None]
-        local_names, global_names = _local_names(body)
+        extra.extend(type_params)  # PEP 695: `def f[T](a: T)` binds T for its own scope
+        local_names, global_names = function_locals(body)
         if global_names:
-            self.global_lines.extend(
-                n.lineno for b in body for n in ast.walk(b) if isinstance(n, ast.Global)
-            )
+            for part in body:
+                for n in ast.walk(part):
+                    if isinstance(n, ast.Global):
+                        self.global_statements[(n.lineno, n.col_offset)] = tuple(n.names)
         return FunctionScope(
             parent=parent,
             params=(*params, *extra),
@@ -117,11 +137,36 @@ class Visitor:
 
     def _class_def(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.ClassDef)
-        for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
+        for expr in node.decorator_list:
             self.expr(expr, scope)
-        body = ClassScope(scope)
+        outer = _type_param_scope(node, scope)
+        bases: list[str] = []
+        for base in node.bases:
+            if isinstance(base, ast.Name):
+                # Naming a base class runs none of its methods: what they read is read when
+                # the new class is used (its info inherits theirs), not here.
+                outer.load(base.id, base.lineno, reference=True)
+                bases.append(base.id)
+            else:
+                self.expr(base, outer)
+        for keyword in node.keywords:
+            self.expr(keyword.value, outer)
+        body = ClassScope(outer, tuple(bases))
+        body.local.update(_type_params(node))
         self.statements(node.body, body)
         scope.define(node.name, node, "class", body.info())
+
+    def _type_alias(self, node: ast.AST, scope: Scope) -> None:
+        """`type Vec = list[T]` (3.12+): binds Vec; the value is evaluated lazily, when used."""
+        name = getattr(node, "name", None)
+        value = getattr(node, "value", None)
+        if not isinstance(name, ast.Name) or not isinstance(value, ast.expr):
+            return
+        lazy = FunctionScope(parent=scope, params=(),
+                             local_names=frozenset(_type_params(node)))
+        self.expr(value, lazy)
+        assert isinstance(node, ast.stmt)
+        scope.define(name.id, node, "class", lazy.info())
 
     def _assign(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Assign)
@@ -156,32 +201,52 @@ class Visitor:
         assert isinstance(node, ast.For | ast.AsyncFor)
         self.expr(node.iter, scope)
         scope.enter_block()
-        self.target(node.target, scope, None, sources(node.iter))
+        self.target(node.target, scope, None, self.sources(node.iter))
+        scope.enter_loop(loop_bound_names(node.body))
         self.statements(node.body, scope)
+        scope.leave_loop()
         scope.leave_block()
         self._branch(scope, node.orelse)
 
     def _while(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.While)
         self.expr(node.test, scope)
-        self._branch(scope, node.body, node.orelse)
+        scope.enter_loop(loop_bound_names(node.body))
+        self._branch(scope, node.body)
+        scope.leave_loop()
+        self._branch(scope, node.orelse)
 
     def _if(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.If)
         self.expr(node.test, scope)
-        self._branch(scope, node.body, node.orelse)
+        known = static_test(node.test)
+        if known is None:
+            self._branch(scope, node.body, node.orelse)
+            return
+        # `if sys.version_info < (3,): s = unicode(s)`: one branch never runs on Python 3.
+        live, dead = (node.body, node.orelse) if known else (node.orelse, node.body)
+        for child in dead:
+            for sub in ast.walk(child):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                    self.dead_reads[sub.id] = None
+        self.statements(live, scope)
 
     def _with(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.With | ast.AsyncWith)
         for item in node.items:
             self.expr(item.context_expr, scope)
             if item.optional_vars is not None:
-                self.target(item.optional_vars, scope, None, sources(item.context_expr))
+                self.target(item.optional_vars, scope, None, self.sources(item.context_expr))
         self.statements(node.body, scope)
 
     def _try(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Try)
+        guarded = any(_catches_name_error(h.type) for h in node.handlers)
+        if guarded:  # `try: unicode` / `except NameError: unicode = str`
+            scope.enter_guard()
         self._branch(scope, node.body)
+        if guarded:
+            scope.leave_guard()
         for handler in node.handlers:
             scope.enter_block()
             if handler.type is not None:
@@ -196,7 +261,7 @@ class Visitor:
     def _match(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.Match)
         self.expr(node.subject, scope)
-        shared = sources(node.subject)
+        shared = self.sources(node.subject)
         for case in node.cases:
             scope.enter_block()
             for sub in ast.walk(case.pattern):
@@ -241,15 +306,26 @@ class Visitor:
                         scope.mutate(root, node.lineno, "del of an item or attribute")
 
     def _global(self, node: ast.AST, scope: Scope) -> None:
-        pass  # handled when the enclosing function's locals are collected
+        # In a function: handled when its locals are collected. At a cell's top level it does
+        # nothing, but in a step's function it would: noted, so the generated code drops it.
+        if isinstance(scope, ModuleScope) and isinstance(node, ast.Global):
+            self.module_globals.append((node.lineno, node.col_offset, node.end_col_offset or 0))
 
     # -- assignment targets ------------------------------------------------------------------
 
     def target(self, node: ast.expr, scope: Scope, value: ast.expr | None,
                shared: Names | None = None) -> None:
         if shared is None:
-            shared = sources(value) if value is not None else ()
+            shared = self.sources(value) if value is not None else ()
         if isinstance(node, ast.Name):
+            if isinstance(scope, ModuleScope):
+                selector = value is not None and selects(value, self.selectors)
+                for known, belongs in ((self.selectors, selector),
+                                       (self.generators, _makes_generator(value))):
+                    if belongs:
+                        known.add(node.id)
+                    else:
+                        known.discard(node.id)
             scope.store(node.id, node.lineno, shared)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
@@ -300,7 +376,7 @@ class Visitor:
         elif kind is ast.NamedExpr:
             assert isinstance(node, ast.NamedExpr)
             self.expr(node.value, scope)
-            scope.walrus_scope().store(node.target.id, node.lineno, sources(node.value))
+            scope.walrus_scope().store(node.target.id, node.lineno, self.sources(node.value))
         else:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):
@@ -317,10 +393,14 @@ class Visitor:
         if isinstance(node.func, ast.Name):
             scope.call(
                 node.func.id,
-                tuple(sources(a) for a in node.args),
-                tuple((k.arg or "**", sources(k.value)) for k in node.keywords),
+                tuple(self.sources(a) for a in node.args),
+                tuple((k.arg or "**", self.sources(k.value)) for k in node.keywords),
                 node.lineno,
             )
+        if isinstance(node.func, ast.Attribute):
+            drawn = root_name(node.func.value)
+            if drawn in self.generators:
+                scope.mutate(drawn, node.lineno, f".{node.func.attr}() draws from the generator")
         actions = self.calls.get(self._span(node)) if self.calls else None
         if not actions:
             return
@@ -331,7 +411,7 @@ class Visitor:
         if receiver and "store" in actions:
             stored: tuple[str, ...] = ()
             for arg in (*node.args, *(k.value for k in node.keywords)):
-                stored += sources(arg)
+                stored += self.sources(arg)
             scope.link(receiver, stored, node.lineno)
         if "mutate-argument" in actions and node.args:
             target = root_name(node.args[0])
@@ -343,13 +423,16 @@ class Visitor:
         inner = ComprehensionScope(scope)
         for i, generator in enumerate(generators):
             self.expr(generator.iter, scope if i == 0 else inner)
-            self.target(generator.target, inner, None, sources(generator.iter))
+            self.target(generator.target, inner, None, self.sources(generator.iter))
             for condition in generator.ifs:
                 self.expr(condition, inner)
         for part in ("elt", "key", "value"):
             child = getattr(node, part, None)
             if child is not None:
                 self.expr(child, inner)
+
+    def sources(self, node: ast.expr | None) -> Names:
+        return sources(node, self.selectors)
 
     def _span(self, node: ast.expr) -> SpanKey:
         end_line = node.end_lineno or node.lineno
@@ -371,36 +454,17 @@ class Visitor:
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def sources(node: ast.expr | None) -> Names:
-    """Names whose objects the value of `node` may be, or contain."""
-    if node is None:
-        return ()
-    if isinstance(node, ast.Name):
-        return (node.id,)
-    if isinstance(node, ast.Attribute | ast.Subscript | ast.Starred | ast.NamedExpr | ast.Await):
-        return sources(node.value)
-    if isinstance(node, ast.Tuple | ast.List | ast.Set):
-        return _union(node.elts)
-    if isinstance(node, ast.Dict):
-        return _union([v for v in node.values if v is not None])
-    if isinstance(node, ast.IfExp):
-        return _union([node.body, node.orelse])
-    if isinstance(node, ast.BoolOp):
-        return _union(node.values)
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in RETURNS_SELF
-    ):
-        return sources(node.func.value)
-    return ()
+# Calls that make a random generator object (numpy, random, torch).
+_GENERATOR_MAKERS = frozenset(("default_rng", "RandomState", "Generator", "Random",
+                               "PCG64", "MT19937", "Philox", "SFC64"))
 
 
-def _union(nodes: Sequence[ast.expr]) -> Names:
-    found: dict[str, None] = {}
-    for node in nodes:
-        found.update(dict.fromkeys(sources(node)))
-    return tuple(found)
+def _makes_generator(value: ast.expr | None) -> bool:
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return name in _GENERATOR_MAKERS
 
 
 def root_name(node: ast.expr) -> str | None:
@@ -427,48 +491,25 @@ def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]
     return [*found, node.returns] if node.returns is not None else found
 
 
-def _is_generator(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    return any(isinstance(n, ast.Yield | ast.YieldFrom) for n in _own_nodes(node.body))
+def _type_params(node: ast.AST) -> Names:
+    """PEP 695 type parameters (`def f[T]`, `class C[T]`, `type A[T] = ...`), 3.12+."""
+    return tuple(name for p in getattr(node, "type_params", ())
+                 if isinstance(name := getattr(p, "name", None), str))
 
 
-def _own_nodes(body: Sequence[ast.AST]) -> list[ast.AST]:
-    """Every node of a function body, not descending into nested functions, lambdas, classes."""
-    found: list[ast.AST] = []
-    stack = list(body)
-    while stack:
-        node = stack.pop()
-        found.append(node)
-        if isinstance(node, ast.comprehension):  # its targets are the comprehension's own
-            stack.extend((node.iter, *node.ifs))
-            continue
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
-                              | ast.ClassDef):
-                stack.append(child)
-            elif not isinstance(child, ast.Lambda):
-                found.append(child)  # its name is bound here
-    return found
+def _type_param_scope(node: ast.AST, scope: Scope) -> Scope:
+    """Annotations and bases of a generic definition see its type parameters."""
+    names = _type_params(node)
+    if not names:
+        return scope
+    inner = ComprehensionScope(scope)
+    for name in names:
+        inner.aliases[name] = ()
+    return inner
 
 
-def _local_names(body: Sequence[ast.AST]) -> tuple[set[str], set[str]]:
-    """Names a function body binds (its locals) and names it declares global or nonlocal."""
-    bound: set[str] = set()
-    declared: set[str] = set()
-    for node in _own_nodes(body):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-            bound.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            bound.update(
-                (a.asname or a.name.partition(".")[0]) for a in node.names if a.name != "*"
-            )
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.Global | ast.Nonlocal):
-            declared.update(node.names)
-        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            bound.add(node.rest)
-    return bound - declared, declared
+def _catches_name_error(handler: ast.expr | None) -> bool:
+    """`except NameError` (alone or in a tuple): a name missing in the `try` body is handled."""
+    if isinstance(handler, ast.Tuple):
+        return any(_catches_name_error(e) for e in handler.elts)
+    return isinstance(handler, ast.Name) and handler.id in ("NameError", "UnboundLocalError")

@@ -14,18 +14,21 @@ import sys
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
-from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS
-from nb2pipe.model import Cell, CodeEntity, Parameter, Read, Span, StepGraph, StepNode, StepOptions
+from nb2pipe.generate.step_code import Line, StepCode, span_key, span_lines
+
+__all__ = ["Line", "ModuleBlock", "Plan", "StepPlan", "content_hash", "make_plan"]
+from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
+from nb2pipe.model import (
+    Bind,
+    CodeEntity,
+    Parameter,
+    Read,
+    Span,
+    StepGraph,
+    StepNode,
+    StepOptions,
+)
 from nb2pipe.notebook.tags import suggest_identifier
-
-
-@dataclass(frozen=True)
-class Line:
-    """A line of generated code and where it came from (cell index, line in cell)."""
-
-    text: str
-    cell: int | None = None
-    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class StepPlan:
     options: StepOptions
     module_code: tuple[str, ...]  # keys of module-level code the step uses
     consumed_in_place: tuple[str, ...] = ()  # outputs a later step changes in place (no copy)
+    rebound: tuple[str, ...] = ()  # module-level names the function binds again first
 
     @property
     def arguments(self) -> tuple[str, ...]:
@@ -76,10 +80,28 @@ class Plan:
     module: tuple[ModuleBlock, ...]  # steps.py module level, notebook order
     modules: tuple[str, ...]  # top-level modules the pipeline imports
     pip_requirements: tuple[str, ...]  # from %pip / !pip install
-    uses_display: bool
+    # Names IPython gives a notebook (display, get_ipython) that the emitted code reads: steps.py
+    # imports them from IPython, at module level.
+    notebook_names: tuple[str, ...] = ()
+    # Names read only in branches Python 3 never runs (`if sys.version_info < (3,):
+    # unicode(s)`): the project's ruff settings count them as builtins.
+    ruff_builtins: tuple[str, ...] = ()
+
+    @property
+    def uses_display(self) -> bool:
+        """Whether the steps need IPython (for `display` or `get_ipython`)."""
+        return bool(self.notebook_names)
 
     def step(self, name: str) -> StepPlan:
         return next(s for s in self.steps if s.name == name)
+
+    # Guarantees for the files generated from a plan:
+    # - every name in a step's `after` and `upstream` is a step of `steps` (a step made only of
+    #   definitions is code, not a task: `after:` it means after the tasks it comes after);
+    # - a step's function binds, before its body runs, every name its body reads from module
+    #   level and also binds itself (no UnboundLocalError), and every name a `nonlocal` in it
+    #   refers to;
+    # - the code of a step names nothing the step does not define, import or take as argument.
 
 
 def make_plan(graph: StepGraph) -> Plan:
@@ -94,6 +116,7 @@ class _Planner:
         used = {(e.span, e.names) for s in graph.steps for e in s.code}
         self.used = [e for e in graph.code if (e.span, e.names) in used]
         self.hoisted = self._hoisted()
+        self.code = StepCode(graph, self.hoisted)
 
     # -- module level ------------------------------------------------------------------------
 
@@ -105,7 +128,10 @@ class _Planner:
             if entity.kind in ("function", "class"):
                 for name in entity.names:
                     definitions[name] = definitions.get(name, 0) + 1
-        hoisted = {(e.span, e.names): e for e in self.used if e.kind == "import" and e.text}
+        # An import that shadows a builtin (`from numpy import max`, as `%pylab` does) is only
+        # in force after its cell: at module level it would change the cells before it too.
+        hoisted = {(e.span, e.names): e for e in self.used if e.kind == "import" and e.text
+                   and not any(n in NOTEBOOK_BUILTINS for n in e.names)}
         module_names = {n for e in hoisted.values() for n in e.names}
         changed = True
         while changed:
@@ -118,6 +144,8 @@ class _Planner:
                     definitions.get(n, 0) != 1 or n in self.graph.data_names for n in entity.names
                 ):
                     continue
+                if entity.function is not None and entity.function.global_writes:
+                    continue  # its `global` statements must reach the step's own variables
                 reads = set(entity.reads)
                 if entity.function is not None:
                     reads |= set(entity.function.free_reads)
@@ -128,26 +156,43 @@ class _Planner:
                     changed = True
         return hoisted
 
-    def _module(self) -> tuple[ModuleBlock, ...]:
+    def _module(self, steps: list[StepPlan]) -> tuple[ModuleBlock, ...]:
+        """Module-level code, in notebook order. An import every user of which binds the name
+        again in its own function (and so imports it there) is left out: it would be unused."""
+        needed: set[str] = set()
+        for step in steps:
+            node = self.graph.step(step.name)
+            for entity in node.code:
+                if (entity.span, entity.names) in self.hoisted:
+                    needed.update(set(entity.names) - set(step.rebound))
+        for entity in self.hoisted.values():
+            if entity.kind != "import":
+                needed.update(entity.reads)
+                if entity.function is not None:
+                    needed.update(entity.function.free_reads)
+                    needed.update(entity.function.inherits)
         blocks: dict[str, ModuleBlock] = {}
         order = {(e.span, e.names): i for i, e in enumerate(self.graph.code)}
         merged: dict[tuple[Span, str], list[str]] = {}  # `from m import a, b` stays one line
         for entity in sorted(self.hoisted.values(), key=lambda e: order[(e.span, e.names)]):
+            if entity.kind == "import" and not set(entity.names) & needed:
+                continue
             if entity.kind == "import" and entity.text:
                 head, _, name = entity.text.partition(" import ")
                 if head.startswith("from ") and "*" not in name:
                     names = merged.setdefault((entity.span, head), [])
                     names.append(name)
                     text = f"{head} import {', '.join(names)}"
-                    key = f"{_span_key(entity.span)} {head}"
+                    key = f"{span_key(entity.span)} {head}"
                     blocks[key] = ModuleBlock(key, "import", (Line(text),), entity.module)
                 else:
                     blocks.setdefault(entity.text, ModuleBlock(entity.text, "import",
                                                                (Line(entity.text),), entity.module))
                 continue
-            key = _span_key(entity.span)
+            key = span_key(entity.span)
             if key not in blocks:
-                blocks[key] = ModuleBlock(key, entity.kind, tuple(self._span_lines(entity.span)))
+                lines = tuple(span_lines(self.cells, entity.span))
+                blocks[key] = ModuleBlock(key, entity.kind, lines)
         imports = [b for b in blocks.values() if b.kind == "import"]
         rest = [b for b in blocks.values() if b.kind != "import"]
         return (*imports, *rest)
@@ -155,7 +200,6 @@ class _Planner:
     # -- steps -------------------------------------------------------------------------------
 
     def plan(self) -> Plan:
-        module = self._module()
         names = Namer(n for e in self.hoisted.values() for n in e.names)
         # A step that changes an input in place works on a copy when another step reading the
         # same object may run at the same time (neither before it nor after it).
@@ -187,6 +231,10 @@ class _Planner:
                             in_place.setdefault(holder, set()).add(variable)
         steps = [replace(s, consumed_in_place=tuple(sorted(in_place.get(s.name, ()))))
                  for s in steps]
+        module = self._module(steps)
+        emitted = {b.key for b in module}
+        steps = [replace(s, module_code=tuple(k for k in s.module_code if k in emitted))
+                 for s in steps]
         notebook = self.graph.notebook
         # Every import of the pipeline's cells, used or not: an import states a dependency.
         modules = sorted({(e.module or "").partition(".")[0] for e in self.graph.code
@@ -194,6 +242,9 @@ class _Planner:
                          - {""})
         pip = [r for c in self.graph.notebook.cells if c.index in self._pipeline_cells()
                for r in c.requirements]
+        bound = set(self.graph.data_names) | {n for e in self.graph.code for n in e.names}
+        read = self._emitted_reads(steps, module)
+        dead = {n for i in self._pipeline_cells() for n in self.graph.symbols[i].dead_reads}
         return Plan(
             graph=self.graph,
             notebook_name=notebook.path.name,
@@ -204,32 +255,38 @@ class _Planner:
             module=module,
             modules=tuple(modules),
             pip_requirements=tuple(dict.fromkeys(pip)),
-            uses_display=self._reads("display"),
+            notebook_names=tuple(sorted((read & set(NOTEBOOK_PROVIDED)) - bound)),
+            ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
         )
 
     def _pipeline_cells(self) -> set[int]:
         return set(self.graph.symbols)
 
-    def _reads(self, name: str) -> bool:
-        return any(isinstance(e, Read) and e.name == name
-                   for index in self.task_cells for e in self.graph.symbols[index].events)
+    def _emitted_reads(self, steps: list[StepPlan], module: tuple[ModuleBlock, ...]) -> set[str]:
+        """Names read by the code the project emits (the steps' lines, module-level code),
+        including the globals of the functions and classes defined in it."""
+        lines = {(line.cell, line.line) for step in steps
+                 for line in (*step.preamble, *step.body) if line.cell is not None}
+        lines |= {(line.cell, line.line) for block in module for line in block.lines
+                  if line.cell is not None}
+        found: set[str] = set()
+        for cell in {c for c, _ in lines}:
+            assert cell is not None
+            for event in self.graph.symbols[cell].events:
+                if (cell, event.line) not in lines:
+                    continue
+                if isinstance(event, Read):
+                    found.add(event.name)
+                elif isinstance(event, Bind) and event.code and event.code.function:
+                    found.update(event.code.function.free_reads)
+        for entity in self.used:
+            if entity.kind in ("library", "setup"):
+                found.update(entity.reads)
+        return found
 
     def _step(self, node: StepNode, function: str,
               concurrent: dict[tuple[str, str], bool]) -> StepPlan:
-        own = set(node.cells)
-        preamble: list[Line] = []
-        seen: set[str] = set()
-        for entity in node.code:
-            if (entity.span, entity.names) in self.hoisted or entity.span.cell in own:
-                continue
-            if entity.span.start == 0:
-                continue  # an import the magic rewrite needs: added at module level
-            key = _span_key(entity.span)
-            if key in seen:
-                continue
-            seen.add(key)
-            preamble.append(Line(f"# from cell {entity.span.cell}"))
-            preamble.extend(self._span_lines(entity.span))
+        code = self.code.lines(node)
         # A step that changes a value another step also reads gets a copy. Every value it
         # changes is copied in the same deepcopy call: they may share objects (`frames` holds
         # `train`), and one memo keeps the copies sharing them the same way.
@@ -244,51 +301,16 @@ class _Planner:
             parameters=node.parameters, outputs=node.outputs, metrics=node.metrics,
             returns=returns, copied=copied,
             after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
-            preamble=tuple(preamble), body=tuple(self._body(node)), options=node.options,
-            module_code=module_code,
+            preamble=code.preamble, body=code.body, options=node.options,
+            module_code=module_code, rebound=code.rebound,
         )
         return plan
-
-    def _body(self, node: StepNode) -> list[Line]:
-        removed: set[tuple[int, int]] = set()
-        for entity in self.hoisted.values():
-            if entity.span.cell in node.cells:
-                removed.update((entity.span.cell, n)
-                               for n in range(entity.span.start, entity.span.end + 1))
-        for index in node.cells:  # unused top-level imports go too: they are never emitted
-            for statement in self.graph.symbols[index].statements:
-                if statement.shape == "import":
-                    removed.update((index, n) for n in range(statement.span.start,
-                                                             statement.span.end + 1))
-        lines: list[Line] = []
-        for index in node.cells:
-            cell = self.cells[index]
-            kept = [Line(text, index, n) for n, text in enumerate(cell.code.split("\n"), start=1)
-                    if (index, n) not in removed]
-            while kept and not kept[-1].text.strip():
-                kept.pop()
-            while kept and not kept[0].text.strip():
-                kept.pop(0)
-            if kept:
-                lines.append(Line(f"# cell {index}"))
-                lines.extend(kept)
-        return lines
-
-    def _span_lines(self, span: Span) -> list[Line]:
-        cell: Cell = self.cells[span.cell]
-        code = cell.code.split("\n")
-        return [Line(code[n - 1], span.cell, n) for n in range(span.start, span.end + 1)]
-
-
-def _span_key(span: Span) -> str:
-    return f"cell {span.cell} lines {span.start}-{span.end}"
-
 
 def _key(entity: CodeEntity) -> str:
     if entity.kind == "import" and entity.text:
         head, _, name = entity.text.partition(" import ")
-        return f"{_span_key(entity.span)} {head}" if head.startswith("from ") else entity.text
-    return _span_key(entity.span)
+        return f"{span_key(entity.span)} {head}" if head.startswith("from ") else entity.text
+    return span_key(entity.span)
 
 
 def stdlib_modules() -> frozenset[str]:

@@ -143,16 +143,21 @@ def render_pyproject(plan: Plan) -> str:
         "",
         "[tool.ruff]",
         "line-length = 100",
+        *(["# Names the notebook reads only where Python 3 never runs (a version check).",
+           f"builtins = [{', '.join(json.dumps(n) for n in plan.ruff_builtins)}]"]
+          if plan.ruff_builtins else []),
         "",
         "[tool.ruff.lint]",
         "# Syntax errors, undefined names, unused imports, statement mistakes.",
         'select = ["E4", "E7", "E9", "F"]',
         "",
         "[tool.ruff.lint.per-file-ignores]",
-        "# steps.py holds the notebook's cells as written: values computed for display and",
-        "# notebook-style formatting are the notebook's business.",
+        "# steps.py holds the notebook's cells as written: its style, unused names and",
+        "# formatting slips are the notebook's business. What would fail when a step runs",
+        "# (undefined names, names read before assignment, syntax) is still checked.",
         '"steps.py" = ["E401", "E402", "E701", "E702", "E703", "E711", "E712", "E713", '
-        '"E714", "E721", "E722", "E731", "E741", "F811", "F841"]',
+        '"E714", "E721", "E722", "E731", "E741", "F401", "F402", "F403", "F405", "F5", '
+        '"F6", "F811", "F841", "F842", "F9"]',
         "",
     ])
 

@@ -39,8 +39,9 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
     extra = sorted({m for s in plan.graph.steps for i in s.cells
                     for m in plan.graph.notebook.cells[i - 1].implicit_imports})
     extra_lines = [f"import {m}" for m in extra if f"import {m}" not in imports]
-    if plan.uses_display:
-        extra_lines.append("from IPython.display import display")
+    from nb2pipe.graph.resolve import NOTEBOOK_PROVIDED
+
+    extra_lines.extend(NOTEBOOK_PROVIDED[name] for name in plan.notebook_names)
     if local_modules:
         shown = ", ".join(f"{m}.py" for m in local_modules)
         extra_lines[:0] = [

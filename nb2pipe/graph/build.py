@@ -30,19 +30,21 @@ def build_graph(notebook: Notebook, split: Split, analysis: Analysis,
     resolution = Resolver(notebook, split, analysis).run()
     diagnostics = [*resolution.diagnostics, *extra]
     tasks = [s for s in resolution.states if not s.code_only]
-    names = {s.step.name for s in tasks}
+    after = _task_after(resolution.states)
     consumed: dict[str, dict[str, None]] = {}
     variables: dict[tuple[str, str], set[str]] = {}
     for state in tasks:
         for name, producer in state.inputs.items():
             consumed.setdefault(producer, {})[name] = None
             variables.setdefault((producer, state.step.name), set()).add(name)
-        for target in state.step.after:
-            if target in names:
-                variables.setdefault((target, state.step.name), set())
+        for target in after[state.step.name]:
+            variables.setdefault((target, state.step.name), set())
     edges = tuple(Edge(s, t, tuple(sorted(v))) for (s, t), v in sorted(variables.items()))
     order = _order(notebook, tasks, edges, diagnostics)
-    steps = tuple(_node(s, consumed.get(s.step.name, {})) for s in tasks)
+    unparsed = any(d.code in ("NB108", "NB112") for d in diagnostics)
+    if not tasks and resolution.states and not unparsed:
+        diagnostics.append(_nothing_runs(notebook, resolution.states))
+    steps = tuple(_node(s, consumed.get(s.step.name, {}), after[s.step.name]) for s in tasks)
     graph = StepGraph(notebook, steps, edges, analysis.parameters, order, (), analysis.cells,
                       resolution.code, resolution.data_names)
     from nb2pipe.graph.checks import graph_diagnostics
@@ -80,7 +82,38 @@ def _order(notebook: Notebook, tasks: list[StepState], edges: tuple[Edge, ...],
     return tuple(order)
 
 
-def _node(state: StepState, outputs: dict[str, None]) -> StepNode:
+def _task_after(states: list[StepState]) -> dict[str, tuple[str, ...]]:
+    """Each step's `after:` steps, as tasks: a step made only of definitions is code emitted
+    where it is needed, not a task, so `after:` it means after the tasks it comes after."""
+    by_name = {s.step.name: s for s in states}
+    found: dict[str, tuple[str, ...]] = {}
+
+    def tasks_of(name: str, seen: frozenset[str]) -> list[str]:
+        state = by_name.get(name)
+        if state is None or name in seen:
+            return []
+        if not state.code_only:
+            return [name]
+        return [t for target in state.step.after for t in tasks_of(target, seen | {name})]
+
+    for state in states:
+        found[state.step.name] = tuple(sorted({
+            t for target in state.step.after
+            for t in tasks_of(target, frozenset({state.step.name})) if t != state.step.name
+        }))
+    return found
+
+
+def _nothing_runs(notebook: Notebook, states: list[StepState]) -> Diagnostic:
+    first = states[0].step
+    return diagnostic(
+        "NB111", "no step runs any code: every step holds only imports, definitions or "
+        "configuration, which nb2pipe emits where steps need them, so there is no pipeline",
+        path=notebook.display_path, cell=notebook.cells[first.first_cell - 1],
+        hint="add the cells that compute something (untag them if they are `skip`)")
+
+
+def _node(state: StepState, outputs: dict[str, None], after: tuple[str, ...]) -> StepNode:
     step = state.step
     return StepNode(
         name=step.name,
@@ -93,8 +126,9 @@ def _node(state: StepState, outputs: dict[str, None]) -> StepNode:
         outputs=tuple(sorted(outputs)),
         code=tuple(sorted(state.code.values(),
                           key=lambda e: (e.span.cell, e.span.start, e.names))),
-        after=tuple(sorted(step.after)),
+        after=after,
         options=step.options,
         metrics=tuple(sorted(state.metrics)),
         first_cell=step.first_cell,
+        module_reads=tuple(sorted(state.module_reads)),
     )

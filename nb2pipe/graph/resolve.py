@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis import Analysis
-from nb2pipe.diagnostics import close_match, diagnostic
+from nb2pipe.analysis.star_names import star_names
+from nb2pipe.graph.explain import Explanations, first_binders
 from nb2pipe.model import (
     Bind,
     Call,
-    Cell,
     CellSymbols,
     CodeEntity,
     Delete,
@@ -35,6 +35,8 @@ from nb2pipe.model import (
     Statement,
     Step,
 )
+from nb2pipe.notebook.pylab import import_for
+from nb2pipe.notebook.pylab import known as known_namespace
 
 # Calls that configure a module for everything after them (display, warnings, plotting style,
 # random seeds, logging): emitted with the module's import, wherever it is used.
@@ -44,12 +46,13 @@ SETUP_CALLS = re.compile(
     r"init_notebook_mode|set_float32_matmul_precision|set_verbosity|disable_warnings|"
     r"style\.use|matplotlib\.use|rcParams\.update|rc)$"
 )
-NOTEBOOK_BUILTINS = frozenset((
-    *dir(builtins), "display", "get_ipython", "In", "Out", "_", "__", "___", "_i", "_ii", "_iii",
-    "_oh", "_ih", "_dh", "exit", "quit",
-))
-
-
+# Names a notebook has without defining them: Python's builtins, and what IPython adds. The
+# generated steps import IPython's own (NOTEBOOK_PROVIDED) where code uses them.
+NOTEBOOK_PROVIDED = {
+    "display": "from IPython.display import display",
+    "get_ipython": "from IPython import get_ipython",
+}
+NOTEBOOK_BUILTINS = frozenset((*dir(builtins), *NOTEBOOK_PROVIDED, "exit", "quit"))
 
 
 @dataclass
@@ -75,6 +78,8 @@ class StepState:
     deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
     metrics: dict[str, None] = field(default_factory=dict)
     code_only: bool = True
+    # Names read from module level (code, builtins) before the step bound them itself.
+    module_reads: dict[str, None] = field(default_factory=dict)
     # Names bound only conditionally here (in a loop, if, try): the earlier value may survive,
     # so the step passes it on, but only if something reads the name (a loop variable reused
     # in many cells must not chain the steps together).
@@ -90,7 +95,7 @@ class Resolution:
     data_names: frozenset[str]
 
 
-class Resolver:
+class Resolver(Explanations):
     def __init__(self, notebook: Notebook, split: Split, analysis: Analysis) -> None:
         self.notebook = notebook
         self.split = split
@@ -101,13 +106,14 @@ class Resolver:
         self.groups: dict[str, set[str]] = {}
         self.deleted: dict[str, tuple[str, int, int]] = {}
         self.star_imports: list[tuple[StarImport, str | None]] = []
+        self.namespaces: list[StarImport] = []  # star imports and `%pylab`, notebook order
         self.states: list[StepState] = []
         self.by_name: dict[str, StepState] = {}
         self.position: dict[str, int] = {}  # a step's place in notebook order
         self.metric_owner: dict[str, list[str]] = {}
         self.diagnostics: list[Diagnostic] = [*split.diagnostics, *analysis.diagnostics]
         self.parameter_names = {p.name for p in analysis.parameters}
-        self.binders = _first_binders(split, analysis)
+        self.binders = first_binders(split, analysis)
         self.entities: dict[tuple[Span, tuple[str, ...]], CodeEntity] = {}
         self.data_names: set[str] = set(self.parameter_names)
 
@@ -155,6 +161,8 @@ class Resolver:
             span = _statement_at(statements, event.line) if event.line else None
             if isinstance(event, Read) and span is not None:
                 reads.setdefault(span, []).append(event.name)
+            if isinstance(event, StarImport):
+                self._star_import(event, None)
             if not isinstance(event, Bind):
                 continue
             if event.code is not None:
@@ -193,7 +201,8 @@ class Resolver:
 
     def _event(self, state: StepState, event: Event) -> None:
         if isinstance(event, Read):
-            self._read(state, event.name, event.cell, event.line, event.soft, set(), event.block)
+            self._read(state, event.name, event.cell, event.line, event.soft, set(), event.block,
+                       optional=event.optional, reference=event.reference)
         elif isinstance(event, Bind):
             self._bind(state, event)
         elif isinstance(event, Mutate):
@@ -201,16 +210,25 @@ class Resolver:
         elif isinstance(event, Link):
             self._link(event.name, event.sources)
         elif isinstance(event, Delete):
+            if event.name not in state.local:
+                # `del train` of a value from an earlier step: the step must have it to delete
+                # it (as one function's body, it would otherwise raise UnboundLocalError).
+                self._read(state, event.name, event.cell, event.line, False, set())
             state.local.pop(event.name, None)
             state.deleted[event.name] = (event.cell, event.line)
             self._unlink(event.name)
         elif isinstance(event, Call):
             self._call(state, event)
         elif isinstance(event, StarImport):
-            self.star_imports.append((event, state.step.name))
-            text = f"from {event.module} import *"
-            state.code[(event.span, ())] = CodeEntity("import", (), event.span,
-                                                      module=event.module, text=text)
+            self._star_import(event, state.step.name)
+
+    def _star_import(self, event: StarImport, step: str | None) -> None:
+        """`from m import *`, `%pylab`, `%run script.py`: the names each binds are imported one
+        by one where they are used, when they can be known; otherwise using one is NB203."""
+        if not event.module.startswith("%run"):
+            self.namespaces.append(event)
+        if not known_namespace(event.module):
+            self.star_imports.append((event, step))
 
     def _setup(self, state: StepState, statement: Statement, events: list[Event]) -> bool:
         """`pd.set_option(...)`, `warnings.filterwarnings(...)`: configuration of an imported
@@ -242,19 +260,34 @@ class Resolver:
         return True
 
     def _read(self, state: StepState, name: str, cell: int, line: int, soft: bool,
-              seen: set[tuple[Span, tuple[str, ...]]], block: tuple[int, ...] = ()) -> None:
+              seen: set[tuple[Span, tuple[str, ...]]], block: tuple[int, ...] = (), *,
+              optional: bool = False, reference: bool = False, direct: bool = True) -> None:
+        """`direct`: read by the step's own code (not inside a function it uses);
+        `reference`: the object is named, not run (a base class): its late reads wait."""
         local = state.local.get(name)
         if local is not None:
             if local.entity is not None:
                 state.code.setdefault((local.entity.span, local.entity.names), local.entity)
-                self._expand(state, local.entity, cell, line, seen)
+                if direct:
+                    state.module_reads[name] = None  # the plan may hoist the definition
+                if not reference:
+                    self._expand(state, local.entity, cell, line, seen)
+                    self._maybe_called(state, name, cell, line)
             self._demand(state, name, block)
             return
         binding = self.bindings.get(name)
         if binding is None:
-            if name in NOTEBOOK_BUILTINS:
-                return
-            if soft:
+            provided = self._from_namespace(name)
+            if provided is not None:
+                state.code.setdefault((provided.span, provided.names), provided)
+                if direct:
+                    state.module_reads[name] = None
+            elif name in NOTEBOOK_BUILTINS:
+                if direct:
+                    state.module_reads[name] = None
+            elif optional:
+                pass  # `try: name ... except NameError`: the notebook expects it may be missing
+            elif soft:
                 state.soft.append((name, cell, line))
             else:
                 self._undefined(state, name, cell, line)
@@ -268,10 +301,45 @@ class Resolver:
             self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
         elif binding.entity is not None:
+            if direct:
+                state.module_reads[name] = None
             for entity in (binding.entity, *binding.setup):
                 if entity.span.start > 0:  # imports added by the magic transform are local
                     state.code.setdefault((entity.span, entity.names), entity)
-                self._expand(state, entity, cell, line, seen)
+                if not reference:
+                    self._expand(state, entity, cell, line, seen)
+            if not reference:
+                self._maybe_called(state, name, cell, line)
+
+    def _from_namespace(self, name: str) -> CodeEntity | None:
+        """The import binding `name` as the last star import (or `%pylab`) that binds it did;
+        None when no earlier one does, or one whose names cannot be known comes first."""
+        for star in reversed(self.namespaces):
+            if known_namespace(star.module):
+                text = import_for(star.module, name)
+            else:
+                names = star_names(star.module)
+                if names is None:
+                    return None
+                text = f"from {star.module} import {name}" if name in names else None
+            if text is None:
+                continue
+            key = (star.span, (name,))
+            if key not in self.entities:
+                module = text.split()[1]
+                self.entities[key] = CodeEntity("import", (name,), star.span, module=module,
+                                                text=text)
+            return self.entities[key]
+        return None
+
+    def _maybe_called(self, state: StepState, name: str, cell: int, line: int) -> None:
+        """A function named without being called here (`map(hook, xs)`, `df.apply(f)`, a
+        callback, a static method through its class) may be called by whatever receives it:
+        what it changes and the globals it sets count for this step too."""
+        info = self._function(state, name)
+        if info is not None and (info.global_writes or info.free_mutations or info.calls
+                                 or info.inherits):
+            self._apply(state, name, (), {}, cell, line, set())
 
     def _demand(self, state: StepState, name: str, block: tuple[int, ...] | None = None) -> None:
         """`name` is read from `state`'s step: a value it only maybe rebound is now needed, so
@@ -303,8 +371,9 @@ class Resolver:
             names.extend(entity.reads)  # decorators, defaults: they run again where emitted
         if entity.function is not None:
             names.extend(entity.function.free_reads)
+            names.extend(entity.function.inherits)  # a base class's methods run as its own
         for name in dict.fromkeys(names):
-            self._read(state, name, cell, line, True, seen)
+            self._read(state, name, cell, line, True, seen, direct=False)
 
     def _bind(self, state: StepState, event: Bind) -> None:
         name = event.name
@@ -364,9 +433,11 @@ class Resolver:
         for name in info.free_mutations:
             self._mutate(state, name, cell, line)
         for name in info.global_writes:
-            self.data_names.add(name)
-            state.local[name] = _Binding("data", state.step.name, None, cell)
-            state.defines[name] = None
+            # Set through `global` when the function runs, which it may not (a callback): the
+            # earlier value may survive, as after a conditional assignment.
+            self._bind(state, Bind(name, cell, line, conditional=True))
+        for base in info.inherits:
+            self._apply(state, base, args, kwargs, cell, line, seen)
         for site in info.calls:
             actual = tuple(_substitute(a, bound) for a in site.args)
             named = {k: _substitute(v, bound) for k, v in site.kwargs}
@@ -394,6 +465,7 @@ class Resolver:
                 self._undefined(state, name, cell, line)
         for name, binding in state.local.items():
             self.bindings[name] = binding
+            self.deleted.pop(name, None)  # bound again: an earlier `del` no longer matters
         for name, (cell, line) in state.deleted.items():
             if name in self.bindings and self.bindings[name].kind == "data":
                 self.deleted[name] = (state.step.name, cell, line)
@@ -427,49 +499,6 @@ class Resolver:
         for other in self.groups.pop(name, ()):
             self.groups.get(other, set()).discard(name)
 
-    # -- diagnostics -------------------------------------------------------------------------
-
-    def _undefined(self, state: StepState, name: str, cell_index: int, line: int) -> None:
-        cell = self.cells[cell_index]
-        for star, _ in self.star_imports:
-            if star.cell <= cell_index:
-                self._report("NB203", f"name '{name}' may come from `from {star.module} import *` "
-                             f"(cell {star.cell}), which the analysis cannot see into", cell, line,
-                             f"import it by name: from {star.module} import {name}")
-                return
-        later = self.binders.get(name)
-        if later is not None and later[1] > cell_index:
-            where, at = later
-            hint = (f"'{name}' is first defined in {where} (cell {at}), after this cell: move the "
-                    "definition up, or this code down")
-        elif name in self.analysis.skipped_names:
-            at = self.analysis.skipped_names[name]
-            hint = (f"'{name}' is defined in cell {at}, which is tagged skip: untag it or define "
-                    "it in a step")
-        else:
-            known = [*self.bindings, *state.local, *self.parameter_names]
-            guess = close_match(name, known)
-            hint = (f"did you mean '{guess}'?" if guess else
-                    "define it in an earlier step, or add it to the parameters cell")
-        self._report("NB201", f"name '{name}' is used in step '{state.step.name}' but never "
-                     "defined before it", cell, line, hint)
-
-    def _check_deleted(self, state: StepState, name: str, cell_index: int, line: int) -> None:
-        deleted = self.deleted.get(name)
-        if deleted is None:
-            return
-        step, del_cell, del_line = deleted
-        producer = self.bindings[name].step
-        self._report("NB301", f"step '{state.step.name}' uses '{name}', which step '{step}' "
-                     f"deletes (cell {del_cell}, line {del_line}); the pipeline passes the value "
-                     f"from '{producer}', but the notebook run top to bottom would fail",
-                     self.cells[cell_index], line, "remove the del, or move it after the last use")
-
-    def _report(self, code: str, message: str, cell: Cell, line: int | None,
-                hint: str | None) -> None:
-        self.diagnostics.append(diagnostic(code, message, path=self.path, cell=cell, line=line,
-                                           hint=hint))
-
 
 def _by_statement(symbols: CellSymbols) -> list[tuple[Statement | None, list[Event]]]:
     """Events grouped by the top-level statement they happen in (implicit imports first)."""
@@ -500,14 +529,3 @@ def _substitute(names: tuple[str, ...], bound: dict[str, tuple[str, ...]]) -> tu
     for name in names:
         found.update(dict.fromkeys(bound.get(name, (name,))))
     return tuple(found)
-
-
-def _first_binders(split: Split, analysis: Analysis) -> dict[str, tuple[str, int]]:
-    """Where each name is first bound, for the hint of an undefined-name error."""
-    found: dict[str, tuple[str, int]] = {}
-    for step in split.steps:
-        for cell in step.cells:
-            for event in analysis.cells.get(cell.index, CellSymbols(0, ())).events:
-                if isinstance(event, Bind) and event.name not in found:
-                    found[event.name] = (f"step '{step.name}'", cell.index)
-    return found

@@ -1,10 +1,10 @@
 """IPython syntax -> plain Python, line for line, driven by one table of magics.
 
-Line magics, `!shell` and `?help` go through IPython's own transformer first, then each
-`get_ipython()` call it produces is replaced by what the pipeline should run. Cell magics are
-handled here, because IPython turns a whole `%%time` cell into one string the analysis could not
-see into. Line i of the result is always line i of the cell, so every diagnostic and every traceback
-maps back to the notebook.
+Line magics, `!shell` and `?help` become what IPython itself runs (ipython.py), then each
+`get_ipython()` call is replaced by what the pipeline should run. Cell magics are handled here,
+because IPython turns a whole `%%time` cell into one string the analysis could not see into.
+Line i of the result is always line i of the cell, so every diagnostic and every traceback maps
+back to the notebook.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import ast
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
-from nb2pipe.model import Notebook
+from nb2pipe.model import Notebook, split_lines
+from nb2pipe.notebook.ipython import to_ipython
 
 # How each magic is treated in a pipeline:
 #   drop    notebook-only (display, editor, introspection): commented out
@@ -24,7 +24,8 @@ from nb2pipe.model import Notebook
 #   shell   run through subprocess
 #   write   %%writefile: the body is written to the file
 #   env     %env NAME=VALUE: sets os.environ
-DROP, CODE, PIP, SHELL, WRITE, ENV = "drop", "code", "pip", "shell", "write", "env"
+#   pylab   %pylab: numpy and matplotlib names, imported one by one where they are used
+DROP, CODE, PIP, SHELL, WRITE, ENV, PYLAB = "drop", "code", "pip", "shell", "write", "env", "pylab"
 
 LINE_MAGICS: dict[str, str] = {
     **dict.fromkeys(
@@ -42,6 +43,7 @@ LINE_MAGICS: dict[str, str] = {
     "sx": SHELL,
     "system": SHELL,
     "env": ENV,
+    "pylab": PYLAB,
 }
 
 CELL_MAGICS: dict[str, str] = {
@@ -54,24 +56,39 @@ CELL_MAGICS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Unsupported:
+    """A magic the pipeline cannot reproduce: left out, with a warning."""
+
+    line: int
+    magic: str  # as written, e.g. "%%sql"
+    message: str
+    hint: str = "tag the cell skip, or replace the magic with Python"
+
+
 @dataclass
 class Transformed:
     code: str
     requirements: list[str] = field(default_factory=list)
     imports: set[str] = field(default_factory=set)  # modules the rewritten lines use
-    unsupported: list[tuple[int, str]] = field(default_factory=list)  # (line, magic as written)
+    unsupported: list[Unsupported] = field(default_factory=list)
+    star_imports: list[tuple[int, str]] = field(default_factory=list)  # (line, namespace)
+
+    def leave_out(self, line: int, magic: str) -> None:
+        self.unsupported.append(Unsupported(
+            line, magic, f"{magic} has no pipeline equivalent; it is left out of the pipeline"))
 
 
 def transform(source: str) -> Transformed:
     """Plain Python with the same number of lines as `source`."""
-    lines = source.splitlines()
-    if not lines:
+    if not source:
         return Transformed("")
+    lines = split_lines(source)
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
         result = _cell_magic(lines, first)
     else:
-        result = _line_syntax("\n".join(lines), lines)
+        result = _line_syntax(lines)
     return _pad(result, len(lines))  # line i of the result is line i of the cell
 
 
@@ -81,9 +98,21 @@ def _cell_magic(lines: list[str], at: int) -> Transformed:
     head, body = lines[:at], lines[at + 1 :]
     out = Transformed("")
     if action == CODE:
-        inner = _line_syntax("\n".join(body), body) if body else Transformed("")
-        body_code = inner.code.splitlines()[: len(body)]
-        inner.code = "\n".join([*head, f"# {lines[at].strip()}", *body_code])
+        inner = _line_syntax(body) if body else Transformed("")
+        body_code = inner.code.split("\n")[: len(body)]
+        captured = _capture_target(args) if name == "capture" else None
+        if captured is not None:  # `%%capture out`: the body's output, kept in `out`
+            flags, target = captured
+            inner.imports.add("IPython.utils.capture")
+            opening = f"with IPython.utils.capture.capture_output({flags}) as {target}:"
+            if not _has_statements(body_code):
+                opening += " pass"
+            inner.code = "\n".join([*head, f"{opening}  # {lines[at].strip()}",
+                                     *_indented_block(body_code)])
+        else:
+            inner.code = "\n".join([*head, f"# {lines[at].strip()}", *body_code])
+        inner.unsupported = [replace(u, line=u.line + at + 1) for u in inner.unsupported]
+        inner.star_imports = [(line + at + 1, name) for line, name in inner.star_imports]
         return _pad(inner, len(lines))
     if action == SHELL:
         program = ["bash"] if name in ("bash", "sh") else shlex.split(args) or ["bash"]
@@ -101,9 +130,47 @@ def _cell_magic(lines: list[str], at: int) -> Transformed:
         out.imports.add("pathlib")
         return out
     if action is None:
-        out.unsupported.append((at + 1, f"%%{name}"))
+        out.leave_out(at + 1, f"%%{name}")
     out.code = "\n".join([*head, *(f"# {line}" if line else "#" for line in lines[at:])])
     return out
+
+
+_CAPTURE_FLAGS = {"--no-stdout": "stdout=False", "--no-stderr": "stderr=False",
+                  "--no-display": "display=False"}
+
+
+def _capture_target(args: str) -> tuple[str, str] | None:
+    """`%%capture --no-stderr out` -> ("stderr=False", "out"); None without a plain name."""
+    words = args.split()
+    names = [w for w in words if not w.startswith("-")]
+    if len(names) != 1 or not names[0].isidentifier() or any(
+            w.startswith("-") and w not in _CAPTURE_FLAGS for w in words):
+        return None
+    return ", ".join(_CAPTURE_FLAGS[w] for w in words if w in _CAPTURE_FLAGS), names[0]
+
+
+def _indented_block(code: list[str]) -> list[str]:
+    """Lines made the body of a block, one level in. Lines inside a multi-line string keep
+    their text: indenting them would change the string."""
+    import io
+    import tokenize
+
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("\n".join(code)).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return [line if n in inside or not line.strip() else "    " + line
+            for n, line in enumerate(code, start=1)]
+
+
+def _has_statements(code: list[str]) -> bool:
+    try:
+        return bool(ast.parse("\n".join(code)).body)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # let the parse of the whole cell report it
 
 
 def _string_statement(call: str, body: list[str], magic_line: str) -> list[str]:
@@ -114,14 +181,14 @@ def _string_statement(call: str, body: list[str], magic_line: str) -> list[str]:
     return [f"{call}(  # {magic_line.strip()}", *pieces[:-1], pieces[-1] + "))"]
 
 
-def _line_syntax(source: str, lines: list[str]) -> Transformed:
-    if not _has_ipython_syntax(source):
-        return Transformed(source)
-    out_lines = _align(lines, _ipython_transformer()(source).splitlines())
+def _line_syntax(lines: list[str]) -> Transformed:
+    out_lines = to_ipython(lines)
+    if out_lines == lines:
+        return Transformed("\n".join(lines))  # plain Python: nothing to rewrite
     result = Transformed("")
     try:
         tree = ast.parse("\n".join(out_lines))
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         result.code = "\n".join(out_lines[: len(lines)])
         return result
     statements = {
@@ -139,46 +206,11 @@ def _line_syntax(source: str, lines: list[str]) -> Transformed:
     return _pad(result, len(lines))
 
 
-def _align(source: list[str], transformed: list[str]) -> list[str]:
-    """Re-insert the lines IPython folds into a magic that ends with a `\\` continuation."""
-    aligned: list[str] = []
-    i = j = 0
-    while i < len(source):
-        line = source[i]
-        aligned.append(transformed[j] if j < len(transformed) else "")
-        changed = j < len(transformed) and transformed[j] != line
-        i, j = i + 1, j + 1
-        while changed and line.endswith("\\") and i < len(source):
-            line = source[i]
-            aligned.append("")
-            i += 1
-    return aligned
-
-
 def _pad(result: Transformed, count: int) -> Transformed:
     got = result.code.split("\n") if result.code else [""]
     got += [""] * (count - len(got))
     result.code = "\n".join(got[:count])
     return result
-
-
-def _has_ipython_syntax(source: str) -> bool:
-    for line in source.splitlines():
-        stripped = line.lstrip()
-        if stripped[:1] in ("%", "!", "?") or stripped.endswith("?"):
-            return True
-        if "=" in stripped and ("= !" in stripped or "=!" in stripped or "= %" in stripped):
-            return True
-    return False
-
-
-@lru_cache(maxsize=1)
-def _ipython_transformer() -> Callable[[str], str]:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    manager = TransformerManager()  # type: ignore[no-untyped-call]
-    transform_cell: Callable[[str], str] = manager.transform_cell
-    return transform_cell
 
 
 def _ipython_call(node: ast.AST) -> tuple[str, list[str]] | None:
@@ -219,9 +251,11 @@ def _rewrite(
 
     if method == "run_line_magic" and len(args) == 2:
         name, rest = args
+        if not name:
+            return _unnamed_magic(line, rest, out, replace_statement)
         action = LINE_MAGICS.get(name)
         if action == CODE:
-            rest = _strip_options(rest)
+            rest = _strip_options(rest, name)
             return (*span, f"({rest})") if statement is None else replace_statement(rest)
         if action == PIP:
             out.requirements.extend(pip_requirements(rest))
@@ -232,8 +266,13 @@ def _rewrite(
             key, _, value = rest.replace(" ", "=", 1).partition("=")
             out.imports.add("os")
             return replace_statement(f"os.environ[{key.strip()!r}] = {value.strip()!r}")
-        if action is None:
-            out.unsupported.append((line, f"%{name}"))
+        if action == PYLAB:
+            everything = "--no-import-all" not in rest.split()
+            out.star_imports.append((line, "%pylab" if everything else "%pylab --no-import-all"))
+        elif action is None:
+            out.leave_out(line, f"%{name}")
+            if name == "run":  # the script's names land in the notebook's namespace
+                out.star_imports.append((line, f"%run {rest}".strip()))
         return replace_statement(f"# {written}")
     if method == "system" and len(args) == 1:
         command = args[0]
@@ -244,9 +283,27 @@ def _rewrite(
     if method == "getoutput" and len(args) == 1:
         return _shell(span, args[0], out, capture=True)
     if method == "run_cell_magic":
-        out.unsupported.append((line, written))
+        out.leave_out(line, written)
         return replace_statement(f"# {written}")
     return None
+
+
+def _unnamed_magic(line: int, rest: str, out: Transformed,
+                   replace_statement: Callable[[str], tuple[int, int, int, str]]
+                   ) -> tuple[int, int, int, str]:
+    """`% matplotlib inline`: IPython reads a magic with no name (a space follows the `%`) and
+    fails with UsageError. Left out, with a warning naming the magic meant."""
+    meant = rest.split(None, 1)[0] if rest.strip() else ""
+    written = f"% {rest}".rstrip()
+    if meant:
+        message = (f"`{written}` runs no magic: with a space after `%`, IPython finds no magic "
+                   f"name and fails with UsageError; it is left out of the pipeline")
+        hint = f"write %{meant} without the space (or remove the line)"
+    else:
+        message = "a lone `%` runs no magic (IPython fails with UsageError); it is left out"
+        hint = "remove the line"
+    out.unsupported.append(Unsupported(line, f"%{meant}" if meant else "%", message, hint))
+    return replace_statement(f"# {written}")
 
 
 def _shell(
@@ -254,7 +311,7 @@ def _shell(
 ) -> tuple[int, int, int, str]:
     out.imports.add("subprocess")
     literal = repr(command)
-    if "{" in command and "}" in command:
+    if "{" in command and "}" in command and _expands(literal):
         literal = "f" + literal  # IPython expands {expr} in shell commands
     if capture:
         text = (
@@ -266,15 +323,28 @@ def _shell(
     return (*span, text)
 
 
-_OPTIONS_WITH_VALUE = frozenset("nrpslTD")
+def _expands(literal: str) -> bool:
+    """Whether IPython would expand the `{...}` of a shell command: only when each one holds a
+    Python expression. `find . -exec rm {} \\;` and `awk '{print $1}'` reach the shell as
+    written (IPython keeps the whole command literal when expanding it fails)."""
+    try:
+        tree = ast.parse("f" + literal, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return any(isinstance(node, ast.FormattedValue) for node in ast.walk(tree))
 
 
-def _strip_options(rest: str) -> str:
-    """`-n 3 -r2 f()` -> `f()`: the statement a %time/%timeit/%prun line runs."""
+# The options of each magic that take a value (`-n 3`): IPython's and memory_profiler's.
+_OPTIONS_WITH_VALUE = {"timeit": "nrp", "prun": "lsTD", "memit": "rt", "mprun": "fT"}
+
+
+def _strip_options(rest: str, magic: str) -> str:
+    """`-n 3 -r2 f()` -> `f()`: the statement a %time/%timeit/%prun/%mprun line runs."""
+    with_value = _OPTIONS_WITH_VALUE.get(magic, "")
     words = rest.split(" ")
     while words and words[0].startswith("-") and len(words[0]) >= 2:
         flag = words.pop(0)
-        if flag[1] in _OPTIONS_WITH_VALUE and len(flag) == 2 and words:
+        if flag[1] in with_value and len(flag) == 2 and words:
             words.pop(0)
     return " ".join(words).strip()
 
@@ -307,10 +377,10 @@ def pip_requirements(args: str) -> list[str]:
     return requirements
 
 
-def transform_notebook(notebook: Notebook) -> tuple[Notebook, dict[int, list[tuple[int, str]]]]:
+def transform_notebook(notebook: Notebook) -> tuple[Notebook, dict[int, list[Unsupported]]]:
     """Every code cell made plain Python; returns the unsupported magics by cell index."""
     cells = []
-    unsupported: dict[int, list[tuple[int, str]]] = {}
+    unsupported: dict[int, list[Unsupported]] = {}
     for cell in notebook.cells:
         if not cell.is_code:
             cells.append(cell)
@@ -323,5 +393,6 @@ def transform_notebook(notebook: Notebook) -> tuple[Notebook, dict[int, list[tup
             code=result.code,
             requirements=tuple(result.requirements),
             implicit_imports=tuple(sorted(result.imports)),
+            star_imports=tuple(result.star_imports),
         ))
     return replace(notebook, cells=tuple(cells)), unsupported

@@ -43,6 +43,8 @@ def parse_notebook(text: str, path: str | Path) -> Notebook:
     path = Path(path)
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ReadError(f"{path}: not a notebook: its JSON is nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         hint = " (the file looks truncated)" if truncated else ""
@@ -56,23 +58,79 @@ def parse_notebook(text: str, path: str | Path) -> Notebook:
         raise ReadError(f"{path}: not a notebook: it holds an unpaired surrogate escape "
                         "(such as \\udcff), which is not text")
     data = _as_v4(path, data, text)
-    metadata = data.get("metadata") or {}
-    for name in ("metadata", "kernelspec", "language_info"):
-        value = metadata if name == "metadata" else metadata.get(name)
-        if value is not None and not isinstance(value, dict):
-            raise ReadError(f"{path}: not a notebook: its {name} is not a JSON object")
-    _check_language(path, metadata)
+    metadata = _object(path, data, "metadata", "the notebook's 'metadata'")
+    kernelspec = _object(path, metadata, "kernelspec", "metadata 'kernelspec'")
+    language_info = _object(path, metadata, "language_info", "metadata 'language_info'")
+    _check_language(path, kernelspec, language_info)
     cells = _cells(path, data, _source_lines(text))
     if not any(c.is_code for c in cells):
-        raise ReadError(f"{path}: the notebook has no code cells, so there is nothing to convert")
-    kernelspec = metadata.get("kernelspec") or {}
+        raise ReadError(f"{path}: the notebook has no code cells, so there is no pipeline in it")
+    minor = data.get("nbformat_minor", 0)
     return Notebook(
         path=path,
         cells=tuple(cells),
         kernel_name=str(kernelspec.get("name") or "python3"),
         language="python",
-        nbformat=(int(data.get("nbformat", 4)), int(data.get("nbformat_minor", 0))),
+        nbformat=(int(data["nbformat"]), minor if isinstance(minor, int) else 0),
+        python_major=_python_major(kernelspec, language_info),
     )
+
+
+def _from_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """nbformat 3 -> 4 as nbformat upgrades it, for the parts nb2pipe reads (importing
+    nbformat costs most of a second): worksheets flattened, `input` -> `source`, `prompt_number`
+    -> `execution_count`, heading cells -> markdown headings."""
+    cells: list[Any] = []
+    for worksheet in data["worksheets"]:
+        found = worksheet.get("cells") if isinstance(worksheet, dict) else None
+        for cell in found if isinstance(found, list) else [None]:
+            if not isinstance(cell, dict):
+                cells.append(cell)  # reported as malformed with its position
+                continue
+            kind = cell.get("cell_type")
+            upgraded: dict[str, Any] = {"cell_type": kind, "metadata": cell.get("metadata") or {}}
+            if kind == "code":
+                upgraded["source"] = cell.get("input", "")
+                upgraded["execution_count"] = cell.get("prompt_number")
+            elif kind == "heading":
+                source = cell.get("source", "")
+                text = "".join(source) if isinstance(source, list) else str(source)
+                level = cell.get("level", 1)
+                hashes = "#" * (level if isinstance(level, int) and 0 < level < 7 else 1)
+                upgraded.update(cell_type="markdown",
+                                source=f"{hashes} {' '.join(text.splitlines())}")
+            else:
+                upgraded["source"] = cell.get("source", "")
+                if kind == "html":
+                    upgraded["cell_type"] = "markdown"
+            cells.append(upgraded)
+    return {**data, "cells": cells, "nbformat": 4, "nbformat_minor": 0}
+
+
+def _object(path: Path, parent: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+    """`parent[key]` when it is a JSON object, {} when absent; anything else is malformed."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ReadError(f"{path}: not a valid notebook: {what} is not an object")
+    return value
+
+
+def _python_major(kernelspec: dict[str, Any], language_info: dict[str, Any]) -> int | None:
+    """2 or 3 when the metadata says which Python the notebook was written for."""
+    version = str(language_info.get("version") or "")
+    if re.match(r"^[23]\.", version):
+        return int(version[0])
+    mode = language_info.get("codemirror_mode")
+    if isinstance(mode, dict) and mode.get("version") in (2, 3):
+        return int(mode["version"])
+    name = f"{kernelspec.get('name') or ''} {kernelspec.get('display_name') or ''}".lower()
+    if re.search(r"python ?2\b", name):
+        return 2
+    if re.search(r"python ?3\b", name):
+        return 3
+    return None
 
 
 def _read_text(path: Path) -> str:
@@ -102,7 +160,9 @@ def _as_v4(path: Path, data: dict[str, Any], text: str) -> dict[str, Any]:
         if not isinstance(data.get("cells"), list):
             raise ReadError(f"{path}: not a notebook: no 'cells' list")
         return data
-    import nbformat  # only old notebooks pay for this import
+    if version == 3 and isinstance(data.get("worksheets"), list):
+        return _from_v3(data)
+    import nbformat  # only notebooks older than version 3 pay for this import
 
     try:
         upgraded = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
@@ -112,9 +172,9 @@ def _as_v4(path: Path, data: dict[str, Any], text: str) -> dict[str, Any]:
     return result
 
 
-def _check_language(path: Path, metadata: dict[str, Any]) -> None:
-    kernelspec = metadata.get("kernelspec") or {}
-    language = kernelspec.get("language") or (metadata.get("language_info") or {}).get("name")
+def _check_language(path: Path, kernelspec: dict[str, Any],
+                    language_info: dict[str, Any]) -> None:
+    language = kernelspec.get("language") or language_info.get("name")
     if language and str(language).lower() not in ("python", "python3"):
         name = kernelspec.get("display_name") or kernelspec.get("name") or language
         raise ReadError(
@@ -128,15 +188,19 @@ def _cells(path: Path, data: dict[str, Any], source_lines: list[int | None]) -> 
     for position, raw in enumerate(data["cells"], start=1):
         if not isinstance(raw, dict) or raw.get("cell_type") not in ("code", "markdown", "raw"):
             raise ReadError(f"{path}: cell {position} is malformed (no valid 'cell_type')")
-        source = raw.get("source", "")
+        source = raw.get("source") or ""  # null: an empty cell, as Jupyter shows it
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
         if not isinstance(source, str):
             raise ReadError(f"{path}: cell {position} is malformed ('source' is not text)")
+        try:
+            source.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ReadError(f"{path}: cell {position} is malformed (its source holds a lone "
+                            "UTF-16 surrogate, which is not a character)") from None
         metadata = raw.get("metadata") or {}
         if not isinstance(metadata, dict):
-            raise ReadError(f"{path}: cell {position} is malformed (its metadata is not an "
-                            "object)")
+            raise ReadError(f"{path}: cell {position} is malformed ('metadata' is not an object)")
         tags = metadata.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ReadError(f"{path}: cell {position} is malformed (metadata 'tags' is not a list)")
@@ -148,6 +212,8 @@ def _cells(path: Path, data: dict[str, Any], source_lines: list[int | None]) -> 
                 source=source,
                 tags=tuple(t.strip() for t in tags if t.strip()),
                 json_line=source_lines[position - 1] if position <= len(source_lines) else None,
+                execution_count=count if isinstance(count := raw.get("execution_count"), int)
+                and not isinstance(count, bool) else None,
             )
         )
     return cells

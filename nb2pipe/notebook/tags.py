@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ class TagKind:
     description: str
     alias_of: str | None = None  # the preferred spelling; aliases are read, never written
     origin: str = "nb2pipe"
+    empty_continues: bool = False  # `prefix:` with no value continues the step above (Kale)
 
 
 GRAMMAR: tuple[TagKind, ...] = (
@@ -31,7 +33,8 @@ GRAMMAR: tuple[TagKind, ...] = (
     TagKind("retries", "retries", "int", "Retry the step up to N times on transient errors."),
     TagKind("timeout", "timeout", "seconds", "Fail the step after SECONDS."),
     TagKind("cache", "cache", "off", "Always re-run the step (cache:off)."),
-    TagKind("step", "block", "name", "Kale: starts a step.", alias_of="step", origin="kale"),
+    TagKind("step", "block", "name", "Kale: starts a step.", alias_of="step", origin="kale",
+            empty_continues=True),
     TagKind("after", "prev", "name", "Kale: ordering edge.", alias_of="after", origin="kale"),
     TagKind(
         "parameters", "pipeline-parameters", None, "Kale: parameters.",
@@ -83,6 +86,8 @@ def parse_tag(raw: str) -> Tag:
         if sep:
             return Tag(raw, spec.kind, problem=f"tag '{prefix}' takes no value", suggestion=prefix)
         return Tag(raw, spec.kind)
+    if sep and not value and spec.empty_continues:
+        return Tag(raw, spec.kind)  # Kale's `block:` continues the block above
     if not sep or not value:
         shape = f"{prefix}:{_SHAPE[spec.value]}"
         return Tag(raw, spec.kind, problem=f"tag '{prefix}' needs a value: {shape}")
@@ -119,15 +124,23 @@ def tag_usage(raw: str) -> str | None:
     return f"write it as {shape} ({spec.description[0].lower()}{spec.description[1:]})"
 
 
+_WHOLE = re.compile(r"^[0-9]{1,6}$")
+_NUMBER = re.compile(r"^[+-]?[0-9]*\.?[0-9]+(e[+-]?[0-9]+)?$", re.IGNORECASE)
+
+
 def _check_int(value: str) -> str | None:
-    return None if value.isdigit() else f"'{value}' is not a whole number >= 0"
+    if _WHOLE.match(value):
+        return None
+    if value.isascii() and value.isdigit():
+        return f"'{value}' is too large"
+    return f"'{value}' is not a whole number >= 0"
 
 
 def _check_seconds(value: str) -> str | None:
-    try:
-        seconds = float(value)
-    except ValueError:
+    if not _NUMBER.match(value):
         return f"'{value}' is not a number of seconds"
+    if not math.isfinite(seconds := float(value)):
+        return f"'{value}' is too large a number of seconds"
     return None if seconds > 0 else f"'{value}' must be more than 0 seconds"
 
 

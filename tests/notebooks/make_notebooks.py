@@ -199,8 +199,18 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("d = 4", "step:train"),
     ],
     "error_import_star": [
-        code("from math import *", "step:setup"),
+        code("from notebook_helpers import *", "step:setup"),
         code("value = sqrt(4)", "step:use"),
+    ],
+    "precision_draws": [
+        code("import numpy as np\nrng = np.random.default_rng(42)\nit = iter([2, 4, 6])",
+             "step:make"),
+        code("a = rng.integers(0, 10, 4)\nfirst = next(it)", "step:draw"),
+        code("b = rng.integers(0, 10, 4)\nsecond = next(it)", "step:draw_again"),
+    ],
+    "precision_star_imports": [
+        code("from math import *\nfrom collections import *"),
+        code("y = sin(pi / 2)\ncounts = Counter('abca')\nz = pow(2, 3)", "step:use"),
     ],
     "error_syntax": [
         code("a = 1", "step:ok"),
@@ -242,11 +252,159 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("%%sql\nselect 1", "step:query"),
         code("b = a", "step:empty"),
     ],
+    # -- check green => the generated steps run ---------------------------------------------
+    "codegen_del_input": [
+        code("import gc"),
+        code("train = [1, 2, 3]", "step:load"),
+        code("total = sum(train)", "step:summarise"),
+        code("del train\ngc.collect()", "step:free"),
+        code("done = total + 1", "step:report"),
+    ],
+    "codegen_rebind": [
+        code("from collections import Counter\nimport math"),
+        code("Counter = Counter('abca')", "step:count"),
+        code("top = Counter.most_common(1)[0][0]", "step:use"),
+        code("sum = sum([1, 2, 3])\nfrom math import sqrt\nsqrt = sqrt(16.0)", "step:shadow"),
+        code("math = math.floor(2.5)\nboth = (sum, sqrt, math)", "step:shadow_module"),
+    ],
+    "codegen_notebook_builtins": [
+        code("def show(value):\n    display(value)\n    return get_ipython()"),
+        code("shell = show(3)\ninside = shell is None", "step:call"),
+    ],
+    "codegen_unused_definition": [
+        code("def scaled(v):\n    return v * FACTOR\n\nbase = 2", "step:define"),
+        code("FACTOR = 3", "step:configure"),
+        code("result = scaled(base)", "step:call"),
+    ],
+    "codegen_after_definitions": [
+        code("prepared = 1", "step:prep"),
+        code("def f():\n    return 1", "step:train", "after:prep"),
+        code("z = f() + 1", "step:evaluate", "after:train"),
+        code("w = z * 2", "block:kale_style", "prev:train"),
+    ],
+    "codegen_global": [
+        code("counter = 0", "step:init"),
+        code("def hook(i):\n    global counter\n    counter += i\n\n"
+             "def set_flag():\n    global flag\n    flag = True\n\n"
+             "def outer():\n    set_flag()\n\n"
+             "class Tools:\n    @staticmethod\n    def mark():\n        global marked\n"
+             "        marked = 1"),
+        code("calls = list(map(hook, range(3)))", "step:callback"),
+        code("outer()\nTools.mark()", "step:indirect"),
+        code("total = counter\nboth = (flag, marked)", "step:use"),
+    ],
+    "error_output_history": [
+        code("values = [3, 1, 2]", "step:load"),
+        code("sorted(values)", "skip"),
+        code("first = _[0]", "step:use_last"),
+        code("again = Out[2]", "step:use_out"),
+    ],
+    "error_nothing_runs": [
+        code("import math", "step:setup"),
+        code("def area(r):\n    return math.pi * r * r", "step:define"),
+    ],
+    # -- no false errors --------------------------------------------------------------------
+    "precision_inherit_loop": [
+        code("class Base:\n    v = 2\n\n    def scale(self):\n        return self.v * FACTOR"),
+        code("class Child(Base):\n    pass\n\nready = True", "step:define"),
+        code("FACTOR = 3", "step:configure"),
+        code("value = Child().scale()", "step:use"),
+        code("for i in range(3):\n    if i:\n        acc += i\n    else:\n        acc = i",
+             "step:loop"),
+        code("final = acc", "step:after_loop"),
+    ],
+    "precision_python2_guards": [
+        code("import sys"),
+        code("s = 'abc'\nif sys.version_info < (3, 0):\n    s = unicode(s)\n"
+             "if sys.version_info[0] == 2:\n    line = raw_input()\nelse:\n    line = ''\n"
+             "try:\n    basestring\nexcept NameError:\n    basestring = str\n"
+             "ok = isinstance(s, basestring)", "step:text"),
+        code("result = (ok, line)", "step:use"),
+    ],
+    "precision_pylab": [
+        code("%pylab inline"),
+        code("xs = linspace(0, 1, 5)\nmiddle = float(median(xs))\nfigure = plt.figure()\n"
+             "plt.close(figure)\nbiggest = float(max(xs))", "step:compute"),
+    ],
+    "precision_selection": [
+        code("import pandas as pd"),
+        code("df = pd.DataFrame({'a': [1, 2, 3], 'b': [4, 5, 6]})\n"
+             "class Box:\n    pass\n\nbox = Box()", "step:load"),
+        code("mask = df['a'] > 1\nsub = df[mask].copy()\ncolumns = ['a']\n"
+             "narrow = df[columns]\nrows = df.loc[df['a'] > 1]\nfirst = df.iloc[:2]\n"
+             "queried = df.query('a > 1')\ncopied = df.copy()\nsub['c'] = 1\n"
+             "copied['h'] = 6", "step:select"),
+        code("setattr(box, 'v', 1)", "step:tag"),
+        code("n = len(df.columns)\nv = box.v", "step:use"),
+    ],
+    "precision_del_rebound": [
+        code("x = 1", "step:first"),
+        code("del x", "step:drop"),
+        code("x = 2", "step:again"),
+        code("print(x)", "step:show"),
+    ],
+    "precision_deep_expression": [
+        code("x = [0]" + "+[1]" * 1000, "step:build"),
+        code("n = len(x)", "step:count"),
+    ],
+    "kale_empty_block": [
+        code("a = 1", "block:load"),
+        code("b = a + 1", "block:"),
+        code("c = b", "block:use", "prev:load"),
+    ],
+    "error_python2": [
+        code("import math"),
+        code("print 'hello'\nvalue = 1", "step:greet"),
+        code("for i in xrange(3):\n    print i", "step:loop"),
+        code("total = value + 1\nevens = list(xrange(0, 4, 2))", "step:use"),
+    ],
+    "warn_magic_space": [
+        code("% matplotlib inline\nx = 1", "step:setup"),
+        code("y = x + 1", "step:use"),
+    ],
+    # -- failure classes found on public notebooks ------------------------------------------
+    "precision_capture": [
+        code("%%capture captured\nprint('hi')\nvalue = 2", "step:quiet"),
+        code("text = captured.stdout\ndoubled = value * 2", "step:use"),
+    ],
+    "precision_leading_indent": [
+        code(" x = 1\n y = x + 1", "step:indented"),
+        code(" def f(v):\n    return v * 2\n z = f(y)", "step:deeper"),
+    ],
+    "precision_dead_code": [
+        code("def f():\n    return 1\n    return missing"),
+        code("z = f()\nfor i in range(2):\n    continue\n    unused(i)", "step:call"),
+        code("print(z + 1)", "step:show"),
+    ],
+    "error_run_script": [
+        code("%run helper.py", "step:setup"),
+        code("total = value + 1", "step:use"),
+    ],
+    "error_dynamic_names": [
+        code("for name in ['a', 'b']:\n    locals()[name] = len(name)", "step:make"),
+        code("total = a + b", "step:use"),
+    ],
+    # -- text as written --------------------------------------------------------------------
+    "text_characters": [
+        code("greeting = 'hi \U0001F44B'", "parameters"),
+        code("text = 'a\u2028b\x0cc\x85d\x1ce'  # note\u2028 \x0c here\n"
+             "!find . -name no_such_file_here -exec rm {} \\;\n"
+             "words = !echo one two | awk '{print $1}'\n"
+             "size = len(text)\nfirst = words[0]\nloud = greeting.upper()", "step:strings"),
+    ],
 }
 CASES["warn_magic_empty_step"][2]["tags"] = ["step:empty", "skip"]
+# Notebook metadata other than the default Python 3 kernel.
+METADATA: dict[str, dict[str, Any]] = {
+    "error_python2": {
+        "kernelspec": {"display_name": "Python 2", "language": "python", "name": "python2"},
+        "language_info": {"name": "python", "version": "2.7.18"},
+    },
+}
 
 
-def notebook(cells: list[dict[str, Any]]) -> dict[str, Any]:
+def notebook(cells: list[dict[str, Any]], metadata: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     return {
         "cells": [
             {
@@ -258,7 +416,7 @@ def notebook(cells: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for i, c in enumerate(cells, start=1)
         ],
-        "metadata": {
+        "metadata": metadata or {
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
             "language_info": {"name": "python"},
         },
@@ -268,7 +426,8 @@ def notebook(cells: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def render(name: str) -> str:
-    return json.dumps(notebook(CASES[name]), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    document = notebook(CASES[name], METADATA.get(name))
+    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def main() -> int:

@@ -1,0 +1,86 @@
+"""Which names a value may share objects with: `b = a`, `[train, test]`, `models["rf"]` do;
+`df[mask]`, `df[["a", "b"]]`, `df.loc[...]` and `df.copy()` make new objects."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+Names = tuple[str, ...]
+
+# Methods that return their receiver: `model = clf.fit(X, y)` makes `model` another name for clf.
+RETURNS_SELF = frozenset(("fit", "partial_fit", "set_params", "set_output", "to", "train", "eval",
+                          "requires_grad_", "compile"))
+
+
+def sources(node: ast.expr | None, selectors: set[str] | frozenset[str] = frozenset()) -> Names:
+    """Names whose objects the value of `node` may be, or contain.
+
+    `frame[mask]`, `frame[["a", "b"]]`, `frame.loc[...]` and `frame.iloc[...]` select into a new
+    object; `models["rf"]` or `frames[i]` is one of the objects the container holds.
+    """
+    if node is None:
+        return ()
+    if isinstance(node, ast.Name):
+        return (node.id,)
+    if isinstance(node, ast.Subscript) and _new_selection(node, selectors):
+        return ()
+    if isinstance(node, ast.Attribute | ast.Subscript | ast.Starred | ast.NamedExpr | ast.Await):
+        return sources(node.value, selectors)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return _union(node.elts, selectors)
+    if isinstance(node, ast.Dict):
+        return _union([v for v in node.values if v is not None], selectors)
+    if isinstance(node, ast.IfExp):
+        return _union([node.body, node.orelse], selectors)
+    if isinstance(node, ast.BoolOp):
+        return _union(node.values, selectors)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in RETURNS_SELF
+    ):
+        return sources(node.func.value, selectors)
+    return ()
+
+
+def _union(nodes: Sequence[ast.expr], selectors: set[str] | frozenset[str]) -> Names:
+    found: dict[str, None] = {}
+    for node in nodes:
+        found.update(dict.fromkeys(sources(node, selectors)))
+    return tuple(found)
+
+
+# Accessors whose subscript selects rows or columns into a new object.
+_SELECTING_ACCESSORS = frozenset(("loc", "iloc"))
+# Methods returning a boolean mask: `df[df.a.isin(x)]` selects rows.
+_MASK_METHODS = frozenset(("isin", "isna", "isnull", "notna", "notnull", "between", "duplicated",
+                           "contains", "startswith", "endswith", "match", "eq", "ne", "lt",
+                           "le", "gt", "ge"))
+
+
+def _new_selection(node: ast.Subscript, selectors: set[str] | frozenset[str]) -> bool:
+    """Whether `x[...]` builds a new object: a boolean mask, a list of labels, `.loc`/`.iloc`."""
+    if isinstance(node.value, ast.Attribute) and node.value.attr in _SELECTING_ACCESSORS:
+        return True
+    key = node.slice
+    if isinstance(key, ast.Name):
+        return key.id in selectors
+    return selects(key, selectors)
+
+
+def selects(value: ast.expr, selectors: set[str] | frozenset[str]) -> bool:
+    """A value that, used as a key, selects many items: a mask or a list of labels."""
+    if isinstance(value, ast.Name):
+        return value.id in selectors
+    if isinstance(value, ast.List | ast.ListComp):
+        return True
+    if isinstance(value, ast.Compare):
+        return True
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Invert):
+        return True
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitAnd | ast.BitOr | ast.BitXor):
+        return True
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        return value.func.attr in _MASK_METHODS
+    return False

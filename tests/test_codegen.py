@@ -1,0 +1,203 @@
+"""Check green => the generated steps run: each notebook that once checked clean and then
+failed as a pipeline (or crashed convert) is converted here and its steps run, in order, with
+the values the earlier steps returned. No Prefect: steps.py is plain Python.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import NOTEBOOKS
+
+from nb2pipe.convert import convert
+from nb2pipe.diagnostics import has_errors
+from nb2pipe.pipeline import analyze_notebook
+
+CONVERTIBLE = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")
+                     if not p.stem.startswith("error_") and p.stem != "scoping")
+SPLIT = {"split_headings": "headings", "split_cells": "cells"}
+
+
+def project(name: str, tmp_path: Path) -> Path:
+    """Convert a copy of the test notebook (its folder is where the steps run)."""
+    folder = tmp_path / "notebook"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = NOTEBOOKS / f"{name}.ipynb"
+    (folder / source.name).write_bytes(source.read_bytes())
+    output = tmp_path / "project"
+    result = convert(folder / source.name, output, split=SPLIT.get(name, "tags"))
+    assert result.ok, [d.message for d in result.diagnostics]
+    return output
+
+
+def run_steps(folder: Path, **parameters: Any) -> dict[str, dict[str, Any]]:
+    """Every step function in pipeline order, each given what earlier steps returned."""
+    manifest = json.loads((folder / "pipeline.json").read_text())
+    spec = importlib.util.spec_from_file_location(f"steps_{abs(hash(folder))}", folder / "steps.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    before = os.getcwd()
+    os.chdir(folder.parent / "notebook")
+    try:
+        spec.loader.exec_module(module)
+        defaults = {p["name"]: p["default"] for p in manifest["parameters"]}
+        results: dict[str, dict[str, Any]] = {}
+        by_name = {step["name"]: step for step in manifest["steps"]}
+        for name in manifest["order"]:
+            step = by_name[name]
+            arguments = {i["name"]: results[i["from"]][i["name"]] for i in step["inputs"]}
+            arguments.update({p: parameters.get(p, defaults[p]) for p in step["parameters"]})
+            results[step["name"]] = getattr(module, step["function"])(**arguments)
+    finally:
+        os.chdir(before)
+    return results
+
+
+def test_del_of_an_input_takes_it_as_input(tmp_path: Path) -> None:
+    graph = analyze_notebook(NOTEBOOKS / "codegen_del_input.ipynb")
+    assert ("train", "load") in graph.step("free").inputs
+    results = run_steps(project("codegen_del_input", tmp_path))
+    assert results["report"] == {} and results["summarise"]["total"] == 6
+
+
+def test_name_read_then_rebound_in_one_step(tmp_path: Path) -> None:
+    results = run_steps(project("codegen_rebind", tmp_path))
+    assert results["count"]["Counter"]["a"] == 2
+    folder = tmp_path / "project"
+    assert results["shadow_module"] == {}
+    text = (folder / "steps.py").read_text()
+    assert "from builtins import sum" in text and "from collections import Counter" in text
+
+
+def test_notebook_builtins_inside_functions(tmp_path: Path) -> None:
+    folder = project("codegen_notebook_builtins", tmp_path)
+    text = (folder / "steps.py").read_text()
+    assert "from IPython.display import display" in text
+    assert "from IPython import get_ipython" in text
+    run_steps(folder)
+
+
+def test_definition_unused_by_its_step_is_not_left_there(tmp_path: Path) -> None:
+    folder = project("codegen_unused_definition", tmp_path)
+    steps = (folder / "steps.py").read_text()
+    define = steps[steps.index("def define"):steps.index("def configure")]
+    assert "FACTOR" not in define  # the copy would name a global the step does not have
+    results = run_steps(folder)
+    assert results["define"]["base"] == 2
+
+
+def test_after_a_step_made_only_of_definitions(tmp_path: Path) -> None:
+    graph = analyze_notebook(NOTEBOOKS / "codegen_after_definitions.ipynb")
+    assert [s.name for s in graph.steps] == ["prep", "evaluate", "kale_style"]
+    assert graph.step("evaluate").after == ("prep",)  # through the definitions-only step
+    assert graph.step("kale_style").after == ("prep",)
+    results = run_steps(project("codegen_after_definitions", tmp_path))
+    assert results["evaluate"]["z"] == 2
+
+
+def test_functions_setting_globals_called_indirectly(tmp_path: Path) -> None:
+    graph = analyze_notebook(NOTEBOOKS / "codegen_global.ipynb")
+    assert not has_errors(graph.diagnostics)
+    use = dict(graph.step("use").inputs)
+    assert use == {"counter": "callback", "flag": "indirect", "marked": "indirect"}
+    folder = project("codegen_global", tmp_path)
+    assert "nonlocal counter" in (folder / "steps.py").read_text()
+    results = run_steps(folder)
+    assert results["callback"]["counter"] == 3
+    assert results["indirect"] == {"flag": True, "marked": 1}
+
+
+def test_output_history_is_an_error_with_a_hint() -> None:
+    graph = analyze_notebook(NOTEBOOKS / "error_output_history.ipynb")
+    found = {d.cell: d for d in graph.diagnostics if d.code == "NB204"}
+    assert set(found) == {3, 4}
+    assert found[3].line == 1 and "sorted(values)" in (found[3].hint or "")
+    assert "cell 2" in (found[3].hint or "")
+
+
+def test_notebook_with_no_task_is_refused_by_check(tmp_path: Path) -> None:
+    graph = analyze_notebook(NOTEBOOKS / "error_nothing_runs.ipynb")
+    assert [d.code for d in graph.diagnostics] == ["NB111"]
+    result = convert(NOTEBOOKS / "error_nothing_runs.ipynb", tmp_path / "out")
+    assert not result.ok and not (tmp_path / "out").exists()
+
+
+def test_precision_cases_run(tmp_path: Path) -> None:
+    results = run_steps(project("precision_inherit_loop", tmp_path / "a"))
+    assert results["use"] == {} and results["loop"]["acc"] == 3
+    results = run_steps(project("precision_python2_guards", tmp_path / "b"))
+    assert results["text"]["ok"] is True
+    results = run_steps(project("precision_pylab", tmp_path / "c"))
+    assert results["compute"] == {}
+    results = run_steps(project("precision_deep_expression", tmp_path / "d"))
+    assert results["build"]["x"][:2] == [0, 1] and len(results["build"]["x"]) == 1001
+
+
+def test_text_is_kept_as_written(tmp_path: Path) -> None:
+    folder = project("text_characters", tmp_path)
+    results = run_steps(folder)
+    assert results["strings"] == {}
+    spec = importlib.util.spec_from_file_location("text_steps", folder / "steps.py")
+    assert spec and spec.loader
+    steps = (folder / "steps.py").read_text(encoding="utf-8")
+    assert "'a\u2028b\x0cc\x85d\x1ce'" in steps
+    assert "f'find" not in steps and "'{print $1}'" in steps
+    flow = (folder / "flow.py").read_text(encoding="utf-8")
+    assert "\U0001F44B" in flow and "\\ud83d" not in flow
+
+
+@pytest.mark.parametrize("name", CONVERTIBLE)
+def test_steps_of_every_convertible_notebook_run(name: str, tmp_path: Path) -> None:
+    run_steps(project(name, tmp_path))
+
+
+# Each generated project passing its own ruff: tests/test_convert.py (all test notebooks).
+IMPORT_EACH = """
+import importlib, sys
+for folder in sys.argv[1:]:
+    sys.path.insert(0, folder)
+    for name in ("steps", "flow", "cells"):
+        sys.modules.pop(name, None)
+    importlib.import_module("steps")
+    importlib.import_module("flow")
+    sys.path.remove(folder)
+    print("imported", folder)
+"""
+
+
+@pytest.mark.integration
+def test_every_generated_project_imports_steps_and_flow(tmp_path: Path) -> None:
+    """`python -c "import steps, flow"` in each project (one process: Prefect imports once)."""
+    folders = [str(project(name, tmp_path / name)) for name in CONVERTIBLE]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    imported = subprocess.run([sys.executable, "-c", IMPORT_EACH, *folders], capture_output=True,
+                              text=True, env=env, timeout=900)
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    assert imported.stdout.count("imported ") == len(CONVERTIBLE)
+
+
+def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
+    results = run_steps(project("precision_capture", tmp_path / "a"))
+    assert results["quiet"]["captured"].stdout == "hi\n"  # captured, as IPython does
+    results = run_steps(project("precision_leading_indent", tmp_path / "b"))
+    assert results["indented"]["y"] == 2
+    folder = project("precision_dead_code", tmp_path / "c")
+    assert 'builtins = ["missing", "unused"]' in (folder / "pyproject.toml").read_text()
+    assert run_steps(folder)["call"]["z"] == 1
+
+
+def test_run_script_and_dynamic_names_are_explained() -> None:
+    graph = analyze_notebook(NOTEBOOKS / "error_run_script.ipynb")
+    [found] = [d for d in graph.diagnostics if d.code == "NB203"]
+    assert "%run helper.py" in found.message and found.hint == (
+        "import it from the script: from helper import value")
+    graph = analyze_notebook(NOTEBOOKS / "error_dynamic_names.ipynb")
+    assert [d.code for d in graph.diagnostics] == ["NB303", "NB201", "NB201"]
+    assert "cell 1 binds names through" in (graph.diagnostics[1].hint or "")
