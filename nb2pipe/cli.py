@@ -7,7 +7,6 @@ Exit codes: 0 success (warnings allowed), 1 the notebook has errors (or warnings
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -81,12 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--docker", action="store_true", default=None,
                          help="also write a Dockerfile and docker/kubernetes deployments")
 
+    from nb2pipe.execute.engine import MODES, RUNNERS
+
     run = _command(commands, "run", "run a notebook's pipeline (or a converted project)", _run)
     _parameter_flags(run)
-    run.add_argument("--mode", choices=("module", "notebook"), default="module",
+    run.add_argument("--mode", choices=MODES, default="module",
                      help="module: step functions in this process (default); notebook: each "
                           "step as a papermill notebook, kept with the run")
-    run.add_argument("--runner", choices=("thread", "process", "dask"), default="thread",
+    run.add_argument("--runner", choices=RUNNERS, default="thread",
                      help="how independent steps run concurrently (default: threads)")
     run.add_argument("--dask-address", metavar="ADDRESS",
                      help="with --runner dask: the scheduler, e.g. tcp://10.0.0.5:8786 "
@@ -99,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.add_argument("--progress", choices=("text", "jsonl"), default="text",
                      help="jsonl: one JSON event per line (for programs)")
-    run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
+    run.add_argument("--verbose", action="store_true",
+                     help="show Prefect's own log lines (failed tasks' tracebacks included)")
 
     deploy = commands.add_parser(
         "deploy", help="deploy a converted project to a Prefect server",
@@ -220,17 +222,9 @@ def _run(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if not args.verbose:  # set before Prefect is imported
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from nb2pipe.execute import (
-        ParameterError,
-        RunError,
-        RunOptions,
-        parameters,
-        prepare,
-        run_project,
-    )
-    from nb2pipe.execute.report import JsonProgress, TextProgress, document, metrics, summary
+    from nb2pipe.execute import ParameterError, RunError, RunOptions, parameters, prepare
+    from nb2pipe.execute.report import JsonProgress, TextProgress, document, summary
+    from nb2pipe.execute.supervise import Interrupted, supervise
 
     flags = _flags(args)
     jsonl = JsonProgress() if args.progress == "jsonl" else None
@@ -253,21 +247,30 @@ def _run(args: argparse.Namespace) -> int:
                          cache=not args.no_cache, dask_address=args.dask_address,
                          workdir=args.cwd, max_workers=args.workers,
                          notebook=str(prepared.notebook) if prepared.notebook else None)
-    if args.json:  # stdout holds the JSON document alone; what the steps print goes to stderr
-        with contextlib.redirect_stdout(sys.stderr):
-            result = run_project(prepared.project, options, None)
-    else:
-        result = run_project(prepared.project, options, jsonl or text)
+    warn = jsonl.warning if jsonl else (
+        lambda message: print(f"nb2pipe: warning: {message}", file=sys.stderr, flush=True))
+    # With --json, stdout holds the JSON document alone: what the steps print goes to stderr.
+    try:
+        result = supervise(prepared.project, options, jsonl or text, warn, args.verbose,
+                           sys.stderr if args.json else None)
+    except Interrupted as stop:
+        result = stop.result
+        if jsonl:
+            jsonl.finished(result)
+        elif not args.json:
+            print(summary(result))
+        print("nb2pipe: interrupted; the run's processes were stopped", file=sys.stderr)
+        return 130
     if jsonl:
         jsonl.finished(result)
     elif args.json:
-        print(json.dumps(document(result, prepared.manifest, str(prepared.project)), indent=2))
+        print(json.dumps(document(result, str(prepared.project)), indent=2))
     else:
         print(summary(result))
         kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
         for folder in kept:
             print(f"executed step notebooks: {folder}")
-        for step, found in metrics(result, prepared.manifest).items():
+        for step, found in result.metrics.items():
             for name, value in found.items():
                 print(f"  {step}.{name} = {value!r}")
         if result.error:

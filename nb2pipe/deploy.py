@@ -76,10 +76,10 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
            cron: str | None = None, parameters: dict[str, Any] | None = None) -> Deployment:
     import yaml
 
-    from nb2pipe.runtime import errors as cells
+    from nb2pipe.runtime.project import read_manifest
 
     project = project.resolve()
-    manifest = cells.load_manifest(str(project))
+    manifest = read_manifest(project)
     url = api_url()
     document = yaml.safe_load((project / "prefect.yaml").read_text(encoding="utf-8"))
     entry = document["deployments"][0]  # the process deployment; the others need images
@@ -111,10 +111,10 @@ def serve(project: Path, *, name: str | None = None, cron: str | None = None,
     """Serve the flow from this process until interrupted (the simplest setup: no worker)."""
     from prefect.flows import load_flow_from_entrypoint
 
-    from nb2pipe.runtime import errors as cells
+    from nb2pipe.runtime.project import read_manifest
 
     project = project.resolve()
-    manifest = cells.load_manifest(str(project))
+    manifest = read_manifest(project)
     flow: Any = load_flow_from_entrypoint(str(project / manifest["flow"]["entrypoint"]),
                                      use_placeholder_flow=False)
     flow.serve(name=name or manifest["flow"]["name"].replace("_", "-"), cron=cron,

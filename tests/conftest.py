@@ -29,5 +29,5 @@ def prefect_harness() -> Iterator[None]:
     """One temporary Prefect server for the session (starting one costs ~10 s)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):  # a busy machine starts it slowly
         yield

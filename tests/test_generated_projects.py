@@ -14,7 +14,8 @@ import pytest
 from support import EXAMPLES, NOTEBOOKS, project_modules
 
 from nb2pipe.convert import convert
-from nb2pipe.runtime.values import assert_same, load
+from nb2pipe.runtime.compare import assert_same
+from nb2pipe.runtime.values import load
 
 pytestmark = pytest.mark.integration
 EXAMPLE_NOTEBOOKS = sorted(EXAMPLES.glob("*/*.ipynb"))

@@ -16,7 +16,6 @@ from support import EXAMPLES, NOTEBOOKS, write_notebook
 
 from nb2pipe.execute import RunOptions, prepare, run_project
 from nb2pipe.execute.engine import RunResult
-from nb2pipe.execute.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -29,13 +28,14 @@ def keep_cwd() -> Iterator[None]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "cache")
+def store(tmp_path: Path) -> Path:
+    """The cache folder of the tests' runs: converted projects, results and cached values."""
+    return tmp_path / "cache"
 
 
-def run(notebook: Path, store: Store, **options: Any) -> RunResult:
-    prepared = prepare(notebook, store=store)
-    return run_project(prepared.project, RunOptions(store=str(store.root), **options))
+def run(notebook: Path, store: Path, **options: Any) -> RunResult:
+    prepared = prepare(notebook, cache=store)
+    return run_project(prepared.project, RunOptions(storage=str(store / "results"), **options))
 
 
 def states(result: RunResult) -> dict[str, str]:
@@ -43,7 +43,7 @@ def states(result: RunResult) -> dict[str, str]:
 
 
 def value(result: RunResult, step: str, name: str) -> Any:
-    return result.outputs[step].value(name)
+    return result.outputs[step][name]
 
 
 CHAIN = [
@@ -57,7 +57,7 @@ CHAIN = [
 
 
 def test_second_run_runs_nothing_and_parameters_rerun_only_their_steps(
-        tmp_path: Path, store: Store, prefect_harness: None) -> None:
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
     first = run(notebook, store)
     assert first.ok and set(states(first).values()) == {"completed"}
@@ -75,7 +75,7 @@ def test_second_run_runs_nothing_and_parameters_rerun_only_their_steps(
     assert set(states(forced).values()) == {"completed"}
 
 
-def test_editing_a_cell_reruns_that_step_and_what_follows(tmp_path: Path, store: Store,
+def test_editing_a_cell_reruns_that_step_and_what_follows(tmp_path: Path, store: Path,
                                                          prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
     assert run(notebook, store).ok
@@ -88,7 +88,7 @@ def test_editing_a_cell_reruns_that_step_and_what_follows(tmp_path: Path, store:
     assert json.loads(value(result, "report", "summary"))["tag"] == "x-3"
 
 
-def test_failing_cell_names_notebook_cell_line_and_error(tmp_path: Path, store: Store,
+def test_failing_cell_names_notebook_cell_line_and_error(tmp_path: Path, store: Path,
                                                         prefect_harness: None) -> None:
     notebook = write_notebook(
         tmp_path / "broken.ipynb",
@@ -116,17 +116,17 @@ if attempts < 3:
 done = attempts"""
 
 
-def test_transient_errors_are_retried(tmp_path: Path, store: Store,
+def test_transient_errors_are_retried(tmp_path: Path, store: Path,
                                       prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "flaky.ipynb",
-                              (FLAKY.format(error="ConnectionError"), "step:fetch", "retries:3"))
+                              (FLAKY.format(error="ConnectionError"), "step:fetch", "retries:3",
+                               "metrics"))
     result = run(notebook, store)
-    assert result.ok and value(result, "fetch", "done") if "done" in (
-        result.outputs["fetch"].values or {}) else result.ok
+    assert result.ok and value(result, "fetch", "done") == 3
     assert (tmp_path / "attempts.txt").read_text() == "3"
 
 
-def test_deterministic_errors_are_not_retried(tmp_path: Path, store: Store,
+def test_deterministic_errors_are_not_retried(tmp_path: Path, store: Path,
                                              prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "bug.ipynb",
                               (FLAKY.format(error="ValueError"), "step:fetch", "retries:3"))
@@ -135,7 +135,7 @@ def test_deterministic_errors_are_not_retried(tmp_path: Path, store: Store,
     assert (tmp_path / "attempts.txt").read_text() == "1"
 
 
-def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Store,
+def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Path,
                                                 prefect_harness: None) -> None:
     import time
 
@@ -145,8 +145,8 @@ def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Store,
         "import time\nfor _ in range(200):\n    time.sleep(0.05)\nx = 1", "step:slow", "timeout:1"))
     reported: dict[str, float] = {}
     start = time.perf_counter()
-    prepared = prepare(notebook, store=store)
-    result = run_project(prepared.project, RunOptions(store=str(store.root)),
+    prepared = prepare(notebook, cache=store)
+    result = run_project(prepared.project, RunOptions(storage=str(store / "results")),
                          lambda r: reported.setdefault(r.state, time.perf_counter() - start))
     assert states(result) == {"slow": "failed"}
     assert "timeout" in (result.steps["slow"].error or "")
@@ -154,7 +154,7 @@ def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Store,
 
 
 @pytest.mark.parametrize("runner", ["process", "dask"])
-def test_runners_give_the_same_results(runner: str, tmp_path: Path, store: Store,
+def test_runners_give_the_same_results(runner: str, tmp_path: Path, store: Path,
                                        prefect_harness: None) -> None:
     shutil.copytree(EXAMPLES / "kale_wine", tmp_path / "kale_wine",
                     ignore=shutil.ignore_patterns("*_pipeline", "*.graph.json"))
@@ -163,14 +163,14 @@ def test_runners_give_the_same_results(runner: str, tmp_path: Path, store: Store
     other = run(notebook, store, cache=False, runner=runner)
     assert threads.ok and other.ok, other.error
     for step in threads.outputs:
-        for name in threads.outputs[step].values or {}:
+        for name in threads.outputs[step]:
             mine, theirs = value(threads, step, name), value(other, step, name)
-            from nb2pipe.runtime.values import assert_same
+            from nb2pipe.runtime.compare import assert_same
 
             assert_same(theirs, mine, f"{step}.{name}")
 
 
-def test_independent_steps_run_on_different_dask_workers(tmp_path: Path, store: Store,
+def test_independent_steps_run_on_different_dask_workers(tmp_path: Path, store: Path,
                                                          prefect_harness: None) -> None:
     notebook = write_notebook(
         tmp_path / "pids.ipynb",
@@ -185,7 +185,7 @@ def test_independent_steps_run_on_different_dask_workers(tmp_path: Path, store: 
     assert os.getpid() not in (value(result, "left", "left"), value(result, "right", "right"))
 
 
-def test_notebook_mode_keeps_each_executed_step_notebook(tmp_path: Path, store: Store,
+def test_notebook_mode_keeps_each_executed_step_notebook(tmp_path: Path, store: Path,
                                                          prefect_harness: None) -> None:
     notebook = write_notebook(
         tmp_path / "plots.ipynb",
@@ -205,7 +205,7 @@ def test_notebook_mode_keeps_each_executed_step_notebook(tmp_path: Path, store: 
     assert result.steps["plot"].notebook == str(tmp_path / "run" / "notebooks" / "plot.ipynb")
 
 
-def test_notebook_mode_failure_names_the_cell(tmp_path: Path, store: Store,
+def test_notebook_mode_failure_names_the_cell(tmp_path: Path, store: Path,
                                              prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "nbfail.ipynb", ("a = 1", "step:one"),
                               ("b = a + 1\nc = b / 0", "step:two"))
@@ -263,7 +263,7 @@ def test_verify_passes_on_examples(notebook: Path, tmp_path: Path) -> None:
 
 
 def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           store: Store, prefect_harness: None) -> None:
+                                           store: Path, prefect_harness: None) -> None:
     from nb2pipe.execute.verify import verify
     from nb2pipe.graph.resolve import Resolver
     from nb2pipe.pipeline import analyze_notebook
@@ -273,7 +273,7 @@ def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(Resolver, "_mutate", lambda *args: None)  # mutation tracking off
     graph = analyze_notebook(notebook)
     assert ("load", "count", ("df",)) in {(e.source, e.target, e.variables) for e in graph.edges}
-    verdict = verify(notebook, "tags", {}, graph, prepare(notebook, store=store).project)
+    verdict = verify(notebook, "tags", {}, graph, prepare(notebook, cache=store).project)
     assert verdict.divergence is not None
     assert (verdict.divergence.step, verdict.divergence.kind,
             verdict.divergence.name) == ("count", "inputs", "df")
@@ -290,7 +290,7 @@ def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     assert "left out: 'noise' (use inputs) differs between two notebook runs" in result.stdout
 
 
-def test_runs_without_cache_never_hand_on_an_old_runs_values(tmp_path: Path, store: Store,
+def test_runs_without_cache_never_hand_on_an_old_runs_values(tmp_path: Path, store: Path,
                                                              prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "fresh.ipynb",
                               ("import uuid\ntoken = uuid.uuid4().hex", "step:make"),

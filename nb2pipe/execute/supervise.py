@@ -1,0 +1,137 @@
+"""`nb2pipe run` from a terminal: the flow runs in a child process that this one watches.
+
+A step can end the process it runs in (`os._exit`, a crash in native code), and Ctrl-C must stop
+a step that Python cannot interrupt (a thread deep in a C call). So the run happens in a child
+process, in a process group of its own; this process reads the step events and, when the child
+ends without finishing the run (or Ctrl-C is pressed), reports the step that was running, with
+its cell, and stops every process the run started: worker processes, a temporary Prefect server,
+notebook kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+
+from nb2pipe.execute.engine import RunOptions, RunResult
+from nb2pipe.execute.progress import Channel, Emit, Tracker
+from nb2pipe.runtime.project import read_manifest
+
+GRACE = 3.0  # seconds a stopped run has to end by itself before it is killed
+MARK = "NB2PIPE_RUN_MARK"  # in the environment of every process of one run
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the run; `result` says how far it got."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
+def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
+              warn: Any = None, verbose: bool = False, stdout: IO[str] | None = None
+              ) -> RunResult:
+    """Run the project in a child process; raises Interrupted on Ctrl-C."""
+    project = project.resolve()
+    manifest = read_manifest(project)
+    tracker = Tracker(list(manifest["order"]), emit, warn)
+    channel = Channel()
+    channel.follow(tracker.apply)
+    spec = channel.folder / "run.json"
+    outcome = channel.folder / "result.json"
+    spec.write_text(json.dumps({"project": str(project), "options": asdict(options)}),
+                    encoding="utf-8")
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "NB2PIPE_PROGRESS": str(channel.path), MARK: mark}
+    if not verbose:  # Prefect's own log lines (tracebacks of failed tasks included)
+        env["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+    child = subprocess.Popen([sys.executable, "-m", "nb2pipe.execute.child", str(spec),
+                              str(outcome)], env=env, stdout=stdout, start_new_session=True)
+    interrupted = False
+    started = time.perf_counter()
+    try:
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            code = _stop(child)
+        channel.close()
+        _stop_leftovers(child.pid, mark)
+        finished = _read(outcome)
+        if interrupted:
+            tracker.interrupted()
+        elif finished is None:
+            tracker.died(channel.folder, _how(code), manifest, project)
+        else:
+            tracker.finish()
+    finally:
+        channel.remove()
+    failed = tracker.failed
+    ok = finished is not None and bool(finished["ok"]) and not failed and not interrupted
+    error = None
+    if not ok:
+        error = (failed[0].error if failed else (finished or {}).get("error")) or (
+            "interrupted" if interrupted else f"the run ended unexpectedly ({_how(code)})")
+    elapsed = time.perf_counter() - started  # when the run could not say how long it took
+    result = RunResult(ok=ok, steps=tracker.reports, outputs={},
+                       seconds=float((finished or {}).get("seconds", elapsed)),
+                       startup=float((finished or {}).get("startup", 0.0)), error=error)
+    if interrupted:
+        raise Interrupted(result)
+    return result
+
+
+def _stop(child: subprocess.Popen[bytes]) -> int:
+    """Ctrl-C: ask the run's processes to stop, then kill what is left; a second Ctrl-C kills
+    at once."""
+    for sig, wait in ((signal.SIGINT, GRACE), (signal.SIGKILL, GRACE)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, sig)
+        try:
+            return child.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            return child.wait()
+    return child.wait()
+
+
+def _stop_leftovers(group: int, mark: str) -> None:
+    """Kill what the run left behind: its process group, and processes that left the group
+    (notebook kernels start sessions of their own) but carry the run's mark."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
+    needle = f"{MARK}={mark}".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _how(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-code).name}"
+    return f"exit code {code}"
