@@ -11,9 +11,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nb2pipe import __version__
+
+if TYPE_CHECKING:
+    from nb2pipe.model import StepGraph
 
 EXAMPLES = """\
 examples:
@@ -136,7 +139,7 @@ def _parameter_flags(sub: argparse.ArgumentParser) -> None:
                      help="parameters from a YAML file")
 
 
-def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
              name: str, help_text: str,
              handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
     sub: argparse.ArgumentParser = commands.add_parser(
@@ -151,7 +154,7 @@ def _command(commands: argparse._SubParsersAction,  # type: ignore[type-arg]
     return sub
 
 
-def _analyze(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _analyze(args: argparse.Namespace) -> StepGraph:
     from nb2pipe.notebook.reader import ReadError
     from nb2pipe.pipeline import analyze_notebook
 

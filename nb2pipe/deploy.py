@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.execute.params import flow_arguments
+
 
 class DeployError(Exception):
     """Deploying cannot go ahead: the message is one line (or a few) saying why and what to do."""
@@ -96,7 +98,7 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
         if cron:
             command += ["--cron", cron]
         if parameters:
-            command += ["--params", json.dumps(parameters)]
+            command += ["--params", json.dumps(flow_arguments(manifest, parameters))]
         # prefect.yaml's pull step is this folder, recorded from $PWD when deploying
         env = {**os.environ, "PWD": str(project), "PREFECT_API_URL": url}
         finished = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
@@ -118,4 +120,4 @@ def serve(project: Path, *, name: str | None = None, cron: str | None = None,
     flow: Any = load_flow_from_entrypoint(str(project / manifest["flow"]["entrypoint"]),
                                      use_placeholder_flow=False)
     flow.serve(name=name or manifest["flow"]["name"].replace("_", "-"), cron=cron,
-               parameters=parameters or {})
+               parameters=flow_arguments(manifest, parameters or {}))

@@ -32,6 +32,7 @@ CODES: dict[str, Code] = {
         Code("NB108", E, "cell does not parse"),
         Code("NB109", W, "IPython magic with no pipeline equivalent"),
         Code("NB110", W, "step has no code"),
+        Code("NB111", W, "parameter renamed in the flow"),
         # NB2xx: dependency errors
         Code("NB201", E, "undefined name"),
         Code("NB202", E, "dependency cycle"),

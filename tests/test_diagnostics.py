@@ -18,6 +18,7 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB108": ("error_syntax", 2),
     "NB109": ("warn_magic_empty_step", 2),
     "NB110": ("warn_magic_empty_step", 3),
+    "NB111": ("error_parameters", 1),
     "NB201": ("error_undefined", 2),
     "NB202": ("error_cycle", 1),
     "NB203": ("error_import_star", 2),

@@ -301,3 +301,178 @@ def test_runs_without_cache_never_hand_on_an_old_runs_values(tmp_path: Path, sto
     assert value(first, "use", "seen") != value(second, "use", "seen")
     cached = run(notebook, store)  # a cached run stores under the cache key, as before
     assert value(run(notebook, store), "use", "seen") == value(cached, "use", "seen")
+
+
+def test_a_cache_off_step_runs_every_time_and_its_readers_only_when_it_changed(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    notebook = write_notebook(tmp_path / "off.ipynb",
+                              ("rows = [1, 2, 3]", "step:load"),
+                              ("import time\nstamp = time.time()\nsize = len(rows)", "step:clock",
+                               "cache:off"),
+                              ("double = size * 2", "step:use", "metrics"))
+    assert run(notebook, store).ok
+    again = run(notebook, store)
+    # the step runs again; what it returns (size) did not change, so its reader is cached
+    assert states(again) == {"load": "cached", "clock": "completed", "use": "cached"}
+    assert value(again, "use", "double") == 6
+
+
+STORED = [("import numpy as np\nweights = np.arange(4.0)\nnames = ['a', 'b']", "step:make"),
+          ("total = float(weights.sum()) + len(names)", "step:use", "metrics")]
+
+
+@pytest.mark.parametrize("damage", ["change", "truncate", "delete", "garbage-entry"])
+def test_a_damaged_cache_entry_is_recomputed_with_a_warning(
+        damage: str, tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    """A changed element of a stored array, a truncated or deleted file, or an unreadable
+    entry: never used, never a bare AssertionError; the step runs again and replaces it."""
+    notebook = write_notebook(tmp_path / "stored.ipynb", *STORED)
+    first = run(notebook, store)
+    assert first.ok and value(first, "use", "total") == 8.0
+    values = store / "results" / "values"
+    array = next(values.rglob("*.npy"))
+    if damage == "change":  # the last element, 3.0 -> 1000003.0: the file still loads
+        data = bytearray(array.read_bytes())
+        data[-8:] = __import__("struct").pack("<d", 1000003.0)
+        array.write_bytes(bytes(data))
+    elif damage == "truncate":
+        array.write_bytes(array.read_bytes()[:60])
+    elif damage == "delete":
+        array.unlink()
+    else:
+        entries = [p for p in (store / "results").iterdir() if p.is_file()]
+        assert entries
+        for entry in entries:
+            entry.write_text("{not json")
+    again = run(notebook, store)
+    assert again.ok, again.error
+    assert value(again, "use", "total") == 8.0
+    assert states(again)["make"] == "completed"
+    assert any("cached result not used, it runs again" in w for w in again.warnings), (
+        again.warnings)
+    third = run(notebook, store)
+    assert states(third) == {"make": "cached", "use": "cached"}  # replaced: trusted again
+    assert value(third, "use", "total") == 8.0
+
+
+def test_results_go_to_a_prefect_filesystem_block(tmp_path: Path, store: Path,
+                                                  prefect_harness: None) -> None:
+    from prefect.filesystems import RemoteFileSystem
+
+    bucket = tmp_path / "bucket"
+    RemoteFileSystem(basepath=f"file://{bucket}").save("nb2pipe-test-results", overwrite=True)
+    notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
+    prepared = prepare(notebook, cache=store)
+    options = RunOptions(storage="remote-file-system/nb2pipe-test-results")
+    first = run_project(prepared.project, options)
+    assert first.ok, first.error
+    assert list(bucket.rglob("*.pkl")), "the values are in the block's storage"
+    assert not (store / "results").exists()
+    again = run_project(prepared.project, options)
+    assert set(states(again).values()) == {"cached"}
+    assert value(again, "report", "total") == 6.0
+
+
+def processes_of(mark: str) -> list[int]:
+    """Processes (other than this one) whose environment carries `mark`."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("NB2PIPE_TEST_MARK") == mark and process.pid != os.getpid():
+                found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+DYING = {
+    "os-exit": ("import os\ny = x + 1\nos._exit(1)", "cell 2, line 3 (step 'b'): os._exit(1)"),
+    "segfault": ("import ctypes\ny = x + 1\nctypes.string_at(0)",
+                 "cell 2, line 3 (step 'b'): the process crashed (Segmentation fault)"),
+    "sys-exit": ("import sys\ny = x + 1\nsys.exit(3)", "cell 2, line 3 (step 'b'): sys.exit(3)"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(DYING))
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_a_step_that_ends_its_process_is_a_failed_step_with_its_cell(
+        how: str, runner: str, tmp_path: Path) -> None:
+    code, expected = DYING[how]
+    notebook = write_notebook(tmp_path / "dies.ipynb", ("x = 1", "step:a"), (code, "step:b"),
+                              ("z = y", "step:c"))
+    mark = f"dies-{how}-{runner}-{os.getpid()}"
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(notebook), "--runner",
+                           runner], capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert expected in done.stdout, done.stdout
+    assert "1 done, 1 failed, 1 skipped" in done.stdout
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert processes_of(mark) == []  # no worker, server or kernel left running
+
+
+def test_ctrl_c_stops_the_run_promptly_and_leaves_nothing_running(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    notebook = write_notebook(tmp_path / "slow.ipynb", ("x = 1", "step:a"),
+                              ("import time\nfor _ in range(600):\n    time.sleep(0.1)\ny = x",
+                               "step:slow"))
+    mark = f"interrupt-{os.getpid()}"
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
+    env.pop("PREFECT_API_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(notebook)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    assert process.stdout is not None
+    for line in process.stdout:  # until the slow step runs
+        if "slow" in line and "started" in line:
+            break
+    pressed = time.monotonic()
+    process.send_signal(signal.SIGINT)  # Ctrl-C: the terminal signals the foreground process
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - pressed < 15
+    assert process.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err, err[-3000:]
+    assert "slow    failed    interrupted (Ctrl-C)" in out.replace("   ", "  ") or (
+        "interrupted (Ctrl-C)" in out), out
+    assert processes_of(mark) == []
+
+
+def test_steps_run_on_dask_workers_that_have_the_resources_they_need(
+        tmp_path: Path, store: Path, prefect_harness: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import Client, Nanny, Scheduler, SpecCluster
+
+    notebook = write_notebook(
+        tmp_path / "placed.ipynb", ("import os\nstart = os.getpid()", "step:start"),
+        ("on_gpu = os.getpid()", "step:gpu_step", "gpu:1"),
+        ("on_big = os.getpid()", "step:big_step", "cpu:4", "memory:8GB"),
+        ("pids = [start, on_gpu, on_big]", "step:join", "metrics"))
+    project = prepare(notebook, cache=store).project
+    manifest = json.loads((project / "pipeline.json").read_text())
+    options = {s["name"]: s["options"]["resources"] for s in manifest["steps"]}
+    assert options["gpu_step"] == {"GPU": 1.0}
+    assert options["big_step"] == {"CPU": 4.0, "MEMORY": 8e9}
+    assert 'with resources(CPU=4, MEMORY=8000000000):' in (project / "flow.py").read_text()
+    monkeypatch.setenv("PYTHONPATH", str(project))  # the workers import the project's modules
+    workers = {
+        "plain": {"cls": Nanny, "options": {"nthreads": 1}},
+        "gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+        "big": {"cls": Nanny, "options": {"nthreads": 1,
+                                          "resources": {"CPU": 8, "MEMORY": 16e9}}},
+    }
+    with SpecCluster(scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}},
+                     workers=workers) as cluster, Client(cluster) as client:
+        client.wait_for_workers(3)
+        pids = client.run(os.getpid)
+        where = {pids[worker.worker_address]: name for name, worker in cluster.workers.items()}
+        result = run_project(project, RunOptions(
+            storage=str(store / "results"), runner="dask", cache=False,
+            dask_address=cluster.scheduler_address))
+    assert result.ok, result.error
+    assert where[value(result, "gpu_step", "on_gpu")] == "gpu"
+    assert where[value(result, "big_step", "on_big")] == "big"

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from nb2pipe.execute.params import flow_arguments
 from nb2pipe.execute.progress import Channel, Emit, StepReport, Tracker
 from nb2pipe.runtime.project import read_manifest
 
@@ -54,6 +55,7 @@ class RunResult:
     seconds: float  # the flow, from running to its end
     startup: float  # Prefect's fixed cost before the flow runs: server, flow run creation
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. a damaged cache entry, recomputed
 
     @property
     def metrics(self) -> dict[str, dict[str, Any]]:
@@ -84,7 +86,7 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
             pipeline = pipeline.with_options(
                 task_runner=runner, log_prints=False,  # prints go to the terminal
                 on_running=[lambda *_: timing.setdefault("start", time.perf_counter())])
-            state = _quietly(pipeline, _arguments(manifest, options.parameters))
+            state = _quietly(pipeline, flow_arguments(manifest, options.parameters))
             outputs = state.result(raise_on_failure=False) if state.is_completed() else None
     finally:
         if own is not None:
@@ -101,6 +103,7 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
         seconds=end - timing.get("start", started),
         startup=timing.get("start", started) - started,
         error=None if ok else (failed[0].error if failed else _message(state)),
+        warnings=tracker.warnings,
     )
 
 
@@ -120,12 +123,6 @@ def load_flow(project: Path) -> ModuleType:
 
 
 _LOADED: list[str] = []  # project folders put on sys.path by load_flow
-
-
-def _arguments(manifest: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values by the names the flow function gives them."""
-    names = {p["name"]: p.get("argument", p["name"]) for p in manifest["parameters"]}
-    return {names.get(name, name): value for name, value in values.items()}
 
 
 def _settings(project: Path, options: RunOptions, events: str | None) -> dict[str, str | None]:

@@ -43,13 +43,15 @@ class Tracker:
         self.emit = emit or (lambda report: None)
         self.warn = warn or (lambda message: None)
         self.exits: dict[str, dict[str, Any]] = {}  # step -> its "exit" event
+        self.warnings: list[str] = []
         self.lock = threading.Lock()
 
     def apply(self, event: dict[str, Any]) -> None:
         with self.lock:
             kind, step = event.get("event"), str(event.get("step"))
             if kind == "warning":
-                self.warn(str(event.get("message", "")))
+                self.warnings.append(str(event.get("message", "")))
+                self.warn(self.warnings[-1])
             elif kind == "exit" and step in self.reports:
                 self.exits[step] = event
             elif kind == "step" and step in self.reports:

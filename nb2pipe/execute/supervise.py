@@ -85,7 +85,8 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     elapsed = time.perf_counter() - started  # when the run could not say how long it took
     result = RunResult(ok=ok, steps=tracker.reports, outputs={},
                        seconds=float((finished or {}).get("seconds", elapsed)),
-                       startup=float((finished or {}).get("startup", 0.0)), error=error)
+                       startup=float((finished or {}).get("startup", 0.0)), error=error,
+                       warnings=tracker.warnings)
     if interrupted:
         raise Interrupted(result)
     return result

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.generate.flow_py import render_flow
+from nb2pipe.generate.flow_py import flow_names, render_flow
 from nb2pipe.generate.plan import Plan, content_hash, make_plan
 from nb2pipe.generate.project import (
     Options,
@@ -76,8 +76,9 @@ def runtime_files() -> dict[str, bytes]:
 
 
 def _run_facts(document: dict[str, Any], plan: Plan) -> dict[str, Any]:
-    """What the runtime reads besides the steps: the notebook's kernel, and for each step the
-    code it needs from other cells as (cell, first line, last line), for notebook mode."""
+    """What the runtime reads besides the steps: the notebook's kernel; for each step the
+    code it needs from other cells as (cell, first line, last line), for notebook mode, and
+    what it needs of a Dask worker (tags cpu:, memory:, gpu:)."""
     code = {}
     for node in plan.graph.steps:
         spans = []
@@ -87,8 +88,14 @@ def _run_facts(document: dict[str, Any], plan: Plan) -> dict[str, Any]:
                 continue
             spans.append(list(span))
         code[node.name] = spans
-    steps = [{**entry, "notebook": {"code": code[entry["name"]]}} for entry in document["steps"]]
-    return {**document, "kernel": plan.graph.notebook.kernel_name, "steps": steps}
+    resources = {s.name: dict(s.options.resources) for s in plan.steps}
+    steps = [{**entry, "options": {**entry["options"], "resources": resources[entry["name"]]},
+              "notebook": {"code": code[entry["name"]]}} for entry in document["steps"]]
+    arguments = flow_names(plan).arguments
+    parameters = [{**entry, "argument": arguments[entry["name"]]}
+                  for entry in document["parameters"]]
+    return {**document, "kernel": plan.graph.notebook.kernel_name, "steps": steps,
+            "parameters": parameters}
 
 
 def _extra_requirements(plan: Plan, options: Options,
@@ -115,9 +122,3 @@ def source_hash(graph: StepGraph) -> str:
     for cell in graph.notebook.cells:
         digest.update(json.dumps([cell.cell_type, cell.source, list(cell.tags)]).encode())
     return digest.hexdigest()
-
-
-def relative(path: Path, start: Path) -> str:
-    import os
-
-    return Path(os.path.relpath(path, start)).as_posix()

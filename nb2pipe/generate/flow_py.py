@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nb2pipe.analysis.parameters import flow_argument
 from nb2pipe.generate.code import Namer, docstring_text, literal
 from nb2pipe.generate.plan import Plan, StepPlan
 
@@ -37,6 +38,7 @@ class FlowNames:
     """Identifiers used in flow.py, chosen so that nothing from the notebook shadows them."""
 
     flow: str
+    arguments: dict[str, str]  # notebook parameter -> the flow's argument (`_run` -> `run_`)
     imported: dict[str, str]  # name as imported -> the name it has in flow.py
     tasks: dict[str, str]  # step -> task function
     runs: dict[str, str]  # step -> local variable holding its future
@@ -47,11 +49,13 @@ class FlowNames:
 
 def flow_names(plan: Plan) -> FlowNames:
     namer = Namer(p.name for p in plan.parameters)
+    arguments = {p.name: p.name if flow_argument(p.name) == p.name
+                 else namer.claim(flow_argument(p.name)) for p in plan.parameters}
     imported = {name: namer.claim(name) for _, _, name in _IMPORTS}
     tasks = {s.name: namer.claim(s.function) for s in plan.steps}
     flow = namer.claim(plan.slug if plan.slug not in tasks.values() else f"{plan.slug}_flow")
     runs = {s.name: namer.claim(f"{s.function}_run") for s in plan.steps}
-    return FlowNames(flow, imported, tasks, runs)
+    return FlowNames(flow, arguments, imported, tasks, runs)
 
 
 def render_flow(plan: Plan) -> str:
@@ -69,6 +73,7 @@ def render_flow(plan: Plan) -> str:
     used |= {"copy"} if any(s.copied for s in plan.steps) else set()
     used |= {"NO_CACHE"} if any(not s.options.cache for s in plan.steps) else set()
     used |= {"Any"} if any(p.type in _TYPES_NEEDING_ANY for p in plan.parameters) else set()
+    used |= {"resources"} if any(s.options.resources for s in plan.steps) else set()
     out = [
         f'"""Prefect flow of the pipeline converted from {docstring_text(plan.notebook_name)}.',
         "",
@@ -147,7 +152,7 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
 
 
 def _flow(plan: Plan, names: FlowNames) -> list[str]:
-    parameters = [f"{p.name}: {_type(p.type, names)} = {literal(p.default)}"
+    parameters = [f"{names.arguments[p.name]}: {_type(p.type, names)} = {literal(p.default)}"
                   for p in plan.parameters]
     lines = [
         "# Each step's values go to the result storage (a folder, or a Prefect block: see",
@@ -174,16 +179,23 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
     documented = [p for p in plan.parameters if p.help]
     if documented:
         lines.extend(["", "    Args:"])
-        lines.extend(f"        {p.name}: {docstring_text(p.help or '')}" for p in documented)
+        lines.extend(f"        {names.arguments[p.name]}: {docstring_text(p.help or '')}"
+                     for p in documented)
     lines.append('    """')
     for name in plan.order:
         step = plan.step(name)
         upstream_names = upstream_arguments(step, names)
         args = [f"{upstream_names[p]}={names.runs[p]}" for p in step.upstream]
-        args += [f"{p}={p}" for p in step.parameters]
+        args += [f"{p}={names.arguments[p]}" for p in step.parameters]
         if step.after:
             args.append(f"wait_for=[{', '.join(names.runs[a] for a in step.after)}]")
-        lines.append(f"    {names.runs[name]} = {names.tasks[name]}.submit({', '.join(args)})")
+        submit = f"{names.runs[name]} = {names.tasks[name]}.submit({', '.join(args)})"
+        if step.options.resources:  # tags cpu:N, memory:SIZE, gpu:N
+            needs = ", ".join(f"{k}={_number(v)}" for k, v in step.options.resources)
+            lines.append(f"    with {names['resources']}({needs}):  # on a Dask worker with these")
+            lines.append(f"        {submit}")
+        else:
+            lines.append(f"    {submit}")
     lines.append("    runs = {")
     lines.extend(f"        {literal(s)}: {names.runs[s]}," for s in plan.order)
     lines.append("    }")
@@ -254,6 +266,10 @@ def upstream_arguments(step: StepPlan, names: FlowNames | None = None) -> dict[s
         namer.taken.update(names[n] for n in ("steps", "run_step", "copy", "Values"))
     namer.taken.discard("_")
     return {p: namer.claim(p if p not in namer.taken else f"{p}_values") for p in step.upstream}
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 def _annotation(plan: Plan, name: str, names: FlowNames) -> str:

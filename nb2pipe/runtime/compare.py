@@ -92,7 +92,7 @@ def object_state(value: Any) -> Any:
         return state
     if getattr(value, "__dict__", None):
         return dict(vars(value))
-    if type(value).__eq__ is not object.__eq__:  # type: ignore[comparison-overlap]
+    if any("__eq__" in vars(kind) for kind in type(value).__mro__[:-1]):
         return None  # the type says how to compare itself
     try:  # an opaque object (a compiled extension type): compare what it pickles to
         reduced = value.__reduce_ex__(4)
