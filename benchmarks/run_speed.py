@@ -688,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
                              "--quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: smaller work, 128 MB frame, 1 run each")
+    parser.add_argument("--only", choices=("handoff",),
+                        help="run this measurement alone (4: the handoff)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
@@ -701,14 +703,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nb2pipe run benchmark: {CORES} cores, Python {sys.version.split()[0]}, "
           f"median of {bench.repeat} runs{' (quick)' if args.quick else ''}; folder {root}")
     try:
-        rows = calibrate_sequential(sizes.step_seconds)
-        rounds = calibrate_parallel(sizes.parallel_seconds)
-        print(f"calibrated: {rows:,} rows for ~{sizes.step_seconds:g} s per sequential step, "
-              f"{rounds} rounds for ~{sizes.parallel_seconds:g} s per parallel step")
-        fixed = prefect_fixed_cost(bench)
-        overhead = measure_overhead(bench, rows, fixed)
-        measure_parallel(bench, rounds)
-        measure_incremental(bench, overhead["notebook"], overhead["papermill_cells"])
+        if args.only is None:
+            rows = calibrate_sequential(sizes.step_seconds)
+            rounds = calibrate_parallel(sizes.parallel_seconds)
+            print(f"calibrated: {rows:,} rows for ~{sizes.step_seconds:g} s per sequential "
+                  f"step, {rounds} rounds for ~{sizes.parallel_seconds:g} s per parallel step")
+            fixed = prefect_fixed_cost(bench)
+            overhead = measure_overhead(bench, rows, fixed)
+            measure_parallel(bench, rounds)
+            measure_incremental(bench, overhead["notebook"], overhead["papermill_cells"])
         measure_handoff(bench)
     finally:
         shutil.rmtree(root, ignore_errors=True)

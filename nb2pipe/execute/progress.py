@@ -105,8 +105,6 @@ class Tracker:
                 report.state = "failed"
                 report.error = (found or {}).get("error") or (
                     f"step '{report.name}' ended the process running it ({how})")
-                if found and "os._exit" not in report.error:
-                    report.error += f" ({how})"
                 report.cell = (found or {}).get("cell")
                 report.line = (found or {}).get("line")
                 self.emit(report)
@@ -174,8 +172,8 @@ def fault_locations(folder: Path, manifest: dict[str, Any],
         text = report.read_text(encoding="utf-8", errors="replace")
         if "Fatal Python error" not in text:
             continue
-        signal = re.search(r"Fatal Python error: (\w+)", text)
-        kind = signal.group(1) if signal else "a crash"
+        signal = re.search(r"Fatal Python error: ([^\n]+)", text)
+        kind = signal.group(1).strip() if signal else "a crash"
         for match in _FRAME.finditer(text):  # innermost frame first
             if os.path.abspath(match["file"]) != steps_file:
                 continue

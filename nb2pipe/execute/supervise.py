@@ -59,6 +59,8 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
                               str(outcome)], env=env, stdout=stdout, start_new_session=True)
     interrupted = False
     started = time.perf_counter()
+    # Stopped from outside (the JupyterLab server ending a run, a closed terminal): like Ctrl-C.
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         try:
             code = child.wait()
@@ -76,6 +78,8 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
             tracker.finish()
     finally:
         channel.remove()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     failed = tracker.failed
     ok = finished is not None and bool(finished["ok"]) and not failed and not interrupted
     error = None
@@ -90,6 +94,10 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     if interrupted:
         raise Interrupted(result)
     return result
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(child: subprocess.Popen[bytes]) -> int:

@@ -169,12 +169,13 @@ def _read_parquet(path: str) -> Any:
 
 def _writable(frame: Any) -> Any:
     """Columns pandas made from Arrow's memory without a copy are read-only; a step may change
-    them in place (`df.loc[rows, "x"] = 0`), so those are copied into memory of their own."""
-    for position in range(frame.shape[1]):
-        column = frame.iloc[:, position]
-        values = column.values
-        if getattr(values, "flags", None) is not None and not values.flags.writeable:
-            frame.isetitem(position, values.copy())
+    them in place (`df.loc[rows, "x"] = 0`), so such a frame is copied into memory of its own.
+    (pandas shows every column read-only through `.values` under copy-on-write: the blocks
+    it holds say what is really so; without them, copy.)"""
+    blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)
+    if blocks is None or any(getattr(getattr(b.values, "flags", None), "writeable", True) is False
+                             for b in blocks):
+        return frame.copy(deep=True)
     return frame
 
 
