@@ -461,7 +461,9 @@ def test_steps_run_on_dask_workers_that_have_the_resources_they_need(
     assert options["gpu_step"] == {"GPU": 1.0}
     assert options["big_step"] == {"CPU": 4.0, "MEMORY": 8e9}
     assert 'with resources(CPU=4, MEMORY=8000000000):' in (project / "flow.py").read_text()
-    monkeypatch.setenv("PYTHONPATH", str(project))  # the workers import the project's modules
+    # The workers import the project's modules: a worker process started by a nanny takes
+    # the nanny's sys.path (as `PYTHONPATH=PROJECT dask worker ...` gives it).
+    monkeypatch.syspath_prepend(str(project))
     workers = {
         "plain": {"cls": Nanny, "options": {"nthreads": 1}},
         "gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}}},

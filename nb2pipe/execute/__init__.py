@@ -42,6 +42,9 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
             manifest = read_manifest(target)
         except (OSError, ValueError) as exc:
             raise RunError(f"{target}/pipeline.json: cannot be read: {exc}") from None
+        if not (target / "nb2pipe_runtime").is_dir():
+            raise RunError(f"{target}: written by an older nb2pipe (no nb2pipe_runtime/); "
+                           f"convert the notebook again: nb2pipe convert NOTEBOOK -o {target}")
         notebook = (target / manifest["notebook"]).resolve()
         return Prepared(target, notebook if notebook.exists() else None, manifest, False)
     if target.suffix != ".ipynb" and not target.exists():

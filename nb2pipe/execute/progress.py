@@ -33,6 +33,20 @@ class StepReport:
 Emit = Callable[[StepReport], None]
 
 
+@dataclass(frozen=True)
+class Ended:
+    """How a process running steps ended: what `os._exit` from a step said before, or
+    Python's fault reports left in the channel's folder by a crash."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    project: Path
+    how: str = "it ended"
+
+    def locations(self, exits: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {**fault_locations(self.folder, self.manifest, self.project), **exits}
+
+
 class Tracker:
     """Every step's state, from the events; each change reported once, a step's start before
     its end, whatever order the events of concurrent processes arrive in."""
@@ -81,34 +95,26 @@ class Tracker:
                 if report.state == "running":
                     report.state, report.error = "failed", "interrupted (Ctrl-C)"
                     self.emit(report)
-        self.finish("the run was interrupted")
+        self.finish(reason="the run was interrupted")
 
-    def finish(self, reason: str = "an earlier step it needs failed") -> None:
-        """The run is over: steps that did not end are skipped (in pipeline order)."""
+    def finish(self, ended: Ended | None = None,
+               reason: str = "an earlier step it needs failed") -> None:
+        """The run is over: a step still running failed (with the cell it was in, when a
+        step ended its process: see Ended), steps that never started are skipped."""
         with self.lock:
+            known = ended.locations(self.exits) if ended else {}
             for report in self.reports.values():
                 if report.state == "running":
-                    report.state, report.error = "failed", "the run ended while it ran"
+                    found = known.get(report.name, {})
+                    report.state = "failed"
+                    report.error = found.get("error") or (
+                        f"step '{report.name}' ended the process running it ({ended.how})"
+                        if ended else "the run ended while it ran")
+                    report.cell, report.line = found.get("cell"), found.get("line")
                     self.emit(report)
                 elif report.state == "pending":
                     report.state, report.error = "skipped", reason
                     self.emit(report)
-
-    def died(self, folder: Path, how: str, manifest: dict[str, Any], project: Path) -> None:
-        """The process running the flow ended without finishing it: a running step is failed,
-        with the cell it was in when it is known."""
-        with self.lock:
-            running = [r for r in self.reports.values() if r.state == "running"]
-            faults = fault_locations(folder, manifest, project)
-            for report in running:
-                found = self.exits.get(report.name) or faults.get(report.name)
-                report.state = "failed"
-                report.error = (found or {}).get("error") or (
-                    f"step '{report.name}' ended the process running it ({how})")
-                report.cell = (found or {}).get("cell")
-                report.line = (found or {}).get("line")
-                self.emit(report)
-        self.finish("the run stopped before it ran")
 
     @property
     def failed(self) -> list[StepReport]:

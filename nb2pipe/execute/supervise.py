@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nb2pipe.execute.engine import RunOptions, RunResult
-from nb2pipe.execute.progress import Channel, Emit, Tracker
+from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker
 from nb2pipe.runtime.project import read_manifest
 
 GRACE = 3.0  # seconds a stopped run has to end by itself before it is killed
@@ -72,10 +72,11 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
         finished = _read(outcome)
         if interrupted:
             tracker.interrupted()
-        elif finished is None:
-            tracker.died(channel.folder, _how(code), manifest, project)
-        else:
-            tracker.finish()
+        else:  # a worker process may have ended under a step even when the run finished
+            how = _how(code) if finished is None else "its process ended"
+            tracker.finish(Ended(channel.folder, manifest, project, how),
+                           "an earlier step it needs failed" if finished else
+                           "the run stopped before it ran")
     finally:
         channel.remove()
         for sig, handler in handlers.items():
