@@ -3,6 +3,7 @@ what they hold. Generated tests compare a step's values with the ones recorded f
 """
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from .values import Unrecorded, optional
@@ -23,7 +24,8 @@ def _compare(actual: Any, expected: Any, where: str, rtol: float, atol: float,
     seen.add(id(expected))
     pandas, numpy = optional("pandas"), optional("numpy")
     if isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{where}: expected a dict, got {type(actual).__name__}"
+        assert isinstance(actual, Mapping), (
+            f"{where}: expected a dict, got {type(actual).__name__}")
         missing = sorted(set(expected) - set(actual), key=str)
         assert not missing, f"{where}: missing {missing}"
         for key in expected:
