@@ -481,3 +481,16 @@ def test_steps_run_on_dask_workers_that_have_the_resources_they_need(
     assert result.ok, result.error
     assert where[value(result, "gpu_step", "on_gpu")] == "gpu"
     assert where[value(result, "big_step", "on_big")] == "big"
+
+
+def test_a_flow_that_cannot_run_says_why_in_one_line(tmp_path: Path) -> None:
+    notebook = write_notebook(tmp_path / "nb.ipynb", ("x = 1", "step:a"))
+    project = tmp_path / "project"
+    assert cli("convert", str(notebook), "-o", str(project), cache=tmp_path / "c").returncode == 0
+    flow = project / "flow.py"
+    flow.write_text(flow.read_text().replace("import steps\n", "import steps\nimport missing\n"))
+    done = cli("run", str(project), cache=tmp_path / "c")
+    assert done.returncode == 1
+    assert ("nb2pipe: the flow could not run: ModuleNotFoundError: No module named 'missing'"
+            in done.stderr), done.stderr
+    assert "Traceback" not in done.stderr

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 from types import FrameType
 from uuid import UUID
@@ -27,8 +28,15 @@ def main(argv: list[str]) -> int:
     spec, outcome = Path(argv[0]), Path(argv[1])
     document = json.loads(spec.read_text(encoding="utf-8"))
     signal.signal(signal.SIGINT, _interrupted)
-    result = run_project(Path(document["project"]), RunOptions(**document["options"]),
-                         channel=os.environ["NB2PIPE_PROGRESS"])
+    try:
+        result = run_project(Path(document["project"]), RunOptions(**document["options"]),
+                             channel=os.environ["NB2PIPE_PROGRESS"])
+    except Exception as exc:  # flow.py does not import, Prefect cannot start, ...
+        if os.environ.get("NB2PIPE_VERBOSE"):
+            traceback.print_exc()
+        outcome.write_text(json.dumps({"ok": False, "error": f"the flow could not run: "
+                                       f"{type(exc).__name__}: {exc}"}), encoding="utf-8")
+        return 1
     outcome.write_text(json.dumps({"ok": result.ok, "seconds": result.seconds,
                                    "startup": result.startup, "error": result.error}),
                        encoding="utf-8")

@@ -53,7 +53,9 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
                     encoding="utf-8")
     mark = uuid.uuid4().hex
     env = {**os.environ, "NB2PIPE_PROGRESS": str(channel.path), MARK: mark}
-    if not verbose:  # Prefect's own log lines (tracebacks of failed tasks included)
+    if verbose:
+        env["NB2PIPE_VERBOSE"] = "1"
+    else:  # Prefect's own log lines (tracebacks of failed tasks included)
         env["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
     child = subprocess.Popen([sys.executable, "-m", "nb2pipe.execute.child", str(spec),
                               str(outcome)], env=env, stdout=stdout, start_new_session=True)
@@ -74,9 +76,10 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
             tracker.interrupted()
         else:  # a worker process may have ended under a step even when the run finished
             how = _how(code) if finished is None else "its process ended"
+            started_any = any(r.state != "pending" for r in tracker.reports.values())
             tracker.finish(Ended(channel.folder, manifest, project, how),
-                           "an earlier step it needs failed" if finished else
-                           "the run stopped before it ran")
+                           "an earlier step it needs failed" if finished and started_any
+                           else "the run stopped before it ran")
     finally:
         channel.remove()
         for sig, handler in handlers.items():
