@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
@@ -39,8 +40,8 @@ class Interrupted(Exception):
 
 
 def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
-              warn: Any = None, verbose: bool = False, stdout: IO[str] | None = None
-              ) -> RunResult:
+              warn: Callable[[str], None] | None = None, verbose: bool = False,
+              stdout: IO[str] | None = None) -> RunResult:
     """Run the project in a child process; raises Interrupted on Ctrl-C."""
     project = project.resolve()
     manifest = read_manifest(project)
