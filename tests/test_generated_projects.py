@@ -119,16 +119,17 @@ def test_module_beside_the_notebook_is_imported_from_there(tmp_path: Path) -> No
 
 def test_names_from_the_notebook_never_clash_with_generated_ones(tmp_path: Path,
                                                                 prefect_harness: None) -> None:
-    """A parameter `wait` or `_run`, a step `steps` that feeds another, steps `subprocess` and
-    `display`: generated helpers are renamed around them, and `_run` (which Prefect refuses)
-    is `run_` in the flow, with a warning."""
+    """A parameter `wait`, `name` or `_run`, a step `steps` that feeds another, steps
+    `subprocess` and `display`: generated helpers are renamed around them, and `_run` (which
+    Prefect refuses) is `run_` in the flow, with a warning."""
     from support import write_notebook
 
     from nb2pipe.execute import RunOptions, prepare, run_project
 
     notebook = write_notebook(
-        tmp_path / "clash.ipynb", ("wait = 2\n_run = 3\nsteps_total = 0", "parameters"),
-        ("rows = [wait, _run]", "step:steps"),
+        tmp_path / "clash.ipynb",
+        ("wait = 2\n_run = 3\nsteps_total = 0\nname = 'n'\nfunction = 0", "parameters"),
+        ("rows = [wait, _run, function]\nlabel = name * 2", "step:steps", "metrics"),
         ("echoed = !echo hi\ntotal = sum(rows) + steps_total", "step:subprocess"),
         ("shown = total * 2\ndisplay(shown)", "step:display", "metrics"),
         ("final = shown + len(echoed)", "step:result", "metrics"))
@@ -147,5 +148,5 @@ def test_names_from_the_notebook_never_clash_with_generated_ones(tmp_path: Path,
     finally:
         os.chdir(before)
     assert run.ok, run.error
-    assert run.outputs["display"]["shown"] == 10
+    assert run.outputs["display"]["shown"] == 10 and run.outputs["steps"]["label"] == "nn"
     assert run.outputs["result"]["final"] == 11

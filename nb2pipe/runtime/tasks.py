@@ -55,10 +55,12 @@ def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task
     return decorate
 
 
-def run_step(name: str, function: Callable[..., dict[str, Any]], **arguments: Any) -> Values:
+def run_step(name: str, function: Callable[..., dict[str, Any]], /,
+             **arguments: Any) -> Values:
     """Run a step (its function, or in notebook mode its cells as a notebook) in the notebook's
     folder; an error names the cell and line that raised it. Its values are saved for later
-    runs unless caching is off (NB2PIPE_CACHE=off), and its metrics published."""
+    runs unless caching is off (NB2PIPE_CACHE=off), and its metrics published. (`name` and
+    `function` are positional only: a step may read a value called `name`.)"""
     progress.watch_process()
     fingerprints = os.environ.get("NB2PIPE_FINGERPRINTS")
     if fingerprints:
