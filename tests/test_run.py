@@ -216,8 +216,7 @@ def test_notebook_mode_failure_names_the_cell(tmp_path: Path, store: Path,
 
 
 def cli(*args: str, cwd: Path | None = None, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(cache)}
-    env.pop("PREFECT_API_URL", None)
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(cache)}  # PREFECT_API_URL: the session's
     return subprocess.run([sys.executable, "-m", "nb2pipe", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=600)
 
@@ -407,7 +406,6 @@ def test_a_step_that_ends_its_process_is_a_failed_step_with_its_cell(
                               ("z = y", "step:c"))
     mark = f"dies-{how}-{runner}-{os.getpid()}"
     env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
-    env.pop("PREFECT_API_URL", None)
     done = subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(notebook), "--runner",
                            runner], capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -426,7 +424,6 @@ def test_ctrl_c_stops_the_run_promptly_and_leaves_nothing_running(tmp_path: Path
                                "step:slow"))
     mark = f"interrupt-{os.getpid()}"
     env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
-    env.pop("PREFECT_API_URL", None)
     process = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(notebook)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)

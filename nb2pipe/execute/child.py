@@ -19,7 +19,9 @@ from pathlib import Path
 from types import FrameType
 from uuid import UUID
 
+from nb2pipe.execute import prefect_api, startup
 from nb2pipe.execute.engine import RunOptions, run_project
+from nb2pipe.runtime.progress import emit
 
 _EXIT = os._exit  # before a step's os._exit is watched (runtime/progress.py)
 
@@ -29,8 +31,10 @@ def main(argv: list[str]) -> int:
     document = json.loads(spec.read_text(encoding="utf-8"))
     signal.signal(signal.SIGINT, _interrupted)
     try:
-        result = run_project(Path(document["project"]), RunOptions(**document["options"]),
-                             channel=os.environ["NB2PIPE_PROGRESS"])
+        startup.import_prefect()
+        with prefect_api.flow_run_links(_flow_run):
+            result = run_project(Path(document["project"]), RunOptions(**document["options"]),
+                                 channel=os.environ["NB2PIPE_PROGRESS"])
     except Exception as exc:  # flow.py does not import, Prefect cannot start, ...
         if os.environ.get("NB2PIPE_VERBOSE"):
             traceback.print_exc()
@@ -40,7 +44,13 @@ def main(argv: list[str]) -> int:
     outcome.write_text(json.dumps({"ok": result.ok, "seconds": result.seconds,
                                    "startup": result.startup, "error": result.error}),
                        encoding="utf-8")
+    startup.leave()
     return 0 if result.ok else 1
+
+
+def _flow_run(url: str) -> None:
+    """The flow run's address in Prefect's UI, for the supervisor to print."""
+    emit({"event": "phase", "phase": "flow_run", "message": f"flow run: {url}", "url": url})
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:

@@ -52,10 +52,12 @@ class Tracker:
     its end, whatever order the events of concurrent processes arrive in."""
 
     def __init__(self, order: list[str], emit: Emit | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+                 warn: Callable[[str], None] | None = None,
+                 phase: Callable[[str, str, str | None], None] | None = None) -> None:
         self.reports = {name: StepReport(name) for name in order}
         self.emit = emit or (lambda report: None)
         self.warn = warn or (lambda message: None)
+        self.phase = phase or (lambda name, message, url: None)
         self.exits: dict[str, dict[str, Any]] = {}  # step -> its "exit" event
         self.warnings: list[str] = []
         self.lock = threading.Lock()
@@ -66,6 +68,9 @@ class Tracker:
             if kind == "warning":
                 self.warnings.append(str(event.get("message", "")))
                 self.warn(self.warnings[-1])
+            elif kind == "phase":  # e.g. the flow run's address in Prefect's UI
+                self.phase(str(event.get("phase")), str(event.get("message", "")),
+                           event.get("url"))
             elif kind == "exit" and step in self.reports:
                 self.exits[step] = event
             elif kind == "step" and step in self.reports:

@@ -41,11 +41,13 @@ class Interrupted(Exception):
 
 def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
               warn: Callable[[str], None] | None = None, verbose: bool = False,
-              stdout: IO[str] | None = None) -> RunResult:
-    """Run the project in a child process; raises Interrupted on Ctrl-C."""
+              stdout: IO[str] | None = None,
+              phase: Callable[[str, str, str | None], None] | None = None) -> RunResult:
+    """Run the project in a child process (with the Prefect API of this one's environment);
+    raises Interrupted on Ctrl-C."""
     project = project.resolve()
     manifest = read_manifest(project)
-    tracker = Tracker(list(manifest["order"]), emit, warn)
+    tracker = Tracker(list(manifest["order"]), emit, warn, phase)
     channel = Channel()
     channel.follow(tracker.apply)
     spec = channel.folder / "run.json"
@@ -56,8 +58,8 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     env = {**os.environ, "NB2PIPE_PROGRESS": str(channel.path), MARK: mark}
     if verbose:
         env["NB2PIPE_VERBOSE"] = "1"
-    else:  # Prefect's own log lines (tracebacks of failed tasks included)
-        env["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+    else:  # Prefect's own lines in the terminal (failed tasks' tracebacks): with --verbose
+        env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
     child = subprocess.Popen([sys.executable, "-m", "nb2pipe.execute.child", str(spec),
                               str(outcome)], env=env, stdout=stdout, start_new_session=True)
     interrupted = False
