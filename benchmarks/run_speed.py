@@ -749,8 +749,8 @@ def main(argv: list[str] | None = None) -> int:
                              "--quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: smaller work, 128 MB frame, 1 run each")
-    parser.add_argument("--only", choices=("handoff",),
-                        help="run this measurement alone (4: the handoff)")
+    parser.add_argument("--only", choices=("parallel", "handoff"),
+                        help="run this measurement alone (2: parallel steps, 4: the handoff)")
     parser.add_argument("--server-only", action="store_true",
                         help="only measurement 5 (the local Prefect server, examples/churn)")
     args = parser.parse_args(argv)
@@ -768,6 +768,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.server_only:
             measure_local_server(bench)
+            return summary(bench, started)
+        if args.only == "parallel":
+            measure_parallel(bench, calibrate_parallel(sizes.parallel_seconds))
             return summary(bench, started)
         if args.only is None:
             rows = calibrate_sequential(sizes.step_seconds)
