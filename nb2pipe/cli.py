@@ -7,7 +7,6 @@ Exit codes: 0 success (warnings allowed), 1 the notebook has errors (or warnings
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -167,12 +166,14 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--docker", action="store_true", default=None,
                          help="also write a Dockerfile and docker/kubernetes deployments")
 
+    from nb2pipe.execute.engine import MODES, RUNNERS
+
     run = _command(commands, "run", "run a notebook's pipeline (or a converted project)", _run)
     _parameter_flags(run)
-    run.add_argument("--mode", choices=("module", "notebook"), default="module",
+    run.add_argument("--mode", choices=MODES, default="module",
                      help="module: step functions in this process (default); notebook: each "
                           "step as a papermill notebook, kept with the run")
-    run.add_argument("--runner", choices=("thread", "process", "dask"), default="thread",
+    run.add_argument("--runner", choices=RUNNERS, default="thread",
                      help="how independent steps run concurrently (default: threads)")
     run.add_argument("--dask-address", metavar="ADDRESS",
                      help="with --runner dask: the scheduler, e.g. tcp://10.0.0.5:8786 "
@@ -185,7 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.add_argument("--progress", choices=("text", "jsonl"), default="text",
                      help="jsonl: one JSON event per line (for programs)")
-    run.add_argument("--verbose", action="store_true", help="show Prefect's own log lines")
+    run.add_argument("--verbose", action="store_true",
+                     help="show Prefect's own log lines (failed tasks' tracebacks included)")
 
     deploy = commands.add_parser(
         "deploy", help="deploy a converted project to a Prefect server",
@@ -445,10 +447,9 @@ def _run(args: argparse.Namespace) -> int:
         parameters,
         prefect_api,
         prepare,
-        run_project,
-        startup,
     )
-    from nb2pipe.execute.report import JsonProgress, TextProgress, document, metrics, summary
+    from nb2pipe.execute.report import JsonProgress, TextProgress, document, summary
+    from nb2pipe.execute.supervise import Interrupted, supervise
 
     flags = _flags(args)
     jsonl = JsonProgress() if args.progress == "jsonl" else None
@@ -477,41 +478,48 @@ def _run(args: argparse.Namespace) -> int:
     phase = _phase_printer(jsonl is not None, sys.stderr if args.json else sys.stdout)
     links: list[str] = []
 
-    def flow_run(url: str) -> None:
-        links.append(url)
-        phase("flow_run", f"flow run: {url}", url)
+    def on_phase(name: str, message: str, url: str | None = None) -> None:
+        if name == "flow_run" and url:
+            links.append(url)
+        phase(name, message, url)
 
+    warn = jsonl.warning if jsonl else (
+        lambda message: print(f"nb2pipe: warning: {message}", file=sys.stderr, flush=True))
     try:
         with prefect_api.connected(lambda message: phase("server", message)):
             phase("running", "running…")
-            startup.import_prefect()
-            with prefect_api.flow_run_links(flow_run):
-                if args.json:  # stdout holds the JSON document alone; step output: stderr
-                    with contextlib.redirect_stdout(sys.stderr):
-                        result = run_project(prepared.project, options, None)
-                else:
-                    result = run_project(prepared.project, options, jsonl or text)
+            # The flow runs in a child process (a step may end its process; Ctrl-C must stop
+            # a step's thread); with --json, what the steps print goes to stderr.
+            result = supervise(prepared.project, options, jsonl or text, warn, args.verbose,
+                               sys.stderr if args.json else None, on_phase)
     except local_server.ServerError as exc:
         if jsonl:
             print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
         print(f"nb2pipe: error: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as stop:
+        result = stop.result
+        if jsonl:
+            jsonl.finished(result)
+        elif not args.json:
+            print(summary(result))
+        print("nb2pipe: interrupted; the run's processes were stopped", file=sys.stderr)
+        return 130
     if jsonl:
         jsonl.finished(result)
     elif args.json:
-        print(json.dumps({**document(result, prepared.manifest, str(prepared.project)),
+        print(json.dumps({**document(result, str(prepared.project)),
                           "flow_run_url": links[0] if links else None}, indent=2))
     else:
         print(summary(result))
         kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
         for folder in kept:
             print(f"executed step notebooks: {folder}")
-        for step, found in metrics(result, prepared.manifest).items():
+        for step, found in result.metrics.items():
             for name, value in found.items():
                 print(f"  {step}.{name} = {value!r}")
         if result.error:
             print(f"nb2pipe: {result.error}", file=sys.stderr)
-    startup.leave()
     return 0 if result.ok else 1
 
 

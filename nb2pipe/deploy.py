@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.execute.params import flow_arguments
+
 
 class DeployError(Exception):
     """Deploying cannot go ahead: the message is one line (or a few) saying why and what to do."""
@@ -76,10 +78,10 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
            cron: str | None = None, parameters: dict[str, Any] | None = None) -> Deployment:
     import yaml
 
-    from nb2pipe.runtime import errors as cells
+    from nb2pipe.runtime.project import read_manifest
 
     project = project.resolve()
-    manifest = cells.load_manifest(str(project))
+    manifest = read_manifest(project)
     url = api_url()
     document = yaml.safe_load((project / "prefect.yaml").read_text(encoding="utf-8"))
     entry = document["deployments"][0]  # the process deployment; the others need images
@@ -96,7 +98,7 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
         if cron:
             command += ["--cron", cron]
         if parameters:
-            command += ["--params", json.dumps(parameters)]
+            command += ["--params", json.dumps(flow_arguments(manifest, parameters))]
         # prefect.yaml's pull step is this folder, recorded from $PWD when deploying
         env = {**os.environ, "PWD": str(project), "PREFECT_API_URL": url}
         finished = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
@@ -111,11 +113,11 @@ def serve(project: Path, *, name: str | None = None, cron: str | None = None,
     """Serve the flow from this process until interrupted (the simplest setup: no worker)."""
     from prefect.flows import load_flow_from_entrypoint
 
-    from nb2pipe.runtime import errors as cells
+    from nb2pipe.runtime.project import read_manifest
 
     project = project.resolve()
-    manifest = cells.load_manifest(str(project))
+    manifest = read_manifest(project)
     flow: Any = load_flow_from_entrypoint(str(project / manifest["flow"]["entrypoint"]),
                                      use_placeholder_flow=False)
     flow.serve(name=name or manifest["flow"]["name"].replace("_", "-"), cron=cron,
-               parameters=parameters or {})
+               parameters=flow_arguments(manifest, parameters or {}))

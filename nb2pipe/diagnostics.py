@@ -34,6 +34,7 @@ CODES: dict[str, Code] = {
         Code("NB110", W, "step has no code"),
         Code("NB111", E, "no step runs code"),
         Code("NB112", E, "Python 2 notebook"),
+        Code("NB113", W, "parameter renamed in the flow"),
         # NB2xx: dependency errors
         Code("NB201", E, "undefined name"),
         Code("NB202", E, "dependency cycle"),

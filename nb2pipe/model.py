@@ -114,6 +114,9 @@ class StepOptions:
     retries: int = 0
     timeout: float | None = None
     cache: bool = True
+    # What the step needs of the Dask worker it runs on (tags cpu:N, memory:SIZE, gpu:N):
+    # (("CPU", 2.0), ("MEMORY", 4e9)), Dask resource names, memory in bytes.
+    resources: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import pytest
 # Prefect keeps its state here, not in the developer's home (set before Prefect is imported).
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="nb2pipe-test-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Results and cached values of flows the tests run stay out of the user's cache.
+os.environ.setdefault("NB2PIPE_CACHE_DIR", tempfile.mkdtemp(prefix="nb2pipe-test-cache-"))
 
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,15 +64,13 @@ def write_notebook(path: Path, *specs: Any) -> Path:
 
 @contextmanager
 def project_modules(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
-    """Import a generated project's steps.py and flow.py (each project has its own `steps`)."""
-    sys.path.insert(0, str(project))
-    sys.modules.pop("steps", None)
+    """Import a generated project's steps.py and flow.py (with its nb2pipe_runtime), as Prefect
+    and `nb2pipe run` do: each project has its own `steps`, `flow` and runtime copy."""
+    from nb2pipe.execute.engine import load_flow
+
+    flow = load_flow(project)
     try:
-        spec = importlib.util.spec_from_file_location(f"flow_{id(project)}", project / "flow.py")
-        assert spec and spec.loader
-        flow = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(flow)
         yield sys.modules["steps"], flow
     finally:
-        sys.path.remove(str(project))
-        sys.modules.pop("steps", None)
+        if str(project) in sys.path:
+            sys.path.remove(str(project))

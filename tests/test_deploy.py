@@ -149,8 +149,10 @@ with get_client(sync_client=True) as client:
         logs = found
         time.sleep(1)
     logs = found
-print(json.dumps({{"state": run.state.type.value, "parameters": run.parameters,
+print(json.dumps({{"id": str(run.id), "state": run.state.type.value,
+    "parameters": run.parameters,
     "tasks": {{t.name: t.state.type.value for t in tasks}},
+    "task_states": {{t.name: t.state.name for t in tasks}},
     "artifacts": {{a.key: a.data for a in artifacts}},
     "logs": [entry.message for entry in logs]}}))
 """
@@ -181,6 +183,63 @@ def test_deploy_and_run_with_non_default_parameters(server: dict[str, str], work
     expected = json.loads(local.stdout)["metrics"]["evaluate"]
     table = json.loads(run["artifacts"]["evaluate-metrics"])
     assert {row["metric"]: row["value"] for row in table} == expected
+
+
+def retried(server: dict[str, str], flow_run: str) -> dict[str, Any]:
+    """`prefect flow-run retry`, as after fixing what failed; the states its steps end in."""
+    done = subprocess.run([*PREFECT, "flow-run", "retry", flow_run], env=server,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    script = f"""
+import json, time
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+with get_client(sync_client=True) as client:
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        run = client.read_flow_run({flow_run!r})
+        if run.state.is_final() and run.run_count > 1:
+            break
+        time.sleep(1)
+    tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+        any_=[run.id])))
+    latest = {{}}
+    for task in sorted(tasks, key=lambda t: t.state.timestamp):
+        if task.state.name != "NotReady":  # a step that did not run in the failed attempt
+            latest[task.name] = task.state.name
+print(json.dumps({{"state": run.state.type.value, "task_states": latest}}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], env=server, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_failed_run_resumes_from_the_failed_step_and_a_second_run_is_cached(
+        server: dict[str, str], worker: None, tmp_path: Path) -> None:
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    notebook = write_notebook(
+        folder / "resume.ipynb", ("rows = [1, 2, 3]", "step:load"),
+        ("other = len(rows)", "step:side"),
+        ("divisor = int(open('divisor.txt').read())\nratio = sum(rows) / divisor", "step:ratio"),
+        ("report = ratio + other", "step:report", "metrics"))
+    project = project_copy(tmp_path / "copy", notebook)
+    assert nb2pipe("deploy", str(project), env=server).returncode == 0
+    failed = flow_run(server, "resume/resume", {})
+    assert failed["state"] == "FAILED"
+    ran = {name: state for name, state in failed["task_states"].items() if state != "NotReady"}
+    assert ran == {"load": "Completed", "side": "Completed", "ratio": "Failed"}
+    (project.parent / "divisor.txt").write_text("2")  # the cause, fixed
+    resumed = retried(server, failed["id"])
+    assert resumed["state"] == "COMPLETED"
+    # Only the failed step and what follows it ran again; the rest came from the cache.
+    assert resumed["task_states"] == {"load": "Cached", "side": "Cached", "ratio": "Completed",
+                                      "report": "Completed"}
+    again = flow_run(server, "resume/resume", {})
+    assert again["state"] == "COMPLETED"
+    assert again["task_states"] == {name: "Cached" for name in ("load", "side", "ratio",
+                                                                  "report")}
 
 
 def test_prefect_yaml_deploys_as_is_with_prefect_deploy(server: dict[str, str], worker: None,
@@ -254,6 +313,7 @@ def test_generated_flow_on_dask_matches_threads(tmp_path: Path, prefect_harness:
                    ("time.sleep(1)\nright = (os.getpid(), seed * 2)", "step:right"),
                    ("total = left[1] + right[1]", "step:join", "metrics"))
     project = project_copy(tmp_path / "copy", notebook)
+    monkeypatch.setenv("NB2PIPE_CACHE", "off")  # the second run must not reuse the first's
     before = os.getcwd()
     try:
         with project_modules(project) as (_, flow):

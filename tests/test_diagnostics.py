@@ -20,6 +20,7 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB110": ("warn_magic_empty_step", 3),
     "NB111": ("error_nothing_runs", 1),
     "NB112": ("error_python2", 2),
+    "NB113": ("error_parameters", 1),
     "NB201": ("error_undefined", 2),
     "NB202": ("error_cycle", 1),
     "NB203": ("error_import_star", 2),

@@ -14,7 +14,8 @@ import pytest
 from support import EXAMPLES, NOTEBOOKS, project_modules
 
 from nb2pipe.convert import convert
-from nb2pipe.runtime.values import assert_same, load
+from nb2pipe.runtime.compare import assert_same
+from nb2pipe.runtime.values import load
 
 pytestmark = pytest.mark.integration
 EXAMPLE_NOTEBOOKS = sorted(EXAMPLES.glob("*/*.ipynb"))
@@ -114,3 +115,38 @@ def test_module_beside_the_notebook_is_imported_from_there(tmp_path: Path) -> No
     assert "helpers" not in (project / "requirements.txt").read_text()  # the notebook's own code
     result = pytest_in(project)
     assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_names_from_the_notebook_never_clash_with_generated_ones(tmp_path: Path,
+                                                                prefect_harness: None) -> None:
+    """A parameter `wait`, `name` or `_run`, a step `steps` that feeds another, steps
+    `subprocess` and `display`: generated helpers are renamed around them, and `_run` (which
+    Prefect refuses) is `run_` in the flow, with a warning."""
+    from support import write_notebook
+
+    from nb2pipe.execute import RunOptions, prepare, run_project
+
+    notebook = write_notebook(
+        tmp_path / "clash.ipynb",
+        ("wait = 2\n_run = 3\nsteps_total = 0\nname = 'n'\nfunction = 0", "parameters"),
+        ("rows = [wait, _run, function]\nlabel = name * 2", "step:steps", "metrics"),
+        ("echoed = !echo hi\ntotal = sum(rows) + steps_total", "step:subprocess"),
+        ("shown = total * 2\ndisplay(shown)", "step:display", "metrics"),
+        ("final = shown + len(echoed)", "step:result", "metrics"))
+    result = convert(notebook, tmp_path / "project")
+    assert result.ok
+    renamed = [d for d in result.diagnostics if d.code == "NB113"]
+    assert len(renamed) == 1 and "'_run' is 'run_' in the flow" in renamed[0].message
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+                          cwd=tmp_path / "project", capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+    before = os.getcwd()
+    try:
+        prepared = prepare(tmp_path / "project")
+        run = run_project(prepared.project, RunOptions(
+            parameters={"wait": 4, "_run": 1}, storage=str(tmp_path / "results")))
+    finally:
+        os.chdir(before)
+    assert run.ok, run.error
+    assert run.outputs["display"]["shown"] == 10 and run.outputs["steps"]["label"] == "nn"
+    assert run.outputs["result"]["final"] == 11

@@ -16,7 +16,6 @@ from support import EXAMPLES, NOTEBOOKS, write_notebook
 
 from nb2pipe.execute import RunOptions, prepare, run_project
 from nb2pipe.execute.engine import RunResult
-from nb2pipe.execute.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -29,13 +28,14 @@ def keep_cwd() -> Iterator[None]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "cache")
+def store(tmp_path: Path) -> Path:
+    """The cache folder of the tests' runs: converted projects, results and cached values."""
+    return tmp_path / "cache"
 
 
-def run(notebook: Path, store: Store, **options: Any) -> RunResult:
-    prepared = prepare(notebook, store=store)
-    return run_project(prepared.project, RunOptions(store=str(store.root), **options))
+def run(notebook: Path, store: Path, **options: Any) -> RunResult:
+    prepared = prepare(notebook, cache=store)
+    return run_project(prepared.project, RunOptions(storage=str(store / "results"), **options))
 
 
 def states(result: RunResult) -> dict[str, str]:
@@ -43,7 +43,7 @@ def states(result: RunResult) -> dict[str, str]:
 
 
 def value(result: RunResult, step: str, name: str) -> Any:
-    return result.outputs[step].value(name)
+    return result.outputs[step][name]
 
 
 CHAIN = [
@@ -57,7 +57,7 @@ CHAIN = [
 
 
 def test_second_run_runs_nothing_and_parameters_rerun_only_their_steps(
-        tmp_path: Path, store: Store, prefect_harness: None) -> None:
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
     first = run(notebook, store)
     assert first.ok and set(states(first).values()) == {"completed"}
@@ -75,7 +75,7 @@ def test_second_run_runs_nothing_and_parameters_rerun_only_their_steps(
     assert set(states(forced).values()) == {"completed"}
 
 
-def test_editing_a_cell_reruns_that_step_and_what_follows(tmp_path: Path, store: Store,
+def test_editing_a_cell_reruns_that_step_and_what_follows(tmp_path: Path, store: Path,
                                                          prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
     assert run(notebook, store).ok
@@ -88,7 +88,7 @@ def test_editing_a_cell_reruns_that_step_and_what_follows(tmp_path: Path, store:
     assert json.loads(value(result, "report", "summary"))["tag"] == "x-3"
 
 
-def test_failing_cell_names_notebook_cell_line_and_error(tmp_path: Path, store: Store,
+def test_failing_cell_names_notebook_cell_line_and_error(tmp_path: Path, store: Path,
                                                         prefect_harness: None) -> None:
     notebook = write_notebook(
         tmp_path / "broken.ipynb",
@@ -116,17 +116,17 @@ if attempts < 3:
 done = attempts"""
 
 
-def test_transient_errors_are_retried(tmp_path: Path, store: Store,
+def test_transient_errors_are_retried(tmp_path: Path, store: Path,
                                       prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "flaky.ipynb",
-                              (FLAKY.format(error="ConnectionError"), "step:fetch", "retries:3"))
+                              (FLAKY.format(error="ConnectionError"), "step:fetch", "retries:3",
+                               "metrics"))
     result = run(notebook, store)
-    assert result.ok and value(result, "fetch", "done") if "done" in (
-        result.outputs["fetch"].values or {}) else result.ok
+    assert result.ok and value(result, "fetch", "done") == 3
     assert (tmp_path / "attempts.txt").read_text() == "3"
 
 
-def test_deterministic_errors_are_not_retried(tmp_path: Path, store: Store,
+def test_deterministic_errors_are_not_retried(tmp_path: Path, store: Path,
                                              prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "bug.ipynb",
                               (FLAKY.format(error="ValueError"), "step:fetch", "retries:3"))
@@ -135,7 +135,7 @@ def test_deterministic_errors_are_not_retried(tmp_path: Path, store: Store,
     assert (tmp_path / "attempts.txt").read_text() == "1"
 
 
-def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Store,
+def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Path,
                                                 prefect_harness: None) -> None:
     import time
 
@@ -145,8 +145,8 @@ def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Store,
         "import time\nfor _ in range(200):\n    time.sleep(0.05)\nx = 1", "step:slow", "timeout:1"))
     reported: dict[str, float] = {}
     start = time.perf_counter()
-    prepared = prepare(notebook, store=store)
-    result = run_project(prepared.project, RunOptions(store=str(store.root)),
+    prepared = prepare(notebook, cache=store)
+    result = run_project(prepared.project, RunOptions(storage=str(store / "results")),
                          lambda r: reported.setdefault(r.state, time.perf_counter() - start))
     assert states(result) == {"slow": "failed"}
     assert "timeout" in (result.steps["slow"].error or "")
@@ -154,7 +154,7 @@ def test_timeout_fails_the_step_when_it_expires(tmp_path: Path, store: Store,
 
 
 @pytest.mark.parametrize("runner", ["process", "dask"])
-def test_runners_give_the_same_results(runner: str, tmp_path: Path, store: Store,
+def test_runners_give_the_same_results(runner: str, tmp_path: Path, store: Path,
                                        prefect_harness: None) -> None:
     shutil.copytree(EXAMPLES / "kale_wine", tmp_path / "kale_wine",
                     ignore=shutil.ignore_patterns("*_pipeline", "*.graph.json"))
@@ -163,14 +163,14 @@ def test_runners_give_the_same_results(runner: str, tmp_path: Path, store: Store
     other = run(notebook, store, cache=False, runner=runner)
     assert threads.ok and other.ok, other.error
     for step in threads.outputs:
-        for name in threads.outputs[step].values or {}:
+        for name in threads.outputs[step]:
             mine, theirs = value(threads, step, name), value(other, step, name)
-            from nb2pipe.runtime.values import assert_same
+            from nb2pipe.runtime.compare import assert_same
 
             assert_same(theirs, mine, f"{step}.{name}")
 
 
-def test_independent_steps_run_on_different_dask_workers(tmp_path: Path, store: Store,
+def test_independent_steps_run_on_different_dask_workers(tmp_path: Path, store: Path,
                                                          prefect_harness: None) -> None:
     notebook = write_notebook(
         tmp_path / "pids.ipynb",
@@ -185,7 +185,7 @@ def test_independent_steps_run_on_different_dask_workers(tmp_path: Path, store: 
     assert os.getpid() not in (value(result, "left", "left"), value(result, "right", "right"))
 
 
-def test_notebook_mode_keeps_each_executed_step_notebook(tmp_path: Path, store: Store,
+def test_notebook_mode_keeps_each_executed_step_notebook(tmp_path: Path, store: Path,
                                                          prefect_harness: None) -> None:
     notebook = write_notebook(
         tmp_path / "plots.ipynb",
@@ -205,7 +205,7 @@ def test_notebook_mode_keeps_each_executed_step_notebook(tmp_path: Path, store: 
     assert result.steps["plot"].notebook == str(tmp_path / "run" / "notebooks" / "plot.ipynb")
 
 
-def test_notebook_mode_failure_names_the_cell(tmp_path: Path, store: Store,
+def test_notebook_mode_failure_names_the_cell(tmp_path: Path, store: Path,
                                              prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "nbfail.ipynb", ("a = 1", "step:one"),
                               ("b = a + 1\nc = b / 0", "step:two"))
@@ -263,7 +263,7 @@ def test_verify_passes_on_examples(notebook: Path, tmp_path: Path) -> None:
 
 
 def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           store: Store, prefect_harness: None) -> None:
+                                           store: Path, prefect_harness: None) -> None:
     from nb2pipe.execute.verify import verify
     from nb2pipe.graph.resolve import Resolver
     from nb2pipe.pipeline import analyze_notebook
@@ -273,7 +273,7 @@ def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(Resolver, "_mutate", lambda *args: None)  # mutation tracking off
     graph = analyze_notebook(notebook)
     assert ("load", "count", ("df",)) in {(e.source, e.target, e.variables) for e in graph.edges}
-    verdict = verify(notebook, "tags", {}, graph, prepare(notebook, store=store).project)
+    verdict = verify(notebook, "tags", {}, graph, prepare(notebook, cache=store).project)
     assert verdict.divergence is not None
     assert (verdict.divergence.step, verdict.divergence.kind,
             verdict.divergence.name) == ("count", "inputs", "df")
@@ -290,7 +290,7 @@ def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     assert "left out: 'noise' (use inputs) differs between two notebook runs" in result.stdout
 
 
-def test_runs_without_cache_never_hand_on_an_old_runs_values(tmp_path: Path, store: Store,
+def test_runs_without_cache_never_hand_on_an_old_runs_values(tmp_path: Path, store: Path,
                                                              prefect_harness: None) -> None:
     notebook = write_notebook(tmp_path / "fresh.ipynb",
                               ("import uuid\ntoken = uuid.uuid4().hex", "step:make"),
@@ -301,3 +301,194 @@ def test_runs_without_cache_never_hand_on_an_old_runs_values(tmp_path: Path, sto
     assert value(first, "use", "seen") != value(second, "use", "seen")
     cached = run(notebook, store)  # a cached run stores under the cache key, as before
     assert value(run(notebook, store), "use", "seen") == value(cached, "use", "seen")
+
+
+def test_a_cache_off_step_runs_every_time_and_its_readers_only_when_it_changed(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    notebook = write_notebook(tmp_path / "off.ipynb",
+                              ("rows = [1, 2, 3]", "step:load"),
+                              ("import time\nstamp = time.time()\nsize = len(rows)", "step:clock",
+                               "cache:off"),
+                              ("double = size * 2", "step:use", "metrics"))
+    assert run(notebook, store).ok
+    again = run(notebook, store)
+    # the step runs again; what it returns (size) did not change, so its reader is cached
+    assert states(again) == {"load": "cached", "clock": "completed", "use": "cached"}
+    assert value(again, "use", "double") == 6
+
+
+STORED = [("import numpy as np\nweights = np.arange(4.0)\nnames = ['a', 'b']", "step:make"),
+          ("total = float(weights.sum()) + len(names)", "step:use", "metrics")]
+
+
+@pytest.mark.parametrize("damage", ["change", "truncate", "delete", "garbage-entry"])
+def test_a_damaged_cache_entry_is_recomputed_with_a_warning(
+        damage: str, tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    """A changed element of a stored array, a truncated or deleted file, or an unreadable
+    entry: never used, never a bare AssertionError; the step runs again and replaces it."""
+    notebook = write_notebook(tmp_path / "stored.ipynb", *STORED)
+    first = run(notebook, store)
+    assert first.ok and value(first, "use", "total") == 8.0
+    values = store / "results" / "values"
+    array = next(values.rglob("*.npy"))
+    if damage == "change":  # the last element, 3.0 -> 1000003.0: the file still loads
+        data = bytearray(array.read_bytes())
+        data[-8:] = __import__("struct").pack("<d", 1000003.0)
+        array.write_bytes(bytes(data))
+    elif damage == "truncate":
+        array.write_bytes(array.read_bytes()[:60])
+    elif damage == "delete":
+        array.unlink()
+    else:
+        entries = [p for p in (store / "results").iterdir() if p.is_file()]
+        assert entries
+        for entry in entries:
+            entry.write_text("{not json")
+    again = run(notebook, store)
+    assert again.ok, again.error
+    assert value(again, "use", "total") == 8.0
+    assert states(again)["make"] == "completed"
+    assert any("cached result not used, it runs again" in w for w in again.warnings), (
+        again.warnings)
+    third = run(notebook, store)
+    assert states(third) == {"make": "cached", "use": "cached"}  # replaced: trusted again
+    assert value(third, "use", "total") == 8.0
+
+
+def test_results_go_to_a_prefect_filesystem_block(tmp_path: Path, store: Path,
+                                                  prefect_harness: None) -> None:
+    import fsspec
+    from prefect.filesystems import RemoteFileSystem
+
+    # An fsspec file system that is not a folder: this process's memory (steps run on threads)
+    bucket = f"nb2pipe-test-{tmp_path.name}"
+    RemoteFileSystem(basepath=f"memory://{bucket}").save("nb2pipe-test-results", overwrite=True)
+    notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
+    prepared = prepare(notebook, cache=store)
+    options = RunOptions(storage="remote-file-system/nb2pipe-test-results")
+    first = run_project(prepared.project, options)
+    assert first.ok, first.error
+    stored = fsspec.filesystem("memory").find(f"/{bucket}")
+    assert [p for p in stored if "/values/" in p], stored  # the values are in the block
+    assert not (store / "results").exists()
+    again = run_project(prepared.project, options)
+    assert set(states(again).values()) == {"cached"}
+    assert value(again, "report", "total") == 6.0
+
+
+def processes_of(mark: str) -> list[int]:
+    """Processes (other than this one) whose environment carries `mark`."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("NB2PIPE_TEST_MARK") == mark and process.pid != os.getpid():
+                found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+DYING = {
+    "os-exit": ("import os\ny = x + 1\nos._exit(1)", "cell 2, line 3 (step 'b'): os._exit(1)"),
+    "segfault": ("import ctypes\ny = x + 1\nctypes.string_at(0)",
+                 "cell 2, line 3 (step 'b'): the process crashed (Segmentation fault)"),
+    "sys-exit": ("import sys\ny = x + 1\nsys.exit(3)", "cell 2, line 3 (step 'b'): sys.exit(3)"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(DYING))
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_a_step_that_ends_its_process_is_a_failed_step_with_its_cell(
+        how: str, runner: str, tmp_path: Path) -> None:
+    code, expected = DYING[how]
+    notebook = write_notebook(tmp_path / "dies.ipynb", ("x = 1", "step:a"), (code, "step:b"),
+                              ("z = y", "step:c"))
+    mark = f"dies-{how}-{runner}-{os.getpid()}"
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
+    done = subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(notebook), "--runner",
+                           runner], capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert expected in done.stdout, done.stdout
+    assert "1 done, 1 failed, 1 skipped" in done.stdout
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert processes_of(mark) == []  # no worker, server or kernel left running
+
+
+def test_ctrl_c_stops_the_run_promptly_and_leaves_nothing_running(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    notebook = write_notebook(tmp_path / "slow.ipynb", ("x = 1", "step:a"),
+                              ("import time\nfor _ in range(600):\n    time.sleep(0.1)\ny = x",
+                               "step:slow"))
+    mark = f"interrupt-{os.getpid()}"
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
+    process = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(notebook)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    assert process.stdout is not None
+    for line in process.stdout:  # until the slow step runs
+        if "slow" in line and "started" in line:
+            break
+    pressed = time.monotonic()
+    process.send_signal(signal.SIGINT)  # Ctrl-C: the terminal signals the foreground process
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - pressed < 15
+    assert process.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err, err[-3000:]
+    assert "slow    failed    interrupted (Ctrl-C)" in out.replace("   ", "  ") or (
+        "interrupted (Ctrl-C)" in out), out
+    assert processes_of(mark) == []
+
+
+def test_steps_run_on_dask_workers_that_have_the_resources_they_need(
+        tmp_path: Path, store: Path, prefect_harness: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import Client, Nanny, Scheduler, SpecCluster
+
+    notebook = write_notebook(
+        tmp_path / "placed.ipynb", ("import os\nstart = os.getpid()", "step:start"),
+        ("on_gpu = os.getpid()", "step:gpu_step", "gpu:1"),
+        ("on_big = os.getpid()", "step:big_step", "cpu:4", "memory:8GB"),
+        ("pids = [start, on_gpu, on_big]", "step:join", "metrics"))
+    project = prepare(notebook, cache=store).project
+    manifest = json.loads((project / "pipeline.json").read_text())
+    options = {s["name"]: s["options"]["resources"] for s in manifest["steps"]}
+    assert options["gpu_step"] == {"GPU": 1.0}
+    assert options["big_step"] == {"CPU": 4.0, "MEMORY": 8e9}
+    assert 'with resources(CPU=4, MEMORY=8000000000):' in (project / "flow.py").read_text()
+    # The workers import the project's modules: a worker process started by a nanny takes
+    # the nanny's sys.path (as `PYTHONPATH=PROJECT dask worker ...` gives it).
+    monkeypatch.syspath_prepend(str(project))
+    workers = {
+        "plain": {"cls": Nanny, "options": {"nthreads": 1}},
+        "gpu": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+        "big": {"cls": Nanny, "options": {"nthreads": 1,
+                                          "resources": {"CPU": 8, "MEMORY": 16e9}}},
+    }
+    with SpecCluster(scheduler={"cls": Scheduler, "options": {"dashboard_address": ":0"}},
+                     workers=workers) as cluster, Client(cluster) as client:
+        client.wait_for_workers(3)
+        pids = client.run(os.getpid)
+        where = {pids[worker.worker_address]: name for name, worker in cluster.workers.items()}
+        result = run_project(project, RunOptions(
+            storage=str(store / "results"), runner="dask", cache=False,
+            dask_address=cluster.scheduler_address))
+    assert result.ok, result.error
+    assert where[value(result, "gpu_step", "on_gpu")] == "gpu"
+    assert where[value(result, "big_step", "on_big")] == "big"
+
+
+def test_a_flow_that_cannot_run_says_why_in_one_line(tmp_path: Path) -> None:
+    notebook = write_notebook(tmp_path / "nb.ipynb", ("x = 1", "step:a"))
+    project = tmp_path / "project"
+    assert cli("convert", str(notebook), "-o", str(project), cache=tmp_path / "c").returncode == 0
+    flow = project / "flow.py"
+    flow.write_text(flow.read_text().replace("import steps\n", "import steps\nimport missing\n"))
+    done = cli("run", str(project), cache=tmp_path / "c")
+    assert done.returncode == 1
+    assert ("nb2pipe: the flow could not run: ModuleNotFoundError: No module named 'missing'"
+            in done.stderr), done.stderr
+    assert "Traceback" not in done.stderr

@@ -9,20 +9,23 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from nb2pipe.execute.store import Store, file_hash, load, load_all, shared_groups
-from nb2pipe.runtime.values import fingerprint
+from nb2pipe.runtime.fingerprint import fingerprint
+from nb2pipe.runtime.store import Store, file_hash, shared_groups
 
 
 def test_values_that_share_objects_share_them_again_when_read_back(tmp_path: Path) -> None:
     train, test = pd.DataFrame({"x": [1, 2]}), pd.DataFrame({"x": [3]})
     outputs = {"frames": [train, test], "train": train, "test": test, "n": 3, "sizes": [2, 1]}
     assert shared_groups(outputs) == [("frames", "test", "train")]
-    refs = Store(tmp_path).save("key", outputs)
-    found = load_all(refs)
+    store = Store(str(tmp_path))
+    refs, unsaved = store.save(outputs)
+    assert unsaved == {}
+    found = store.load(refs)
     assert found["frames"][0] is found["train"] and found["frames"][1] is found["test"]
     found["frames"][1]["x2"] = 9  # a change through the list reaches `test`, as in memory
     assert list(found["test"].columns) == ["x", "x2"]
-    assert load(refs["n"]) == 3 and load(refs["sizes"]) == [2, 1]
+    assert store.load({"n": refs["n"]}) == {"n": 3}
+    assert store.load({"sizes": refs["sizes"]}) == {"sizes": [2, 1]}
     assert refs["sizes"].member == "" and refs["train"].member == "train"
 
 
@@ -51,11 +54,13 @@ def test_fingerprint_of_containers_ignores_set_order_but_not_list_order() -> Non
 
 def test_a_frame_is_stored_as_parquet_under_the_hash_of_its_file(tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": range(300_000), "name": ["a", "b", "c"] * 100_000})
-    ref = Store(tmp_path).save("key", {"frame": frame})["frame"]
-    assert ref.path.endswith(".parquet") and ref.sha256 == file_hash(Path(ref.path))
-    loaded = load(ref)
+    store = Store(str(tmp_path))
+    ref = store.save({"frame": frame})[0]["frame"]
+    assert ref.path == f"values/{ref.sha256[:2]}/{ref.sha256}.parquet"
+    assert ref.sha256 == file_hash(tmp_path / ref.path)
+    loaded = store.load_file(ref.path)
     pd.testing.assert_frame_equal(loaded, frame)
-    Path(ref.path).unlink()  # the frame holds its own memory, not the file's
+    (tmp_path / ref.path).unlink()  # the frame holds its own memory, not the file's
     loaded.loc[0, "x"] = -1  # and a step may change it in place
     loaded["x"] += 1
     assert loaded["x"].iloc[:2].tolist() == [0, 2]

@@ -9,7 +9,7 @@ export type Severity = 'error' | 'warning';
 export interface TagSpec {
   kind: string;
   prefix: string;
-  value: 'name' | 'int' | 'seconds' | 'off' | null;
+  value: 'name' | 'int' | 'seconds' | 'off' | 'number' | 'size' | null;
   description: string;
   alias_of: string | null;
   origin: string;

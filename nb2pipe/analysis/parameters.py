@@ -61,7 +61,19 @@ def read_parameters(
             line=node.lineno,
             source=ast.get_source_segment(cell.code, value) or lines[node.lineno - 1],
         ))
+        if flow_argument(target) != target:
+            problems.append(diagnostic(
+                "NB113", f"parameter '{target}' is '{flow_argument(target)}' in the flow and its "
+                "deployments: Prefect parameter names cannot start with '_'",
+                path=path, cell=cell, line=node.lineno,
+                hint=f"rename it in the notebook (e.g. '{target.lstrip('_')}') to keep one name"))
     return parameters, problems
+
+
+def flow_argument(name: str) -> str:
+    """The name of a parameter in the flow's signature: Prefect (pydantic) refuses names
+    with a leading underscore, so `_run` is `run_`."""
+    return f"{name.lstrip('_')}_" if name.startswith("_") and name.strip("_") else name
 
 
 def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None, ast.expr | None]:

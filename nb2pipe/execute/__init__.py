@@ -9,7 +9,6 @@ from typing import Any
 
 from nb2pipe.execute.engine import RunOptions, RunResult, run_project
 from nb2pipe.execute.params import ParameterArgs, ParameterError, check, collect
-from nb2pipe.execute.store import Store
 
 __all__ = ["NotebookErrors", "ParameterArgs", "ParameterError", "Prepared", "RunError",
            "RunOptions", "RunResult", "prepare", "run_project"]
@@ -33,24 +32,29 @@ class Prepared:
 
 
 def prepare(target: str | Path, split: str = "tags", output: str | Path | None = None,
-            store: Store | None = None) -> Prepared:
-    """A project folder to run: `target` itself, or the notebook converted into the cache (or
-    into `output`)."""
+            cache: Path | None = None) -> Prepared:
+    """A project folder to run: `target` itself, or the notebook converted into the cache
+    folder (`cache`, default the user's) or into `output`."""
     from nb2pipe.convert import ConvertError, convert
-    from nb2pipe.runtime import errors as cells
+    from nb2pipe.runtime.project import read_manifest
 
     target = Path(target)
     if target.is_dir():
         if not (target / "pipeline.json").is_file():
             raise RunError(f"{target}: not an nb2pipe project (no pipeline.json); "
                            "give a notebook or a folder written by nb2pipe convert")
-        manifest = cells.load_manifest(str(target))
+        try:
+            manifest = read_manifest(target)
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{target}/pipeline.json: cannot be read: {exc}") from None
+        if not (target / "nb2pipe_runtime").is_dir():
+            raise RunError(f"{target}: written by an older nb2pipe (no nb2pipe_runtime/); "
+                           f"convert the notebook again: nb2pipe convert NOTEBOOK -o {target}")
         notebook = (target / manifest["notebook"]).resolve()
         return Prepared(target, notebook if notebook.exists() else None, manifest, False)
     if target.suffix != ".ipynb" and not target.exists():
         raise RunError(f"{target}: no such notebook or project folder")
-    store = store or Store()
-    project = Path(output) if output else _cached_project(target, store)
+    project = Path(output) if output else _cached_project(target, cache)
     try:
         result = convert(target, project, split=split, force=output is None)
     except ConvertError as exc:
@@ -61,12 +65,14 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
 
         raise NotebookErrors("\n".join([*(diagnostic_text(d) for d in errors),
                                         f"{target}: has errors; nothing was run"]))
-    return Prepared(project, target.resolve(), cells.load_manifest(str(project)), True)
+    return Prepared(project, target.resolve(), read_manifest(project), True)
 
 
-def _cached_project(notebook: Path, store: Store) -> Path:
+def _cached_project(notebook: Path, cache: Path | None) -> Path:
+    from nb2pipe.runtime.store import cache_folder
+
     digest = hashlib.sha256(str(notebook.resolve()).encode()).hexdigest()[:12]
-    return store.root / "projects" / f"{notebook.stem}-{digest}"
+    return (cache or cache_folder()) / "projects" / f"{notebook.stem}-{digest}"
 
 
 def parameters(prepared: Prepared, flags: ParameterArgs) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.execute.store import default_root
+from nb2pipe.runtime.store import cache_folder
 
 Phase = Callable[[str], None]
 
@@ -91,7 +91,7 @@ class Status:
 
 def state_folder(root: Path | None = None) -> Path:
     """Where the local server keeps its state: `server/` in the user cache folder."""
-    return (root or default_root()) / "server"
+    return (root or cache_folder()) / "server"
 
 
 def prefect_version() -> str:

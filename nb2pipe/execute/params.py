@@ -168,3 +168,9 @@ def _split_union(text: str) -> list[str]:
         else:
             current += char
     return [*parts, current]
+
+
+def flow_arguments(manifest: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Parameter values by the names the flow function gives them (`_run` is `run_` there)."""
+    names = {p["name"]: p.get("argument", p["name"]) for p in manifest["parameters"]}
+    return {names.get(name, name): value for name, value in values.items()}

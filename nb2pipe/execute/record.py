@@ -7,7 +7,6 @@ a kernel (in the notebook's folder, like a person would); the user's notebook is
 
 from __future__ import annotations
 
-import inspect
 import json
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nb2pipe.model import StepGraph
-from nb2pipe.runtime import values
+from nb2pipe.runtime.notebook import setup_code
 
 _SETUP_NAME = "_nb2pipe_values"
 
@@ -51,8 +50,7 @@ def _save(folder: Path, names: list[str]) -> str:
 def instrumented(graph: StepGraph, inserts: dict[int, list[str]]) -> Iterator[Path]:
     """A temporary copy of the notebook with the extra cells; yields its path."""
     raw = json.loads(graph.notebook.path.read_text(encoding="utf-8"))
-    setup = (f"import types as _nb2pipe_types\n{_SETUP_NAME} = _nb2pipe_types.ModuleType("
-             f"{_SETUP_NAME!r})\nexec({inspect.getsource(values)!r}, {_SETUP_NAME}.__dict__)")
+    setup = setup_code({_SETUP_NAME: "values", "_nb2pipe_fingerprint": "fingerprint"})
     cells = [_code_cell(setup, "nb2pipe-setup")]
     for index, cell in enumerate(raw["cells"], start=1):
         before = inserts.get(-index, [])
@@ -76,7 +74,7 @@ def _code_cell(source: str, cell_id: str) -> dict[str, object]:
 
 def execute(graph: StepGraph, path: Path, parameters: dict[str, object] | None = None) -> None:
     """Run a notebook copy with papermill, in the original notebook's folder."""
-    from nb2pipe.execute.papermill import run_notebook
+    from nb2pipe.runtime.notebook import run_notebook
 
     failure = run_notebook(path, path.with_suffix(".out.ipynb"),
                            graph.notebook.path.resolve().parent, graph.notebook.kernel_name,

@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any, TextIO
 
-from nb2pipe.execute.engine import RunResult, StepReport
+from nb2pipe.execute.engine import RunResult
+from nb2pipe.execute.progress import StepReport
 
 _WORDS = {"running": "started", "completed": "done", "cached": "cached", "failed": "failed",
           "skipped": "skipped"}
@@ -39,6 +40,10 @@ class JsonProgress:
                           "cell": report.cell, "line": report.line}),
               file=self.stream, flush=True)
 
+    def warning(self, message: str) -> None:
+        print(json.dumps({"event": "warning", "message": message}), file=self.stream,
+              flush=True)
+
     def finished(self, result: RunResult) -> None:
         print(json.dumps({"event": "finished", "state": "completed" if result.ok else "failed",
                           "error": result.error}), file=self.stream, flush=True)
@@ -51,30 +56,11 @@ def summary(result: RunResult) -> str:
     parts = [f"{counts[s]} {w}" for s, w in (("completed", "done"), ("cached", "cached"),
                                               ("failed", "failed"), ("skipped", "skipped"))
              if counts.get(s)]
-    return (f"{', '.join(parts) or 'nothing ran'} in {result.seconds:.2f} s "
-            f"(+ {result.startup:.1f} s Prefect start-up)")
+    startup = f" (+ {result.startup:.1f} s Prefect start-up)" if result.startup else ""
+    return f"{', '.join(parts) or 'nothing ran'} in {result.seconds:.2f} s{startup}"
 
 
-def metrics(result: RunResult, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Scalar metrics of the steps that ran, by step."""
-    found: dict[str, dict[str, Any]] = {}
-    for step in manifest["steps"]:
-        handoff = result.outputs.get(step["name"])
-        if handoff is None or not step["metrics"]:
-            continue
-        for name in step["metrics"]:
-            try:
-                value = handoff.value(name)
-            except KeyError:
-                continue
-            if hasattr(value, "item") and getattr(value, "shape", None) == ():
-                value = value.item()
-            if isinstance(value, bool | int | float | str):
-                found.setdefault(step["name"], {})[name] = value
-    return found
-
-
-def document(result: RunResult, manifest: dict[str, Any], project: str) -> dict[str, Any]:
+def document(result: RunResult, project: str) -> dict[str, Any]:
     return {
         "ok": result.ok,
         "project": project,
@@ -86,5 +72,5 @@ def document(result: RunResult, manifest: dict[str, Any], project: str) -> dict[
              "cell": r.cell, "line": r.line, "notebook": r.notebook}
             for r in result.steps.values()
         ],
-        "metrics": metrics(result, manifest),
+        "metrics": result.metrics,
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe.model import Bind, Mutate, StepGraph
-from nb2pipe.runtime.values import same_fingerprint
+from nb2pipe.runtime.fingerprint import same_fingerprint
 
 Key = tuple[str, str, str]  # (step, "inputs" | "outputs", variable)
 
@@ -78,7 +78,7 @@ def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[
 
 
 def _capture(output: Path, step: str, kind: str, names: list[str]) -> str:
-    return (f"_nb2pipe_values.write_fingerprints({str(output)!r}, {step!r}, {kind!r}, "
+    return (f"_nb2pipe_fingerprint.write_fingerprints({str(output)!r}, {step!r}, {kind!r}, "
             f"{names!r}, globals())")
 
 
@@ -135,9 +135,9 @@ def _show(fingerprint: dict[str, Any]) -> str:
 
 def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGraph,
            project: Path, report_phase: Callable[[str], None] | None = None) -> Verdict:
-    """Two papermill runs (side by side) and one pipeline run, compared.
+    """Two papermill runs (side by side) and one run of the project's flow.py, compared.
 
-    The pipeline hands every value over through the store, as between processes: a step that
+    The flow hands every value over through the store, as between processes: a step that
     changes a value in place cannot reach another step's copy of it, whatever the scheduling.
     """
     from nb2pipe.execute.engine import RunOptions, run_project
@@ -155,13 +155,16 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
             phase(f"papermill run {done}/2 done ({time.perf_counter() - started:.1f} s)")
         first, second = (run.result() for run in runs)
     phase("running the pipeline…")
-    result = run_project(project, RunOptions(parameters=parameters, cache=False,
-                                             fingerprints=True, isolate=True))
-    pipeline: dict[Key, Any] = {}
-    for step, handoff in result.outputs.items():
-        for kind, found in handoff.fingerprints.items():
-            for name, value in found.items():
-                pipeline[(step, kind, name)] = value
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
+        found = Path(folder) / "fingerprints.jsonl"
+        result = run_project(project, RunOptions(
+            parameters=parameters, cache=False, fingerprints=str(found), isolate=True,
+            storage=str(Path(folder) / "store")))
+        pipeline: dict[Key, Any] = {}
+        if found.exists():
+            for line in found.read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                pipeline[(entry["step"], entry["kind"], entry["name"])] = entry["fingerprint"]
     if not result.ok:
         raise RuntimeError(result.error or "the pipeline failed")
     phase(f"pipeline done ({result.seconds:.1f} s); comparing the values at the step "

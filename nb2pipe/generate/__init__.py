@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from nb2pipe.generate.flow_py import render_flow
+from nb2pipe.generate.flow_py import flow_names, render_flow
 from nb2pipe.generate.plan import Plan, content_hash, make_plan
 from nb2pipe.generate.project import (
     Options,
@@ -23,10 +23,9 @@ from nb2pipe.generate.requirements import render_requirements, requirements
 from nb2pipe.generate.steps_py import render_steps
 from nb2pipe.generate.tests_py import render_tests
 from nb2pipe.model import StepGraph
-from nb2pipe.runtime import errors as cells
-from nb2pipe.runtime import values
 
 MANIFEST = "pipeline.json"
+RUNTIME = "nb2pipe_runtime"  # nb2pipe/runtime/, copied into every project under this name
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def generate(graph: StepGraph, options: Options,
     }
     text: dict[str, str] = {
         "steps.py": rendered.text,
-        "flow.py": render_flow(plan, options.workdir),
+        "flow.py": render_flow(plan),
         "requirements.txt": render_requirements(
             requirements(plan.modules, plan.pip_requirements, graph.notebook.path.parent,
                          extra=_extra_requirements(plan, options, fixtures)),
@@ -63,13 +62,40 @@ def generate(graph: StepGraph, options: Options,
     }
     if options.docker:
         text["Dockerfile"] = render_dockerfile(plan, options)
-    text["cells.py"] = inspect.getsource(cells)
-    if fixtures is not None:
-        text["tests/values.py"] = inspect.getsource(values)
     files = {path: content.encode() for path, content in text.items()}
+    files.update(runtime_files())
     files.update(fixtures or {})
     document = manifest(plan, options, source_hash(graph), rendered.line_map, code_hashes)
-    return Project(plan, files, document)
+    return Project(plan, files, _run_facts(document, plan))
+
+
+def runtime_files() -> dict[str, bytes]:
+    """nb2pipe/runtime/*.py, byte for byte, as the project's nb2pipe_runtime/ package."""
+    folder = Path(__file__).resolve().parent.parent / "runtime"
+    return {f"{RUNTIME}/{path.name}": path.read_bytes() for path in sorted(folder.glob("*.py"))}
+
+
+def _run_facts(document: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """What the runtime reads besides the steps: the notebook's kernel; for each step the
+    code it needs from other cells as (cell, first line, last line), for notebook mode, and
+    what it needs of a Dask worker (tags cpu:, memory:, gpu:)."""
+    code = {}
+    for node in plan.graph.steps:
+        spans = []
+        for entity in node.code:
+            span = (entity.span.cell, entity.span.start, entity.span.end)
+            if entity.span.cell in node.cells or entity.span.start == 0 or list(span) in spans:
+                continue
+            spans.append(list(span))
+        code[node.name] = spans
+    resources = {s.name: dict(s.options.resources) for s in plan.steps}
+    steps = [{**entry, "options": {**entry["options"], "resources": resources[entry["name"]]},
+              "notebook": {"code": code[entry["name"]]}} for entry in document["steps"]]
+    arguments = flow_names(plan).arguments
+    parameters = [{**entry, "argument": arguments[entry["name"]]}
+                  for entry in document["parameters"]]
+    return {**document, "kernel": plan.graph.notebook.kernel_name, "steps": steps,
+            "parameters": parameters}
 
 
 def _extra_requirements(plan: Plan, options: Options,
@@ -96,9 +122,3 @@ def source_hash(graph: StepGraph) -> str:
     for cell in graph.notebook.cells:
         digest.update(json.dumps([cell.cell_type, cell.source, list(cell.tags)]).encode())
     return digest.hexdigest()
-
-
-def relative(path: Path, start: Path) -> str:
-    import os
-
-    return Path(os.path.relpath(path, start)).as_posix()

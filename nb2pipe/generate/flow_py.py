@@ -1,50 +1,79 @@
-"""Plan -> flow.py: a Prefect 3 flow with one task per step and the notebook's parameters."""
+"""Plan -> flow.py: a Prefect 3 flow with one task per step and the notebook's parameters.
+
+flow.py holds only the flow's own code: the steps as tasks, their options from the tags, and
+the wiring. What every project needs at run time (the cache policy, result storage, error
+mapping to cells, the task runner) is the package nb2pipe_runtime beside it.
+"""
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass
 
+from nb2pipe.analysis.parameters import flow_argument
 from nb2pipe.generate.code import Namer, docstring_text, literal
 from nb2pipe.generate.plan import Plan, StepPlan
 
 _TYPES_NEEDING_ANY = ("None",)
+# What flow.py imports, by module: every name is claimed after the notebook's parameters, so
+# a parameter can never shadow one of them (`wait = 3` makes flow.py import `wait as wait_`).
+_IMPORTS = (
+    ("copy", None, "copy"),
+    ("typing", "Any", "Any"),
+    ("prefect", "flow", "flow"),
+    ("prefect.cache_policies", "NO_CACHE", "NO_CACHE"),
+    ("prefect.futures", "wait", "wait"),
+    ("steps", None, "steps"),
+    ("nb2pipe_runtime.runners", "resources", "resources"),
+    ("nb2pipe_runtime.runners", "task_runner", "task_runner"),
+    ("nb2pipe_runtime.tasks", "Values", "Values"),
+    ("nb2pipe_runtime.tasks", "result_storage", "result_storage"),
+    ("nb2pipe_runtime.tasks", "run_step", "run_step"),
+    ("nb2pipe_runtime.tasks", "step_task", "step_task"),
+)
 
 
 @dataclass(frozen=True)
 class FlowNames:
-    """Identifiers used in flow.py, chosen so no notebook parameter can shadow them."""
+    """Identifiers used in flow.py, chosen so that nothing from the notebook shadows them."""
 
     flow: str
-    steps_module: str
-    cells_module: str
+    arguments: dict[str, str]  # notebook parameter -> the flow's argument (`_run` -> `run_`)
+    imported: dict[str, str]  # name as imported -> the name it has in flow.py
     tasks: dict[str, str]  # step -> task function
     runs: dict[str, str]  # step -> local variable holding its future
+
+    def __getitem__(self, name: str) -> str:
+        return self.imported[name]
 
 
 def flow_names(plan: Plan) -> FlowNames:
     namer = Namer(p.name for p in plan.parameters)
-    for fixed in ("annotations", "contextlib", "copy", "json", "os", "Path", "Any", "Callable",
-                  "flow",
-                  "task", "wait", "create_table_artifact", "NO_CACHE", "PROJECT", "WORKDIR",
-                  "MANIFEST"):
-        namer.claim(fixed)
-    steps_module = namer.claim("steps")
-    cells_module = namer.claim("cells")
+    arguments = {p.name: p.name if flow_argument(p.name) == p.name
+                 else namer.claim(flow_argument(p.name)) for p in plan.parameters}
+    imported = {name: namer.claim(name) for _, _, name in _IMPORTS}
     tasks = {s.name: namer.claim(s.function) for s in plan.steps}
     flow = namer.claim(plan.slug if plan.slug not in tasks.values() else f"{plan.slug}_flow")
     runs = {s.name: namer.claim(f"{s.function}_run") for s in plan.steps}
-    return FlowNames(flow, steps_module, cells_module, tasks, runs)
+    return FlowNames(flow, arguments, imported, tasks, runs)
 
 
-def render_flow(plan: Plan, workdir: str) -> str:
-    """`workdir`: the notebook's folder relative to the project folder, posix style."""
+def render_flow(plan: Plan) -> str:
     names = flow_names(plan)
-    import_steps = ("import steps" if names.steps_module == "steps"
-                    else f"import steps as {names.steps_module}")
-    import_cells = ("import cells" if names.cells_module == "cells"
-                    else f"import cells as {names.cells_module}")
+    body: list[str] = []
+    for step in plan.steps:
+        body.extend(["", ""])
+        body.extend(_task(plan, step, names))
+    body.extend(["", ""])
+    body.extend(_flow(plan, names))
+    body.extend(["", ""])
+    body.extend(_main(plan, names))
+    used = {"flow", "wait", "steps", "task_runner", "Values", "result_storage", "run_step",
+            "step_task"}
+    used |= {"copy"} if any(s.copied for s in plan.steps) else set()
+    used |= {"NO_CACHE"} if any(not s.options.cache for s in plan.steps) else set()
+    used |= {"Any"} if any(p.type in _TYPES_NEEDING_ANY for p in plan.parameters) else set()
+    used |= {"resources"} if any(s.options.resources for s in plan.steps) else set()
     out = [
         f'"""Prefect flow of the pipeline converted from {docstring_text(plan.notebook_name)}.',
         "",
@@ -53,126 +82,94 @@ def render_flow(plan: Plan, workdir: str) -> str:
         "Deploy it:  see README.md",
         '"""',
         "",
-        *(["import copy"] if any(s.copied for s in plan.steps) else []),
-        "import contextlib",
-        "import json",
-        "import os",
-        "from collections.abc import Callable",
-        "from pathlib import Path",
-        "from typing import Any",
-        "",
-        "from prefect import flow, task",
-        "from prefect.artifacts import create_table_artifact",
-        "from prefect.cache_policies import NO_CACHE",
-        "from prefect.futures import wait",
-        "",
-        import_cells,
-        import_steps,
-        "",
-        "PROJECT = Path(__file__).resolve().parent",
-        "# Steps run in the notebook's folder, so its relative paths work (like papermill --cwd).",
-        f"WORKDIR = Path(os.environ.get(\"NB2PIPE_WORKDIR\") or PROJECT / {literal(workdir)})"
-        ".resolve()",
-        "# Steps, parameters and the line map from steps.py back to the notebook's cells.",
-        f"MANIFEST = {names.cells_module}.load_manifest(str(PROJECT))",
-        "",
-        "",
-        "def _task_runner() -> Any:",
-        '    """Threads by default. With prefect-dask installed, NB2PIPE_DASK_WORKERS=N runs the',
-        "    steps on a local Dask cluster of N worker processes, NB2PIPE_DASK_ADDRESS=tcp://host:port",
-        '    on an existing cluster (its workers need this folder on their PYTHONPATH)."""',
-        '    address = os.environ.get("NB2PIPE_DASK_ADDRESS")',
-        '    workers = os.environ.get("NB2PIPE_DASK_WORKERS")',
-        "    if not address and not workers:",
-        "        return None",
-        "    from prefect_dask.task_runners import DaskTaskRunner",
-        "",
-        "    if address:",
-        "        return DaskTaskRunner(address=address)",
-        "    return DaskTaskRunner(",
-        '        cluster_class="distributed.LocalCluster",',
-        "        cluster_kwargs={",
-        '            "n_workers": int(workers or 2),',
-        '            "threads_per_worker": 1,',
-        '            "processes": True,',
-        '            "dashboard_address": None,',
-        '            "resources": {"step": 1},',
-        "        },",
-        "    )",
-        "",
-        "",
-        "def _placement() -> Any:",
-        '    """On the local Dask cluster, one step per worker at a time: Dask would otherwise put',
-        '    steps beside their inputs, on one worker, and independent steps would not overlap."""',
-        '    local = not os.environ.get("NB2PIPE_DASK_ADDRESS")',
-        '    if os.environ.get("NB2PIPE_DASK_WORKERS") and local:',
-        "        import dask",
-        "",
-        '        return dask.annotate(resources={"step": 1})',
-        "    return contextlib.nullcontext()",
+        *_import_lines(names, used),
     ]
-    for step in plan.steps:
-        out.extend(["", ""])
-        out.extend(_task(plan, step, names))
-    out.extend(["", ""])
-    out.extend(_flow(plan, names))
-    out.extend(["", ""])
-    out.extend(_helpers(names))
-    out.extend(["", ""])
-    out.extend(_main(plan, names))
-    return "\n".join(out) + "\n"
+    return "\n".join([*out, *body]) + "\n"
+
+
+def _import_lines(names: FlowNames, used: set[str]) -> list[str]:
+    """The imports flow.py uses, grouped and sorted as ruff's isort wants them."""
+    groups: list[list[str]] = [[], [], []]  # standard library, Prefect, this project
+    for module, name, key in _IMPORTS:
+        if key not in used:
+            continue
+        alias = names[key]
+        lines = groups[0 if module in ("copy", "typing") else
+                       1 if module.startswith("prefect") else 2]
+        if name is None:
+            lines.append(f"import {module}" + (f" as {alias}" if alias != key else ""))
+            continue
+        entry = name if alias == name else f"{name} as {alias}"
+        found = next((i for i, existing in enumerate(lines)
+                      if existing.startswith(f"from {module} import ")), None)
+        if found is None:
+            lines.append(f"from {module} import {entry}")
+        else:
+            lines[found] += f", {entry}"
+    out: list[str] = []
+    for lines in groups:
+        if lines:
+            out.extend([*sorted(lines, key=_isort_key), ""])
+    return out[:-1]
+
+
+def _isort_key(line: str) -> tuple[int, str]:
+    return (line.startswith("from "), line.split()[1])
 
 
 def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
-    options = [f"name={literal(step.name)}", f"task_run_name={literal(step.name)}",
-               "cache_policy=NO_CACHE", "persist_result=False"]
+    options = [literal(step.name)]
     if step.options.retries:
-        options += [f"retries={step.options.retries}", "retry_delay_seconds=1",
-                    f"retry_condition_fn={names.cells_module}.retry_unless_bug"]
+        options += [f"retries={step.options.retries}", "retry_delay_seconds=1"]
     if step.options.timeout:
         options.append(f"timeout_seconds={step.options.timeout:g}")
-    arguments = [f"{p}: {_annotation(plan, p)}" for p in step.parameters]
-    upstream_names = upstream_arguments(step)
-    upstream = [f"{upstream_names[producer]}: dict[str, Any]" for producer in step.upstream]
-    signature = ", ".join([*upstream, *arguments])
-    header = f"def {names.tasks[step.name]}({signature}) -> dict[str, Any]:"
-    lines = [*_decorator("task", options), header]
+    if not step.options.cache:
+        options.append(f"cache_policy={names['NO_CACHE']}")  # tag cache:off
+    upstream_names = upstream_arguments(step, names)
+    values = names["Values"]
+    arguments = [f"{upstream_names[producer]}: {values}" for producer in step.upstream]
+    arguments += [f"{p}: {_annotation(plan, p, names)}" for p in step.parameters]
+    lines = [*_decorator(names["step_task"], options),
+             f"def {names.tasks[step.name]}({', '.join(arguments)}) -> {values}:"]
     cells = ", ".join(str(c) for c in step.cells)
     lines.append(f'    """Step `{step.name}`: cell{"s" if len(step.cells) > 1 else ""} {cells} '
                  f'of {docstring_text(plan.notebook_name)}."""')
-    values = {v: f"{upstream_names[producer]}[{literal(v)}]" for v, producer in step.inputs}
+    passed = {v: f"{upstream_names[producer]}[{literal(v)}]" for v, producer in step.inputs}
     if step.copied:
         # This step changes these values in place while another step reads them: give it copies.
         targets = ", ".join(step.copied)
-        sources = ", ".join(values[v] for v in step.copied)
+        sources = ", ".join(passed[v] for v in step.copied)
         comma = "," if len(step.copied) == 1 else ""
         lines.append(f"    # {', '.join(step.copied)}: changed in place here, read by other "
                      "steps too")
-        lines.append(f"    {targets}{comma} = copy.deepcopy(({sources}{comma}))")
-        values.update({v: v for v in step.copied})
-    values.update({p: p for p in step.parameters})
-    call_args = "".join(f", {a}={values[a]}" for a in step.arguments)
-    call = f"_run({literal(step.name)}, {names.steps_module}.{step.function}{call_args})"
-    if step.metrics:
-        lines.append(f"    result = {call}")
-        metrics = ", ".join(literal(m) for m in step.metrics)
-        lines.append(f"    _publish_metrics({literal(step.name)}, result, [{metrics}])")
-        lines.append("    return result")
-    else:
-        lines.append(f"    return {call}")
+        lines.append(f"    {targets}{comma} = {names['copy']}.deepcopy(({sources}{comma}))")
+        passed.update({v: v for v in step.copied})
+    passed.update({p: p for p in step.parameters})
+    call_args = "".join(f", {a}={passed[a]}" for a in step.arguments)
+    lines.append(f"    return {names['run_step']}({literal(step.name)}, "
+                 f"{names['steps']}.{step.function}{call_args})")
     return _wrap(lines)
 
 
 def _flow(plan: Plan, names: FlowNames) -> list[str]:
-    parameters = [f"{p.name}: {_type(p.type)} = {literal(p.default)}" for p in plan.parameters]
-    lines = [*_decorator("flow", [f"name={literal(plan.slug)}", "log_prints=True",
-                                  "task_runner=_task_runner()"])]
+    parameters = [f"{names.arguments[p.name]}: {_type(p.type, names)} = {literal(p.default)}"
+                  for p in plan.parameters]
+    lines = [
+        "# Each step's values go to the result storage (a folder, or a Prefect block: see",
+        "# README.md), where Prefect finds them again for steps whose code, parameters and",
+        "# inputs did not change; the flow's own result (all of them together) is not kept.",
+        *_decorator(names["flow"], [
+            f"name={literal(plan.slug)}", f"task_runner={names['task_runner']}()",
+            f"result_storage={names['result_storage']}()", "persist_result=False",
+            "log_prints=True"]),
+    ]
+    returns = f"dict[str, {names['Values']}]"
     if parameters:
         lines.append(f"def {names.flow}(")
         lines.extend(f"    {p}," for p in parameters)
-        lines.append(") -> dict[str, dict[str, Any]]:")
+        lines.append(f") -> {returns}:")
     else:
-        lines.append(f"def {names.flow}() -> dict[str, dict[str, Any]]:")
+        lines.append(f"def {names.flow}() -> {returns}:")
     notebook = docstring_text(plan.notebook_name)
     lines.append(f'    """The pipeline of {notebook}: returns each step\'s values.')
     if any(s.consumed_in_place for s in plan.steps):
@@ -182,64 +179,32 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
     documented = [p for p in plan.parameters if p.help]
     if documented:
         lines.extend(["", "    Args:"])
-        lines.extend(f"        {p.name}: {docstring_text(p.help or '')}" for p in documented)
+        lines.extend(f"        {names.arguments[p.name]}: {docstring_text(p.help or '')}"
+                     for p in documented)
     lines.append('    """')
-    lines.append("    with _placement():")
     for name in plan.order:
         step = plan.step(name)
-        upstream_names = upstream_arguments(step)
+        upstream_names = upstream_arguments(step, names)
         args = [f"{upstream_names[p]}={names.runs[p]}" for p in step.upstream]
-        args += [f"{p}={p}" for p in step.parameters]
+        args += [f"{p}={names.arguments[p]}" for p in step.parameters]
         if step.after:
             args.append(f"wait_for=[{', '.join(names.runs[a] for a in step.after)}]")
-        lines.append(f"        {names.runs[name]} = {names.tasks[name]}.submit({', '.join(args)})")
+        submit = f"{names.runs[name]} = {names.tasks[name]}.submit({', '.join(args)})"
+        if step.options.resources:  # tags cpu:N, memory:SIZE, gpu:N
+            needs = ", ".join(f"{k}={_number(v)}" for k, v in step.options.resources)
+            lines.append(f"    with {names['resources']}({needs}):  # on a Dask worker with these")
+            lines.append(f"        {submit}")
+        else:
+            lines.append(f"    {submit}")
     lines.append("    runs = {")
     lines.extend(f"        {literal(s)}: {names.runs[s]}," for s in plan.order)
     lines.append("    }")
-    lines.append("    wait(list(runs.values()))  # independent steps finish even if one fails")
+    lines.append(f"    {names['wait']}(list(runs.values()))  # independent steps finish even if "
+                 "one fails")
     lines.append("    # In pipeline order: the first failed step's error, naming its cell, fails "
                  "the flow.")
     lines.append("    return {step: run.result() for step, run in runs.items()}")
     return _wrap(lines)
-
-
-def _helpers(names: FlowNames) -> list[str]:
-    return [
-        "def _run(step: str, function: Callable[..., dict[str, Any]], **arguments: Any"
-        ") -> dict[str, Any]:",
-        '    """Run a step in the notebook\'s folder; an error names the cell that raised it."""',
-        "    if Path.cwd() != WORKDIR:",
-        "        os.chdir(WORKDIR)",
-        "    try:",
-        "        return function(**arguments)",
-        "    except Exception as error:",
-        f"        raise {names.cells_module}.step_error(MANIFEST, {names.steps_module}.__file__, "
-        "step, error) from error",
-        "",
-        "",
-        "def _publish_metrics(step: str, values: dict[str, Any], names: list[str]) -> None:",
-        '    """Publish a step\'s metrics as a Prefect table artifact (and in the logs)."""',
-        "    rows = []",
-        "    for name in names:",
-        "        value = values.get(name)",
-        "        if hasattr(value, \"item\") and getattr(value, \"shape\", None) == ():",
-        "            value = value.item()  # numpy scalar",
-        "        if isinstance(value, bool | int | float | str):",
-        "            rows.append({\"metric\": name, \"value\": value})",
-        "            print(f\"{step}: {name} = {value}\")",
-        "        elif hasattr(value, \"to_json\") and hasattr(value, \"columns\"):",
-        "            table = json.loads(value.reset_index().to_json(orient=\"records\",",
-        "                                                           date_format=\"iso\"))",
-        "            create_table_artifact(key=_artifact_key(f\"{step}-{name}\"), table=table,",
-        "                                  description=f\"{name}, from step {step}\")",
-        "    if rows:",
-        "        create_table_artifact(key=_artifact_key(f\"{step}-metrics\"), table=rows,",
-        "                              description=f\"Metrics of step {step}\")",
-        "",
-        "",
-        "def _artifact_key(text: str) -> str:",
-        "    return \"\".join(c if c.isalnum() else \"-\" for c in text.lower()).strip(\"-\")",
-    ]
 
 
 def _main(plan: Plan, names: FlowNames) -> list[str]:
@@ -293,22 +258,24 @@ def _split_args(text: str) -> list[str]:
     return [p for p in [*parts, current] if p.strip()]
 
 
-def upstream_arguments(step: StepPlan) -> dict[str, str]:
-    """The task argument holding each upstream step's values: named after that step."""
+def upstream_arguments(step: StepPlan, names: FlowNames | None = None) -> dict[str, str]:
+    """The task argument holding each upstream step's values: named after that step, never
+    after a parameter or a name the task's body uses (`steps`, `run_step`, `copy`)."""
     namer = Namer(step.parameters)
+    if names is not None:
+        namer.taken.update(names[n] for n in ("steps", "run_step", "copy", "Values"))
     namer.taken.discard("_")
     return {p: namer.claim(p if p not in namer.taken else f"{p}_values") for p in step.upstream}
 
 
-def _annotation(plan: Plan, name: str) -> str:
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _annotation(plan: Plan, name: str, names: FlowNames) -> str:
     parameter = next(p for p in plan.parameters if p.name == name)
-    return _type(parameter.type)
+    return _type(parameter.type, names)
 
 
-def _type(type_name: str) -> str:
-    return "Any" if type_name in _TYPES_NEEDING_ANY else type_name
-
-
-def relative_workdir(project: str, notebook_dir: str) -> str:
-    """The notebook's folder as seen from the project folder (posix, never absolute)."""
-    return posixpath.relpath(notebook_dir, project)
+def _type(type_name: str, names: FlowNames) -> str:
+    return names["Any"] if type_name in _TYPES_NEEDING_ANY else type_name

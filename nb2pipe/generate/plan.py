@@ -10,7 +10,6 @@ step reads the same value.
 from __future__ import annotations
 
 import hashlib
-import sys
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
@@ -200,7 +199,11 @@ class _Planner:
     # -- steps -------------------------------------------------------------------------------
 
     def plan(self) -> Plan:
-        names = Namer(n for e in self.hoisted.values() for n in e.names)
+        # Step functions share steps.py's module level with the imports it emits: the cells'
+        # own, those their magics need (`!cmd` uses subprocess), display, sys and Path.
+        implicit = {m for c in self.graph.notebook.cells for m in c.implicit_imports}
+        names = Namer([*(n for e in self.hoisted.values() for n in e.names), *implicit,
+                       "display", "sys", "Path"])
         # A step that changes an input in place works on a copy when another step reading the
         # same object may run at the same time (neither before it nor after it).
         received = {n.name: dict(n.inputs) for n in self.graph.steps}
@@ -311,10 +314,6 @@ def _key(entity: CodeEntity) -> str:
         head, _, name = entity.text.partition(" import ")
         return f"{span_key(entity.span)} {head}" if head.startswith("from ") else entity.text
     return span_key(entity.span)
-
-
-def stdlib_modules() -> frozenset[str]:
-    return frozenset(sys.stdlib_module_names)
 
 
 def content_hash(*parts: str) -> str:

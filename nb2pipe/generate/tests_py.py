@@ -19,6 +19,8 @@ import tempfile
 import pytest
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+# Results and cached values of test runs stay out of the user's cache.
+os.environ.setdefault("NB2PIPE_CACHE_DIR", tempfile.mkdtemp(prefix="nb2pipe-cache-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
@@ -71,8 +73,8 @@ def _chained_steps(plan: Plan) -> str:
         f'"""Every step of {docstring_text(plan.notebook_name)}, run in pipeline order on the '
         'default parameters.',
         "",
-        "The same wiring as flow.py, without Prefect: each step gets copies of the values it",
-        "reads and must return exactly the values later steps need.",
+        "The same wiring as flow.py, without Prefect (it is not even imported): each step gets",
+        "copies of the values it reads and must return exactly the values later steps need.",
         '"""',
         "",
         "import copy",
@@ -81,7 +83,7 @@ def _chained_steps(plan: Plan) -> str:
         "import pytest",
         "",
         "import steps",
-        "from flow import WORKDIR",
+        "from nb2pipe_runtime.project import workdir",
         "",
         f"PARAMETERS = {{{defaults}}}",
         *_pipeline_table(plan),
@@ -102,7 +104,7 @@ def _chained_steps(plan: Plan) -> str:
         "                for variable, producer in step[\"inputs\"].items()",
         "            }",
         "            arguments.update({p: PARAMETERS[p] for p in step[\"parameters\"]})",
-        "            os.chdir(WORKDIR)",
+        "            os.chdir(workdir())",
         "            done[name] = step[\"function\"](**arguments)",
         "        return done[name]",
         "",
@@ -132,8 +134,8 @@ def _recorded_steps(plan: Plan) -> str:
         "import pytest",
         "",
         "import steps",
-        "from flow import WORKDIR",
-        "from tests import values",
+        "from nb2pipe_runtime import compare, values",
+        "from nb2pipe_runtime.project import workdir",
         "",
         "FIXTURES = Path(__file__).parent / \"fixtures\"",
         *_pipeline_table(plan),
@@ -143,10 +145,10 @@ def _recorded_steps(plan: Plan) -> str:
         "def test_step_reproduces_the_notebook(name):",
         "    arguments = values.load(FIXTURES / name / \"inputs\")",
         "    expected = values.load(FIXTURES / name / \"outputs\")",
-        "    os.chdir(WORKDIR)",
+        "    os.chdir(workdir())",
         "    result = PIPELINE[name][\"function\"](**arguments)",
         "    assert sorted(result) == PIPELINE[name][\"returns\"]",
-        "    values.assert_same(result, expected, name)",
+        "    compare.assert_same(result, expected, name)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -164,7 +166,7 @@ def _flow_test(plan: Plan, recorded: bool) -> str:
         lines.extend(["from pathlib import Path", ""])
     lines.append(f"from flow import {names.flow}")
     if recorded:
-        lines.append("from tests import values")
+        lines.append("from nb2pipe_runtime import compare, values")
     lines.extend(["", f"RETURNS = {{{returns}}}"])
     if recorded:
         lines.extend([
@@ -186,6 +188,6 @@ def _flow_test(plan: Plan, recorded: bool) -> str:
             "        expected = values.load(FIXTURES / step / \"outputs\")",
             "        for name in CHANGED_LATER.get(step, []):",
             "            expected.pop(name, None)",
-            "        values.assert_same(computed, expected, step)",
+            "        compare.assert_same(dict(computed), expected, step)",
         ])
     return "\n".join(lines) + "\n"

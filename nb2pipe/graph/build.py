@@ -12,7 +12,8 @@ from dataclasses import replace
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.diagnostics import diagnostic, sort_diagnostics
-from nb2pipe.graph.resolve import Resolver, StepState
+from nb2pipe.graph.resolve import Resolver
+from nb2pipe.graph.state import StepState
 from nb2pipe.model import (
     Diagnostic,
     Edge,

@@ -13,7 +13,7 @@ from nb2pipe.diagnostics import close_match, diagnostic
 from nb2pipe.model import Bind, Cell, CellSymbols, Diagnostic, Notebook, Split, StarImport
 
 if TYPE_CHECKING:
-    from nb2pipe.graph.resolve import StepState, _Binding
+    from nb2pipe.graph.state import StepState, _Binding
 
 # IPython's input and output history: a pipeline step has none.
 OUTPUT_HISTORY = re.compile(r"^(_{1,3}|_\d+|_i+|_i\d+|_oh|_ih|_dh|In|Out)$")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.analysis.star_names import star_names
 from nb2pipe.graph.explain import Explanations, first_binders
+from nb2pipe.graph.state import StepState, _Binding
 from nb2pipe.model import (
     Bind,
     Call,
@@ -33,7 +34,6 @@ from nb2pipe.model import (
     Split,
     StarImport,
     Statement,
-    Step,
 )
 from nb2pipe.notebook.pylab import import_for
 from nb2pipe.notebook.pylab import known as known_namespace
@@ -53,38 +53,6 @@ NOTEBOOK_PROVIDED = {
     "get_ipython": "from IPython import get_ipython",
 }
 NOTEBOOK_BUILTINS = frozenset((*dir(builtins), *NOTEBOOK_PROVIDED, "exit", "quit"))
-
-
-@dataclass
-class _Binding:
-    kind: str  # "data" | "param" | "code"
-    step: str | None
-    entity: CodeEntity | None = None
-    cell: int = 0
-    setup: list[CodeEntity] = field(default_factory=list)  # `pd.set_option(...)` after an import
-
-
-@dataclass
-class StepState:
-    step: Step
-    local: dict[str, _Binding] = field(default_factory=dict)
-    uses: dict[str, None] = field(default_factory=dict)
-    defines: dict[str, None] = field(default_factory=dict)
-    mutates: dict[str, None] = field(default_factory=dict)
-    inputs: dict[str, str] = field(default_factory=dict)
-    parameters: dict[str, None] = field(default_factory=dict)
-    code: dict[tuple[Span, tuple[str, ...]], CodeEntity] = field(default_factory=dict)
-    soft: list[tuple[str, int, int]] = field(default_factory=list)
-    deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
-    metrics: dict[str, None] = field(default_factory=dict)
-    code_only: bool = True
-    # Names read from module level (code, builtins) before the step bound them itself.
-    module_reads: dict[str, None] = field(default_factory=dict)
-    # Names bound only conditionally here (in a loop, if, try): the earlier value may survive,
-    # so the step passes it on, but only if something reads the name (a loop variable reused
-    # in many cells must not chain the steps together).
-    passthrough: dict[str, tuple[_Binding, tuple[int, ...]]] = field(default_factory=dict)
-
 
 
 @dataclass

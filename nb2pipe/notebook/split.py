@@ -11,7 +11,13 @@ from dataclasses import dataclass, field, replace
 
 from nb2pipe.diagnostics import close_match, diagnostic
 from nb2pipe.model import Cell, CellRole, Diagnostic, Notebook, Split, Step, StepOptions
-from nb2pipe.notebook.tags import parse_tag, step_name_problem, suggest_identifier, tag_usage
+from nb2pipe.notebook.tags import (
+    parse_tag,
+    size_in_bytes,
+    step_name_problem,
+    suggest_identifier,
+    tag_usage,
+)
 
 SPLIT_MODES = ("tags", "headings", "cells")
 _HEADING = re.compile(r"^\s{0,3}(#{1,2})\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -28,6 +34,7 @@ class _Open:
     cells: list[Cell] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
     options: dict[str, object] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)  # tags cpu:, memory:, gpu:
     metrics: list[int] = field(default_factory=list)
     closed: bool = False
 
@@ -110,6 +117,9 @@ class _Splitter:
                 current.options["timeout"] = float(tag.value)
             elif tag.kind == "cache":
                 current.options["cache"] = tag.value != "off"
+            elif tag.kind in ("cpu", "memory", "gpu"):  # Dask resources: CPU, MEMORY, GPU
+                amount = size_in_bytes(tag.value) if tag.kind == "memory" else float(tag.value)
+                current.resources[tag.kind.upper()] = amount or 0
 
     def _start(self, name: str, cell: Cell, *, automatic: bool, implicit: bool = False) -> None:
         if self.steps and self.steps[-1].name == name and not automatic:
@@ -185,7 +195,7 @@ class _Splitter:
 
 
 def _freeze(step: _Open) -> Step:
-    options = StepOptions()
+    options = StepOptions(resources=tuple(sorted(step.resources.items())))
     if step.options:
         options = replace(options, **step.options)  # type: ignore[arg-type]
     return Step(

@@ -17,7 +17,7 @@ class TagKind:
 
     kind: str  # the meaning, shared by a tag and its aliases
     prefix: str
-    value: str | None  # None (flag), "name", "int", "seconds", "off"
+    value: str | None  # None (flag), "name", "int", "seconds", "off", "number", "size"
     description: str
     alias_of: str | None = None  # the preferred spelling; aliases are read, never written
     origin: str = "nb2pipe"
@@ -33,6 +33,10 @@ GRAMMAR: tuple[TagKind, ...] = (
     TagKind("retries", "retries", "int", "Retry the step up to N times on transient errors."),
     TagKind("timeout", "timeout", "seconds", "Fail the step after SECONDS."),
     TagKind("cache", "cache", "off", "Always re-run the step (cache:off)."),
+    TagKind("cpu", "cpu", "number", "Run the step on a Dask worker with N CPU (resource CPU)."),
+    TagKind("memory", "memory", "size",
+            "Run the step on a Dask worker with SIZE of memory, e.g. 4GB (resource MEMORY)."),
+    TagKind("gpu", "gpu", "number", "Run the step on a Dask worker with N GPU (resource GPU)."),
     TagKind("step", "block", "name", "Kale: starts a step.", alias_of="step", origin="kale",
             empty_continues=True),
     TagKind("after", "prev", "name", "Kale: ordering edge.", alias_of="after", origin="kale"),
@@ -148,13 +152,45 @@ def _check_off(value: str) -> str | None:
     return None if value in ("off", "on") else f"'{value}' must be 'off' or 'on'"
 
 
+def _check_number(value: str) -> str | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return f"'{value}' is not a number"
+    return None if 0 < number < float("inf") else f"'{value}' must be more than 0"
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$", re.IGNORECASE)
+
+
+def size_in_bytes(value: str) -> int | None:
+    """`4GB` -> 4_000_000_000, `512MiB` -> 536_870_912, `1000` -> 1000; None if not a size."""
+    found = _SIZE.match(value.strip())
+    if found is None:
+        return None
+    unit = (found.group(2) or "B").upper().rstrip("B")
+    base = 1024 if unit.endswith("I") else 1000
+    power = "KMGT".index(unit[0]) + 1 if unit else 0
+    return int(float(found.group(1)) * base**power)
+
+
+def _check_size(value: str) -> str | None:
+    size = size_in_bytes(value)
+    if size is None:
+        return f"'{value}' is not a size (e.g. 512MB, 4GB, 2GiB)"
+    return None if size > 0 else f"'{value}' must be more than 0"
+
+
 _VALUE_CHECKS = {
     "name": lambda v: None,  # step names are checked where they are declared
     "int": _check_int,
     "seconds": _check_seconds,
     "off": _check_off,
+    "number": _check_number,
+    "size": _check_size,
 }
-_SHAPE = {"name": "NAME", "int": "N", "seconds": "SECONDS", "off": "off"}
+_SHAPE = {"name": "NAME", "int": "N", "seconds": "SECONDS", "off": "off", "number": "N",
+          "size": "SIZE"}
 
 
 def grammar_json() -> dict[str, Any]:

@@ -1,1 +1,25 @@
-"""What generated projects need at run time; copied verbatim into every project."""
+"""What a generated project needs at run time, copied into it as the package `nb2pipe_runtime`.
+
+The copy is the same files as nb2pipe's own `nb2pipe/runtime/`, so a project runs, caches and
+reports errors without nb2pipe installed. Modules (only relative imports between them; pandas,
+numpy, pyarrow and Prefect are imported where they are used, so `import nb2pipe_runtime` and the
+serializers work without Prefect):
+
+    project      the project's pipeline.json, the folder steps run in, each step's code hash
+    errors       an error in a step, named by its notebook cell and line
+    values       values as files: parquet, Arrow IPC, .npy, pickle
+    compare      whether two values are the same (generated tests)
+    fingerprint  small summaries of values (nb2pipe verify)
+    store        the artifact store: a local folder or a Prefect filesystem block
+    handoff      Values: what a step leaves for the next, in memory or in the store
+    cache        StepCache: the Prefect cache policy of every step
+    tasks        step_task and run_step: a step as a Prefect task; result storage; metrics
+    runners      the task runner (threads, processes, Dask) and per-step Dask resources
+    progress     step events for `nb2pipe run`, from Prefect's state hooks
+    notebook     notebook mode: a step as a papermill notebook
+
+Configuration, read when the flow is imported or a step runs (see README.md of the project):
+NB2PIPE_RESULT_STORAGE, NB2PIPE_CACHE_DIR, NB2PIPE_CACHE=off, NB2PIPE_WORKDIR, NB2PIPE_MODE,
+NB2PIPE_NOTEBOOK, NB2PIPE_RUN_DIR, NB2PIPE_DASK_ADDRESS, NB2PIPE_DASK_WORKERS; `nb2pipe run` and
+`verify` also set NB2PIPE_PROGRESS, NB2PIPE_FINGERPRINTS and NB2PIPE_HANDOFF.
+"""

@@ -1,13 +1,10 @@
 """An error in a step, named by the notebook cell and line that raised it.
 
-Self-contained (standard library only): nb2pipe uses it when it runs a pipeline, and copies it
-into every generated project as cells.py, so a deployed flow reports errors the same way without
-nb2pipe installed. The line map comes from the project's pipeline.json.
+The line map from steps.py back to the notebook's cells comes from the project's pipeline.json.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import traceback
 from typing import Any
@@ -33,12 +30,6 @@ class StepError(Exception):
                             self.deterministic))
 
 
-def load_manifest(project: str) -> dict[str, Any]:
-    with open(os.path.join(project, "pipeline.json"), encoding="utf-8") as handle:
-        manifest: dict[str, Any] = json.load(handle)
-    return manifest
-
-
 def locate(manifest: dict[str, Any], step: str, line_in_steps: int) -> tuple[int, int] | None:
     """steps.py line -> (cell, line in cell), through the manifest's line map."""
     for entry in manifest["steps"]:
@@ -52,30 +43,38 @@ def locate(manifest: dict[str, Any], step: str, line_in_steps: int) -> tuple[int
 
 def step_error(manifest: dict[str, Any], steps_file: str, step: str,
                exc: BaseException) -> StepError:
-    """A StepError for `exc`, raised while running `step` from `steps_file`."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if os.path.abspath(f.filename) == os.path.abspath(steps_file)]
-    where = None
-    source = ""
-    if frames:
-        where = locate(manifest, step, frames[-1].lineno or 0)
-        source = (frames[-1].line or "").strip()
-        if where is None:  # a function defined in another cell and called from this step
-            for frame in reversed(frames[:-1]):
-                where = locate(manifest, step, frame.lineno or 0)
-                if where is not None:
-                    source = (frame.line or "").strip()
-                    break
-    notebook = os.path.basename(manifest.get("notebook", "notebook.ipynb"))
+    """A StepError for `exc`, raised while running `step` from `steps_file` (`sys.exit()` in
+    a step is an error of the step too, never the end of the run)."""
     error = f"{type(exc).__name__}: {exc}"
-    if where is None:
-        message = f"{notebook}: step '{step}' failed: {error}"
-    else:
-        message = f"{notebook}: cell {where[0]}, line {where[1]} (step '{step}'): {error}"
-        if source:
-            message += f"\n    {source}"
-    return StepError(message, step, where[0] if where else None, where[1] if where else None,
-                     error, isinstance(exc, BUG_ERRORS))
+    if isinstance(exc, SystemExit):
+        error = f"sys.exit({exc.code!r}) ended the step"
+    found = where(manifest, steps_file, step, traceback.extract_tb(exc.__traceback__))
+    return StepError(describe(manifest, step, error, found), step,
+                     found[0] if found else None, found[1] if found else None,
+                     error, isinstance(exc, (*BUG_ERRORS, SystemExit)))
+
+
+def where(manifest: dict[str, Any], steps_file: str, step: str,
+          frames: list[traceback.FrameSummary]) -> tuple[int, int, str] | None:
+    """(cell, line, source line) of the innermost frame in steps.py that is code of `step`'s
+    cells; a function defined in another cell and called from the step is seen through."""
+    mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(steps_file)]
+    for frame in reversed(mine):
+        found = locate(manifest, step, frame.lineno or 0)
+        if found is not None:
+            return found[0], found[1], (frame.line or "").strip()
+    return None
+
+
+def describe(manifest: dict[str, Any], step: str, error: str,
+             found: tuple[int, int, str] | None) -> str:
+    """`churn.ipynb: cell 14, line 3 (step 'features'): KeyError: 'tenure'` + the line."""
+    notebook = os.path.basename(manifest.get("notebook", "notebook.ipynb"))
+    if found is None:
+        return f"{notebook}: step '{step}' failed: {error}"
+    cell, line, source = found
+    message = f"{notebook}: cell {cell}, line {line} (step '{step}'): {error}"
+    return message + (f"\n    {source}" if source else "")
 
 
 def retry_unless_bug(task: Any, task_run: Any, state: Any) -> bool:

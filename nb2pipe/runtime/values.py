@@ -1,19 +1,19 @@
-"""Values on disk, and whether two values are the same.
+"""Values on disk: one file per value, its type choosing the format.
 
-Self-contained on purpose (standard library, plus pandas/numpy when the values need them): nb2pipe
-runs this file inside the notebook's kernel to record values, and copies it into generated projects
-as tests/values.py, so neither needs nb2pipe installed.
-
-Serializers, by type: parquet for DataFrames (when they survive the round trip), .npy for numeric
-arrays, pickle for the rest (cloudpickle if pickle cannot, e.g. lambdas).
+What the cache keeps: parquet for DataFrames that survive the round trip, .npy for numeric
+arrays, pickle for the rest (cloudpickle when pickle cannot, e.g. lambdas). What one run hands to
+its next step only: pickle protocol 5 with the arrays' memory written as it is (.pkl5), at disk
+speed. Standard library only, plus pandas, numpy and pyarrow when a value needs them.
 """
 
-import math
 import os
 import pickle
+import struct
 from typing import Any
 
 UNRECORDED = ".unrecorded"
+BUFFERS = ".pkl5"
+_MAGIC = b"nb2pipe-pickle5\n"
 
 
 class Unrecorded:
@@ -31,11 +31,15 @@ def dump(folder: str, name: str, value: Any) -> str:
     return dump_hashed(folder, name, value)[0]
 
 
-def dump_hashed(folder: str, name: str, value: Any) -> tuple[str, str | None]:
-    """Like dump(); also the sha256 of the file when it was computed on the way (else None)."""
+def dump_hashed(folder: str, name: str, value: Any, *,
+                passing: bool = False) -> tuple[str, str | None]:
+    """Like dump(); also the sha256 of the file when it was computed on the way (else None).
+    `passing`: the file only hands the value to the next step of the same run."""
     os.makedirs(folder, exist_ok=True)
     base = os.path.join(folder, name)
-    for saver in (_save_parquet, _save_npy, _save_pickle):
+    savers = (_save_buffers, _save_pickle) if passing else (_save_parquet, _save_npy,
+                                                            _save_pickle)
+    for saver in savers:
         written = saver(base, value)
         if written:
             path, digest = written
@@ -117,10 +121,8 @@ _PARQUET_SAFE = frozenset("biufM")
 
 
 def _save_parquet(base: str, value: Any) -> tuple[str, str | None] | None:
-    pandas = _module("pandas")
-    if pandas is None or not isinstance(value, pandas.DataFrame):
-        return None
-    if not all(isinstance(c, str) for c in value.columns) or not value.columns.is_unique:
+    pandas = _frame_module(value)
+    if pandas is None:
         return None
     path = base + ".parquet"
     try:
@@ -162,7 +164,77 @@ def _read_parquet(path: str) -> Any:
     import pyarrow.parquet
 
     table = pyarrow.parquet.read_table(path, memory_map=True)
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    return _writable(table.to_pandas(split_blocks=True, self_destruct=True))
+
+
+def _writable(frame: Any) -> Any:
+    """Columns pandas made from Arrow's memory without a copy are read-only; a step may change
+    them in place (`df.loc[rows, "x"] = 0`), so such a frame is copied into memory of its own.
+    (pandas shows every column read-only through `.values` under copy-on-write: the blocks
+    it holds say what is really so; without them, copy.)"""
+    blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)
+    if blocks is None or any(getattr(getattr(b.values, "flags", None), "writeable", True) is False
+                             for b in blocks):
+        return frame.copy(deep=True)
+    return frame
+
+
+def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
+    """Pickle protocol 5 with the arrays' memory out of band: the buffers of frames and
+    arrays written as they are (disk speed, no encoding), read back into memory the values
+    own (a step may change them in place). For values one run hands to its next step."""
+    path = base + BUFFERS
+    buffers: list[Any] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        if memoryview(buffer).contiguous:
+            buffers.append(buffer)
+            return False
+        return True  # in band
+
+    for module in (pickle, optional("cloudpickle")):
+        if module is None:
+            continue
+        try:
+            buffers.clear()
+            head = module.dumps(value, protocol=5, buffer_callback=out_of_band)
+        except Exception:  # not picklable: the caller says why (plain pickle's error)
+            continue
+        views = [buffer.raw() for buffer in buffers]
+        sizes = [len(head), *(view.nbytes for view in views)]
+        with open(path, "wb") as handle:
+            handle.write(_MAGIC + struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes))
+            for piece in (head, *views):
+                handle.write(piece)
+        return path, None
+    return None
+
+
+def _read_buffers(path: str) -> Any:
+    with open(path, "rb") as handle:
+        if handle.read(len(_MAGIC)) != _MAGIC:
+            raise ValueError(f"{path}: not a file of values")
+        count = struct.unpack("<Q", handle.read(8))[0]
+        sizes = struct.unpack(f"<{count}Q", handle.read(8 * count))
+        data = bytearray(sum(sizes))
+        if handle.readinto(data) != len(data):
+            raise ValueError(f"{path}: truncated")
+    view = memoryview(data)
+    pieces, offset = [], 0
+    for size in sizes:
+        pieces.append(view[offset:offset + size])
+        offset += size
+    return pickle.loads(pieces[0], buffers=pieces[1:])
+
+
+def _frame_module(value: Any) -> Any:
+    """pandas, when `value` is a DataFrame whose columns Arrow can name; else None."""
+    pandas = optional("pandas")
+    if pandas is None or not isinstance(value, pandas.DataFrame):
+        return None
+    if not all(isinstance(c, str) for c in value.columns) or not value.columns.is_unique:
+        return None
+    return pandas
 
 
 def _survives_parquet(pandas: Any, frame: Any) -> bool:
@@ -177,7 +249,7 @@ def _survives_parquet(pandas: Any, frame: Any) -> bool:
 
 
 def _save_npy(base: str, value: Any) -> tuple[str, str | None] | None:
-    numpy = _module("numpy")
+    numpy = optional("numpy")
     if numpy is None or type(value) is not numpy.ndarray or value.dtype.hasobject:
         return None
     path = base + ".npy"
@@ -188,7 +260,7 @@ def _save_npy(base: str, value: Any) -> tuple[str, str | None] | None:
 def _save_pickle(base: str, value: Any) -> tuple[str, str | None] | None:
     path = base + ".pkl"
     errors: list[str] = []
-    for module in (pickle, _module("cloudpickle")):
+    for module in (pickle, optional("cloudpickle")):
         if module is None:
             continue
         try:
@@ -209,7 +281,7 @@ def load(folder: Any) -> dict[str, Any]:
         return values
     for entry in sorted(os.listdir(folder)):
         name, extension = os.path.splitext(entry)
-        if extension in (".parquet", ".npy", ".pkl", UNRECORDED):
+        if extension in (".parquet", BUFFERS, ".npy", ".pkl", UNRECORDED):
             values[name] = load_file(os.path.join(folder, entry))
     return values
 
@@ -219,8 +291,10 @@ def load_file(path: str) -> Any:
     extension = os.path.splitext(path)[1]
     if extension == ".parquet":
         return _read_parquet(path)
+    if extension == BUFFERS:
+        return _read_buffers(path)
     if extension == ".npy":
-        return _module("numpy").load(path, allow_pickle=False)
+        return optional("numpy").load(path, allow_pickle=False)
     if extension == ".pkl":
         with open(path, "rb") as handle:
             return pickle.load(handle)
@@ -228,233 +302,9 @@ def load_file(path: str) -> Any:
         return Unrecorded(handle.read())
 
 
-def assert_same(actual: Any, expected: Any, where: str = "value", rtol: float = 1e-6,
-                atol: float = 1e-9) -> None:
-    """Raise AssertionError, naming the path to the difference, unless the values match."""
-    _compare(actual, expected, where, rtol, atol, set())
-
-
-def _compare(actual: Any, expected: Any, where: str, rtol: float, atol: float,
-             seen: set[int]) -> None:
-    if isinstance(expected, Unrecorded):
-        return
-    if id(expected) in seen:
-        return
-    seen.add(id(expected))
-    pandas, numpy = _module("pandas"), _module("numpy")
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{where}: expected a dict, got {type(actual).__name__}"
-        missing = sorted(set(expected) - set(actual), key=str)
-        assert not missing, f"{where}: missing {missing}"
-        for key in expected:
-            _compare(actual[key], expected[key], f"{where}[{key!r}]", rtol, atol, seen)
-        return
-    if pandas is not None and isinstance(expected, pandas.DataFrame | pandas.Series | pandas.Index):
-        checker = {pandas.DataFrame: pandas.testing.assert_frame_equal,
-                   pandas.Series: pandas.testing.assert_series_equal}.get(type(expected))
-        try:
-            if checker is None:
-                pandas.testing.assert_index_equal(actual, expected, exact=False)
-            else:
-                checker(actual, expected, check_exact=False, rtol=rtol, atol=atol)
-        except AssertionError as exc:
-            raise AssertionError(f"{where}: {exc}") from None
-        return
-    if numpy is not None and isinstance(expected, numpy.ndarray):
-        assert isinstance(actual, numpy.ndarray), f"{where}: expected an array"
-        assert actual.shape == expected.shape, f"{where}: shape {actual.shape} != {expected.shape}"
-        if expected.dtype.kind in "fc" and actual.dtype.kind in "fcib":
-            numpy.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True,
-                                          err_msg=where)
-        elif expected.dtype.hasobject:
-            for index, item in enumerate(expected.ravel()):
-                _compare(actual.ravel()[index], item, f"{where}[{index}]", rtol, atol, seen)
-        else:
-            assert numpy.array_equal(actual, expected), f"{where}: arrays differ"
-        return
-    if isinstance(expected, float) or (numpy is not None and isinstance(expected, numpy.floating)):
-        assert isinstance(actual, int | float) or (
-            numpy is not None and isinstance(actual, numpy.number)), f"{where}: not a number"
-        if math.isnan(expected):
-            assert math.isnan(actual), f"{where}: {actual} is not NaN"
-        else:
-            assert math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol), (
-                f"{where}: {actual!r} != {expected!r}")
-        return
-    if isinstance(expected, list | tuple):
-        assert type(actual) is type(expected), f"{where}: {type(actual).__name__}"
-        assert len(actual) == len(expected), f"{where}: length {len(actual)} != {len(expected)}"
-        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            _compare(a, e, f"{where}[{index}]", rtol, atol, seen)
-        return
-    if isinstance(expected, str | bytes | int | bool | type(None) | set | frozenset):
-        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
-        return
-    assert type(actual) is type(expected), (
-        f"{where}: {type(actual).__name__} != {type(expected).__name__}")
-    state = _state(expected)
-    if state is not None:
-        _compare(_state(actual), state, f"{where}<{type(expected).__name__}>", rtol, atol, seen)
-        return
-    equal = actual == expected
-    assert equal is True or (equal is not False and bool(equal)), f"{where}: values differ"
-
-
-def _state(value: Any) -> Any:
-    """What an object holds (a fitted model's attributes), to compare it field by field."""
-    getter = getattr(value, "__getstate__", None)
-    try:
-        state = getter() if getter is not None else None
-    except TypeError:
-        state = None
-    if isinstance(state, dict | tuple | list):
-        return state
-    if getattr(value, "__dict__", None):
-        return dict(vars(value))
-    if type(value).__eq__ is not object.__eq__:  # type: ignore[comparison-overlap]
-        return None  # the type says how to compare itself
-    try:  # an opaque object (a compiled extension type): compare what it pickles to
-        reduced = value.__reduce_ex__(4)
-    except Exception:  # not picklable either: nothing more to compare than its type
-        return []
-    return list(reduced[1:]) if isinstance(reduced, tuple) else []
-
-
-def _module(name: str) -> Any:
+def optional(name: str) -> Any:
+    """The module, or None when it is not installed."""
     try:
         return __import__(name)
     except ImportError:
         return None
-
-
-def fingerprint(value: Any) -> dict[str, Any]:
-    """A small, comparable summary of a value: a content hash (frames and arrays rounded to
-    9 decimals, so float noise does not count), the number itself for floats, or why not."""
-    import hashlib
-
-    pandas, numpy = _module("pandas"), _module("numpy")
-    try:
-        if isinstance(value, bool | int | str | type(None)):
-            return {"kind": "exact", "value": repr(value)[:200],
-                    "hash": hashlib.sha256(repr(value).encode()).hexdigest()}
-        if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
-            return {"kind": "float", "value": float(value)}
-        if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series):
-            rounded = value.round(9) if _numeric(value) else value
-            labels = list(value.columns) if isinstance(value, pandas.DataFrame) else [value.name]
-            digest = hashlib.sha256(repr((labels, [str(t) for t in _dtypes(value)])).encode())
-            digest.update(pandas.util.hash_pandas_object(rounded, index=True).values.tobytes())
-            return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
-        if numpy is not None and isinstance(value, numpy.ndarray) and not value.dtype.hasobject:
-            data = numpy.round(value, 9) if value.dtype.kind in "fc" else value
-            digest = hashlib.sha256(f"{value.dtype}{value.shape}".encode())
-            digest.update(numpy.ascontiguousarray(data).tobytes())
-            return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
-        digest = hashlib.sha256()
-        _Walk(digest, pandas, numpy).add(value)
-    except Exception as exc:  # an object that cannot be walked or pickled
-        return {"kind": "skip", "reason": f"{type(exc).__name__}: {exc}"[:200]}
-    return {"kind": "hash", "hash": digest.hexdigest()}
-
-
-class _Walk:
-    """Hashes what an object holds, walked structurally: pickle's bytes depend on which parts
-    happen to be shared in memory, so an object and its copy read back from disk differ."""
-
-    MAX_NODES = 1_000_000
-
-    def __init__(self, digest: Any, pandas: Any, numpy: Any) -> None:
-        self.digest, self.pandas, self.numpy = digest, pandas, numpy
-        self.active: set[int] = set()  # the containers being walked: a cycle stops here
-        self.nodes = 0
-
-    def add(self, value: Any) -> None:
-        pandas, numpy, digest = self.pandas, self.numpy, self.digest
-        self.nodes += 1
-        if self.nodes > self.MAX_NODES:
-            raise ValueError("too large to fingerprint")
-        if value is None or isinstance(value, bool | int | str | bytes):
-            digest.update(f"{type(value).__name__}:{value!r};".encode())
-            return
-        if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
-            digest.update(f"float:{round(float(value), 9)!r};".encode())
-            return
-        if numpy is not None and isinstance(value, numpy.generic):
-            self.add(value.item())
-            return
-        if numpy is not None and isinstance(value, numpy.dtype):
-            digest.update(f"dtype:{value.descr if value.fields else value.str};".encode())
-            return
-        if isinstance(value, type | type(len) | type(_module) | type(os)):
-            name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
-            digest.update(f"code:{getattr(value, '__module__', '')}.{name};".encode())
-            return
-        if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series) or (
-                numpy is not None and isinstance(value, numpy.ndarray)
-                and not value.dtype.hasobject):
-            digest.update(f"{fingerprint(value)['hash']};".encode())
-            return
-        if id(value) in self.active:
-            digest.update(b"cycle;")
-            return
-        self.active.add(id(value))
-        try:
-            for item in self._items(value):
-                self.add(item)
-        finally:
-            self.active.discard(id(value))
-
-    def _items(self, value: Any) -> Any:
-        """What a container or an object holds, in a stable order (its header hashed)."""
-        if self.numpy is not None and isinstance(value, self.numpy.ndarray):  # of objects
-            self.digest.update(f"objects{value.shape};".encode())
-            return value.ravel().tolist()
-        if isinstance(value, list | tuple):
-            self.digest.update(f"{type(value).__name__}{len(value)};".encode())
-            return value
-        if isinstance(value, dict):
-            self.digest.update(f"dict{len(value)};".encode())
-            return sorted(value.items(), key=lambda item: repr(item[0]))
-        if isinstance(value, set | frozenset):
-            self.digest.update(f"set{len(value)};".encode())
-            return sorted(fingerprint(item).get("hash", "") for item in value)
-        kind = type(value)
-        self.digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
-        state = _state(value)
-        if state is None:  # the type compares itself: its pickle is its identity
-            self.digest.update(pickle.dumps(value, protocol=4))
-            return []
-        return [state]
-
-
-def _numeric(value: Any) -> bool:
-    """Whether rounding applies: a Series of numbers, or a frame with any number column."""
-    dtypes = _dtypes(value)
-    return any(getattr(t, "kind", "") in "fc" for t in dtypes)
-
-
-def _dtypes(value: Any) -> list[Any]:
-    dtypes = getattr(value, "dtypes", None)
-    return list(dtypes) if dtypes is not None and hasattr(dtypes, "__iter__") else [value.dtype]
-
-
-def same_fingerprint(a: dict[str, Any], b: dict[str, Any], rtol: float = 1e-6,
-                     atol: float = 1e-9) -> bool:
-    if a["kind"] != b["kind"]:
-        return False
-    if a["kind"] == "float":
-        return (math.isnan(a["value"]) and math.isnan(b["value"])) or math.isclose(
-            a["value"], b["value"], rel_tol=rtol, abs_tol=atol)
-    return bool(a.get("hash") == b.get("hash"))
-
-
-def write_fingerprints(path: str, step: str, kind: str, names: list[str],
-                       namespace: dict[str, Any]) -> None:
-    """Append one JSON line per name present in `namespace` (used inside the kernel)."""
-    import json
-
-    with open(path, "a", encoding="utf-8") as handle:
-        for name in names:
-            if name in namespace:
-                handle.write(json.dumps({"step": step, "kind": kind, "name": name,
-                                         "fingerprint": fingerprint(namespace[name])}) + "\n")

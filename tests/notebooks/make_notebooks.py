@@ -222,7 +222,7 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("c = 3", "step:third", "retries:many", "timeout:-5"),
     ],
     "error_parameters": [
-        code("ok = 1\ncomputed = ok + 1\nfrom_call = len('abc')", "parameters"),
+        code("ok = 1\ncomputed = ok + 1\nfrom_call = len('abc')\n_private = 2", "parameters"),
         code("use = ok", "step:use"),
     ],
     # -- warnings ---------------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""`nb2pipe run` from a terminal: the flow runs in a child process that this one watches.
+
+A step can end the process it runs in (`os._exit`, a crash in native code), and Ctrl-C must stop
+a step that Python cannot interrupt (a thread deep in a C call). So the run happens in a child
+process, in a process group of its own; this process reads the step events and, when the child
+ends without finishing the run (or Ctrl-C is pressed), reports the step that was running, with
+its cell, and stops every process the run started: worker processes, a temporary Prefect server,
+notebook kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+
+from nb2pipe.execute.engine import RunOptions, RunResult
+from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker
+from nb2pipe.runtime.project import read_manifest
+
+GRACE = 3.0  # seconds a stopped run has to end by itself before it is killed
+MARK = "NB2PIPE_RUN_MARK"  # in the environment of every process of one run
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the run; `result` says how far it got."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
+def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
+              warn: Callable[[str], None] | None = None, verbose: bool = False,
+              stdout: IO[str] | None = None,
+              phase: Callable[[str, str, str | None], None] | None = None) -> RunResult:
+    """Run the project in a child process (with the Prefect API of this one's environment);
+    raises Interrupted on Ctrl-C."""
+    project = project.resolve()
+    manifest = read_manifest(project)
+    tracker = Tracker(list(manifest["order"]), emit, warn, phase)
+    channel = Channel()
+    channel.follow(tracker.apply)
+    spec = channel.folder / "run.json"
+    outcome = channel.folder / "result.json"
+    spec.write_text(json.dumps({"project": str(project), "options": asdict(options)}),
+                    encoding="utf-8")
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "NB2PIPE_PROGRESS": str(channel.path), MARK: mark}
+    if verbose:
+        env["NB2PIPE_VERBOSE"] = "1"
+    else:  # Prefect's own lines in the terminal (failed tasks' tracebacks): with --verbose
+        env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
+    child = subprocess.Popen([sys.executable, "-m", "nb2pipe.execute.child", str(spec),
+                              str(outcome)], env=env, stdout=stdout, start_new_session=True)
+    interrupted = False
+    started = time.perf_counter()
+    # Stopped from outside (the JupyterLab server ending a run, a closed terminal): like Ctrl-C.
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            code = _stop(child)
+        channel.close()
+        _stop_leftovers(child.pid, mark)
+        finished = _read(outcome)
+        if interrupted:
+            tracker.interrupted()
+        else:  # a worker process may have ended under a step even when the run finished
+            how = _how(code) if finished is None else "its process ended"
+            started_any = any(r.state != "pending" for r in tracker.reports.values())
+            tracker.finish(Ended(channel.folder, manifest, project, how),
+                           "an earlier step it needs failed" if finished and started_any
+                           else "the run stopped before it ran")
+    finally:
+        channel.remove()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    failed = tracker.failed
+    ok = finished is not None and bool(finished["ok"]) and not failed and not interrupted
+    error = None
+    if not ok:
+        error = (failed[0].error if failed else (finished or {}).get("error")) or (
+            "interrupted" if interrupted else f"the run ended unexpectedly ({_how(code)})")
+    elapsed = time.perf_counter() - started  # when the run could not say how long it took
+    result = RunResult(ok=ok, steps=tracker.reports, outputs={},
+                       seconds=float((finished or {}).get("seconds", elapsed)),
+                       startup=float((finished or {}).get("startup", 0.0)), error=error,
+                       warnings=tracker.warnings)
+    if interrupted:
+        raise Interrupted(result)
+    return result
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(child: subprocess.Popen[bytes]) -> int:
+    """Ctrl-C: ask the run's processes to stop, then kill what is left; a second Ctrl-C kills
+    at once."""
+    for sig, wait in ((signal.SIGINT, GRACE), (signal.SIGKILL, GRACE)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, sig)
+        try:
+            return child.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            return child.wait()
+    return child.wait()
+
+
+def _stop_leftovers(group: int, mark: str) -> None:
+    """Kill what the run left behind: its process group, and processes that left the group
+    (notebook kernels start sessions of their own) but carry the run's mark."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
+    needle = f"{MARK}={mark}".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _how(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-code).name}"
+    return f"exit code {code}"

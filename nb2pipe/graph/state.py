@@ -1,0 +1,39 @@
+"""What the resolver knows of one step while it replays the notebook: the bindings it sees, what
+it reads, defines and changes (shared by resolve and the explanations it gives)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nb2pipe.model import CodeEntity, Span, Step
+
+
+@dataclass
+class _Binding:
+    kind: str  # "data" | "param" | "code"
+    step: str | None
+    entity: CodeEntity | None = None
+    cell: int = 0
+    setup: list[CodeEntity] = field(default_factory=list)  # `pd.set_option(...)` after an import
+
+
+@dataclass
+class StepState:
+    step: Step
+    local: dict[str, _Binding] = field(default_factory=dict)
+    uses: dict[str, None] = field(default_factory=dict)
+    defines: dict[str, None] = field(default_factory=dict)
+    mutates: dict[str, None] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, None] = field(default_factory=dict)
+    code: dict[tuple[Span, tuple[str, ...]], CodeEntity] = field(default_factory=dict)
+    soft: list[tuple[str, int, int]] = field(default_factory=list)
+    deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
+    metrics: dict[str, None] = field(default_factory=dict)
+    code_only: bool = True
+    # Names read from module level (code, builtins) before the step bound them itself.
+    module_reads: dict[str, None] = field(default_factory=dict)
+    # Names bound only conditionally here (in a loop, if, try): the earlier value may survive,
+    # so the step passes it on, but only if something reads the name (a loop variable reused
+    # in many cells must not chain the steps together).
+    passthrough: dict[str, tuple[_Binding, tuple[int, ...]]] = field(default_factory=dict)

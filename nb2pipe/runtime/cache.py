@@ -1,0 +1,106 @@
+"""The cache policy of every step: a step runs again only when what it depends on changed.
+
+The key is a hash of the step's code (its hash in pipeline.json, or of the whole of steps.py
+once that was edited by hand), its task's source in flow.py, the parameters it reads, and the
+content hashes of the values it reads: never of pickled objects, whose bytes depend on how they
+happen to be laid out in memory. Prefect does the rest: it looks the key up in the result
+storage, and a step found there is reported Cached and not run.
+
+Before a cached result is used, its files are checked against their hashes: an entry that is
+damaged (a file changed, truncated or deleted, or the entry itself unreadable) is dropped with a
+warning, so the step runs again and its result replaces the entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.cache_policies import CachePolicy, TaskSource
+from prefect.context import TaskRunContext
+
+from . import progress, project
+from .handoff import Values
+from .store import Store
+
+FORMAT = "nb2pipe-cache-2"  # changes when the key or the stored layout does
+
+
+@dataclass
+class StepCache(CachePolicy):
+    """Prefect cache policy: code + parameters read + content of the inputs."""
+
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
+                    flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
+        if os.environ.get("NB2PIPE_CACHE") == "off" or task_ctx is None:
+            return None
+        name = task_ctx.task.name
+        reads: dict[str, list[str]] = {}
+        for entry in project.step(name)["inputs"]:
+            reads.setdefault(entry["from"], []).append(entry["name"])
+        parameters: dict[str, Any] = {}
+        contents: dict[str, dict[str, str]] = {}
+        for argument, value in sorted(inputs.items()):
+            if isinstance(value, Values):
+                hashes = value.hashes(sorted(reads.get(value.step, [])))
+                if hashes is None:  # an input that was never saved: nothing to key on
+                    return None
+                contents[value.step] = hashes
+            else:
+                parameters[argument] = value
+        digest = hashlib.sha256(f"{FORMAT}\0{project.code_hash(name)}\0".encode())
+        digest.update(str(TaskSource().compute_key(task_ctx, inputs, flow_parameters)).encode())
+        digest.update(json.dumps(parameters, sort_keys=True, default=repr).encode())
+        digest.update(json.dumps(contents, sort_keys=True).encode())
+        key = digest.hexdigest()
+        _drop_if_damaged(task_ctx, key)
+        return key
+
+
+def _drop_if_damaged(task_ctx: TaskRunContext, key: str) -> None:
+    """A cached entry whose files do not match their hashes must not be used: overwrite it
+    with an empty record, which Prefect reads as no entry at all, and remove the damaged
+    files, so the step's new result is stored whole."""
+    storage: Any = task_ctx.result_store.result_storage
+    if storage is None:
+        return
+    try:
+        content = storage.read_path(key)
+    except Exception:  # no entry under this key: nothing to check
+        return
+    step = task_ctx.task.name
+    found: Any = None
+    problem: str | None
+    try:
+        record = vars(importlib.import_module("prefect.results"))["ResultRecord"]
+        found = record.deserialize(content).result
+        problem = None if isinstance(found, Values) else "its entry holds no step values"
+    except Exception as exc:  # an unreadable entry
+        problem = f"its entry cannot be read ({type(exc).__name__})"
+    if problem is None and found.refs:
+        if found.location is None:
+            problem = "its entry names no store"
+        else:
+            problem = Store(found.location).discard_damaged(found.refs)
+    if problem is None:
+        return
+    storage.write_path(key, b"")
+    for cached in [k for k in task_ctx.result_store.cache if str(k).endswith(key)]:
+        task_ctx.result_store.cache.pop(cached, None)  # Prefect's copy in memory, if read
+    message = f"step '{step}': cached result not used, it runs again: {problem}"
+    _warn(message)
+    progress.emit({"event": "warning", "step": step, "message": message})
+
+
+def _warn(message: str) -> None:
+    try:
+        from prefect.logging import get_run_logger
+
+        get_run_logger().warning(message)
+    except Exception:  # no run context: the plain logger
+        logging.getLogger("nb2pipe").warning(message)

@@ -1,0 +1,146 @@
+"""Fingerprints: small, comparable summaries of values, for `nb2pipe verify`.
+
+A content hash of what a value holds (frames and arrays rounded to 9 decimals, so float noise
+does not count), the number itself for floats, or why it cannot be summarised. Objects are
+walked structurally: pickle's bytes depend on which parts happen to be shared in memory.
+"""
+
+import json
+import math
+import os
+import pickle
+from typing import Any
+
+from .compare import object_state
+from .values import optional
+
+
+def fingerprint(value: Any) -> dict[str, Any]:
+    """A small, comparable summary of a value: a content hash (frames and arrays rounded to
+    9 decimals, so float noise does not count), the number itself for floats, or why not."""
+    import hashlib
+
+    pandas, numpy = optional("pandas"), optional("numpy")
+    try:
+        if isinstance(value, bool | int | str | type(None)):
+            return {"kind": "exact", "value": repr(value)[:200],
+                    "hash": hashlib.sha256(repr(value).encode()).hexdigest()}
+        if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
+            return {"kind": "float", "value": float(value)}
+        if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series):
+            rounded = value.round(9) if _numeric(value) else value
+            labels = list(value.columns) if isinstance(value, pandas.DataFrame) else [value.name]
+            digest = hashlib.sha256(repr((labels, [str(t) for t in _dtypes(value)])).encode())
+            digest.update(pandas.util.hash_pandas_object(rounded, index=True).values.tobytes())
+            return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
+        if numpy is not None and isinstance(value, numpy.ndarray) and not value.dtype.hasobject:
+            data = numpy.round(value, 9) if value.dtype.kind in "fc" else value
+            digest = hashlib.sha256(f"{value.dtype}{value.shape}".encode())
+            digest.update(numpy.ascontiguousarray(data).tobytes())
+            return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
+        digest = hashlib.sha256()
+        _Walk(digest, pandas, numpy).add(value)
+    except Exception as exc:  # an object that cannot be walked or pickled
+        return {"kind": "skip", "reason": f"{type(exc).__name__}: {exc}"[:200]}
+    return {"kind": "hash", "hash": digest.hexdigest()}
+
+
+class _Walk:
+    """Hashes what an object holds, walked structurally: pickle's bytes depend on which parts
+    happen to be shared in memory, so an object and its copy read back from disk differ."""
+
+    MAX_NODES = 1_000_000
+
+    def __init__(self, digest: Any, pandas: Any, numpy: Any) -> None:
+        self.digest, self.pandas, self.numpy = digest, pandas, numpy
+        self.active: set[int] = set()  # the containers being walked: a cycle stops here
+        self.nodes = 0
+
+    def add(self, value: Any) -> None:
+        pandas, numpy, digest = self.pandas, self.numpy, self.digest
+        self.nodes += 1
+        if self.nodes > self.MAX_NODES:
+            raise ValueError("too large to fingerprint")
+        if value is None or isinstance(value, bool | int | str | bytes):
+            digest.update(f"{type(value).__name__}:{value!r};".encode())
+            return
+        if isinstance(value, float) or (numpy is not None and isinstance(value, numpy.floating)):
+            digest.update(f"float:{round(float(value), 9)!r};".encode())
+            return
+        if numpy is not None and isinstance(value, numpy.generic):
+            self.add(value.item())
+            return
+        if numpy is not None and isinstance(value, numpy.dtype):
+            digest.update(f"dtype:{value.descr if value.fields else value.str};".encode())
+            return
+        if isinstance(value, type | type(len) | type(optional) | type(os)):
+            name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
+            digest.update(f"code:{getattr(value, '__module__', '')}.{name};".encode())
+            return
+        if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series) or (
+                numpy is not None and isinstance(value, numpy.ndarray)
+                and not value.dtype.hasobject):
+            digest.update(f"{fingerprint(value)['hash']};".encode())
+            return
+        if id(value) in self.active:
+            digest.update(b"cycle;")
+            return
+        self.active.add(id(value))
+        try:
+            for item in self._items(value):
+                self.add(item)
+        finally:
+            self.active.discard(id(value))
+
+    def _items(self, value: Any) -> Any:
+        """What a container or an object holds, in a stable order (its header hashed)."""
+        if self.numpy is not None and isinstance(value, self.numpy.ndarray):  # of objects
+            self.digest.update(f"objects{value.shape};".encode())
+            return value.ravel().tolist()
+        if isinstance(value, list | tuple):
+            self.digest.update(f"{type(value).__name__}{len(value)};".encode())
+            return value
+        if isinstance(value, dict):
+            self.digest.update(f"dict{len(value)};".encode())
+            return sorted(value.items(), key=lambda item: repr(item[0]))
+        if isinstance(value, set | frozenset):
+            self.digest.update(f"set{len(value)};".encode())
+            return sorted(fingerprint(item).get("hash", "") for item in value)
+        kind = type(value)
+        self.digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
+        state = object_state(value)
+        if state is None:  # the type compares itself: its pickle is its identity
+            self.digest.update(pickle.dumps(value, protocol=4))
+            return []
+        return [state]
+
+
+def _numeric(value: Any) -> bool:
+    """Whether rounding applies: a Series of numbers, or a frame with any number column."""
+    dtypes = _dtypes(value)
+    return any(getattr(t, "kind", "") in "fc" for t in dtypes)
+
+
+def _dtypes(value: Any) -> list[Any]:
+    dtypes = getattr(value, "dtypes", None)
+    return list(dtypes) if dtypes is not None and hasattr(dtypes, "__iter__") else [value.dtype]
+
+
+def same_fingerprint(a: dict[str, Any], b: dict[str, Any], rtol: float = 1e-6,
+                     atol: float = 1e-9) -> bool:
+    if a["kind"] != b["kind"]:
+        return False
+    if a["kind"] == "float":
+        return (math.isnan(a["value"]) and math.isnan(b["value"])) or math.isclose(
+            a["value"], b["value"], rel_tol=rtol, abs_tol=atol)
+    return bool(a.get("hash") == b.get("hash"))
+
+
+def write_fingerprints(path: str, step: str, kind: str, names: list[str],
+                       namespace: dict[str, Any]) -> None:
+    """Append one JSON line per name present in `namespace` (used inside the kernel)."""
+    with open(path, "a", encoding="utf-8") as handle:
+        for name in names:
+            if name in namespace:
+                handle.write(json.dumps({"step": step, "kind": kind, "name": name,
+                                         "fingerprint": fingerprint(namespace[name])}) + "\n")

@@ -1,0 +1,112 @@
+"""Values: what a step leaves for the steps after it, and what its Prefect task returns.
+
+In memory while the next step runs in the same process; as files in the store (store.py) when
+the step is cached, or when the values cross to another process: pickling a `Values` saves
+what is only in memory, so a process pool or a Dask worker receives a small handle and reads
+the files it needs. Values saved together (sharing objects) are read once per task, so they
+share them again in the step that reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .store import Ref, Store
+
+# The files read by the running task: a file is read once per task, never shared between two.
+_READ: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = contextvars.ContextVar(
+    "nb2pipe_read", default=None)
+
+
+class Values(Mapping[str, Any]):
+    """A step's values by name: `values["df"]`."""
+
+    def __init__(self, step: str, memory: dict[str, Any] | None = None,
+                 refs: dict[str, Ref] | None = None, location: str | None = None,
+                 run: str | None = None, unsaved: dict[str, str] | None = None) -> None:
+        self.step = step
+        self.memory = memory
+        self.refs = dict(refs or {})
+        self.location = location  # the store holding the files of `refs`
+        self.run = run  # the flow run: where values only this run needs are saved
+        self.unsaved = dict(unsaved or {})  # values that cannot be saved, and why
+        self.notebook: str | None = None  # notebook mode: the executed step notebook
+
+    def __getitem__(self, name: str) -> Any:
+        from_store = os.environ.get("NB2PIPE_HANDOFF") == "store"
+        if self.memory is not None and name in self.memory and not (
+                from_store and name in self.refs):
+            return self.memory[name]
+        if name not in self.refs:
+            if name in self.unsaved:
+                raise RuntimeError(f"step '{self.step}': '{name}' cannot be passed to another "
+                                   f"process or run: {self.unsaved[name]}")
+            raise KeyError(f"step '{self.step}' left no value '{name}'")
+        ref = self.refs[name]
+        read = _READ.get()
+        key = (str(self.location), ref.path)
+        if read is None or key not in read:
+            loaded = self._store().load_file(ref.path)
+            if read is None:
+                return loaded[ref.member] if ref.member else loaded
+            read[key] = loaded
+        return read[key][ref.member] if ref.member else read[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*(self.memory or {}), *self.refs}))
+
+    def __len__(self) -> int:
+        return len({*(self.memory or {}), *self.refs})
+
+    def __repr__(self) -> str:
+        return f"<values of step '{self.step}': {', '.join(self)}>"
+
+    def hashes(self, names: list[str]) -> dict[str, str] | None:
+        """The content hashes of these values, or None when one has none (not saved)."""
+        found = {n: self.refs[n].sha256 for n in names if n in self.refs}
+        if len(found) < len(names) or not all(found.values()):
+            return None
+        return found
+
+    def save(self, store: Store, for_later: bool) -> None:
+        """Write what is only in memory: for later runs (hashed) or for this run only."""
+        self.location = store.location
+        pending = {n: v for n, v in (self.memory or {}).items()
+                   if n not in self.refs and n not in self.unsaved}
+        if pending:
+            refs, unsaved = store.save(pending, None if for_later else self.run or "run")
+            self.refs.update(refs)
+            self.unsaved.update(unsaved)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crossing to another process: the values go as files, the handle as a few names.
+        if self.memory and self.location:
+            self.save(Store(self.location), for_later=False)
+        return (_restore, (self.step, self.refs, self.location, self.run, self.unsaved,
+                           self.notebook))
+
+    def _store(self) -> Store:
+        if self.location is None:
+            raise RuntimeError(f"step '{self.step}': its values were not saved")
+        return Store(self.location)
+
+
+def _restore(step: str, refs: dict[str, Ref], location: str | None, run: str | None,
+             unsaved: dict[str, str], notebook: str | None) -> Values:
+    restored = Values(step, None, {n: Ref(*r) for n, r in refs.items()}, location, run, unsaved)
+    restored.notebook = notebook
+    return restored
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[None]:
+    """While a task runs: each file it reads is read once, and only for this task."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)

@@ -1,0 +1,61 @@
+"""The project this package sits in: its pipeline.json, where steps run, what a step's code is.
+
+In a generated project this package is `nb2pipe_runtime/`, beside steps.py, flow.py and
+pipeline.json; everything here is read from those files, so the project runs without nb2pipe.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+MANIFEST = "pipeline.json"
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A project's pipeline.json (OSError or ValueError when missing or unreadable)."""
+    with open(os.path.join(folder, MANIFEST), encoding="utf-8") as handle:
+        document = json.load(handle)
+    if not isinstance(document, dict):
+        raise ValueError(f"{folder}/{MANIFEST}: not a JSON object")
+    return document
+
+
+@functools.cache
+def manifest() -> dict[str, Any]:
+    """This project's pipeline.json: steps, parameters, the line map back to the notebook."""
+    return read_manifest(PROJECT)
+
+
+def step(name: str) -> dict[str, Any]:
+    for entry in manifest()["steps"]:
+        if entry["name"] == name:
+            return dict(entry)
+    raise KeyError(f"pipeline.json has no step '{name}'")
+
+
+def workdir() -> Path:
+    """Where steps run: the notebook's folder (NB2PIPE_WORKDIR overrides), like papermill --cwd,
+    so the notebook's relative paths work."""
+    configured = os.environ.get("NB2PIPE_WORKDIR")
+    return Path(configured or PROJECT / manifest()["workdir"]).resolve()
+
+
+def code_hash(name: str) -> str:
+    """What the step's code is, for the cache: its own hash from pipeline.json while steps.py is
+    as generated; once steps.py is edited by hand, the hash of the whole file (an edit anywhere
+    runs every step again)."""
+    written = _steps_file_hash()
+    if manifest().get("files", {}).get("steps.py") == written:
+        return str(step(name)["code_sha256"])
+    return f"steps.py:{written}"
+
+
+@functools.cache
+def _steps_file_hash() -> str:
+    return hashlib.sha256((PROJECT / "steps.py").read_bytes()).hexdigest()

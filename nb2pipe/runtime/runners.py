@@ -1,0 +1,70 @@
+"""Where steps run: the flow's task runner, and what a step needs of the worker it runs on.
+
+Threads by default. With prefect-dask installed, NB2PIPE_DASK_ADDRESS=tcp://host:port runs the
+steps on that Dask cluster (its workers need the project folder on their PYTHONPATH), and
+NB2PIPE_DASK_WORKERS=N on a local cluster of N worker processes, one step per worker at a time.
+`nb2pipe run --runner thread|process|dask` chooses with `task_runner(kind)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+
+def task_runner(kind: str | None = None, *, address: str | None = None,
+                workers: int | None = None) -> Any:
+    """A Prefect task runner: `kind` "thread", "process" or "dask"; None reads the environment
+    (and gives None, Prefect's default thread pool, when it names no Dask cluster)."""
+    if kind is None:
+        address = address or os.environ.get("NB2PIPE_DASK_ADDRESS") or None
+        configured = os.environ.get("NB2PIPE_DASK_WORKERS")
+        workers = workers or (int(configured) if configured else None)
+        if not address and not workers:
+            return None
+        kind = "dask"
+    cores = os.cpu_count() or 1
+    if kind == "process":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        # Each worker imports the steps (and what they import) as it starts, not when its
+        # first step arrives with a value to hand over.
+        return ProcessPoolTaskRunner(max_workers=workers or cores, initializer=warm_up)
+    if kind == "dask":
+        if address:
+            from prefect_dask.task_runners import DaskTaskRunner
+
+            return DaskTaskRunner(address=address)
+        from .local_dask import LocalDaskRunner
+
+        return LocalDaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
+            "n_workers": workers or 2, "threads_per_worker": 1, "processes": True,
+            "dashboard_address": None, "resources": {"step": 1}})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=workers or max(cores, 2))
+
+
+def warm_up() -> None:
+    """A new worker process: import the steps and the serializers' libraries now."""
+    for name in ("steps", "pandas", "pyarrow.ipc", "pyarrow.parquet"):
+        with contextlib.suppress(ImportError):  # a project without pandas has no frames
+            importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def resources(**needs: float) -> Iterator[None]:
+    """Steps submitted here run on a Dask worker that has these resources (tags cpu:N,
+    memory:SIZE, gpu:N become CPU, MEMORY in bytes, GPU): start workers with, e.g.,
+    `dask worker tcp://scheduler:8786 --resources "CPU=4 MEMORY=16e9 GPU=1"`. Other task
+    runners, and the local cluster of NB2PIPE_DASK_WORKERS, run every step where they can."""
+    try:
+        from dask.base import annotate
+    except ImportError:
+        yield
+        return
+    with annotate(resources=needs):
+        yield

@@ -1,0 +1,226 @@
+"""The artifact store: step values as files, in a local folder or a Prefect filesystem block.
+
+    values/AB/ABCDEF....EXT    a value kept for later runs, named by the sha256 of its file
+                               (parquet, .npy or pickle; values that share objects, such as a
+                               list of frames and the frames, are pickled together)
+    runs/RUN/STEP-ID/NAME.EXT  a value handed to the next step of one run only (Arrow IPC for
+                               frames); removed a day later
+
+A step's Prefect result (its `Values`, see handoff.py) names these files and their hashes;
+Prefect keeps it in the same storage, under the step's cache key. A file is checked against
+its hash before a cached result is used (cache.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from . import values
+
+BLOCK = "block:"  # a location naming a Prefect block: block:TYPE/NAME
+RUNS_KEPT_SECONDS = 24 * 3600
+
+
+class Ref(NamedTuple):
+    path: str  # relative to the store's root, "/"-separated
+    sha256: str  # of the file's bytes; "" for a value handed on within one run
+    member: str = ""  # a value in a file of values that share objects
+
+
+class Store:
+    """Values saved to and loaded from one location: an absolute folder, or block:TYPE/NAME."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+    @classmethod
+    def for_storage(cls, storage: Any) -> Store:
+        """The store beside Prefect's result storage (a LocalFileSystem or a saved block)."""
+        basepath = getattr(storage, "basepath", None)
+        if type(storage).__name__ == "LocalFileSystem":
+            return cls(str(Path(basepath or ".").expanduser().resolve()))
+        name = getattr(storage, "_block_document_name", None)
+        if storage is None or not name:
+            raise ValueError("result storage must be a folder or a saved Prefect block")
+        return cls(f"{BLOCK}{storage.get_block_type_slug()}/{name}")
+
+    @property
+    def folder(self) -> Path | None:
+        return None if self.location.startswith(BLOCK) else Path(self.location)
+
+    def save(self, outputs: dict[str, Any], run: str | None = None
+             ) -> tuple[dict[str, Ref], dict[str, str]]:
+        """Save values: for later runs (content-addressed, hashed) or, given `run`, for the
+        next step of that run only. Returns refs by name, and why values could not be saved."""
+        with tempfile.TemporaryDirectory(prefix=".staging-", dir=self._staging()) as staging:
+            refs: dict[str, Ref] = {}
+            unsaved: dict[str, str] = {}
+            target = f"runs/{run}/{uuid.uuid4().hex[:12]}" if run else ""
+            together = shared_groups(outputs)
+            alone = [(name,) for name in sorted(set(outputs).difference(*together))]
+            for members in alone + together:
+                shared = len(members) > 1  # values sharing objects: pickled together
+                name = f"{members[0]}.shared" if shared else members[0]
+                value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
+                written, digest = values.dump_hashed(staging, name, value, passing=bool(run))
+                local = Path(staging) / written
+                if local.suffix == values.UNRECORDED:
+                    reason = local.read_text(encoding="utf-8")
+                    unsaved.update({m: reason for m in members})
+                    continue
+                if run:
+                    path, digest = f"{target}/{written}", ""
+                else:
+                    digest = digest or file_hash(local)
+                    path = f"values/{digest[:2]}/{digest}{local.suffix}"
+                self._put(local, path)
+                for member in members:
+                    refs[member] = Ref(path, digest, member if shared else "")
+        if run and self.folder is not None:
+            _prune_runs(str(self.folder))
+        return refs, unsaved
+
+    def load(self, refs: dict[str, Ref]) -> dict[str, Any]:
+        """Values by name; values saved together are read once, so they share objects again."""
+        files: dict[str, Any] = {}
+        found = {}
+        for name, ref in refs.items():
+            if ref.path not in files:
+                files[ref.path] = self.load_file(ref.path)
+            loaded = files[ref.path]
+            found[name] = loaded[ref.member] if ref.member else loaded
+        return found
+
+    def load_file(self, path: str) -> Any:
+        folder = self.folder
+        if folder is not None:
+            return values.load_file(str(folder / path))
+        with tempfile.TemporaryDirectory(prefix="nb2pipe-") as scratch:
+            local = Path(scratch) / Path(path).name
+            local.write_bytes(_block(self.location).read_path(path))
+            return values.load_file(str(local))
+
+    def discard_damaged(self, refs: dict[str, Ref]) -> str | None:
+        """Check every file against its hash: None when all hold what they held when stored;
+        else what is wrong, the damaged files removed (from a folder; a block's are
+        overwritten when the values are saved again)."""
+        problems = []
+        for path, digest in sorted({(r.path, r.sha256) for r in refs.values()}):
+            try:
+                found = self._hash(path)
+            except OSError:
+                problems.append(f"{path} is missing")
+                continue
+            except Exception as exc:  # a block's own error: unreachable bucket, no such key
+                problems.append(f"{path} cannot be read ({type(exc).__name__}: {exc})")
+                continue
+            if digest and found != digest:
+                problems.append(f"{path} changed since it was stored")
+                if self.folder is not None:
+                    (self.folder / path).unlink(missing_ok=True)
+        return "; ".join(problems) or None
+
+    def _staging(self) -> str | None:
+        folder = self.folder
+        if folder is None:
+            return None  # the system's temporary folder
+        (folder / "values").mkdir(parents=True, exist_ok=True)
+        return str(folder / "values")
+
+    def _put(self, local: Path, path: str) -> None:
+        folder = self.folder
+        if folder is None:
+            _block(self.location).write_path(path, local.read_bytes())
+            return
+        target = folder / path
+        if target.exists() and not path.startswith("runs/"):
+            return  # the same content, saved before
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(local, target)
+
+    def _hash(self, path: str) -> str:
+        folder = self.folder
+        if folder is not None:
+            return file_hash(folder / path)
+        return hashlib.sha256(_block(self.location).read_path(path)).hexdigest()
+
+
+def cache_folder() -> Path:
+    """The user's cache folder for nb2pipe: NB2PIPE_CACHE_DIR, else ~/.cache/nb2pipe."""
+    configured = os.environ.get("NB2PIPE_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nb2pipe"
+
+
+@functools.cache
+def _block(location: str) -> Any:
+    from prefect.blocks.core import Block
+
+    return Block.load(location[len(BLOCK):])
+
+
+@functools.cache
+def _prune_runs(folder: str) -> None:
+    """Remove the values of runs that ended more than a day ago (once per process)."""
+    cutoff = time.time() - RUNS_KEPT_SECONDS
+    for run in Path(folder, "runs").glob("*"):
+        try:
+            if run.stat().st_mtime < cutoff:
+                shutil.rmtree(run, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def shared_groups(outputs: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Names whose values share an object (one holds another, or an element of it), grouped."""
+    owners: dict[int, str] = {}
+    parent = {name: name for name in outputs}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    for name in sorted(outputs):
+        for identity in _identities(outputs[name]):
+            other = owners.setdefault(identity, name)
+            if root(other) != root(name):
+                parent[root(name)] = root(other)
+    groups: dict[str, list[str]] = {}
+    for name in sorted(outputs):
+        groups.setdefault(root(name), []).append(name)
+    return [tuple(members) for members in groups.values() if len(members) > 1]
+
+
+_ATOMS = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _identities(value: Any, depth: int = 3) -> set[int]:
+    """The ids of a value and of what its containers hold (a few levels down): small
+    immutable values, which the interpreter shares freely, do not count."""
+    if isinstance(value, _ATOMS):
+        return set()
+    found = {id(value)}
+    if depth and isinstance(value, list | tuple | set | frozenset | dict):
+        items = value.values() if isinstance(value, dict) else value
+        for item in items:
+            found |= _identities(item, depth - 1)
+    return found
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

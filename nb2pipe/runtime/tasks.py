@@ -1,0 +1,148 @@
+"""A step as a Prefect task: its cache policy, where its values go, how it runs, what it reports.
+
+flow.py declares each step with `step_task` (Prefect's `task`, with nb2pipe's cache policy and
+progress hooks; every other option is Prefect's own) and runs it with `run_step`:
+
+    @step_task("features", retries=2)
+    def features(clean: Values, test_size: float) -> Values:
+        return run_step("features", steps.features, df=clean["df"], test_size=test_size)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec
+
+from prefect import Task, task
+from prefect.context import TaskRunContext
+
+from . import errors, progress, project
+from .cache import StepCache
+from .fingerprint import fingerprint
+from .handoff import Values, reading
+from .store import Store, cache_folder
+
+__all__ = ["Values", "result_storage", "run_step", "step_task"]
+
+P = ParamSpec("P")
+STEP_CACHE = StepCache()
+
+
+def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
+    """`prefect.task` for the step `name`: task runs named after the step, nb2pipe's cache
+    policy, errors in the code never retried, and progress hooks under `nb2pipe run`.
+    Other options are passed to Prefect as they are (retries, timeout_seconds, cache_policy)."""
+    options = {"name": name, "task_run_name": name, "cache_policy": STEP_CACHE, **options}
+    if options.get("retries"):
+        options.setdefault("retry_condition_fn", errors.retry_unless_bug)
+    if progress.channel():
+        options.update(on_running=[progress.started], on_completion=[progress.finished],
+                       on_failure=[progress.failed])
+
+    def decorate(function: Callable[P, Values]) -> Task[P, Values]:
+        @functools.wraps(function)
+        def step(*args: P.args, **kwargs: P.kwargs) -> Values:
+            with reading():
+                return function(*args, **kwargs)
+
+        made: Task[P, Values] = task(step, **options)
+        return made
+
+    return decorate
+
+
+def run_step(name: str, function: Callable[..., dict[str, Any]], /,
+             **arguments: Any) -> Values:
+    """Run a step (its function, or in notebook mode its cells as a notebook) in the notebook's
+    folder; an error names the cell and line that raised it. Its values are saved for later
+    runs unless caching is off (NB2PIPE_CACHE=off), and its metrics published. (`name` and
+    `function` are positional only: a step may read a value called `name`.)"""
+    progress.watch_process()
+    fingerprints = os.environ.get("NB2PIPE_FINGERPRINTS")
+    if fingerprints:
+        _write_fingerprints(fingerprints, name, "inputs", arguments)
+    executed = None
+    if os.environ.get("NB2PIPE_MODE") == "notebook":
+        from .notebook import run_notebook_step
+
+        outputs, executed = run_notebook_step(name, arguments)
+    else:
+        outputs = _call(name, function, arguments)
+    if fingerprints:
+        _write_fingerprints(fingerprints, name, "outputs", outputs)
+    context = TaskRunContext.get()
+    run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
+    values = Values(name, outputs, run=run)
+    values.notebook = executed
+    if context is not None:
+        store = Store.for_storage(context.result_store.result_storage)
+        if os.environ.get("NB2PIPE_CACHE") != "off":
+            values.save(store, for_later=True)  # later steps' cache keys need their hashes
+        else:
+            values.location = store.location  # saved only to cross processes
+            if os.environ.get("NB2PIPE_HANDOFF") == "store":
+                values.save(store, for_later=False)
+        publish_metrics(name, outputs)
+    return values
+
+
+def _call(name: str, function: Callable[..., dict[str, Any]],
+          arguments: dict[str, Any]) -> dict[str, Any]:
+    here = project.workdir()
+    if Path.cwd() != here:
+        os.chdir(here)
+    try:
+        return function(**arguments)
+    except (Exception, SystemExit) as error:
+        steps_file = str(project.PROJECT / "steps.py")
+        raise errors.step_error(project.manifest(), steps_file, name, error) from error
+
+
+def _write_fingerprints(path: str, step: str, kind: str, found: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        for name, value in sorted(found.items()):
+            handle.write(json.dumps({"step": step, "kind": kind, "name": name,
+                                     "fingerprint": fingerprint(value)}) + "\n")
+
+
+def result_storage() -> Path | str:
+    """Where results and cached values go: NB2PIPE_RESULT_STORAGE, a folder or a Prefect
+    filesystem block as TYPE/NAME (e.g. s3-bucket/pipeline-results); by default the folder
+    `results` in the user's cache (NB2PIPE_CACHE_DIR, else ~/.cache/nb2pipe)."""
+    configured = os.environ.get("NB2PIPE_RESULT_STORAGE", "").strip()
+    if configured and configured.count("/") == 1 and not configured.startswith(
+            (".", "/", "~")) and not os.path.isdir(configured):
+        return configured  # a block; Prefect loads it by name
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return cache_folder() / "results"
+
+
+def publish_metrics(step: str, outputs: dict[str, Any]) -> None:
+    """A step's metrics as Prefect table artifacts: scalars in one table, frames in their own."""
+    from prefect.artifacts import create_table_artifact
+    from prefect.logging import get_run_logger
+
+    rows = []
+    for name in project.step(step).get("metrics", []):
+        value: Any = outputs.get(name)
+        if hasattr(value, "item") and getattr(value, "shape", None) == ():
+            value = value.item()  # a numpy scalar
+        if isinstance(value, bool | int | float | str):
+            rows.append({"metric": name, "value": value})
+            get_run_logger().info("%s: %s = %r", step, name, value)
+        elif hasattr(value, "to_json") and hasattr(value, "columns"):
+            table = json.loads(value.reset_index().to_json(orient="records", date_format="iso"))
+            create_table_artifact(key=_artifact_key(f"{step}-{name}"), table=table,
+                                  description=f"{name}, from step {step}")
+    if rows:
+        create_table_artifact(key=_artifact_key(f"{step}-metrics"), table=rows,
+                              description=f"Metrics of step {step}")
+
+
+def _artifact_key(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
