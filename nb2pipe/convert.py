@@ -26,6 +26,7 @@ class ConvertResult:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # --check: one reason per stale file
+    files: dict[str, bytes] = field(default_factory=dict)  # --check: what would be written
 
 
 def default_output(notebook: Path) -> Path:
@@ -78,6 +79,7 @@ def convert(
     result = ConvertResult(target, graph.diagnostics, ok=True)
     if check:
         result.stale = stale_files(target, files)
+        result.files = files
         return result
     try:
         changes = write(target, files, force=force)
