@@ -1,6 +1,6 @@
 /**
- * nb2pipe for JupyterLab: Export to Pipeline (file browser, notebook menu and toolbar, command
- * palette) and the step editor. All analysis happens in Python behind /nb2pipe/.
+ * nb2pipe for JupyterLab: the pipeline panel (file browser, notebook menu and toolbar,
+ * command palette) and the step editor. All analysis happens in Python behind /nb2pipe/.
  */
 
 import {
@@ -11,24 +11,38 @@ import {
 import {
   ICommandPalette,
   InputDialog,
+  Notification,
   showErrorMessage,
   ToolbarButton
 } from '@jupyterlab/apputils';
+import type { Cell } from '@jupyterlab/cells';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { FileDialog, IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Menu } from '@lumino/widgets';
 
-import { fetchGrammar } from './api';
+import { checkTags, fetchGrammar } from './api';
 import { cellTags, selectedCells, setCellTags, StepBadges } from './editor';
-import { PipelinePanel } from './panel';
-import { hasKind, nameProblem, toggled, withAfter, withStep } from './tags';
-import type { Grammar } from './types';
+import { askStepOptions } from './options';
+import { PipelinePanel, PanelHost } from './panel';
+import { cellRanges, joinedCells, stepsByCell } from './present';
+import {
+  hasKind,
+  nameProblem,
+  optionSpecs,
+  tagValue,
+  toggled,
+  withAfter,
+  withoutOptions,
+  withStep
+} from './tags';
+import type { Analysis, Grammar } from './types';
 
 const COMMANDS = {
   export: 'nb2pipe:export',
   exportSelected: 'nb2pipe:export-selected',
   assignStep: 'nb2pipe:assign-step',
+  stepOptions: 'nb2pipe:step-options',
   toggleParameters: 'nb2pipe:toggle-parameters',
   toggleSkip: 'nb2pipe:toggle-skip',
   addAfter: 'nb2pipe:add-after'
@@ -64,26 +78,41 @@ function activate(
   };
   const panels = new Map<string, PipelinePanel>();
   const badges = new WeakMap<NotebookPanel, StepBadges>();
+  const listeners = new Map<string, Set<(analysis: Analysis | null) => void>>();
 
   const notebookAt = (path: string): NotebookPanel | undefined =>
     notebooks.find(panel => panel.context.path === path);
+  const badgesAt = (path: string): StepBadges | undefined => {
+    const panel = notebookAt(path);
+    return panel ? badges.get(panel) : undefined;
+  };
 
-  const host = {
-    async selectCell(path: string, cell: number): Promise<void> {
-      let panel = notebookAt(path);
-      if (!panel) {
-        const ref = panels.get(path)?.id;
-        const opened = docManager.openOrReveal(path, undefined, undefined, {
-          ref,
-          mode: 'split-left'
-        });
-        panel = opened instanceof NotebookPanel ? opened : notebookAt(path);
-      }
+  /** The notebook open in an editor, opened beside the pipeline panel if it is not. */
+  const openNotebook = async (
+    path: string
+  ): Promise<NotebookPanel | undefined> => {
+    let panel = notebookAt(path);
+    if (!panel) {
+      const ref = panels.get(path)?.id;
+      const opened = docManager.openOrReveal(path, undefined, undefined, {
+        ref,
+        mode: 'split-left'
+      });
+      panel = opened instanceof NotebookPanel ? opened : notebookAt(path);
+    }
+    if (panel) {
+      await panel.context.ready;
+      await panel.revealed;
+    }
+    return panel;
+  };
+
+  const host: PanelHost = {
+    async selectCell(path, cell, line) {
+      const panel = await openNotebook(path);
       if (!panel) {
         return;
       }
-      await panel.context.ready;
-      await panel.revealed;
       const notebook = panel.content;
       const index = cell - 1;
       if (index < 0 || index >= notebook.widgets.length) {
@@ -94,14 +123,64 @@ function activate(
       notebook.activeCellIndex = index;
       notebook.deselectAll();
       await notebook.scrollToItem(index, 'center');
-    },
-    async saveIfDirty(path: string): Promise<void> {
-      const panel = notebookAt(path);
-      if (panel?.context.model.dirty) {
-        await panel.context.save();
+      const target = notebook.widgets[index];
+      if (line && target.model.type === 'code') {
+        await target.ready;
+        markLine(target, line);
+        notebook.mode = 'edit';
       }
     },
-    async pickFolder(): Promise<string | undefined> {
+    watch(path, listener) {
+      const set = listeners.get(path) ?? new Set();
+      set.add(listener);
+      listeners.set(path, set);
+      return () => set.delete(listener);
+    },
+    analyzeOpen(path) {
+      return badgesAt(path)?.refresh();
+    },
+    content(path) {
+      return badgesAt(path)?.content() ?? null;
+    },
+    isDirty(path) {
+      return notebookAt(path)?.context.model.dirty ?? false;
+    },
+    async save(path) {
+      await notebookAt(path)?.context.save();
+    },
+    async applyTags(path, cells) {
+      const panel = await openNotebook(path);
+      if (!panel) {
+        throw new Error(`cannot open ${path}`);
+      }
+      let changed = 0;
+      for (const change of cells) {
+        const cell =
+          panel.content.widgets.find(c => c.model.id === change.id) ??
+          panel.content.widgets[change.cell - 1];
+        if (cell && cellTags(cell).join('\n') !== change.tags.join('\n')) {
+          setCellTags(cell, change.tags);
+          changed++;
+        }
+      }
+      badges.get(panel)?.schedule(0);
+      return changed;
+    },
+    async editStepOptions(path, step) {
+      const panel = await openNotebook(path);
+      const stepBadges = panel ? badges.get(panel) : undefined;
+      if (!panel || !stepBadges) {
+        return;
+      }
+      await editOptions(panel, stepBadges, step);
+    },
+    async showNotebook(path) {
+      const panel = await openNotebook(path);
+      if (panel) {
+        app.shell.activateById(panel.id);
+      }
+    },
+    async pickFolder() {
       const result = await FileDialog.getExistingDirectory({
         manager: docManager,
         title: 'Output folder for the pipeline project'
@@ -110,14 +189,31 @@ function activate(
         ? result.value[0].path
         : undefined;
     },
-    openFile(path: string): void {
+    openFile(path) {
       docManager.openOrReveal(path);
     }
   };
 
+  /** Selects a line of a code cell, so the failing line stands out. */
+  const markLine = (cell: Cell, line: number): void => {
+    const editor = cell.editor;
+    if (!editor) {
+      return;
+    }
+    const row = Math.min(line, editor.lineCount) - 1;
+    const text = editor.getLine(row) ?? '';
+    editor.setSelection({
+      start: { line: row, column: 0 },
+      end: { line: row, column: text.length }
+    });
+    editor.focus();
+    cell.node.dataset.nb2pipeMarkedLine = String(line);
+  };
+
   const openPanel = (path: string): PipelinePanel => {
     let panel = panels.get(path);
-    if (!panel || panel.isDisposed) {
+    if (!panel || panel.isDisposed || !panel.isAttached) {
+      panel?.dispose();
       panel = new PipelinePanel(path, host);
       panels.set(path, panel);
       const ref = notebookAt(path)?.id;
@@ -127,7 +223,6 @@ function activate(
       });
     }
     app.shell.activateById(panel.id);
-    void panel.refresh();
     return panel;
   };
 
@@ -173,6 +268,57 @@ function activate(
     return { panel, cells: selectedCells(panel), badges: badges.get(panel) };
   };
 
+  /** Tags cells as a step; says so when untagged cells below now join it too. */
+  const assign = async (
+    panel: NotebookPanel,
+    cells: Cell[],
+    name: string
+  ): Promise<void> => {
+    const tags = await grammar();
+    const stepBadges = badges.get(panel);
+    const before = stepBadges?.analysis ?? null;
+    const previous = cells.map(cell => [cell, cellTags(cell)] as const);
+    const chosen: number[] = [];
+    for (const cell of cells) {
+      if (cell.model.type === 'code') {
+        setCellTags(cell, withStep(tags, cellTags(cell), name));
+        chosen.push(panel.content.widgets.indexOf(cell) + 1);
+      }
+    }
+    const after = stepBadges ? await stepBadges.refresh() : null;
+    const joined = before && after ? joinedCells(before, after, chosen) : null;
+    if (!joined) {
+      return;
+    }
+    const first = joined.cells[0];
+    Notification.warning(
+      `${cellRanges(joined.cells)} below have no step tag, so they now belong to step ` +
+        `${joined.step} too.`,
+      {
+        autoClose: false,
+        actions: [
+          {
+            label: `New step at cell ${first}…`,
+            callback: () => {
+              panel.content.activeCellIndex = first - 1;
+              panel.content.deselectAll();
+              void commands.execute(COMMANDS.assignStep);
+            }
+          },
+          {
+            label: 'Undo',
+            callback: () => {
+              for (const [cell, old] of previous) {
+                setCellTags(cell, old);
+              }
+              stepBadges?.schedule(0);
+            }
+          }
+        ]
+      }
+    );
+  };
+
   commands.addCommand(COMMANDS.assignStep, {
     label: 'Assign Cells to Step…',
     caption: 'Tag the selected cells step:NAME (a new or an existing step)',
@@ -202,12 +348,74 @@ function activate(
         void showErrorMessage('Assign to step', problem);
         return;
       }
-      for (const cell of current.cells) {
-        if (cell.model.type === 'code') {
-          setCellTags(cell, withStep(tags, cellTags(cell), name));
-        }
+      await assign(current.panel, current.cells, name);
+    }
+  });
+
+  /** The options dialog of a step; writes the option tags on its first code cell. */
+  const editOptions = async (
+    panel: NotebookPanel,
+    stepBadges: StepBadges,
+    step: string
+  ): Promise<void> => {
+    const tags = await grammar();
+    const analysis = stepBadges.analysis ?? (await stepBadges.refresh());
+    const info = analysis?.steps.find(s => s.name === step);
+    const checked = analysis?.check.steps.find(s => s.name === step);
+    if (!analysis || !info || !checked || !checked.cells.length) {
+      void showErrorMessage(
+        'Step options',
+        `There is no step ${step} with code cells.`
+      );
+      return;
+    }
+    const cells = checked.cells
+      .map(number => panel.content.widgets[number - 1])
+      .filter((cell): cell is Cell => cell !== undefined);
+    const specs = optionSpecs(tags, info.options);
+    const current: Record<string, string> = {};
+    for (const spec of specs) {
+      for (const cell of cells) {
+        current[spec.kind] ||= tagValue(tags, cellTags(cell), spec.kind);
       }
-      current.badges?.schedule(0);
+    }
+    const chosen = await askStepOptions(step, specs, current, async written =>
+      written.length ? (await checkTags(written)).problems : {}
+    );
+    if (chosen === null) {
+      return;
+    }
+    cells.forEach((cell, i) => {
+      const kept = withoutOptions(tags, cellTags(cell), specs);
+      setCellTags(cell, i === 0 ? [...kept, ...chosen] : kept);
+    });
+    stepBadges.schedule(0);
+  };
+
+  commands.addCommand(COMMANDS.stepOptions, {
+    label: 'Step Options…',
+    caption:
+      "Retries, timeout, cache and resources of the selected cell's step",
+    isEnabled: () => notebooks.currentWidget !== null,
+    execute: async () => {
+      const current = selection();
+      if (!current?.badges) {
+        return;
+      }
+      const analysis =
+        current.badges.analysis ?? (await current.badges.refresh());
+      const index = current.panel.content.activeCellIndex + 1;
+      const step = analysis
+        ? stepsByCell(analysis).get(index)?.name
+        : undefined;
+      if (!step) {
+        void showErrorMessage(
+          'Step options',
+          'The selected cell is not part of a step: select a code cell of the step.'
+        );
+        return;
+      }
+      await editOptions(current.panel, current.badges, step);
     }
   });
 
@@ -283,13 +491,15 @@ function activate(
   });
 
   // where the commands appear
-  palette?.addItem({ command: COMMANDS.export, category: CATEGORY });
-  for (const id of [
+  const editorCommands = [
     COMMANDS.assignStep,
+    COMMANDS.stepOptions,
     COMMANDS.toggleParameters,
     COMMANDS.toggleSkip,
     COMMANDS.addAfter
-  ]) {
+  ];
+  palette?.addItem({ command: COMMANDS.export, category: CATEGORY });
+  for (const id of editorCommands) {
     palette?.addItem({ command: id, category: CATEGORY });
   }
   app.contextMenu.addItem({
@@ -299,12 +509,7 @@ function activate(
   });
   const stepMenu = new Menu({ commands });
   stepMenu.title.label = 'Pipeline Step';
-  for (const id of [
-    COMMANDS.assignStep,
-    COMMANDS.toggleParameters,
-    COMMANDS.toggleSkip,
-    COMMANDS.addAfter
-  ]) {
+  for (const id of editorCommands) {
     stepMenu.addItem({ command: id });
   }
   app.contextMenu.addItem({
@@ -325,7 +530,11 @@ function activate(
   });
 
   notebooks.widgetAdded.connect((_, panel) => {
-    badges.set(panel, new StepBadges(panel, grammar()));
+    const stepBadges = new StepBadges(panel, grammar());
+    badges.set(panel, stepBadges);
+    stepBadges.analyzed.connect((sender, analysis) => {
+      listeners.get(sender.path)?.forEach(listener => listener(analysis));
+    });
     const button = new ToolbarButton({
       className: 'nb2pipe-toolbar-export',
       label: 'Export to Pipeline',
