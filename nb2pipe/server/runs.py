@@ -225,7 +225,7 @@ class _Process:
 
     popen: subprocess.Popen[bytes]
     task: asyncio.Task[None] | None = None
-    stopping: bool = False
+    stopping: str | None = None  # why it is being stopped
 
     @property
     def group(self) -> int:
@@ -322,7 +322,7 @@ class RunStore:
             reader.close()
             self._processes.pop(run.id, None)
         if process.stopping:
-            run.cancelled(run.error or "stopped")
+            run.cancelled(process.stopping)
         run.exited(returncode)
         self._save(run, force=True)
 
@@ -333,14 +333,15 @@ class RunStore:
     # --- stopping ----------------------------------------------------------------------
 
     async def cancel(self, run_id: str, reason: str = "stopped by the user") -> Run | None:
-        """Stop the run's whole process group; returns once it is gone."""
+        """Stop the run's whole process group; returns once it is gone. The run is cancelled
+        only then; until then it says it is stopping."""
         run = self.runs.get(run_id)
         process = self._processes.get(run_id)
         if run is None or process is None:
             return run
         if not process.stopping:
-            process.stopping = True
-            run.cancelled(reason)
+            process.stopping = reason
+            run.phase, run.message = "stopping", "Stopping the run and what it started"
             self._save(run, force=True)
             await _end_group(process.group, grace=STOP_SECONDS)
         if process.task is not None:
@@ -353,9 +354,8 @@ class RunStore:
 
     def stop_all_now(self, reason: str = "the Jupyter server shut down") -> None:
         """Without an event loop (the server is going away): end every group and record it."""
-        for run_id, process in list(self._processes.items()):
-            run = self.runs[run_id]
-            run.cancelled(reason)
+        for process in self._processes.values():
+            process.stopping = reason
             _signal_group(process.group, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
         while time.monotonic() < deadline and any(
@@ -366,6 +366,7 @@ class RunStore:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=STOP_SECONDS)
             run = self.runs[run_id]
+            run.cancelled(reason)
             run.exited(process.popen.returncode if process.popen.returncode is not None else -9)
             self._save(run, force=True)
         self._processes.clear()
