@@ -19,13 +19,19 @@ export interface StepColors {
 const LIGHT_TEXT = '#ffffff';
 const DARK_TEXT = '#111111';
 
-/** FNV-1a, 32 bits: the same name always gives the same number. */
+/** FNV-1a, 32 bits, then mixed (murmur3's finaliser) so that names differing in one
+ * character (model_1, model_2) land far apart: the same name always gives the same number. */
 export function hashName(name: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {
     hash ^= name.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
   return hash >>> 0;
 }
 

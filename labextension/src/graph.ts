@@ -6,12 +6,12 @@
 
 import { applyColors } from './colors';
 import {
+  bestLayout,
   browserMeasure,
   curvePath,
   GraphInput,
   GraphLayout,
   ICON_SPACE,
-  layoutGraph,
   Measure,
   NODE_PADDING
 } from './layout';
@@ -21,6 +21,7 @@ import type { StepState } from './types';
 const SVG = 'http://www.w3.org/2000/svg';
 const ZOOM_STEP = 1.25;
 const ZOOM_MIN = 0.25;
+const FIT_MIN = 0.6; // fitting stops here: smaller text is not read, the frame scrolls
 const ZOOM_MAX = 3;
 
 function element<K extends keyof SVGElementTagNameMap>(
@@ -103,7 +104,7 @@ export function drawGraph(
     element(
       'path',
       {
-        d: curvePath(edge.points),
+        d: curvePath(edge.points, layout.direction),
         class: edge.dashed
           ? 'nb2pipe-edge-line nb2pipe-mod-dashed'
           : 'nb2pipe-edge-line',
@@ -290,8 +291,9 @@ export class GraphView {
   private readonly level: HTMLElement;
   private readonly observer: ResizeObserver | null;
 
-  constructor(input: GraphInput, options: GraphOptions = {}) {
-    this.layout = layoutGraph(input, options.measure ?? browserMeasure());
+  /** `room`: the width the graph has (the panel's), to choose its direction. */
+  constructor(input: GraphInput, options: GraphOptions = {}, room = Infinity) {
+    this.layout = bestLayout(input, options.measure ?? browserMeasure(), room);
     this.svg = drawGraph(this.layout, options);
     this.node = document.createElement('div');
     this.node.className = 'nb2pipe-graph-view';
@@ -328,13 +330,20 @@ export class GraphView {
     this.apply();
   }
 
+  /** The zoom the user chose ('fit' until they zoom). */
+  get zoomLevel(): number | 'fit' {
+    return this.zoom;
+  }
+
   /** The scale the picture is drawn at now. */
   scale(): number {
     if (this.zoom !== 'fit') {
       return this.zoom;
     }
     const room = this.frame.clientWidth;
-    return room > 0 && this.layout.width > room ? room / this.layout.width : 1;
+    return room > 0 && this.layout.width > room
+      ? Math.max(FIT_MIN, room / this.layout.width)
+      : 1;
   }
 
   setZoom(zoom: number | 'fit'): void {
@@ -355,6 +364,7 @@ export class GraphView {
     );
     this.level.textContent = `${Math.round(scale * 100)}%`;
     this.node.dataset.zoom = this.zoom === 'fit' ? 'fit' : String(scale);
+    this.node.dataset.direction = this.layout.direction;
   }
 
   dispose(): void {

@@ -291,9 +291,10 @@ function activate(
       return;
     }
     const first = joined.cells[0];
+    const one = joined.cells.length === 1;
     Notification.warning(
-      `${cellRanges(joined.cells)} below have no step tag, so they now belong to step ` +
-        `${joined.step} too.`,
+      `${cellRanges(joined.cells)} below ${one ? 'has' : 'have'} no step tag, so ` +
+        `${one ? 'it now belongs' : 'they now belong'} to step ${joined.step} too.`,
       {
         autoClose: false,
         actions: [

@@ -54,7 +54,11 @@ export interface PlacedEdge {
   labelBox: Box | null;
 }
 
+/** Top to bottom, or left to right (for wide fan-outs in a narrow panel). */
+export type Direction = 'TB' | 'LR';
+
 export interface GraphLayout {
+  direction: Direction;
   width: number;
   height: number;
   nodes: PlacedNode[];
@@ -79,12 +83,33 @@ function round(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
-export function layoutGraph(input: GraphInput, measure: Measure): GraphLayout {
+/**
+ * The layout that reads best in a panel `room` pixels wide: top to bottom unless that is wider
+ * than the room and left to right is narrower (a wide fan-out).
+ */
+export function bestLayout(
+  input: GraphInput,
+  measure: Measure,
+  room: number
+): GraphLayout {
+  const down = layoutGraph(input, measure, 'TB');
+  if (down.width <= room) {
+    return down;
+  }
+  const across = layoutGraph(input, measure, 'LR');
+  return across.width < down.width ? across : down;
+}
+
+export function layoutGraph(
+  input: GraphInput,
+  measure: Measure,
+  direction: Direction = 'TB'
+): GraphLayout {
   const graph = new graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>({
     multigraph: false
   });
   graph.setGraph({
-    rankdir: 'TB',
+    rankdir: direction,
     nodesep: 28,
     edgesep: 14,
     ranksep: 36,
@@ -149,12 +174,13 @@ export function layoutGraph(input: GraphInput, measure: Measure): GraphLayout {
           : null
     };
   });
-  spreadEnds(nodes, edges);
+  spreadEnds(nodes, edges, direction);
   for (const edge of edges) {
     edge.points = edge.points.map(([x, y]) => [round(x), round(y)]);
   }
   const size = graph.graph();
   return {
+    direction,
     width: Math.ceil(size.width ?? 0),
     height: Math.ceil(size.height ?? 0),
     nodes,
@@ -166,12 +192,20 @@ export function layoutGraph(input: GraphInput, measure: Measure): GraphLayout {
  * Edges meeting a step on the same side leave or enter it at points spread along that side,
  * in the order they come from, so no two share an arrowhead.
  */
-export function spreadEnds(nodes: PlacedNode[], edges: PlacedEdge[]): void {
+export function spreadEnds(
+  nodes: PlacedNode[],
+  edges: PlacedEdge[],
+  direction: Direction = 'TB'
+): void {
   const byName = new Map(nodes.map(n => [n.name, n]));
+  const across = direction === 'LR';
+  // along: the axis of the side the ends spread on; deep: the axis edges travel
+  const along = across ? 1 : 0;
+  const deep = across ? 0 : 1;
   interface End {
     edge: PlacedEdge;
     index: number; // the point to move: 0 (start) or the last
-    toward: number; // x of the neighbouring point, for the order along the side
+    toward: number; // where the neighbouring point lies along the side, for the order
   }
   const sides = new Map<string, End[]>();
   for (const edge of edges) {
@@ -187,11 +221,13 @@ export function spreadEnds(nodes: PlacedNode[], edges: PlacedEdge[]): void {
       if (!node) {
         continue;
       }
-      const side =
-        edge.points[neighbour][1] < node.y + node.height / 2 ? 'top' : 'bottom';
+      const middle = across
+        ? node.x + node.width / 2
+        : node.y + node.height / 2;
+      const side = edge.points[neighbour][deep] < middle ? 'before' : 'after';
       const key = `${name}\n${side}`;
       const list = sides.get(key) ?? [];
-      list.push({ edge, index, toward: edge.points[neighbour][0] });
+      list.push({ edge, index, toward: edge.points[neighbour][along] });
       sides.set(key, list);
     }
   }
@@ -202,22 +238,31 @@ export function spreadEnds(nodes: PlacedNode[], edges: PlacedEdge[]): void {
       continue;
     }
     ends.sort((a, b) => a.toward - b.toward);
-    const usable = node.width * 0.7;
-    const left = node.x + (node.width - usable) / 2;
-    const y = side === 'top' ? node.y : node.y + node.height;
+    const length = across ? node.height : node.width;
+    const usable = length * (across ? 0.8 : 0.7);
+    const start = (across ? node.y : node.x) + (length - usable) / 2;
+    const edgeAt = across
+      ? side === 'before'
+        ? node.x
+        : node.x + node.width
+      : side === 'before'
+        ? node.y
+        : node.y + node.height;
     ends.forEach((end, i) => {
-      const x = left + (usable * (i + 1)) / (ends.length + 1);
-      end.edge.points[end.index] = [x, y];
+      const spread = start + (usable * (i + 1)) / (ends.length + 1);
+      end.edge.points[end.index] = across ? [edgeAt, spread] : [spread, edgeAt];
     });
   }
 }
 
 /**
  * The SVG path through the points: from each point to the next, a curve that leaves and
- * arrives vertically, so it passes through the label's place and ends square on its step.
+ * arrives along the direction edges travel (down, or right), so it passes through the
+ * label's place and ends square on its step.
  */
 export function curvePath(
-  points: readonly (readonly [number, number])[]
+  points: readonly (readonly [number, number])[],
+  direction: Direction = 'TB'
 ): string {
   if (points.length < 2) {
     throw new Error(
@@ -228,8 +273,13 @@ export function curvePath(
   const parts = [`M ${first[0]} ${first[1]}`];
   let [x0, y0] = first;
   for (const [x1, y1] of rest) {
-    const middle = round((y0 + y1) / 2);
-    parts.push(`C ${x0} ${middle}, ${x1} ${middle}, ${x1} ${y1}`);
+    if (direction === 'LR') {
+      const middle = round((x0 + x1) / 2);
+      parts.push(`C ${middle} ${y0}, ${middle} ${y1}, ${x1} ${y1}`);
+    } else {
+      const middle = round((y0 + y1) / 2);
+      parts.push(`C ${x0} ${middle}, ${x1} ${middle}, ${x1} ${y1}`);
+    }
     [x0, y0] = [x1, y1];
   }
   return parts.join(' ');

@@ -299,6 +299,7 @@ export class PipelinePanel extends Widget {
       'nb2pipe-section nb2pipe-graph-section'
     );
     html('h3', 'nb2pipe-section-title', 'Dependency graph', graphSection);
+    const zoom = this.graph?.zoomLevel ?? 'fit';
     this.graph?.dispose();
     this.graph = new GraphView(
       {
@@ -313,8 +314,10 @@ export class PipelinePanel extends Widget {
             select(first, null);
           }
         }
-      }
+      },
+      Math.max(this.content.clientWidth - 24, 240)
     );
+    this.graph.setZoom(zoom); // an edit redraws the graph at the zoom the user chose
     graphSection.appendChild(this.graph.node);
     parts.push(graphSection);
     parts.push(diagnosticsSection(analysis.check.diagnostics, select));

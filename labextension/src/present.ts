@@ -148,16 +148,20 @@ export function isFinished(state: RunState): boolean {
 
 /** "retries 2 · timeout 60 s · no cache": a step's options that differ from the defaults. */
 export function optionsText(options: StepOptions): string {
+  const known = ['retries', 'timeout', 'cache'];
   const parts: string[] = [];
-  for (const [name, value] of Object.entries(options)) {
-    if (name === 'retries' && value) {
-      parts.push(`retries ${value}`);
-    } else if (name === 'timeout' && value !== null) {
-      parts.push(`timeout ${value} s`);
-    } else if (name === 'cache' && value === false) {
-      parts.push('no cache');
-    } else if (
-      !['retries', 'timeout', 'cache'].includes(name) &&
+  if (options.retries) {
+    parts.push(`retries ${options.retries}`);
+  }
+  if (options.timeout !== null && options.timeout !== undefined) {
+    parts.push(`timeout ${options.timeout} s`);
+  }
+  if (options.cache === false) {
+    parts.push('no cache');
+  }
+  for (const [name, value] of Object.entries(options).sort()) {
+    if (
+      !known.includes(name) &&
       value !== null &&
       value !== false &&
       value !== ''

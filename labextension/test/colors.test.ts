@@ -43,6 +43,13 @@ describe('step colours', () => {
     expect(hues.size).toBe(7);
   });
 
+  it('differ between names that differ in one character', () => {
+    const names = Array.from({ length: 10 }, (_, i) => `model_${i}`);
+    const hues = names.map(n => hashName(n) % 360);
+    const buckets = new Set(hues.map(h => Math.floor(h / 30)));
+    expect(buckets.size).toBeGreaterThanOrEqual(6);
+  });
+
   it('keep WCAG AA contrast for the badge text in both themes', () => {
     for (const name of NAMES) {
       const { light, dark } = stepColors(name);

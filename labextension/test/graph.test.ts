@@ -3,6 +3,7 @@ import * as path from 'path';
 
 import { drawGraph, GraphView, highlightStep, showStates } from '../src/graph';
 import {
+  bestLayout,
   Box,
   curvePath,
   edgeLabel,
@@ -104,6 +105,40 @@ describe('the graph layout', () => {
       .filter(e => e.source === 'load')
       .map(e => e.points[0][0]);
     expect(new Set(starts).size).toBe(10);
+  });
+
+  it('lays a wide fan-out left to right when top to bottom does not fit the room', () => {
+    const chain = input(churn);
+    expect(bestLayout(chain, measure, 2000).direction).toBe('TB');
+    const down = layoutGraph(wide, measure, 'TB');
+    const across = bestLayout(wide, measure, 500);
+    expect(across.direction).toBe('LR');
+    expect(across.width).toBeLessThan(down.width);
+    const byName = new Map(across.nodes.map(n => [n.name, n]));
+    const report = byName.get('report') as Box;
+    const ends = across.edges
+      .filter(e => e.target === 'report')
+      .map(e => e.points[e.points.length - 1]);
+    for (const [x] of ends) {
+      expect(x).toBeCloseTo(report.x, 0); // entering from the left side
+    }
+    expect(new Set(ends.map(([, y]) => y)).size).toBe(10);
+    const boxes: Box[] = [
+      ...across.nodes,
+      ...across.edges.flatMap(e => (e.labelBox ? [e.labelBox] : []))
+    ];
+    boxes.forEach((a, i) =>
+      boxes.slice(i + 1).forEach(b => expect(overlaps(a, b)).toBe(false))
+    );
+    expect(
+      curvePath(
+        [
+          [0, 0],
+          [20, 10]
+        ],
+        'LR'
+      )
+    ).toBe('M 0 0 C 10 0, 10 10, 20 10');
   });
 
   it('marks the edges of a cycle', () => {
