@@ -89,10 +89,10 @@ class _Handler(APIHandler):
         return str(split)
 
     def key(self, kind: str, notebook: Path, client: object = None) -> str:
-        """Requests with the same key supersede each other: one user, page, notebook and
-        purpose."""
-        user = getattr(self.current_user, "username", "")
-        return json.dumps([user, str(client or ""), kind, str(notebook)])
+        """Requests with the same key supersede each other: one page (the frontend names
+        itself; else the user), notebook and purpose."""
+        who = str(client) if client else getattr(self.current_user, "username", "")
+        return json.dumps([who, kind, str(notebook)])
 
     async def work(self, function: Callable[..., T], *args: Any, key: str | None = None) -> T:
         from nb2pipe.notebook.reader import ReadError
