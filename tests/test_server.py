@@ -780,3 +780,26 @@ def test_server_shutdown_stops_its_runs_and_the_history_remains(
         assert (run["id"], run["state"]) == (started["id"], "cancelled")
         assert run["error"] == "the Jupyter server shut down"
         assert history["active"] is None
+
+
+@pytest.mark.integration
+def test_a_run_report_is_served_sandboxed(server: Jupyter, root: Path) -> None:
+    import urllib.request
+
+    report = root / "report.html"
+    notebook = _step_notebook(root / "reported.ipynb", (
+        f"open({str(report)!r}, 'w').write('<h1>figures</h1>')\n"
+        f"print(json.dumps({{'event': 'report', 'path': {str(report)!r}}}))").replace(
+        "open(", "import json\nopen(", 1))
+    status, started = server.post("nb2pipe/runs", {"path": _rel(server, notebook)})
+    assert status == 202, started
+    run = server.wait_for_run(started["id"])
+    assert run["state"] == "completed" and run["report"] is True, run
+    request = urllib.request.Request(f"{server.url}nb2pipe/runs/{run['id']}/report",
+                                     headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.read() == b"<h1>figures</h1>"
+        assert answer.headers["Content-Security-Policy"] == "sandbox allow-scripts allow-popups"
+    history = server.get("nb2pipe/runs", path=_rel(server, notebook))[1]
+    assert history["runs"][0]["report"] is True
+    assert server.get("nb2pipe/runs/" + "e" * 32 + "/report")[0] == 404

@@ -230,6 +230,16 @@ export function stepsSection(
     );
     const options = info ? optionsText(info.options) : '';
     html('span', 'nb2pipe-step-options', options, item);
+    const status = statuses?.[step.name];
+    const state = html(
+      'span',
+      'nb2pipe-step-state',
+      status ? stateLabel(status.state, status.duration) : '',
+      item
+    );
+    if (status?.state === 'failed' && status.error) {
+      state.title = status.error;
+    }
     const settings = button(
       'nb2pipe-step-settings',
       '⚙',
@@ -238,13 +248,6 @@ export function stepsSection(
       item
     );
     settings.setAttribute('aria-label', `Options of step ${step.name}`);
-    const status = statuses?.[step.name];
-    const state = html(
-      'span',
-      'nb2pipe-step-state',
-      status ? stateLabel(status.state, status.duration) : '',
-      item
-    );
     item.dataset.state = status?.state ?? '';
     if (status?.state === 'failed' && status.error) {
       state.title = status.error;

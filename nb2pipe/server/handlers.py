@@ -315,6 +315,8 @@ class RunReportHandler(_RunHandler):
     def get(self, run_id: str) -> None:
         run = self.run_or_404(run_id)
         report = Path(run.report) if run.report else None
+        if report is not None and not report.is_absolute():  # the run's folder: the notebook's
+            report = self.root / Path(run.path).parent / report
         if report is None or report.suffix.lower() != ".html" or not report.is_file():
             raise tornado.web.HTTPError(404, f"run {run_id} has no report")
         self.set_header("Content-Type", "text/html; charset=utf-8")

@@ -123,6 +123,7 @@ class Run:
         elif kind == "finished" and not self.finished:
             self.state = "completed" if event.get("state") == "completed" else "failed"
             self.error = _text(event.get("error"))
+            self.ended = time.time()  # the work is done; the process only has to exit
 
     def add_log(self, line: str) -> None:
         if len(line) > LOG_LINE_CHARS:
@@ -144,7 +145,8 @@ class Run:
     def exited(self, returncode: int) -> None:
         """The subprocess ended: without a `finished` event, the run failed."""
         self.returncode = returncode
-        self.ended = time.time()
+        if self.ended is None or self.state not in ("completed", "failed"):
+            self.ended = time.time()
         if not self.finished:
             self.state = "failed"
             tail = next((line for line in reversed(self.log) if line.strip()), "")

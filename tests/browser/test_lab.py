@@ -508,10 +508,12 @@ def _set_theme(page: Any, theme: str) -> None:
 
 
 def test_both_themes_keep_badges_and_nodes_readable(page: Any) -> None:
-    notebook = _open_notebook(page, "small.ipynb")
+    _open_folder(page, "churn")
+    notebook = _open_notebook(page, "churn.ipynb")
     panel = _panel_of(page, notebook)
     _act(page, panel.locator("button.nb2pipe-run"))
-    assert _wait_run(page) == "completed"
+    assert _wait_run(page) == "completed", panel.locator(".nb2pipe-result").inner_text()
+    notebook.locator(".jp-Cell").nth(5).scroll_into_view_if_needed()
     _screenshot(page, "panel-light.png")
     try:
         _set_theme(page, "JupyterLab Dark")
