@@ -64,6 +64,17 @@ def test_run_follows_progress_events_and_keeps_other_output_as_log() -> None:
     assert run.duration is not None and run.phase is None
 
 
+def test_a_completed_run_leaves_no_step_running() -> None:
+    run = Run(id="r", path="nb.ipynb")
+    run.steps = {"a": {"state": "pending"}}
+    run.apply('{"event": "step", "step": "b", "state": "running"}')
+    run.apply('{"event": "step", "step": "c", "state": "cached"}')
+    run.apply('{"event": "finished", "state": "completed", "error": null}')
+    run.exited(0)
+    assert {n: s["state"] for n, s in run.steps.items()} == {
+        "a": "completed", "b": "completed", "c": "cached"}
+
+
 def test_run_without_finished_event_failed_with_the_last_output_line() -> None:
     run = Run(id="r", path="nb.ipynb")
     run.steps = {"load": {"state": "running"}, "save": {"state": "pending"}}

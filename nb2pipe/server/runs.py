@@ -124,6 +124,10 @@ class Run:
             self.state = "completed" if event.get("state") == "completed" else "failed"
             self.error = _text(event.get("error"))
             self.ended = time.time()  # the work is done; the process only has to exit
+            if self.state == "completed":  # every step did its part, whatever was reported last
+                for status in self.steps.values():
+                    if status["state"] in ("pending", "running"):
+                        status["state"] = "completed"
 
     def add_log(self, line: str) -> None:
         if len(line) > LOG_LINE_CHARS:
