@@ -23,7 +23,7 @@ from typing import Any
 
 import nbformat
 
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = 180  # a busy machine starts jupyter lab slowly
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
