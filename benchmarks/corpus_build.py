@@ -1,0 +1,250 @@
+"""Rebuild the notebook corpus from pinned commits of public repositories.
+
+The corpus is a few hundred public notebooks (Kaggle kernels, data-science textbooks, pandas and
+scikit-learn tutorials, Kale, Elyra and Ploomber examples) that `benchmarks/corpus.py` runs
+`nb2pipe check`, `convert` and `verify` on. The notebooks are not part of this repository: this
+script writes them, byte for byte as they are at the pinned commits, from local git mirrors of
+their repositories into a folder that is not committed.
+
+    python benchmarks/corpus_build.py                 # write benchmarks/.corpus/
+    python benchmarks/corpus_build.py --out DIR       # or NB2PIPE_CORPUS=DIR
+    python benchmarks/corpus_build.py --select        # re-pick the list from the mirrors' HEADs
+
+Pinned lists (tab-separated, committed):
+  corpus_notebooks.tsv   repo, commit, path, source   every notebook of the corpus
+  corpus_executed.tsv    repo, commit, path, data, split   notebooks that run offline, with
+                         the data files and folders they read (comma-separated) and the split
+                         that verify uses
+
+A mirror is a git directory holding the pinned commit, looked up as
+$NB2PIPE_MIRRORS/<owner>+<name>/repo (default /work/.mirror), e.g. made with
+`git clone --mirror https://github.com/<owner>/<name> <owner>+<name>/repo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NOTEBOOKS_TSV = HERE / "corpus_notebooks.tsv"
+EXECUTED_TSV = HERE / "corpus_executed.tsv"
+DEFAULT_OUT = HERE / ".corpus"
+DEFAULT_MIRRORS = Path("/work/.mirror")
+SEED = 20261129
+# Snapshots may leave out files this large; a notebook that big is no typical input either.
+MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where notebooks come from: a repository, which of its notebooks, how many at most."""
+
+    repo: str
+    kind: str
+    include: str = r".*"
+    cap: int = 10_000
+
+
+SOURCES = [
+    Source("adgirish/kaggleScape", "kaggle-kernels", r"^data/"),
+    Source("Kaggle/learntools", "kaggle-learn", r"^notebooks/", 45),
+    Source("jakevdp/PythonDataScienceHandbook", "textbook", r"^notebooks/", 67),
+    Source("ageron/handson-ml2", "textbook"),
+    Source("ageron/handson-ml3", "textbook"),
+    Source("jakevdp/WhirlwindTourOfPython", "textbook"),
+    Source("jrjohansson/scientific-python-lectures", "tutorial"),
+    Source("rougier/numpy-100", "tutorial"),
+    Source("amueller/introduction_to_ml_with_python", "textbook"),
+    Source("wesm/pydata-book", "textbook"),
+    Source("CamDavidsonPilon/Probabilistic-Programming-and-Bayesian-Methods-for-Hackers",
+           "textbook", r"^Chapter", 20),
+    Source("jvns/pandas-cookbook", "tutorial"),
+    Source("guipsamora/pandas_exercises", "tutorial", r".*", 45),
+    Source("justmarkham/scikit-learn-videos", "tutorial"),
+    Source("justmarkham/pandas-videos", "tutorial"),
+    Source("jakevdp/sklearn_tutorial", "tutorial"),
+    Source("TomAugspurger/effective-pandas", "tutorial"),
+    Source("donnemartin/data-science-ipython-notebooks", "tutorial",
+           r"^(pandas|numpy|matplotlib|scikit-learn|scipy|python-data|analyses|kaggle|misc)/", 45),
+    Source("kubeflow-kale/kale", "kale"),
+    Source("elyra-ai/examples", "elyra"),
+    Source("ploomber/projects", "ploomber"),
+]
+
+
+@dataclass(frozen=True)
+class Entry:
+    repo: str
+    commit: str
+    path: str
+    extra: str  # the source kind (notebooks list) or the data paths (executed list)
+    split: str = ""  # executed list: how cells become steps for verify (default cells)
+
+    @property
+    def folder(self) -> str:
+        return self.repo.replace("/", "+")
+
+    def local(self, out: Path) -> Path:
+        return out / self.folder / self.path
+
+    @property
+    def data(self) -> list[str]:
+        return [p for p in self.extra.split(",") if p]
+
+
+def corpus_dir(arg: str | None = None) -> Path:
+    return Path(arg or os.environ.get("NB2PIPE_CORPUS") or DEFAULT_OUT)
+
+
+def mirrors_dir() -> Path:
+    return Path(os.environ.get("NB2PIPE_MIRRORS") or DEFAULT_MIRRORS)
+
+
+def mirror(repo: str) -> Path:
+    return mirrors_dir() / repo.replace("/", "+") / "repo"
+
+
+def read_list(path: Path) -> list[Entry]:
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))
+    return [Entry(*row[:5]) for row in rows[1:] if row and not row[0].startswith("#")]
+
+
+def write_list(path: Path, header: list[str], entries: list[Entry]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(header)
+        for entry in entries:
+            writer.writerow([entry.repo, entry.commit, entry.path, entry.extra])
+
+
+def git(repo: str, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(mirror(repo)), *args], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def has_commit(repo: str, commit: str) -> bool:
+    if not mirror(repo).is_dir():
+        return False
+    done = subprocess.run(["git", "-C", str(mirror(repo)), "cat-file", "-e",
+                           f"{commit}^{{commit}}"], capture_output=True)
+    return done.returncode == 0
+
+
+def missing_mirrors(entries: list[Entry]) -> list[tuple[str, str]]:
+    pinned = sorted({(e.repo, e.commit) for e in entries})
+    return [(repo, commit) for repo, commit in pinned if not has_commit(repo, commit)]
+
+
+def select() -> list[Entry]:
+    """Pick the corpus from each source's current HEAD: every notebook, or a seeded sample."""
+    entries: list[Entry] = []
+    for source in SOURCES:
+        if not mirror(source.repo).is_dir():
+            sys.exit(f"no mirror of {source.repo} at {mirror(source.repo)}: "
+                     f"fetch github:{source.repo} first")
+        commit = git(source.repo, "rev-parse", "HEAD").strip()
+        listing = git(source.repo, "ls-tree", "-r", "-l", "-z", commit)
+        paths = []
+        for line in listing.split("\0"):
+            if not line:
+                continue
+            meta, path = line.split("\t", 1)
+            size = meta.split()[3]
+            if (path.endswith(".ipynb") and ".ipynb_checkpoints" not in path
+                    and re.search(source.include, path) and size.isdigit()
+                    and int(size) < MAX_BYTES):
+                paths.append(path)
+        paths.sort()
+        if len(paths) > source.cap:
+            paths = sorted(random.Random(f"{SEED}:{source.repo}").sample(paths, source.cap))
+        entries += [Entry(source.repo, commit, path, source.kind) for path in paths]
+    return entries
+
+
+def blob_paths(entry: Entry, with_data: bool) -> list[str]:
+    """The notebook and, for the executed list, every file under its data paths."""
+    paths = [entry.path]
+    for data in entry.data if with_data else []:
+        listing = git(entry.repo, "ls-tree", "-r", "--name-only", "-z", entry.commit, "--", data)
+        found = [p for p in listing.split("\0") if p]
+        if not found:
+            sys.exit(f"{entry.repo}@{entry.commit[:10]}: no file at {data!r}")
+        paths += found
+    return paths
+
+
+def build(out: Path, notebooks: list[Entry], executed: list[Entry]) -> int:
+    entries = notebooks + executed
+    missing = missing_mirrors(entries)
+    if missing:
+        lines = [f"  fetch github:{repo}  (needs commit {commit}; expected at {mirror(repo)})"
+                 for repo, commit in missing]
+        sys.exit("missing mirrors: the corpus cannot be built until these repositories are "
+                 "fetched (NB2PIPE_MIRRORS points at the folder holding <owner>+<name>/repo):\n"
+                 + "\n".join(lines))
+    written = 0
+    by_repo: dict[tuple[str, str], list[str]] = {}
+    for entry in entries:
+        paths = blob_paths(entry, with_data=entry in executed)
+        by_repo.setdefault((entry.repo, entry.commit), []).extend(paths)
+    for (repo, commit), paths in sorted(by_repo.items()):
+        unique = sorted(set(paths))
+        batch = "".join(f"{commit}:{p}\n" for p in unique).encode()
+        done = subprocess.run(["git", "-C", str(mirror(repo)), "cat-file", "--batch"],
+                              input=batch, capture_output=True, check=True)
+        stream = done.stdout
+        pos = 0
+        for path in unique:
+            end = stream.index(b"\n", pos)
+            header = stream[pos:end].decode().split()
+            if header[-1] == "missing":
+                sys.exit(f"{repo}@{commit[:10]}: {path} is not in the mirror (a large file "
+                         "left out of the snapshot?)")
+            size = int(header[2])
+            body = stream[end + 1:end + 1 + size]
+            pos = end + 1 + size + 1
+            target = out / repo.replace("/", "+") / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+            written += 1
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help=f"corpus folder (default $NB2PIPE_CORPUS or {DEFAULT_OUT})")
+    parser.add_argument("--select", action="store_true",
+                        help=f"re-pick {NOTEBOOKS_TSV.name} from the mirrors' current HEADs")
+    parser.add_argument("--clean", action="store_true", help="empty the corpus folder first")
+    args = parser.parse_args(argv)
+    if args.select:
+        entries = select()
+        write_list(NOTEBOOKS_TSV, ["repo", "commit", "path", "source"], entries)
+        print(f"{NOTEBOOKS_TSV.name}: {len(entries)} notebooks")
+    out = corpus_dir(args.out)
+    if args.clean and out.exists():
+        shutil.rmtree(out)
+    notebooks = read_list(NOTEBOOKS_TSV)
+    executed = read_list(EXECUTED_TSV) if EXECUTED_TSV.exists() else []
+    written = build(out, notebooks, executed)
+    kinds: dict[str, int] = {}
+    for entry in notebooks:
+        kinds[entry.extra] = kinds.get(entry.extra, 0) + 1
+    summary = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
+    print(f"{out}: {len(notebooks)} notebooks from {len({e.repo for e in notebooks})} "
+          f"repositories ({summary}); {len(executed)} in the executed tier; {written} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
