@@ -81,8 +81,8 @@ def main() -> None:
                   f" {'median / idle':>14}")
             for name, method, endpoint, body in (
                 ("analyze the file", "GET", "nb2pipe/analyze?path=huge.ipynb", None),
-                ("analyze the editor content", "POST", "nb2pipe/analyze",
-                 {"path": "huge.ipynb", "content": content}),
+                ("analyze the editor content", "POST", "nb2pipe/analyze?path=huge.ipynb",
+                 content),
                 ("export", "POST", "nb2pipe/export", {"path": "huge.ipynb"}),
             ):
                 took, latencies = during(server, method, endpoint, body)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -442,12 +443,14 @@ def test_analyze_posted_content_sees_unsaved_tags(server: Jupyter, root: Path) -
     content = json.loads(notebook.read_text())
     content["cells"][3]["metadata"]["tags"] = ["step:double"]
     before = notebook.read_bytes()
-    status, analysis = server.post("nb2pipe/analyze",
-                                   {"path": _rel(server, notebook), "content": content})
+    status, analysis = server.post(f"nb2pipe/analyze?path={_rel(server, notebook)}", content)
     assert status == 200, analysis
     assert [s["name"] for s in analysis["check"]["steps"]] == ["load", "double", "report"]
     assert analysis["check"]["notebook"] == _rel(server, notebook)
     assert notebook.read_bytes() == before
+    status, reply = server.post(f"nb2pipe/analyze?path={_rel(server, notebook)}", ["cells"])
+    assert (status, reply["message"]) == (
+        422, f"{_rel(server, notebook)}: the request body must be the notebook's JSON object")
 
 
 @pytest.mark.integration
@@ -493,7 +496,7 @@ def test_bad_paths_get_a_4xx_with_a_message_and_touch_nothing(server: Jupyter, r
     for path, expected, words in cases:
         for method, endpoint, body in (
             ("GET", f"nb2pipe/analyze?path={path}", None),
-            ("POST", "nb2pipe/analyze", {"path": path, "content": {"cells": []}}),
+            ("POST", f"nb2pipe/analyze?path={urllib.parse.quote(path)}", {"cells": []}),
             ("POST", "nb2pipe/export", {"path": path}),
             ("POST", "nb2pipe/runs", {"path": path}),
         ):
@@ -662,8 +665,7 @@ def test_the_server_answers_while_a_20k_cell_notebook_is_analyzed_and_exported(
     status, answered = _meanwhile(server, "GET", f"nb2pipe/analyze?path={api_path}", None)
     assert status == 200 and answered >= 3
     content = json.loads(notebook.read_text())
-    status, answered = _meanwhile(server, "POST", "nb2pipe/analyze",
-                                  {"path": api_path, "content": content})
+    status, answered = _meanwhile(server, "POST", f"nb2pipe/analyze?path={api_path}", content)
     assert status == 200 and answered >= 3
     status, answered = _meanwhile(server, "POST", "nb2pipe/export", {"path": api_path})
     assert status == 200 and answered >= 3
@@ -674,26 +676,25 @@ def test_a_newer_analysis_of_the_same_notebook_supersedes_the_older(server: Jupy
                                                                     root: Path) -> None:
     notebook = _huge_notebook(root / "huge.ipynb", cells=8000)
     content = json.loads(notebook.read_text())
-    body = {"path": _rel(server, notebook), "content": content, "client": "page-1"}
+    endpoint = f"nb2pipe/analyze?path={_rel(server, notebook)}&client=page-1"
     replies: list[tuple[int, Any]] = []
-    first = threading.Thread(target=lambda: replies.append(server.post("nb2pipe/analyze", body)))
+    first = threading.Thread(target=lambda: replies.append(server.post(endpoint, content)))
     first.start()
     time.sleep(1.0)  # it takes seconds: the next one comes while it runs
     content["cells"][0]["metadata"]["tags"] = ["step:start"]
-    status, newer = server.post("nb2pipe/analyze", body)
+    status, newer = server.post(endpoint, content)
     first.join()
     assert status == 200 and newer["check"]["steps"][0]["name"] == "start"
     assert replies == [(409, {"message": "superseded by a newer request", "superseded": True})]
-    other_page = server.post("nb2pipe/analyze", {**body, "client": "page-2"})
+    other_page = server.post(endpoint.replace("page-1", "page-2"), content)
     assert other_page[0] == 200
 
 
 @pytest.mark.integration
 def test_a_notebook_too_large_is_413(server: Jupyter, root: Path) -> None:
     notebook = small_pipeline_notebook(root / "small.ipynb")
-    body = {"path": _rel(server, notebook),
-            "content": {"cells": [], "padding": "x" * (33 * 1024 * 1024)}}
-    status, reply = server.post("nb2pipe/analyze", body)
+    content = {"cells": [], "padding": "x" * (33 * 1024 * 1024)}
+    status, reply = server.post(f"nb2pipe/analyze?path={_rel(server, notebook)}", content)
     assert status == 413 and "the limit is 32.0 MB" in reply["message"]
 
 

@@ -89,12 +89,17 @@ export function analyzeFile(path: string): Promise<Analysis> {
 /** Names this page: a newer analysis from it supersedes its older one still running. */
 const CLIENT = Math.random().toString(36).slice(2);
 
-/** The analysis of the notebook as the editor holds it (unsaved changes included). */
+/** The analysis of the notebook as the editor holds it (unsaved changes included); the
+ * body is the notebook's JSON alone, which the server hands to a worker unparsed. */
 export function analyzeContent(
   path: string,
   content: object
 ): Promise<Analysis> {
-  return post<Analysis>('analyze', { path, content, client: CLIENT });
+  const query = `path=${encodeURIComponent(path)}&client=${CLIENT}`;
+  return request<Analysis>(`analyze?${query}`, {
+    method: 'POST',
+    body: JSON.stringify(content)
+  });
 }
 
 /** The step tags that make an automatic split explicit; nothing is written. */

@@ -35,6 +35,24 @@ def analyze(root: str | Path, notebook: Path, split: str = "tags",
     return analysis_document(root, notebook, graph, split, onramp(parsed, graph, split))
 
 
+def analyze_json(root: str | Path, notebook: Path, split: str = "tags",
+                 posted: bytes | None = None) -> bytes:
+    """`analyze` as the JSON the server sends: the file, or `posted` (the notebook JSON as
+    the request carried it). Parsing and writing JSON happen here, in a worker process, so
+    the server's event loop only moves bytes. Raises ReadError."""
+    content = None
+    if posted is not None:
+        try:
+            content = json.loads(posted)
+        except ValueError:
+            raise ReadError(f"{relative(root, notebook)}: the request body is not the "
+                            "notebook's JSON") from None
+        if not isinstance(content, dict):
+            raise ReadError(f"{relative(root, notebook)}: the request body must be the "
+                            "notebook's JSON object")
+    return json.dumps(analyze(root, notebook, split, content)).encode()
+
+
 def load(root: str | Path, notebook: Path, content: dict[str, Any] | None = None) -> Notebook:
     """The notebook named as the Contents API names it. Raises ReadError."""
     api_path = relative(root, notebook)

@@ -107,6 +107,11 @@ class _Handler(APIHandler):
         except WorkerLost as exc:
             raise tornado.web.HTTPError(503, str(exc)) from None
 
+    def reply_json(self, text: bytes) -> None:
+        """A document already written as JSON (by a worker)."""
+        self.set_header("Content-Type", "application/json")
+        self.finish(text)
+
     def reply(self, document: dict[str, Any], status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -151,7 +156,9 @@ class TagsHandler(_Handler):
 
 
 class AnalyzeHandler(_Handler):
-    """GET ?path=NB: the saved file. POST {path, content}: the notebook as the editor holds it."""
+    """GET ?path=NB: the saved file. POST ?path=NB[&client=ID] with the notebook's JSON as the
+    body: the notebook as the editor holds it. The body is parsed and the answer written in
+    a worker process: a 20,000-cell notebook is megabytes of JSON."""
 
     auth_resource = "contents"
 
@@ -160,20 +167,22 @@ class AnalyzeHandler(_Handler):
     async def get(self) -> None:
         notebook = self.notebook(self.get_query_argument("path", None))
         split = self.split(self.get_query_argument("split", None))
-        self.reply(await self.work(documents.analyze, self.root, notebook, split, None,
-                                   key=self.key("analyze-file", notebook)))
+        self.reply_json(await self.work(documents.analyze_json, self.root, notebook, split,
+                                        None, key=self.key("analyze-file", notebook)))
 
     @tornado.web.authenticated
     @_authorized_to("read")
     async def post(self) -> None:
-        body = self.body()
-        notebook = self.notebook(body.get("path"))
-        content = body.get("content")
-        if not isinstance(content, dict):
-            raise tornado.web.HTTPError(400, "content must be the notebook's JSON object")
-        split = self.split(body.get("split"))
-        self.reply(await self.work(documents.analyze, self.root, notebook, split, content,
-                                   key=self.key("analyze", notebook, body.get("client"))))
+        notebook = self.notebook(self.get_query_argument("path", None))
+        split = self.split(self.get_query_argument("split", None))
+        body = self.request.body or b""
+        if len(body) > MAX_CONTENT_BYTES:
+            raise tornado.web.HTTPError(
+                413, f"the request is {_megabytes(len(body))}; the limit is "
+                     f"{_megabytes(MAX_CONTENT_BYTES)} (send the notebook without its outputs)")
+        client = self.get_query_argument("client", None)
+        self.reply_json(await self.work(documents.analyze_json, self.root, notebook, split,
+                                        body, key=self.key("analyze", notebook, client)))
 
 
 class SplitHandler(_Handler):
