@@ -33,7 +33,8 @@ from browser.lab import (
 )
 
 from nb2pipe.server import documents
-from nb2pipe.server.runs import LineReader, Run, RunStore
+from nb2pipe.server.processes import LineReader
+from nb2pipe.server.runs import Run, RunStore
 from nb2pipe.server.work import Superseded, WorkerLost, Workers
 
 FIXTURES = Path(__file__).resolve().parent.parent / "labextension" / "test" / "fixtures"

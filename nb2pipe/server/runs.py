@@ -19,15 +19,22 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.server.processes import (
+    CHUNK,
+    LineReader,
+    end_group,
+    exit_code,
+    group_alive,
+    signal_group,
+)
+
 LOG_LINES = 400  # the tail of the output kept per run
 LOG_LINE_CHARS = 4000  # a longer line of output is cut to this
-EVENT_BYTES = 1 << 20  # a progress event is one line of at most this
-CHUNK = 1 << 16
 HISTORY = 30  # runs kept per notebook
 STOP_SECONDS = 5.0  # after SIGTERM, before SIGKILL
 DRAIN_SECONDS = 2.0  # output still in the pipe once the process group is gone
@@ -186,45 +193,6 @@ def _integer(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class LineReader:
-    """Bytes in any pieces -> lines. A line longer than `limit` is cut there; the rest of it,
-    up to its newline, is dropped."""
-
-    def __init__(self, emit: Callable[[str], None], limit: int = EVENT_BYTES) -> None:
-        self.emit = emit
-        self.limit = limit
-        self.pending = bytearray()
-        self.cutting = False  # inside a line that was already cut
-
-    def feed(self, chunk: bytes) -> None:
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                break
-            if not self.cutting:
-                self.pending += chunk[start:end]
-                self._line()
-            self.cutting = False
-            self.pending.clear()
-            start = end + 1
-        if not self.cutting:
-            self.pending += chunk[start:]
-            if len(self.pending) > self.limit:
-                del self.pending[self.limit:]
-                self._line()
-                self.pending.clear()
-                self.cutting = True
-
-    def close(self) -> None:
-        if self.pending and not self.cutting:
-            self._line()
-        self.pending.clear()
-
-    def _line(self) -> None:
-        self.emit(self.pending.decode("utf-8", "replace").rstrip("\r"))
-
-
 @dataclass
 class _Process:
     """A run's subprocess: its group, and the task that follows it."""
@@ -317,9 +285,9 @@ class RunStore:
 
         loop.add_reader(fd, readable)
         try:
-            returncode = await _exit_code(process.popen)
+            returncode = await exit_code(process.popen)
             # Whatever the run left in its group (an orphaned Prefect server) goes too.
-            await _end_group(process.group, grace=0.5)
+            await end_group(process.group, grace=0.5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closed.wait(), DRAIN_SECONDS)
         finally:
@@ -349,7 +317,7 @@ class RunStore:
             process.stopping = reason
             run.phase, run.message = "stopping", "Stopping the run and what it started"
             self._save(run, force=True)
-            await _end_group(process.group, grace=STOP_SECONDS)
+            await end_group(process.group, grace=STOP_SECONDS)
         if process.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(process.task)
@@ -362,13 +330,13 @@ class RunStore:
         """Without an event loop (the server is going away): end every group and record it."""
         for process in self._processes.values():
             process.stopping = reason
-            _signal_group(process.group, signal.SIGTERM)
+            signal_group(process.group, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
         while time.monotonic() < deadline and any(
-                _group_alive(p.group) for p in self._processes.values()):
+                group_alive(p.group) for p in self._processes.values()):
             time.sleep(0.1)
         for run_id, process in list(self._processes.items()):
-            _signal_group(process.group, signal.SIGKILL)
+            signal_group(process.group, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=STOP_SECONDS)
             run = self.runs[run_id]
@@ -420,70 +388,3 @@ class RunStore:
                 self._saved.pop(old.id, None)
                 with contextlib.suppress(OSError):
                     self._file(old.id).unlink()
-
-
-async def _exit_code(popen: subprocess.Popen[bytes]) -> int:
-    """Wait for the process to exit (not for its pipe to close: an orphan may hold it)."""
-    loop = asyncio.get_running_loop()
-    pidfd = None
-    with contextlib.suppress(AttributeError, OSError):
-        pidfd = os.pidfd_open(popen.pid)
-    if pidfd is None:
-        while popen.poll() is None:
-            await asyncio.sleep(0.2)
-        return popen.returncode
-    exited = asyncio.Event()
-    loop.add_reader(pidfd, exited.set)
-    try:
-        if popen.poll() is None:
-            await exited.wait()
-        return popen.wait()
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-
-
-def _signal_group(group: int, number: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, number)
-
-
-def _group_alive(group: int) -> bool:
-    """Whether a process of the group is still running (zombies waiting to be reaped, which
-    no longer run, do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(group, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 2 and fields[2] == str(group) and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-async def _end_group(group: int, grace: float) -> None:
-    """SIGTERM to every process of the group; SIGKILL to what is left after `grace` s."""
-    if not _group_alive(group):
-        return
-    _signal_group(group, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        if not _group_alive(group):
-            return
-    _signal_group(group, signal.SIGKILL)
-    for _ in range(100):
-        if not _group_alive(group):
-            return
-        await asyncio.sleep(0.05)
