@@ -6,100 +6,40 @@
  * at once) and re-attaches to a run still going when it is opened again.
  */
 
-import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import {
-  analyzeFile,
-  ApiError,
-  cancelRun,
-  errorReply,
-  exportDiff,
-  exportPipeline,
-  reportUrl,
-  runHistory,
-  runStatus,
-  splitTags,
-  startRun
-} from './api';
+import { analyzeFile, errorReply, splitTags } from './api';
 import { button, html, messageOf, setDisabled } from './dom';
+import { Exporter } from './exporting';
 import { GraphView, showStates } from './graph';
-import {
-  changedParameters,
-  errorHead,
-  exportBlocked,
-  isFinished,
-  plural,
-  runBlocked,
-  stateLabel,
-  summary
-} from './present';
+import type { PanelHost, PanelParts, StatusKind } from './host';
+import { exportBlocked, plural, runBlocked, summary } from './present';
+import { RunControl } from './running';
 import {
   diagnosticsSection,
-  historySection,
   onrampSection,
-  ParameterForm,
   parametersSection,
-  RunView,
   stepsSection
 } from './sections';
-import type {
-  Analysis,
-  ExportResult,
-  RunStatus,
-  RunSummary,
-  SplitTags
-} from './types';
+import type { Analysis } from './types';
 
-const POLL_MS = 1000;
+export type { PanelHost } from './host';
+
 const EXPORT_TITLE = 'Write the Prefect project into the output folder';
 const RUN_TITLE = 'Run the pipeline (nb2pipe run) with the parameters below';
 const STOP_TITLE = 'Stop the run and everything it started';
 
-/** What the panel needs from the application. */
-export interface PanelHost {
-  /** Select (and show) a 1-based cell of the notebook, opening it if needed; with a line,
-   * mark that line. */
-  selectCell(path: string, cell: number, line?: number | null): Promise<void>;
-  /** Calls back with each new analysis of the open notebook's content; returns the
-   * function that stops it. */
-  watch(
-    path: string,
-    listener: (analysis: Analysis | null) => void
-  ): () => void;
-  /** The open notebook's latest analysis, after analyzing it now; undefined when the
-   * notebook is not open. */
-  analyzeOpen(path: string): Promise<Analysis | null> | undefined;
-  /** The open notebook's content for the server (no outputs); null when it is not open. */
-  content(path: string): object | null;
-  isDirty(path: string): boolean;
-  save(path: string): Promise<void>;
-  /** Writes tags into the notebook's cells (opening it if needed); returns how many cells
-   * changed. */
-  applyTags(path: string, cells: SplitTags['cells']): Promise<number>;
-  /** Opens the options of a step (the step editor's dialog). */
-  editStepOptions(path: string, step: string): Promise<void>;
-  showNotebook(path: string): Promise<void>;
-  pickFolder(): Promise<string | undefined>;
-  openFile(path: string): void;
-}
-
-type StatusKind = 'info' | 'busy' | 'success' | 'error';
-
-export class PipelinePanel extends Widget {
+export class PipelinePanel extends Widget implements PanelParts {
   private analysis: Analysis | null = null;
   private graph: GraphView | null = null;
-  private run: RunStatus | null = null; // the run on show
-  private following: string | null = null; // the active run being polled
-  private runView: RunView | null = null;
-  private history: RunSummary[] = [];
   private busy: string | null = null;
-  private pollTimer: number | undefined;
   private outputEdited = false;
   private parametersOpen = false;
-  private readonly form: ParameterForm = { typed: {}, errors: {} };
+  private readonly exporter: Exporter;
+  private readonly runs: RunControl;
   private readonly unwatch: () => void;
   private readonly exportButton: HTMLButtonElement;
   private readonly runButton: HTMLButtonElement;
@@ -107,13 +47,12 @@ export class PipelinePanel extends Widget {
   private readonly output: HTMLInputElement;
   private readonly summaryLine: HTMLElement;
   private readonly status: HTMLElement;
-  private readonly result: HTMLElement;
+  readonly result: HTMLElement;
   private readonly content: HTMLElement;
-  private readonly historyBox: HTMLElement;
 
   constructor(
     readonly path: string,
-    private readonly host: PanelHost
+    readonly host: PanelHost
   ) {
     super();
     this.id = `nb2pipe-panel-${path.replace(/[^A-Za-z0-9_-]/g, '-')}`;
@@ -133,21 +72,21 @@ export class PipelinePanel extends Widget {
       'jp-mod-accept nb2pipe-export',
       'Export',
       EXPORT_TITLE,
-      () => void this.export(false),
+      () => void this.exporter.export(false),
       actions
     );
     this.runButton = button(
       'nb2pipe-run',
       '▶ Run',
       RUN_TITLE,
-      () => void this.start(),
+      () => void this.runs.start(this.analysis),
       actions
     );
     this.stopButton = button(
       'nb2pipe-stop',
       '■ Stop',
       STOP_TITLE,
-      () => void this.stop(),
+      () => void this.runs.stop(),
       actions
     );
     const refresh = button(
@@ -190,7 +129,21 @@ export class PipelinePanel extends Widget {
     this.result = html('div', 'nb2pipe-result', undefined, body);
     this.result.setAttribute('aria-live', 'polite');
     this.content = html('div', 'nb2pipe-content', undefined, body);
-    this.historyBox = html('div', 'nb2pipe-history-box', undefined, body);
+    const historyBox = html('div', 'nb2pipe-history-box', undefined, body);
+    this.exporter = new Exporter(this, () => this.output.value.trim());
+    this.runs = new RunControl(this, historyBox, {
+      changed: () => {
+        if (this.runs.run) {
+          this.node.dataset.run = this.runs.run.state;
+        }
+        this.renderSteps();
+        this.updateButtons();
+      },
+      refused: () => {
+        this.parametersOpen = true;
+        this.renderContent();
+      }
+    });
     this.updateButtons();
 
     this.unwatch = host.watch(path, analysis => {
@@ -203,7 +156,7 @@ export class PipelinePanel extends Widget {
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     void this.refresh();
-    void this.loadHistory(true);
+    void this.runs.loadHistory(true);
   }
 
   /** Closing the panel disposes it (it is made anew when opened again); a run goes on. */
@@ -216,7 +169,7 @@ export class PipelinePanel extends Widget {
     if (this.isDisposed) {
       return;
     }
-    window.clearTimeout(this.pollTimer);
+    this.runs.dispose();
     this.unwatch();
     this.graph?.dispose();
     super.dispose();
@@ -283,13 +236,13 @@ export class PipelinePanel extends Widget {
     parts.push(
       parametersSection(
         analysis.check.parameters,
-        this.form,
+        this.runs.form,
         this.parametersOpen,
         open => (this.parametersOpen = open)
       )
     );
     parts.push(
-      stepsSection(analysis, this.run?.steps ?? null, {
+      stepsSection(analysis, this.runs.run?.steps ?? null, {
         select,
         options: step => void this.host.editStepOptions(this.path, step)
       })
@@ -328,7 +281,7 @@ export class PipelinePanel extends Widget {
   private showStates(): void {
     if (this.graph) {
       const states = Object.fromEntries(
-        Object.entries(this.run?.steps ?? {}).map(([name, s]) => [
+        Object.entries(this.runs.run?.steps ?? {}).map(([name, s]) => [
           name,
           s.state
         ])
@@ -340,7 +293,7 @@ export class PipelinePanel extends Widget {
   // --- header -----------------------------------------------------------------------
 
   private updateButtons(): void {
-    const running = this.following !== null;
+    const running = this.runs.following !== null;
     setDisabled(
       this.exportButton,
       exportBlocked(this.analysis, this.busy),
@@ -353,13 +306,17 @@ export class PipelinePanel extends Widget {
     );
     setDisabled(
       this.stopButton,
-      running ? null : 'No run of this notebook is in progress.',
+      !running
+        ? 'No run of this notebook is in progress.'
+        : this.runs.stopping
+          ? 'Stopping the run…'
+          : null,
       STOP_TITLE
     );
   }
 
   /** The one status line: what happens now, or what happened last. */
-  private say(text: string, kind: StatusKind): void {
+  say(text: string, kind: StatusKind): void {
     this.status.textContent = text;
     this.status.dataset.kind = kind;
   }
@@ -372,8 +329,13 @@ export class PipelinePanel extends Widget {
     }
   }
 
+  setBusy(reason: string | null): void {
+    this.busy = reason;
+    this.updateButtons();
+  }
+
   /** Export and Run read the saved file: offer to save unsaved changes first. */
-  private async saved(action: string): Promise<boolean> {
+  async saved(action: string): Promise<boolean> {
     if (!this.host.isDirty(this.path)) {
       return true;
     }
@@ -390,140 +352,6 @@ export class PipelinePanel extends Widget {
     }
     await this.host.save(this.path);
     return true;
-  }
-
-  // --- export ------------------------------------------------------------------------
-
-  private async export(force: boolean): Promise<void> {
-    if (!(await this.saved('Export'))) {
-      return;
-    }
-    this.busy = 'Exporting…';
-    this.updateButtons();
-    this.result.replaceChildren();
-    this.say(
-      force ? 'Exporting (overwriting edited files)…' : 'Exporting…',
-      'busy'
-    );
-    try {
-      this.exported(
-        await exportPipeline(this.path, this.output.value.trim(), force)
-      );
-    } catch (error) {
-      const body =
-        error instanceof ApiError
-          ? (error.body as Partial<ExportResult>)
-          : null;
-      if (body && Array.isArray(body.edited) && body.edited.length) {
-        this.conflict(body.edited, messageOf(error));
-      } else {
-        this.say(`Nothing was exported: ${messageOf(error)}`, 'error');
-        html('p', 'nb2pipe-export-error', messageOf(error), this.result);
-      }
-    } finally {
-      this.busy = null;
-      this.updateButtons();
-    }
-  }
-
-  private exported(exported: ExportResult): void {
-    const changed = exported.written.length;
-    const text =
-      `Exported to ${exported.output}: ${plural(changed, 'file')} written, ` +
-      `${exported.unchanged.length} unchanged.`;
-    this.say(text, 'success');
-    const box = html('div', 'nb2pipe-export-result', undefined, this.result);
-    html('div', 'nb2pipe-export-summary', text, box);
-    if (exported.written.length) {
-      const list = html('ul', 'nb2pipe-written', undefined, box);
-      for (const file of exported.written) {
-        html('li', '', file, list);
-      }
-    }
-    const flow = exported.flow;
-    if (flow) {
-      button(
-        'nb2pipe-open-flow',
-        'Open flow.py',
-        `Open ${flow}`,
-        () => this.host.openFile(flow),
-        box
-      );
-    }
-    Notification.success(`Exported ${this.path} to ${exported.output}`, {
-      autoClose: 8000,
-      actions: flow
-        ? [{ label: 'Open flow.py', callback: () => this.host.openFile(flow) }]
-        : []
-    });
-  }
-
-  /** Files edited by hand since the last export: Overwrite, or see what would change. */
-  private conflict(edited: string[], message: string): void {
-    this.say(
-      `Nothing was exported: ${plural(edited.length, 'file')} changed by hand.`,
-      'error'
-    );
-    const box = html('div', 'nb2pipe-conflict', undefined, this.result);
-    html(
-      'p',
-      'nb2pipe-conflict-text',
-      `${edited.join(', ')} ${edited.length === 1 ? 'was' : 'were'} changed by hand since ` +
-        'the last export. Export would overwrite the changes; move them into the notebook ' +
-        'to keep them.',
-      box
-    );
-    box.title = message;
-    const choices = html('div', 'nb2pipe-conflict-actions', undefined, box);
-    button(
-      'jp-mod-warn nb2pipe-overwrite',
-      'Overwrite',
-      'Export anyway, replacing the edited files',
-      () => void this.export(true),
-      choices
-    );
-    button(
-      'nb2pipe-show-diff',
-      'Show diff',
-      'What Export would change in each file',
-      () => void this.showDiff(box),
-      choices
-    );
-  }
-
-  private async showDiff(box: HTMLElement): Promise<void> {
-    box.querySelector('.nb2pipe-diffs')?.remove();
-    try {
-      const diff = await exportDiff(this.path, this.output.value.trim());
-      const list = html('div', 'nb2pipe-diffs', undefined, box);
-      if (diff.message) {
-        html('p', 'nb2pipe-export-error', diff.message, list);
-      }
-      for (const file of diff.files) {
-        const item = html('details', 'nb2pipe-diff', undefined, list);
-        item.open = diff.files.length <= 3;
-        html('summary', '', file.path, item);
-        const pre = html('pre', 'nb2pipe-diff-text', undefined, item);
-        for (const line of file.diff.split('\n')) {
-          const kind =
-            line.startsWith('+++') || line.startsWith('---')
-              ? 'file'
-              : line.startsWith('+')
-                ? 'add'
-                : line.startsWith('-')
-                  ? 'remove'
-                  : line.startsWith('@@')
-                    ? 'hunk'
-                    : 'same';
-          html('span', `nb2pipe-diff-${kind}`, `${line}\n`, pre);
-        }
-      }
-      if (!diff.files.length && !diff.message) {
-        html('p', 'nb2pipe-none', 'No file would change.', list);
-      }
-    } catch (error) {
-      this.say(`Cannot show the diff: ${messageOf(error)}`, 'error');
-    }
   }
 
   // --- on-ramp -----------------------------------------------------------------------
@@ -554,130 +382,7 @@ export class PipelinePanel extends Widget {
     );
   }
 
-  // --- runs --------------------------------------------------------------------------
-
-  private async start(): Promise<void> {
-    const analysis = this.analysis;
-    if (!analysis || !(await this.saved('Run'))) {
-      return;
-    }
-    this.form.errors = {};
-    this.say('Starting the run…', 'busy');
-    this.busy = 'Starting the run…';
-    this.updateButtons();
-    try {
-      const changed = changedParameters(
-        analysis.check.parameters,
-        this.form.typed
-      );
-      const run = await startRun(this.path, changed);
-      this.follow(run);
-    } catch (error) {
-      const reply = errorReply(error);
-      if (reply?.id) {
-        this.say('This notebook is already running: showing that run.', 'info');
-        this.follow(await runStatus(reply.id));
-      } else {
-        if (reply?.parameter) {
-          this.form.errors[reply.parameter] = reply.message;
-          this.parametersOpen = true;
-          this.renderContent();
-        }
-        this.say(`The run did not start: ${messageOf(error)}`, 'error');
-      }
-    } finally {
-      this.busy = null;
-      this.updateButtons();
-    }
-  }
-
-  /** Shows a run and polls it until it ends. */
-  private follow(run: RunStatus): void {
-    window.clearTimeout(this.pollTimer);
-    this.following = isFinished(run.state) ? null : run.id;
-    this.showRun(run);
-    void this.loadHistory(false);
-    if (this.following) {
-      this.pollTimer = window.setTimeout(() => void this.poll(run.id), POLL_MS);
-    }
-  }
-
-  private async poll(id: string): Promise<void> {
-    if (this.isDisposed || this.following !== id) {
-      return;
-    }
-    try {
-      const run = await runStatus(id);
-      if (this.following !== id) {
-        return;
-      }
-      if (!this.run || this.run.id === id) {
-        this.showRun(run); // unless the user picked another run from the history
-      }
-      if (isFinished(run.state)) {
-        this.following = null;
-        this.updateButtons();
-        void this.loadHistory(false);
-        return;
-      }
-    } catch (error) {
-      this.say(`Lost track of the run: ${messageOf(error)}`, 'error');
-    }
-    this.pollTimer = window.setTimeout(() => void this.poll(id), POLL_MS);
-  }
-
-  private async stop(): Promise<void> {
-    const id = this.following;
-    if (!id) {
-      return;
-    }
-    this.say('Stopping the run…', 'busy');
-    setDisabled(this.stopButton, 'Stopping…', STOP_TITLE);
-    try {
-      const run = await cancelRun(id);
-      this.following = null;
-      window.clearTimeout(this.pollTimer);
-      this.showRun(run);
-      void this.loadHistory(false);
-    } catch (error) {
-      this.say(`Cannot stop the run: ${messageOf(error)}`, 'error');
-    } finally {
-      this.updateButtons();
-    }
-  }
-
-  private showRun(run: RunStatus): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.run = run;
-    if (!this.runView || this.runView.id !== run.id) {
-      this.runView = new RunView(
-        run.id,
-        (cell, line) => void this.host.selectCell(this.path, cell, line),
-        reportUrl
-      );
-      this.result.replaceChildren(this.runView.node);
-    }
-    this.runView.show(run);
-    if (isFinished(run.state)) {
-      const kind = run.state === 'completed' ? 'success' : 'error';
-      const reason =
-        run.state === 'completed' || !run.error
-          ? ''
-          : `: ${errorHead(run.error)}`;
-      this.say(`Run ${stateLabel(run.state, run.duration)}${reason}`, kind);
-    } else {
-      this.say(
-        `Run ${run.state}: ${run.message ?? run.phase ?? 'working'}`,
-        'busy'
-      );
-    }
-    this.node.dataset.run = run.state;
-    this.renderSteps();
-    this.updateButtons();
-    this.renderHistory();
-  }
+  // --- the parts' view of the run ------------------------------------------------------
 
   /** The step list and graph states of the run on show, without redrawing the rest. */
   private renderSteps(): void {
@@ -685,7 +390,7 @@ export class PipelinePanel extends Widget {
     const old = this.content.querySelector('.nb2pipe-steps-section');
     if (analysis && old) {
       old.replaceWith(
-        stepsSection(analysis, this.run?.steps ?? null, {
+        stepsSection(analysis, this.runs.run?.steps ?? null, {
           select: (cell, line) =>
             void this.host.selectCell(this.path, cell, line),
           options: step => void this.host.editStepOptions(this.path, step)
@@ -693,47 +398,5 @@ export class PipelinePanel extends Widget {
       );
     }
     this.showStates();
-  }
-
-  private async loadHistory(attach: boolean): Promise<void> {
-    try {
-      const history = await runHistory(this.path);
-      this.history = history.runs;
-      this.renderHistory();
-      if (attach && history.active && !this.following) {
-        this.follow(await runStatus(history.active));
-        this.say(
-          'A run of this notebook is in progress: following it.',
-          'busy'
-        );
-      }
-    } catch (error) {
-      console.warn('nb2pipe: no run history:', error);
-    }
-  }
-
-  private renderHistory(): void {
-    this.historyBox.replaceChildren(
-      historySection(
-        this.history,
-        this.run?.id ?? null,
-        id => void this.pick(id),
-        reportUrl
-      )
-    );
-  }
-
-  /** Shows a past run (the active one is followed). */
-  private async pick(id: string): Promise<void> {
-    try {
-      const run = await runStatus(id);
-      if (isFinished(run.state)) {
-        this.showRun(run);
-      } else {
-        this.follow(run);
-      }
-    } catch (error) {
-      this.say(`Cannot show the run: ${messageOf(error)}`, 'error');
-    }
   }
 }
