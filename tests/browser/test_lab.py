@@ -117,7 +117,7 @@ def _active_cells(notebook: Any) -> list[int]:
 
 def _screenshot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
+    page.screenshot(path=str(ARTIFACTS / name), timeout=90_000)
 
 
 def _jupyter(*args: str) -> str:
@@ -513,7 +513,7 @@ def test_both_themes_keep_badges_and_nodes_readable(page: Any) -> None:
     panel = _panel_of(page, notebook)
     _act(page, panel.locator("button.nb2pipe-run"))
     assert _wait_run(page) == "completed", panel.locator(".nb2pipe-result").inner_text()
-    notebook.locator(".jp-Cell").nth(5).scroll_into_view_if_needed()
+    notebook.locator(".jp-Cell").nth(5).evaluate("c => c.scrollIntoView({block: 'start'})")
     _screenshot(page, "panel-light.png")
     try:
         _set_theme(page, "JupyterLab Dark")
