@@ -663,6 +663,67 @@ def handoff_end_to_end(bench: Bench, rows: int, size: int, raw_seconds: float) -
 
 
 # --------------------------------------------------------------------------------------------
+# 5. The local Prefect server that `nb2pipe run` starts on first use and reuses
+
+
+CHURN = Path(__file__).resolve().parent.parent / "examples" / "churn"
+
+
+def local_server(env: dict[str, str], action: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "nb2pipe", "server", action], env=env,
+                          capture_output=True, text=True, check=False)
+    return done.stdout
+
+
+def measure_local_server(bench: Bench) -> None:
+    """5. examples/churn, whole process: the first `nb2pipe run` (which starts the local
+    Prefect server) apart, then warm runs (server running, every step computed: --no-cache)
+    against papermill, interleaved and paired. Goal: warm nb2pipe run <= 1.3 x papermill."""
+    section("[5] Local Prefect server: examples/churn, whole process")
+    folder = bench.path("churn")
+    shutil.copytree(CHURN, folder, ignore=shutil.ignore_patterns("*_pipeline", "*.out.ipynb"))
+    notebook = folder / "churn.ipynb"
+    # A state folder of its own: the first run below finds no server and no database.
+    env = {**bench.env, "NB2PIPE_CACHE_DIR": str(bench.path("server-cache"))}
+    env.pop("PREFECT_API_URL", None)
+    local_server(env, "stop")
+    try:
+        first = nb2pipe(bench, notebook, "--no-cache", env=env)
+        cold: list[NbRun] = []
+        warm: list[NbRun] = []
+        pm: list[PmRun] = []
+
+        def cold_run() -> None:  # the server stopped, its database kept
+            local_server(env, "stop")
+            cold.append(nb2pipe(bench, notebook, "--no-cache", env=env))
+
+        papermill(bench, notebook)  # warm-up: kernel spec lookup, file cache
+        interleave(bench.repeat, cold_run, lambda: pm.append(papermill(bench, notebook)),
+                   lambda: warm.append(nb2pipe(bench, notebook, "--no-cache", env=env)))
+        cached = nb2pipe(bench, notebook, env=env)  # every step cached
+    finally:
+        local_server(env, "stop")
+    row("first nb2pipe run ever (starts the server, creates its database)", first.whole)
+    row("cold nb2pipe run (starts the server)", [r.whole for r in cold])
+    row("papermill (whole process)", [r.whole for r in pm])
+    row("warm nb2pipe run --no-cache (whole process)", [r.whole for r in warm])
+    row("  before the flow (Python, imports, conversion)",
+        [r.printed - r.startup - r.seconds for r in warm])
+    row("  Prefect start-up (startup_seconds)", [r.startup for r in warm])
+    row("  the pipeline (seconds)", [r.seconds for r in warm])
+    row("  after the result (exit)", [r.whole - r.printed for r in warm])
+    row("warm nb2pipe run, every step cached (1 run)", cached.whole)
+    ratio = median([r.whole for r in warm]) / median([r.whole for r in pm])
+    paired = median([w.whole / p.whole for w, p in zip(warm, pm, strict=True)])
+    row("ratio warm / papermill (medians)", ratio, "x")
+    row("ratio warm / papermill (median of the pairs)", paired, "x")
+    row("ratio cold / papermill (medians)",
+        median([r.whole for r in cold]) / median([r.whole for r in pm]), "x")
+    goal(bench, "5 local server (warm)", "warm nb2pipe run <= 1.3 x papermill",
+         f"{ratio:.2f}x", ratio <= 1.3)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -672,6 +733,8 @@ def main(argv: list[str] | None = None) -> int:
                              "--quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: smaller work, 128 MB frame, 1 run each")
+    parser.add_argument("--server-only", action="store_true",
+                        help="only measurement 5 (the local Prefect server, examples/churn)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
@@ -685,6 +748,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nb2pipe run benchmark: {CORES} cores, Python {sys.version.split()[0]}, "
           f"median of {bench.repeat} runs{' (quick)' if args.quick else ''}; folder {root}")
     try:
+        if args.server_only:
+            measure_local_server(bench)
+            return summary(bench, started)
         rows = calibrate_sequential(sizes.step_seconds)
         rounds = calibrate_parallel(sizes.parallel_seconds)
         print(f"calibrated: {rows:,} rows for ~{sizes.step_seconds:g} s per sequential step, "
@@ -694,8 +760,14 @@ def main(argv: list[str] | None = None) -> int:
         measure_parallel(bench, rounds)
         measure_incremental(bench, overhead["notebook"], overhead["papermill_cells"])
         measure_handoff(bench)
+        measure_local_server(bench)
     finally:
+        local_server(bench.env, "stop")  # the one the runs above started
         shutil.rmtree(root, ignore_errors=True)
+    return summary(bench, started)
+
+
+def summary(bench: Bench, started: float) -> int:
     print(f"\nSummary (median of {bench.repeat}; informational, not assertions)")
     width = max(len(g.target) for g in bench.goals)
     print(f"  {'measurement':<26}{'goal':<{width + 2}}{'measured':<24}result")

@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nb2pipe import __version__
 
@@ -25,6 +25,15 @@ examples:
   nb2pipe check eda.ipynb --split headings     one step per markdown H1/H2 section
 
 exit codes: 0 no errors, 1 errors in the notebook, 2 usage error or unreadable file
+"""
+
+SERVER_EXAMPLES = """\
+examples:
+  nb2pipe server status          URL, pid, uptime and state folder of the local server
+  nb2pipe server status --json   the same, as one JSON object
+  nb2pipe server stop            stop it (the next nb2pipe run starts it again)
+
+exit codes: 0 done (status: running), 1 not running (status) or failed to start
 """
 
 
@@ -118,6 +127,22 @@ def _parser() -> argparse.ArgumentParser:
     verify = _command(commands, "verify",
                       "check that the pipeline computes what the notebook computes", _verify)
     _parameter_flags(verify)
+
+    server = commands.add_parser(
+        "server", help="the local Prefect server that nb2pipe run and verify share",
+        description="The local Prefect server that nb2pipe run and verify start on first use "
+                    "and share (not used when PREFECT_API_URL is set).",
+        epilog=SERVER_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = server.add_subparsers(title="actions", metavar="ACTION", required=True)
+    for action, text in (("status", "is it running: URL, pid, uptime, state folder"),
+                         ("start", "start it now (nb2pipe run does when needed)"),
+                         ("stop", "stop it and everything it started")):
+        sub = actions.add_parser(action, help=text, description=text[0].upper() + text[1:],
+                                 epilog=SERVER_EXAMPLES,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(handler=_server, action=action)
+        if action == "status":
+            sub.add_argument("--json", action="store_true", help="one JSON object")
     return parser
 
 
@@ -216,19 +241,42 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _prefect_environment(verbose: bool) -> None:
+    """Set before Prefect is imported. A run's own log lines go to the Prefect server, where
+    the flow run's page shows them; the terminal shows Prefect's warnings only, unless
+    --verbose."""
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if not args.verbose:  # set before Prefect is imported
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def _phase_printer(jsonl: bool, stream: TextIO) -> Callable[..., None]:
+    """Phases of a command (server start, running, the flow run's address): a line for people,
+    or a `{"event": "phase", ...}` line for programs."""
+    def phase(name: str, message: str, url: str | None = None) -> None:
+        if jsonl:
+            event = {"event": "phase", "phase": name, "message": message}
+            print(json.dumps({**event, "url": url} if url else event), flush=True)
+        else:
+            print(message, file=stream, flush=True)
+    return phase
+
+
+def _run(args: argparse.Namespace) -> int:
+    _prefect_environment(args.verbose)
     from nb2pipe.execute import (
         ParameterError,
         RunError,
         RunOptions,
+        local_server,
         parameters,
+        prefect_api,
         prepare,
         run_project,
+        startup,
     )
     from nb2pipe.execute.report import JsonProgress, TextProgress, document, metrics, summary
 
@@ -253,15 +301,33 @@ def _run(args: argparse.Namespace) -> int:
                          cache=not args.no_cache, dask_address=args.dask_address,
                          workdir=args.cwd, max_workers=args.workers,
                          notebook=str(prepared.notebook) if prepared.notebook else None)
-    if args.json:  # stdout holds the JSON document alone; what the steps print goes to stderr
-        with contextlib.redirect_stdout(sys.stderr):
-            result = run_project(prepared.project, options, None)
-    else:
-        result = run_project(prepared.project, options, jsonl or text)
+    phase = _phase_printer(jsonl is not None, sys.stderr if args.json else sys.stdout)
+    links: list[str] = []
+
+    def flow_run(url: str) -> None:
+        links.append(url)
+        phase("flow_run", f"flow run: {url}", url)
+
+    try:
+        with prefect_api.connected(lambda message: phase("server", message)):
+            phase("running", "running…")
+            startup.import_prefect()
+            with prefect_api.flow_run_links(flow_run):
+                if args.json:  # stdout holds the JSON document alone; step output: stderr
+                    with contextlib.redirect_stdout(sys.stderr):
+                        result = run_project(prepared.project, options, None)
+                else:
+                    result = run_project(prepared.project, options, jsonl or text)
+    except local_server.ServerError as exc:
+        if jsonl:
+            print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
+        print(f"nb2pipe: error: {exc}", file=sys.stderr)
+        return 1
     if jsonl:
         jsonl.finished(result)
     elif args.json:
-        print(json.dumps(document(result, prepared.manifest, str(prepared.project)), indent=2))
+        print(json.dumps({**document(result, prepared.manifest, str(prepared.project)),
+                          "flow_run_url": links[0] if links else None}, indent=2))
     else:
         print(summary(result))
         kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
@@ -272,6 +338,7 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"  {step}.{name} = {value!r}")
         if result.error:
             print(f"nb2pipe: {result.error}", file=sys.stderr)
+    startup.leave()
     return 0 if result.ok else 1
 
 
@@ -325,11 +392,16 @@ def _flags(args: argparse.Namespace) -> Any:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from nb2pipe.execute import ParameterError, RunError, parameters, prepare
+    _prefect_environment(verbose=False)
+    from nb2pipe.execute import (
+        ParameterError,
+        RunError,
+        local_server,
+        parameters,
+        prefect_api,
+        prepare,
+        startup,
+    )
     from nb2pipe.execute.record import RecordError
     from nb2pipe.execute.verify import verify
 
@@ -340,9 +412,16 @@ def _verify(args: argparse.Namespace) -> int:
     except (RunError, ParameterError) as exc:
         raise _UserError(str(exc)) from None
     graph = _analyze(args)
+    phase = _phase_printer(jsonl=False, stream=sys.stdout)
     try:
-        verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
-                         prepared.project)
+        with prefect_api.connected(lambda message: phase("server", message)):
+            startup.import_prefect()
+            with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
+                verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
+                                 prepared.project, lambda message: phase("verify", message))
+    except local_server.ServerError as exc:
+        print(f"nb2pipe: error: {exc}", file=sys.stderr)
+        return 1
     except (RecordError, RuntimeError) as exc:
         print(f"nb2pipe: {exc}", file=sys.stderr)
         return 1
@@ -357,7 +436,59 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     print(f"{name}: the pipeline computes what the notebook computes "
           f"({verdict.compared} values compared at the step boundaries)")
+    startup.leave()
     return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    from nb2pipe.execute import local_server, prefect_api
+
+    if args.action == "stop":
+        try:
+            stopped = local_server.stop()
+        except local_server.ServerError as exc:
+            print(f"nb2pipe: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"stopped the local Prefect server (pid {stopped.pid}, {stopped.url})" if stopped
+              else "no local Prefect server was running")
+        return 0
+    if args.action == "start":
+        try:
+            local_server.ensure_running(lambda message: print(message, flush=True))
+        except local_server.ServerError as exc:
+            print(f"nb2pipe: error: {exc}", file=sys.stderr)
+            return 1
+    found = local_server.status()
+    configured = prefect_api.configured_api_url()
+    if getattr(args, "json", False):
+        print(json.dumps({**found.to_json(), "prefect_api_url": configured}, indent=2))
+        return 0 if found.state in ("running", "starting") else 1
+    if found.server is None:
+        print(f"local Prefect server: not running (nb2pipe run starts it)\n"
+              f"  state:    {found.folder}")
+    else:
+        server = found.server
+        print(f"local Prefect server: {found.state}\n"
+              f"  URL:      {server.url} (API {server.api_url})\n"
+              f"  pid:      {server.pid}\n"
+              f"  uptime:   {_duration(server.started)}\n"
+              f"  Prefect:  {server.prefect}\n"
+              f"  state:    {found.folder} (log: {found.log.name})")
+    if configured:
+        print(f"PREFECT_API_URL is set: nb2pipe run and verify use {configured}, "
+              "not the local server")
+    return 0 if found.state in ("running", "starting") else 1
+
+
+def _duration(since: float) -> str:
+    import time
+
+    seconds = max(0, int(time.time() - since))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 if __name__ == "__main__":  # pragma: no cover

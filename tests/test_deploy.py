@@ -166,7 +166,7 @@ def test_deploy_and_run_with_non_default_parameters(server: dict[str, str], work
         "load", "clean", "features", "train_logreg", "train_forest", "train_boosting",
         "evaluate")}
     # The deployed run computes what a local run computes with the same parameters.
-    local_env = {k: v for k, v in server.items() if k != "PREFECT_API_URL"}
+    local_env = {**server, "PREFECT_API_URL": os.environ["PREFECT_API_URL"]}  # the session's
     local = nb2pipe("run", str(project), "-p", "n_estimators", "30", "-p", "C", "0.5",
                     "--json", env=local_env)
     assert local.returncode == 0, local.stderr[-2000:]

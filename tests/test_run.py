@@ -216,8 +216,7 @@ def test_notebook_mode_failure_names_the_cell(tmp_path: Path, store: Store,
 
 
 def cli(*args: str, cwd: Path | None = None, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(cache)}
-    env.pop("PREFECT_API_URL", None)
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(cache)}  # PREFECT_API_URL: the session's
     return subprocess.run([sys.executable, "-m", "nb2pipe", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=600)
 

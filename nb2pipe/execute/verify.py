@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +134,7 @@ def _show(fingerprint: dict[str, Any]) -> str:
 
 
 def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGraph,
-           project: Path) -> Verdict:
+           project: Path, report_phase: Callable[[str], None] | None = None) -> Verdict:
     """Two papermill runs (side by side) and one pipeline run, compared.
 
     The pipeline hands every value over through the store, as between processes: a step that
@@ -143,8 +145,16 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
     # The notebook runs share a process, and so its working directory, which papermill sets to
     # the notebook's folder while kernels start; the pipeline's steps change it too, so it runs
     # after them.
+    phase = report_phase or (lambda message: None)
+    phase("running the notebook with papermill, twice side by side…")
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first, second = pool.map(lambda _: notebook_fingerprints(graph, parameters), range(2))
+        runs = [pool.submit(notebook_fingerprints, graph, parameters) for _ in range(2)]
+        for done, run in enumerate(as_completed(runs), start=1):
+            run.result()
+            phase(f"papermill run {done}/2 done ({time.perf_counter() - started:.1f} s)")
+        first, second = (run.result() for run in runs)
+    phase("running the pipeline…")
     result = run_project(project, RunOptions(parameters=parameters, cache=False,
                                              fingerprints=True, isolate=True))
     pipeline: dict[Key, Any] = {}
@@ -154,4 +164,6 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
                 pipeline[(step, kind, name)] = value
     if not result.ok:
         raise RuntimeError(result.error or "the pipeline failed")
+    phase(f"pipeline done ({result.seconds:.1f} s); comparing the values at the step "
+          "boundaries…")
     return compare(graph, first, second, pipeline)

@@ -1,0 +1,411 @@
+"""The local Prefect server that `nb2pipe run` and `verify` share between runs.
+
+Without an API to talk to, Prefect starts a temporary server inside every process (6-10 s a
+run). nb2pipe starts one `prefect server start` in the background on first use instead and
+every later run reuses it. It binds 127.0.0.1 on a free port and runs in a session of its own,
+so it outlives the command that started it and Ctrl-C in the terminal does not reach it. Its
+state lives in the user cache folder:
+
+    <cache>/server/
+      server.json   pid, port, Prefect version, start time (written when the process starts)
+      server.lock   held while a server is checked, started or stopped: two runs start one
+      server.log    the server's own output: where to look when it does not start
+      home/         its PREFECT_HOME: the SQLite database with the runs and their logs
+
+`PREFECT_API_URL`, when set, wins: see prefect_api.connected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from nb2pipe.execute.store import default_root
+
+Phase = Callable[[str], None]
+
+HOST = "127.0.0.1"
+START_SECONDS = 300.0  # a first start creates the database: minutes on a busy machine
+STOP_SECONDS = 15.0
+STARTING = "starting local Prefect server…"
+
+
+class ServerError(Exception):
+    """The local server could not be started or stopped: one line, naming its log."""
+
+
+@dataclass(frozen=True)
+class Server:
+    pid: int  # also its process group and session: the server is their leader
+    port: int
+    prefect: str  # the Prefect version it runs
+    python: str  # the interpreter it runs on
+    started: float  # time.time() when it was started
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str  # running | starting | not answering | not running
+    folder: Path
+    server: Server | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "server.log"
+
+    def to_json(self) -> dict[str, Any]:
+        server = self.server
+        return {
+            "state": self.state,
+            "url": server.url if server else None,
+            "api_url": server.api_url if server else None,
+            "pid": server.pid if server else None,
+            "uptime_seconds": round(time.time() - server.started, 1) if server else None,
+            "prefect": server.prefect if server else None,
+            "folder": str(self.folder),
+            "log": str(self.log),
+        }
+
+
+def state_folder(root: Path | None = None) -> Path:
+    """Where the local server keeps its state: `server/` in the user cache folder."""
+    return (root or default_root()) / "server"
+
+
+def prefect_version() -> str:
+    from importlib.metadata import version
+
+    return version("prefect")
+
+
+# --- using the server ---------------------------------------------------------------------
+
+def ensure_running(report_phase: Phase | None = None, root: Path | None = None) -> str:
+    """The API URL of the local server, started first if none is running (or the one that
+    runs is stale: its process gone, not answering, or another Prefect version)."""
+    folder = state_folder(root)
+    server = _read_record(folder)
+    if (server is not None and server.prefect == prefect_version() and _is_ours(server)
+            and _serves(server)):
+        return server.api_url  # the common case: no lock needed to read a healthy record
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):
+        return _ensure_locked(folder, report_phase or (lambda message: None))
+
+
+def _ensure_locked(folder: Path, report: Phase) -> str:
+    server = _read_record(folder)
+    if server is not None and _is_ours(server):
+        problem = _cannot_reuse(server)
+        if problem is None:
+            return server.api_url
+        report(f"{problem}: restarting it…")
+        _terminate(server)
+    _remove_record(folder)  # stale: the process is gone, or its pid is another program's now
+    report(STARTING)
+    return _start(folder).api_url
+
+
+def _cannot_reuse(server: Server) -> str | None:
+    """Why the recorded server cannot serve this run, or None when it can."""
+    # Not answering yet: maybe started by a command that was interrupted while it waited.
+    if not _serves(server) and _wait(server, server.started + START_SECONDS) != "serving":
+        return "the local Prefect server does not answer"
+    if server.prefect != prefect_version():
+        return (f"the local Prefect server runs Prefect {server.prefect}, this is "
+                f"{prefect_version()}")
+    return None
+
+
+def _start(folder: Path, attempts: int = 3) -> Server:
+    log = folder / "server.log"
+    for _attempt in range(attempts):
+        server, process = _spawn(folder)
+        outcome = _wait(server, deadline=time.time() + START_SECONDS, process=process)
+        if outcome == "serving":
+            return server
+        _terminate(server)  # nothing half-started is left behind, whatever happened
+        _remove_record(folder)
+        if outcome == "timeout":
+            raise ServerError(f"the local Prefect server did not answer within "
+                              f"{START_SECONDS:.0f} s; see {log}")
+        tail = _log_tail(log)
+        if "already in use" not in tail:
+            raise ServerError(f"the local Prefect server did not start ({_reason(tail)}); "
+                              f"see {log}")
+        # another program took the free port before the server bound it: take another one
+    raise ServerError(f"the local Prefect server found no free port; see {log}")
+
+
+def _spawn(folder: Path) -> tuple[Server, subprocess.Popen[bytes]]:
+    port = _free_port()
+    home = folder / "home"
+    home.mkdir(exist_ok=True)
+    # Its own settings only: the user's PREFECT_* variables describe their servers, not this
+    # one, and its working directory holds no prefect.toml or .env for Prefect to read.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_LOGGING_LEVEL="WARNING")
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST,
+               "--port", str(port)]
+    # Ctrl-C waits until the server is recorded: an interrupted command leaves a server that
+    # the next command finds (starting, or running), never one that nothing knows about.
+    with _interrupts_held(), (folder / "server.log").open("wb") as log:
+        process = subprocess.Popen(command, cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, close_fds=True,
+                                   start_new_session=True)
+        # Kept, never waited for: the server outlives this process (init reaps it then).
+        _children.append(process)
+        server = Server(pid=process.pid, port=port, prefect=prefect_version(),
+                        python=sys.executable, started=time.time())
+        _write_record(folder, server)
+    return server, process
+
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) arriving meanwhile is raised at the end. (Blocking the signal instead
+    would block it in the server too: a child process inherits the signal mask.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _wait(server: Server, deadline: float,
+          process: subprocess.Popen[bytes] | None = None) -> str:
+    """serving | exited | timeout (`process`: the server, when this process started it)"""
+    while True:
+        if _serves(server):
+            return "serving"
+        if process.poll() is not None if process else not _alive(server.pid):
+            return "exited"
+        if time.time() >= deadline:
+            return "timeout"
+        time.sleep(0.1)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+# --- status and stop ----------------------------------------------------------------------
+
+def status(root: Path | None = None) -> Status:
+    folder = state_folder(root)
+    server = _read_record(folder)
+    if server is None or not _is_ours(server):
+        return Status("not running", folder)
+    if _serves(server):
+        return Status("running", folder, server)
+    starting = time.time() < server.started + START_SECONDS
+    return Status("starting" if starting else "not answering", folder, server)
+
+
+def stop(root: Path | None = None) -> Server | None:
+    """Stop the local server and everything it started; None when none was running."""
+    folder = state_folder(root)
+    if not folder.is_dir():
+        return None
+    with _locked(folder):
+        server = _read_record(folder)
+        stopped = server if server is not None and _is_ours(server) else None
+        if stopped is not None:
+            _terminate(stopped)
+        _remove_record(folder)
+        return stopped
+
+
+def _terminate(server: Server) -> None:
+    """SIGTERM to the server's process group (the server and its children), SIGKILL to what
+    is left after STOP_SECONDS."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, sig)
+            os.killpg(server.pid, signal.SIGCONT)  # a stopped process acts on its SIGTERM
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline:
+            _reap(server.pid)
+            if not _group_alive(server.pid):
+                return
+            time.sleep(0.1)
+    raise ServerError(f"the local Prefect server (pid {server.pid}) did not stop")
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the server is this process's own child."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- checks -------------------------------------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    """The process exists and has not exited (an exited child not yet reaped is a zombie)."""
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _state(pid) not in ("Z", "X", None)
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter (R, S, Z, ...), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0]  # the name, in parentheses, may hold spaces
+    except FileNotFoundError:
+        return None if Path("/proc/self").exists() else _ps(pid, "stat")[:1] or None
+    except (OSError, IndexError):
+        return "?"  # exists, state unknown
+
+
+def _is_ours(server: Server) -> bool:
+    """The recorded pid is still the server nb2pipe started: alive, the leader of its own
+    session, running `prefect server start` on the recorded port (pids get reused)."""
+    if not _alive(server.pid):
+        return False
+    try:
+        if os.getsid(server.pid) != server.pid:
+            return False
+    except OSError:
+        return False
+    command = _command_line(server.pid)
+    if not command:  # unreadable for a moment (while it execs): not proof of another program
+        return True
+    return "prefect" in command and "server" in command and f"--port {server.port}" in command
+
+
+def _command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return "" if Path("/proc/self").exists() else _ps(pid, "command")
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def _ps(pid: int, field: str) -> str:
+    """One field of `ps` for the process (systems without /proc)."""
+    found = subprocess.run(["ps", "-o", f"{field}=", "-p", str(pid)], capture_output=True,
+                           text=True, check=False)
+    return found.stdout.strip()
+
+
+def _serves(server: Server, timeout: float = 3.0) -> bool:
+    """The server answers its health check with Prefect's own reply."""
+    try:
+        with urllib.request.urlopen(f"{server.api_url}/health", timeout=timeout) as reply:
+            return bool(reply.status == 200 and reply.read().strip() == b"true")
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def _reason(log_tail: str) -> str:
+    """The line of a server's log that says why it stopped: its last exception, if any."""
+    lines = [line.strip() for line in log_tail.splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"[\w.]*(Error|Exception)\b.*:", line)]
+    return (errors or lines or ["no output"])[-1]
+
+
+def _log_tail(log: Path, size: int = 4000) -> str:
+    try:
+        with log.open("rb") as stream:
+            stream.seek(0, os.SEEK_END)
+            stream.seek(max(0, stream.tell() - size))
+            return stream.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+# --- the record and the lock --------------------------------------------------------------
+
+def _read_record(folder: Path) -> Server | None:
+    try:
+        data = json.loads((folder / "server.json").read_text(encoding="utf-8"))
+        return Server(pid=int(data["pid"]), port=int(data["port"]), prefect=str(data["prefect"]),
+                      python=str(data["python"]), started=float(data["started"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_record(folder: Path, server: Server) -> None:
+    staging = folder / f".server.json.{os.getpid()}"
+    staging.write_text(json.dumps(asdict(server), indent=1), encoding="utf-8")
+    os.replace(staging, folder / "server.json")
+
+
+def _remove_record(folder: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "server.json").unlink()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, seconds: float = START_SECONDS + 60) -> Iterator[None]:
+    """An exclusive lock on server.lock, released when the process ends however it ends."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "server.lock").open("a") as handle:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ServerError(f"{folder / 'server.lock'} stayed locked for "
+                                      f"{seconds:.0f} s by another nb2pipe command") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,105 @@
+"""Which Prefect API a run talks to, and where its flow run shows in Prefect's UI.
+
+PREFECT_API_URL, when set (in the environment or the active Prefect profile), wins; otherwise
+runs use the local server (local_server.py), started on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from nb2pipe.execute import local_server
+
+
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL from the environment or, failing that, the active Prefect profile."""
+    found = os.environ.get("PREFECT_API_URL")
+    if found:
+        return found
+    if not _profile_may_set_api_url():
+        return None
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
+
+
+def _profile_may_set_api_url() -> bool:
+    """Reading Prefect's settings costs an import of Prefect; a profiles file that does not
+    mention the API URL cannot set it."""
+    from_env = os.environ.get("PREFECT_PROFILES_PATH")
+    home = os.environ.get("PREFECT_HOME") or os.path.join(os.path.expanduser("~"), ".prefect")
+    profiles = Path(from_env) if from_env else Path(home) / "profiles.toml"
+    try:
+        return "PREFECT_API_URL" in profiles.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def connected(report_phase: local_server.Phase | None = None,
+              root: Path | None = None) -> Iterator[str]:
+    """Point Prefect at a server for the duration: PREFECT_API_URL when set, else the local
+    server (started if needed)."""
+    with pointed_at(configured_api_url() or local_server.ensure_running(report_phase, root)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def pointed_at(url: str) -> Iterator[str]:
+    """PREFECT_API_URL set to `url` for the duration: in the environment (read when Prefect is
+    imported, and by the worker processes, kernels and Dask workers a run starts) and in
+    Prefect's settings, when Prefect was imported already."""
+    before = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        if "prefect.context" in sys.modules:  # its settings were read when it was imported
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings(updates={PREFECT_API_URL: url}):
+                yield url
+        else:
+            yield url
+    finally:
+        if before is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = before
+
+
+@contextlib.contextmanager
+def flow_run_links(found: Callable[[str], None]) -> Iterator[None]:
+    """Call `found` with the Prefect UI address of each flow run this process starts, as soon
+    as Prefect has created it (read from the log records Prefect tags with the flow run's id;
+    they reach the `prefect.flow_runs` logger only when its level lets INFO through)."""
+    import logging
+
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.utilities.urls import url_for
+
+    ensure_logging_setup()  # Prefect's set-up replaces the handlers of its loggers: first
+
+    class Links(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.seen: set[str] = set()
+
+        def emit(self, record: logging.LogRecord) -> None:
+            run_id = getattr(record, "flow_run_id", None)
+            if not run_id or run_id in self.seen:
+                return
+            self.seen.add(run_id)
+            url = url_for("flow-run", obj_id=run_id)
+            if url:
+                found(url)
+
+    logger = logging.getLogger("prefect.flow_runs")
+    handler = Links()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)

@@ -1,0 +1,35 @@
+"""The fixed costs of a run's process around its steps: importing Prefect, and leaving.
+
+Importing Prefect builds a great many objects (pydantic models, settings, schemas); with the
+garbage collector on, that sets off dozens of full collections, about 0.8 s of CPU. The
+collector is paused while Prefect is imported, and what was imported is then frozen, so later
+collections (during the steps, with the collector on again) skip it. When the process ends, a
+last full collection over everything a run imported (Prefect, pandas, scikit-learn) costs about
+as much again, for memory the operating system takes back anyway: `leave` skips it.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def import_prefect() -> None:
+    """Import what a flow run needs from Prefect, with the garbage collector paused."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        import prefect.flow_engine  # noqa: F401
+        import prefect.main  # noqa: F401  (what `from prefect import flow, task` loads)
+        import prefect.task_engine  # noqa: F401
+        import prefect.task_runners  # noqa: F401
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+
+
+def leave() -> None:
+    """Just before the process ends: no last full collection over what it imported.
+    Objects still referenced are finalized as usual; only unreachable cycles are left to the
+    operating system."""
+    gc.freeze()

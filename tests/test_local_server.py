@@ -1,0 +1,370 @@
+"""The local Prefect server `nb2pipe run` starts on first use and reuses: real processes, a
+cache folder of each test's own, and whatever a test starts stopped after it."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import write_notebook
+
+from nb2pipe.execute import local_server, prefect_api
+
+STARTING = "starting local Prefect server…"
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[Path]:
+    """A cache folder of the test's own; the server a test starts there is stopped after it,
+    and nothing may be left running."""
+    folder = tmp_path / "cache"
+    yield folder
+    local_server.stop(root=folder)
+    assert servers_in(folder / "server") == []
+
+
+def environment(cache: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(cache), **extra}
+    if "PREFECT_API_URL" not in extra:
+        env.pop("PREFECT_API_URL", None)  # the session's server: not for these tests
+    return env
+
+
+def nb2pipe(*args: str, cache: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nb2pipe", *args], capture_output=True,
+                          text=True, env=environment(cache, **extra), timeout=600)
+
+
+def servers_in(folder: Path) -> list[int]:
+    """Pids of the processes working in `folder` (a server's working directory is its state
+    folder), read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    listed = subprocess.run(["ps", "-eo", "pid=,pgid=,stat="], capture_output=True, text=True,
+                            check=True).stdout
+    return [int(pid) for pid, group, stat in (line.split()[:3] for line in listed.splitlines())
+            if int(group) == pgid and not stat.startswith("Z")]
+
+
+def record(cache: Path) -> local_server.Server:
+    found = local_server.status(root=cache).server
+    assert found is not None
+    return found
+
+
+def flow_run_state(url: str) -> str:
+    """The state of the flow run whose UI page is `url`, asked of its server's API."""
+    base, run_id = url.split("/runs/flow-run/")
+    with urllib.request.urlopen(f"{base}/api/flow_runs/{run_id}", timeout=30) as reply:
+        return str(json.loads(reply.read())["state_type"])
+
+
+def two_steps(folder: Path, name: str = "two") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_notebook(folder / f"{name}.ipynb", ("x = 2", "step:make"),
+                          ("y = x * 3", "step:use", "metrics"))
+
+
+# --- fast: no server --------------------------------------------------------------------------
+
+def test_the_reason_a_server_stopped_is_its_last_exception() -> None:
+    log = ("INFO: started\nTraceback (most recent call last):\n  File x\n"
+           "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) unable to open\n\n"
+           "ERROR:    Application startup failed. Exiting.\nServer stopped!\n")
+    assert local_server._reason(log) == ("sqlalchemy.exc.OperationalError: "
+                                         "(sqlite3.OperationalError) unable to open")
+    assert local_server._reason("a\nlast words\n") == "last words"
+    assert local_server._reason("") == "no output"
+
+
+def test_no_record_or_a_dead_pid_is_not_running(tmp_path: Path) -> None:
+    assert local_server.status(root=tmp_path).state == "not running"
+    folder = local_server.state_folder(tmp_path)
+    folder.mkdir()
+    (folder / "server.json").write_text("{not json")
+    assert local_server.status(root=tmp_path).state == "not running"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    local_server._write_record(folder, local_server.Server(dead.pid, 1, "3", "python", 0.0))
+    assert local_server.status(root=tmp_path).state == "not running"
+    assert local_server.stop(root=tmp_path) is None
+    assert not (folder / "server.json").exists()
+
+
+def test_prefect_api_url_in_the_environment_is_the_configured_server(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://10.0.0.5:4200/api")
+    assert prefect_api.configured_api_url() == "http://10.0.0.5:4200/api"
+    monkeypatch.delenv("PREFECT_API_URL")
+    assert prefect_api.configured_api_url() is None  # PREFECT_HOME: the tests' own, empty
+
+
+# --- real servers -----------------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_the_first_run_starts_the_server_and_the_next_one_reuses_it(tmp_path: Path,
+                                                                    cache: Path) -> None:
+    notebook = two_steps(tmp_path / "nb")
+    first = nb2pipe("run", str(notebook), cache=cache)
+    assert first.returncode == 0, first.stderr[-3000:]
+    lines = first.stdout.splitlines()
+    link = next(line for line in lines if line.startswith("flow run: "))
+    step = next(i for i, line in enumerate(lines) if line.strip().startswith("make"))
+    assert lines.index(STARTING) < lines.index("running…") < lines.index(link) < step
+    server = record(cache)
+    url = link.removeprefix("flow run: ")
+    assert url.startswith(f"http://127.0.0.1:{server.port}/runs/flow-run/")
+    assert flow_run_state(url) == "COMPLETED"
+
+    second = nb2pipe("run", str(notebook), "--no-cache", "--progress", "jsonl", cache=cache)
+    assert second.returncode == 0, second.stderr[-3000:]
+    events = [json.loads(line) for line in second.stdout.splitlines() if line.startswith("{")]
+    phases = [e for e in events if e["event"] == "phase"]
+    assert [p["phase"] for p in phases] == ["running", "flow_run"]  # no server start
+    assert phases[0] == {"event": "phase", "phase": "running", "message": "running…"}
+    assert phases[1]["url"].startswith(f"{server.url}/runs/flow-run/")
+    assert phases[1]["url"] != url and flow_run_state(phases[1]["url"]) == "COMPLETED"
+    assert events[-1] == {"event": "finished", "state": "completed", "error": None}
+    assert record(cache) == server and servers_in(cache / "server") == [server.pid]
+
+
+@pytest.mark.integration
+def test_server_status_start_stop_leave_nothing_running(cache: Path) -> None:
+    status = nb2pipe("server", "status", cache=cache)
+    assert status.returncode == 1 and "local Prefect server: not running" in status.stdout
+    started = nb2pipe("server", "start", cache=cache)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith(STARTING + "\nlocal Prefect server: running\n")
+    document = json.loads(nb2pipe("server", "status", "--json", cache=cache).stdout)
+    server = record(cache)
+    assert document["state"] == "running" and document["pid"] == server.pid
+    assert document["url"] == server.url and document["folder"] == str(cache / "server")
+    status = nb2pipe("server", "status", cache=cache)
+    assert status.returncode == 0
+    for label in (f"URL:      {server.url}", f"pid:      {server.pid}", "uptime:   ",
+                  f"state:    {cache / 'server'}"):
+        assert label in status.stdout
+    assert group_members(server.pid)  # the server and whatever it started
+
+    stopped = nb2pipe("server", "stop", cache=cache)
+    assert stopped.stdout.strip() == (f"stopped the local Prefect server (pid {server.pid}, "
+                                      f"{server.url})")
+    assert group_members(server.pid) == [] and servers_in(cache / "server") == []
+    assert nb2pipe("server", "status", cache=cache).returncode == 1
+    assert nb2pipe("server", "stop", cache=cache).stdout.strip() == (
+        "no local Prefect server was running")
+
+
+class _Impostor(http.server.BaseHTTPRequestHandler):
+    """Another program on the recorded port, answering a health check as Prefect would."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.integration
+def test_stale_records_are_replaced_and_other_programs_left_alone(cache: Path) -> None:
+    folder = local_server.state_folder(cache)
+    folder.mkdir(parents=True)
+    # 1. The recorded process is gone, and another program listens on its port.
+    impostor = http.server.HTTPServer(("127.0.0.1", 0), _Impostor)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    port = impostor.server_address[1]
+    local_server._write_record(folder, local_server.Server(
+        dead.pid, int(port), local_server.prefect_version(), sys.executable, time.time()))
+    try:
+        started = nb2pipe("server", "start", cache=cache)
+        assert started.returncode == 0 and STARTING in started.stdout, started.stderr
+        server = record(cache)
+        assert server.pid != dead.pid and server.port != port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health") as reply:
+            assert reply.read() == b"true"  # the other program still runs
+    finally:
+        impostor.shutdown()
+        impostor.server_close()
+
+    # 2. The server is nb2pipe's but runs another Prefect version.
+    local_server._write_record(folder, local_server.Server(
+        server.pid, server.port, "3.0.0", server.python, server.started))
+    upgraded = nb2pipe("server", "start", cache=cache)
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert (f"the local Prefect server runs Prefect 3.0.0, this is "
+            f"{local_server.prefect_version()}: restarting it…") in upgraded.stdout
+    assert group_members(server.pid) == []
+    server = record(cache)
+
+    # 3. The server is nb2pipe's but does not answer (stopped long after it started).
+    os.kill(server.pid, signal.SIGSTOP)
+    local_server._write_record(folder, local_server.Server(
+        server.pid, server.port, server.prefect, server.python, server.started - 3600))
+    hung = nb2pipe("server", "start", cache=cache)
+    assert hung.returncode == 0, hung.stdout + hung.stderr
+    assert "the local Prefect server does not answer: restarting it…" in hung.stdout
+    assert group_members(server.pid) == []
+    server = record(cache)
+
+    # 4. The recorded pid now belongs to another program (pids are reused).
+    other = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        local_server._write_record(folder, local_server.Server(
+            other.pid, server.port, server.prefect, server.python, server.started))
+        assert local_server.status(root=cache).state == "not running"
+        replaced = nb2pipe("server", "start", cache=cache)
+        assert replaced.returncode == 0 and STARTING in replaced.stdout
+        assert other.poll() is None  # not killed
+    finally:
+        other.kill()
+        other.wait()
+    # The server the record lost track of (case 4) is stopped by hand; the new one by `cache`.
+    os.killpg(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while group_members(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+@pytest.mark.integration
+def test_two_runs_started_at_once_start_one_server(tmp_path: Path, cache: Path) -> None:
+    notebooks = [two_steps(tmp_path / "nb", name) for name in ("one", "two")]
+    runs = [subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(notebook)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=environment(cache)) for notebook in notebooks]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert sum(out.splitlines().count(STARTING) for out, _ in outputs) == 1
+    server = record(cache)
+    assert servers_in(cache / "server") == [server.pid]
+    for out, _ in outputs:
+        assert f"flow run: {server.url}/runs/flow-run/" in out
+
+
+@pytest.mark.integration
+def test_prefect_api_url_wins(tmp_path: Path, cache: Path, prefect_server: str) -> None:
+    notebook = two_steps(tmp_path / "nb")
+    result = nb2pipe("run", str(notebook), cache=cache, PREFECT_API_URL=prefect_server)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert STARTING not in result.stdout
+    base = prefect_server.removesuffix("/api")
+    assert f"flow run: {base}/runs/flow-run/" in result.stdout
+    assert not (cache / "server" / "server.json").exists()
+    assert servers_in(cache / "server") == []
+
+
+@pytest.mark.integration
+def test_a_server_that_cannot_start_is_one_error_line_naming_its_log(tmp_path: Path,
+                                                                   cache: Path) -> None:
+    notebook = two_steps(tmp_path / "nb")
+    (cache / "server" / "home" / "prefect.db").mkdir(parents=True)  # no database file there
+    result = nb2pipe("run", str(notebook), cache=cache)
+    log = cache / "server" / "server.log"
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "nb2pipe: error: the local Prefect server did not start (sqlalchemy.exc."
+        "OperationalError: (sqlite3.OperationalError) unable to open database file); "
+        f"see {log}"]
+    assert "unable to open database file" in log.read_text()
+    assert not (cache / "server" / "server.json").exists()
+    assert servers_in(cache / "server") == []
+
+
+@pytest.mark.integration
+def test_ctrl_c_while_it_starts_leaves_the_server_starting(cache: Path) -> None:
+    """The command is interrupted (SIGINT to its process group, as a terminal's Ctrl-C does);
+    the server, in a session of its own, finishes starting and the next command uses it."""
+    command = subprocess.Popen([sys.executable, "-m", "nb2pipe", "server", "start"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment(cache), start_new_session=True)
+    assert command.stdout is not None
+    assert command.stdout.readline().strip() == STARTING
+    deadline = time.monotonic() + 60
+    while not (cache / "server" / "server.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server process exists: interrupt the wait for it to answer
+    assert local_server.status(root=cache).state == "starting"
+    os.killpg(command.pid, signal.SIGINT)
+    assert command.wait(timeout=60) == 130
+    spawned = record(cache)
+    assert group_members(spawned.pid)  # alive after the interrupt
+    again = nb2pipe("server", "start", cache=cache)
+    assert again.returncode == 0 and STARTING not in again.stdout, again.stdout
+    assert record(cache).pid == spawned.pid
+
+
+@pytest.mark.integration
+def test_a_jupyter_servers_runs_share_one_local_server(tmp_path: Path, cache: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from browser.lab import running_jupyter, small_pipeline_notebook
+
+    root = tmp_path / "root"
+    notebooks = [small_pipeline_notebook(root / f"{name}.ipynb") for name in ("a", "b", "c")]
+    monkeypatch.setenv("NB2PIPE_CACHE_DIR", str(cache))
+    monkeypatch.delenv("PREFECT_API_URL")
+    with running_jupyter(root, tmp_path / "jupyter") as jupyter:
+        ids = []
+        for notebook in notebooks[:2]:  # two at once
+            status, started = jupyter.post("nb2pipe/runs", {"path": notebook.name})
+            assert status == 202, started
+            ids.append(started["id"])
+        runs = [jupyter.wait_for_run(run_id) for run_id in ids]
+        assert [run["state"] for run in runs] == ["completed", "completed"], runs
+        server = record(cache)
+        status, started = jupyter.post("nb2pipe/runs", {"path": notebooks[2].name})
+        assert jupyter.wait_for_run(started["id"])["state"] == "completed"
+    assert record(cache) == server and servers_in(cache / "server") == [server.pid]
+    request = urllib.request.Request(f"{server.api_url}/flow_runs/filter", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        flow_runs = json.loads(reply.read())
+    assert sorted(run["state_type"] for run in flow_runs) == ["COMPLETED"] * 3
+
+
+@pytest.mark.integration
+def test_verify_and_run_json_report_their_phases(tmp_path: Path, cache: Path,
+                                                 prefect_server: str) -> None:
+    notebook = two_steps(tmp_path / "nb")
+    verified = nb2pipe("verify", str(notebook), cache=cache, PREFECT_API_URL=prefect_server)
+    assert verified.returncode == 0, verified.stderr[-3000:]
+    lines = verified.stdout.splitlines()
+    expected = ["running the notebook with papermill, twice side by side…",
+                "papermill run 1/2 done", "papermill run 2/2 done", "running the pipeline…",
+                f"flow run: {prefect_server.removesuffix('/api')}/runs/flow-run/",
+                "pipeline done", "two.ipynb: the pipeline computes what the notebook computes"]
+    found = [next(i for i, line in enumerate(lines) if line.startswith(start))
+             for start in expected]
+    assert found == sorted(found), lines
+
+    # --json: stdout holds the document alone (with the flow run's address), phases go to stderr
+    result = nb2pipe("run", str(notebook), "--json", cache=cache, PREFECT_API_URL=prefect_server)
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    assert document["ok"] and "running…" in result.stderr.splitlines()
+    assert document["flow_run_url"].startswith(prefect_server.removesuffix("/api"))
+    assert flow_run_state(document["flow_run_url"]) == "COMPLETED"
