@@ -25,7 +25,6 @@ from browser.lab import (
     run_group,
     running,
     running_jupyter,
-    running_prefect,
     small_pipeline_notebook,
     undefined_name_notebook,
     wait_until,
@@ -48,6 +47,7 @@ def test_run_follows_progress_events_and_keeps_other_output_as_log() -> None:
     run = Run(id="r", path="nb.ipynb")
     run.apply('{"event": "phase", "phase": "prefect", "message": "Starting Prefect"}')
     assert (run.state, run.phase, run.message) == ("starting", "prefect", "Starting Prefect")
+    run.apply('{"event": "phase", "phase": "flow_run", "message": "flow run: x", "url": "x"}')
     run.apply('{"event": "step", "step": "load", "state": "running", "duration": null, '
               '"error": null}')
     run.apply("some print output")
@@ -63,6 +63,7 @@ def test_run_follows_progress_events_and_keeps_other_output_as_log() -> None:
     run.exited(1)
     assert (run.state, run.error, run.log) == ("failed", "step load failed", ["some print output"])
     assert run.report == "/tmp/report.html" and run.summary()["report"] is True
+    assert run.summary()["flow_run"] == "x"
     assert run.duration is not None and run.phase is None
 
 
@@ -297,7 +298,9 @@ def _fixture_documents(root: Path) -> dict[str, Any]:
     small = small_pipeline_notebook(root / "small.ipynb")
     run = Run(id="0" * 32, path="small.ipynb", parameters={"factor": "4"}, started=1000.0)
     for line in (
-        '{"event": "phase", "phase": "prefect", "message": "Starting Prefect"}',
+        '{"event": "phase", "phase": "server", "message": "starting the local Prefect server"}',
+        '{"event": "phase", "phase": "flow_run", "message": "flow run: http://127.0.0.1:4200/'
+        'runs/flow-run/1", "url": "http://127.0.0.1:4200/runs/flow-run/1"}',
         '{"event": "step", "step": "load", "state": "cached", "duration": null, "error": null, '
         '"cell": null, "line": null}',
         '{"event": "step", "step": "scale", "state": "completed", "duration": 0.25, '
@@ -355,10 +358,9 @@ def test_frontend_fixtures_are_current(tmp_path: Path, update_golden: bool) -> N
 # --- handlers, through a real jupyter server -----------------------------------------------
 
 @pytest.fixture(scope="module")
-def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One Prefect server for the runs these servers start."""
-    with running_prefect(tmp_path_factory.mktemp("prefect")) as url:
-        yield url
+def prefect(prefect_server: str) -> str:
+    """The session's Prefect server, for the runs these servers start."""
+    return prefect_server
 
 
 @pytest.fixture(scope="module")

@@ -380,6 +380,17 @@ export class RunView {
       link.target = '_blank';
       link.rel = 'noopener';
     }
+    if (run.flow_run) {
+      const link = html(
+        'a',
+        'nb2pipe-flow-run-link',
+        'Open the flow run in Prefect',
+        this.links
+      );
+      link.href = run.flow_run;
+      link.target = '_blank';
+      link.rel = 'noopener';
+    }
     this.log.textContent = run.log.join('\n');
     this.logToggle.hidden = !run.log.length;
   }

@@ -170,6 +170,8 @@ export interface RunSummary {
   duration: number | null;
   /** Whether the run wrote an HTML report (served at runs/ID/report). */
   report: boolean;
+  /** The flow run's page in the Prefect UI, once the run knows it. */
+  flow_run: string | null;
 }
 
 export interface RunStatus extends RunSummary {

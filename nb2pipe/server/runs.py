@@ -56,6 +56,7 @@ class Run:
     log: list[str] = field(default_factory=list)
     error: str | None = None
     report: str | None = None  # the HTML report's file, once the run wrote one
+    flow_run: str | None = None  # the flow run's page in the Prefect UI
     started: float = field(default_factory=time.time)
     ended: float | None = None
     returncode: int | None = None
@@ -86,6 +87,7 @@ class Run:
             "ended": self.ended,
             "duration": self.duration,
             "report": self.report is not None,
+            "flow_run": self.flow_run,
         }
 
     @classmethod
@@ -98,6 +100,7 @@ class Run:
         run.log = [str(line) for line in document.get("log", [])]
         run.error = document.get("error")
         run.report = document.get("report_file")
+        run.flow_run = document.get("flow_run")
         run.started = float(document.get("started", 0.0))
         run.ended = document.get("ended")
         return run
@@ -114,6 +117,8 @@ class Run:
         if kind == "phase":
             self.phase = _text(event.get("phase"))
             self.message = _text(event.get("message"))
+            if self.phase == "flow_run" and isinstance(event.get("url"), str):
+                self.flow_run = event["url"]
         elif kind == "step":
             if self.state == "starting":
                 self.state = "running"

@@ -16,7 +16,6 @@ from lab import (
     failing_notebook,
     markdown,
     running_jupyter,
-    running_prefect,
     sleeping_notebook,
     small_pipeline_notebook,
     twelve_step_notebook,
@@ -48,10 +47,9 @@ SLEEP_MARKER = "nb2pipe-browser-sleeper"
 
 
 @pytest.fixture(scope="session")
-def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One Prefect server for the runs the test servers start."""
-    with running_prefect(tmp_path_factory.mktemp("prefect")) as url:
-        yield url
+def prefect(prefect_server: str) -> str:
+    """The session's Prefect server, for the runs the test servers start."""
+    return prefect_server
 
 
 @pytest.fixture(scope="session")

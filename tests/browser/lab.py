@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -80,46 +79,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_prefect(home: Path) -> Iterator[str]:
-    """`prefect server start` on a free loopback port (SQLite in `home`); yields its API URL.
-    Pipeline runs started by a test server use it instead of a temporary server each."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port), "--no-ui"],
-            env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 3 * STARTUP_SECONDS  # slow on a busy machine
-        while True:
-            with contextlib.suppress(OSError), urllib.request.urlopen(
-                    f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("prefect server did not start:\n"
-                                   + (home / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@contextlib.contextmanager
 def running_jupyter(root: Path, state: Path, app: str = "server",
                     prefect: str | None = None) -> Iterator[Jupyter]:
     """`jupyter server` or `jupyter lab` serving `root`; `state` holds its config, data (the
-    run history), pipeline cache and log. `prefect`: the Prefect API its runs use."""
+    run history), pipeline cache and log. `prefect`: the Prefect API its runs use (the
+    session's server; tests/conftest.py)."""
     port, token = free_port(), secrets.token_hex(16)
     for folder in ("config", "runtime", "data", "cache", "settings", "workspaces"):
         (state / folder).mkdir(parents=True, exist_ok=True)
