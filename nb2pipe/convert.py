@@ -29,6 +29,7 @@ class ConvertResult:
     removed: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # --check: one reason per stale file
     notebook: Notebook | None = None  # as read, to place the diagnostics in the file
+    files: dict[str, bytes] = field(default_factory=dict)  # --check: what would be written
 
 
 def default_output(notebook: Path) -> Path:
@@ -94,6 +95,7 @@ def convert(
     result = ConvertResult(target, graph.diagnostics, ok=True, notebook=graph.notebook)
     if check:
         result.stale = stale_files(target, files)
+        result.files = files
         return result
     try:
         changes = write(target, files, force=force)

@@ -1,14 +1,17 @@
 /**
- * The step editor: a badge with each code cell's step (from the server's analysis of the
- * notebook as edited) and commands that write plain tags into the selected cells' metadata.
+ * The step editor: each code cell's step in its header (from the server's analysis of the
+ * notebook as edited), and the helpers the commands use to write plain tags into the
+ * selected cells' metadata. The analysis is shared with the notebook's pipeline panel.
  */
 
 import type { Cell } from '@jupyterlab/cells';
 import type { NotebookPanel } from '@jupyterlab/notebook';
+import { Signal } from '@lumino/signaling';
 
-import { analyzeContent } from './api';
-import { stepColor, stepsByCell } from './present';
-import { hasKind, kindOf } from './tags';
+import { analyzeContent, errorReply } from './api';
+import { applyColors } from './colors';
+import { stepsByCell } from './present';
+import { kindOf } from './tags';
 import type { Analysis, Grammar } from './types';
 
 const DEBOUNCE_MS = 700;
@@ -40,16 +43,44 @@ export function selectedCells(panel: NotebookPanel): Cell[] {
   return notebook.widgets.filter(cell => notebook.isSelectedOrActive(cell));
 }
 
-/** Keeps the badges of one notebook in step with its content. */
+type Json = { [key: string]: unknown };
+
+/** The notebook as the analysis needs it: sources and metadata, not outputs or attachments
+ * (which can be megabytes). */
+export function withoutOutputs(content: Json): Json {
+  const cells = Array.isArray(content.cells) ? content.cells : [];
+  return {
+    ...content,
+    cells: cells.map((cell: Json) => {
+      const copy: Json = { ...cell };
+      delete copy.attachments;
+      if (copy.cell_type === 'code') {
+        copy.outputs = [];
+        copy.execution_count = null;
+      }
+      return copy;
+    })
+  };
+}
+
+/** Keeps the badges of one notebook in step with its content; tells who listens. */
 export class StepBadges {
   analysis: Analysis | null = null;
+  /** Emitted with each new analysis (null: the notebook cannot be analyzed). */
+  readonly analyzed = new Signal<StepBadges, Analysis | null>(this);
   private timer: number | undefined;
   private generation = 0;
+  private waiting: ((analysis: Analysis | null) => void)[] = [];
+  private grammar: Grammar | null = null;
 
   constructor(
-    private readonly panel: NotebookPanel,
-    private readonly grammar: Promise<Grammar>
+    readonly panel: NotebookPanel,
+    grammar: Promise<Grammar>
   ) {
+    void grammar.then(loaded => {
+      this.grammar = loaded;
+      this.render();
+    });
     void panel.context.ready.then(() => {
       this.schedule(0);
       panel.context.model.contentChanged.connect(() =>
@@ -58,8 +89,21 @@ export class StepBadges {
       panel.content.modelContentChanged.connect(() =>
         this.schedule(DEBOUNCE_MS)
       );
+      panel.context.saveState.connect((_, state) => {
+        if (state === 'completed') {
+          this.schedule(0);
+        }
+      });
+      panel.context.pathChanged.connect(() => this.schedule(0));
     });
-    panel.disposed.connect(() => window.clearTimeout(this.timer));
+    panel.disposed.connect(() => {
+      window.clearTimeout(this.timer);
+      Signal.clearData(this);
+    });
+  }
+
+  get path(): string {
+    return this.panel.context.path;
   }
 
   /** Step names in notebook order, as of the last analysis. */
@@ -79,40 +123,69 @@ export class StepBadges {
     this.timer = window.setTimeout(() => void this.update(), delay);
   }
 
+  /** Analyze now; resolves with the analysis of the content as it is at this moment. */
+  refresh(): Promise<Analysis | null> {
+    const next = new Promise<Analysis | null>(resolve =>
+      this.waiting.push(resolve)
+    );
+    this.schedule(0);
+    return next;
+  }
+
+  /** The notebook as the editor holds it, ready to send for analysis. */
+  content(): Json {
+    return withoutOutputs(this.panel.context.model.toJSON() as Json);
+  }
+
   private async update(): Promise<void> {
     if (this.panel.isDisposed) {
       return;
     }
     const generation = ++this.generation;
-    const content = this.panel.context.model.toJSON();
+    const waiting = this.waiting.splice(0);
+    let analysis: Analysis | null;
     try {
-      const analysis = await analyzeContent(
-        this.panel.context.path,
-        content as object
-      );
-      if (generation === this.generation && !this.panel.isDisposed) {
-        this.analysis = analysis;
-        this.render(await this.grammar);
-      }
+      analysis = await analyzeContent(this.path, this.content());
     } catch (error) {
+      if (errorReply(error)?.superseded) {
+        this.waiting.push(...waiting); // a newer request answers them
+        return;
+      }
       // a notebook nb2pipe cannot read (another language, no code yet) simply has no badges
       console.debug('nb2pipe: no step badges:', error);
-      this.analysis = null;
-      this.render(await this.grammar);
+      analysis = null;
     }
+    if (generation !== this.generation || this.panel.isDisposed) {
+      this.waiting.push(...waiting);
+      return;
+    }
+    this.analysis = analysis;
+    this.render();
+    this.analyzed.emit(analysis);
+    waiting.forEach(resolve => resolve(analysis));
   }
 
-  render(grammar: Grammar): void {
+  render(): void {
+    const grammar = this.grammar;
+    if (!grammar || this.panel.isDisposed) {
+      return;
+    }
     const byCell = this.analysis ? stepsByCell(this.analysis) : new Map();
     this.panel.content.widgets.forEach((cell, index) => {
+      if (cell.isPlaceholder()) {
+        void cell.ready.then(() => this.render());
+        return;
+      }
+      const header = cell.node.querySelector<HTMLElement>(
+        ':scope > .jp-CellHeader'
+      );
       const step = byCell.get(index + 1);
       const tags = cellTags(cell);
       const role = ROLES.find(kind =>
         tags.some(t => kindOf(grammar, t) === kind)
       );
-      const label = step ? step.name : role;
-      let badge = cell.node.querySelector<HTMLElement>(`:scope > .${BADGE}`);
-      if (!label || cell.model.type !== 'code') {
+      let badge = header?.querySelector<HTMLElement>(`:scope > .${BADGE}`);
+      if (!header || (!step && !role) || cell.model.type !== 'code') {
         badge?.remove();
         cell.node.classList.remove('nb2pipe-cell-step');
         delete cell.node.dataset.nb2pipeStep;
@@ -121,17 +194,26 @@ export class StepBadges {
       if (!badge) {
         badge = document.createElement('div');
         badge.className = BADGE;
-        cell.node.appendChild(badge);
+        header.appendChild(badge);
       }
-      badge.textContent = label;
+      const continued = step && !step.first;
+      badge.textContent = step
+        ? continued
+          ? `↳ ${step.name}`
+          : `step ${step.name}`
+        : (role ?? '');
       badge.title = step
-        ? `pipeline step ${step.name}${hasKind(grammar, tags, 'step') ? '' : ' (untagged: joins the step above)'}`
-        : `${label}: not a pipeline step`;
-      const color = step ? stepColor(step.index) : 'var(--jp-border-color1)';
-      cell.node.style.setProperty('--nb2pipe-step-color', color);
-      cell.node.classList.add('nb2pipe-cell-step');
+        ? continued
+          ? `part of step ${step.name}: a cell with no step tag joins the step above it`
+          : `pipeline step ${step.name} starts here`
+        : `${role}: not a pipeline step`;
       badge.classList.toggle('nb2pipe-mod-role', !step);
-      cell.node.dataset.nb2pipeStep = label;
+      badge.classList.toggle('nb2pipe-mod-continued', Boolean(continued));
+      if (step) {
+        applyColors(cell.node, step.name);
+      }
+      cell.node.classList.toggle('nb2pipe-cell-step', Boolean(step));
+      cell.node.dataset.nb2pipeStep = step ? step.name : (role ?? '');
     });
   }
 }

@@ -1,6 +1,6 @@
 /**
- * nb2pipe for JupyterLab: Export to Pipeline (file browser, notebook menu and toolbar, command
- * palette) and the step editor. All analysis happens in Python behind /nb2pipe/.
+ * nb2pipe for JupyterLab: the pipeline panel (file browser, notebook menu and toolbar,
+ * command palette) and the step editor. All analysis happens in Python behind /nb2pipe/.
  */
 
 import {
@@ -10,28 +10,25 @@ import {
 } from '@jupyterlab/application';
 import {
   ICommandPalette,
-  InputDialog,
   showErrorMessage,
   ToolbarButton
 } from '@jupyterlab/apputils';
+import type { Cell } from '@jupyterlab/cells';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { FileDialog, IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Menu } from '@lumino/widgets';
 
 import { fetchGrammar } from './api';
-import { cellTags, selectedCells, setCellTags, StepBadges } from './editor';
-import { PipelinePanel } from './panel';
-import { hasKind, nameProblem, toggled, withAfter, withStep } from './tags';
-import type { Grammar } from './types';
+import { cellTags, setCellTags, StepBadges } from './editor';
+import { PipelinePanel, PanelHost } from './panel';
+import { addStepEditorCommands, EDITOR_COMMANDS } from './stepEditor';
+import type { Analysis, Grammar } from './types';
 
 const COMMANDS = {
   export: 'nb2pipe:export',
   exportSelected: 'nb2pipe:export-selected',
-  assignStep: 'nb2pipe:assign-step',
-  toggleParameters: 'nb2pipe:toggle-parameters',
-  toggleSkip: 'nb2pipe:toggle-skip',
-  addAfter: 'nb2pipe:add-after'
+  ...EDITOR_COMMANDS
 };
 const CATEGORY = 'Pipeline (nb2pipe)';
 const NOTEBOOK_FILE = '.jp-DirListing-item[data-file-type="notebook"]';
@@ -64,26 +61,41 @@ function activate(
   };
   const panels = new Map<string, PipelinePanel>();
   const badges = new WeakMap<NotebookPanel, StepBadges>();
+  const listeners = new Map<string, Set<(analysis: Analysis | null) => void>>();
 
   const notebookAt = (path: string): NotebookPanel | undefined =>
     notebooks.find(panel => panel.context.path === path);
+  const badgesAt = (path: string): StepBadges | undefined => {
+    const panel = notebookAt(path);
+    return panel ? badges.get(panel) : undefined;
+  };
 
-  const host = {
-    async selectCell(path: string, cell: number): Promise<void> {
-      let panel = notebookAt(path);
-      if (!panel) {
-        const ref = panels.get(path)?.id;
-        const opened = docManager.openOrReveal(path, undefined, undefined, {
-          ref,
-          mode: 'split-left'
-        });
-        panel = opened instanceof NotebookPanel ? opened : notebookAt(path);
-      }
+  /** The notebook open in an editor, opened beside the pipeline panel if it is not. */
+  const openNotebook = async (
+    path: string
+  ): Promise<NotebookPanel | undefined> => {
+    let panel = notebookAt(path);
+    if (!panel) {
+      const ref = panels.get(path)?.id;
+      const opened = docManager.openOrReveal(path, undefined, undefined, {
+        ref,
+        mode: 'split-left'
+      });
+      panel = opened instanceof NotebookPanel ? opened : notebookAt(path);
+    }
+    if (panel) {
+      await panel.context.ready;
+      await panel.revealed;
+    }
+    return panel;
+  };
+
+  const host: PanelHost = {
+    async selectCell(path, cell, line) {
+      const panel = await openNotebook(path);
       if (!panel) {
         return;
       }
-      await panel.context.ready;
-      await panel.revealed;
       const notebook = panel.content;
       const index = cell - 1;
       if (index < 0 || index >= notebook.widgets.length) {
@@ -94,14 +106,64 @@ function activate(
       notebook.activeCellIndex = index;
       notebook.deselectAll();
       await notebook.scrollToItem(index, 'center');
-    },
-    async saveIfDirty(path: string): Promise<void> {
-      const panel = notebookAt(path);
-      if (panel?.context.model.dirty) {
-        await panel.context.save();
+      const target = notebook.widgets[index];
+      if (line && target.model.type === 'code') {
+        await target.ready;
+        markLine(target, line);
+        notebook.mode = 'edit';
       }
     },
-    async pickFolder(): Promise<string | undefined> {
+    watch(path, listener) {
+      const set = listeners.get(path) ?? new Set();
+      set.add(listener);
+      listeners.set(path, set);
+      return () => set.delete(listener);
+    },
+    analyzeOpen(path) {
+      return badgesAt(path)?.refresh();
+    },
+    content(path) {
+      return badgesAt(path)?.content() ?? null;
+    },
+    isDirty(path) {
+      return notebookAt(path)?.context.model.dirty ?? false;
+    },
+    async save(path) {
+      await notebookAt(path)?.context.save();
+    },
+    async applyTags(path, cells) {
+      const panel = await openNotebook(path);
+      if (!panel) {
+        throw new Error(`cannot open ${path}`);
+      }
+      let changed = 0;
+      for (const change of cells) {
+        const cell =
+          panel.content.widgets.find(c => c.model.id === change.id) ??
+          panel.content.widgets[change.cell - 1];
+        if (cell && cellTags(cell).join('\n') !== change.tags.join('\n')) {
+          setCellTags(cell, change.tags);
+          changed++;
+        }
+      }
+      badges.get(panel)?.schedule(0);
+      return changed;
+    },
+    async editStepOptions(path, step) {
+      const panel = await openNotebook(path);
+      const stepBadges = panel ? badges.get(panel) : undefined;
+      if (!panel || !stepBadges) {
+        return;
+      }
+      await editOptions(panel, stepBadges, step);
+    },
+    async showNotebook(path) {
+      const panel = await openNotebook(path);
+      if (panel) {
+        app.shell.activateById(panel.id);
+      }
+    },
+    async pickFolder() {
       const result = await FileDialog.getExistingDirectory({
         manager: docManager,
         title: 'Output folder for the pipeline project'
@@ -110,14 +172,31 @@ function activate(
         ? result.value[0].path
         : undefined;
     },
-    openFile(path: string): void {
+    openFile(path) {
       docManager.openOrReveal(path);
     }
   };
 
+  /** Selects a line of a code cell, so the failing line stands out. */
+  const markLine = (cell: Cell, line: number): void => {
+    const editor = cell.editor;
+    if (!editor) {
+      return;
+    }
+    const row = Math.min(line, editor.lineCount) - 1;
+    const text = editor.getLine(row) ?? '';
+    editor.setSelection({
+      start: { line: row, column: 0 },
+      end: { line: row, column: text.length }
+    });
+    editor.focus();
+    cell.node.dataset.nb2pipeMarkedLine = String(line);
+  };
+
   const openPanel = (path: string): PipelinePanel => {
     let panel = panels.get(path);
-    if (!panel || panel.isDisposed) {
+    if (!panel || panel.isDisposed || !panel.isAttached) {
+      panel?.dispose();
       panel = new PipelinePanel(path, host);
       panels.set(path, panel);
       const ref = notebookAt(path)?.id;
@@ -127,7 +206,6 @@ function activate(
       });
     }
     app.shell.activateById(panel.id);
-    void panel.refresh();
     return panel;
   };
 
@@ -164,132 +242,23 @@ function activate(
     }
   });
 
-  /** The current notebook and its selected cells, for the step editor commands. */
-  const selection = () => {
-    const panel = notebooks.currentWidget;
-    if (!panel) {
-      return null;
-    }
-    return { panel, cells: selectedCells(panel), badges: badges.get(panel) };
-  };
-
-  commands.addCommand(COMMANDS.assignStep, {
-    label: 'Assign Cells to Step…',
-    caption: 'Tag the selected cells step:NAME (a new or an existing step)',
-    isEnabled: () => notebooks.currentWidget !== null,
-    execute: async () => {
-      const current = selection();
-      if (!current) {
-        return;
-      }
-      const tags = await grammar();
-      const names = current.badges?.stepNames ?? [];
-      const active = current.panel.content.activeCellIndex;
-      const result = await InputDialog.getItem({
-        title: 'Assign to step',
-        label: 'Pick a step or type the name of a new one',
-        items: names,
-        current: current.badges?.stepOf(active) ?? '',
-        editable: true,
-        placeholder: 'step name'
-      });
-      const name = result.value?.trim();
-      if (!result.button.accept || !name) {
-        return;
-      }
-      const problem = nameProblem(tags, name);
-      if (problem) {
-        void showErrorMessage('Assign to step', problem);
-        return;
-      }
-      for (const cell of current.cells) {
-        if (cell.model.type === 'code') {
-          setCellTags(cell, withStep(tags, cellTags(cell), name));
-        }
-      }
-      current.badges?.schedule(0);
-    }
-  });
-
-  let loadedGrammar: Grammar | null = null;
-  void grammar()
-    .then(loaded => (loadedGrammar = loaded))
-    .catch(error =>
-      console.warn('nb2pipe: the server extension did not answer:', error)
-    );
-
-  const toggleCommand = (
-    id: string,
-    label: string,
-    kind: 'parameters' | 'skip'
-  ): void => {
-    commands.addCommand(id, {
-      label,
-      isEnabled: () => notebooks.activeCell !== null,
-      isToggled: () => {
-        const cell = notebooks.activeCell;
-        return (
-          loadedGrammar !== null &&
-          cell !== null &&
-          hasKind(loadedGrammar, cellTags(cell), kind)
-        );
-      },
-      execute: async () => {
-        const current = selection();
-        if (!current) {
-          return;
-        }
-        const tags = await grammar();
-        for (const cell of current.cells) {
-          setCellTags(cell, toggled(tags, cellTags(cell), kind));
-        }
-        current.badges?.schedule(0);
-      }
-    });
-  };
-  toggleCommand(COMMANDS.toggleParameters, 'Mark as Parameters', 'parameters');
-  toggleCommand(COMMANDS.toggleSkip, 'Skip in Pipeline', 'skip');
-
-  commands.addCommand(COMMANDS.addAfter, {
-    label: 'Run Step After…',
-    caption:
-      'Add an after:NAME tag: this step runs after NAME even without a data dependency',
-    isEnabled: () => notebooks.activeCell !== null,
-    execute: async () => {
-      const current = selection();
-      const cell = notebooks.activeCell;
-      if (!current || !cell) {
-        return;
-      }
-      const tags = await grammar();
-      const own = current.badges?.stepOf(current.panel.content.activeCellIndex);
-      const names = (current.badges?.stepNames ?? []).filter(n => n !== own);
-      if (!names.length) {
-        void showErrorMessage(
-          'Run step after',
-          'There is no other step to run after yet.'
-        );
-        return;
-      }
-      const result = await InputDialog.getItem({
-        title: own ? `Run step ${own} after` : 'Run this step after',
-        items: names
-      });
-      if (result.button.accept && result.value) {
-        setCellTags(cell, withAfter(tags, cellTags(cell), result.value));
-        current.badges?.schedule(0);
-      }
-    }
-  });
+  const { editOptions } = addStepEditorCommands(
+    commands,
+    notebooks,
+    badges,
+    grammar
+  );
 
   // where the commands appear
-  palette?.addItem({ command: COMMANDS.export, category: CATEGORY });
-  for (const id of [
+  const editorCommands = [
     COMMANDS.assignStep,
+    COMMANDS.stepOptions,
     COMMANDS.toggleParameters,
     COMMANDS.toggleSkip,
     COMMANDS.addAfter
-  ]) {
+  ];
+  palette?.addItem({ command: COMMANDS.export, category: CATEGORY });
+  for (const id of editorCommands) {
     palette?.addItem({ command: id, category: CATEGORY });
   }
   app.contextMenu.addItem({
@@ -299,12 +268,7 @@ function activate(
   });
   const stepMenu = new Menu({ commands });
   stepMenu.title.label = 'Pipeline Step';
-  for (const id of [
-    COMMANDS.assignStep,
-    COMMANDS.toggleParameters,
-    COMMANDS.toggleSkip,
-    COMMANDS.addAfter
-  ]) {
+  for (const id of editorCommands) {
     stepMenu.addItem({ command: id });
   }
   app.contextMenu.addItem({
@@ -325,7 +289,11 @@ function activate(
   });
 
   notebooks.widgetAdded.connect((_, panel) => {
-    badges.set(panel, new StepBadges(panel, grammar()));
+    const stepBadges = new StepBadges(panel, grammar());
+    badges.set(panel, stepBadges);
+    stepBadges.analyzed.connect((sender, analysis) => {
+      listeners.get(sender.path)?.forEach(listener => listener(analysis));
+    });
     const button = new ToolbarButton({
       className: 'nb2pipe-toolbar-export',
       label: 'Export to Pipeline',

@@ -1,88 +1,58 @@
 /**
- * The Export to Pipeline panel, docked beside the notebook so that clicking a step or a
- * diagnostic shows its cell: steps, the drawn graph, diagnostics, output folder, Export, Run.
+ * The pipeline panel, docked beside the notebook: a fixed header (Export, Run, Stop, the
+ * output folder and one status line), then the latest action's result, the on-ramp for
+ * notebooks without step tags, the Run parameters, the steps, the graph, the diagnostics
+ * and the notebook's run history. It follows the notebook's live analysis (so tag edits show
+ * at once) and re-attaches to a run still going when it is opened again.
  */
 
-import { Notification } from '@jupyterlab/apputils';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { analyzeFile, errorReply, splitTags } from './api';
+import { button, html, messageOf, setDisabled } from './dom';
+import { Exporter } from './exporting';
+import { GraphView, showStates } from './graph';
+import type { PanelHost, PanelParts, StatusKind } from './host';
+import { exportBlocked, plural, runBlocked, summary } from './present';
+import { RunControl } from './running';
 import {
-  analyzeFile,
-  ApiError,
-  exportPipeline,
-  runStatus,
-  startRun
-} from './api';
-import { drawGraph, showStates } from './graph';
-import {
-  exportBlocked,
-  plural,
-  seconds,
-  stepColor,
-  summary,
-  where
-} from './present';
-import type {
-  Analysis,
-  Diagnostic,
-  ExportResult,
-  RunStatus,
-  StepState
-} from './types';
+  diagnosticsSection,
+  onrampSection,
+  parametersSection,
+  stepsSection
+} from './sections';
+import type { Analysis } from './types';
 
-const POLL_MS = 1000;
+export type { PanelHost } from './host';
 
-/** What the panel needs from the application. */
-export interface PanelHost {
-  /** Select (and show) a 1-based cell of the notebook, opening it if needed. */
-  selectCell(path: string, cell: number): Promise<void>;
-  /** Save the notebook when it is open with unsaved changes. */
-  saveIfDirty(path: string): Promise<void>;
-  /** Let the user pick an existing folder; undefined when cancelled. */
-  pickFolder(): Promise<string | undefined>;
-  openFile(path: string): void;
-}
+const EXPORT_TITLE = 'Write the Prefect project into the output folder';
+const RUN_TITLE = 'Run the pipeline (nb2pipe run) with the parameters below';
+const STOP_TITLE = 'Stop the run and everything it started';
 
-function html<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string,
-  parent?: HTMLElement
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  parent?.appendChild(node);
-  return node;
-}
-
-function find<T extends HTMLElement>(root: HTMLElement, selector: string): T {
-  const node = root.querySelector<T>(selector);
-  if (!node) {
-    throw new Error(`the panel has no ${selector}`);
-  }
-  return node;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-export class PipelinePanel extends Widget {
+export class PipelinePanel extends Widget implements PanelParts {
   private analysis: Analysis | null = null;
-  private graph: SVGSVGElement | null = null;
-  private runTimer: number | undefined;
-  private readonly output: HTMLInputElement;
-  private readonly body: HTMLElement;
-  private readonly status: HTMLElement;
+  private graph: GraphView | null = null;
+  private busy: string | null = null;
   private outputEdited = false;
+  private parametersOpen = false;
+  private readonly exporter: Exporter;
+  private readonly runs: RunControl;
+  private readonly unwatch: () => void;
+  private readonly exportButton: HTMLButtonElement;
+  private readonly runButton: HTMLButtonElement;
+  private readonly stopButton: HTMLButtonElement;
+  private readonly output: HTMLInputElement;
+  private readonly summaryLine: HTMLElement;
+  private readonly status: HTMLElement;
+  readonly result: HTMLElement;
+  private readonly content: HTMLElement;
 
   constructor(
     readonly path: string,
-    private readonly host: PanelHost
+    readonly host: PanelHost
   ) {
     super();
     this.id = `nb2pipe-panel-${path.replace(/[^A-Za-z0-9_-]/g, '-')}`;
@@ -92,183 +62,263 @@ export class PipelinePanel extends Widget {
     this.addClass('nb2pipe-panel');
 
     const header = html('header', 'nb2pipe-header', undefined, this.node);
-    html('h2', 'nb2pipe-title', 'Export to Pipeline', header);
-    html('div', 'nb2pipe-path', path, header);
-    this.status = html('div', 'nb2pipe-summary', 'Analyzing…', header);
-    const refresh = html(
-      'button',
-      'jp-mod-styled nb2pipe-refresh',
-      'Analyze again',
-      header
+    const titleRow = html('div', 'nb2pipe-title-row', undefined, header);
+    html('h2', 'nb2pipe-title', PathExt.basename(path), titleRow);
+    this.summaryLine = html('span', 'nb2pipe-summary', 'Analyzing…', titleRow);
+    const actions = html('div', 'nb2pipe-actions', undefined, header);
+    actions.setAttribute('role', 'toolbar');
+    actions.setAttribute('aria-label', 'Pipeline actions');
+    this.exportButton = button(
+      'jp-mod-accept nb2pipe-export',
+      'Export',
+      EXPORT_TITLE,
+      () => void this.exporter.export(false),
+      actions
     );
-    refresh.addEventListener('click', () => void this.refresh());
-
-    this.body = html('div', 'nb2pipe-body', undefined, this.node);
-
-    const footer = html('footer', 'nb2pipe-footer', undefined, this.node);
-    const folder = html(
-      'label',
-      'nb2pipe-output-label',
-      'Output folder',
-      footer
+    this.runButton = button(
+      'nb2pipe-run',
+      '▶ Run',
+      RUN_TITLE,
+      () => void this.runs.start(this.analysis),
+      actions
     );
+    this.stopButton = button(
+      'nb2pipe-stop',
+      '■ Stop',
+      STOP_TITLE,
+      () => void this.runs.stop(),
+      actions
+    );
+    const refresh = button(
+      'nb2pipe-refresh',
+      '⟳',
+      'Analyze the notebook again',
+      () => void this.refresh(),
+      actions
+    );
+    refresh.setAttribute('aria-label', 'Analyze again');
+    for (const b of [this.exportButton, this.runButton, this.stopButton]) {
+      b.addEventListener('click', () => {
+        if (b.dataset.reason) {
+          this.say(b.dataset.reason, 'info');
+        }
+      });
+    }
+    const folder = html('label', 'nb2pipe-output-label', undefined, header);
+    html('span', '', 'Export to', folder);
     this.output = html(
       'input',
       'jp-mod-styled nb2pipe-output',
       undefined,
       folder
     );
+    this.output.spellcheck = false;
     this.output.addEventListener('input', () => (this.outputEdited = true));
-    const choose = html(
-      'button',
-      'jp-mod-styled nb2pipe-choose',
+    button(
+      'nb2pipe-choose',
       'Choose…',
-      footer
+      'Pick the output folder',
+      () => void this.choose(),
+      folder
     );
-    choose.addEventListener('click', () => void this.choose());
-    const exportButton = html(
-      'button',
-      'jp-mod-styled jp-mod-accept nb2pipe-export',
-      'Export',
-      footer
-    );
-    exportButton.addEventListener('click', () => void this.export());
-    const run = html(
-      'button',
-      'jp-mod-styled nb2pipe-run',
-      'Run pipeline',
-      footer
-    );
-    run.addEventListener('click', () => void this.run());
-    html('div', 'nb2pipe-blocked', '', footer);
-    html('div', 'nb2pipe-export-result', '', footer);
-    html('div', 'nb2pipe-run-state', '', footer);
-    html('pre', 'nb2pipe-run-log', '', footer);
+    this.status = html('div', 'nb2pipe-status', '', header);
+    this.status.setAttribute('role', 'status');
+    this.status.setAttribute('aria-live', 'polite');
+
+    const body = html('div', 'nb2pipe-body', undefined, this.node);
+    this.result = html('div', 'nb2pipe-result', undefined, body);
+    this.result.setAttribute('aria-live', 'polite');
+    this.content = html('div', 'nb2pipe-content', undefined, body);
+    const historyBox = html('div', 'nb2pipe-history-box', undefined, body);
+    this.exporter = new Exporter(this, () => this.output.value.trim());
+    this.runs = new RunControl(this, historyBox, {
+      changed: () => {
+        if (this.runs.run) {
+          this.node.dataset.run = this.runs.run.state;
+        }
+        this.renderSteps();
+        this.updateButtons();
+      },
+      refused: () => {
+        this.parametersOpen = true;
+        this.renderContent();
+      }
+    });
+    this.updateButtons();
+
+    this.unwatch = host.watch(path, analysis => {
+      if (analysis) {
+        this.display(analysis);
+      }
+    });
   }
 
-  private part<T extends HTMLElement>(selector: string): T {
-    return find<T>(this.node, selector);
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    void this.refresh();
+    void this.runs.loadHistory(true);
   }
 
-  /** Saves pending edits, analyzes the file and draws the result. */
+  /** Closing the panel disposes it (it is made anew when opened again); a run goes on. */
+  protected onCloseRequest(msg: Message): void {
+    super.onCloseRequest(msg);
+    this.dispose();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.runs.dispose();
+    this.unwatch();
+    this.graph?.dispose();
+    super.dispose();
+  }
+
+  // --- analysis ----------------------------------------------------------------------
+
+  /** Analyzes the notebook: as the editor holds it when open (nothing is saved), else the
+   * file. */
   async refresh(): Promise<void> {
-    this.status.textContent = 'Analyzing…';
-    this.node.classList.remove('nb2pipe-mod-ready');
+    this.summaryLine.textContent = 'Analyzing…';
     try {
-      await this.host.saveIfDirty(this.path);
-      this.display(await analyzeFile(this.path));
+      const open = this.host.analyzeOpen(this.path);
+      const analysis = open ? await open : await analyzeFile(this.path);
+      if (analysis) {
+        this.display(analysis);
+      } else if (!this.analysis) {
+        this.display(await analyzeFile(this.path));
+      }
     } catch (error) {
+      if (errorReply(error)?.superseded || this.isDisposed) {
+        return;
+      }
       this.analysis = null;
-      this.body.replaceChildren();
-      this.status.textContent = `Cannot analyze ${this.path}: ${messageOf(error)}`;
-      this.status.classList.add('nb2pipe-mod-error');
-      this.setBlocked(messageOf(error));
+      this.content.replaceChildren();
+      this.summaryLine.textContent = `Cannot analyze ${this.path}`;
+      this.say(`Cannot analyze ${this.path}: ${messageOf(error)}`, 'error');
+      this.updateButtons();
     }
   }
 
   private display(analysis: Analysis): void {
+    if (this.isDisposed) {
+      return;
+    }
     this.analysis = analysis;
-    this.status.textContent = summary(analysis);
-    this.status.classList.toggle('nb2pipe-mod-error', !analysis.ok);
+    this.summaryLine.textContent = summary(analysis);
+    this.summaryLine.classList.toggle('nb2pipe-mod-error', !analysis.ok);
     if (!this.outputEdited) {
       this.output.value = analysis.default_output;
     }
-    this.body.replaceChildren(
-      this.stepsSection(analysis),
-      this.graphSection(analysis)
-    );
-    this.body.appendChild(this.diagnosticsSection(analysis.check.diagnostics));
-    this.setBlocked(exportBlocked(analysis));
+    this.renderContent();
+    this.updateButtons();
     this.node.classList.add('nb2pipe-mod-ready');
+    this.node.dataset.steps = String(analysis.check.steps.length);
   }
 
-  private setBlocked(reason: string | null): void {
-    this.part<HTMLButtonElement>('.nb2pipe-export').disabled = reason !== null;
-    this.part<HTMLButtonElement>('.nb2pipe-run').disabled = reason !== null;
-    this.part('.nb2pipe-blocked').textContent = reason ?? '';
-  }
-
-  private stepsSection(analysis: Analysis): HTMLElement {
-    const section = html('section', 'nb2pipe-section');
-    html('h3', '', `Steps (${analysis.check.steps.length})`, section);
-    const list = html('ol', 'nb2pipe-steps', undefined, section);
-    analysis.check.steps.forEach((step, index) => {
-      const item = html('li', 'nb2pipe-step', undefined, list);
-      item.dataset.step = step.name;
-      item.tabIndex = 0;
-      item.title = 'Select the first cell of this step';
-      const swatch = html('span', 'nb2pipe-swatch', undefined, item);
-      swatch.style.background = stepColor(index);
-      html('span', 'nb2pipe-step-name', step.name, item);
-      const cells = step.cells.length === 1 ? 'cell' : 'cells';
-      html(
-        'span',
-        'nb2pipe-step-cells',
-        `${cells} ${step.cells.join(', ')}`,
-        item
+  private renderContent(): void {
+    const analysis = this.analysis;
+    if (!analysis) {
+      return;
+    }
+    const select = (cell: number, line: number | null): void =>
+      void this.host.selectCell(this.path, cell, line);
+    const parts: HTMLElement[] = [];
+    if (analysis.onramp) {
+      parts.push(
+        onrampSection(analysis.onramp, {
+          split: mode => void this.split(mode),
+          byHand: () => void this.tagByHand()
+        })
       );
-      html('span', 'nb2pipe-step-state', '', item);
-      const node = analysis.layout.nodes.find(n => n.name === step.name);
-      const cell = node?.first_cell ?? step.cells[0];
-      item.addEventListener(
-        'click',
-        () => void this.host.selectCell(this.path, cell)
-      );
-    });
-    return section;
-  }
-
-  private graphSection(analysis: Analysis): HTMLElement {
-    const section = html('section', 'nb2pipe-section');
-    html('h3', '', 'Dependency graph', section);
-    const frame = html('div', 'nb2pipe-graph-frame', undefined, section);
-    this.graph = drawGraph(analysis.layout, {
-      onStep: name => {
-        const node = analysis.layout.nodes.find(n => n.name === name);
-        if (node) {
-          void this.host.selectCell(this.path, node.first_cell);
+    }
+    parts.push(
+      parametersSection(
+        analysis.check.parameters,
+        this.runs.form,
+        this.parametersOpen,
+        open => (this.parametersOpen = open)
+      )
+    );
+    parts.push(
+      stepsSection(analysis, this.runs.run?.steps ?? null, {
+        select,
+        options: step => void this.host.editStepOptions(this.path, step)
+      })
+    );
+    const graphSection = html(
+      'section',
+      'nb2pipe-section nb2pipe-graph-section'
+    );
+    html('h3', 'nb2pipe-section-title', 'Dependency graph', graphSection);
+    const zoom = this.graph?.zoomLevel ?? 'fit';
+    this.graph?.dispose();
+    this.graph = new GraphView(
+      {
+        steps: analysis.check.steps.map(s => s.name),
+        edges: analysis.check.edges,
+        cycles: analysis.cycle_edges
+      },
+      {
+        onStep: name => {
+          const first = analysis.steps.find(s => s.name === name)?.first_cell;
+          if (first !== undefined) {
+            select(first, null);
+          }
         }
-      }
-    });
-    frame.appendChild(this.graph);
-    return section;
+      },
+      Math.max(this.content.clientWidth - 24, 240)
+    );
+    this.graph.setZoom(zoom); // an edit redraws the graph at the zoom the user chose
+    graphSection.appendChild(this.graph.node);
+    parts.push(graphSection);
+    parts.push(diagnosticsSection(analysis.check.diagnostics, select));
+    this.content.replaceChildren(...parts);
+    this.showStates();
   }
 
-  private diagnosticsSection(diagnostics: readonly Diagnostic[]): HTMLElement {
-    const section = html('section', 'nb2pipe-section');
-    html('h3', '', `Diagnostics (${diagnostics.length})`, section);
-    if (!diagnostics.length) {
-      html('p', 'nb2pipe-none', 'No problems found.', section);
-      return section;
-    }
-    const list = html('ul', 'nb2pipe-diagnostics', undefined, section);
-    for (const d of diagnostics) {
-      const item = html(
-        'li',
-        `nb2pipe-diagnostic nb2pipe-mod-${d.severity}`,
-        undefined,
-        list
+  private showStates(): void {
+    if (this.graph) {
+      const states = Object.fromEntries(
+        Object.entries(this.runs.run?.steps ?? {}).map(([name, s]) => [
+          name,
+          s.state
+        ])
       );
-      item.dataset.code = d.code;
-      const head = html('div', 'nb2pipe-diagnostic-head', undefined, item);
-      html('span', 'nb2pipe-code', `${d.code} ${d.severity}`, head);
-      html('span', 'nb2pipe-where', where(d), head);
-      html('div', 'nb2pipe-message', d.message, item);
-      if (d.hint) {
-        html('div', 'nb2pipe-hint', `hint: ${d.hint}`, item);
-      }
-      if (d.cell !== null) {
-        const cell = d.cell;
-        item.dataset.cell = String(cell);
-        item.tabIndex = 0;
-        item.title = `Select cell ${cell}`;
-        item.addEventListener(
-          'click',
-          () => void this.host.selectCell(this.path, cell)
-        );
-      }
+      showStates(this.graph.svg, states);
     }
-    return section;
+  }
+
+  // --- header -----------------------------------------------------------------------
+
+  private updateButtons(): void {
+    const running = this.runs.following !== null;
+    setDisabled(
+      this.exportButton,
+      exportBlocked(this.analysis, this.busy),
+      EXPORT_TITLE
+    );
+    setDisabled(
+      this.runButton,
+      this.busy ?? runBlocked(this.analysis, running),
+      RUN_TITLE
+    );
+    setDisabled(
+      this.stopButton,
+      !running
+        ? 'No run of this notebook is in progress.'
+        : this.runs.stopping
+          ? 'Stopping the run…'
+          : null,
+      STOP_TITLE
+    );
+  }
+
+  /** The one status line: what happens now, or what happened last. */
+  say(text: string, kind: StatusKind): void {
+    this.status.textContent = text;
+    this.status.dataset.kind = kind;
   }
 
   private async choose(): Promise<void> {
@@ -279,118 +329,74 @@ export class PipelinePanel extends Widget {
     }
   }
 
-  private async export(): Promise<void> {
-    const result = this.part('.nb2pipe-export-result');
-    result.textContent = 'Exporting…';
-    result.classList.remove('nb2pipe-mod-error');
-    await this.refresh();
-    if (!this.analysis?.ok) {
-      result.textContent = '';
-      return;
+  setBusy(reason: string | null): void {
+    this.busy = reason;
+    this.updateButtons();
+  }
+
+  /** Export and Run read the saved file: offer to save unsaved changes first. */
+  async saved(action: string): Promise<boolean> {
+    if (!this.host.isDirty(this.path)) {
+      return true;
     }
+    const answer = await showDialog({
+      title: 'Save the notebook?',
+      body: `${action} reads the saved notebook, and it has unsaved changes.`,
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.okButton({ label: `Save and ${action.toLowerCase()}` })
+      ]
+    });
+    if (!answer.button.accept) {
+      return false;
+    }
+    await this.host.save(this.path);
+    return true;
+  }
+
+  // --- on-ramp -----------------------------------------------------------------------
+
+  private async split(mode: 'headings' | 'cells'): Promise<void> {
+    this.say(`Tagging the notebook's cells by ${mode}…`, 'busy');
     try {
-      this.exported(await exportPipeline(this.path, this.output.value.trim()));
+      const tags = await splitTags(
+        this.path,
+        mode,
+        this.host.content(this.path)
+      );
+      const changed = await this.host.applyTags(this.path, tags.cells);
+      this.say(
+        `${plural(changed, 'cell')} tagged with a step; save the notebook to keep the tags.`,
+        'success'
+      );
     } catch (error) {
-      const message = messageOf(error);
-      result.textContent = `Nothing was exported: ${message}`;
-      result.classList.add('nb2pipe-mod-error');
-      if (error instanceof ApiError) {
-        Notification.error(`Export to Pipeline failed: ${message}`, {
-          autoClose: false
-        });
-      }
+      this.say(`Cannot tag the cells: ${messageOf(error)}`, 'error');
     }
   }
 
-  private exported(exported: ExportResult): void {
-    const result = this.part('.nb2pipe-export-result');
-    const changed = exported.written.length;
-    result.replaceChildren();
-    html(
-      'div',
-      'nb2pipe-export-summary',
-      `Exported to ${exported.output}: ${plural(changed, 'file')} written, ` +
-        `${exported.unchanged.length} unchanged.`,
-      result
+  private async tagByHand(): Promise<void> {
+    await this.host.showNotebook(this.path);
+    this.say(
+      'Select the cells of a step, then right-click → Pipeline Step → Assign Cells to Step…',
+      'info'
     );
-    const list = html('ul', 'nb2pipe-written', undefined, result);
-    for (const file of exported.written) {
-      html('li', '', file, list);
+  }
+
+  // --- the parts' view of the run ------------------------------------------------------
+
+  /** The step list and graph states of the run on show, without redrawing the rest. */
+  private renderSteps(): void {
+    const analysis = this.analysis;
+    const old = this.content.querySelector('.nb2pipe-steps-section');
+    if (analysis && old) {
+      old.replaceWith(
+        stepsSection(analysis, this.runs.run?.steps ?? null, {
+          select: (cell, line) =>
+            void this.host.selectCell(this.path, cell, line),
+          options: step => void this.host.editStepOptions(this.path, step)
+        })
+      );
     }
-    const flow = exported.flow;
-    Notification.success(`Exported ${this.path} to ${exported.output}`, {
-      autoClose: 8000,
-      actions: flow
-        ? [{ label: 'Open flow.py', callback: () => this.host.openFile(flow) }]
-        : []
-    });
-  }
-
-  private async run(): Promise<void> {
-    const button = this.part<HTMLButtonElement>('.nb2pipe-run');
-    const state = this.part('.nb2pipe-run-state');
-    button.disabled = true;
-    this.showRun(null);
-    state.textContent = 'Run: starting';
-    try {
-      await this.refresh();
-      const { id } = await startRun(this.path);
-      await this.follow(id);
-    } catch (error) {
-      state.textContent = `Run: failed: ${messageOf(error)}`;
-      state.dataset.state = 'failed';
-    } finally {
-      button.disabled = !this.analysis?.ok;
-    }
-  }
-
-  private follow(id: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const poll = async (): Promise<void> => {
-        try {
-          const status = await runStatus(id);
-          this.showRun(status);
-          if (status.state === 'completed' || status.state === 'failed') {
-            resolve();
-            return;
-          }
-          this.runTimer = window.setTimeout(() => void poll(), POLL_MS);
-        } catch (error) {
-          reject(error);
-        }
-      };
-      void poll();
-    });
-  }
-
-  /** Per-step status in the list and the graph, the run's state and its log. */
-  private showRun(status: RunStatus | null): void {
-    const states: Record<string, StepState | undefined> = {};
-    this.node.querySelectorAll<HTMLElement>('.nb2pipe-step').forEach(item => {
-      const step = status?.steps[item.dataset.step ?? ''];
-      states[item.dataset.step ?? ''] = step?.state;
-      const label = find(item, '.nb2pipe-step-state');
-      label.textContent = step
-        ? `${step.state}${step.duration !== null ? ` (${seconds(step.duration)})` : ''}`
-        : '';
-      label.title = step?.error ?? '';
-      item.dataset.state = step?.state ?? '';
-    });
-    if (this.graph) {
-      showStates(this.graph, states);
-    }
-    const state = this.part('.nb2pipe-run-state');
-    state.textContent = status
-      ? `Run: ${status.state}${status.error ? `: ${status.error}` : ''}`
-      : '';
-    state.dataset.state = status?.state ?? '';
-    this.part('.nb2pipe-run-log').textContent = status
-      ? status.log.join('\n')
-      : '';
-  }
-
-  dispose(): void {
-    window.clearTimeout(this.runTimer);
-    super.dispose();
+    this.showStates();
   }
 }

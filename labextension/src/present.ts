@@ -1,24 +1,15 @@
 /** Pure presentation helpers: what the panel and the badges show for a server document. */
 
-import type { Analysis, CheckStep, Diagnostic } from './types';
-
-const PALETTE = [
-  '#1f77b4',
-  '#ff7f0e',
-  '#2ca02c',
-  '#d62728',
-  '#9467bd',
-  '#8c564b',
-  '#e377c2',
-  '#17becf',
-  '#bcbd22',
-  '#7f7f7f'
-];
-
-/** The colour of the step at `index` in notebook order; the same in badges and the graph. */
-export function stepColor(index: number): string {
-  return PALETTE[index % PALETTE.length];
-}
+import type {
+  Analysis,
+  CheckParameter,
+  CheckStep,
+  ParameterValue,
+  RunState,
+  RunSummary,
+  StepOptions,
+  StepState
+} from './types';
 
 export interface CellStep {
   name: string;
@@ -42,18 +33,20 @@ export function firstCell(
   analysis: Analysis,
   step: string
 ): number | undefined {
-  const node = analysis.layout.nodes.find(n => n.name === step);
-  return node?.first_cell;
+  return analysis.steps.find(s => s.name === step)?.first_cell;
 }
 
 /** "cell 4, line 2" */
-export function where(diagnostic: Diagnostic): string {
+export function where(place: {
+  cell: number | null;
+  line: number | null;
+}): string {
   const parts: string[] = [];
-  if (diagnostic.cell !== null) {
-    parts.push(`cell ${diagnostic.cell}`);
+  if (place.cell !== null) {
+    parts.push(`cell ${place.cell}`);
   }
-  if (diagnostic.line !== null) {
-    parts.push(`line ${diagnostic.line}`);
+  if (place.line !== null) {
+    parts.push(`line ${place.line}`);
   }
   return parts.join(', ');
 }
@@ -62,7 +55,7 @@ export function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
-/** One line under the title: "7 steps, 9 edges, 4 parameters; 0 errors, 1 warning". */
+/** One line: "7 steps, 9 edges, 4 parameters; 0 errors, 1 warning". */
 export function summary(analysis: Analysis): string {
   const check = analysis.check;
   const errors = check.diagnostics.filter(d => d.severity === 'error').length;
@@ -74,18 +67,236 @@ export function summary(analysis: Analysis): string {
   );
 }
 
-/** Why Export is disabled, or null when it is allowed. */
-export function exportBlocked(analysis: Analysis): string | null {
-  if (analysis.ok) {
-    return null;
-  }
-  const errors = analysis.check.diagnostics.filter(
-    d => d.severity === 'error'
-  ).length;
-  return `Export is blocked: the notebook has ${plural(errors, 'error')}. Fix them (click one to see its cell) and analyze again.`;
+function errorCount(analysis: Analysis): number {
+  return analysis.check.diagnostics.filter(d => d.severity === 'error').length;
 }
 
-/** "1.2 s" for a step duration. */
+/** Why Export is unavailable, or null when it is allowed. */
+export function exportBlocked(
+  analysis: Analysis | null,
+  busy: string | null = null
+): string | null {
+  if (!analysis) {
+    return 'The notebook has not been analyzed yet.';
+  }
+  if (!analysis.ok) {
+    return `Export is blocked: the notebook has ${plural(errorCount(analysis), 'error')}. Fix them (select one to see its cell).`;
+  }
+  return busy;
+}
+
+/** Why Run is unavailable, or null when it is allowed. */
+export function runBlocked(
+  analysis: Analysis | null,
+  running: boolean
+): string | null {
+  if (running) {
+    return 'A run of this notebook is in progress: Stop it first.';
+  }
+  if (!analysis) {
+    return 'The notebook has not been analyzed yet.';
+  }
+  if (!analysis.ok) {
+    return `Run is blocked: the notebook has ${plural(errorCount(analysis), 'error')}. Fix them (select one to see its cell).`;
+  }
+  return null;
+}
+
+/** "1.2 s" for a duration. */
 export function seconds(duration: number | null): string {
-  return duration === null ? '' : `${duration.toFixed(1)} s`;
+  if (duration === null) {
+    return '';
+  }
+  if (duration >= 90) {
+    return `${Math.floor(duration / 60)} min ${Math.round(duration % 60)} s`;
+  }
+  return `${duration.toFixed(1)} s`;
+}
+
+const STATES: Record<StepState | RunState, [string, string]> = {
+  pending: ['○', 'waiting'],
+  starting: ['…', 'starting'],
+  running: ['▶', 'running'],
+  cached: ['↺', 'cached'],
+  completed: ['✓', 'completed'],
+  failed: ['✗', 'failed'],
+  skipped: ['–', 'skipped'],
+  cancelled: ['⊘', 'cancelled']
+};
+
+/** A state's icon: the state is never told by colour alone. */
+export function stateIcon(state: StepState | RunState): string {
+  return STATES[state]?.[0] ?? '?';
+}
+
+export function stateText(state: StepState | RunState): string {
+  return STATES[state]?.[1] ?? state;
+}
+
+/** "✓ completed (1.2 s)" */
+export function stateLabel(
+  state: StepState | RunState,
+  duration: number | null = null
+): string {
+  const time = duration !== null ? ` (${seconds(duration)})` : '';
+  return `${stateIcon(state)} ${stateText(state)}${time}`;
+}
+
+export function isFinished(state: RunState): boolean {
+  return state === 'completed' || state === 'failed' || state === 'cancelled';
+}
+
+/** "retries 2 · timeout 60 s · no cache": a step's options that differ from the defaults. */
+export function optionsText(options: StepOptions): string {
+  const known = ['retries', 'timeout', 'cache'];
+  const parts: string[] = [];
+  if (options.retries) {
+    parts.push(`retries ${options.retries}`);
+  }
+  if (options.timeout !== null && options.timeout !== undefined) {
+    parts.push(`timeout ${options.timeout} s`);
+  }
+  if (options.cache === false) {
+    parts.push('no cache');
+  }
+  for (const [name, value] of Object.entries(options).sort()) {
+    if (
+      !known.includes(name) &&
+      value !== null &&
+      value !== false &&
+      value !== ''
+    ) {
+      parts.push(value === true ? name : `${name} ${value}`);
+    }
+  }
+  return parts.join(' · ');
+}
+
+/** How a parameter is edited in the Run form. */
+export type InputKind = 'checkbox' | 'number' | 'text';
+
+export function inputKind(parameter: CheckParameter): InputKind {
+  const type = parameter.type.replace(/\s/g, '');
+  if (type === 'bool') {
+    return 'checkbox';
+  }
+  if (type === 'int' || type === 'float') {
+    return 'number';
+  }
+  return 'text';
+}
+
+/** A default value written the way the Run form (and `-p`/`-y`) takes it back. */
+export function valueText(value: ParameterValue): string {
+  if (value === null) {
+    return 'None';
+  }
+  if (typeof value === 'boolean') {
+    return value ? 'True' : 'False';
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  return typeof value === 'number' ? String(value) : JSON.stringify(value);
+}
+
+/** The values typed in the Run form that differ from the notebook's defaults. */
+export function changedParameters(
+  parameters: readonly CheckParameter[],
+  typed: Record<string, string>
+): Record<string, string> {
+  const changed: Record<string, string> = {};
+  for (const p of parameters) {
+    const text = typed[p.name];
+    if (text !== undefined && text !== valueText(p.default)) {
+      changed[p.name] = text;
+    }
+  }
+  return changed;
+}
+
+/** "2 min ago", "3 h ago", or a date, for a run history. */
+export function ago(
+  epochSeconds: number,
+  now: number = Date.now() / 1000
+): string {
+  const elapsed = Math.max(0, now - epochSeconds);
+  if (elapsed < 60) {
+    return 'just now';
+  }
+  if (elapsed < 3600) {
+    return `${Math.floor(elapsed / 60)} min ago`;
+  }
+  if (elapsed < 86400) {
+    return `${Math.floor(elapsed / 3600)} h ago`;
+  }
+  return new Date(epochSeconds * 1000).toISOString().slice(0, 10);
+}
+
+/** One line of a run history: "✓ completed (3.2 s), 2 min ago; n_estimators=50". */
+export function historyLine(run: RunSummary, now?: number): string {
+  const parameters = Object.entries(run.parameters)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ');
+  return (
+    `${stateLabel(run.state, run.duration)}, ${ago(run.started, now)}` +
+    (parameters ? `; ${parameters}` : '')
+  );
+}
+
+/**
+ * Cells an edit moved into a step without being selected: untagged code cells below the
+ * selection that now join the step it starts. `before` and `after` are the analyses around
+ * the edit; `selected` holds 1-based cell positions.
+ */
+export function joinedCells(
+  before: Analysis,
+  after: Analysis,
+  selected: readonly number[]
+): { step: string; cells: number[] } | null {
+  const was = stepsByCell(before);
+  const now = stepsByCell(after);
+  if (!selected.length) {
+    return null;
+  }
+  const chosen = new Set(selected);
+  const last = Math.max(...selected);
+  const target = now.get(last)?.name;
+  if (target === undefined) {
+    return null;
+  }
+  const cells: number[] = [];
+  for (const [cell, step] of [...now.entries()].sort((a, b) => a[0] - b[0])) {
+    if (
+      cell > last &&
+      !chosen.has(cell) &&
+      step.name === target &&
+      was.get(cell)?.name !== target
+    ) {
+      cells.push(cell);
+    }
+  }
+  return cells.length ? { step: target, cells } : null;
+}
+
+/** "cells 5–9, 12" */
+export function cellRanges(cells: readonly number[]): string {
+  const sorted = [...cells].sort((a, b) => a - b);
+  const ranges: string[] = [];
+  let start = sorted[0];
+  let end = start;
+  for (const cell of [...sorted.slice(1), Number.NaN]) {
+    if (cell === end + 1) {
+      end = cell;
+      continue;
+    }
+    ranges.push(start === end ? `${start}` : `${start}–${end}`);
+    start = end = cell;
+  }
+  return `${sorted.length === 1 ? 'cell' : 'cells'} ${ranges.join(', ')}`;
+}
+
+/** The first line of a step's error (the rest is its failing source line). */
+export function errorHead(error: string | null): string {
+  return (error ?? '').split('\n')[0];
 }

@@ -3,7 +3,7 @@
  * tag is spelt. No tag syntax is hard-coded here; only the kinds (`step`, `after`, ...) are.
  */
 
-import type { Grammar, TagSpec } from './types';
+import type { Grammar, StepOptions, TagSpec } from './types';
 
 export type TagKind = 'step' | 'after' | 'parameters' | 'skip';
 
@@ -108,4 +108,76 @@ export function withAfter(
     return spec?.kind === 'after' && t.slice(spec.prefix.length + 1) === name;
   });
   return present ? [...tags] : [...tags, tag];
+}
+
+// --- per-step options (retries, timeout, cache, resources) -----------------------------
+
+/** The option tags the form edits: the grammar's own spelling of each kind that is one of
+ * the step's options (aliases are read, never written). */
+export function optionSpecs(grammar: Grammar, options: StepOptions): TagSpec[] {
+  return grammar.tags.filter(
+    t => t.alias_of === null && t.value !== null && t.kind in options
+  );
+}
+
+/** A flag-like option (`cache:off`): on by default, a tag turns it off. */
+export function isSwitch(spec: TagSpec): boolean {
+  return spec.value === 'off';
+}
+
+/** The tag's value in a list of tags (any spelling of the kind), or ''. */
+export function tagValue(
+  grammar: Grammar,
+  tags: readonly string[],
+  kind: string
+): string {
+  for (const tag of tags) {
+    const colon = tag.indexOf(':');
+    if (colon < 0) {
+      continue;
+    }
+    const prefix = tag.slice(0, colon);
+    if (grammar.tags.some(t => t.kind === kind && t.prefix === prefix)) {
+      return tag.slice(colon + 1);
+    }
+  }
+  return '';
+}
+
+/** The tags with every option tag of `specs`' kinds removed (any spelling). */
+export function withoutOptions(
+  grammar: Grammar,
+  tags: readonly string[],
+  specs: readonly TagSpec[]
+): string[] {
+  const kinds = new Set(specs.map(s => s.kind));
+  return tags.filter(tag => {
+    const colon = tag.indexOf(':');
+    const prefix = colon < 0 ? tag : tag.slice(0, colon);
+    return !grammar.tags.some(
+      t =>
+        kinds.has(t.kind) &&
+        t.prefix === prefix &&
+        (t.value !== null) === colon >= 0
+    );
+  });
+}
+
+/** The option tags for the form's values: empty fields write no tag. */
+export function optionTags(
+  specs: readonly TagSpec[],
+  values: Record<string, string>
+): string[] {
+  const tags: string[] = [];
+  for (const spec of specs) {
+    const value = (values[spec.kind] ?? '').trim();
+    if (isSwitch(spec)) {
+      if (value === 'off') {
+        tags.push(`${spec.prefix}:off`);
+      }
+    } else if (value) {
+      tags.push(`${spec.prefix}:${value}`);
+    }
+  }
+  return tags;
 }

@@ -69,49 +69,45 @@ export interface CheckDocument {
   diagnostics: Diagnostic[];
 }
 
-export interface LayoutNode {
+/** A step's options, from its tags: the fields of `nb2pipe.model.StepOptions`. */
+export type StepOptions = Record<string, string | number | boolean | null>;
+
+export interface StepInfo {
   name: string;
-  layer: number;
+  /** The cell that starts the step (1-based, markdown cells counted). */
   first_cell: number;
-  x: number;
-  y: number;
-  width: number;
-  height: number;
+  options: StepOptions;
 }
 
-export interface LabelBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
+/** For a notebook without step tags: the steps each automatic split would make. */
+export interface Onramp {
+  headings: string[];
+  cells: string[];
 }
 
-export interface LayoutEdge {
-  source: string;
-  target: string;
-  variables: string[];
-  label: string;
-  dashed: boolean;
-  /** Joined cubic curves: the start, then (control, control, end) for each piece. */
-  points: [number, number][];
-  label_box: LabelBox | null;
-}
-
-export interface Layout {
-  width: number;
-  height: number;
-  node_font: number;
-  label_font: number;
-  nodes: LayoutNode[];
-  edges: LayoutEdge[];
-}
+export type Split = 'tags' | 'headings' | 'cells';
 
 export interface Analysis {
   path: string;
   ok: boolean;
+  split: Split;
   check: CheckDocument;
-  layout: Layout;
+  steps: StepInfo[];
+  /** Edges on a dependency cycle, as [source, target]. */
+  cycle_edges: [string, string][];
+  onramp: Onramp | null;
   default_output: string;
+}
+
+/** The tags that make a split explicit: each listed cell gets `tags` as its whole tag list. */
+export interface SplitTags {
+  path: string;
+  split: Split;
+  cells: { cell: number; id: string; tags: string[] }[];
+}
+
+export interface TagProblems {
+  problems: Record<string, string>;
 }
 
 /** A diagnostic of a conversion (`Diagnostic.to_json()`), which also names the cell id. */
@@ -126,34 +122,77 @@ export interface ExportResult {
   unchanged: string[];
   flow: string | null;
   diagnostics: ExportDiagnostic[];
+  /** Files changed by hand since they were exported: Export with `force` overwrites them. */
+  edited: string[];
   /** Only when nothing was written (HTTP 409). */
   message?: string;
 }
 
-export type StepState = 'running' | 'cached' | 'completed' | 'failed';
-export type RunState = 'starting' | 'running' | 'completed' | 'failed';
+export interface ExportDiff {
+  output: string;
+  files: { path: string; diff: string }[];
+  message: string | null;
+}
+
+export type StepState =
+  | 'pending'
+  | 'running'
+  | 'cached'
+  | 'completed'
+  | 'failed'
+  | 'skipped'
+  | 'cancelled';
+export type RunState =
+  'starting' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface StepStatus {
   state: StepState;
   duration: number | null;
   error: string | null;
+  cell: number | null;
+  line: number | null;
 }
 
-export interface RunStarted {
-  id: string;
-}
-
-export interface RunStatus {
+/** A run as a notebook's history lists it. */
+export interface RunSummary {
   id: string;
   path: string;
   state: RunState;
+  /** What the run is doing now (from `nb2pipe run`'s phase events). */
+  phase: string | null;
+  message: string | null;
+  error: string | null;
+  /** Parameter values as the user typed them. */
+  parameters: Record<string, string>;
+  /** Seconds since the epoch. */
+  started: number;
+  ended: number | null;
+  duration: number | null;
+  /** Whether the run wrote an HTML report (served at runs/ID/report). */
+  report: boolean;
+  /** The flow run's page in the Prefect UI, once the run knows it. */
+  flow_run: string | null;
+}
+
+export interface RunStatus extends RunSummary {
   steps: Record<string, StepStatus>;
   log: string[];
-  error: string | null;
+}
+
+export interface RunHistory {
+  path: string;
+  active: string | null;
+  runs: RunSummary[];
 }
 
 /** The body of every 4xx/5xx answer. */
 export interface ErrorReply {
   message: string;
   reason?: string | null;
+  /** A run refused for a parameter's value names it. */
+  parameter?: string | null;
+  /** A second run of a notebook names the one already running. */
+  id?: string;
+  /** A newer request for the same notebook replaced this one. */
+  superseded?: boolean;
 }

@@ -14,11 +14,18 @@ const TYPES = path.resolve(__dirname, '..', 'src', 'types');
 
 const FIXTURE_TYPES: Record<string, string> = {
   'grammar.json': 'Grammar',
+  'tags.json': 'TagProblems',
   'analysis-churn.json': 'Analysis',
   'analysis-broken.json': 'Analysis',
+  'analysis-untagged.json': 'Analysis',
+  'split.json': 'SplitTags',
   'export-churn.json': 'ExportResult',
   'export-broken.json': 'ExportResult',
-  'run.json': 'RunStatus'
+  'export-edited.json': 'ExportResult',
+  'diff.json': 'ExportDiff',
+  'run.json': 'RunStatus',
+  'run-started.json': 'RunStatus',
+  'history.json': 'RunHistory'
 };
 
 /** The compiler's complaints about `const value: TYPE = JSON`. */

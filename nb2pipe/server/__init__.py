@@ -1,4 +1,5 @@
-"""The jupyter_server extension: REST handlers under /nb2pipe/ for the JupyterLab frontend."""
+"""The jupyter_server extension: REST handlers under /nb2pipe/ for the JupyterLab frontend
+(the app is in nb2pipe.server.app; importing this package stays light for the workers)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,7 @@ from nb2pipe import __version__
 __all__ = ["__version__"]
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "nb2pipe.server"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from nb2pipe.server.app import Nb2pipeExtension
 
-
-def _load_jupyter_server_extension(server_app: Any) -> None:
-    from nb2pipe.server.handlers import setup_handlers
-
-    setup_handlers(server_app.web_app)
-    server_app.log.info("nb2pipe: REST handlers registered under /nb2pipe/")
+    return [{"module": "nb2pipe.server", "app": Nb2pipeExtension}]

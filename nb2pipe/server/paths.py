@@ -34,7 +34,8 @@ def confine(root: str | Path, api_path: object, *, what: str = "path") -> Path:
 
 
 def notebook_file(root: str | Path, api_path: object) -> Path:
-    """An existing .ipynb file inside the root."""
+    """An existing regular .ipynb file inside the root (a FIFO or device would block the
+    reader, so only regular files are notebooks)."""
     full = confine(root, api_path, what="notebook path")
     shown = relative(root, full)
     if not full.exists():
@@ -43,6 +44,8 @@ def notebook_file(root: str | Path, api_path: object) -> Path:
         raise PathError(400, f"{shown}: is a directory, not a notebook")
     if full.suffix != ".ipynb":
         raise PathError(400, f"{shown}: is not a notebook (.ipynb) file")
+    if not full.is_file():
+        raise PathError(400, f"{shown}: is not a regular file")
     return full
 
 

@@ -1,7 +1,11 @@
-"""Pipeline runs started from JupyterLab: one `nb2pipe run --progress jsonl` subprocess each.
+"""Pipeline runs started from JupyterLab: one `nb2pipe run --progress jsonl` process group each.
 
-The state of every run lives in the server process; the frontend polls it. The subprocess
-prints one JSON event per line; anything else it prints is kept as log.
+A run is a subprocess in a process group of its own, so Stop and the server's shutdown end it
+together with whatever it started (workers, a temporary Prefect server). Its output is read in
+chunks, not lines: a step may print megabytes without a newline. Progress events update the
+run; any other line is log. A run ends when its process exits, even if something it left
+behind still holds the pipe. Every run is saved as a JSON file, so the history of a notebook's
+runs survives a restart of the Jupyter server.
 """
 
 from __future__ import annotations
@@ -9,81 +13,216 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LOG_LINES = 200  # the tail of the output kept per run
-FINAL_STATES = ("completed", "failed")
+from nb2pipe.server.processes import (
+    CHUNK,
+    LineReader,
+    end_group,
+    exit_code,
+    group_alive,
+    signal_group,
+)
+
+LOG_LINES = 400  # the tail of the output kept per run
+LOG_LINE_CHARS = 4000  # a longer line of output is cut to this
+HISTORY = 30  # runs kept per notebook
+STOP_SECONDS = 5.0  # after SIGTERM, before SIGKILL
+DRAIN_SECONDS = 2.0  # output still in the pipe once the process group is gone
+SAVE_SECONDS = 1.0  # at most one write of a running run's file per this
+FINAL_STATES = ("completed", "failed", "cancelled")
+STEP_FINAL_STATES = ("completed", "cached", "failed", "skipped", "cancelled")
+EVENTS = ("phase", "step", "finished", "report")
 
 
 @dataclass
 class Run:
     id: str
     path: str  # the notebook, as the Contents API names it
-    state: str = "starting"  # starting | running | completed | failed
+    parameters: dict[str, str] = field(default_factory=dict)  # as the user typed them
+    state: str = "starting"  # starting | running | completed | failed | cancelled
+    phase: str | None = None
+    message: str | None = None  # what the run is doing, from its last phase event
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     error: str | None = None
+    report: str | None = None  # the HTML report's file, once the run wrote one
+    flow_run: str | None = None  # the flow run's page in the Prefect UI
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
     returncode: int | None = None
 
     @property
     def finished(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else round(self.ended - self.started, 3)
+
     def to_json(self) -> dict[str, Any]:
+        return {**self.summary(), "steps": {n: dict(s) for n, s in sorted(self.steps.items())},
+                "log": list(self.log)}
+
+    def summary(self) -> dict[str, Any]:
+        """What a notebook's run history lists."""
         return {
             "id": self.id,
             "path": self.path,
             "state": self.state,
-            "steps": {name: dict(status) for name, status in sorted(self.steps.items())},
-            "log": list(self.log),
+            "phase": self.phase,
+            "message": self.message,
             "error": self.error,
+            "parameters": dict(self.parameters),
+            "started": self.started,
+            "ended": self.ended,
+            "duration": self.duration,
+            "report": self.report is not None,
+            "flow_run": self.flow_run,
         }
 
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Run:
+        run = cls(id=str(document["id"]), path=str(document["path"]))
+        run.parameters = {str(k): str(v) for k, v in document.get("parameters", {}).items()}
+        run.state = str(document.get("state", "failed"))
+        run.phase, run.message = document.get("phase"), document.get("message")
+        run.steps = {str(k): dict(v) for k, v in document.get("steps", {}).items()}
+        run.log = [str(line) for line in document.get("log", [])]
+        run.error = document.get("error")
+        run.report = document.get("report_file")
+        run.flow_run = document.get("flow_run")
+        run.started = float(document.get("started", 0.0))
+        run.ended = document.get("ended")
+        return run
+
     def apply(self, line: str) -> None:
-        """One line of the subprocess's stdout: a progress event, or text for the log."""
-        try:
-            event = json.loads(line)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict) or event.get("event") not in ("step", "finished"):
+        """One line of the subprocess's output: a progress event, or text for the log.
+        Events of kinds not known here are left out (newer `nb2pipe run` versions may add
+        some)."""
+        event = _event(line)
+        if event is None:
             self.add_log(line)
             return
-        if event["event"] == "step":
-            self.state = "running"
-            self.steps[str(event.get("step"))] = {
-                "state": event.get("state"),
-                "duration": event.get("duration"),
-                "error": event.get("error"),
+        kind = event.get("event")
+        if kind == "phase":
+            self.phase = _text(event.get("phase"))
+            self.message = _text(event.get("message"))
+            if self.phase == "flow_run" and isinstance(event.get("url"), str):
+                self.flow_run = event["url"]
+        elif kind == "step":
+            if self.state == "starting":
+                self.state = "running"
+            name = str(event.get("step"))
+            self.steps[name] = {
+                "state": _text(event.get("state")) or "running",
+                "duration": _number(event.get("duration")),
+                "error": _text(event.get("error")),
+                "cell": _integer(event.get("cell")),
+                "line": _integer(event.get("line")),
             }
-        else:
+        elif kind == "report":
+            self.report = _text(event.get("path"))
+        elif kind == "finished" and not self.finished:
             self.state = "completed" if event.get("state") == "completed" else "failed"
-            self.error = event.get("error")
+            self.error = _text(event.get("error"))
+            self.ended = time.time()  # the work is done; the process only has to exit
+            if self.state == "completed":  # every step did its part, whatever was reported last
+                for status in self.steps.values():
+                    if status["state"] in ("pending", "running"):
+                        status["state"] = "completed"
 
     def add_log(self, line: str) -> None:
+        if len(line) > LOG_LINE_CHARS:
+            line = line[:LOG_LINE_CHARS] + f" [... {len(line) - LOG_LINE_CHARS} more characters]"
         self.log.append(line)
         del self.log[:-LOG_LINES]
+
+    def cancelled(self, reason: str) -> None:
+        """Stopped from outside: every step that had not finished is cancelled."""
+        if self.finished:
+            return
+        self.state = "cancelled"
+        self.error = reason
+        for status in self.steps.values():
+            if status["state"] not in STEP_FINAL_STATES:
+                status["state"] = "cancelled"
+        self.phase = self.message = None
 
     def exited(self, returncode: int) -> None:
         """The subprocess ended: without a `finished` event, the run failed."""
         self.returncode = returncode
+        if self.ended is None or self.state not in ("completed", "failed"):
+            self.ended = time.time()
         if not self.finished:
             self.state = "failed"
             tail = next((line for line in reversed(self.log) if line.strip()), "")
             self.error = tail or f"nb2pipe run exited with code {returncode} before finishing"
+        for status in self.steps.values():  # a step the run never got to report on
+            if status["state"] not in STEP_FINAL_STATES:
+                status["state"] = ("cancelled" if self.state == "cancelled" else
+                                   "failed" if status["state"] == "running" else "skipped")
+        self.phase = self.message = None
+
+
+def _event(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(event, dict) and isinstance(event.get("event"), str):
+        return event if event["event"] in EVENTS else {"event": "unknown"}
+    return None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _integer(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass
+class _Process:
+    """A run's subprocess: its group, and the task that follows it."""
+
+    popen: subprocess.Popen[bytes]
+    task: asyncio.Task[None] | None = None
+    stopping: str | None = None  # why it is being stopped
+
+    @property
+    def group(self) -> int:
+        return self.popen.pid  # start_new_session: the group's id is the leader's pid
 
 
 class RunStore:
-    """Runs by id, and the tasks that follow their subprocesses."""
+    """Runs by id, kept on disk in `folder`, and the subprocesses of the active ones."""
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, folder: Path, python: str = sys.executable) -> None:
+        self.folder = folder
         self.python = python
         self.runs: dict[str, Run] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._processes: dict[str, _Process] = {}
+        self._saved: dict[str, float] = {}
+        self._load()
+
+    # --- queries -----------------------------------------------------------------------
 
     def get(self, run_id: str) -> Run | None:
         return self.runs.get(run_id)
@@ -91,37 +230,166 @@ class RunStore:
     def active(self, path: str) -> Run | None:
         return next((r for r in self.runs.values() if r.path == path and not r.finished), None)
 
-    async def start(self, notebook: Path, api_path: str) -> Run:
-        run = Run(id=uuid.uuid4().hex, path=api_path)
+    def history(self, path: str) -> list[Run]:
+        """The notebook's runs, newest first."""
+        return sorted((r for r in self.runs.values() if r.path == path),
+                      key=lambda r: r.started, reverse=True)
+
+    # --- starting and following --------------------------------------------------------
+
+    def start(self, notebook: Path, api_path: str, flags: Sequence[str] = (),
+              parameters: dict[str, str] | None = None, steps: Sequence[str] = ()) -> Run:
+        """Start `nb2pipe run NOTEBOOK --progress jsonl FLAGS...` in a process group of its own.
+        Needs a running event loop."""
+        run = Run(id=uuid.uuid4().hex, path=api_path, parameters=dict(parameters or {}))
+        run.steps = {name: {"state": "pending", "duration": None, "error": None, "cell": None,
+                            "line": None} for name in steps}
+        run.phase, run.message = "starting", "Starting nb2pipe run"
         self.runs[run.id] = run
+        self._forget_old(api_path)
+        command = [self.python, "-m", "nb2pipe", "run", str(notebook), "--progress", "jsonl",
+                   *flags]
         try:
-            process = await asyncio.create_subprocess_exec(
-                self.python, "-m", "nb2pipe", "run", str(notebook), "--progress", "jsonl",
-                cwd=notebook.parent, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                limit=1 << 20,  # a step error with a long traceback is still one event
+            popen = subprocess.Popen(
+                command, cwd=notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         except OSError as exc:
             run.add_log(f"cannot start nb2pipe run: {exc}")
             run.exited(-1)
+            self._save(run, force=True)
             return run
+        process = _Process(popen)
         self._processes[run.id] = process
-        task = asyncio.get_running_loop().create_task(self._follow(run, process))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        process.task = asyncio.get_running_loop().create_task(self._follow(run, process))
+        self._save(run, force=True)
         return run
 
-    async def _follow(self, run: Run, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            run.apply(raw.decode("utf-8", "replace").rstrip("\r\n"))
-        run.exited(await process.wait())
-        self._processes.pop(run.id, None)
+    async def _follow(self, run: Run, process: _Process) -> None:
+        assert process.popen.stdout is not None
+        loop = asyncio.get_running_loop()
+        stream = process.popen.stdout
+        fd = stream.fileno()
+        os.set_blocking(fd, False)
+        reader = LineReader(lambda line: self._apply(run, line))
+        closed = asyncio.Event()
 
-    async def stop_all(self) -> None:
-        for process in list(self._processes.values()):
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-        for task in list(self._tasks):
+        def readable() -> None:
+            try:
+                chunk = os.read(fd, CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if chunk:
+                reader.feed(chunk)
+            else:
+                loop.remove_reader(fd)
+                closed.set()
+
+        loop.add_reader(fd, readable)
+        try:
+            returncode = await exit_code(process.popen)
+            # Whatever the run left in its group (an orphaned Prefect server) goes too.
+            await end_group(process.group, grace=0.5)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), DRAIN_SECONDS)
+        finally:
+            loop.remove_reader(fd)
+            stream.close()
+            reader.close()
+            self._processes.pop(run.id, None)
+        if process.stopping:
+            run.cancelled(process.stopping)
+        run.exited(returncode)
+        self._save(run, force=True)
+
+    def _apply(self, run: Run, line: str) -> None:
+        run.apply(line)
+        self._save(run)
+
+    # --- stopping ----------------------------------------------------------------------
+
+    async def cancel(self, run_id: str, reason: str = "stopped by the user") -> Run | None:
+        """Stop the run's whole process group; returns once it is gone. The run is cancelled
+        only then; until then it says it is stopping."""
+        run = self.runs.get(run_id)
+        process = self._processes.get(run_id)
+        if run is None or process is None:
+            return run
+        if not process.stopping:
+            process.stopping = reason
+            run.phase, run.message = "stopping", "Stopping the run and what it started"
+            self._save(run, force=True)
+            await end_group(process.group, grace=STOP_SECONDS)
+        if process.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await asyncio.shield(process.task)
+        return run
+
+    async def stop_all(self, reason: str = "the Jupyter server shut down") -> None:
+        await asyncio.gather(*(self.cancel(run_id, reason) for run_id in list(self._processes)))
+
+    def stop_all_now(self, reason: str = "the Jupyter server shut down") -> None:
+        """Without an event loop (the server is going away): end every group and record it."""
+        for process in self._processes.values():
+            process.stopping = reason
+            signal_group(process.group, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline and any(
+                group_alive(p.group) for p in self._processes.values()):
+            time.sleep(0.1)
+        for run_id, process in list(self._processes.items()):
+            signal_group(process.group, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(timeout=STOP_SECONDS)
+            run = self.runs[run_id]
+            run.cancelled(reason)
+            run.exited(process.popen.returncode if process.popen.returncode is not None else -9)
+            self._save(run, force=True)
+        self._processes.clear()
+
+    # --- on disk ------------------------------------------------------------------------
+
+    def _file(self, run_id: str) -> Path:
+        return self.folder / f"{run_id}.json"
+
+    def _save(self, run: Run, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._saved.get(run.id, 0.0) < SAVE_SECONDS:
+            return
+        self._saved[run.id] = now
+        document = {**run.to_json(), "report_file": run.report}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary = self._file(run.id).with_suffix(".json.tmp")
+            temporary.write_text(json.dumps(document), encoding="utf-8")
+            os.replace(temporary, self._file(run.id))
+        except OSError:  # a full or read-only disk costs the history, not the run
+            pass
+
+    def _load(self) -> None:
+        if not self.folder.is_dir():
+            return
+        for file in sorted(self.folder.glob("*.json")):
+            try:
+                run = Run.from_json(json.loads(file.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if file.stem != run.id:
+                continue
+            if not run.finished:  # the server stopped without a chance to stop the run
+                run.exited(run.returncode if run.returncode is not None else -1)
+                run.error = "the Jupyter server stopped before this run finished"
+                self.runs[run.id] = run
+                self._save(run, force=True)
+            self.runs[run.id] = run
+
+    def _forget_old(self, path: str) -> None:
+        for old in self.history(path)[HISTORY:]:
+            if old.finished:
+                del self.runs[old.id]
+                self._saved.pop(old.id, None)
+                with contextlib.suppress(OSError):
+                    self._file(old.id).unlink()

@@ -13,10 +13,14 @@ from lab import (
     Jupyter,
     code,
     copy_churn,
+    failing_notebook,
     markdown,
     running_jupyter,
+    sleeping_notebook,
     small_pipeline_notebook,
+    twelve_step_notebook,
     undefined_name_notebook,
+    untagged_notebook,
     write_notebook,
 )
 
@@ -39,19 +43,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 _FAILED = pytest.StashKey[bool]()
 
 
+SLEEP_MARKER = "nb2pipe-browser-sleeper"
+
+
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
+def prefect(prefect_server: str) -> str:
+    """The session's Prefect server, for the runs the test servers start."""
+    return prefect_server
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, prefect: str) -> Iterator[Jupyter]:
     root = tmp_path_factory.mktemp("lab-root")
     copy_churn(root)
     undefined_name_notebook(root / "broken.ipynb")
     small_pipeline_notebook(root / "small.ipynb")
+    twelve_step_notebook(root / "twelve.ipynb")
+    untagged_notebook(root / "untagged.ipynb")
+    failing_notebook(root / "failing.ipynb")
+    sleeping_notebook(root / "sleeper.ipynb", SLEEP_MARKER)
+    sleeping_notebook(root / "sleeper2.ipynb", SLEEP_MARKER + "-2")
     write_notebook(root / "editor.ipynb", [
         markdown("# Step editor"),
         code("a = 1", "step:first"),
         code("b = a + 1"),
         code("c = b * 2", "metrics"),
     ])
-    with running_jupyter(root, tmp_path_factory.mktemp("lab-state"), app="lab") as jupyter:
+    with running_jupyter(root, tmp_path_factory.mktemp("lab-state"), app="lab",
+                         prefect=prefect) as jupyter:
         yield jupyter
 
 
@@ -68,17 +87,23 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+def open_lab(browser: Any, jupyter: Jupyter, width: int = 1500, height: int = 950) -> Any:
+    """JupyterLab loaded and idle in a fresh browser context of that size."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(f"{jupyter.url}lab?token={jupyter.token}&reset")
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    page.wait_for_selector(".jp-DirListing-item", timeout=60_000)
+    return page
+
+
 @pytest.fixture
 def page(browser: Any, lab: Jupyter, request: pytest.FixtureRequest) -> Iterator[Any]:
     """JupyterLab loaded and idle, in a fresh browser context."""
-    context = browser.new_context(viewport={"width": 1500, "height": 950})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.goto(f"{lab.url}lab?token={lab.token}&reset")
-    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
-    page.wait_for_selector(".jp-DirListing-item", timeout=60_000)
+    page = open_lab(browser, lab)
     yield page
     if request.node.stash.get(_FAILED, False):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"))
-    context.close()
+    page.context.close()

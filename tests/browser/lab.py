@@ -22,7 +22,7 @@ from typing import Any
 
 import nbformat
 
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = 180  # a busy machine starts jupyter lab slowly
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -32,9 +32,10 @@ class Jupyter:
     token: str
     root: Path
     log: Path
+    process: subprocess.Popen[bytes]
 
     def request(self, method: str, path: str, body: Any = None, *,
-                token: str | None = "default") -> tuple[int, Any]:
+                token: str | None = "default", timeout: float = 60) -> tuple[int, Any]:
         """(status, JSON body) of one request; token=None sends no credentials."""
         headers = {"Content-Type": "application/json"}
         token = self.token if token == "default" else token
@@ -44,7 +45,7 @@ class Jupyter:
         request = urllib.request.Request(self.url + path.lstrip("/"), data=data,
                                          headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -65,7 +66,7 @@ class Jupyter:
         while time.monotonic() < deadline:
             status, run = self.get(f"nb2pipe/runs/{run_id}")
             assert status == 200, run
-            if run["state"] in ("completed", "failed"):
+            if run["state"] in ("completed", "failed", "cancelled"):
                 return dict(run)
             time.sleep(0.5)
         raise AssertionError(f"run {run_id} did not finish in {seconds} s: {run}")
@@ -78,13 +79,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_jupyter(root: Path, state: Path, app: str = "server") -> Iterator[Jupyter]:
-    """`jupyter server` or `jupyter lab` serving `root`; `state` holds its config and log."""
+def running_jupyter(root: Path, state: Path, app: str = "server",
+                    prefect: str | None = None) -> Iterator[Jupyter]:
+    """`jupyter server` or `jupyter lab` serving `root`; `state` holds its config, data (the
+    run history), pipeline cache and log. `prefect`: the Prefect API its runs use (the
+    session's server; tests/conftest.py)."""
     port, token = free_port(), secrets.token_hex(16)
-    for folder in ("config", "runtime", "settings", "workspaces"):
+    for folder in ("config", "runtime", "data", "cache", "settings", "workspaces"):
         (state / folder).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(state / "config"),
-               JUPYTER_RUNTIME_DIR=str(state / "runtime"))
+               JUPYTER_RUNTIME_DIR=str(state / "runtime"), JUPYTER_DATA_DIR=str(state / "data"),
+               NB2PIPE_CACHE_DIR=str(state / "cache"))
+    if prefect:
+        env["PREFECT_API_URL"] = prefect
     command = [
         sys.executable, "-m", "jupyter", app, "--allow-root", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -103,17 +110,17 @@ def running_jupyter(root: Path, state: Path, app: str = "server") -> Iterator[Ju
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]
     log = state / f"jupyter-{app}.log"
-    with log.open("w") as output:
+    with log.open("a") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env,
                                    stdin=subprocess.DEVNULL)
-    jupyter = Jupyter(f"http://127.0.0.1:{port}/", token, root, log)
+    jupyter = Jupyter(f"http://127.0.0.1:{port}/", token, root, log, process)
     try:
         _wait_until_up(jupyter, process)
         yield jupyter
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -176,6 +183,51 @@ def undefined_name_notebook(path: Path) -> Path:
     ])
 
 
+def twelve_step_notebook(path: Path) -> Path:
+    """Twelve steps: one source fanned out to ten, gathered by a report; long edge labels."""
+    cells = [markdown("# Twelve steps"),
+             code("X_train = [1, 2]\ny_train = [0, 1]\nX_test = [3]\ny_test = [1]", "step:load")]
+    for i in range(10):
+        cells.append(code(f"score_{i} = len(X_train) + len(y_train) + len(X_test) + len(y_test)"
+                          f" + {i}", f"step:model_{i}"))
+    cells.append(code("total = " + " + ".join(f"score_{i}" for i in range(10)) + "\nprint(total)",
+                      "step:report"))
+    return write_notebook(path, cells)
+
+
+def untagged_notebook(path: Path) -> Path:
+    """No step tags; three markdown sections."""
+    return write_notebook(path, [
+        markdown("# Load"),
+        code("rows = list(range(20))"),
+        code("count = len(rows)"),
+        markdown("## Clean"),
+        code("kept = [r for r in rows if r % 2]"),
+        markdown("## Report"),
+        code("print(count, len(kept))"),
+    ])
+
+
+def failing_notebook(path: Path) -> Path:
+    """Cell 4, line 2 divides by zero."""
+    return write_notebook(path, [
+        markdown("# A step that fails"),
+        code("values = [1, 2, 3]", "step:load"),
+        code("total = sum(values)", "step:add"),
+        code("half = total / 2\nratio = total / (len(values) - 3)", "step:divide"),
+    ])
+
+
+def sleeping_notebook(path: Path, marker: str) -> Path:
+    """A step that starts a child process (marked for `ps`) and sleeps: a run to stop."""
+    return write_notebook(path, [
+        code("import subprocess\nimport sys\nimport time"),
+        code("child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
+             f"{marker!r}])\ntime.sleep(600)\nslept = 600", "step:sleep"),
+        code("print('woke up after', slept)", "step:after"),
+    ])
+
+
 def small_pipeline_notebook(path: Path) -> Path:
     """Three quick steps in plain Python: a pipeline that runs in seconds."""
     return write_notebook(path, [
@@ -185,3 +237,44 @@ def small_pipeline_notebook(path: Path) -> Path:
         code("scaled = [n * factor for n in numbers]", "step:scale"),
         code("total = sum(scaled)\nprint(total)", "step:report"),
     ])
+
+
+# --- processes, as `ps` sees them ---------------------------------------------------------
+
+def processes() -> list[tuple[int, int, str, str]]:
+    """(pid, process group, state, command line) of every process on the machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                "utf-8", "replace").strip()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        found.append((int(entry.name), int(fields[2]), fields[0], command))
+    return found
+
+
+def running(predicate: Any) -> list[tuple[int, int, str, str]]:
+    """The live processes (zombies left out) that `predicate(pid, group, command)` picks."""
+    return [p for p in processes()
+            if p[2] not in ("Z", "X") and predicate(p[0], p[1], p[3])]
+
+
+def run_group(notebook: Path) -> int:
+    """The process group of the `nb2pipe run` of a notebook."""
+    found = running(lambda pid, group, command: "nb2pipe run" in command.replace(
+        "-m nb2pipe run", "nb2pipe run") and str(notebook) in command)
+    assert found, f"no nb2pipe run of {notebook} is running"
+    return found[0][1]
+
+
+def wait_until(condition: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not after {seconds} s")
+        time.sleep(0.2)

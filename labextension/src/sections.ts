@@ -1,0 +1,434 @@
+/**
+ * The parts of the pipeline panel's body, each drawn from a server document: the on-ramp for
+ * notebooks without step tags, the Run parameters, the steps, the diagnostics, a run's
+ * result and the notebook's run history.
+ */
+
+import { applyColors } from './colors';
+import { actionable, button, html } from './dom';
+import {
+  cellRanges,
+  errorHead,
+  historyLine,
+  inputKind,
+  isFinished,
+  optionsText,
+  plural,
+  stateLabel,
+  valueText,
+  where
+} from './present';
+import type {
+  Analysis,
+  CheckParameter,
+  Diagnostic,
+  Onramp,
+  RunStatus,
+  RunSummary,
+  StepStatus
+} from './types';
+
+export function section(title: string, className: string): HTMLElement {
+  const node = html('section', `nb2pipe-section ${className}`);
+  html('h3', 'nb2pipe-section-title', title, node);
+  return node;
+}
+
+/** A "cell 5, line 2" link that selects the cell and marks the line. */
+export function cellLink(
+  place: { cell: number | null; line: number | null },
+  select: (cell: number, line: number | null) => void
+): HTMLElement {
+  const text = where(place);
+  if (place.cell === null) {
+    return html('span', 'nb2pipe-where', text);
+  }
+  const cell = place.cell;
+  const link = html('a', 'nb2pipe-cell-link', text);
+  link.href = '#';
+  link.title = `Select cell ${cell}${place.line !== null ? ` and mark line ${place.line}` : ''}`;
+  link.addEventListener('click', event => {
+    event.preventDefault();
+    event.stopPropagation();
+    select(cell, place.line);
+  });
+  return link;
+}
+
+// --- on-ramp --------------------------------------------------------------------------
+
+export interface OnrampActions {
+  split(mode: 'headings' | 'cells'): void;
+  byHand(): void;
+}
+
+export function onrampSection(onramp: Onramp, act: OnrampActions): HTMLElement {
+  const node = section('No steps yet', 'nb2pipe-onramp');
+  html(
+    'p',
+    'nb2pipe-onramp-text',
+    'No cell of this notebook has a step tag, so the whole notebook is one step. ' +
+      'Split it into steps (this writes step: tags into the notebook; save it to keep them):',
+    node
+  );
+  const choices = html('div', 'nb2pipe-onramp-choices', undefined, node);
+  const headings = onramp.headings.length;
+  const byHeadings = button(
+    'nb2pipe-split-headings',
+    `By headings → ${plural(headings, 'step')}`,
+    `One step per markdown H1/H2 section: ${onramp.headings.join(', ')}`,
+    () => act.split('headings'),
+    choices
+  );
+  if (headings < 2) {
+    byHeadings.disabled = true;
+    byHeadings.title = 'No markdown H1/H2 heading divides the code cells';
+  }
+  button(
+    'nb2pipe-split-cells',
+    `By cells → ${plural(onramp.cells.length, 'step')}`,
+    'One step per code cell',
+    () => act.split('cells'),
+    choices
+  );
+  button(
+    'nb2pipe-split-hand',
+    'Tag by hand',
+    'Select cells in the notebook, then right-click → Pipeline Step → Assign Cells to Step…',
+    () => act.byHand(),
+    choices
+  );
+  if (headings >= 2) {
+    html(
+      'p',
+      'nb2pipe-onramp-preview',
+      `By headings: ${onramp.headings.join(' → ')}`,
+      node
+    );
+  }
+  return node;
+}
+
+// --- parameters ---------------------------------------------------------------------
+
+export interface ParameterForm {
+  /** The text typed for each parameter the user changed (the others keep their default). */
+  typed: Record<string, string>;
+  /** A message under a parameter the server refused. */
+  errors: Record<string, string>;
+}
+
+export function parametersSection(
+  parameters: readonly CheckParameter[],
+  form: ParameterForm,
+  open: boolean,
+  onToggle: (open: boolean) => void
+): HTMLElement {
+  const node = html('details', 'nb2pipe-section nb2pipe-parameters');
+  node.open = open || Object.values(form.errors).some(Boolean);
+  node.addEventListener('toggle', () => onToggle(node.open));
+  html(
+    'summary',
+    'nb2pipe-section-title',
+    `Run parameters (${parameters.length})`,
+    node
+  );
+  const list = html('div', 'nb2pipe-parameter-list', undefined, node);
+  for (const parameter of parameters) {
+    const row = html('div', 'nb2pipe-parameter', undefined, list);
+    row.dataset.parameter = parameter.name;
+    const id = `nb2pipe-parameter-${parameter.name}-${Math.random().toString(36).slice(2, 8)}`;
+    const label = html('label', 'nb2pipe-parameter-name', undefined, row);
+    label.htmlFor = id;
+    html('span', 'nb2pipe-parameter-label', parameter.name, label);
+    html('span', 'nb2pipe-parameter-type', parameter.type, label);
+    const input = html(
+      'input',
+      'jp-mod-styled nb2pipe-parameter-input',
+      undefined,
+      row
+    );
+    input.id = id;
+    const text = form.typed[parameter.name] ?? valueText(parameter.default);
+    const kind = inputKind(parameter);
+    if (kind === 'checkbox') {
+      input.type = 'checkbox';
+      input.checked = text === 'True';
+      input.addEventListener('change', () => {
+        form.typed[parameter.name] = input.checked ? 'True' : 'False';
+      });
+    } else {
+      input.type = 'text';
+      input.value = text;
+      input.spellcheck = false;
+      if (kind === 'number') {
+        input.inputMode = 'decimal';
+      }
+      input.addEventListener('input', () => {
+        form.typed[parameter.name] = input.value;
+        form.errors[parameter.name] = '';
+        row.classList.remove('nb2pipe-mod-invalid');
+        input.removeAttribute('aria-invalid');
+      });
+    }
+    input.title = `default: ${valueText(parameter.default)}`;
+    const problem = form.errors[parameter.name];
+    if (problem) {
+      row.classList.add('nb2pipe-mod-invalid');
+      input.setAttribute('aria-invalid', 'true');
+      const message = html('div', 'nb2pipe-parameter-error', problem, row);
+      message.id = `${id}-error`;
+      input.setAttribute('aria-describedby', message.id);
+    }
+  }
+  if (!parameters.length) {
+    html(
+      'p',
+      'nb2pipe-none',
+      'The notebook has no parameters cell (a cell tagged parameters).',
+      list
+    );
+  }
+  return node;
+}
+
+// --- steps ---------------------------------------------------------------------------
+
+export interface StepActions {
+  select(cell: number, line: number | null): void;
+  options(step: string): void;
+}
+
+export function stepsSection(
+  analysis: Analysis,
+  statuses: Record<string, StepStatus> | null,
+  act: StepActions
+): HTMLElement {
+  const node = section(
+    `Steps (${analysis.check.steps.length})`,
+    'nb2pipe-steps-section'
+  );
+  const list = html('ol', 'nb2pipe-steps', undefined, node);
+  for (const step of analysis.check.steps) {
+    const info = analysis.steps.find(s => s.name === step.name);
+    const first = info?.first_cell ?? step.cells[0];
+    const item = html('li', 'nb2pipe-step', undefined, list);
+    item.dataset.step = step.name;
+    actionable(
+      item,
+      `Select cell ${first}, where step ${step.name} starts`,
+      () => act.select(first, null)
+    );
+    const swatch = html('span', 'nb2pipe-swatch', undefined, item);
+    applyColors(swatch, step.name);
+    html('span', 'nb2pipe-step-name', step.name, item);
+    html(
+      'span',
+      'nb2pipe-step-cells',
+      step.cells.length ? cellRanges(step.cells) : 'no cells',
+      item
+    );
+    const options = info ? optionsText(info.options) : '';
+    html('span', 'nb2pipe-step-options', options, item);
+    const status = statuses?.[step.name];
+    const state = html(
+      'span',
+      'nb2pipe-step-state',
+      status ? stateLabel(status.state, status.duration) : '',
+      item
+    );
+    if (status?.state === 'failed' && status.error) {
+      state.title = status.error;
+    }
+    const settings = button(
+      'nb2pipe-step-settings',
+      '⚙',
+      `Options of step ${step.name}: retries, timeout, cache, resources`,
+      () => act.options(step.name),
+      item
+    );
+    settings.setAttribute('aria-label', `Options of step ${step.name}`);
+    item.dataset.state = status?.state ?? '';
+    if (status?.state === 'failed' && status.error) {
+      state.title = status.error;
+    }
+  }
+  return node;
+}
+
+// --- diagnostics ---------------------------------------------------------------------
+
+export function diagnosticsSection(
+  diagnostics: readonly Diagnostic[],
+  select: (cell: number, line: number | null) => void
+): HTMLElement {
+  const node = section(
+    `Diagnostics (${diagnostics.length})`,
+    'nb2pipe-diagnostics-section'
+  );
+  if (!diagnostics.length) {
+    html('p', 'nb2pipe-none', 'No problems found.', node);
+    return node;
+  }
+  const list = html('ul', 'nb2pipe-diagnostics', undefined, node);
+  for (const d of diagnostics) {
+    const item = html(
+      'li',
+      `nb2pipe-diagnostic nb2pipe-mod-${d.severity}`,
+      undefined,
+      list
+    );
+    item.dataset.code = d.code;
+    const head = html('div', 'nb2pipe-diagnostic-head', undefined, item);
+    html(
+      'span',
+      'nb2pipe-code',
+      `${d.severity === 'error' ? '✗' : '⚠'} ${d.code} ${d.severity}`,
+      head
+    );
+    html('span', 'nb2pipe-where', where(d), head);
+    html('div', 'nb2pipe-message', d.message, item);
+    if (d.hint) {
+      html('div', 'nb2pipe-hint', `hint: ${d.hint}`, item);
+    }
+    if (d.cell !== null) {
+      const cell = d.cell;
+      item.dataset.cell = String(cell);
+      actionable(item, `Select cell ${cell}`, () => select(cell, d.line));
+    }
+  }
+  return node;
+}
+
+// --- a run's result --------------------------------------------------------------------
+
+/** A run's outcome: state, failed steps with links to their cells, report, full log. The
+ * log's toggle keeps its state while the run is polled. */
+export class RunView {
+  readonly node: HTMLElement;
+  private readonly head: HTMLElement;
+  private readonly failures: HTMLElement;
+  private readonly links: HTMLElement;
+  private readonly logToggle: HTMLDetailsElement;
+  private readonly log: HTMLElement;
+
+  constructor(
+    readonly id: string,
+    private readonly select: (cell: number, line: number | null) => void,
+    private readonly reportUrl: (id: string) => string
+  ) {
+    this.node = html('div', 'nb2pipe-run-result');
+    this.node.dataset.run = id;
+    this.head = html('div', 'nb2pipe-run-head', '', this.node);
+    this.failures = html('ul', 'nb2pipe-run-failures', undefined, this.node);
+    this.links = html('div', 'nb2pipe-run-links', undefined, this.node);
+    this.logToggle = html(
+      'details',
+      'nb2pipe-run-log-toggle',
+      undefined,
+      this.node
+    );
+    html('summary', '', 'Full log', this.logToggle);
+    this.log = html('pre', 'nb2pipe-run-log', '', this.logToggle);
+  }
+
+  show(run: RunStatus): void {
+    this.node.dataset.state = run.state;
+    const started = new Date(run.started * 1000).toLocaleTimeString();
+    this.head.textContent =
+      `Run of ${started}: ${stateLabel(run.state, run.duration)}` +
+      (!isFinished(run.state) && run.message ? ` — ${run.message}` : '');
+    this.failures.replaceChildren();
+    const failed = Object.entries(run.steps).filter(
+      ([, s]) => s.state === 'failed' && s.error
+    );
+    for (const [name, status] of failed) {
+      const item = html('li', 'nb2pipe-run-failure', undefined, this.failures);
+      item.dataset.step = name;
+      html('span', 'nb2pipe-run-failure-step', `${name}: `, item);
+      if (status.cell !== null) {
+        item.appendChild(cellLink(status, this.select));
+        item.append(' ');
+      }
+      html(
+        'span',
+        'nb2pipe-run-failure-error',
+        trimLocation(errorHead(status.error)),
+        item
+      );
+      const source = (status.error ?? '')
+        .split('\n')
+        .slice(1)
+        .join('\n')
+        .trim();
+      if (source) {
+        html('pre', 'nb2pipe-run-failure-source', source, item);
+      }
+    }
+    if (!failed.length && run.state === 'failed' && run.error) {
+      html('li', 'nb2pipe-run-failure', errorHead(run.error), this.failures);
+    }
+    this.links.replaceChildren();
+    if (run.report) {
+      const link = html(
+        'a',
+        'nb2pipe-report-link',
+        'Open the run report',
+        this.links
+      );
+      link.href = this.reportUrl(run.id);
+      link.target = '_blank';
+      link.rel = 'noopener';
+    }
+    if (run.flow_run) {
+      const link = html(
+        'a',
+        'nb2pipe-flow-run-link',
+        'Open the flow run in Prefect',
+        this.links
+      );
+      link.href = run.flow_run;
+      link.target = '_blank';
+      link.rel = 'noopener';
+    }
+    this.log.textContent = run.log.join('\n');
+    this.logToggle.hidden = !run.log.length;
+  }
+}
+
+/** The step error without its "notebook: cell N, line M (step 'x'): " prefix, which the link
+ * already shows. */
+export function trimLocation(error: string): string {
+  return error.replace(/^.*?: cell \d+, line \d+ \(step '[^']*'\): /, '');
+}
+
+// --- run history -------------------------------------------------------------------
+
+export function historySection(
+  runs: readonly RunSummary[],
+  shown: string | null,
+  pick: (id: string) => void,
+  reportUrl: (id: string) => string
+): HTMLElement {
+  const node = section(`Run history (${runs.length})`, 'nb2pipe-history');
+  if (!runs.length) {
+    html('p', 'nb2pipe-none', 'No runs yet.', node);
+    return node;
+  }
+  const list = html('ol', 'nb2pipe-history-list', undefined, node);
+  for (const run of runs) {
+    const item = html('li', 'nb2pipe-history-item', undefined, list);
+    item.dataset.run = run.id;
+    item.dataset.state = run.state;
+    item.classList.toggle('nb2pipe-mod-shown', run.id === shown);
+    actionable(item, 'Show this run', () => pick(run.id));
+    html('span', 'nb2pipe-history-line', historyLine(run), item);
+    if (run.report) {
+      const link = html('a', 'nb2pipe-report-link', 'report', item);
+      link.href = reportUrl(run.id);
+      link.target = '_blank';
+      link.rel = 'noopener';
+    }
+  }
+  return node;
+}
