@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -180,6 +181,8 @@ def _parser() -> argparse.ArgumentParser:
                           "(default: a local cluster)")
     run.add_argument("--workers", type=int, metavar="N", help="concurrent steps at most")
     run.add_argument("--no-cache", action="store_true", help="run every step again")
+    run.add_argument("--no-report", action="store_true",
+                     help="write no HTML report (and capture no figures or printed output)")
     run.add_argument("--cwd", metavar="DIR", help="run steps here (default: the notebook's folder)")
     run.add_argument("-o", "--output", metavar="DIR",
                      help="write the converted project here (default: a cache folder)")
@@ -474,7 +477,8 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(parameters=values, mode=args.mode, runner=args.runner,
                          cache=not args.no_cache, dask_address=args.dask_address,
                          workdir=args.cwd, max_workers=args.workers,
-                         notebook=str(prepared.notebook) if prepared.notebook else None)
+                         notebook=str(prepared.notebook) if prepared.notebook else None,
+                         report=None if args.no_report else _report_file(prepared.manifest))
     phase = _phase_printer(jsonl is not None, sys.stderr if args.json else sys.stdout)
     links: list[str] = []
 
@@ -506,12 +510,16 @@ def _run(args: argparse.Namespace) -> int:
         print("nb2pipe: interrupted; the run's processes were stopped", file=sys.stderr)
         return 130
     if jsonl:
+        if result.report:
+            jsonl.report(result.report)
         jsonl.finished(result)
     elif args.json:
         print(json.dumps({**document(result, str(prepared.project)),
                           "flow_run_url": links[0] if links else None}, indent=2))
     else:
         print(summary(result))
+        if result.report:
+            print(f"report: {result.report}")
         kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
         for folder in kept:
             print(f"executed step notebooks: {folder}")
@@ -521,6 +529,17 @@ def _run(args: argparse.Namespace) -> int:
         if result.error:
             print(f"nb2pipe: {result.error}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def _report_file(manifest: dict[str, Any]) -> str:
+    """A new file for the run's HTML report: in the user's cache, by flow and time."""
+    import time
+
+    from nb2pipe.runtime.store import cache_folder
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = cache_folder() / "reports" / manifest["flow"]["name"]
+    return str(folder / f"{stamp}-{os.getpid()}.html")
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -45,6 +45,8 @@ class RunOptions:
     # Every step reads its inputs back from the store, as it would in another process, so no
     # object shared in memory can hide a dependency the graph missed (nb2pipe verify).
     isolate: bool = False
+    # The run's HTML report: this file (None: no report; nothing is captured).
+    report: str | None = None
 
 
 @dataclass
@@ -56,6 +58,7 @@ class RunResult:
     startup: float  # Prefect's fixed cost before the flow runs: server, flow run creation
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. a damaged cache entry, recomputed
+    report: str | None = None  # the HTML report's file, when one was written
 
     @property
     def metrics(self) -> dict[str, dict[str, Any]]:
@@ -104,6 +107,7 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
         startup=timing.get("start", started) - started,
         error=None if ok else (failed[0].error if failed else _message(state)),
         warnings=tracker.warnings,
+        report=options.report if options.report and os.path.isfile(options.report) else None,
     )
 
 
@@ -140,6 +144,7 @@ def _settings(project: Path, options: RunOptions, events: str | None) -> dict[st
         "NB2PIPE_RUN_DIR": options.run_dir,
         "NB2PIPE_FINGERPRINTS": options.fingerprints,
         "NB2PIPE_HANDOFF": "store" if options.isolate else None,
+        "NB2PIPE_REPORT": options.report or "off",
     }
 
 

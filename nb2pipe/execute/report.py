@@ -44,6 +44,10 @@ class JsonProgress:
         print(json.dumps({"event": "warning", "message": message}), file=self.stream,
               flush=True)
 
+    def report(self, path: str) -> None:
+        """The run's HTML report (the JupyterLab server links it)."""
+        print(json.dumps({"event": "report", "path": path}), file=self.stream, flush=True)
+
     def finished(self, result: RunResult) -> None:
         print(json.dumps({"event": "finished", "state": "completed" if result.ok else "failed",
                           "error": result.error}), file=self.stream, flush=True)
@@ -73,4 +77,5 @@ def document(result: RunResult, project: str) -> dict[str, Any]:
             for r in result.steps.values()
         ],
         "metrics": result.metrics,
+        "report": result.report,
     }

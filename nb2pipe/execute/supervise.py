@@ -97,7 +97,9 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     result = RunResult(ok=ok, steps=tracker.reports, outputs={},
                        seconds=float((finished or {}).get("seconds", elapsed)),
                        startup=float((finished or {}).get("startup", 0.0)), error=error,
-                       warnings=tracker.warnings)
+                       warnings=tracker.warnings,
+                       report=options.report if options.report and os.path.isfile(
+                           options.report) else None)
     if interrupted:
         raise Interrupted(result)
     return result

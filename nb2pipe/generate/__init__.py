@@ -100,7 +100,7 @@ def _run_facts(document: dict[str, Any], plan: Plan) -> dict[str, Any]:
 
 def _extra_requirements(plan: Plan, options: Options,
                         fixtures: dict[str, bytes] | None) -> list[tuple[str, str]]:
-    extra = []
+    extra = [("nbconvert", "the run's HTML report")]
     if plan.uses_display:
         extra.append(("ipython", "display() in the notebook"))
     if fixtures and any(path.endswith(".parquet") for path in fixtures):

@@ -24,6 +24,7 @@ _IMPORTS = (
     ("prefect.cache_policies", "NO_CACHE", "NO_CACHE"),
     ("prefect.futures", "wait", "wait"),
     ("steps", None, "steps"),
+    ("nb2pipe_runtime.report", "write_report", "write_report"),
     ("nb2pipe_runtime.runners", "resources", "resources"),
     ("nb2pipe_runtime.runners", "task_runner", "task_runner"),
     ("nb2pipe_runtime.tasks", "Values", "Values"),
@@ -69,7 +70,7 @@ def render_flow(plan: Plan) -> str:
     body.extend(["", ""])
     body.extend(_main(plan, names))
     used = {"flow", "wait", "steps", "task_runner", "Values", "result_storage", "run_step",
-            "step_task"}
+            "step_task", "write_report"}
     used |= {"copy"} if any(s.copied for s in plan.steps) else set()
     used |= {"NO_CACHE"} if any(not s.options.cache for s in plan.steps) else set()
     used |= {"Any"} if any(p.type in _TYPES_NEEDING_ANY for p in plan.parameters) else set()
@@ -158,10 +159,12 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
         "# Each step's values go to the result storage (a folder, or a Prefect block: see",
         "# README.md), where Prefect finds them again for steps whose code, parameters and",
         "# inputs did not change; the flow's own result (all of them together) is not kept.",
+        "# When it ends, the run's HTML report is written (see README.md).",
         *_decorator(names["flow"], [
             f"name={literal(plan.slug)}", f"task_runner={names['task_runner']}()",
             f"result_storage={names['result_storage']}()", "persist_result=False",
-            "log_prints=True"]),
+            "log_prints=True", f"on_completion=[{names['write_report']}]",
+            f"on_failure=[{names['write_report']}]"]),
     ]
     returns = f"dict[str, {names['Values']}]"
     if parameters:

@@ -10,6 +10,7 @@ not run is left out (it is emitted where it runs, with the globals it reads).
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
@@ -133,7 +134,8 @@ class StepCode:
         lines: list[Line] = []
         for index in node.cells:
             cell = self.cells[index]
-            kept = [Line(text, index, n) for n, text in enumerate(cell.code.split("\n"), start=1)
+            code = shown_last_value(cell.code, removed, index)
+            kept = [Line(text, index, n) for n, text in enumerate(code.split("\n"), start=1)
                     if (index, n) not in removed]
             while kept and not kept[-1].text.strip():
                 kept.pop()
@@ -224,6 +226,47 @@ class StepCode:
                     carried.append(event.name)
         return [Line(f"{name} = None  # bound on an earlier pass of the loop that reads it")
                 for name in carried]
+
+
+DISPLAYHOOK = "displayhook"  # nb2pipe_runtime.capture.displayhook, imported by steps.py
+# Calls whose value is None, or that show something themselves: not shown again.
+_SHOWS_ITSELF = frozenset({"print", "display", "show", "savefig", "info", "close", "clf"})
+
+
+def shown_last_value(code: str, removed: set[tuple[int, int]], cell: int) -> str:
+    """The cell's code with its last expression's value shown, as Jupyter shows it:
+    `df.head()` -> `displayhook(df.head())`, on the same lines. Not for an expression ended
+    by `;` (Jupyter hides it), a string, or a call that shows something itself."""
+    if DISPLAYHOOK in code:
+        return code
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
+        return code
+    value = tree.body[-1].value
+    end_line, end_col = value.end_lineno, value.end_col_offset
+    if end_line is None or end_col is None:
+        return code
+    if isinstance(value, ast.Constant | ast.Await | ast.Yield | ast.YieldFrom):
+        return code
+    if isinstance(value, ast.Call):
+        called = value.func
+        name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
+        if name in _SHOWS_ITSELF:
+            return code
+    if any((cell, n) in removed for n in range(value.lineno, end_line + 1)):
+        return code
+    lines = code.split("\n")
+    last = lines[end_line - 1].encode()
+    if last[end_col:].lstrip().startswith(b";"):
+        return code
+    lines[end_line - 1] = (last[:end_col] + b")" + last[end_col:]).decode()
+    first = lines[value.lineno - 1].encode()
+    lines[value.lineno - 1] = (first[:value.col_offset] + f"{DISPLAYHOOK}(".encode()
+                               + first[value.col_offset:]).decode()
+    return "\n".join(lines)
 
 
 def span_lines(cells: dict[int, Cell], span: Span) -> list[Line]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from nb2pipe.generate.code import docstring_text, literal, string_lines
 from nb2pipe.generate.plan import Line, Plan, StepPlan
+from nb2pipe.generate.step_code import DISPLAYHOOK
 
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
 
@@ -42,6 +43,10 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
     from nb2pipe.graph.resolve import NOTEBOOK_PROVIDED
 
     extra_lines.extend(NOTEBOOK_PROVIDED[name] for name in plan.notebook_names)
+    if any(line.cell is not None and line.text.lstrip().startswith(f"{DISPLAYHOOK}(")
+           for step in plan.steps for line in step.body):
+        # A cell's last value, shown in the run's report as the notebook shows it.
+        extra_lines.append(f"from nb2pipe_runtime.capture import {DISPLAYHOOK}")
     if local_modules:
         shown = ", ".join(f"{m}.py" for m in local_modules)
         extra_lines[:0] = [

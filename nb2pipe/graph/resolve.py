@@ -49,7 +49,7 @@ SETUP_CALLS = re.compile(
 # Names a notebook has without defining them: Python's builtins, and what IPython adds. The
 # generated steps import IPython's own (NOTEBOOK_PROVIDED) where code uses them.
 NOTEBOOK_PROVIDED = {
-    "display": "from IPython.display import display",
+    "display": "from nb2pipe_runtime.capture import display",
     "get_ipython": "from IPython import get_ipython",
 }
 NOTEBOOK_BUILTINS = frozenset((*dir(builtins), *NOTEBOOK_PROVIDED, "exit", "quit"))
@@ -159,9 +159,11 @@ class Resolver(Explanations):
                 self._event(state, event)
         if symbols.display_only and not metrics:
             cell = self.cells[symbols.cell]
-            self._report("NB306", f"cell {cell.index} only displays values; in the pipeline it "
-                         "runs but its output goes nowhere", cell, 1,
-                         "tag it `skip` to keep it out of the pipeline (it still runs in Jupyter)")
+            self._report("NB306", f"cell {cell.index} only displays values; in the pipeline "
+                         "what it shows goes to the run's HTML report (not computed again "
+                         "for anything else)", cell, 1,
+                         "tag it `skip` to leave it out of the pipeline and the report (it "
+                         "still runs in Jupyter); `nb2pipe run --no-report` drops all output")
         if metrics:
             bound = [e.name for e in symbols.events if isinstance(e, Bind) and e.code is None]
             for name in dict.fromkeys((*bound, *symbols.shown)):

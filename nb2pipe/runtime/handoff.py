@@ -35,6 +35,7 @@ class Values(Mapping[str, Any]):
         self.run = run  # the flow run: where values only this run needs are saved
         self.unsaved = dict(unsaved or {})  # values that cannot be saved, and why
         self.notebook: str | None = None  # notebook mode: the executed step notebook
+        self.record: str | None = None  # the step's outputs for the run's report (report.py)
 
     def __getitem__(self, name: str) -> Any:
         from_store = os.environ.get("NB2PIPE_HANDOFF") == "store"
@@ -87,7 +88,7 @@ class Values(Mapping[str, Any]):
         if self.memory and self.location:
             self.save(Store(self.location), for_later=False)
         return (_restore, (self.step, self.refs, self.location, self.run, self.unsaved,
-                           self.notebook))
+                           self.notebook, self.record))
 
     def _store(self) -> Store:
         if self.location is None:
@@ -96,9 +97,11 @@ class Values(Mapping[str, Any]):
 
 
 def _restore(step: str, refs: dict[str, Ref], location: str | None, run: str | None,
-             unsaved: dict[str, str], notebook: str | None) -> Values:
+             unsaved: dict[str, str], notebook: str | None,
+             record: str | None = None) -> Values:
     restored = Values(step, None, {n: Ref(*r) for n, r in refs.items()}, location, run, unsaved)
     restored.notebook = notebook
+    restored.record = record
     return restored
 
 

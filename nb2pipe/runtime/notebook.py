@@ -70,12 +70,33 @@ def run_notebook_step(name: str, arguments: dict[str, Any]) -> tuple[dict[str, A
             "language_info": {"name": "python"}}}
         step_notebook = folder / f"{name}.ipynb"
         step_notebook.write_text(json.dumps(document), encoding="utf-8")
-        executed = _run_dir() / "notebooks" / f"{name}.ipynb"
+        executed = executed_path(name)
         executed.parent.mkdir(parents=True, exist_ok=True)
         failure = run_notebook(step_notebook, executed, project.workdir(), kernel, parameters)
         if failure is not None:
             raise _step_error(manifest, name, executed, failure)
         return values.load(str(folder / "out")), str(executed)
+
+
+def executed_path(step: str) -> Path:
+    """Where the step's executed notebook is kept."""
+    return _run_dir() / "notebooks" / f"{step}.ipynb"
+
+
+def executed_outputs(executed: Path) -> dict[int, list[dict[str, Any]]]:
+    """The outputs of the user's cells in an executed step notebook, by cell (for the
+    report); empty when the notebook is not there."""
+    try:
+        document = json.loads(executed.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found: dict[int, list[dict[str, Any]]] = {}
+    for cell in document.get("cells", []):
+        origin = cell.get("metadata", {}).get("nb2pipe", {}).get("cell")
+        if cell.get("cell_type") == "code" and str(cell.get("id", "")).startswith("cell-") \
+                and isinstance(origin, int):
+            found[origin] = list(cell.get("outputs", []))
+    return found
 
 
 def setup_code(modules: dict[str, str] | None = None) -> str:

@@ -108,6 +108,34 @@ class Store:
             local.write_bytes(_block(self.location).read_path(path))
             return values.load_file(str(local))
 
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """A file of the run's report (a step's outputs, a figure), written as it is."""
+        folder = self.folder
+        if folder is None:
+            _block(self.location).write_path(path, data)
+            return
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    def read_bytes(self, path: str) -> bytes:
+        folder = self.folder
+        if folder is not None:
+            return (folder / path).read_bytes()
+        return bytes(_block(self.location).read_path(path))
+
+    def url(self, path: str) -> str:
+        """Where a file of the store can be fetched from: a file:// URL for a folder, the
+        block's own address (s3://..., gs://...) when it has one."""
+        folder = self.folder
+        if folder is not None:
+            return (folder / path).as_uri()
+        basepath = str(getattr(_block(self.location), "basepath", "") or
+                       getattr(_block(self.location), "bucket_folder", "") or "")
+        return f"{basepath.rstrip('/')}/{path}" if basepath else path
+
     def discard_damaged(self, refs: dict[str, Ref]) -> str | None:
         """Check every file against its hash: None when all hold what they held when stored;
         else what is wrong, the damaged files removed (from a folder; a block's are

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec
@@ -20,7 +21,7 @@ from typing import Any, ParamSpec
 from prefect import Task, task
 from prefect.context import TaskRunContext
 
-from . import errors, progress, project
+from . import capture, errors, progress, project, report
 from .cache import StepCache
 from .fingerprint import fingerprint
 from .handoff import Values, reading
@@ -39,9 +40,11 @@ def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task
     options = {"name": name, "task_run_name": name, "cache_policy": STEP_CACHE, **options}
     if options.get("retries"):
         options.setdefault("retry_condition_fn", errors.retry_unless_bug)
+    completion: list[Callable[..., None]] = [report.step_cached]
     if progress.channel():
-        options.update(on_running=[progress.started], on_completion=[progress.finished],
-                       on_failure=[progress.failed])
+        options.update(on_running=[progress.started], on_failure=[progress.failed])
+        completion.append(progress.finished)
+    options["on_completion"] = [*completion, *options.get("on_completion", [])]
 
     def decorate(function: Callable[P, Values]) -> Task[P, Values]:
         @functools.wraps(function)
@@ -67,17 +70,16 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
         _write_fingerprints(fingerprints, name, "inputs", arguments)
     executed = None
     if os.environ.get("NB2PIPE_MODE") == "notebook":
-        from .notebook import run_notebook_step
-
-        outputs, executed = run_notebook_step(name, arguments)
+        outputs, executed, shown = _call_notebook(name, arguments)
     else:
-        outputs = _call(name, function, arguments)
+        outputs, shown = _call(name, function, arguments)
     if fingerprints:
         _write_fingerprints(fingerprints, name, "outputs", outputs)
     context = TaskRunContext.get()
     run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
     values = Values(name, outputs, run=run)
     values.notebook = executed
+    values.record = _recorded(name, outputs, shown)
     if context is not None:
         store = Store.for_storage(context.result_store.result_storage)
         if os.environ.get("NB2PIPE_CACHE") != "off":
@@ -90,16 +92,66 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
     return values
 
 
+Shown = dict[str, Any]  # what a step showed, for its record in the run's report
+
+
 def _call(name: str, function: Callable[..., dict[str, Any]],
-          arguments: dict[str, Any]) -> dict[str, Any]:
+          arguments: dict[str, Any]) -> tuple[dict[str, Any], Shown | None]:
     here = project.workdir()
     if Path.cwd() != here:
         os.chdir(here)
+    steps_file = str(project.PROJECT / "steps.py")
+    if not capture.enabled():
+        try:
+            return function(**arguments), None
+        except (Exception, SystemExit) as error:
+            raise errors.step_error(project.manifest(), steps_file, name, error) from error
+    raised: BaseException | None = None
+    with capture.capturing(name) as shown:
+        try:
+            outputs = function(**arguments)
+        except (Exception, SystemExit) as error:
+            raised = error
+            cell = shown.error(error)
+    if raised is not None:
+        failure = errors.step_error(project.manifest(), steps_file, name, raised)
+        report.save_step(name, shown.cells, "failed", shown.started, shown.figures,
+                         error=str(failure), error_cell=failure.cell or cell)
+        raise failure from raised
+    return outputs, {"cells": shown.cells, "started": shown.started, "figures": shown.figures}
+
+
+def _call_notebook(name: str, arguments: dict[str, Any]
+                   ) -> tuple[dict[str, Any], str, Shown | None]:
+    """Notebook mode: the executed step notebook's outputs are the step's, for the report."""
+    from .notebook import executed_outputs, executed_path, run_notebook_step
+
+    started = time.time()
     try:
-        return function(**arguments)
-    except (Exception, SystemExit) as error:
-        steps_file = str(project.PROJECT / "steps.py")
-        raise errors.step_error(project.manifest(), steps_file, name, error) from error
+        outputs, executed = run_notebook_step(name, arguments)
+    except errors.StepError as failure:
+        report.save_step(name, executed_outputs(executed_path(name)), "failed", started,
+                         error=str(failure), error_cell=failure.cell,
+                         notebook=str(executed_path(name)))
+        raise
+    shown = {"cells": executed_outputs(Path(executed)), "started": started, "figures": [],
+             "notebook": executed}
+    return outputs, executed, shown if capture.enabled() else None
+
+
+def _recorded(name: str, outputs: dict[str, Any], shown: Shown | None) -> str | None:
+    """Write the step's record for the report (its metrics included); its path, or None."""
+    if shown is None:
+        return None
+    metrics = {}
+    for metric in project.step(name).get("metrics", []):
+        value = outputs.get(metric)
+        if hasattr(value, "item") and getattr(value, "shape", None) == ():
+            value = value.item()
+        if isinstance(value, bool | int | float | str):
+            metrics[metric] = value
+    return report.save_step(name, shown["cells"], "completed", shown["started"],
+                            shown["figures"], metrics=metrics, notebook=shown.get("notebook"))
 
 
 def _write_fingerprints(path: str, step: str, kind: str, found: dict[str, Any]) -> None:

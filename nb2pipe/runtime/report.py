@@ -1,0 +1,350 @@
+"""The run's report: one self-contained HTML page, rendered by nbconvert from a notebook.
+
+Each step leaves a record of its run in the result storage (`save_step`):
+
+    reports/RUN/steps/STEP.json    state, duration, error, metrics, outputs by cell
+    reports/RUN/figures/*.png      its figures (also Prefect image artifacts)
+
+When the flow ends (`write_report`, a flow state hook in flow.py), the records become a
+notebook-shaped document: a header (parameters, the step graph, each step's state and duration,
+metrics), then the notebook's cells in order, each step's cells with their outputs under a
+heading `step-NAME` (the failing cell marked). nbconvert's HTMLExporter writes it with images
+embedded. The page goes to NB2PIPE_REPORT (a file, for `nb2pipe run`) or else to
+reports/RUN/report.html in the result storage, and is announced as Prefect link and markdown
+artifacts of the flow run. NB2PIPE_REPORT=off turns all of this off.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from . import capture, project
+from .store import BLOCK, Store
+
+FAILED_TAG = "nb2pipe-failed"
+STATE_COLORS = {"completed": "#2e7d32", "cached": "#1565c0", "failed": "#c62828",
+                "not run": "#757575"}
+STYLE = f"""<style>
+.celltag_{FAILED_TAG} {{ border-left: 6px solid #c62828; background: #fdecea; }}
+.nb2pipe-state {{ font-weight: 600; }}
+table.nb2pipe-table td, table.nb2pipe-table th {{ padding: 2px 10px; text-align: left; }}
+</style>"""
+
+
+def record_path(run: str, step: str) -> str:
+    return f"reports/{run}/steps/{step}.json"
+
+
+def _store() -> Store:
+    from .tasks import result_storage
+
+    storage = result_storage()
+    return Store(str(storage) if isinstance(storage, Path) else f"{BLOCK}{storage}")
+
+
+def _run_id() -> str | None:
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    task = TaskRunContext.get()
+    if task is not None and task.task_run.flow_run_id:
+        return str(task.task_run.flow_run_id)
+    flow = FlowRunContext.get()
+    return str(flow.flow_run.id) if flow is not None and flow.flow_run else None
+
+
+# -- a step's record ----------------------------------------------------------------------
+
+
+def save_step(step: str, cells: dict[int, list[dict[str, Any]]], state: str,
+              started: float, figures: list[tuple[int, bytes]] | None = None,
+              error: str | None = None, error_cell: int | None = None,
+              metrics: dict[str, Any] | None = None, notebook: str | None = None) -> str | None:
+    """Write the step's record (and figures, as image artifacts too); returns its path in the
+    store, or None outside a flow run."""
+    run = _run_id()
+    if run is None or not capture.enabled():
+        return None
+    store = _store()
+    saved = []
+    for number, (cell, png) in enumerate(figures or [], start=1):
+        path = f"reports/{run}/figures/{step}-cell{cell}-{number}.png"
+        store.write_bytes(path, png)
+        saved.append(path)
+        _image_artifact(store.url(path), f"{step}-figure-{number}",
+                        f"Figure {number} of step {step} (cell {cell})")
+    record = {"step": step, "state": state, "started": started,
+              "duration": round(time.time() - started, 3), "error": error,
+              "error_cell": error_cell, "metrics": metrics or {}, "figures": saved,
+              "notebook": notebook, "cells": {str(k): v for k, v in sorted(cells.items())}}
+    path = record_path(run, step)
+    store.write_bytes(path, json.dumps(record, default=repr).encode())
+    return path
+
+
+def step_cached(task: Any, task_run: Any, state: Any) -> None:
+    """Prefect on_completion hook: a step taken from the cache brings the outputs of the run
+    that computed it into this run's report."""
+    if state.name != "Cached" or not capture.enabled() or not task_run.flow_run_id:
+        return
+    try:
+        values = state.result(raise_on_failure=False)
+        earlier = getattr(values, "record", None)
+        if not earlier:
+            return
+        store = _store()
+        record = json.loads(store.read_bytes(earlier))
+        record.update(state="cached", duration=0.0)
+        store.write_bytes(record_path(str(task_run.flow_run_id), task.name),
+                          json.dumps(record).encode())
+    except Exception:  # noqa: BLE001 - the report lacks this step's outputs; the run goes on
+        return
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def write_report(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect flow hook (on completion and on failure): write the run's HTML report."""
+    if not capture.enabled():
+        return
+    run = str(flow_run.id)
+    store = _store()
+    manifest = project.manifest()
+    records: dict[str, dict[str, Any]] = {}
+    for step in manifest["order"]:
+        try:
+            records[step] = json.loads(store.read_bytes(record_path(run, step)))
+        except Exception:  # noqa: BLE001 - a step that never ran (or left no record)
+            continue
+    parameters = dict(getattr(flow_run, "parameters", None) or {})
+    document = build_document(manifest, records, parameters, _notebook_cells(manifest),
+                              state_name=str(getattr(state, "name", "")), run=run)
+    page = render_html(document)
+    target = os.environ.get("NB2PIPE_REPORT", "").strip()
+    if target:
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(page, encoding="utf-8")
+        os.replace(temporary, path)
+        url = path.resolve().as_uri()
+    else:
+        stored = f"reports/{run}/report.html"
+        store.write_bytes(stored, page.encode())
+        url = store.url(stored)
+    _report_artifacts(manifest, records, url)
+
+
+def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+                   parameters: dict[str, Any], cells: list[dict[str, Any]],
+                   state_name: str = "", run: str = "") -> dict[str, Any]:
+    """The report as an nbformat 4 notebook (a dict): header, then the notebook's cells."""
+    by_cell = {c: s for s in manifest["steps"] for c in s["cells"]}
+    first_cells = {s["cells"][0]: s for s in manifest["steps"] if s["cells"]}
+    out = [_markdown(_header(manifest, records, parameters, state_name, run))]
+    for index, cell in enumerate(cells, start=1):
+        if index in first_cells:
+            out.append(_markdown(_step_heading(first_cells[index], records)))
+        if cell["cell_type"] == "markdown":
+            out.append(_markdown(cell["source"]))
+            continue
+        step = by_cell.get(index)
+        if cell.get("skip") or (step is None and not cell["source"].strip()):
+            continue
+        record = records.get(step["name"]) if step else None
+        outputs = list(record["cells"].get(str(index), [])) if record else []
+        tags = []
+        if record and record.get("state") == "failed" and record.get("error_cell") == index:
+            tags.append(FAILED_TAG)
+        out.append({"cell_type": "code", "id": f"cell-{index}", "execution_count": index,
+                    "metadata": {"tags": tags}, "source": cell["source"], "outputs": outputs})
+    leftover = [o for r in records.values() for o in r["cells"].get("0", [])]
+    if leftover:  # shown outside any cell of the step (e.g. a figure made by a library)
+        out.append(_markdown("## Other output"))
+        out.append({"cell_type": "code", "id": "cell-other", "execution_count": None,
+                    "metadata": {}, "source": "", "outputs": leftover})
+    for number, cell in enumerate(out, start=1):
+        cell["id"] = f"c{number}"
+    return {"cells": out, "nbformat": 4, "nbformat_minor": 5, "metadata": {
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+        "language_info": {"name": "python"}, "title": _title(manifest)}}
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """The document as one HTML page, images embedded, no script fetched from elsewhere."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", embed_images=True)
+    exporter.exclude_input_prompt = False
+    page, _ = exporter.from_notebook_node(nbformat.from_dict(document))
+    return str(page)
+
+
+def _title(manifest: dict[str, Any]) -> str:
+    return f"Run of {os.path.basename(manifest.get('notebook', 'notebook.ipynb'))}"
+
+
+def _header(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+            parameters: dict[str, Any], state_name: str, run: str) -> str:
+    lines = [STYLE, f"# {_title(manifest)}", ""]
+    failed = [s for s, r in records.items() if r.get("state") == "failed"]
+    verdict = "failed" if failed or state_name in ("Failed", "Crashed") else "completed"
+    lines += [f"Flow `{manifest['flow']['name']}`, run `{run}`: **{verdict}**"
+              f"{', at step ' + failed[0] if failed else ''}.", ""]
+    if manifest.get("parameters"):
+        lines += ["### Parameters", "", "| parameter | value | default |", "|---|---|---|"]
+        for entry in manifest["parameters"]:
+            value = parameters.get(entry["argument"], entry.get("default"))
+            lines.append(f"| `{entry['name']}` | `{value!r}` | `{entry.get('default')!r}` |")
+        lines.append("")
+    lines += ["### Steps", "", _graph_svg(manifest, records), "",
+              "| step | state | seconds | cells |", "|---|---|---|---|"]
+    for step in manifest["steps"]:
+        record = records.get(step["name"], {})
+        state = record.get("state", "not run")
+        seconds = f"{record['duration']:.2f}" if record.get("duration") is not None else ""
+        cells = ", ".join(str(c) for c in step["cells"])
+        lines.append(f"| [{step['name']}](#step-{step['name']}) | {state} | {seconds} | "
+                     f"{cells} |")
+    metrics = [(s, n, v) for s, r in records.items() for n, v in r.get("metrics", {}).items()]
+    if metrics:
+        lines += ["", "### Metrics", "", "| step | metric | value |", "|---|---|---|"]
+        lines += [f"| {s} | `{n}` | {v!r} |" for s, n, v in metrics]
+    return "\n".join(lines)
+
+
+def _step_heading(step: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
+    record = records.get(step["name"], {})
+    state = record.get("state", "not run")
+    color = STATE_COLORS.get(state, "#757575")
+    duration = f" in {record['duration']:.2f} s" if record.get("duration") else ""
+    text = (f'<h2 id="step-{html.escape(step["name"])}">Step {html.escape(step["name"])} '
+            f'<span class="nb2pipe-state" style="color:{color}">{state}{duration}</span></h2>')
+    if record.get("error"):
+        text += f"\n\n<pre>{html.escape(str(record['error']))}</pre>"
+    return text
+
+
+def _graph_svg(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
+    """The steps as boxes in layers (a step one layer right of its last input), edges as
+    lines; each box links to the step's section and is coloured by its state."""
+    order = list(manifest["order"])
+    inputs: dict[str, set[str]] = {s: set() for s in order}
+    for edge in manifest.get("edges", []):
+        if edge["target"] in inputs and edge["source"] in inputs:
+            inputs[edge["target"]].add(edge["source"])
+    for step in manifest["steps"]:
+        inputs.setdefault(step["name"], set()).update(a for a in step.get("after", [])
+                                                      if a in inputs)
+    layer: dict[str, int] = {}
+    for name in order:
+        layer[name] = 1 + max((layer[i] for i in inputs[name] if i in layer), default=-1)
+    rows: dict[int, int] = {}
+    place: dict[str, tuple[int, int]] = {}
+    for name in order:
+        place[name] = (layer[name], rows.get(layer[name], 0))
+        rows[layer[name]] = rows.get(layer[name], 0) + 1
+    width, height, gap_x, gap_y = 130, 30, 40, 14
+    svg_w = (max(layer.values(), default=0) + 1) * (width + gap_x)
+    svg_h = max(rows.values(), default=1) * (height + gap_y)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{svg_w}" height="{svg_h}" '
+             'class="nb2pipe-graph" font-family="sans-serif" font-size="12">']
+    for target, sources in inputs.items():
+        for source in sorted(sources):
+            (sx, sy), (tx, ty) = place[source], place[target]
+            parts.append(f'<line x1="{sx * (width + gap_x) + width}" '
+                         f'y1="{sy * (height + gap_y) + height // 2}" '
+                         f'x2="{tx * (width + gap_x)}" y2="{ty * (height + gap_y) + height // 2}" '
+                         'stroke="#9e9e9e"/>')
+    for name, (x, y) in place.items():
+        state = records.get(name, {}).get("state", "not run")
+        color = STATE_COLORS.get(state, "#757575")
+        label = html.escape(name if len(name) <= 18 else name[:17] + "…")
+        parts.append(f'<a href="#step-{html.escape(name)}"><rect x="{x * (width + gap_x)}" '
+                     f'y="{y * (height + gap_y)}" width="{width}" height="{height}" rx="4" '
+                     f'fill="white" stroke="{color}" stroke-width="2"/>'
+                     f'<text x="{x * (width + gap_x) + 8}" y="{y * (height + gap_y) + 19}" '
+                     f'fill="{color}">{label}</text></a>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _markdown(text: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "id": "", "metadata": {}, "source": text}
+
+
+def _notebook_cells(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The notebook's cells (type, source, skip), read from the notebook when it is here;
+    else each step's code as steps.py has it."""
+    path = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest["notebook"])
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        found = []
+        for cell in document.get("cells", []):
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else str(source)
+            tags = cell.get("metadata", {}).get("tags", [])
+            found.append({"cell_type": cell.get("cell_type", "code"), "source": source,
+                          "skip": "skip" in tags})
+        return found
+    except (OSError, ValueError, AttributeError):
+        return _cells_from_steps(manifest)
+
+
+def _cells_from_steps(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        lines = (project.PROJECT / "steps.py").read_text(encoding="utf-8").split("\n")
+    except OSError:
+        lines = []
+    sources: dict[int, list[str]] = {}
+    for step in manifest["steps"]:
+        for start, cell, _first, count in step.get("lines", []):
+            chunk = lines[start - 1:start - 1 + count]
+            indent = min((len(x) - len(x.lstrip()) for x in chunk if x.strip()), default=0)
+            sources.setdefault(cell, []).extend(x[indent:] for x in chunk)
+    last = max(sources, default=0)
+    return [{"cell_type": "code", "source": "\n".join(sources.get(i, [])), "skip": False}
+            for i in range(1, last + 1)]
+
+
+# -- Prefect artifacts ----------------------------------------------------------------------
+
+
+def _artifact_key(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def _image_artifact(url: str, key: str, description: str) -> None:
+    from prefect.artifacts import create_image_artifact
+
+    try:
+        create_image_artifact(image_url=url, key=_artifact_key(key), description=description)
+    except Exception:  # noqa: BLE001 - no API to tell (a step run outside a server)
+        return
+
+
+def _report_artifacts(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+                      url: str) -> None:
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
+    flow = manifest["flow"]["name"]
+    rows = ["| step | state | seconds |", "|---|---|---|"]
+    for step in manifest["order"]:
+        record = records.get(step, {})
+        seconds = record.get("duration")
+        rows.append(f"| {step} | {record.get('state', 'not run')} | "
+                    f"{'' if seconds is None else f'{seconds:.2f}'} |")
+    try:
+        create_link_artifact(link=url, link_text="HTML report", key=_artifact_key(
+            f"{flow}-report"), description=f"The run's report: {url}")
+        create_markdown_artifact(markdown=f"# {_title(manifest)}\n\nReport: [{url}]({url})\n\n"
+                                 + "\n".join(rows), key=_artifact_key(f"{flow}-summary"),
+                                 description="Steps of this run")
+    except Exception:  # noqa: BLE001 - no API to tell
+        return
