@@ -27,6 +27,7 @@ from . import capture, project
 from .store import BLOCK, Store
 
 FAILED_TAG = "nb2pipe-failed"
+HEADER_TAG = "nb2pipe-header"  # a cell of the header: its output only
 STATE_COLORS = {"completed": "#2e7d32", "cached": "#1565c0", "failed": "#c62828",
                 "not run": "#757575"}
 STYLE = f"""<style>
@@ -34,6 +35,15 @@ STYLE = f"""<style>
 .nb2pipe-state {{ font-weight: 600; }}
 table.nb2pipe-table td, table.nb2pipe-table th {{ padding: 2px 10px; text-align: left; }}
 </style>"""
+
+
+# JupyterLab's page, without the scripts it would fetch from a CDN (require.js, MathJax,
+# mermaid): the report is one file that opens offline.
+TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
 
 
 def record_path(run: str, step: str) -> str:
@@ -146,7 +156,13 @@ def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
     """The report as an nbformat 4 notebook (a dict): header, then the notebook's cells."""
     by_cell = {c: s for s in manifest["steps"] for c in s["cells"]}
     first_cells = {s["cells"][0]: s for s in manifest["steps"] if s["cells"]}
-    out = [_markdown(_header(manifest, records, parameters, state_name, run))]
+    out = [_markdown(_header(manifest, records, parameters, state_name, run)),
+           {"cell_type": "code", "id": "", "execution_count": None,
+            "metadata": {"tags": [HEADER_TAG]}, "source": "", "outputs": [
+                {"output_type": "display_data", "metadata": {},
+                 "data": {"text/html": _graph_svg(manifest, records),
+                          "text/plain": "the steps"}}]},
+           _markdown(_step_table(manifest, records))]
     for index, cell in enumerate(cells, start=1):
         if index in first_cells:
             out.append(_markdown(_step_heading(first_cells[index], records)))
@@ -178,10 +194,15 @@ def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
 def render_html(document: dict[str, Any]) -> str:
     """The document as one HTML page, images embedded, no script fetched from elsewhere."""
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
-    exporter.exclude_input_prompt = False
+    exporter = HTMLExporter(template_name="lab", template_file="nb2pipe-report.html.j2",
+                            embed_images=True,
+                            extra_loaders=[DictLoader({"nb2pipe-report.html.j2": TEMPLATE})])
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags=[HEADER_TAG]),
+                                   enabled=True)
     page, _ = exporter.from_notebook_node(nbformat.from_dict(document))
     return str(page)
 
@@ -203,8 +224,12 @@ def _header(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
             value = parameters.get(entry["argument"], entry.get("default"))
             lines.append(f"| `{entry['name']}` | `{value!r}` | `{entry.get('default')!r}` |")
         lines.append("")
-    lines += ["### Steps", "", _graph_svg(manifest, records), "",
-              "| step | state | seconds | cells |", "|---|---|---|---|"]
+    lines.append("### Steps")
+    return "\n".join(lines)
+
+
+def _step_table(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
+    lines = ["| step | state | seconds | cells |", "|---|---|---|---|"]
     for step in manifest["steps"]:
         record = records.get(step["name"], {})
         state = record.get("state", "not run")
