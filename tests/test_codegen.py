@@ -45,6 +45,7 @@ def run_steps(folder: Path, **parameters: Any) -> dict[str, dict[str, Any]]:
     module = importlib.util.module_from_spec(spec)
     before = os.getcwd()
     os.chdir(folder.parent / "notebook")
+    sys.path.insert(0, str(folder))  # its nb2pipe_runtime, as `import steps` from there finds
     try:
         spec.loader.exec_module(module)
         defaults = {p["name"]: p["default"] for p in manifest["parameters"]}
@@ -57,6 +58,7 @@ def run_steps(folder: Path, **parameters: Any) -> dict[str, dict[str, Any]]:
             results[step["name"]] = getattr(module, step["function"])(**arguments)
     finally:
         os.chdir(before)
+        sys.path.remove(str(folder))
     return results
 
 

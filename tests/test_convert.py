@@ -238,7 +238,10 @@ def test_line_map_points_at_the_cells(tmp_path: Path) -> None:
         for start, cell, line, count in step["lines"]:
             code = graph.notebook.cells[cell - 1].source.splitlines()
             for offset in range(count):
-                assert generated[start - 1 + offset].strip() == code[line - 1 + offset].strip()
+                found = generated[start - 1 + offset].strip()
+                if found.startswith("displayhook(") and found.endswith(")"):
+                    found = found[len("displayhook("):-1]  # a cell's last value, shown
+                assert found == code[line - 1 + offset].strip()
                 checked += 1
     assert checked > 50
 

@@ -229,8 +229,9 @@ class StepCode:
 
 
 DISPLAYHOOK = "displayhook"  # nb2pipe_runtime.capture.displayhook, imported by steps.py
-# Calls whose value is None, or that show something themselves: not shown again.
-_SHOWS_ITSELF = frozenset({"print", "display", "show", "savefig", "info", "close", "clf"})
+# Calls whose value is None, that show something themselves, or that never return.
+_SHOWS_ITSELF = frozenset({"print", "display", "show", "savefig", "info", "close", "clf",
+                           "exit", "quit", "_exit"})
 
 
 def shown_last_value(code: str, removed: set[tuple[int, int]], cell: int) -> str:

@@ -160,10 +160,9 @@ class Resolver(Explanations):
         if symbols.display_only and not metrics:
             cell = self.cells[symbols.cell]
             self._report("NB306", f"cell {cell.index} only displays values; in the pipeline "
-                         "what it shows goes to the run's HTML report (not computed again "
-                         "for anything else)", cell, 1,
-                         "tag it `skip` to leave it out of the pipeline and the report (it "
-                         "still runs in Jupyter); `nb2pipe run --no-report` drops all output")
+                         "it runs for the run's HTML report, where its output is shown",
+                         cell, 1, "tag it `skip` to leave it out of the pipeline and the "
+                         "report (it still runs in Jupyter)")
         if metrics:
             bound = [e.name for e in symbols.events if isinstance(e, Bind) and e.code is None]
             for name in dict.fromkeys((*bound, *symbols.shown)):

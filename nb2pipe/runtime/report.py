@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import capture, project
-from .store import BLOCK, Store
+from .store import BLOCK, Store, configured_storage
 
 FAILED_TAG = "nb2pipe-failed"
 HEADER_TAG = "nb2pipe-header"  # a cell of the header: its output only
@@ -51,9 +51,7 @@ def record_path(run: str, step: str) -> str:
 
 
 def _store() -> Store:
-    from .tasks import result_storage
-
-    storage = result_storage()
+    storage = configured_storage()
     return Store(str(storage) if isinstance(storage, Path) else f"{BLOCK}{storage}")
 
 

@@ -181,6 +181,19 @@ class Store:
         return hashlib.sha256(_block(self.location).read_path(path)).hexdigest()
 
 
+def configured_storage() -> Path | str:
+    """Where results and cached values go: NB2PIPE_RESULT_STORAGE, a folder or a Prefect
+    filesystem block as TYPE/NAME (e.g. s3-bucket/pipeline-results); by default the folder
+    `results` in the user's cache (NB2PIPE_CACHE_DIR, else ~/.cache/nb2pipe)."""
+    configured = os.environ.get("NB2PIPE_RESULT_STORAGE", "").strip()
+    if configured and configured.count("/") == 1 and not configured.startswith(
+            (".", "/", "~")) and not os.path.isdir(configured):
+        return configured  # a block; Prefect loads it by name
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return cache_folder() / "results"
+
+
 def cache_folder() -> Path:
     """The user's cache folder for nb2pipe: NB2PIPE_CACHE_DIR, else ~/.cache/nb2pipe."""
     configured = os.environ.get("NB2PIPE_CACHE_DIR")

@@ -25,7 +25,7 @@ from . import capture, errors, progress, project, report
 from .cache import StepCache
 from .fingerprint import fingerprint
 from .handoff import Values, reading
-from .store import Store, cache_folder
+from .store import Store, configured_storage
 
 __all__ = ["Values", "result_storage", "run_step", "step_task"]
 
@@ -165,13 +165,7 @@ def result_storage() -> Path | str:
     """Where results and cached values go: NB2PIPE_RESULT_STORAGE, a folder or a Prefect
     filesystem block as TYPE/NAME (e.g. s3-bucket/pipeline-results); by default the folder
     `results` in the user's cache (NB2PIPE_CACHE_DIR, else ~/.cache/nb2pipe)."""
-    configured = os.environ.get("NB2PIPE_RESULT_STORAGE", "").strip()
-    if configured and configured.count("/") == 1 and not configured.startswith(
-            (".", "/", "~")) and not os.path.isdir(configured):
-        return configured  # a block; Prefect loads it by name
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return cache_folder() / "results"
+    return configured_storage()
 
 
 def publish_metrics(step: str, outputs: dict[str, Any]) -> None:
