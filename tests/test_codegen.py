@@ -81,7 +81,7 @@ def test_name_read_then_rebound_in_one_step(tmp_path: Path) -> None:
 def test_notebook_builtins_inside_functions(tmp_path: Path) -> None:
     folder = project("codegen_notebook_builtins", tmp_path)
     text = (folder / "steps.py").read_text()
-    assert "from IPython.display import display" in text
+    assert "from nb2pipe_runtime.capture import display" in text
     assert "from IPython import get_ipython" in text
     run_steps(folder)
 

@@ -255,7 +255,7 @@ def shown_last_value(code: str, removed: set[tuple[int, int]], cell: int) -> str
     if isinstance(value, ast.Call):
         called = value.func
         name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
-        if name in _SHOWS_ITSELF:
+        if name in _SHOWS_ITSELF or any(k.arg == "inplace" for k in value.keywords):
             return code
     if any((cell, n) in removed for n in range(value.lineno, end_line + 1)):
         return code

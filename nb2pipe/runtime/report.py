@@ -196,12 +196,15 @@ def render_html(document: dict[str, Any]) -> str:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
-    exporter = HTMLExporter(template_name="lab", template_file="nb2pipe-report.html.j2",
-                            embed_images=True,
-                            extra_loaders=[DictLoader({"nb2pipe-report.html.j2": TEMPLATE})])
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags=[HEADER_TAG]),
-                                   enabled=True)
-    page, _ = exporter.from_notebook_node(nbformat.from_dict(document))
+    # nbconvert and nbformat have no annotations on these calls.
+    exporter = HTMLExporter(  # type: ignore[no-untyped-call]
+        template_name="lab", template_file="nb2pipe-report.html.j2", embed_images=True,
+        extra_loaders=[DictLoader({"nb2pipe-report.html.j2": TEMPLATE})])
+    hide_input = TagRemovePreprocessor(  # type: ignore[no-untyped-call]
+        remove_input_tags=[HEADER_TAG])
+    exporter.register_preprocessor(hide_input, enabled=True)  # type: ignore[no-untyped-call]
+    notebook = nbformat.from_dict(document)  # type: ignore[no-untyped-call]
+    page, _ = exporter.from_notebook_node(notebook)
     return str(page)
 
 

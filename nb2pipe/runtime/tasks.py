@@ -145,7 +145,7 @@ def _recorded(name: str, outputs: dict[str, Any], shown: Shown | None) -> str | 
         return None
     metrics = {}
     for metric in project.step(name).get("metrics", []):
-        value = outputs.get(metric)
+        value: Any = outputs.get(metric)
         if hasattr(value, "item") and getattr(value, "shape", None) == ():
             value = value.item()
         if isinstance(value, bool | int | float | str):
