@@ -1,0 +1,212 @@
+"""The run's HTML report: what steps show (figures, tables, prints, last values) lands in the
+section of the step and cell that showed it; notebook mode and failures too."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup, Tag
+from support import write_notebook
+
+from nb2pipe.execute import RunOptions, prepare, run_project
+from nb2pipe.generate.step_code import shown_last_value
+from nb2pipe.runtime import capture, report
+
+PLOTS = [
+    ("n = 20", "parameters"),
+    ("import matplotlib.pyplot as plt\nimport numpy as np\nimport pandas as pd\n"
+     "import seaborn as sns", ),
+    ("xs = np.arange(n)\nplt.plot(xs, xs ** 2)\nplt.title('squares')\nplt.show()",
+     "step:line"),
+    # After `line` (it reads xs): steps that draw at the same time on threads share pyplot's
+    # current figure.
+    ("grid = np.outer(xs[:4], np.arange(5))\nsns.heatmap(grid, annot=True)", "step:heat"),
+    ("frame = pd.DataFrame({'alpha': [1, 2], 'beta': [3, 4]})\nframe", "step:table"),
+    ("print('hello from the notes step')\ntotal = int(xs.sum())\nprint(f'total={total}')",
+     "step:notes"),
+]
+
+
+@pytest.fixture(autouse=True)
+def keep_cwd() -> Iterator[None]:
+    before = os.getcwd()
+    yield
+    os.chdir(before)
+
+
+def sections(page: str) -> dict[str, list[Tag]]:
+    """The report's cells by step: each `step-NAME` heading starts a section."""
+    soup = BeautifulSoup(page, "html.parser")
+    found: dict[str, list[Tag]] = {}
+    current: str | None = None
+    for cell in soup.select("div.jp-Cell"):
+        heading = cell.select_one("h2[id^=step-]")
+        if heading is not None:
+            current = str(heading["id"])[len("step-"):]
+            found[current] = []
+        elif current is not None:
+            found[current].append(cell)
+    return found
+
+
+def images(cells: list[Tag]) -> list[bytes]:
+    return [base64.b64decode(str(img["src"]).split(",", 1)[1])
+            for cell in cells for img in cell.select(".jp-OutputArea-output img")
+            if str(img.get("src", "")).startswith("data:image/png;base64,")]
+
+
+def text(cells: list[Tag]) -> str:
+    return "\n".join(c.select_one(".jp-Cell-outputWrapper").get_text()
+                     for c in cells if c.select_one(".jp-Cell-outputWrapper"))
+
+
+def run_with_report(source: Path, tmp_path: Path, **options: Any) -> tuple[Any, Path]:
+    prepared = prepare(source, cache=tmp_path / "cache")
+    target = tmp_path / "report.html"
+    result = run_project(prepared.project, RunOptions(
+        storage=str(tmp_path / "cache" / "results"), report=str(target), cache=False,
+        **options))
+    return result, target
+
+
+# -- fast ---------------------------------------------------------------------------------
+
+
+def test_the_last_expression_of_a_cell_is_shown_on_its_own_lines() -> None:
+    assert shown_last_value("x = 1\nx", set(), 1) == "x = 1\ndisplayhook(x)"
+    assert shown_last_value("df.head(\n  3)  # look", set(), 1) == (
+        "displayhook(df.head(\n  3))  # look")
+    for hidden in ("x;", "print(x)", "plt.show()", "x = 1", "'text'", "df.dropna(inplace=True)",
+                   "sys.exit(3)"):
+        assert shown_last_value(hidden, set(), 1) == hidden
+    assert shown_last_value("x", {(1, 1)}, 1) == "x"  # a line the step does not run
+
+
+def test_rich_representations_are_kept_by_mime_type() -> None:
+    class Rich:
+        def _repr_html_(self) -> str:
+            return "<b>rich</b>"
+
+        def _repr_png_(self) -> bytes:
+            return b"\x89PNG"
+
+        def __repr__(self) -> str:
+            return "Rich()"
+
+    bundle = capture.mime_bundle(Rich())
+    assert bundle["text/html"] == "<b>rich</b>"
+    assert base64.b64decode(bundle["image/png"]) == b"\x89PNG"
+    assert bundle["text/plain"] == "Rich()"
+    assert capture.mime_bundle(3) == {"text/plain": "3"}
+
+
+def test_the_document_puts_outputs_under_their_step_and_marks_the_failing_cell() -> None:
+    manifest = {"notebook": "n.ipynb", "flow": {"name": "n"}, "parameters": [],
+                "order": ["a", "b"], "edges": [{"source": "a", "target": "b",
+                                                "variables": ["x"]}],
+                "steps": [{"name": "a", "cells": [1]}, {"name": "b", "cells": [3]}]}
+    cells = [{"cell_type": "code", "source": "x = 1\nprint(x)", "skip": False},
+             {"cell_type": "markdown", "source": "## Then", "skip": False},
+             {"cell_type": "code", "source": "1 / 0", "skip": False}]
+    printed = {"output_type": "stream", "name": "stdout", "text": "1\n"}
+    error = {"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
+             "traceback": ["ZeroDivisionError: division by zero"]}
+    records = {"a": {"state": "completed", "duration": 0.5, "cells": {"1": [printed]}},
+               "b": {"state": "failed", "duration": 0.1, "error": "cell 3: ZeroDivisionError",
+                     "error_cell": 3, "cells": {"3": [error]}}}
+    document = report.build_document(manifest, records, {}, cells, run="r")
+    code = [c for c in document["cells"] if c["cell_type"] == "code" and c["source"]]
+    assert [(c["execution_count"], c["outputs"]) for c in code] == [(1, [printed]), (3, [error])]
+    assert code[1]["metadata"]["tags"] == [report.FAILED_TAG]
+    page = report.render_html(document)
+    found = sections(page)
+    assert set(found) == {"a", "b"}
+    assert "1" in text(found["a"]) and "ZeroDivisionError" in text(found["b"])
+    failed = BeautifulSoup(page, "html.parser").select(f".celltag_{report.FAILED_TAG}")
+    assert len(failed) == 1 and "1 / 0" in failed[0].get_text()
+    assert "<script src=" not in page  # nothing fetched from elsewhere
+
+
+# -- real runs ----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_plots_tables_and_prints_land_in_their_step(tmp_path: Path,
+                                                    prefect_harness: None) -> None:
+    notebook = write_notebook(tmp_path / "plots.ipynb", *PLOTS)
+    result, target = run_with_report(notebook, tmp_path)
+    assert result.ok, result.error
+    assert result.report == str(target)
+    found = sections(target.read_text(encoding="utf-8"))
+    assert list(found) == ["line", "heat", "table", "notes"]
+    line, heat = images(found["line"]), images(found["heat"])
+    assert len(line) == 1 and len(heat) == 1  # rendered once each, at show / the step's end
+    assert all(png.startswith(b"\x89PNG") for png in line + heat)
+    assert not images(found["table"]) and not images(found["notes"])
+    table = [t for c in found["table"] for t in c.select(".jp-OutputArea-output table")]
+    assert len(table) == 1 and [th.get_text() for th in table[0].select("thead th")][1:] == [
+        "alpha", "beta"]
+    assert "hello from the notes step" in text(found["notes"])
+    assert "total=190" in text(found["notes"])
+    assert "hello" not in text(found["line"]) + text(found["table"])
+    assert "<Axes" in text(found["heat"])  # the cell's last value, as Jupyter shows it
+
+
+@pytest.mark.integration
+def test_a_failing_step_is_highlighted_and_the_rest_is_reported(tmp_path: Path,
+                                                                 prefect_harness: None) -> None:
+    notebook = write_notebook(tmp_path / "broken.ipynb",
+                              ("print('fine so far')\nx = 1", "step:first"),
+                              ("y = x + 1\nprint('about to fail')\nz = y / 0", "step:second"),
+                              ("w = z * 2", "step:third"))
+    result, target = run_with_report(notebook, tmp_path)
+    assert not result.ok
+    page = target.read_text(encoding="utf-8")
+    found = sections(page)
+    assert "fine so far" in text(found["first"])
+    assert "about to fail" in text(found["second"])
+    assert "ZeroDivisionError" in text(found["second"])
+    failed = BeautifulSoup(page, "html.parser").select(f".celltag_{report.FAILED_TAG}")
+    assert len(failed) == 1 and "z = y / 0" in failed[0].get_text()
+    heading = BeautifulSoup(page, "html.parser").select_one("h2#step-third")
+    assert heading is not None and "not run" in heading.get_text()
+
+
+@pytest.mark.integration
+def test_notebook_mode_renders_the_executed_step_notebooks(tmp_path: Path,
+                                                           prefect_harness: None) -> None:
+    notebook = write_notebook(tmp_path / "plots.ipynb", *PLOTS)
+    result, target = run_with_report(notebook, tmp_path, mode="notebook",
+                                     notebook=str(notebook), run_dir=str(tmp_path / "run"))
+    assert result.ok, result.error
+    found = sections(target.read_text(encoding="utf-8"))
+    assert len(images(found["line"])) == 1 and len(images(found["heat"])) == 1
+    assert "total=190" in text(found["notes"])
+
+
+@pytest.mark.integration
+def test_nb2pipe_run_prints_the_report_and_no_report_turns_it_off(
+        tmp_path: Path, prefect_server: str) -> None:
+    notebook = write_notebook(tmp_path / "plots.ipynb", *PLOTS[:3])
+    env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "cache"),
+           "PREFECT_API_URL": prefect_server}
+    done = subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(notebook),
+                           "--progress", "jsonl"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    reported = [e["path"] for e in events if e.get("event") == "report"]
+    assert len(reported) == 1 and Path(reported[0]).is_file()
+    assert len(images(sections(Path(reported[0]).read_text())["line"])) == 1
+    off = subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(notebook), "--no-report",
+                          "--no-cache"], capture_output=True, text=True, env=env)
+    assert off.returncode == 0, off.stderr
+    assert "report:" not in off.stdout
+    assert len(list((tmp_path / "cache" / "reports").rglob("*.html"))) == 1
