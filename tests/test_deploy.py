@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -252,6 +253,35 @@ def test_prefect_yaml_deploys_as_is_with_prefect_deploy(server: dict[str, str], 
     run = flow_run(server, "kale_wine/kale-wine", {"svm_c": 2.0})
     assert run["state"] == "COMPLETED", run["logs"][-20:]
     assert set(run["tasks"].values()) == {"COMPLETED"} and len(run["tasks"]) == 5
+
+
+def test_deployed_run_keeps_figures_and_its_report_as_artifacts(server: dict[str, str],
+                                                               worker: None,
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "nb").mkdir()
+    notebook = write_notebook(
+        tmp_path / "nb" / "drawn.ipynb",
+        ("import matplotlib.pyplot as plt\nimport numpy as np\nimport seaborn as sns",),
+        ("xs = np.arange(10)\nplt.plot(xs, xs ** 2)\nplt.show()\nprint('drawn')", "step:curve"),
+        ("sns.heatmap(np.outer(xs[:3], xs[:4]))\nplt.figure()\nplt.bar([1, 2], [3, 4])",
+         "step:heat"))
+    project = project_copy(tmp_path / "copy", notebook)
+    assert nb2pipe("deploy", str(project), env=server).returncode == 0
+    run = flow_run(server, "drawn/drawn", {})
+    assert run["state"] == "COMPLETED", run["logs"][-20:]
+    figures = {key: url for key, url in run["artifacts"].items() if "-figure-" in key}
+    assert sorted(figures) == ["curve-figure-1", "heat-figure-1", "heat-figure-2"]
+    results = Path(server["NB2PIPE_CACHE_DIR"]) / "results"
+    for url in figures.values():  # files kept in the result storage
+        path = Path(url.removeprefix("file://"))
+        assert path.is_relative_to(results) and path.read_bytes().startswith(b"\x89PNG")
+    link = re.fullmatch(r"\[HTML report\]\(file://(.+)\)", run["artifacts"]["drawn-report"])
+    assert link is not None, run["artifacts"]["drawn-report"]
+    report = Path(link.group(1))
+    assert report.is_relative_to(results)
+    page = report.read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 3 and "drawn" in page
+    assert "drawn-summary" in run["artifacts"]
 
 
 def test_failing_step_fails_the_run_with_its_cell_in_the_logs(server: dict[str, str],

@@ -21,6 +21,7 @@ import json
 import os
 import time
 from pathlib import Path
+from uuid import UUID
 from typing import Any
 
 from . import capture, project
@@ -145,7 +146,7 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
         stored = f"reports/{run}/report.html"
         store.write_bytes(stored, page.encode())
         url = store.url(stored)
-    _report_artifacts(manifest, records, url)
+    _report_artifacts(manifest, records, url, run)
 
 
 def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
@@ -356,8 +357,11 @@ def _image_artifact(url: str, key: str, description: str) -> None:
 
 
 def _report_artifacts(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
-                      url: str) -> None:
-    from prefect.artifacts import create_link_artifact, create_markdown_artifact
+                      url: str, run: str) -> None:
+    """The report as a link and a markdown summary on the flow run (created through the API
+    with the run's id: a flow's state hook runs outside the run's context)."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
 
     flow = manifest["flow"]["name"]
     rows = ["| step | state | seconds |", "|---|---|---|"]
@@ -366,11 +370,14 @@ def _report_artifacts(manifest: dict[str, Any], records: dict[str, dict[str, Any
         seconds = record.get("duration")
         rows.append(f"| {step} | {record.get('state', 'not run')} | "
                     f"{'' if seconds is None else f'{seconds:.2f}'} |")
+    summary = f"# {_title(manifest)}\n\nReport: [{url}]({url})\n\n" + "\n".join(rows)
     try:
-        create_link_artifact(link=url, link_text="HTML report", key=_artifact_key(
-            f"{flow}-report"), description=f"The run's report: {url}")
-        create_markdown_artifact(markdown=f"# {_title(manifest)}\n\nReport: [{url}]({url})\n\n"
-                                 + "\n".join(rows), key=_artifact_key(f"{flow}-summary"),
-                                 description="Steps of this run")
+        with get_client(sync_client=True) as client:
+            client.create_artifact(ArtifactCreate(
+                key=_artifact_key(f"{flow}-report"), type="markdown", flow_run_id=UUID(run),
+                description="The run's HTML report", data=f"[HTML report]({url})"))
+            client.create_artifact(ArtifactCreate(
+                key=_artifact_key(f"{flow}-summary"), type="markdown", flow_run_id=UUID(run),
+                description="Steps of this run", data=summary))
     except Exception:  # noqa: BLE001 - no API to tell
         return
