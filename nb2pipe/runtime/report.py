@@ -21,8 +21,8 @@ import json
 import os
 import time
 from pathlib import Path
-from uuid import UUID
 from typing import Any
+from uuid import UUID
 
 from . import capture, project
 from .store import BLOCK, Store, configured_storage
