@@ -28,6 +28,8 @@ export interface PanelHost {
   showNotebook(path: string): Promise<void>;
   pickFolder(): Promise<string | undefined>;
   openFile(path: string): void;
+  /** Shows a run's HTML report in a tab of JupyterLab (one tab, reused), at `url`. */
+  openReport(url: string, title: string): void;
 }
 
 export type StatusKind = 'info' | 'busy' | 'success' | 'error';

@@ -10,6 +10,8 @@ import {
 } from '@jupyterlab/application';
 import {
   ICommandPalette,
+  IFrame,
+  MainAreaWidget,
   showErrorMessage,
   ToolbarButton
 } from '@jupyterlab/apputils';
@@ -90,6 +92,7 @@ function activate(
     return panel;
   };
 
+  let reportTab: MainAreaWidget<IFrame> | null = null;
   const host: PanelHost = {
     async selectCell(path, cell, line) {
       const panel = await openNotebook(path);
@@ -174,6 +177,20 @@ function activate(
     },
     openFile(path) {
       docManager.openOrReveal(path);
+    },
+    openReport(url, title) {
+      if (!reportTab || reportTab.isDisposed) {
+        // The report is the notebook's own output: no scripts, no rights of this page.
+        const frame = new IFrame({ sandbox: [] });
+        reportTab = new MainAreaWidget({ content: frame });
+        reportTab.id = 'nb2pipe-report';
+        reportTab.addClass('nb2pipe-report-tab');
+        app.shell.add(reportTab, 'main', { mode: 'split-right' });
+      }
+      reportTab.title.label = title;
+      reportTab.title.closable = true;
+      reportTab.content.url = url;
+      app.shell.activateById(reportTab.id);
     }
   };
 

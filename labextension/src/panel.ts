@@ -244,7 +244,8 @@ export class PipelinePanel extends Widget implements PanelParts {
     parts.push(
       stepsSection(analysis, this.runs.run?.steps ?? null, {
         select,
-        options: step => void this.host.editStepOptions(this.path, step)
+        options: step => void this.host.editStepOptions(this.path, step),
+        report: this.reportOpener()
       })
     );
     const graphSection = html(
@@ -384,6 +385,12 @@ export class PipelinePanel extends Widget implements PanelParts {
 
   // --- the parts' view of the run ------------------------------------------------------
 
+  /** Opens the report of the run on show at a step, when that run wrote one. */
+  private reportOpener(): ((step: string) => void) | undefined {
+    const run = this.runs.run;
+    return run?.report ? step => this.runs.openReport(run.id, step) : undefined;
+  }
+
   /** The step list and graph states of the run on show, without redrawing the rest. */
   private renderSteps(): void {
     const analysis = this.analysis;
@@ -393,7 +400,8 @@ export class PipelinePanel extends Widget implements PanelParts {
         stepsSection(analysis, this.runs.run?.steps ?? null, {
           select: (cell, line) =>
             void this.host.selectCell(this.path, cell, line),
-          options: step => void this.host.editStepOptions(this.path, step)
+          options: step => void this.host.editStepOptions(this.path, step),
+          report: this.reportOpener()
         })
       );
     }

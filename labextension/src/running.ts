@@ -155,7 +155,8 @@ export class RunControl {
         run.id,
         (cell, line) =>
           void this.panel.host.selectCell(this.panel.path, cell, line),
-        reportUrl
+        reportUrl,
+        id => this.openReport(id)
       );
       this.panel.result.replaceChildren(this.runView.node);
     }
@@ -195,6 +196,13 @@ export class RunControl {
     } catch (error) {
       console.warn('nb2pipe: no run history:', error);
     }
+  }
+
+  /** The run's report in a JupyterLab tab, at a step's section when one is given. */
+  openReport(id: string, step?: string): void {
+    const anchor = step ? `#step-${encodeURIComponent(step)}` : '';
+    const name = this.panel.path.split('/').pop() ?? this.panel.path;
+    this.panel.host.openReport(`${reportUrl(id)}${anchor}`, `Report: ${name}`);
   }
 
   private renderHistory(): void {

@@ -197,6 +197,8 @@ export function parametersSection(
 export interface StepActions {
   select(cell: number, line: number | null): void;
   options(step: string): void;
+  /** Opens the run's report at the step's section; absent when the run has no report. */
+  report?: (step: string) => void;
 }
 
 export function stepsSection(
@@ -239,6 +241,24 @@ export function stepsSection(
     );
     if (status?.state === 'failed' && status.error) {
       state.title = status.error;
+    }
+    const report = act.report;
+    if (status && report) {
+      state.classList.add('nb2pipe-step-report-link');
+      state.tabIndex = 0;
+      state.setAttribute('role', 'link');
+      state.title = `Open step ${step.name} in the run's report`;
+      const open = (event: Event): void => {
+        event.preventDefault();
+        event.stopPropagation(); // the row itself selects the step's cell
+        report(step.name);
+      };
+      state.addEventListener('click', open);
+      state.addEventListener('keydown', event => {
+        if (event.key === 'Enter') {
+          open(event);
+        }
+      });
     }
     const settings = button(
       'nb2pipe-step-settings',
@@ -315,7 +335,8 @@ export class RunView {
   constructor(
     readonly id: string,
     private readonly select: (cell: number, line: number | null) => void,
-    private readonly reportUrl: (id: string) => string
+    private readonly reportUrl: (id: string) => string,
+    private readonly openReport: (id: string) => void
   ) {
     this.node = html('div', 'nb2pipe-run-result');
     this.node.dataset.run = id;
@@ -377,8 +398,10 @@ export class RunView {
         this.links
       );
       link.href = this.reportUrl(run.id);
-      link.target = '_blank';
-      link.rel = 'noopener';
+      link.addEventListener('click', event => {
+        event.preventDefault(); // a tab inside JupyterLab, not a browser tab
+        this.openReport(run.id);
+      });
     }
     if (run.flow_run) {
       const link = html(

@@ -35,7 +35,7 @@ describe('what the panel shows', () => {
 
   it('summarises the analysis', () => {
     expect(summary(churn)).toBe(
-      '7 steps, 10 edges, 6 parameters; 0 errors, 3 warnings'
+      '7 steps, 10 edges, 6 parameters; 0 errors, 4 warnings'
     );
     expect(summary(broken)).toBe(
       '3 steps, 2 edges, 0 parameters; 1 error, 0 warnings'

@@ -23,10 +23,12 @@ describe('the panel sections', () => {
 
   it('links a failed step to its cell and line, the full log behind a toggle', () => {
     const selected: [number, number | null][] = [];
+    const opened: string[] = [];
     const view = new RunView(
       run.id,
       (cell, line) => selected.push([cell, line]),
-      id => `/nb2pipe/runs/${id}/report`
+      id => `/nb2pipe/runs/${id}/report`,
+      id => opened.push(id)
     );
     view.show(run);
     const failure = view.node.querySelector('.nb2pipe-run-failure');
@@ -44,7 +46,38 @@ describe('the panel sections', () => {
     const toggle = view.node.querySelector('details');
     expect(toggle?.open).toBe(false);
     expect(toggle?.textContent).toContain('30');
-    expect(view.node.querySelector('.nb2pipe-report-link')).not.toBeNull();
+    const report = view.node.querySelector<HTMLAnchorElement>(
+      '.nb2pipe-report-link'
+    );
+    expect(report?.getAttribute('href')).toBe(`/nb2pipe/runs/${run.id}/report`);
+    report?.click();
+    expect(opened).toEqual([run.id]); // in a JupyterLab tab, not a browser tab
+  });
+
+  it("links each step's status to its section of the run's report", () => {
+    const churn = fixture<Analysis>('analysis-churn.json');
+    const statuses: RunStatus['steps'] = {
+      clean: { ...run.steps.load, state: 'completed' }
+    };
+    const selected: number[] = [];
+    const reported: string[] = [];
+    const steps = stepsSection(churn, statuses, {
+      select: cell => selected.push(cell),
+      options: () => undefined,
+      report: step => reported.push(step)
+    });
+    const state = steps.querySelector<HTMLElement>(
+      '[data-step="clean"] .nb2pipe-step-state'
+    );
+    state?.click();
+    state?.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    expect(reported).toEqual(['clean', 'clean']);
+    expect(selected).toEqual([]); // the row's own action (select the cell) is not taken
+    const without = stepsSection(churn, statuses, {
+      select: cell => selected.push(cell),
+      options: () => undefined
+    });
+    expect(without.querySelector('.nb2pipe-step-report-link')).toBeNull();
   });
 
   it('keeps only what follows the location in a step error', () => {
