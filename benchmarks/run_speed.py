@@ -18,6 +18,9 @@ Four measurements, side by side in one run on notebooks generated in a temporary
    another process, pickle 5 with raw buffers) and end to end in a 2-step notebook with
    `--runner process --no-cache` (the project's own flow.py, run by `nb2pipe run`).
    Goal: handoff throughput >= 50% of raw disk write (with fsync) + read of the same bytes.
+6. Report: the overhead notebook (no figures) run with the HTML report (the default: outputs
+   captured, the report rendered with nbconvert) and with `--no-report`, interleaved.
+   Goal: the pipeline with the report <= 1.05 x without (`--only report` runs it alone).
 
 Every measurement is repeated (default 3) and the median is reported; runs of the tools being
 compared are interleaved so that a noisy neighbour slows both. BLAS is kept single-threaded
@@ -28,7 +31,7 @@ nb2pipe's costs from the machine's, measurement 2 also runs the same work on pla
 (no nb2pipe, no Prefect) and measurement 4 times each part of Store.save. Measurement 4 needs
 ~5 GB of free disk and ~5 GB of free memory for the 1 GB frame; with less it uses a smaller one.
 
-    python benchmarks/run_speed.py [--repeat N] [--quick]
+    python benchmarks/run_speed.py [--repeat N] [--quick] [--only parallel|handoff|report]
 
 A full run takes about 8 minutes on 2 cores. --quick is a smoke test (about 2 minutes): ~5x
 smaller work, a 128 MB DataFrame and 1 run per measurement unless --repeat is given; its steps
@@ -399,6 +402,34 @@ def measure_overhead(bench: Bench, rows: int, fixed: dict[str, float]) -> dict[s
     return {"notebook": notebook, "papermill_cells": pm}
 
 
+def measure_report(bench: Bench, notebook: Path) -> None:
+    """6. The run's report: the overhead notebook (no figures) with and without capturing
+    outputs and writing the HTML report (`--no-report`), interleaved."""
+    section("[6] Report: the overhead case with the report (default) and with --no-report")
+    on: list[NbRun] = []
+    off: list[NbRun] = []
+    interleave(bench.repeat, lambda: off.append(nb2pipe(bench, notebook, "--no-cache",
+                                                        "--no-report")),
+               lambda: on.append(nb2pipe(bench, notebook, "--no-cache")))
+    row("--no-report: the pipeline (seconds)", [r.seconds for r in off])
+    row("report on:   the pipeline (seconds, report written)", [r.seconds for r in on])
+    row("--no-report: sum of the step durations",
+        [sum(s["duration"] for s in r.steps.values()) for r in off])
+    row("report on:   sum of the step durations (capturing)",
+        [sum(s["duration"] for s in r.steps.values()) for r in on])
+    row("--no-report: whole process", [r.whole for r in off])
+    row("report on:   whole process", [r.whole for r in on])
+    pipeline = median([r.seconds for r in on]) / median([r.seconds for r in off])
+    steps = (median([sum(s["duration"] for s in r.steps.values()) for r in on])
+             / median([sum(s["duration"] for s in r.steps.values()) for r in off]))
+    whole = median([r.whole for r in on]) / median([r.whole for r in off])
+    row("ratio of the steps (capturing only)", steps, "x")
+    row("ratio of the pipeline (capturing + writing the report)", pipeline, "x")
+    row("ratio of the whole process", whole, "x")
+    goal(bench, "6 report overhead", "pipeline with report <= 1.05 x --no-report",
+         f"{pipeline:.3f}x (whole {whole:.3f}x)", pipeline <= 1.05)
+
+
 # The parallel steps' work with plain Python threads and no nb2pipe: what the machine allows.
 THREADS_ONLY = """
 import sys, time
@@ -749,8 +780,9 @@ def main(argv: list[str] | None = None) -> int:
                              "--quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: smaller work, 128 MB frame, 1 run each")
-    parser.add_argument("--only", choices=("parallel", "handoff"),
-                        help="run this measurement alone (2: parallel steps, 4: the handoff)")
+    parser.add_argument("--only", choices=("parallel", "handoff", "report"),
+                        help="run this measurement alone (2: parallel steps, 4: the handoff, "
+                             "6: the report)")
     parser.add_argument("--server-only", action="store_true",
                         help="only measurement 5 (the local Prefect server, examples/churn)")
     args = parser.parse_args(argv)
@@ -772,6 +804,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only == "parallel":
             measure_parallel(bench, calibrate_parallel(sizes.parallel_seconds))
             return summary(bench, started)
+        if args.only == "report":
+            rows = calibrate_sequential(sizes.step_seconds)
+            measure_report(bench, sequential_notebook(bench.path("sequential.ipynb"), rows))
+            return summary(bench, started)
         if args.only is None:
             rows = calibrate_sequential(sizes.step_seconds)
             rounds = calibrate_parallel(sizes.parallel_seconds)
@@ -781,6 +817,7 @@ def main(argv: list[str] | None = None) -> int:
             overhead = measure_overhead(bench, rows, fixed)
             measure_parallel(bench, rounds)
             measure_incremental(bench, overhead["notebook"], overhead["papermill_cells"])
+            measure_report(bench, overhead["notebook"])
         measure_handoff(bench)
         if args.only is None:
             measure_local_server(bench)

@@ -135,8 +135,6 @@ with get_client(sync_client=True) as client:
         if all(t.state.is_final() for t in tasks) or time.monotonic() > deadline:
             break
         time.sleep(1)
-    artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
-        flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
     # The run's process ships its logs in batches, the last ones as it exits: after the state
     # the API reports, until the flow's own closing line is in and nothing more arrives.
     logs, deadline = [], time.monotonic() + 60
@@ -150,6 +148,9 @@ with get_client(sync_client=True) as client:
         logs = found
         time.sleep(1)
     logs = found
+    # Read after the closing line: the flow's state hooks (the report) run before it.
+    artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
 print(json.dumps({{"id": str(run.id), "state": run.state.type.value,
     "parameters": run.parameters,
     "tasks": {{t.name: t.state.type.value for t in tasks}},

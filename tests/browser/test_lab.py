@@ -639,3 +639,29 @@ def test_step_options_are_edited_in_a_form_and_written_as_tags(page: Any, lab: J
         ".dataset.nb2pipeStep")
     assert tags == "model_2"
     assert Path(lab.root / "twelve.ipynb").read_text().count("retries:2") == 0  # not saved
+
+
+def test_the_run_report_opens_in_a_tab_and_steps_link_to_their_sections(page: Any) -> None:
+    _open_folder(page, "churn")
+    notebook = _open_notebook(page, "churn.ipynb")
+    panel = _panel_of(page, notebook)
+    _act(page, panel.locator("button.nb2pipe-run"))
+    assert _wait_run(page) == "completed", panel.locator(".nb2pipe-result").inner_text()
+    panel.locator(".nb2pipe-run-links .nb2pipe-report-link").click()
+    tab = page.locator(".lm-TabBar-tab").filter(has_text="Report: churn.ipynb")
+    tab.wait_for()
+    report = page.frame_locator(".nb2pipe-report-tab iframe")
+    report.locator("h2#step-evaluate").wait_for(timeout=60_000)
+    assert report.locator("h1").first.inner_text().startswith("Run of churn.ipynb")
+    evaluate = report.locator("h2#step-evaluate")
+    assert "completed" in evaluate.inner_text() or "cached" in evaluate.inner_text()
+    # The evaluation's figure (ROC curves and the heatmap) and its results table are there.
+    assert report.locator(".jp-OutputArea-output img[src^='data:image/png']").count() >= 2
+    assert report.locator(".jp-OutputArea-output table.dataframe").count() >= 3
+    # A step's status in the panel opens the report at that step's section.
+    panel.locator('.nb2pipe-step[data-step="train_forest"] .nb2pipe-step-report-link').click()
+    page.wait_for_function(
+        "() => document.querySelector('.nb2pipe-report-tab iframe')?.src"
+        ".endsWith('#step-train_forest')")
+    assert page.locator(".lm-TabBar-tab").filter(has_text="Report: churn.ipynb").count() == 1
+    _screenshot(page, "run-report-tab.png")
