@@ -16,9 +16,12 @@ artifacts of the flow run. NB2PIPE_REPORT=off turns all of this off.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import html
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,22 @@ TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
+
+
+@functools.cache
+def prepare() -> None:
+    """Import nbconvert on a thread of its own while the steps run (once per process, in the
+    flow's process): about a second the report then does not add at the end of the run."""
+    from prefect.context import FlowRunContext
+
+    if FlowRunContext.get() is None:  # a worker process: its flow writes the report
+        return
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import nbconvert  # noqa: F401
+
+    threading.Thread(target=load, name="nb2pipe-report-import", daemon=True).start()
 
 
 def record_path(run: str, step: str) -> str:

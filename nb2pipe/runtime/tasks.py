@@ -106,6 +106,7 @@ def _call(name: str, function: Callable[..., dict[str, Any]],
             return function(**arguments), None
         except (Exception, SystemExit) as error:
             raise errors.step_error(project.manifest(), steps_file, name, error) from error
+    report.prepare()
     raised: BaseException | None = None
     with capture.capturing(name) as shown:
         try:
