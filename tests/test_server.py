@@ -831,6 +831,7 @@ def test_a_run_report_is_served_sandboxed(server: Jupyter, root: Path) -> None:
     with urllib.request.urlopen(request, timeout=60) as answer:
         assert answer.read() == b"<h1>figures</h1>"
         assert answer.headers["Content-Security-Policy"] == "sandbox allow-scripts allow-popups"
+        assert answer.headers["Content-Type"] == "text/html; charset=utf-8"  # a page, not JSON
     history = server.get("nb2pipe/runs", path=_rel(server, notebook))[1]
     assert history["runs"][0]["report"] is True
     assert server.get("nb2pipe/runs/" + "e" * 32 + "/report")[0] == 404

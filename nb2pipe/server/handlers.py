@@ -339,10 +339,10 @@ class RunReportHandler(_RunHandler):
             report = self.root / Path(run.path).parent / report
         if report is None or report.suffix.lower() != ".html" or not report.is_file():
             raise tornado.web.HTTPError(404, f"run {run_id} has no report")
-        self.set_header("Content-Type", "text/html; charset=utf-8")
         # the report runs no script with the page's rights: its own origin, no cookies
         self.set_header("Content-Security-Policy", "sandbox allow-scripts allow-popups")
-        self.finish(report.read_bytes())
+        # (an API handler's reply is JSON unless it says otherwise)
+        self.finish(report.read_bytes(), set_content_type="text/html; charset=utf-8")
 
 
 def setup_handlers(web_app: Any, store: RunStore, workers: Workers) -> None:
