@@ -253,7 +253,9 @@ def test_cli_run_failure_exits_1_with_the_cell(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("notebook", [*sorted(EXAMPLES.glob("*/*.ipynb")),
                                       NOTEBOOKS / "alias_frames_loop.ipynb",
-                                      NOTEBOOKS / "mutation_fit.ipynb"], ids=lambda p: p.stem)
+                                      NOTEBOOKS / "mutation_fit.ipynb",
+                                      NOTEBOOKS / "random_state_flow.ipynb"],
+                         ids=lambda p: p.stem)
 def test_verify_passes_on_examples(notebook: Path, tmp_path: Path) -> None:
     shutil.copytree(notebook.parent, tmp_path / "nb",
                     ignore=shutil.ignore_patterns("*_pipeline", "*.graph.json"))
@@ -278,6 +280,19 @@ def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.M
     assert (verdict.divergence.step, verdict.divergence.kind,
             verdict.divergence.name) == ("count", "inputs", "df")
     assert "step 'count'" in verdict.divergence.describe(notebook.name)
+
+
+def test_verify_passes_with_a_seed_after_a_draw(tmp_path: Path) -> None:
+    """In the notebook, `b` is the first draw after the seed, although `a` was drawn before."""
+    notebook = write_notebook(tmp_path / "seed_after.ipynb",
+                              ("import numpy as np\na = np.random.rand(3)", "step:first"),
+                              ("np.random.seed(42)\nb = np.random.rand(3) + 0 * a", "step:seeded"),
+                              ("c = np.random.randint(0, 100, 3)\nd = b.sum() + c.sum()",
+                               "step:later", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert "left out: 'b'" not in result.stdout and "left out: 'd'" not in result.stdout
 
 
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:

@@ -85,6 +85,8 @@ class Plan:
     # Names read only in branches Python 3 never runs (`if sys.version_info < (3,):
     # unicode(s)`): the project's ruff settings count them as builtins.
     ruff_builtins: tuple[str, ...] = ()
+    # Imports of the global generators whose state steps carry (`import random as ...`).
+    random_imports: tuple[str, ...] = ()
 
     @property
     def uses_display(self) -> bool:
@@ -115,7 +117,9 @@ class _Planner:
         used = {(e.span, e.names) for s in graph.steps for e in s.code}
         self.used = [e for e in graph.code if (e.span, e.names) in used]
         self.hoisted = self._hoisted()
-        self.code = StepCode(graph, self.hoisted)
+        self.random_modules = _random_modules(graph)
+        self.code = StepCode(graph, self.hoisted, {
+            name: self.random_modules[generator][0] for name, generator in graph.random_states})
 
     # -- module level ------------------------------------------------------------------------
 
@@ -260,7 +264,13 @@ class _Planner:
             pip_requirements=tuple(dict.fromkeys(pip)),
             notebook_names=tuple(sorted((read & set(NOTEBOOK_PROVIDED)) - bound)),
             ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
+            random_imports=self._random_imports(steps),
         )
+
+    def _random_imports(self, steps: list[StepPlan]) -> tuple[str, ...]:
+        carried = {v for s in steps for v in (*s.arguments, *s.returns)}
+        return tuple(self.random_modules[generator][1] for name, generator
+                     in self.graph.random_states if name in carried)
 
     def _pipeline_cells(self) -> set[int]:
         return set(self.graph.symbols)
@@ -308,6 +318,17 @@ class _Planner:
             module_code=module_code, rebound=code.rebound,
         )
         return plan
+
+def _random_modules(graph: StepGraph) -> dict[str, tuple[str, str]]:
+    """generator -> (its module's name in steps.py, the import binding it), named so that no
+    name of the notebook's can shadow it in a step."""
+    taken = {e.name for s in graph.symbols.values() for e in s.events if isinstance(e, Bind)}
+    names = Namer(taken)
+    numpy = names.claim("numpy_random")
+    python = names.claim("random_module")
+    return {"numpy": (numpy, f"import numpy.random as {numpy}"),
+            "random": (python, f"import random as {python}")}
+
 
 def _key(entity: CodeEntity) -> str:
     if entity.kind == "import" and entity.text:

@@ -34,9 +34,12 @@ class StepLines:
 
 class StepCode:
     def __init__(self, graph: StepGraph,
-                 hoisted: dict[tuple[Span, tuple[str, ...]], CodeEntity]) -> None:
+                 hoisted: dict[tuple[Span, tuple[str, ...]], CodeEntity],
+                 random_modules: dict[str, str] | None = None) -> None:
         self.graph = graph
         self.hoisted = hoisted  # code at module level
+        # variable carrying a global generator's state -> that generator's module in steps.py
+        self.random_modules = random_modules or {}
         self.cells = {c.index: c for c in graph.notebook.cells}
 
     def lines(self, node: StepNode) -> StepLines:
@@ -72,8 +75,29 @@ class StepCode:
         available = bound | arguments | {n for n, _ in rebound}
         preamble[:0] = [*self._declarations(preamble + body, available),
                         *self._carried(node, removed, available - own_bound, own_bound)]
+        restore, capture = self._random_state(node)
+        preamble[:0] = restore
+        body.extend(capture)
         return StepLines(tuple(preamble), tuple(body),
                          tuple(name for name, _ in rebound if name))
+
+    def _random_state(self, node: StepNode) -> tuple[list[Line], list[Line]]:
+        """A global generator's state as the notebook has it when the step starts (set before
+        its code runs), and as the step leaves it (taken after), for the next step."""
+        restore: list[Line] = []
+        capture: list[Line] = []
+        for name, module in sorted(self.random_modules.items()):
+            numpy = module.startswith("numpy")
+            if name in {v for v, _ in node.inputs}:
+                if not restore:
+                    restore.append(Line("# the global random state, as the notebook has it here"))
+                setter = "set_state" if numpy else "setstate"
+                restore.append(Line(f"{module}.{setter}({name})"))
+            if name in node.outputs:
+                if not capture:
+                    capture.append(Line("# the global random state, as the step leaves it"))
+                capture.append(Line(f"{name} = {module}.{'get_state' if numpy else 'getstate'}()"))
+        return restore, capture
 
     def _needed(self, node: StepNode
                 ) -> tuple[set[tuple[int, int]], set[tuple[Span, tuple[str, ...]]]]:

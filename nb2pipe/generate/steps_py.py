@@ -52,6 +52,7 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
             f"sys.path.insert(0, str((Path(__file__).resolve().parent / {literal(workdir)})"
             ".resolve()))",
         ]
+    imports.extend(plan.random_imports)
     if extra_lines or imports:
         out.extend(extra_lines + imports)
     else:
