@@ -295,6 +295,29 @@ def test_verify_passes_with_a_seed_after_a_draw(tmp_path: Path) -> None:
     assert "left out: 'b'" not in result.stdout and "left out: 'd'" not in result.stdout
 
 
+PLOT_LOOP = ("for i in range(20):\n    plt.figure()\n"
+             "    plt.scatter(np.arange(50), np.arange(50), c=np.arange(50))\n"
+             "    plt.colorbar()\n    plt.tight_layout()\n    plt.close()\n")
+
+
+def test_plotting_steps_do_not_share_figures(tmp_path: Path) -> None:
+    """Two independent plotting steps (threads would race on pyplot's current figure), and a
+    figure drawn in one cell that Jupyter closes before the next cell draws on a new one."""
+    notebook = write_notebook(
+        tmp_path / "plots.ipynb",
+        ("%matplotlib inline\nimport numpy as np\nimport matplotlib.pyplot as plt",),
+        (PLOT_LOOP + "left = 1", "step:left"),
+        (PLOT_LOOP + "right = 2", "step:right"),
+        ("plt.plot([1, 2, 3], [10, 40, 90])\nwide = 1", "step:line"),
+        ("plt.scatter([0, 1], [0, 1])\nlim = [float(v) for v in plt.axis()] + [wide]\n"
+         "print(lim)",
+         "step:lim", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert "'lim'" not in result.stdout  # compared, not left out
+
+
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "random.ipynb",
                               ("import random\nnoise = random.random()\nfixed = 2", "step:draw"),

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
-from nb2pipe.generate.step_code import Line, StepCode, span_key, span_lines
+from nb2pipe.generate.step_code import Line, StepCode, span_key, span_lines, uses_pyplot
 
 __all__ = ["Line", "ModuleBlock", "Plan", "StepPlan", "content_hash", "make_plan"]
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
@@ -47,6 +47,7 @@ class StepPlan:
     options: StepOptions
     module_code: tuple[str, ...]  # keys of module-level code the step uses
     consumed_in_place: tuple[str, ...] = ()  # outputs a later step changes in place (no copy)
+    pyplot: bool = False  # draws on pyplot's global figures: never at the same time as another
     rebound: tuple[str, ...] = ()  # module-level names the function binds again first
 
     @property
@@ -87,6 +88,8 @@ class Plan:
     ruff_builtins: tuple[str, ...] = ()
     # Imports of the global generators whose state steps carry (`import random as ...`).
     random_imports: tuple[str, ...] = ()
+    # steps.py's import of matplotlib.pyplot, when steps plot (to close figures as Jupyter does)
+    pyplot_import: str | None = None
 
     @property
     def uses_display(self) -> bool:
@@ -118,8 +121,11 @@ class _Planner:
         self.used = [e for e in graph.code if (e.span, e.names) in used]
         self.hoisted = self._hoisted()
         self.random_modules = _random_modules(graph)
+        self.plotting = {n.name for n in graph.steps if uses_pyplot(graph, n)}
+        pyplot = self.random_modules["pyplot"][0] if self.plotting else None
         self.code = StepCode(graph, self.hoisted, {
-            name: self.random_modules[generator][0] for name, generator in graph.random_states})
+            name: self.random_modules[generator][0] for name, generator in graph.random_states},
+            pyplot)
 
     # -- module level ------------------------------------------------------------------------
 
@@ -265,6 +271,7 @@ class _Planner:
             notebook_names=tuple(sorted((read & set(NOTEBOOK_PROVIDED)) - bound)),
             ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
             random_imports=self._random_imports(steps),
+            pyplot_import=self.random_modules["pyplot"][1] if self.plotting else None,
         )
 
     def _random_imports(self, steps: list[StepPlan]) -> tuple[str, ...]:
@@ -315,7 +322,7 @@ class _Planner:
             returns=returns, copied=copied,
             after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
             preamble=code.preamble, body=code.body, options=node.options,
-            module_code=module_code, rebound=code.rebound,
+            module_code=module_code, rebound=code.rebound, pyplot=node.name in self.plotting,
         )
         return plan
 
@@ -326,8 +333,10 @@ def _random_modules(graph: StepGraph) -> dict[str, tuple[str, str]]:
     names = Namer(taken)
     numpy = names.claim("numpy_random")
     python = names.claim("random_module")
+    pyplot = names.claim("pyplot_module")
     return {"numpy": (numpy, f"import numpy.random as {numpy}"),
-            "random": (python, f"import random as {python}")}
+            "random": (python, f"import random as {python}"),
+            "pyplot": (pyplot, f"import matplotlib.pyplot as {pyplot}")}
 
 
 def _key(entity: CodeEntity) -> str:

@@ -10,6 +10,7 @@ not run is left out (it is emitted where it runs, with the globals it reads).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
@@ -35,11 +36,13 @@ class StepLines:
 class StepCode:
     def __init__(self, graph: StepGraph,
                  hoisted: dict[tuple[Span, tuple[str, ...]], CodeEntity],
-                 random_modules: dict[str, str] | None = None) -> None:
+                 random_modules: dict[str, str] | None = None,
+                 pyplot: str | None = None) -> None:
         self.graph = graph
         self.hoisted = hoisted  # code at module level
         # variable carrying a global generator's state -> that generator's module in steps.py
         self.random_modules = random_modules or {}
+        self.pyplot = pyplot  # matplotlib.pyplot's name in steps.py, when a step plots
         self.cells = {c.index: c for c in graph.notebook.cells}
 
     def lines(self, node: StepNode) -> StepLines:
@@ -166,6 +169,10 @@ class StepCode:
             if kept:
                 lines.append(Line(f"# cell {index}"))
                 lines.extend(kept)
+                if self.pyplot and uses_pyplot(self.graph, node):
+                    # Jupyter's inline backend closes a cell's figures when the cell ends
+                    close = f'{self.pyplot}.close("all")  # as Jupyter does after a cell'
+                    lines.append(Line(close))
         return lines
 
     def _bound(self, node: StepNode, removed: set[tuple[int, int]]) -> set[str]:
@@ -257,6 +264,21 @@ def span_lines(cells: dict[int, Cell], span: Span) -> list[Line]:
 
 def lines_of(span: Span) -> set[tuple[int, int]]:
     return {(span.cell, n) for n in range(span.start, span.end + 1)}
+
+
+_PLOTTING_MODULES = ("matplotlib", "seaborn", "pylab", "plotnine", "pandas.plotting")
+_PLOT_CALL = re.compile(r"\.(plot|hist|boxplot|scatter_matrix|imshow)\b")
+
+
+def uses_pyplot(graph: StepGraph, node: StepNode) -> bool:
+    """Whether the step may draw on pyplot's global figures: it uses a plotting library, or
+    calls a pandas plotting method (which imports pyplot)."""
+    for entity in node.code:
+        module = entity.module or ""
+        if entity.kind == "import" and module.startswith(_PLOTTING_MODULES):
+            return True
+    cells = {c.index: c.code for c in graph.notebook.cells}
+    return any(_PLOT_CALL.search(cells[i]) for i in node.cells)
 
 
 def span_key(span: Span) -> str:

@@ -53,6 +53,8 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
             ".resolve()))",
         ]
     imports.extend(plan.random_imports)
+    if plan.pyplot_import:
+        imports.append(plan.pyplot_import)
     if extra_lines or imports:
         out.extend(extra_lines + imports)
     else:

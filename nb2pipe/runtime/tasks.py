@@ -10,9 +10,11 @@ progress hooks; every other option is Prefect's own) and runs it with `run_step`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec
@@ -30,6 +32,8 @@ __all__ = ["Values", "result_storage", "run_step", "step_task"]
 
 P = ParamSpec("P")
 STEP_CACHE = StepCache()
+# pyplot's current figure is one per process: steps that plot take turns on the threads.
+PYPLOT = threading.Lock()
 
 
 def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
@@ -95,8 +99,10 @@ def _call(name: str, function: Callable[..., dict[str, Any]],
     here = project.workdir()
     if Path.cwd() != here:
         os.chdir(here)
+    plots = project.step(name).get("pyplot", False)
     try:
-        return function(**arguments)
+        with PYPLOT if plots else contextlib.nullcontext():
+            return function(**arguments)
     except (Exception, SystemExit) as error:
         steps_file = str(project.PROJECT / "steps.py")
         raise errors.step_error(project.manifest(), steps_file, name, error) from error
