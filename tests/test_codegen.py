@@ -246,3 +246,19 @@ def test_a_seed_is_an_event_in_notebook_order_not_setup_code(tmp_path: Path) -> 
     np.random.seed(42)
     assert not np.array_equal(run_steps(tmp_path / "project")["before"]["a"],
                               np.random.rand(3))
+
+
+def test_a_submodule_reached_through_its_package_is_imported(tmp_path: Path) -> None:
+    """`import xml` then `xml.dom.minidom.parseString(...)` works in the notebook because
+    another cell imported the submodule (and `%matplotlib inline` imports pyplot): the steps
+    import them too. Run in a new process, where nothing imported them before."""
+    folder = project("submodule_attribute", tmp_path)
+    steps = (folder / "steps.py").read_text()
+    assert "import xml.dom.minidom\n" in steps and "import matplotlib.pyplot\n" in steps
+    script = ("import sys, steps\n"
+              "assert 'xml.dom.minidom' in sys.modules\n"
+              "print(steps.parse()['tag'], steps.backend())\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("r {")

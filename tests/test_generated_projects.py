@@ -24,7 +24,7 @@ SEMANTIC = ["mutation_inplace", "mutation_setitem", "mutation_append", "mutation
             "alias_simple", "alias_frames_loop", "alias_dict_model", "alias_function_argument",
             "aug_assign", "redefinition", "function_late_binding", "kale_tags", "magics",
             "linear_chain", "diamond", "imports_no_edge", "parameters_typed",
-            "random_state_flow"]
+            "random_state_flow", "submodule_attribute"]
 # Steps whose values are drawn before any seed: they differ from run to run, in the notebook too.
 UNSEEDED = {"random_state_flow": {"before"}}
 

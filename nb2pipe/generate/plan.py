@@ -9,14 +9,17 @@ step reads the same value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.machinery
+import re
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
 from nb2pipe.generate.step_code import Line, StepCode, span_key, span_lines, uses_pyplot
 
 __all__ = ["Line", "ModuleBlock", "Plan", "StepPlan", "content_hash", "make_plan"]
-from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
+from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED, qualified_import
 from nb2pipe.model import (
     Bind,
     CodeEntity,
@@ -90,6 +93,9 @@ class Plan:
     random_imports: tuple[str, ...] = ()
     # steps.py's import of matplotlib.pyplot, when steps plot (to close figures as Jupyter does)
     pyplot_import: str | None = None
+    # Submodules the steps reach through a package's attribute (`xml.dom.minidom.parseString`
+    # after `import xml`): in the notebook another cell, or a magic, imported them first.
+    submodule_imports: tuple[str, ...] = ()
 
     @property
     def uses_display(self) -> bool:
@@ -272,7 +278,34 @@ class _Planner:
             ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
             random_imports=self._random_imports(steps),
             pyplot_import=self.random_modules["pyplot"][1] if self.plotting else None,
+            submodule_imports=self._submodules(),
         )
+
+    def _submodules(self) -> tuple[str, ...]:
+        """`import a.b.c` for every `a.b(.c)` the pipeline's code reaches as an attribute of an
+        imported module `a`, when `a.b` is a module: Python finds it there only if something
+        imported it, as a magic (`%matplotlib` imports pyplot) or an earlier cell may have."""
+        bound: dict[str, str] = {}  # name -> the module it is bound to
+        for entity in self.graph.code:
+            if entity.kind == "import" and entity.text and len(entity.names) == 1:
+                name = entity.names[0]
+                if name not in self.graph.data_names:
+                    bound.setdefault(name, qualified_import(entity, name))
+        if not bound:
+            return ()
+        pattern = re.compile(r"(?<![\w.])(" + "|".join(sorted(map(re.escape, bound))) +
+                             r")((?:\.[A-Za-z_]\w*)+)")
+        found: dict[str, None] = {}
+        for index in sorted(self._pipeline_cells()):
+            for match in pattern.finditer(self.cells[index].code):
+                module = bound[match.group(1)]
+                for part in match.group(2).split(".")[1:]:
+                    if not _is_module(f"{module}.{part}"):
+                        break
+                    module = f"{module}.{part}"
+                if module != bound[match.group(1)]:
+                    found[module] = None
+        return tuple(f"import {m}" for m in sorted(found))
 
     def _random_imports(self, steps: list[StepPlan]) -> tuple[str, ...]:
         carried = {v for s in steps for v in (*s.arguments, *s.returns)}
@@ -325,6 +358,22 @@ class _Planner:
             module_code=module_code, rebound=code.rebound, pyplot=node.name in self.plotting,
         )
         return plan
+
+@functools.cache
+def _is_module(name: str) -> bool:
+    """Whether `name` is an installed module, found without importing (running) anything."""
+    top, *parts = name.split(".")
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(top)
+        for part in parts:
+            if spec is None or not spec.submodule_search_locations:
+                return False
+            spec = importlib.machinery.PathFinder.find_spec(
+                part, list(spec.submodule_search_locations))
+    except (ImportError, ValueError):
+        return False
+    return spec is not None
+
 
 def _random_modules(graph: StepGraph) -> dict[str, tuple[str, str]]:
     """generator -> (its module's name in steps.py, the import binding it), named so that no

@@ -221,7 +221,7 @@ class Resolver(Explanations):
                     return
                 qualified = "numpy.random.sample"  # `df.sample(...)`: numpy's global generator
             elif entity is not None and entity.kind == "import":
-                qualified = _qualified(entity, root) + (f".{rest}" if rest else "")
+                qualified = qualified_import(entity, root) + (f".{rest}" if rest else "")
             else:
                 return
             classified = classify(qualified, call.keywords)
@@ -571,7 +571,7 @@ def _random_names(analysis: Analysis) -> dict[str, str]:
 _USUAL_ALIASES = {"np": "numpy", "rnd": "random"}
 
 
-def _qualified(entity: CodeEntity, name: str) -> str:
+def qualified_import(entity: CodeEntity, name: str) -> str:
     """The module path an import binds `name` to: `import numpy as np` -> "numpy",
     `from numpy import random as r` -> "numpy.random"."""
     text = entity.text or ""

@@ -273,6 +273,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
              "total = float(b.sum() + c.sum() + pick + d.sum() + e + sampled['v'].sum()"
              " + train['v'].sum())\nprint(total)", "step:later", "metrics"),
     ],
+    # -- submodules reached through a package's attribute --------------------------------------
+    "submodule_attribute": [
+        code("%matplotlib inline\nimport xml"),
+        code("import xml.dom.minidom as md"),
+        code("tag = xml.dom.minidom.parseString('<r>1</r>').documentElement.tagName",
+             "step:parse", "metrics"),
+        code("import matplotlib\nbackend_known = bool(matplotlib.pyplot.get_backend())",
+             "step:backend", "metrics"),
+    ],
     # -- check green => the generated steps run ---------------------------------------------
     "codegen_del_input": [
         code("import gc"),
