@@ -262,3 +262,17 @@ def test_a_submodule_reached_through_its_package_is_imported(tmp_path: Path) -> 
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("r {")
+
+
+def test_a_failing_shell_command_does_not_fail_the_step(tmp_path: Path) -> None:
+    """IPython ignores `!cmd`'s exit status: the cell goes on, and so does the step."""
+    from support import write_notebook
+
+    folder = tmp_path / "notebook"
+    folder.mkdir()
+    notebook = write_notebook(folder / "shell.ipynb",
+                              ("!ls no-such-file-here\nfound = !ls no-such-file-either\nx = 1",
+                               "step:a"),
+                              ("y = x + len(found)", "step:b", "metrics"))
+    assert convert(notebook, tmp_path / "project").ok
+    assert run_steps(tmp_path / "project")["b"] == {"y": 1}

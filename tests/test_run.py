@@ -318,6 +318,15 @@ def test_plotting_steps_do_not_share_figures(tmp_path: Path) -> None:
     assert "'lim'" not in result.stdout  # compared, not left out
 
 
+def test_a_failing_shell_command_runs_on_as_in_ipython(tmp_path: Path) -> None:
+    notebook = write_notebook(tmp_path / "shell.ipynb",
+                              ("!ls no-such-file-here\nx = 1", "step:a"),
+                              ("y = x + 1", "step:b", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+
+
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "random.ipynb",
                               ("import random\nnoise = random.random()\nfixed = 2", "step:draw"),
