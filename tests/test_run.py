@@ -327,6 +327,32 @@ def test_a_failing_shell_command_runs_on_as_in_ipython(tmp_path: Path) -> None:
     assert "the pipeline computes what the notebook computes" in result.stdout
 
 
+def test_process_runner_passes_notebook_functions_and_names_what_it_cannot_pass(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    """A value holding a notebook function reaches two concurrent steps in other processes
+    (the steps module has one name everywhere); a failed step ends the run instead of
+    hanging it; a value no pickler can save fails with its name, type and step."""
+    pair = write_notebook(tmp_path / "pair.ipynb",
+                          ("def double(x):\n    return 2 * x\npair = (double, 3)", "step:make"),
+                          ("left = pair[0](pair[1])", "step:left", "metrics"),
+                          ("right = pair[0](pair[1]) + 1", "step:right", "metrics"))
+    result = run(pair, store, runner="process", cache=False)
+    assert result.ok, result.error
+    assert (value(result, "left", "left"), value(result, "right", "right")) == (6, 7)
+    chain = write_notebook(tmp_path / "chain.ipynb", ("a = 1", "step:a"), ("b = a / 0", "step:b"),
+                           ("c = b + 1", "step:c"))
+    result = run(chain, store, runner="process", cache=False)
+    assert not result.ok and "ZeroDivisionError" in (result.error or "")
+    assert states(result) == {"a": "completed", "b": "failed", "c": "skipped"}
+    locked = write_notebook(tmp_path / "locked.ipynb",
+                            ("import threading\nlock = threading.Lock()\nn = 1", "step:make"),
+                            ("with lock:\n    m = n + 1", "step:use", "metrics"))
+    result = run(locked, store, runner="process", cache=False)
+    assert not result.ok
+    assert "step 'make': 'lock' cannot be passed" in (result.error or "")
+    assert "_thread.lock" in (result.error or "")
+
+
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "random.ipynb",
                               ("import random\nnoise = random.random()\nfixed = 2", "step:draw"),
