@@ -353,6 +353,30 @@ def test_process_runner_passes_notebook_functions_and_names_what_it_cannot_pass(
     assert "_thread.lock" in (result.error or "")
 
 
+def test_steps_changing_blas_threads_do_not_change_each_others_numbers(tmp_path: Path) -> None:
+    """KMeans limits BLAS to one thread for the process while it fits; a PCA beside it on
+    another thread would round differently, and a mixture fitted on that by whole units."""
+    notebook = write_notebook(
+        tmp_path / "blas.ipynb",
+        ("from sklearn.datasets import load_digits\nfrom sklearn.cluster import KMeans\n"
+         "from sklearn.decomposition import PCA\nfrom sklearn.mixture import GaussianMixture\n"
+         "X = load_digits().data", "step:load"),
+        ("labels = KMeans(10, n_init=10, random_state=0).fit_predict(X)", "step:kmeans"),
+        ("reduced = PCA(20, random_state=0).fit_transform(X)\n"
+         "gmm = GaussianMixture(10, random_state=0).fit(reduced)\n"
+         "score = float(gmm.score(reduced))", "step:pca", "metrics"),
+        ("agree = int((labels == gmm.predict(reduced)).sum())", "step:compare", "metrics"))
+    graph_text = subprocess.run([sys.executable, "-m", "nb2pipe", "convert", str(notebook), "-o",
+                                 str(tmp_path / "project")], capture_output=True, text=True)
+    assert graph_text.returncode == 0, graph_text.stderr
+    steps = json.loads((tmp_path / "project" / "pipeline.json").read_text())["steps"]
+    assert {s["name"]: s["blas"] for s in steps} == {"load": True, "kmeans": True, "pca": True,
+                                                     "compare": False}
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+
+
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "random.ipynb",
                               ("import random\nnoise = random.random()\nfixed = 2", "step:draw"),

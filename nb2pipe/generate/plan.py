@@ -16,7 +16,14 @@ import re
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
-from nb2pipe.generate.step_code import Line, StepCode, span_key, span_lines, uses_pyplot
+from nb2pipe.generate.step_code import (
+    Line,
+    StepCode,
+    span_key,
+    span_lines,
+    uses_blas_threads,
+    uses_pyplot,
+)
 
 __all__ = ["Line", "ModuleBlock", "Plan", "StepPlan", "content_hash", "make_plan"]
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED, qualified_import
@@ -51,6 +58,7 @@ class StepPlan:
     module_code: tuple[str, ...]  # keys of module-level code the step uses
     consumed_in_place: tuple[str, ...] = ()  # outputs a later step changes in place (no copy)
     pyplot: bool = False  # draws on pyplot's global figures: never at the same time as another
+    blas: bool = False  # may change the BLAS thread setting: never beside another such step
     rebound: tuple[str, ...] = ()  # module-level names the function binds again first
 
     @property
@@ -356,6 +364,7 @@ class _Planner:
             after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
             preamble=code.preamble, body=code.body, options=node.options,
             module_code=module_code, rebound=code.rebound, pyplot=node.name in self.plotting,
+            blas=uses_blas_threads(node),
         )
         return plan
 

@@ -281,5 +281,17 @@ def uses_pyplot(graph: StepGraph, node: StepNode) -> bool:
     return any(_PLOT_CALL.search(cells[i]) for i in node.cells)
 
 
+# Libraries that set the maths library's thread count for the whole process while they run
+# (scikit-learn's KMeans limits OpenBLAS to one thread): a step running beside one would round
+# differently from the notebook, where cells run one at a time.
+_BLAS_MODULES = ("sklearn", "scipy", "statsmodels", "xgboost", "lightgbm", "umap", "hdbscan")
+
+
+def uses_blas_threads(node: StepNode) -> bool:
+    """Whether the step calls a library that changes the process's BLAS thread setting."""
+    return any(e.kind == "import" and (e.module or "").partition(".")[0] in _BLAS_MODULES
+               for e in node.code)
+
+
 def span_key(span: Span) -> str:
     return f"cell {span.cell} lines {span.start}-{span.end}"

@@ -34,6 +34,9 @@ P = ParamSpec("P")
 STEP_CACHE = StepCache()
 # pyplot's current figure is one per process: steps that plot take turns on the threads.
 PYPLOT = threading.Lock()
+# So is the maths library's thread count, which scikit-learn and SciPy change while they run:
+# steps using them take turns, so each computes with the setting it has in the notebook.
+BLAS = threading.Lock()
 
 
 def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
@@ -99,9 +102,12 @@ def _call(name: str, function: Callable[..., dict[str, Any]],
     here = project.workdir()
     if Path.cwd() != here:
         os.chdir(here)
-    plots = project.step(name).get("pyplot", False)
+    entry = project.step(name)
     try:
-        with PYPLOT if plots else contextlib.nullcontext():
+        with contextlib.ExitStack() as turns:
+            for lock, needed in ((BLAS, entry.get("blas")), (PYPLOT, entry.get("pyplot"))):
+                if needed:  # always in this order: two steps never wait for each other
+                    turns.enter_context(lock)
             return function(**arguments)
     except (Exception, SystemExit) as error:
         steps_file = str(project.PROJECT / "steps.py")
