@@ -311,7 +311,7 @@ class _Planner:
                     if not _is_module(f"{module}.{part}"):
                         break
                     module = f"{module}.{part}"
-                if module != bound[match.group(1)]:
+                if module != bound[match.group(1)] and not module.startswith(_EAGER_PACKAGES):
                     found[module] = None
         return tuple(f"import {m}" for m in sorted(found))
 
@@ -367,6 +367,10 @@ class _Planner:
             blas=uses_blas_threads(node),
         )
         return plan
+
+# Packages that import (or load on first use) their public submodules themselves.
+_EAGER_PACKAGES = ("numpy.", "pandas.", "scipy.", "torch.", "tensorflow.")
+
 
 @functools.cache
 def _is_module(name: str) -> bool:
