@@ -259,11 +259,30 @@ def flush_figures(capture: Capture | None = None) -> None:
         owner = getattr(canvas, "nb2pipe_capture", None)
         if owner is not None and owner is not capture:
             continue  # another step's figure (steps running at the same time)
-        figure = canvas.figure
-        if figure.get_axes() or figure.texts or figure.images:
-            cell = getattr(canvas, "nb2pipe_cell", 0) or capture.cell()
-            capture.figure(cell, _png(figure), repr(figure))
-        pyplot.close(figure)
+        _show(capture, canvas)
+        pyplot.close(canvas.figure)
+
+
+def figure_closing(canvas: Any) -> None:
+    """A figure is being closed: by steps.py at the end of the cell that drew it (it is shown,
+    as Jupyter shows a cell's figures), or by the cell's own code (it is not)."""
+    capture = _CURRENT.get()
+    owner: object = getattr(canvas, "nb2pipe_capture", None)
+    if capture is None or owner is not capture:
+        return
+    if getattr(canvas, "nb2pipe_shown", False) or capture.cell():
+        return  # shown already, or closed by a line of a cell
+    _show(capture, canvas)
+
+
+def _show(capture: Capture, canvas: Any) -> None:
+    if getattr(canvas, "nb2pipe_shown", False):
+        return
+    canvas.nb2pipe_shown = True
+    figure = canvas.figure
+    if figure.get_axes() or figure.texts or figure.images:
+        cell = getattr(canvas, "nb2pipe_cell", 0) or capture.cell()
+        capture.figure(cell, _png(figure), repr(figure))
 
 
 # -- text ---------------------------------------------------------------------------------

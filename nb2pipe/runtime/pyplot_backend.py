@@ -1,6 +1,8 @@
 """matplotlib's Agg backend for steps: figures are drawn off screen and handed to the step's
-capture (capture.py) at `plt.show()` and at the end of the step, as Jupyter's inline backend
-hands them to the notebook. Selected with MPLBACKEND=module://<this package>.pyplot_backend."""
+capture (capture.py) at `plt.show()`, when the cell that drew them ends (steps.py closes a
+plotting cell's figures, as Jupyter does) and at the end of the step, as Jupyter's inline
+backend hands them to the notebook. Selected with MPLBACKEND=module://<package>.pyplot_backend.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +14,24 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from . import capture
 
 
+class FigureManager(FigureManagerBase):
+    def destroy(self) -> None:
+        """Closed at the end of its cell: shown first (a cell's own `plt.close()` is not)."""
+        capture.figure_closing(self.canvas)
+        super().destroy()
+
+
 class FigureCanvas(FigureCanvasAgg):
     """An Agg canvas that remembers the step and the cell that made its figure."""
+
+    manager_class = FigureManager
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         current = capture.current()
         self.nb2pipe_capture = current
         self.nb2pipe_cell = current.cell() if current is not None else 0
-
-
-FigureManager = FigureManagerBase
+        self.nb2pipe_shown = False
 
 
 def show(*args: Any, **kwargs: Any) -> None:

@@ -10,11 +10,13 @@ progress hooks; every other option is Prefect's own) and runs it with `run_step`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec
 
@@ -31,6 +33,11 @@ __all__ = ["Values", "result_storage", "run_step", "step_task"]
 
 P = ParamSpec("P")
 STEP_CACHE = StepCache()
+# pyplot's current figure is one per process: steps that plot take turns on the threads.
+PYPLOT = threading.Lock()
+# So is the maths library's thread count, which scikit-learn and SciPy change while they run:
+# steps using them take turns, so each computes with the setting it has in the notebook.
+BLAS = threading.Lock()
 
 
 def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
@@ -103,12 +110,13 @@ def _call(name: str, function: Callable[..., dict[str, Any]],
     steps_file = str(project.PROJECT / "steps.py")
     if not capture.enabled():
         try:
-            return function(**arguments), None
+            with _turns(name):
+                return function(**arguments), None
         except (Exception, SystemExit) as error:
             raise errors.step_error(project.manifest(), steps_file, name, error) from error
     report.prepare()
     raised: BaseException | None = None
-    with capture.capturing(name) as shown:
+    with _turns(name), capture.capturing(name) as shown:
         try:
             outputs = function(**arguments)
         except (Exception, SystemExit) as error:
@@ -153,6 +161,17 @@ def _recorded(name: str, outputs: dict[str, Any], shown: Shown | None) -> str | 
             metrics[metric] = value
     return report.save_step(name, shown["cells"], "completed", shown["started"],
                             shown["figures"], metrics=metrics, notebook=shown.get("notebook"))
+
+
+@contextlib.contextmanager
+def _turns(name: str) -> Iterator[None]:
+    """The locks the step's code needs, in one order (two steps never wait for each other)."""
+    entry = project.step(name)
+    with contextlib.ExitStack() as turns:
+        for lock, needed in ((BLAS, entry.get("blas")), (PYPLOT, entry.get("pyplot"))):
+            if needed:
+                turns.enter_context(lock)
+        yield
 
 
 def _write_fingerprints(path: str, step: str, kind: str, found: dict[str, Any]) -> None:
