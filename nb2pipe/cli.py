@@ -181,8 +181,12 @@ def _parser() -> argparse.ArgumentParser:
                           "(default: a local cluster)")
     run.add_argument("--workers", type=int, metavar="N", help="concurrent steps at most")
     run.add_argument("--no-cache", action="store_true", help="run every step again")
-    run.add_argument("--no-report", action="store_true",
-                     help="write no HTML report (and capture no figures or printed output)")
+    reporting = run.add_mutually_exclusive_group()
+    reporting.add_argument("--no-report", action="store_true",
+                           help="write no HTML report (and capture no figures or printed output)")
+    reporting.add_argument("--report", metavar="FILE",
+                           help="write the HTML report to FILE (default: a new file in the "
+                                "user's cache folder, printed at the end)")
     run.add_argument("--cwd", metavar="DIR", help="run steps here (default: the notebook's folder)")
     run.add_argument("-o", "--output", metavar="DIR",
                      help="write the converted project here (default: a cache folder)")
@@ -478,7 +482,9 @@ def _run(args: argparse.Namespace) -> int:
                          cache=not args.no_cache, dask_address=args.dask_address,
                          workdir=args.cwd, max_workers=args.workers,
                          notebook=str(prepared.notebook) if prepared.notebook else None,
-                         report=None if args.no_report else _report_file(prepared.manifest))
+                         report=None if args.no_report else
+                         str(Path(args.report).resolve()) if args.report else
+                         _report_file(prepared.manifest))
     phase = _phase_printer(jsonl is not None, sys.stderr if args.json else sys.stdout)
     links: list[str] = []
 

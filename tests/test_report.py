@@ -184,8 +184,11 @@ def test_a_failing_step_is_highlighted_and_the_rest_is_reported(tmp_path: Path,
 
 
 @pytest.mark.integration
-def test_notebook_mode_renders_the_executed_step_notebooks(tmp_path: Path,
-                                                           prefect_harness: None) -> None:
+def test_notebook_mode_renders_the_executed_step_notebooks(
+        tmp_path: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As after a module-mode run in this process (the project's runtime set it): the kernels
+    # must still draw with Jupyter's inline backend.
+    monkeypatch.setenv("MPLBACKEND", "module://nb2pipe_runtime.pyplot_backend")
     notebook = write_notebook(tmp_path / "plots.ipynb", *PLOTS)
     result, target = run_with_report(notebook, tmp_path, mode="notebook",
                                      notebook=str(notebook), run_dir=str(tmp_path / "run"))

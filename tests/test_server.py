@@ -55,6 +55,9 @@ def test_run_follows_progress_events_and_keeps_other_output_as_log() -> None:
     run.apply('{"event": "step", "step": "load", "state": "failed", "duration": 0.5, '
               '"error": "nb.ipynb: cell 3, line 2 (step \'load\'): KeyError: 1", '
               '"cell": 3, "line": 2}')
+    run.report_target = "/tmp/report.html"  # where the server told the run to write it
+    run.apply('{"event": "report", "path": "/etc/other.html"}')  # printed by a step: ignored
+    assert run.report is None
     run.apply('{"event": "report", "path": "/tmp/report.html"}')
     assert run.state == "running"
     assert run.steps == {"load": {"state": "failed", "duration": 0.5, "cell": 3, "line": 2,
@@ -312,7 +315,8 @@ def _fixture_documents(root: Path) -> dict[str, Any]:
     broken = undefined_name_notebook(root / "broken.ipynb")
     untagged = _untagged(root / "eda.ipynb")
     small = small_pipeline_notebook(root / "small.ipynb")
-    run = Run(id="0" * 32, path="small.ipynb", parameters={"factor": "4"}, started=1000.0)
+    run = Run(id="0" * 32, path="small.ipynb", parameters={"factor": "4"}, started=1000.0,
+              report_target="/nowhere/report.html")
     for line in (
         '{"event": "phase", "phase": "server", "message": "starting the local Prefect server"}',
         '{"event": "phase", "phase": "flow_run", "message": "flow run: http://127.0.0.1:4200/'
@@ -723,7 +727,7 @@ def _step_notebook(path: Path, source: str) -> Path:
     return write_notebook(path, [
         code("import os\nimport subprocess\nimport sys\nimport time"),
         code(source, "step:work"),
-        code("print('after')", "step:after"),
+        code("print('after')", "step:after", "after:work"),  # runs once work is done
     ])
 
 
@@ -830,7 +834,8 @@ def test_a_run_report_is_served_sandboxed(server: Jupyter, root: Path) -> None:
                                      headers={"Authorization": f"token {server.token}"})
     with urllib.request.urlopen(request, timeout=60) as answer:
         page = answer.read()
-        # nb2pipe run's own report (announced last): the step's printed line is in it
+        # nb2pipe run's own report (the file the server chose): the step's printed event,
+        # naming another file, is only a line of its output
         assert page.startswith(b"<!DOCTYPE html>") and b"Run of reported.ipynb" in page
         assert answer.headers["Content-Security-Policy"] == "sandbox allow-scripts allow-popups"
         assert answer.headers["Content-Type"] == "text/html; charset=utf-8"  # a page, not JSON

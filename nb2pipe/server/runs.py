@@ -56,6 +56,9 @@ class Run:
     log: list[str] = field(default_factory=list)
     error: str | None = None
     report: str | None = None  # the HTML report's file, once the run wrote one
+    # Where the server told the run to write its report: a report event counts only if it names
+    # this file (a step's printed output can look like any event).
+    report_target: str | None = None
     flow_run: str | None = None  # the flow run's page in the Prefect UI
     started: float = field(default_factory=time.time)
     ended: float | None = None
@@ -131,7 +134,8 @@ class Run:
                 "line": _integer(event.get("line")),
             }
         elif kind == "report":
-            self.report = _text(event.get("path"))
+            if self.report_target is not None and event.get("path") == self.report_target:
+                self.report = self.report_target
         elif kind == "finished" and not self.finished:
             self.state = "completed" if event.get("state") == "completed" else "failed"
             self.error = _text(event.get("error"))
@@ -249,8 +253,9 @@ class RunStore:
         run.phase, run.message = "starting", "Starting nb2pipe run"
         self.runs[run.id] = run
         self._forget_old(api_path)
+        run.report_target = str((self.folder / f"{run.id}.html").resolve())
         command = [self.python, "-m", "nb2pipe", "run", str(notebook), "--progress", "jsonl",
-                   *flags]
+                   "--report", run.report_target, *flags]
         try:
             popen = subprocess.Popen(
                 command, cwd=notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -395,3 +400,5 @@ class RunStore:
                 self._saved.pop(old.id, None)
                 with contextlib.suppress(OSError):
                     self._file(old.id).unlink()
+                with contextlib.suppress(OSError):
+                    (self.folder / f"{old.id}.html").unlink()
