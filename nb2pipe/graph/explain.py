@@ -70,8 +70,11 @@ class Explanations:
             hint = (f"'{name}' is defined in cell {at}, which is tagged skip: untag it or define "
                     "it in a step")
         elif dynamic is not None:
-            hint = (f"cell {dynamic} binds names through exec(), globals(), locals() or vars(), "
-                    f"which the pipeline cannot follow: assign '{name}' by name")
+            # The notebook may well have the name: "never defined" would be false.
+            self._report("NB203", f"name '{name}' may be bound by exec(), globals(), locals() "
+                         f"or vars() in cell {dynamic}, which the analysis cannot follow", cell,
+                         line, f"assign '{name}' by name (`{name} = ...`) where it is made")
+            return
         else:
             known = [*self.bindings, *state.local, *self.parameter_names]
             guess = close_match(name, known)

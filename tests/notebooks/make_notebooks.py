@@ -380,6 +380,10 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("%run helper.py", "step:setup"),
         code("total = value + 1", "step:use"),
     ],
+    "error_python2_builtins": [
+        code("from functools import reduce\nfile = 'data.csv'", "step:setup"),
+        code("total = reduce(lambda a, b: a + b, xrange(4))\nname = unicode(file)", "step:use"),
+    ],
     "error_dynamic_names": [
         code("for name in ['a', 'b']:\n    locals()[name] = len(name)", "step:make"),
         code("total = a + b", "step:use"),
@@ -397,6 +401,10 @@ CASES["warn_magic_empty_step"][2]["tags"] = ["step:empty", "skip"]
 # Notebook metadata other than the default Python 3 kernel.
 METADATA: dict[str, dict[str, Any]] = {
     "error_python2": {
+        "kernelspec": {"display_name": "Python 2", "language": "python", "name": "python2"},
+        "language_info": {"name": "python", "version": "2.7.18"},
+    },
+    "error_python2_builtins": {
         "kernelspec": {"display_name": "Python 2", "language": "python", "name": "python2"},
         "language_info": {"name": "python", "version": "2.7.18"},
     },
