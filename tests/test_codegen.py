@@ -191,6 +191,10 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     folder = project("precision_dead_code", tmp_path / "c")
     assert 'builtins = ["missing", "unused"]' in (folder / "pyproject.toml").read_text()
     assert run_steps(folder)["call"]["z"] == 1
+    # A function whose default (and decorator) read names its own cell binds first: it stays
+    # where the cell has it, not copied above the step's body (F821, NameError).
+    results = run_steps(project("codegen_default_from_same_cell", tmp_path / "d"))
+    assert results["model"]["y"] == 6
 
 
 def test_run_script_and_dynamic_names_are_explained() -> None:

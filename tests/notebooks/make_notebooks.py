@@ -376,6 +376,12 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("z = f()\nfor i in range(2):\n    continue\n    unused(i)", "step:call"),
         code("print(z + 1)", "step:show"),
     ],
+    "codegen_default_from_same_cell": [
+        code("import functools", "step:setup"),
+        code("scale = 3\n\n@functools.lru_cache\ndef f(v=scale):\n    return v * 2\n\n"
+             "y = f()", "step:model"),
+        code("print(y + 1)", "step:show"),
+    ],
     "error_run_script": [
         code("%run helper.py", "step:setup"),
         code("total = value + 1", "step:use"),
