@@ -324,7 +324,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "precision_pylab": [
         code("%pylab inline"),
         code("xs = linspace(0, 1, 5)\nmiddle = float(median(xs))\nfigure = plt.figure()\n"
-             "plt.close(figure)\nbiggest = float(max(xs))", "step:compute"),
+             "plt.close(figure)\nbiggest = float(max(xs))\ncolumn = xs[:, newaxis]",
+             "step:compute"),
     ],
     "precision_selection": [
         code("import pandas as pd"),
