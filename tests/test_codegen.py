@@ -202,6 +202,13 @@ def test_run_script_and_dynamic_names_are_explained() -> None:
     [found] = [d for d in graph.diagnostics if d.code == "NB203"]
     assert "%run helper.py" in found.message and found.hint == (
         "import it from the script: from helper import value")
+    # `%%cython` binds the functions it compiles: their uses name the cell; other names
+    # stay "never defined".
+    graph = analyze_notebook(NOTEBOOKS / "error_cython_cell.ipynb")
+    assert sorted((d.code, d.message) for d in graph.diagnostics if d.severity == "error") == [
+        ("NB201", "name 'missing' is used in step 'use' but never defined before it"),
+        ("NB203", "name 'cy_add' may come from the `%%cython` cell (cell 2), which the pipeline "
+                  "leaves out")]
     graph = analyze_notebook(NOTEBOOKS / "error_dynamic_names.ipynb")
     # The notebook has `a` and `b` (locals() is the module's namespace): not "never defined".
     assert [d.code for d in graph.diagnostics] == ["NB303", "NB203", "NB203"]

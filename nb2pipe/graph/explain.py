@@ -46,7 +46,14 @@ class Explanations:
         for star, _ in self.star_imports:
             if star.cell > cell_index:
                 continue
-            if star.module.startswith("%run"):
+            if star.module.startswith("%%"):
+                if not re.search(rf"\b{re.escape(name)}\b", self.cells[star.cell].source):
+                    continue  # not one of the names the compiled cell can define
+                self._report("NB203", f"name '{name}' may come from the `{star.module}` cell "
+                             f"(cell {star.cell}), which the pipeline leaves out", cell, line,
+                             f"build the {star.module[2:].capitalize()} code as a module and "
+                             f"import {name} from it")
+            elif star.module.startswith("%run"):
                 script = star.module.split()[-1] if len(star.module.split()) > 1 else "?"
                 module = Path(script).stem if script.endswith(".py") else None
                 self._report("NB203", f"name '{name}' may come from `{star.module}` (cell "

@@ -391,6 +391,11 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("from functools import reduce\nfile = 'data.csv'", "step:setup"),
         code("total = reduce(lambda a, b: a + b, xrange(4))\nname = unicode(file)", "step:use"),
     ],
+    "error_cython_cell": [
+        code("%load_ext Cython", "step:setup"),
+        code("%%cython\ncpdef int cy_add(int a, int b):\n    return a + b", "step:compile"),
+        code("total = cy_add(1, 2) + missing", "step:use"),
+    ],
     "error_dynamic_names": [
         code("for name in ['a', 'b']:\n    locals()[name] = len(name)", "step:make"),
         code("total = a + b", "step:use"),
