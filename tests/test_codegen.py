@@ -195,6 +195,16 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     # where the cell has it, not copied above the step's body (F821, NameError).
     results = run_steps(project("codegen_default_from_same_cell", tmp_path / "d"))
     assert results["model"]["y"] == 6
+    # A notebook function at module level using `display`, which a later cell imports: the
+    # module gets IPython's display too, not only the step with the import.
+    folder = project("codegen_display_in_module_function", tmp_path / "e")
+    assert "from IPython.display import display\n" in (folder / "steps.py").read_text()
+    assert run_steps(folder)["one"]["a"] == 1
+    # Values named `I` and `l` cross steps: flow.py's variables carry the notebook's names,
+    # and the project's own ruff settings accept them there (E741).
+    folder = project("codegen_ambiguous_names", tmp_path / "f")
+    assert "    I, = copy.deepcopy(" in (folder / "flow.py").read_text()
+    assert run_steps(folder)["grow"]["l"] == 3
 
 
 def test_run_script_and_dynamic_names_are_explained() -> None:

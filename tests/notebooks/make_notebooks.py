@@ -383,6 +383,17 @@ CASES: dict[str, list[dict[str, Any]]] = {
              "y = f()", "step:model"),
         code("print(y + 1)", "step:show"),
     ],
+    "codegen_display_in_module_function": [
+        code("def show(value):\n    display(value)\n    return value", "step:helpers"),
+        code("a = show(1)", "step:one"),
+        code("from IPython.display import display\nb = show(a + 1)\ndisplay(b)", "step:two"),
+    ],
+    "codegen_ambiguous_names": [
+        code("I = [1, 2]", "step:make"),
+        code("first = len(I)", "step:peek"),
+        code("I.append(3)\nl = len(I)", "step:grow"),
+        code("total = l + first", "step:use"),
+    ],
     "error_run_script": [
         code("%run helper.py", "step:setup"),
         code("total = value + 1", "step:use"),
