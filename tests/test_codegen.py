@@ -202,6 +202,11 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     assert run_steps(folder)["one"]["a"] == 1
     # Values named `I` and `l` cross steps: flow.py's variables carry the notebook's names,
     # and the project's own ruff settings accept them there (E741).
+    # An import inside a `try` that also computes: a later step gets the import, not a copy
+    # of the whole statement (which re-ran the loop and read names the step lacks: F821).
+    folder = project("codegen_import_in_computing_try", tmp_path / "g")
+    assert (folder / "steps.py").read_text().count("for x in xs:") == 1
+    assert run_steps(folder)["loop"]["status"] == {1: 2, 2: 4, 3: 6}
     folder = project("codegen_ambiguous_names", tmp_path / "f")
     assert "    I, = copy.deepcopy(" in (folder / "flow.py").read_text()
     assert run_steps(folder)["grow"]["l"] == 3

@@ -85,8 +85,11 @@ class StepCode:
         read, then what that code reads in turn (function globals, decorators, base classes).
         """
         fixed: set[tuple[int, int]] = set()
+        statements = {s.span for index in node.cells for s in self.graph.symbols[index].statements}
         for entity in self.hoisted.values():
-            if entity.span.cell in node.cells:
+            # An import inside a statement that also computes stays in it (the statement is
+            # the step's code); it is also at module level for the steps that use the name.
+            if entity.span.cell in node.cells and entity.span in statements:
                 fixed.update(lines_of(entity.span))
         definitions: dict[tuple[Span, tuple[str, ...]], Span] = {}
         for index in node.cells:
@@ -160,11 +163,13 @@ class StepCode:
             if name not in bound:
                 continue
             entities = [e for e in node.code if name in e.names]
-            if entities and all(e.span.cell in node.cells and e.kind in ("function", "class")
+            if entities and all(e.span.cell in node.cells
+                                and e.kind in ("function", "class", "import")
                                 and (e.span.cell, e.span.start) not in removed
                                 for e in entities):
-                # Only the body's own `def`/`class` binds it, where it stands: a copy above
-                # would run its decorators and defaults before the names they read exist.
+                # Only the body's own `def`/`class` (or an import it keeps) binds it, where it
+                # stands: a copy above would run decorators and defaults before the names they
+                # read exist.
                 continue
             entity = next((e for e in node.code if name in e.names), None)
             if entity is not None and entity.kind == "import" and entity.text:

@@ -394,6 +394,13 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("I.append(3)\nl = len(I)", "step:grow"),
         code("total = l + first", "step:use"),
     ],
+    "codegen_import_in_computing_try": [
+        code("xs = [1, 2, 3]", "step:data"),
+        code("try:\n    from collections import OrderedDict\n    status = OrderedDict()\n"
+             "    for x in xs:\n        status[x] = x * 2\nexcept ImportError:\n"
+             "    status = {}", "step:loop"),
+        code("table = OrderedDict(a=1)\nn = len(status) + len(table)\nprint(n)", "step:later"),
+    ],
     "error_run_script": [
         code("%run helper.py", "step:setup"),
         code("total = value + 1", "step:use"),
