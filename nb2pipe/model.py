@@ -191,6 +191,7 @@ class FunctionInfo:
     calls: tuple[CallSite, ...] = ()
     is_generator: bool = False
     inherits: tuple[str, ...] = ()  # for a class: its base classes named by a plain name
+    random_calls: tuple[RandomCall, ...] = ()  # seeds and draws of global generators
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,20 @@ class StarImport:
     span: Span
 
 
-Event = Read | Bind | Mutate | Link | Delete | Call | StarImport
+@dataclass(frozen=True)
+class RandomCall:
+    """A call that may seed or draw from a global random generator (`np.random.seed(0)`,
+    `random.choice(xs)`, `train_test_split(X, y)`, `model.fit(X)` on an estimator made without
+    `random_state`). The resolver, which knows what the names are bound to, decides."""
+
+    callee: str  # dotted, as written: "np.random.rand", "rand", "df.sample"
+    keywords: tuple[str, ...]  # keyword arguments given (`random_state` makes a call fixed)
+    cell: int
+    line: int
+    via: str | None = None  # an object made without `random_state`, drawing when used
+
+
+Event = Read | Bind | Mutate | Link | Delete | Call | StarImport | RandomCall
 
 
 @dataclass(frozen=True)
@@ -360,6 +374,9 @@ class StepGraph:
     symbols: dict[int, CellSymbols]  # by cell index, for code generation
     code: tuple[CodeEntity, ...] = ()  # every code entity of the pipeline, notebook order
     data_names: frozenset[str] = frozenset()  # names ever bound to data (or a parameter)
+    # The global random generators the notebook seeds, carried from step to step as values:
+    # (variable, generator) with generator "random" (the module) or "numpy" (np.random).
+    random_states: tuple[tuple[str, str], ...] = ()
 
     def step(self, name: str) -> StepNode:
         return next(s for s in self.steps if s.name == name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,8 +99,11 @@ def test_binary_file_directory_and_missing_file(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     binary = tmp_path / "image.ipynb"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    fifo = tmp_path / "pipe.ipynb"
+    os.mkfifo(fifo)  # nobody writes to it: reading it would wait forever
     for path, expected in ((binary, "binary file"), (tmp_path, "is a directory"),
-                           (tmp_path / "gone.ipynb", "no such file")):
+                           (tmp_path / "gone.ipynb", "no such file"),
+                           (fifo, "not a regular file")):
         assert main(["check", str(path)]) == 2
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1

@@ -31,7 +31,7 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB304": ("warn_unserializable", 1),
     "NB305": ("warn_file_handoff", 3),
     "NB306": ("warn_display_seed", 3),
-    "NB307": ("warn_display_seed", 1),
+    "NB307": ("warn_hidden_seed", 2),
 }
 
 

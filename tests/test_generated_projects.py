@@ -23,7 +23,10 @@ EXAMPLE_NOTEBOOKS = sorted(EXAMPLES.glob("*/*.ipynb"))
 SEMANTIC = ["mutation_inplace", "mutation_setitem", "mutation_append", "mutation_fit",
             "alias_simple", "alias_frames_loop", "alias_dict_model", "alias_function_argument",
             "aug_assign", "redefinition", "function_late_binding", "kale_tags", "magics",
-            "linear_chain", "diamond", "imports_no_edge", "parameters_typed"]
+            "linear_chain", "diamond", "imports_no_edge", "parameters_typed",
+            "random_state_flow", "submodule_attribute"]
+# Steps whose values are drawn before any seed: they differ from run to run, in the notebook too.
+UNSEEDED = {"random_state_flow": {"before"}}
 
 
 def converted(notebook: Path, tmp_path: Path, **options: object) -> Path:
@@ -94,6 +97,8 @@ def test_flow_computes_what_the_notebook_computes(name: str, tmp_path: Path,
         os.chdir(before)
     assert set(results) == {s["name"] for s in manifest["steps"]}
     for step in manifest["steps"]:
+        if step["name"] in UNSEEDED.get(name, ()):
+            continue
         values = results[step["name"]]
         recorded = load(project / "tests" / "fixtures" / step["name"] / "outputs")
         assert set(recorded) == set(values), step["name"]

@@ -253,7 +253,9 @@ def test_cli_run_failure_exits_1_with_the_cell(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("notebook", [*sorted(EXAMPLES.glob("*/*.ipynb")),
                                       NOTEBOOKS / "alias_frames_loop.ipynb",
-                                      NOTEBOOKS / "mutation_fit.ipynb"], ids=lambda p: p.stem)
+                                      NOTEBOOKS / "mutation_fit.ipynb",
+                                      NOTEBOOKS / "random_state_flow.ipynb"],
+                         ids=lambda p: p.stem)
 def test_verify_passes_on_examples(notebook: Path, tmp_path: Path) -> None:
     shutil.copytree(notebook.parent, tmp_path / "nb",
                     ignore=shutil.ignore_patterns("*_pipeline", "*.graph.json"))
@@ -278,6 +280,101 @@ def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.M
     assert (verdict.divergence.step, verdict.divergence.kind,
             verdict.divergence.name) == ("count", "inputs", "df")
     assert "step 'count'" in verdict.divergence.describe(notebook.name)
+
+
+def test_verify_passes_with_a_seed_after_a_draw(tmp_path: Path) -> None:
+    """In the notebook, `b` is the first draw after the seed, although `a` was drawn before."""
+    notebook = write_notebook(tmp_path / "seed_after.ipynb",
+                              ("import numpy as np\na = np.random.rand(3)", "step:first"),
+                              ("np.random.seed(42)\nb = np.random.rand(3) + 0 * a", "step:seeded"),
+                              ("c = np.random.randint(0, 100, 3)\nd = b.sum() + c.sum()",
+                               "step:later", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert "left out: 'b'" not in result.stdout and "left out: 'd'" not in result.stdout
+
+
+PLOT_LOOP = ("for i in range(20):\n    plt.figure()\n"
+             "    plt.scatter(np.arange(50), np.arange(50), c=np.arange(50))\n"
+             "    plt.colorbar()\n    plt.tight_layout()\n    plt.close()\n")
+
+
+def test_plotting_steps_do_not_share_figures(tmp_path: Path) -> None:
+    """Two independent plotting steps (threads would race on pyplot's current figure), and a
+    figure drawn in one cell that Jupyter closes before the next cell draws on a new one."""
+    notebook = write_notebook(
+        tmp_path / "plots.ipynb",
+        ("%matplotlib inline\nimport numpy as np\nimport matplotlib.pyplot as plt",),
+        (PLOT_LOOP + "left = 1", "step:left"),
+        (PLOT_LOOP + "right = 2", "step:right"),
+        ("plt.plot([1, 2, 3], [10, 40, 90])\nwide = 1", "step:line"),
+        ("plt.scatter([0, 1], [0, 1])\nlim = [float(v) for v in plt.axis()] + [wide]\n"
+         "print(lim)",
+         "step:lim", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert "'lim'" not in result.stdout  # compared, not left out
+
+
+def test_a_failing_shell_command_runs_on_as_in_ipython(tmp_path: Path) -> None:
+    notebook = write_notebook(tmp_path / "shell.ipynb",
+                              ("!ls no-such-file-here\nx = 1", "step:a"),
+                              ("y = x + 1", "step:b", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+
+
+def test_process_runner_passes_notebook_functions_and_names_what_it_cannot_pass(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    """A value holding a notebook function reaches two concurrent steps in other processes
+    (the steps module has one name everywhere); a failed step ends the run instead of
+    hanging it; a value no pickler can save fails with its name, type and step."""
+    pair = write_notebook(tmp_path / "pair.ipynb",
+                          ("def double(x):\n    return 2 * x\npair = (double, 3)", "step:make"),
+                          ("left = pair[0](pair[1])", "step:left", "metrics"),
+                          ("right = pair[0](pair[1]) + 1", "step:right", "metrics"))
+    result = run(pair, store, runner="process", cache=False)
+    assert result.ok, result.error
+    assert (value(result, "left", "left"), value(result, "right", "right")) == (6, 7)
+    chain = write_notebook(tmp_path / "chain.ipynb", ("a = 1", "step:a"), ("b = a / 0", "step:b"),
+                           ("c = b + 1", "step:c"))
+    result = run(chain, store, runner="process", cache=False)
+    assert not result.ok and "ZeroDivisionError" in (result.error or "")
+    assert states(result) == {"a": "completed", "b": "failed", "c": "skipped"}
+    locked = write_notebook(tmp_path / "locked.ipynb",
+                            ("import threading\nlock = threading.Lock()\nn = 1", "step:make"),
+                            ("with lock:\n    m = n + 1", "step:use", "metrics"))
+    result = run(locked, store, runner="process", cache=False)
+    assert not result.ok
+    assert "step 'make': 'lock' cannot be passed" in (result.error or "")
+    assert "_thread.lock" in (result.error or "")
+
+
+def test_steps_changing_blas_threads_do_not_change_each_others_numbers(tmp_path: Path) -> None:
+    """KMeans limits BLAS to one thread for the process while it fits; a PCA beside it on
+    another thread would round differently, and a mixture fitted on that by whole units."""
+    notebook = write_notebook(
+        tmp_path / "blas.ipynb",
+        ("from sklearn.datasets import load_digits\nfrom sklearn.cluster import KMeans\n"
+         "from sklearn.decomposition import PCA\nfrom sklearn.mixture import GaussianMixture\n"
+         "X = load_digits().data", "step:load"),
+        ("labels = KMeans(10, n_init=10, random_state=0).fit_predict(X)", "step:kmeans"),
+        ("reduced = PCA(20, random_state=0).fit_transform(X)\n"
+         "gmm = GaussianMixture(10, random_state=0).fit(reduced)\n"
+         "score = float(gmm.score(reduced))", "step:pca", "metrics"),
+        ("agree = int((labels == gmm.predict(reduced)).sum())", "step:compare", "metrics"))
+    graph_text = subprocess.run([sys.executable, "-m", "nb2pipe", "convert", str(notebook), "-o",
+                                 str(tmp_path / "project")], capture_output=True, text=True)
+    assert graph_text.returncode == 0, graph_text.stderr
+    steps = json.loads((tmp_path / "project" / "pipeline.json").read_text())["steps"]
+    assert {s["name"]: s["blas"] for s in steps} == {"load": True, "kmeans": True, "pca": True,
+                                                     "compare": False}
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
 
 
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:

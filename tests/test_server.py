@@ -88,6 +88,22 @@ def test_run_without_finished_event_failed_with_the_last_output_line() -> None:
     assert {n: s["state"] for n, s in run.steps.items()} == {"load": "failed", "save": "skipped"}
 
 
+def test_a_run_that_reports_failing_as_it_is_stopped_was_cancelled() -> None:
+    run = Run(id="r", path="nb.ipynb")
+    run.steps = {"a": {"state": "cached"}, "b": {"state": "running"}}
+    # The stop signal interrupts step b; nb2pipe run reports it and the run as failed.
+    run.apply('{"event": "step", "step": "b", "state": "failed", "duration": 1.0, '
+              '"error": "interrupted"}')
+    run.apply('{"event": "step", "step": "c", "state": "skipped", "duration": null, '
+              '"error": null}')
+    run.apply('{"event": "finished", "state": "failed", "error": "step b failed"}')
+    run.cancelled("stopped by the user")
+    run.exited(1)
+    assert (run.state, run.error) == ("cancelled", "stopped by the user")
+    assert {n: s["state"] for n, s in run.steps.items()} == {
+        "a": "cached", "b": "cancelled", "c": "cancelled"}
+
+
 def test_a_cancelled_run_cancels_every_step_not_finished() -> None:
     run = Run(id="r", path="nb.ipynb")
     run.steps = {"a": {"state": "completed"}, "b": {"state": "running"},

@@ -37,7 +37,7 @@ from nb2pipe.model import (
     Statement,
 )
 
-_FACT_WARNINGS = {"exec": "NB303", "seed": "NB307"}
+_FACT_WARNINGS = {"exec": "NB303"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     symbols: dict[int, CellSymbols] = {}
     selectors: set[str] = set()
     generators: set[str] = set()
+    drawers: set[str] = set()
     for cell in split.parameter_cells:
         if cell.index in trees:
             found, problems = read_parameters(cell, trees[cell.index], path)
@@ -87,9 +88,10 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             symbols[cell.index] = CellSymbols(cell.index, ())
             continue
         try:
-            symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors, generators)
+            symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors, generators,
+                                                   drawers)
         except RecursionError:
-            deep = _deep_cell(cell, tree, rules, selectors, generators)
+            deep = _deep_cell(cell, tree, rules, selectors, generators, drawers)
             if isinstance(deep, Unparsed):
                 symbols[cell.index] = CellSymbols(cell.index, ())
                 unparsed.append(deep)
@@ -119,7 +121,7 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
 
 
 def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
-               generators: set[str]) -> CellSymbols | Unparsed:
+               generators: set[str], drawers: set[str]) -> CellSymbols | Unparsed:
     """A cell too deep for the default recursion limit (a sum of a thousand terms is a
     thousand levels deep): analysed with more room when Python itself compiles it."""
     try:
@@ -129,7 +131,7 @@ def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[
                                   "too deeply (split it into several statements)")
     with deep_recursion():
         try:
-            return _cell_symbols(cell, tree, rules, selectors, generators)
+            return _cell_symbols(cell, tree, rules, selectors, generators, drawers)
         except RecursionError:
             return Unparsed(cell, 1, "the cell is nested too deeply to analyse")
 
@@ -150,9 +152,10 @@ def _skipped_names(cells: tuple[Cell, ...]
 
 
 def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
-                  generators: set[str]) -> CellSymbols:
+                  generators: set[str], drawers: set[str]) -> CellSymbols:
     lines = cell.code.split("\n")
-    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors, generators)
+    visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors, generators,
+                      drawers)
     scope = visitor.module(tree)
     implicit = tuple(
         Bind(bound, cell.index, 0, code=CodeEntity("import", (bound,), Span(cell.index, 0, 0),
@@ -211,13 +214,6 @@ def _cell_diagnostics(cell: Cell, symbols: CellSymbols, path: str) -> list[Diagn
             found.append(diagnostic(
                 code, fact.message, path=path, cell=cell, line=fact.line,
                 hint="the graph may miss dependencies: write the names out, or tag the cell skip",
-            ))
-        elif code == "NB307":
-            found.append(diagnostic(
-                code, "global random seed: random state does not flow from step to step, so "
-                "draws in later steps differ from the notebook's", path=path, cell=cell,
-                line=fact.line,
-                hint="pass random_state=... or a numpy Generator where randomness is used",
             ))
     return found
 

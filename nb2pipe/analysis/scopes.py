@@ -21,6 +21,7 @@ from nb2pipe.model import (
     FunctionInfo,
     Link,
     Mutate,
+    RandomCall,
     Read,
     Span,
     StarImport,
@@ -62,12 +63,19 @@ class Scope:
     def star_import(self, module: str, node: ast.stmt) -> None:
         pass
 
+    def random_call(self, call: RandomCall) -> None:
+        """A call that may seed or draw from a global generator."""
+        if self.parent is not None:
+            self.parent.random_call(call)
+
     def absorb(self, info: FunctionInfo, line: int) -> None:
         """A nested function's free names are reads of this scope (conservatively, at once)."""
         for name in info.free_reads:
             self.load(name, line, soft=True)
         for name in info.free_mutations:
             self.mutate(name, line, "changed by a nested function")
+        for call in info.random_calls:
+            self.random_call(call)
 
     def walrus_scope(self) -> Scope:
         return self
@@ -147,6 +155,9 @@ class ModuleScope(Scope):
     def star_import(self, module: str, node: ast.stmt) -> None:
         self.events.append(StarImport(module, self.cell, node.lineno, self.statement_span))
 
+    def random_call(self, call: RandomCall) -> None:
+        self.events.append(call)
+
     def enter_block(self) -> None:
         self.blocks_opened += 1
         self.block = (*self.block, self.blocks_opened)
@@ -182,6 +193,12 @@ class FunctionScope(Scope):
     calls: list[CallSite] = field(default_factory=list)
     aliases: dict[str, set[str]] = field(default_factory=dict)
     is_generator: bool = False
+    random_calls: list[RandomCall] = field(default_factory=list)
+
+    def random_call(self, call: RandomCall) -> None:
+        root = call.callee.partition(".")[0]
+        if not self._is_local(root):  # `rng.choice(...)` on a parameter is not global state
+            self.random_calls.append(call)
 
     def _is_local(self, name: str) -> bool:
         return name in self.local_names and name not in self.global_names
@@ -238,6 +255,7 @@ class FunctionScope(Scope):
             mutated_params=tuple(self.mutated_params),
             calls=tuple(self.calls),
             is_generator=self.is_generator,
+            random_calls=tuple(self.random_calls),
         )
 
 
@@ -330,11 +348,13 @@ class ClassScope(Scope):
         mutations: dict[str, None] = {}
         writes: dict[str, None] = {}
         calls: list[CallSite] = []
+        random_calls: list[RandomCall] = []
         for method in self.methods:
+            random_calls.extend(method.random_calls)
             free.update(dict.fromkeys(method.free_reads))  # methods do not see class names
             mutations.update(dict.fromkeys(method.free_mutations))
             writes.update(dict.fromkeys(method.global_writes))
             calls.extend(method.calls)
         return FunctionInfo(params=(), free_reads=tuple(free), free_mutations=tuple(mutations),
                             global_writes=tuple(writes), calls=tuple(calls),
-                            inherits=self.bases)
+                            inherits=self.bases, random_calls=tuple(random_calls))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from nb2pipe.analysis.aliases import selects, sources
 from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names, names_loaded
+from nb2pipe.analysis.randomness import CANDIDATES, DRAWING_CLASSES
 from nb2pipe.analysis.rules import SpanKey
 from nb2pipe.analysis.scopes import (
     ClassScope,
@@ -22,12 +23,13 @@ from nb2pipe.analysis.scopes import (
     Scope,
 )
 from nb2pipe.analysis.versions import static_test
-from nb2pipe.model import Span
+from nb2pipe.model import RandomCall, Span
 
 
 class Visitor:
     def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]],
-                 selectors: set[str] | None = None, generators: set[str] | None = None) -> None:
+                 selectors: set[str] | None = None, generators: set[str] | None = None,
+                 drawers: set[str] | None = None) -> None:
         self.cell = cell
         self.lines = lines
         self.calls = calls
@@ -41,6 +43,9 @@ class Visitor:
         # Names bound to random generators (`rng = np.random.default_rng(0)`), shared the same
         # way: any method call on one draws from it, which changes it.
         self.generators: set[str] = generators if generators is not None else set()
+        # Names bound to estimators made without `random_state` (`KMeans(3)`): using one draws
+        # from numpy's global generator.
+        self.drawers: set[str] = drawers if drawers is not None else set()
         self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
             ast.FunctionDef: self._function_def,
             ast.AsyncFunctionDef: self._function_def,
@@ -322,7 +327,8 @@ class Visitor:
             if isinstance(scope, ModuleScope):
                 selector = value is not None and selects(value, self.selectors)
                 for known, belongs in ((self.selectors, selector),
-                                       (self.generators, _makes_generator(value))):
+                                       (self.generators, _makes_generator(value)),
+                                       (self.drawers, _makes_drawer(value))):
                     if belongs:
                         known.add(node.id)
                     else:
@@ -402,6 +408,10 @@ class Visitor:
             drawn = root_name(node.func.value)
             if drawn in self.generators:
                 scope.mutate(drawn, node.lineno, f".{node.func.attr}() draws from the generator")
+            elif drawn in self.drawers and isinstance(node.func.value, ast.Name):
+                scope.random_call(RandomCall(f"{drawn}.{node.func.attr}", (), self.cell,
+                                             node.lineno, via=drawn))
+        self._random_call(node, scope)
         actions = self.calls.get(self._span(node)) if self.calls else None
         if not actions:
             return
@@ -418,6 +428,16 @@ class Visitor:
             target = root_name(node.args[0])
             if target:
                 scope.mutate(target, node.lineno, "changed in place by the call")
+
+    def _random_call(self, node: ast.Call, scope: Scope) -> None:
+        """A call that may seed or draw from a global generator: the resolver decides."""
+        callee = dotted(node.func)
+        if callee is None:
+            return
+        last = callee.rpartition(".")[2]
+        if last in CANDIDATES or (last == "sample" and "." in callee):
+            keywords = tuple(k.arg for k in node.keywords if k.arg)
+            scope.random_call(RandomCall(callee, keywords, self.cell, node.lineno))
 
     def _comprehension(self, node: ast.expr, scope: Scope) -> None:
         generators: list[ast.comprehension] = getattr(node, "generators")  # noqa: B009
@@ -466,6 +486,27 @@ def _makes_generator(value: ast.expr | None) -> bool:
     func = value.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     return name in _GENERATOR_MAKERS
+
+
+def _makes_drawer(value: ast.expr | None) -> bool:
+    """`KMeans(3)`, `RandomForestClassifier()`: made without `random_state`."""
+    if not isinstance(value, ast.Call):
+        return False
+    callee = dotted(value.func)
+    return (callee is not None and callee.rpartition(".")[2] in DRAWING_CLASSES
+            and not any(k.arg == "random_state" for k in value.keywords))
+
+
+def dotted(node: ast.expr) -> str | None:
+    """`np.random.rand` -> "np.random.rand"; None for anything but names and attributes."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
 
 
 def root_name(node: ast.expr) -> str | None:

@@ -26,13 +26,24 @@ class RecordError(Exception):
 def boundary_cells(graph: StepGraph, folder: Path) -> dict[int, list[str]]:
     """Code to run before (negative cell index) and after (positive) cells: saving values."""
     inserts: dict[int, list[str]] = {}
+    states = random_states(graph)
     for node in graph.steps:
         reads = sorted({*(v for v, _ in node.inputs), *node.parameters})
         returns = sorted({*node.outputs, *node.metrics})
-        inserts.setdefault(-node.cells[0], []).append(_save(folder / node.name / "inputs", reads))
-        inserts.setdefault(node.cells[-1], []).append(_save(folder / node.name / "outputs",
-                                                            returns))
+        inserts.setdefault(-node.cells[0], []).append(
+            states + _save(folder / node.name / "inputs", reads))
+        inserts.setdefault(node.cells[-1], []).append(
+            states + _save(folder / node.name / "outputs", returns))
     return inserts
+
+
+def random_states(graph: StepGraph) -> str:
+    """Code binding the variables that carry global generators' states in the pipeline to
+    their states in the notebook at this point (taking a state does not change it)."""
+    getters = {"numpy": "__import__('numpy.random').random.get_state()",
+               "random": "__import__('random').getstate()"}
+    return "".join(f"{name} = {getters[generator]}\n"
+                   for name, generator in graph.random_states)
 
 
 def _save(folder: Path, names: list[str]) -> str:

@@ -55,18 +55,19 @@ class Verdict:
 
 def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[Key, Any]:
     """Run the notebook with papermill, fingerprinting each step boundary."""
-    from nb2pipe.execute.record import execute, instrumented
+    from nb2pipe.execute.record import execute, instrumented, random_states
 
     with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
         output = Path(folder) / "fingerprints.jsonl"
         inserts: dict[int, list[str]] = {}
+        states = random_states(graph)
         for node in graph.steps:
             reads = sorted({*(v for v, _ in node.inputs), *node.parameters})
             returns = sorted({*node.outputs, *node.metrics})
-            inserts.setdefault(-node.cells[0], []).append(_capture(output, node.name, "inputs",
-                                                                   reads))
-            inserts.setdefault(node.cells[-1], []).append(_capture(output, node.name, "outputs",
-                                                                   returns))
+            inserts.setdefault(-node.cells[0], []).append(
+                states + _capture(output, node.name, "inputs", reads))
+            inserts.setdefault(node.cells[-1], []).append(
+                states + _capture(output, node.name, "outputs", returns))
         with instrumented(graph, inserts) as path:
             execute(graph, path, parameters)
         found: dict[Key, Any] = {}

@@ -10,14 +10,24 @@ step reads the same value.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
+import importlib.machinery
+import re
 from dataclasses import dataclass, replace
 
 from nb2pipe.generate.code import Namer, is_identifier
-from nb2pipe.generate.step_code import Line, StepCode, span_key, span_lines
+from nb2pipe.generate.step_code import (
+    Line,
+    StepCode,
+    span_key,
+    span_lines,
+    uses_blas_threads,
+    uses_pyplot,
+)
 
 __all__ = ["Line", "ModuleBlock", "Plan", "StepPlan", "content_hash", "make_plan"]
-from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
+from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED, qualified_import
 from nb2pipe.model import (
     Bind,
     CodeEntity,
@@ -48,6 +58,8 @@ class StepPlan:
     options: StepOptions
     module_code: tuple[str, ...]  # keys of module-level code the step uses
     consumed_in_place: tuple[str, ...] = ()  # outputs a later step changes in place (no copy)
+    pyplot: bool = False  # draws on pyplot's global figures: never at the same time as another
+    blas: bool = False  # may change the BLAS thread setting: never beside another such step
     rebound: tuple[str, ...] = ()  # module-level names the function binds again first
 
     @property
@@ -86,6 +98,13 @@ class Plan:
     # Names read only in branches Python 3 never runs (`if sys.version_info < (3,):
     # unicode(s)`): the project's ruff settings count them as builtins.
     ruff_builtins: tuple[str, ...] = ()
+    # Imports of the global generators whose state steps carry (`import random as ...`).
+    random_imports: tuple[str, ...] = ()
+    # steps.py's import of matplotlib.pyplot, when steps plot (to close figures as Jupyter does)
+    pyplot_import: str | None = None
+    # Submodules the steps reach through a package's attribute (`xml.dom.minidom.parseString`
+    # after `import xml`): in the notebook another cell, or a magic, imported them first.
+    submodule_imports: tuple[str, ...] = ()
 
     @property
     def uses_display(self) -> bool:
@@ -116,7 +135,12 @@ class _Planner:
         used = {(e.span, e.names) for s in graph.steps for e in s.code}
         self.used = [e for e in graph.code if (e.span, e.names) in used]
         self.hoisted = self._hoisted()
-        self.code = StepCode(graph, self.hoisted)
+        self.random_modules = _random_modules(graph)
+        self.plotting = {n.name for n in graph.steps if uses_pyplot(graph, n)}
+        pyplot = self.random_modules["pyplot"][0] if self.plotting else None
+        self.code = StepCode(graph, self.hoisted, {
+            name: self.random_modules[generator][0] for name, generator in graph.random_states},
+            pyplot)
 
     # -- module level ------------------------------------------------------------------------
 
@@ -265,7 +289,41 @@ class _Planner:
             pip_requirements=tuple(dict.fromkeys(pip)),
             notebook_names=tuple(sorted(provided)),
             ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
+            random_imports=self._random_imports(steps),
+            pyplot_import=self.random_modules["pyplot"][1] if self.plotting else None,
+            submodule_imports=self._submodules(),
         )
+
+    def _submodules(self) -> tuple[str, ...]:
+        """`import a.b.c` for every `a.b(.c)` the pipeline's code reaches as an attribute of an
+        imported module `a`, when `a.b` is a module: Python finds it there only if something
+        imported it, as a magic (`%matplotlib` imports pyplot) or an earlier cell may have."""
+        bound: dict[str, str] = {}  # name -> the module it is bound to
+        for entity in self.graph.code:
+            if entity.kind == "import" and entity.text and len(entity.names) == 1:
+                name = entity.names[0]
+                if name not in self.graph.data_names:
+                    bound.setdefault(name, qualified_import(entity, name))
+        if not bound:
+            return ()
+        pattern = re.compile(r"(?<![\w.])(" + "|".join(sorted(map(re.escape, bound))) +
+                             r")((?:\.[A-Za-z_]\w*)+)")
+        found: dict[str, None] = {}
+        for index in sorted(self._pipeline_cells()):
+            for match in pattern.finditer(self.cells[index].code):
+                module = bound[match.group(1)]
+                for part in match.group(2).split(".")[1:]:
+                    if not _is_module(f"{module}.{part}"):
+                        break
+                    module = f"{module}.{part}"
+                if module != bound[match.group(1)] and not module.startswith(_EAGER_PACKAGES):
+                    found[module] = None
+        return tuple(f"import {m}" for m in sorted(found))
+
+    def _random_imports(self, steps: list[StepPlan]) -> tuple[str, ...]:
+        carried = {v for s in steps for v in (*s.arguments, *s.returns)}
+        return tuple(self.random_modules[generator][1] for name, generator
+                     in self.graph.random_states if name in carried)
 
     def _pipeline_cells(self) -> set[int]:
         return set(self.graph.symbols)
@@ -310,9 +368,43 @@ class _Planner:
             returns=returns, copied=copied,
             after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
             preamble=code.preamble, body=code.body, options=node.options,
-            module_code=module_code, rebound=code.rebound,
+            module_code=module_code, rebound=code.rebound, pyplot=node.name in self.plotting,
+            blas=uses_blas_threads(node),
         )
         return plan
+
+# Packages that import (or load on first use) their public submodules themselves.
+_EAGER_PACKAGES = ("numpy.", "pandas.", "scipy.", "torch.", "tensorflow.")
+
+
+@functools.cache
+def _is_module(name: str) -> bool:
+    """Whether `name` is an installed module, found without importing (running) anything."""
+    top, *parts = name.split(".")
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(top)
+        for part in parts:
+            if spec is None or not spec.submodule_search_locations:
+                return False
+            spec = importlib.machinery.PathFinder.find_spec(
+                part, list(spec.submodule_search_locations))
+    except (ImportError, ValueError):
+        return False
+    return spec is not None
+
+
+def _random_modules(graph: StepGraph) -> dict[str, tuple[str, str]]:
+    """generator -> (its module's name in steps.py, the import binding it), named so that no
+    name of the notebook's can shadow it in a step."""
+    taken = {e.name for s in graph.symbols.values() for e in s.events if isinstance(e, Bind)}
+    names = Namer(taken)
+    numpy = names.claim("numpy_random")
+    python = names.claim("random_module")
+    pyplot = names.claim("pyplot_module")
+    return {"numpy": (numpy, f"import numpy.random as {numpy}"),
+            "random": (python, f"import random as {python}"),
+            "pyplot": (pyplot, f"import matplotlib.pyplot as {pyplot}")}
+
 
 def _key(entity: CodeEntity) -> str:
     if entity.kind == "import" and entity.text:

@@ -10,6 +10,7 @@ not run is left out (it is emitted where it runs, with the globals it reads).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
@@ -34,9 +35,14 @@ class StepLines:
 
 class StepCode:
     def __init__(self, graph: StepGraph,
-                 hoisted: dict[tuple[Span, tuple[str, ...]], CodeEntity]) -> None:
+                 hoisted: dict[tuple[Span, tuple[str, ...]], CodeEntity],
+                 random_modules: dict[str, str] | None = None,
+                 pyplot: str | None = None) -> None:
         self.graph = graph
         self.hoisted = hoisted  # code at module level
+        # variable carrying a global generator's state -> that generator's module in steps.py
+        self.random_modules = random_modules or {}
+        self.pyplot = pyplot  # matplotlib.pyplot's name in steps.py, when a step plots
         self.cells = {c.index: c for c in graph.notebook.cells}
 
     def lines(self, node: StepNode) -> StepLines:
@@ -72,8 +78,29 @@ class StepCode:
         available = bound | arguments | {n for n, _ in rebound}
         preamble[:0] = [*self._declarations(preamble + body, available),
                         *self._carried(node, removed, available - own_bound, own_bound)]
+        restore, capture = self._random_state(node)
+        preamble[:0] = restore
+        body.extend(capture)
         return StepLines(tuple(preamble), tuple(body),
                          tuple(name for name, _ in rebound if name))
+
+    def _random_state(self, node: StepNode) -> tuple[list[Line], list[Line]]:
+        """A global generator's state as the notebook has it when the step starts (set before
+        its code runs), and as the step leaves it (taken after), for the next step."""
+        restore: list[Line] = []
+        capture: list[Line] = []
+        for name, module in sorted(self.random_modules.items()):
+            numpy = module.startswith("numpy")
+            if name in {v for v, _ in node.inputs}:
+                if not restore:
+                    restore.append(Line("# the global random state, as the notebook has it here"))
+                setter = "set_state" if numpy else "setstate"
+                restore.append(Line(f"{module}.{setter}({name})"))
+            if name in node.outputs:
+                if not capture:
+                    capture.append(Line("# the global random state, as the step leaves it"))
+                capture.append(Line(f"{name} = {module}.{'get_state' if numpy else 'getstate'}()"))
+        return restore, capture
 
     def _needed(self, node: StepNode
                 ) -> tuple[set[tuple[int, int]], set[tuple[Span, tuple[str, ...]]]]:
@@ -145,6 +172,10 @@ class StepCode:
             if kept:
                 lines.append(Line(f"# cell {index}"))
                 lines.extend(kept)
+                if self.pyplot and uses_pyplot(self.graph, node):
+                    # Jupyter's inline backend closes a cell's figures when the cell ends
+                    close = f'{self.pyplot}.close("all")  # as Jupyter does after a cell'
+                    lines.append(Line(close))
         return lines
 
     def _bound(self, node: StepNode, removed: set[tuple[int, int]]) -> set[str]:
@@ -246,6 +277,33 @@ def span_lines(cells: dict[int, Cell], span: Span) -> list[Line]:
 
 def lines_of(span: Span) -> set[tuple[int, int]]:
     return {(span.cell, n) for n in range(span.start, span.end + 1)}
+
+
+_PLOTTING_MODULES = ("matplotlib", "seaborn", "pylab", "plotnine", "pandas.plotting")
+_PLOT_CALL = re.compile(r"\.(plot|hist|boxplot|scatter_matrix|imshow)\b")
+
+
+def uses_pyplot(graph: StepGraph, node: StepNode) -> bool:
+    """Whether the step may draw on pyplot's global figures: it uses a plotting library, or
+    calls a pandas plotting method (which imports pyplot)."""
+    for entity in node.code:
+        module = entity.module or ""
+        if entity.kind == "import" and module.startswith(_PLOTTING_MODULES):
+            return True
+    cells = {c.index: c.code for c in graph.notebook.cells}
+    return any(_PLOT_CALL.search(cells[i]) for i in node.cells)
+
+
+# Libraries that set the maths library's thread count for the whole process while they run
+# (scikit-learn's KMeans limits OpenBLAS to one thread): a step running beside one would round
+# differently from the notebook, where cells run one at a time.
+_BLAS_MODULES = ("sklearn", "scipy", "statsmodels", "xgboost", "lightgbm", "umap", "hdbscan")
+
+
+def uses_blas_threads(node: StepNode) -> bool:
+    """Whether the step calls a library that changes the process's BLAS thread setting."""
+    return any(e.kind == "import" and (e.module or "").partition(".")[0] in _BLAS_MODULES
+               for e in node.code)
 
 
 def span_key(span: Span) -> str:

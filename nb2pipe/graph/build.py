@@ -47,7 +47,7 @@ def build_graph(notebook: Notebook, split: Split, analysis: Analysis,
         diagnostics.append(_nothing_runs(notebook, resolution.states))
     steps = tuple(_node(s, consumed.get(s.step.name, {}), after[s.step.name]) for s in tasks)
     graph = StepGraph(notebook, steps, edges, analysis.parameters, order, (), analysis.cells,
-                      resolution.code, resolution.data_names)
+                      resolution.code, resolution.data_names, resolution.random_states)
     from nb2pipe.graph.checks import graph_diagnostics
 
     return replace(graph, diagnostics=sort_diagnostics([*diagnostics,

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nb2pipe.analysis import Analysis
+from nb2pipe.analysis.randomness import SEED_NAMES, Effect, classify, hidden_hint
 from nb2pipe.analysis.star_names import star_names
 from nb2pipe.graph.explain import Explanations, first_binders
 from nb2pipe.graph.state import StepState, _Binding
@@ -29,6 +30,7 @@ from nb2pipe.model import (
     Link,
     Mutate,
     Notebook,
+    RandomCall,
     Read,
     Span,
     Split,
@@ -39,10 +41,11 @@ from nb2pipe.notebook.pylab import import_for
 from nb2pipe.notebook.pylab import known as known_namespace
 
 # Calls that configure a module for everything after them (display, warnings, plotting style,
-# random seeds, logging): emitted with the module's import, wherever it is used.
+# logging): emitted with the module's import, wherever it is used. Never a random seed: a seed
+# is an event in notebook order (the draws before it do not see it).
 SETUP_CALLS = re.compile(
     r"(^|\.)(set_option|set_printoptions|filterwarnings|simplefilter|set_theme|set_style|"
-    r"set_context|set_palette|set_config|basicConfig|seed|manual_seed|set_seed|"
+    r"set_context|set_palette|set_config|basicConfig|"
     r"init_notebook_mode|set_float32_matmul_precision|set_verbosity|disable_warnings|"
     r"style\.use|matplotlib\.use|rcParams\.update|rc)$"
 )
@@ -61,6 +64,7 @@ class Resolution:
     diagnostics: list[Diagnostic]
     code: tuple[CodeEntity, ...]  # every code entity, notebook order
     data_names: frozenset[str]
+    random_states: tuple[tuple[str, str], ...] = ()  # (variable, generator) carried
 
 
 class Resolver(Explanations):
@@ -84,6 +88,11 @@ class Resolver(Explanations):
         self.binders = first_binders(split, analysis)
         self.entities: dict[tuple[Span, tuple[str, ...]], CodeEntity] = {}
         self.data_names: set[str] = set(self.parameter_names)
+        # The global random state of `random` and of numpy, carried as values in notebook
+        # order through the steps that seed or draw, once the notebook seeds one.
+        self.seeded = _seeds(analysis)
+        self.random_names = _random_names(analysis)
+        self.hidden_seeds: set[tuple[int, int]] = set()
 
     # -- driver ------------------------------------------------------------------------------
 
@@ -117,7 +126,10 @@ class Resolver(Explanations):
                 self._finish(owning)
         # stable: names of one statement keep their order (`from m import b, a`)
         code = tuple(sorted(self.entities.values(), key=lambda e: (e.span.cell, e.span.start)))
-        return Resolution(self.states, self.diagnostics, code, frozenset(self.data_names))
+        carried = tuple((name, generator) for generator, name in self.random_names.items()
+                        if name in self.data_names)
+        return Resolution(self.states, self.diagnostics, code, frozenset(self.data_names),
+                          carried)
 
     # -- parameters and library cells --------------------------------------------------------
 
@@ -189,6 +201,45 @@ class Resolver(Explanations):
             self._call(state, event)
         elif isinstance(event, StarImport):
             self._star_import(event, state.step.name)
+        elif isinstance(event, RandomCall):
+            self._random_call(state, event, event.cell, event.line)
+
+    def _random_call(self, state: StepState, call: RandomCall, cell: int, line: int) -> None:
+        """A seed or a draw of a global generator: the generator's state is a value that the
+        step reads (a draw, or a seed after earlier draws) and leaves for the next."""
+        root, _, rest = call.callee.partition(".")
+        binding = state.local.get(root) or self.bindings.get(root)
+        found_hidden: str | None = None
+        if call.via is not None:  # an estimator made without `random_state`, used
+            if binding is None or binding.kind != "data":
+                return
+            effects: tuple[Effect, ...] = (Effect("numpy", False),)
+        else:
+            entity = binding.entity if binding is not None else self._from_namespace(root)
+            if binding is not None and binding.kind != "code":
+                if rest.rpartition(".")[2] != "sample" or "random_state" in call.keywords:
+                    return
+                qualified = "numpy.random.sample"  # `df.sample(...)`: numpy's global generator
+            elif entity is not None and entity.kind == "import":
+                qualified = qualified_import(entity, root) + (f".{rest}" if rest else "")
+            else:
+                return
+            classified = classify(qualified, call.keywords)
+            effects, found_hidden = classified.effects, classified.hidden
+        if found_hidden is not None and (cell, line) not in self.hidden_seeds:
+            self.hidden_seeds.add((cell, line))
+            self._report("NB307", f"global random seed of {found_hidden}: its random state "
+                         "does not flow from step to step, so draws in later steps differ from "
+                         "the notebook's", self.cells[cell], line, hidden_hint(found_hidden))
+        if not self.seeded:
+            return  # unseeded: every run draws other numbers anyway; steps stay independent
+        for effect in effects:
+            name = self.random_names[effect.generator]
+            if name in state.local or name in self.bindings:
+                # the step starts from the state the notebook has here (a seed after earlier
+                # draws too: the draws come first) and leaves a new one; the old is not changed
+                self._read(state, name, cell, line, False, set())
+            self._bind(state, Bind(name, cell, line))
 
     def _star_import(self, event: StarImport, step: str | None) -> None:
         """`from m import *`, `%pylab`, `%run script.py`: the names each binds are imported one
@@ -400,6 +451,8 @@ class Resolver(Explanations):
                 self._mutate(state, root, cell, line)
         for name in info.free_mutations:
             self._mutate(state, name, cell, line)
+        for random_call in info.random_calls:
+            self._random_call(state, random_call, cell, line)
         for name in info.global_writes:
             # Set through `global` when the function runs, which it may not (a callback): the
             # earlier value may survive, as after a conditional assignment.
@@ -486,6 +539,52 @@ def _by_statement(symbols: CellSymbols) -> list[tuple[Statement | None, list[Eve
         else:
             groups[-1][1].append(event)
     return [g for g in groups if g[1]]
+
+
+def _seeds(analysis: Analysis) -> bool:
+    """Whether the notebook seeds a global generator anywhere (a function it defines may)."""
+    def seeds(calls: Iterable[RandomCall]) -> bool:
+        return any(c.callee.rpartition(".")[2] in SEED_NAMES for c in calls)
+
+    for symbols in analysis.cells.values():
+        if seeds(e for e in symbols.events if isinstance(e, RandomCall)):
+            return True
+        for event in symbols.events:
+            if isinstance(event, Bind) and event.code and event.code.function and seeds(
+                    event.code.function.random_calls):
+                return True
+    return False
+
+
+def _random_names(analysis: Analysis) -> dict[str, str]:
+    """The variables carrying each generator's state: names the notebook does not use."""
+    used = {e.name for s in analysis.cells.values() for e in s.events
+            if isinstance(e, Read | Bind)}
+    found = {}
+    for generator, name in (("random", "random_module_state"), ("numpy", "numpy_random_state")):
+        while name in used:
+            name += "_"
+        found[generator] = name
+    return found
+
+
+_USUAL_ALIASES = {"np": "numpy", "rnd": "random"}
+
+
+def qualified_import(entity: CodeEntity, name: str) -> str:
+    """The module path an import binds `name` to: `import numpy as np` -> "numpy",
+    `from numpy import random as r` -> "numpy.random"."""
+    text = entity.text or ""
+    if text.startswith("import "):
+        target, _, alias = text[len("import "):].partition(" as ")
+        return target.strip() if alias else target.strip().partition(".")[0]
+    if text.startswith("from "):
+        module, _, imported = text[len("from "):].partition(" import ")
+        return f"{module.strip()}.{imported.partition(' as ')[0].strip()}"
+    module = entity.module or ""
+    if not module or module.partition(".")[0] == name:
+        return module.partition(".")[0] if module.partition(".")[0] == name else module
+    return _USUAL_ALIASES.get(name, f"{module}.{name}")
 
 
 def _statement_at(spans: list[Span], line: int) -> Span | None:

@@ -320,13 +320,15 @@ def _shell(
     literal = repr(command)
     if "{" in command and "}" in command and _expands(literal):
         literal = "f" + literal  # IPython expands {expr} in shell commands
+    # IPython ignores the command's exit status (`!ls missing` prints the error and the cell
+    # goes on), so no check=True: the command's own error output says what failed.
     if capture:
         text = (
-            f"subprocess.run({literal}, shell=True, check=True, capture_output=True, text=True)"
+            f"subprocess.run({literal}, shell=True, capture_output=True, text=True)"
             ".stdout.splitlines()"
         )
     else:
-        text = f"subprocess.run({literal}, shell=True, check=True)"
+        text = f"subprocess.run({literal}, shell=True)"
     return (*span, text)
 
 

@@ -7,7 +7,9 @@ second, which `nb2pipe check` cannot afford); older versions are upgraded throug
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +139,26 @@ def _read_text(path: Path) -> str:
     if path.is_dir():
         raise ReadError(f"{path}: is a directory, not a notebook file")
     try:
-        raw = path.read_bytes()
+        # Opened without blocking and checked before reading: a FIFO or a device named
+        # *.ipynb would otherwise wait forever for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ReadError(f"{path}: no such file") from None
     except OSError as exc:
         raise ReadError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ReadError(f"{path}: is not a regular file (a pipe, socket or device), "
+                            "so it is not a notebook")
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb") as file:
+            descriptor = -1  # the file object closes it
+            raw = file.read()
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        if descriptor >= 0:
+            os.close(descriptor)
     if b"\x00" in raw[:8192]:
         raise ReadError(f"{path}: is a binary file, not a notebook")
     try:

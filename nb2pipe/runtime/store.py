@@ -74,7 +74,10 @@ class Store:
                 local = Path(staging) / written
                 if local.suffix == values.UNRECORDED:
                     reason = local.read_text(encoding="utf-8")
-                    unsaved.update({m: reason for m in members})
+                    unsaved.update({m: f"it is a {_type_name(outputs[m])}, which neither pickle "
+                                    f"nor cloudpickle can save ({reason}); make it in the step "
+                                    "that uses it (tag both cells into one step)"
+                                    for m in members})
                     continue
                 if run:
                     path, digest = f"{target}/{written}", ""
@@ -216,6 +219,12 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
         for item in items:
             found |= _identities(item, depth - 1)
     return found
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}")
 
 
 def file_hash(path: Path) -> str:

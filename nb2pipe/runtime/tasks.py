@@ -10,9 +10,11 @@ progress hooks; every other option is Prefect's own) and runs it with `run_step`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec
@@ -30,6 +32,11 @@ __all__ = ["Values", "result_storage", "run_step", "step_task"]
 
 P = ParamSpec("P")
 STEP_CACHE = StepCache()
+# pyplot's current figure is one per process: steps that plot take turns on the threads.
+PYPLOT = threading.Lock()
+# So is the maths library's thread count, which scikit-learn and SciPy change while they run:
+# steps using them take turns, so each computes with the setting it has in the notebook.
+BLAS = threading.Lock()
 
 
 def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
@@ -95,8 +102,13 @@ def _call(name: str, function: Callable[..., dict[str, Any]],
     here = project.workdir()
     if Path.cwd() != here:
         os.chdir(here)
+    entry = project.step(name)
     try:
-        return function(**arguments)
+        with contextlib.ExitStack() as turns:
+            for lock, needed in ((BLAS, entry.get("blas")), (PYPLOT, entry.get("pyplot"))):
+                if needed:  # always in this order: two steps never wait for each other
+                    turns.enter_context(lock)
+            return function(**arguments)
     except (Exception, SystemExit) as error:
         steps_file = str(project.PROJECT / "steps.py")
         raise errors.step_error(project.manifest(), steps_file, name, error) from error

@@ -148,13 +148,15 @@ class Run:
         del self.log[:-LOG_LINES]
 
     def cancelled(self, reason: str) -> None:
-        """Stopped from outside: every step that had not finished is cancelled."""
-        if self.finished:
+        """Stopped from outside: every step that had not completed is cancelled. A run that
+        completed stays completed; one that reported failing as it was being stopped (the
+        signal interrupted its step, the steps after it were skipped) was cancelled."""
+        if self.state in ("completed", "cancelled"):
             return
         self.state = "cancelled"
         self.error = reason
         for status in self.steps.values():
-            if status["state"] not in STEP_FINAL_STATES:
+            if status["state"] not in ("completed", "cached"):
                 status["state"] = "cancelled"
         self.phase = self.message = None
 

@@ -247,10 +247,40 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("values", ),
         code("more = np.random.rand(3)", "step:draw_more"),
     ],
+    # A library's hidden generator cannot be carried (torch is not installed here: check only).
+    "warn_hidden_seed": [
+        code("import torch\nimport numpy as np"),
+        code("torch.manual_seed(0)\nnp.random.seed(0)", "step:seed"),
+        code("values = np.random.rand(3)", "step:draw"),
+    ],
     "warn_magic_empty_step": [
         code("a = 1", "step:first"),
         code("%%sql\nselect 1", "step:query"),
         code("b = a", "step:empty"),
+    ],
+    # -- random state, as the notebook has it --------------------------------------------------
+    "random_state_flow": [
+        code("import random\nimport numpy as np\nimport pandas as pd\n"
+             "from sklearn.model_selection import train_test_split"),
+        code("a = np.random.rand(3)", "step:before"),  # unseeded: the seed comes after it
+        code("np.random.seed(42)\nrandom.seed(7)\nb = np.random.rand(3) + 0 * a", "step:seed"),
+        code("c = np.random.randint(0, 1000, 5)\npick = random.choice(range(100))", "step:draw"),
+        code("words = ['x', 'y']", "step:independent"),
+        code("df = pd.DataFrame({'v': range(20)})\nsampled = df.sample(5)\n"
+             "train, test = train_test_split(df)", "step:sample"),
+        code("def noise(n):\n    return np.random.normal(size=n)", "step:helpers"),
+        code("d = noise(3)\ne = random.random()\nwords2 = words * 2\n"
+             "total = float(b.sum() + c.sum() + pick + d.sum() + e + sampled['v'].sum()"
+             " + train['v'].sum())\nprint(total)", "step:later", "metrics"),
+    ],
+    # -- submodules reached through a package's attribute --------------------------------------
+    "submodule_attribute": [
+        code("%matplotlib inline\nimport xml"),
+        code("import xml.dom.minidom as md"),
+        code("tag = xml.dom.minidom.parseString('<r>1</r>').documentElement.tagName",
+             "step:parse", "metrics"),
+        code("import matplotlib\nbackend_known = bool(matplotlib.pyplot.get_backend())",
+             "step:backend", "metrics"),
     ],
     # -- check green => the generated steps run ---------------------------------------------
     "codegen_del_input": [
