@@ -259,9 +259,9 @@ def deepen(entry: Entry, split: str, notebook: Path, record: Record) -> None:
                 known = {"ok": False, "type": "timeout", "message": "", "where": "",
                          "module": None}
             else:
-                try:
-                    known = json.loads(last_line(probe.out))
-                except json.JSONDecodeError:
+                try:  # the whole line: last_line() cuts at 300 characters
+                    known = json.loads(probe.out.strip().splitlines()[-1])
+                except (json.JSONDecodeError, IndexError):
                     known = {"ok": False, "type": "no-report", "where": "", "module": None,
                              "message": last_line(probe.err)}
             with IMPORT_LOCK:

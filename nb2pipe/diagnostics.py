@@ -38,7 +38,7 @@ CODES: dict[str, Code] = {
         # NB2xx: dependency errors
         Code("NB201", E, "undefined name"),
         Code("NB202", E, "dependency cycle"),
-        Code("NB203", E, "import * hides where a needed name comes from"),
+        Code("NB203", E, "import *, %run or dynamic code hides where a needed name comes from"),
         Code("NB204", E, "IPython output history (_, Out[N], In) used"),
         # NB3xx: dependency warnings
         Code("NB301", W, "del of a name a later step needs"),

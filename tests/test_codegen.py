@@ -195,6 +195,25 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     folder = project("precision_dead_code", tmp_path / "c")
     assert 'builtins = ["missing", "unused"]' in (folder / "pyproject.toml").read_text()
     assert run_steps(folder)["call"]["z"] == 1
+    # A function whose default (and decorator) read names its own cell binds first: it stays
+    # where the cell has it, not copied above the step's body (F821, NameError).
+    results = run_steps(project("codegen_default_from_same_cell", tmp_path / "d"))
+    assert results["model"]["y"] == 6
+    # A notebook function at module level using `display`, which a later cell imports: the
+    # module gets IPython's display too, not only the step with the import.
+    folder = project("codegen_display_in_module_function", tmp_path / "e")
+    assert "from IPython.display import display\n" in (folder / "steps.py").read_text()
+    assert run_steps(folder)["one"]["a"] == 1
+    # Values named `I` and `l` cross steps: flow.py's variables carry the notebook's names,
+    # and the project's own ruff settings accept them there (E741).
+    # An import inside a `try` that also computes: a later step gets the import, not a copy
+    # of the whole statement (which re-ran the loop and read names the step lacks: F821).
+    folder = project("codegen_import_in_computing_try", tmp_path / "g")
+    assert (folder / "steps.py").read_text().count("for x in xs:") == 1
+    assert run_steps(folder)["loop"]["status"] == {1: 2, 2: 4, 3: 6}
+    folder = project("codegen_ambiguous_names", tmp_path / "f")
+    assert "    I, = copy.deepcopy(" in (folder / "flow.py").read_text()
+    assert run_steps(folder)["grow"]["l"] == 3
 
 
 def test_run_script_and_dynamic_names_are_explained() -> None:
@@ -202,9 +221,19 @@ def test_run_script_and_dynamic_names_are_explained() -> None:
     [found] = [d for d in graph.diagnostics if d.code == "NB203"]
     assert "%run helper.py" in found.message and found.hint == (
         "import it from the script: from helper import value")
+    # `%%cython` binds the functions it compiles: their uses name the cell; other names
+    # stay "never defined".
+    graph = analyze_notebook(NOTEBOOKS / "error_cython_cell.ipynb")
+    assert sorted((d.code, d.message) for d in graph.diagnostics if d.severity == "error") == [
+        ("NB201", "name 'missing' is used in step 'use' but never defined before it"),
+        ("NB203", "name 'cy_add' may come from the `%%cython` cell (cell 2), which the pipeline "
+                  "leaves out")]
     graph = analyze_notebook(NOTEBOOKS / "error_dynamic_names.ipynb")
-    assert [d.code for d in graph.diagnostics] == ["NB303", "NB201", "NB201"]
-    assert "cell 1 binds names through" in (graph.diagnostics[1].hint or "")
+    # The notebook has `a` and `b` (locals() is the module's namespace): not "never defined".
+    assert [d.code for d in graph.diagnostics] == ["NB303", "NB203", "NB203"]
+    assert graph.diagnostics[1].message == (
+        "name 'a' may be bound by exec(), globals(), locals() or vars() in cell 1, which the "
+        "analysis cannot follow")
 
 
 def _notebook_namespace(name: str) -> dict[str, Any]:

@@ -417,6 +417,13 @@ def test_numpy_star_import_is_known_name_by_name() -> None:
     assert "from numpy import arange" in {e.text for e in g.step("one").code}
 
 
+def test_star_import_names_whose_value_is_none_are_known() -> None:
+    # numpy.newaxis is None: it is still a name `from numpy import *` binds, not a builtin.
+    g = graph_of(("from numpy import *\nxs = arange(3)[:, newaxis]", "step:one"))
+    assert codes(g) == []
+    assert "from numpy import newaxis" in {e.text for e in g.step("one").code}
+
+
 def test_output_history_is_reported() -> None:
     g = graph_of(("x = 1", "step:one"), "x + 1", ("y = _ * 2\nz = _3 + Out[2]", "step:two"))
     assert [c for c in codes(g) if c != "NB306"] == ["NB204", "NB204", "NB204"]

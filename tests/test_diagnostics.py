@@ -58,6 +58,16 @@ def test_python2_notebook_is_one_error_not_a_cascade() -> None:
     assert message.startswith("Python 2 notebook: 2 cells (2, 3)") and "xrange" in message
 
 
+def test_python2_kernel_whose_code_parses_is_named_by_its_builtins() -> None:
+    # A Python 2 notebook without print statements: its builtins are one NB112, not NB201s;
+    # names it binds itself (`file`, an imported `reduce`) are not Python 2's.
+    graph = analyze_notebook(NOTEBOOKS / "error_python2_builtins.ipynb")
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB112", 2, 1)]
+    assert graph.diagnostics[0].message == (
+        "Python 2 notebook: it uses Python 2 builtins (unicode, xrange), which Python 3 does "
+        "not have")
+
+
 def test_magic_written_with_a_space_is_named() -> None:
     graph = analyze_notebook(NOTEBOOKS / "warn_magic_space.ipynb")
     [found] = [d for d in graph.diagnostics if d.code == "NB109"]

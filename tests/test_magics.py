@@ -201,6 +201,13 @@ def test_space_after_percent_names_the_magic() -> None:
     assert result.unsupported[0].hint.startswith("write %matplotlib")
 
 
+def test_compiling_cell_magic_is_left_out_and_binds_names() -> None:
+    result = transform("%%cython\ncpdef int f(int a):\n    return a")
+    assert result.star_imports == [(1, "%%cython")]
+    assert [u.magic for u in result.unsupported] == ["%%cython"]
+    assert transform("%%timeit\nx = 1").star_imports == []
+
+
 def test_pylab_fills_the_namespace_name_by_name() -> None:
     result = transform("%pylab inline\nx = 1")
     assert result.star_imports == [(1, "%pylab")] and result.unsupported == []

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from nb2pipe.diagnostics import diagnostic
-from nb2pipe.model import Cell, CellSymbols, Diagnostic, Notebook, Read, split_lines
+from nb2pipe.model import Bind, Cell, CellSymbols, Diagnostic, Notebook, Read, split_lines
 
 # Python 2 builtins: in a Python 2 notebook their uses are part of the one NB112.
 PYTHON2_BUILTINS = frozenset((
@@ -83,12 +83,21 @@ def python2_notebook(notebook: Notebook, unparsed: list[Unparsed],
     """One diagnostic for a Python 2 notebook, instead of one per print statement and one per
     name its unparsed cells define."""
     marked = [u for u in unparsed if _PYTHON2_SYNTAX.search(u.message)]
-    if not marked and not (notebook.python_major == 2 and unparsed):
+    bound = {e.name for s in symbols.values() for e in s.events if isinstance(e, Bind)}
+    reads = [(index, e) for index, s in symbols.items() for e in s.events
+             if isinstance(e, Read) and e.name in PYTHON2_BUILTINS and e.name not in bound]
+    builtins_used = sorted({e.name for _, e in reads})
+    if not marked and not (notebook.python_major == 2 and (unparsed or reads)):
         return None
-    first = (marked or unparsed)[0]
-    builtins_used = sorted({e.name for s in symbols.values() for e in s.events
-                            if isinstance(e, Read) and e.name in PYTHON2_BUILTINS})
     also = f"; it uses Python 2 builtins ({', '.join(builtins_used)})" if builtins_used else ""
+    if not unparsed:  # a Python 2 kernel, code that parses, but Python 2's builtins
+        index, read = min(reads, key=lambda r: (r[0], r[1].line))
+        cell = next(c for c in notebook.cells if c.index == index)
+        return diagnostic(
+            "NB112", f"Python 2 notebook: it uses Python 2 builtins ({', '.join(builtins_used)}), "
+            "which Python 3 does not have", path=notebook.display_path, cell=cell,
+            line=read.line, hint=_PORT_HINT)
+    first = (marked or unparsed)[0]
     cells = ", ".join(str(u.cell.index) for u in unparsed[:8]) + (", ..." if len(unparsed) > 8
                                                                     else "")
     count = f"{len(unparsed)} cell{'s' if len(unparsed) > 1 else ''} ({cells})"
@@ -98,10 +107,12 @@ def python2_notebook(notebook: Notebook, unparsed: list[Unparsed],
         f"Python 2 notebook: {count} {verb} not parse as Python 3{also}; first: "
         f"{first.message.removeprefix('syntax error: ')}",
         path=notebook.display_path, cell=first.cell, line=first.line,
-        hint="port the notebook to Python 3 (print(...), `except E as e`, range, str), for "
-        "example with `2to3 -w` on a script exported from it, then check it again",
+        hint=_PORT_HINT,
     )
 
+
+_PORT_HINT = ("port the notebook to Python 3 (print(...), `except E as e`, range, str), for "
+              "example with `2to3 -w` on a script exported from it, then check it again")
 
 _BINDING_KEYWORDS = frozenset(("def", "class", "import", "as", "for", "global"))
 

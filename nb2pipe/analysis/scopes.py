@@ -111,6 +111,7 @@ class ModuleScope(Scope):
         self.blocks_opened = 0
         self.statement_span = Span(cell, 1, 1)
         self.statement_reads: list[str] = []
+        self.import_guard = False  # the statement only guards imports (`try: import x ...`)
         self.loops: list[frozenset[str]] = []  # names bound by each enclosing loop body
         self.guards = 0
 
@@ -141,9 +142,13 @@ class ModuleScope(Scope):
     def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
                module: str | None = None, text: str | None = None) -> None:
         reads = tuple(dict.fromkeys(self.statement_reads))
-        if kind == "import" and (self.block or node.lineno != self.statement_span.start):
-            text = None  # inside try/if: the whole statement is the code to emit
-        entity = CodeEntity(kind, (name,), self.statement_span, reads, info, module, text)
+        span = self.statement_span
+        if kind == "import" and (self.block or node.lineno != span.start):
+            if self.import_guard:
+                text = None  # inside try/if guarding imports: the whole statement is the code
+            else:  # inside a statement that computes: the import line alone is
+                span = Span(self.cell, node.lineno, node.end_lineno or node.lineno)
+        entity = CodeEntity(kind, (name,), span, reads, info, module, text)
         self.events.append(Bind(name, self.cell, node.lineno, (), bool(self.block), entity,
                                 block=self.block))
 

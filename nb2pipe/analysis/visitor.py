@@ -80,6 +80,7 @@ class Visitor:
             start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
             scope.statement_span = Span(self.cell, start, node.end_lineno or node.lineno)
             scope.statement_reads = []
+            scope.import_guard = _guards_imports(node)
             self.statement(node, scope)
         return scope
 
@@ -554,3 +555,26 @@ def _catches_name_error(handler: ast.expr | None) -> bool:
     if isinstance(handler, ast.Tuple):
         return any(_catches_name_error(e) for e in handler.elts)
     return isinstance(handler, ast.Name) and handler.id in ("NameError", "UnboundLocalError")
+
+
+_GUARD_BODY = (ast.Import, ast.ImportFrom, ast.Pass, ast.Global)
+
+
+def _guards_imports(node: ast.stmt) -> bool:
+    """`try: import x / except ImportError: ...`, `if PY2: import a / else: import b`, `with
+    warnings.catch_warnings(): import x`: a statement whose bodies only import (and set flags),
+    so it is the code to emit for the names it imports. A `try` whose body also computes
+    (a training loop under `try: from tqdm import trange`) is not: its import alone is."""
+    if isinstance(node, _GUARD_BODY):
+        return True
+    if isinstance(node, ast.Assign | ast.AnnAssign):
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, ast.Expr):  # warnings.filterwarnings(...) next to the import
+        return isinstance(node.value, ast.Constant | ast.Call)
+    if isinstance(node, ast.Try) or (hasattr(ast, "TryStar") and isinstance(node, ast.TryStar)):
+        return all(_guards_imports(n) for n in (*node.body, *node.orelse, *node.finalbody))
+    if isinstance(node, ast.If):
+        return all(_guards_imports(n) for n in (*node.body, *node.orelse))
+    if isinstance(node, ast.With):
+        return all(_guards_imports(n) for n in node.body)
+    return False

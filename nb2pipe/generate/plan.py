@@ -9,6 +9,7 @@ step reads the same value.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.machinery
@@ -271,6 +272,10 @@ class _Planner:
                for r in c.requirements]
         bound = set(self.graph.data_names) | {n for e in self.graph.code for n in e.names}
         read = self._emitted_reads(steps, module)
+        # A notebook function emitted at module level that uses `display` gets IPython's, even
+        # when a cell imports `display` too: that import is emitted inside a step only.
+        provided = ((read & set(NOTEBOOK_PROVIDED)) - bound) | (
+            (self._emitted_reads([], module) & set(NOTEBOOK_PROVIDED)) - _module_names(module))
         dead = {n for i in self._pipeline_cells() for n in self.graph.symbols[i].dead_reads}
         return Plan(
             graph=self.graph,
@@ -282,7 +287,7 @@ class _Planner:
             module=module,
             modules=tuple(modules),
             pip_requirements=tuple(dict.fromkeys(pip)),
-            notebook_names=tuple(sorted((read & set(NOTEBOOK_PROVIDED)) - bound)),
+            notebook_names=tuple(sorted(provided)),
             ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
             random_imports=self._random_imports(steps),
             pyplot_import=self.random_modules["pyplot"][1] if self.plotting else None,
@@ -435,3 +440,19 @@ def _holders(received: dict[str, dict[str, str]], producer: str, variable: str) 
     while variable in received.get(chain[-1], {}):
         chain.append(received[chain[-1]][variable])
     return chain
+
+
+def _module_names(module: tuple[ModuleBlock, ...]) -> set[str]:
+    """The names steps.py's module-level imports bind."""
+    found: set[str] = set()
+    for block in module:
+        if block.kind != "import":
+            continue
+        try:
+            tree = ast.parse("\n".join(line.text for line in block.lines))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.update((a.asname or a.name).partition(".")[0] for a in node.names)
+    return found

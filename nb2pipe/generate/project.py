@@ -158,6 +158,8 @@ def render_pyproject(plan: Plan) -> str:
         '"steps.py" = ["E401", "E402", "E701", "E702", "E703", "E711", "E712", "E713", '
         '"E714", "E721", "E722", "E731", "E741", "F401", "F402", "F403", "F405", "F5", '
         '"F6", "F811", "F841", "F842", "F9"]',
+        "# flow.py names its variables after the notebook's (`I`, `l`).",
+        '"flow.py" = ["E741"]',
         "",
     ])
 

@@ -72,7 +72,7 @@ class StepCode:
         body = self._body(node, removed)
         own_bound = self._bound(node, removed)
         bound = own_bound | provided
-        rebound = self._rebound(node, bound - provided)
+        rebound = self._rebound(node, bound - provided, removed)
         preamble[:0] = [line for _, lines in rebound for line in lines]
         preamble, body = self._nonlocal(preamble), self._nonlocal(body)
         arguments = {v for v, _ in node.inputs} | set(node.parameters)
@@ -113,8 +113,11 @@ class StepCode:
         read, then what that code reads in turn (function globals, decorators, base classes).
         """
         fixed: set[tuple[int, int]] = set()
+        statements = {s.span for index in node.cells for s in self.graph.symbols[index].statements}
         for entity in self.hoisted.values():
-            if entity.span.cell in node.cells:
+            # An import inside a statement that also computes stays in it (the statement is
+            # the step's code); it is also at module level for the steps that use the name.
+            if entity.span.cell in node.cells and entity.span in statements:
                 fixed.update(lines_of(entity.span))
         definitions: dict[tuple[Span, tuple[str, ...]], Span] = {}
         for index in node.cells:
@@ -183,13 +186,23 @@ class StepCode:
                 if isinstance(event, Bind | Delete) and event.line > 0
                 and (index, event.line) not in removed}
 
-    def _rebound(self, node: StepNode, bound: set[str]) -> list[tuple[str, list[Line]]]:
+    def _rebound(self, node: StepNode, bound: set[str], removed: set[tuple[int, int]]
+                 ) -> list[tuple[str, list[Line]]]:
         """`from collections import Counter` ... `Counter = Counter(text)`: in a function, a
         name bound anywhere in the body is local everywhere in it, so the body would read it
         before it is bound. The function first binds it to what module level holds."""
         found: list[tuple[str, list[Line]]] = []
         for name in node.module_reads:
             if name not in bound:
+                continue
+            entities = [e for e in node.code if name in e.names]
+            if entities and all(e.span.cell in node.cells
+                                and e.kind in ("function", "class", "import")
+                                and (e.span.cell, e.span.start) not in removed
+                                for e in entities):
+                # Only the body's own `def`/`class` (or an import it keeps) binds it, where it
+                # stands: a copy above would run decorators and defaults before the names they
+                # read exist.
                 continue
             entity = next((e for e in node.code if name in e.names), None)
             if entity is not None and entity.kind == "import" and entity.text:

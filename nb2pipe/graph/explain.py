@@ -46,7 +46,14 @@ class Explanations:
         for star, _ in self.star_imports:
             if star.cell > cell_index:
                 continue
-            if star.module.startswith("%run"):
+            if star.module.startswith("%%"):
+                if not re.search(rf"\b{re.escape(name)}\b", self.cells[star.cell].source):
+                    continue  # not one of the names the compiled cell can define
+                self._report("NB203", f"name '{name}' may come from the `{star.module}` cell "
+                             f"(cell {star.cell}), which the pipeline leaves out", cell, line,
+                             f"build the {star.module[2:].capitalize()} code as a module and "
+                             f"import {name} from it")
+            elif star.module.startswith("%run"):
                 script = star.module.split()[-1] if len(star.module.split()) > 1 else "?"
                 module = Path(script).stem if script.endswith(".py") else None
                 self._report("NB203", f"name '{name}' may come from `{star.module}` (cell "
@@ -70,8 +77,11 @@ class Explanations:
             hint = (f"'{name}' is defined in cell {at}, which is tagged skip: untag it or define "
                     "it in a step")
         elif dynamic is not None:
-            hint = (f"cell {dynamic} binds names through exec(), globals(), locals() or vars(), "
-                    f"which the pipeline cannot follow: assign '{name}' by name")
+            # The notebook may well have the name: "never defined" would be false.
+            self._report("NB203", f"name '{name}' may be bound by exec(), globals(), locals() "
+                         f"or vars() in cell {dynamic}, which the analysis cannot follow", cell,
+                         line, f"assign '{name}' by name (`{name} = ...`) where it is made")
+            return
         else:
             known = [*self.bindings, *state.local, *self.parameter_names]
             guess = close_match(name, known)

@@ -245,7 +245,7 @@ class Resolver(Explanations):
     def _star_import(self, event: StarImport, step: str | None) -> None:
         """`from m import *`, `%pylab`, `%run script.py`: the names each binds are imported one
         by one where they are used, when they can be known; otherwise using one is NB203."""
-        if not event.module.startswith("%run"):
+        if not event.module.startswith(("%run", "%%")):
             self.namespaces.append(event)
         if not known_namespace(event.module):
             self.star_imports.append((event, step))

@@ -66,6 +66,11 @@ class Unsupported:
     hint: str = "tag the cell skip, or replace the magic with Python"
 
 
+# Cell magics that compile their body in another language and bind its functions in the
+# notebook's namespace: later uses of those names are explained by the cell, not "undefined".
+COMPILING_CELL_MAGICS = frozenset(("cython", "fortran"))
+
+
 @dataclass
 class Transformed:
     code: str
@@ -131,6 +136,8 @@ def _cell_magic(lines: list[str], at: int) -> Transformed:
         return out
     if action is None:
         out.leave_out(at + 1, f"%%{name}")
+        if name in COMPILING_CELL_MAGICS:  # the compiled functions land in the namespace
+            out.star_imports.append((at + 1, f"%%{name}"))
     out.code = "\n".join([*head, *(f"# {line}" if line else "#" for line in lines[at:])])
     return out
 

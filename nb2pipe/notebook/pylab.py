@@ -72,8 +72,8 @@ def _statement(name: str, value: Any, modules: dict[str, ModuleType]) -> str | N
         if parent and last == name:
             return f"from {parent} import {name}"
         return f"import {full} as {name}"
-    if getattr(builtins, name, None) is value:
-        return None
+    if hasattr(builtins, name) and getattr(builtins, name) is value:
+        return None  # (numpy.newaxis is None: not a builtin)
     for origin in _ORIGINS:
         if getattr(modules[origin], name, None) is value:
             return f"from {origin} import {{}}"

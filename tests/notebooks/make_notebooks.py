@@ -354,7 +354,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
     "precision_pylab": [
         code("%pylab inline"),
         code("xs = linspace(0, 1, 5)\nmiddle = float(median(xs))\nfigure = plt.figure()\n"
-             "plt.close(figure)\nbiggest = float(max(xs))", "step:compute"),
+             "plt.close(figure)\nbiggest = float(max(xs))\ncolumn = xs[:, newaxis]",
+             "step:compute"),
     ],
     "precision_selection": [
         code("import pandas as pd"),
@@ -406,9 +407,42 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("z = f()\nfor i in range(2):\n    continue\n    unused(i)", "step:call"),
         code("print(z + 1)", "step:show"),
     ],
+    "codegen_default_from_same_cell": [
+        code("import functools", "step:setup"),
+        code("scale = 3\n\n@functools.lru_cache\ndef f(v=scale):\n    return v * 2\n\n"
+             "y = f()", "step:model"),
+        code("print(y + 1)", "step:show"),
+    ],
+    "codegen_display_in_module_function": [
+        code("def show(value):\n    display(value)\n    return value", "step:helpers"),
+        code("a = show(1)", "step:one"),
+        code("from IPython.display import display\nb = show(a + 1)\ndisplay(b)", "step:two"),
+    ],
+    "codegen_ambiguous_names": [
+        code("I = [1, 2]", "step:make"),
+        code("first = len(I)", "step:peek"),
+        code("I.append(3)\nl = len(I)", "step:grow"),
+        code("total = l + first", "step:use"),
+    ],
+    "codegen_import_in_computing_try": [
+        code("xs = [1, 2, 3]", "step:data"),
+        code("try:\n    from collections import OrderedDict\n    status = OrderedDict()\n"
+             "    for x in xs:\n        status[x] = x * 2\nexcept ImportError:\n"
+             "    status = {}", "step:loop"),
+        code("table = OrderedDict(a=1)\nn = len(status) + len(table)\nprint(n)", "step:later"),
+    ],
     "error_run_script": [
         code("%run helper.py", "step:setup"),
         code("total = value + 1", "step:use"),
+    ],
+    "error_python2_builtins": [
+        code("from functools import reduce\nfile = 'data.csv'", "step:setup"),
+        code("total = reduce(lambda a, b: a + b, xrange(4))\nname = unicode(file)", "step:use"),
+    ],
+    "error_cython_cell": [
+        code("%load_ext Cython", "step:setup"),
+        code("%%cython\ncpdef int cy_add(int a, int b):\n    return a + b", "step:compile"),
+        code("total = cy_add(1, 2) + missing", "step:use"),
     ],
     "error_dynamic_names": [
         code("for name in ['a', 'b']:\n    locals()[name] = len(name)", "step:make"),
@@ -427,6 +461,10 @@ CASES["warn_magic_empty_step"][2]["tags"] = ["step:empty", "skip"]
 # Notebook metadata other than the default Python 3 kernel.
 METADATA: dict[str, dict[str, Any]] = {
     "error_python2": {
+        "kernelspec": {"display_name": "Python 2", "language": "python", "name": "python2"},
+        "language_info": {"name": "python", "version": "2.7.18"},
+    },
+    "error_python2_builtins": {
         "kernelspec": {"display_name": "Python 2", "language": "python", "name": "python2"},
         "language_info": {"name": "python", "version": "2.7.18"},
     },
