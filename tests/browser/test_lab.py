@@ -154,7 +154,7 @@ def test_export_from_the_file_browser(page: Any, lab: Jupyter) -> None:
             ("train_boosting", "evaluate")} <= edges
     labels = graph.locator("text.nb2pipe-edge-label").all_text_contents()
     assert "df" in labels and "X_train, y_train" in labels
-    assert panel.locator(".nb2pipe-diagnostic").count() == 3  # NB306 warnings only
+    assert panel.locator(".nb2pipe-diagnostic").count() == 4  # NB306 warnings only
     assert panel.locator(".nb2pipe-output").input_value() == "churn/churn_pipeline"
 
     _act(page, panel.locator("button.nb2pipe-export"))
