@@ -216,3 +216,17 @@ def test_nb2pipe_run_prints_the_report_and_no_report_turns_it_off(
     assert off.returncode == 0, off.stderr
     assert "report:" not in off.stdout
     assert len(list((tmp_path / "cache" / "reports").rglob("*.html"))) == 1
+
+
+@pytest.mark.integration
+def test_recording_after_a_module_mode_run_in_the_same_process_still_runs_the_plots(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nb2pipe.convert import convert
+
+    # A module-mode step of a project set this for the process; the recording kernel cannot
+    # import that backend and must draw with Jupyter's own.
+    monkeypatch.setenv("MPLBACKEND", "module://nb2pipe_runtime.pyplot_backend")
+    notebook = write_notebook(tmp_path / "plots.ipynb", *PLOTS[:3])
+    result = convert(notebook, tmp_path / "project", record=True)
+    assert result.ok
+    assert (tmp_path / "project" / "tests" / "fixtures").is_dir()
