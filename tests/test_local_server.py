@@ -327,7 +327,8 @@ def test_a_jupyter_servers_runs_share_one_local_server(tmp_path: Path, cache: Pa
     notebooks = [small_pipeline_notebook(root / f"{name}.ipynb") for name in ("a", "b", "c")]
     monkeypatch.setenv("NB2PIPE_CACHE_DIR", str(cache))
     monkeypatch.delenv("PREFECT_API_URL")
-    with running_jupyter(root, tmp_path / "jupyter") as jupyter:
+    # The test server keeps its caches in STATE/cache: here the folder of the `cache` fixture.
+    with running_jupyter(root, cache.parent) as jupyter:
         ids = []
         for notebook in notebooks[:2]:  # two at once
             status, started = jupyter.post("nb2pipe/runs", {"path": notebook.name})
