@@ -457,7 +457,8 @@ def test_analyze_is_nb2pipe_check_json(server: Jupyter, root: Path) -> None:
     assert [s["name"] for s in analysis["steps"]] == [
         s["name"] for s in analysis["check"]["steps"]]
     assert analysis["steps"][1] == {"name": "clean", "first_cell": 11,
-                                    "options": {"cache": True, "retries": 0, "timeout": None}}
+                                    "options": {"cache": True, "cpu": None, "gpu": None,
+                                                "memory": None, "retries": 0, "timeout": None}}
 
 
 @pytest.mark.integration
@@ -697,7 +698,8 @@ def test_the_server_answers_while_a_20k_cell_notebook_is_analyzed_and_exported(
 @pytest.mark.integration
 def test_a_newer_analysis_of_the_same_notebook_supersedes_the_older(server: Jupyter,
                                                                     root: Path) -> None:
-    notebook = _huge_notebook(root / "huge.ipynb", cells=8000)
+    # Large enough that its analysis takes seconds, so the next request comes while it runs.
+    notebook = _huge_notebook(root / "huge.ipynb", cells=20_000)
     content = json.loads(notebook.read_text())
     endpoint = f"nb2pipe/analyze?path={_rel(server, notebook)}&client=page-1"
     replies: list[tuple[int, Any]] = []
