@@ -141,24 +141,17 @@ def _read_text(path: Path) -> str:
     try:
         # Opened without blocking and checked before reading: a FIFO or a device named
         # *.ipynb would otherwise wait forever for a writer.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)
+                  ) as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise ReadError(f"{path}: is not a regular file (a pipe, socket or device), "
+                                "so it is not a notebook")
+            os.set_blocking(file.fileno(), True)
+            raw = file.read()
     except FileNotFoundError:
         raise ReadError(f"{path}: no such file") from None
     except OSError as exc:
         raise ReadError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise ReadError(f"{path}: is not a regular file (a pipe, socket or device), "
-                            "so it is not a notebook")
-        os.set_blocking(descriptor, True)
-        with os.fdopen(descriptor, "rb") as file:
-            descriptor = -1  # the file object closes it
-            raw = file.read()
-    except OSError as exc:
-        raise ReadError(f"{path}: cannot read: {exc.strerror}") from None
-    finally:
-        if descriptor >= 0:
-            os.close(descriptor)
     if b"\x00" in raw[:8192]:
         raise ReadError(f"{path}: is a binary file, not a notebook")
     try:
