@@ -459,7 +459,8 @@ def test_results_go_to_a_prefect_filesystem_block(tmp_path: Path, store: Path,
 
     # An fsspec file system that is not a folder: this process's memory (steps run on threads)
     bucket = f"nb2pipe-test-{tmp_path.name}"
-    RemoteFileSystem(basepath=f"memory://{bucket}").save("nb2pipe-test-results", overwrite=True)
+    RemoteFileSystem(basepath=f"memory://{bucket}").save(  # type: ignore[call-arg]
+        "nb2pipe-test-results", overwrite=True, _sync=True)
     notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
     prepared = prepare(notebook, cache=store)
     options = RunOptions(storage="remote-file-system/nb2pipe-test-results")
@@ -471,6 +472,29 @@ def test_results_go_to_a_prefect_filesystem_block(tmp_path: Path, store: Path,
     again = run_project(prepared.project, options)
     assert set(states(again).values()) == {"cached"}
     assert value(again, "report", "total") == 6.0
+
+
+def test_a_run_started_where_an_event_loop_runs_returns_its_values(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    """As from a Jupyter kernel, whose event loop runs in the thread that runs the cell: Prefect
+    hands back coroutines there unless asked for its sync variants, and the run's values and
+    a results block must still come back."""
+    import asyncio
+
+    from prefect.filesystems import RemoteFileSystem
+
+    RemoteFileSystem(basepath=f"memory://nb2pipe-loop-{tmp_path.name}").save(
+        "nb2pipe-loop-results", overwrite=True, _sync=True)  # type: ignore[call-arg]
+    notebook = write_notebook(tmp_path / "chain.ipynb", *CHAIN)
+    prepared = prepare(notebook, cache=store)
+
+    async def in_a_cell() -> RunResult:
+        return run_project(prepared.project, RunOptions(
+            storage="remote-file-system/nb2pipe-loop-results"))
+
+    result = asyncio.run(in_a_cell())
+    assert result.ok, result.error
+    assert value(result, "report", "total") == 6.0 and value(result, "tag", "tagged") == "x:3"
 
 
 def processes_of(mark: str) -> list[int]:

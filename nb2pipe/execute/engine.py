@@ -90,7 +90,11 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
                 task_runner=runner, log_prints=False,  # prints go to the terminal
                 on_running=[lambda *_: timing.setdefault("start", time.perf_counter())])
             state = _quietly(pipeline, flow_arguments(manifest, options.parameters))
-            outputs = state.result(raise_on_failure=False) if state.is_completed() else None
+            # `_sync`: the values, not a coroutine, even when this thread has an event loop
+            # running (a Jupyter kernel, or Playwright's sync API), where Prefect would
+            # otherwise hand back its async variant.
+            outputs = (state.result(raise_on_failure=False, _sync=True)
+                       if state.is_completed() else None)
     finally:
         if own is not None:
             own.remove()
@@ -200,7 +204,7 @@ def _quietly(pipeline: Any, arguments: dict[str, Any]) -> Any:
 
 def _message(state: Any) -> str:
     try:
-        error = state.result(raise_on_failure=False)
+        error = state.result(raise_on_failure=False, _sync=True)
     except Exception:  # the state holds no result
         error = None
     return str(error) if isinstance(error, BaseException) else (state.message or str(state))

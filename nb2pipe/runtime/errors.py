@@ -79,7 +79,7 @@ def describe(manifest: dict[str, Any], step: str, error: str,
 
 def retry_unless_bug(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect retry condition: retry transient failures (I/O, network), not errors in the code."""
-    error = state.result(raise_on_failure=False)
+    error = state.result(raise_on_failure=False, _sync=True)
     if isinstance(error, StepError):
         return not error.deterministic
     return not isinstance(error, BUG_ERRORS)

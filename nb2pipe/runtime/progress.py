@@ -68,7 +68,7 @@ def finished(task: Any, task_run: Any, state: Any) -> None:
     event: dict[str, Any] = {"event": "step", "step": task.name, "duration": _duration(
         task_run, state), "state": "cached" if state.name == "Cached" else "completed"}
     try:
-        result = state.result(raise_on_failure=False)
+        result = state.result(raise_on_failure=False, _sync=True)
     except Exception:  # a result that cannot be read back: report the state alone
         result = None
     if result is not None and hasattr(result, "refs"):
@@ -80,7 +80,7 @@ def finished(task: Any, task_run: Any, state: Any) -> None:
 def failed(task: Any, task_run: Any, state: Any) -> None:
     """Prefect on_failure hook: the error, and the cell and line that raised it."""
     try:
-        error: Any = state.result(raise_on_failure=False)
+        error: Any = state.result(raise_on_failure=False, _sync=True)
     except Exception:  # the state carries only its message
         error = None
     text = str(error) if isinstance(error, BaseException) else (state.message or state.name)

@@ -120,7 +120,7 @@ def step_cached(task: Any, task_run: Any, state: Any) -> None:
     if state.name != "Cached" or not capture.enabled() or not task_run.flow_run_id:
         return
     try:
-        values = state.result(raise_on_failure=False)
+        values = state.result(raise_on_failure=False, _sync=True)
         earlier = getattr(values, "record", None)
         if not earlier:
             return

@@ -210,7 +210,8 @@ def cache_folder() -> Path:
 def _block(location: str) -> Any:
     from prefect.blocks.core import Block
 
-    return Block.load(location[len(BLOCK):])
+    # `_sync`: the block, not a coroutine, even when this thread has an event loop running.
+    return Block.load(location[len(BLOCK):], _sync=True)  # type: ignore[call-arg]
 
 
 @functools.cache

@@ -52,7 +52,7 @@ def prefect(prefect_server: str) -> str:
     return prefect_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, prefect: str) -> Iterator[Jupyter]:
     root = tmp_path_factory.mktemp("lab-root")
     copy_churn(root)
@@ -74,8 +74,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory, prefect: str) -> Iterator[Jupy
         yield jupyter
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for this module's tests. Playwright's sync API leaves its event loop running in
+    this thread while it is started, so it is stopped when the module ends: the tests that
+    follow run where no loop runs, as a user's process would."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium "
                     "(or set NB2PIPE_CHROMIUM to a Chromium binary)")
