@@ -100,6 +100,18 @@ export function hsl(
 /** The colour of a step by its name: a hue from the hash, lightness set per theme until
  * its label text meets the contrast. */
 export function stepColors(name: string): StepColors {
+  let found = known.get(name);
+  if (!found) {
+    found = computeColors(name);
+    known.set(name, found);
+  }
+  return found;
+}
+
+/** Colours already worked out, by step name: badges and nodes are redrawn often. */
+const known = new Map<string, StepColors>();
+
+function computeColors(name: string): StepColors {
   const hash = hashName(name);
   const hue = hash % 360;
   const saturation = 0.55 + ((hash >>> 9) % 4) * 0.08;

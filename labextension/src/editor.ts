@@ -10,7 +10,7 @@ import { Signal } from '@lumino/signaling';
 
 import { analyzeContent, errorReply } from './api';
 import { applyColors } from './colors';
-import { stepsByCell } from './present';
+import { stepsByCell, type CellStep } from './present';
 import { kindOf } from './tags';
 import type { Analysis, Grammar } from './types';
 
@@ -72,6 +72,7 @@ export class StepBadges {
   private generation = 0;
   private waiting: ((analysis: Analysis | null) => void)[] = [];
   private grammar: Grammar | null = null;
+  private readonly pending = new WeakSet<Cell>();
 
   constructor(
     readonly panel: NotebookPanel,
@@ -166,54 +167,77 @@ export class StepBadges {
   }
 
   render(): void {
-    const grammar = this.grammar;
-    if (!grammar || this.panel.isDisposed) {
+    if (!this.grammar || this.panel.isDisposed) {
       return;
     }
     const byCell = this.analysis ? stepsByCell(this.analysis) : new Map();
-    this.panel.content.widgets.forEach((cell, index) => {
-      if (cell.isPlaceholder()) {
-        void cell.ready.then(() => this.render());
-        return;
+    this.panel.content.widgets.forEach((cell, index) =>
+      this.renderCell(cell, index, byCell)
+    );
+  }
+
+  /** One cell's badge. A cell not drawn yet (a placeholder of a long notebook) gets it once
+   * it is: one wait per cell, whatever the number of renders meanwhile. */
+  private renderCell(
+    cell: Cell,
+    index: number,
+    byCell: Map<number, CellStep>
+  ): void {
+    const grammar = this.grammar;
+    if (!grammar) {
+      return;
+    }
+    if (cell.isPlaceholder()) {
+      if (!this.pending.has(cell)) {
+        this.pending.add(cell);
+        void cell.ready.then(() => {
+          this.pending.delete(cell);
+          const at = this.panel.content.widgets.indexOf(cell);
+          if (at >= 0 && !this.panel.isDisposed) {
+            const now = this.analysis ? stepsByCell(this.analysis) : new Map();
+            this.renderCell(cell, at, now);
+          }
+        });
       }
-      const header = cell.node.querySelector<HTMLElement>(
-        ':scope > .jp-CellHeader'
-      );
-      const step = byCell.get(index + 1);
-      const tags = cellTags(cell);
-      const role = ROLES.find(kind =>
-        tags.some(t => kindOf(grammar, t) === kind)
-      );
-      let badge = header?.querySelector<HTMLElement>(`:scope > .${BADGE}`);
-      if (!header || (!step && !role) || cell.model.type !== 'code') {
-        badge?.remove();
-        cell.node.classList.remove('nb2pipe-cell-step');
-        delete cell.node.dataset.nb2pipeStep;
-        return;
-      }
-      if (!badge) {
-        badge = document.createElement('div');
-        badge.className = BADGE;
-        header.appendChild(badge);
-      }
-      const continued = step && !step.first;
-      badge.textContent = step
-        ? continued
-          ? `↳ ${step.name}`
-          : `step ${step.name}`
-        : (role ?? '');
-      badge.title = step
-        ? continued
-          ? `part of step ${step.name}: a cell with no step tag joins the step above it`
-          : `pipeline step ${step.name} starts here`
-        : `${role}: not a pipeline step`;
-      badge.classList.toggle('nb2pipe-mod-role', !step);
-      badge.classList.toggle('nb2pipe-mod-continued', Boolean(continued));
-      if (step) {
-        applyColors(cell.node, step.name);
-      }
-      cell.node.classList.toggle('nb2pipe-cell-step', Boolean(step));
-      cell.node.dataset.nb2pipeStep = step ? step.name : (role ?? '');
-    });
+      return;
+    }
+    const header = cell.node.querySelector<HTMLElement>(
+      ':scope > .jp-CellHeader'
+    );
+    const step = byCell.get(index + 1);
+    const tags = cellTags(cell);
+    const role = ROLES.find(kind =>
+      tags.some(t => kindOf(grammar, t) === kind)
+    );
+    let badge = header?.querySelector<HTMLElement>(`:scope > .${BADGE}`);
+    if (!header || (!step && !role) || cell.model.type !== 'code') {
+      badge?.remove();
+      cell.node.classList.remove('nb2pipe-cell-step');
+      delete cell.node.dataset.nb2pipeStep;
+      return;
+    }
+    if (!badge) {
+      badge = document.createElement('div');
+      badge.className = BADGE;
+      header.appendChild(badge);
+    }
+    const continued = step && !step.first;
+    badge.textContent = step
+      ? continued
+        ? `↳ ${step.name}`
+        : `step ${step.name}`
+      : (role ?? '');
+    badge.title = step
+      ? continued
+        ? `part of step ${step.name}: a cell with no step tag joins the step above it`
+        : `pipeline step ${step.name} starts here`
+      : `${role}: not a pipeline step`;
+    badge.classList.toggle('nb2pipe-mod-role', !step);
+    badge.classList.toggle('nb2pipe-mod-continued', Boolean(continued));
+    if (step) {
+      applyColors(cell.node, step.name);
+    }
+    cell.node.classList.toggle('nb2pipe-cell-step', Boolean(step));
+    cell.node.dataset.nb2pipeStep = step ? step.name : (role ?? '');
   }
 }
