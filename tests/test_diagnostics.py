@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from support import NOTEBOOKS
+from support import NOTEBOOKS, write_notebook
 
 from nb2pipe.diagnostics import CODES
 from nb2pipe.pipeline import analyze_notebook
@@ -66,6 +68,40 @@ def test_python2_kernel_whose_code_parses_is_named_by_its_builtins() -> None:
     assert graph.diagnostics[0].message == (
         "Python 2 notebook: it uses Python 2 builtins (unicode, xrange), which Python 3 does "
         "not have")
+
+
+def test_prose_pasted_into_a_python3_cell_is_a_syntax_error_not_python2(tmp_path: Path) -> None:
+    """`%load README.txt` pastes prose into the cell; its "January 09" is the leading-zeros
+    error Python 2 octals also make, but nothing else says Python 2: the cell fails to
+    parse (NB108), in Jupyter too."""
+    notebook = write_notebook(
+        tmp_path / "pasted.ipynb",
+        "# %load README.txt\nSummary\n=======\nThe ratings were made on January 09, 1995.",
+        "x = 1")
+    graph = analyze_notebook(notebook)
+    errors = [d for d in graph.diagnostics if d.severity == "error"]
+    assert [(d.code, d.cell, d.line) for d in errors] == [("NB108", 1, 4)]
+    assert "leading zeros" in errors[0].message and "Python 2" not in errors[0].message
+
+
+def test_magics_and_shell_aliases_called_without_percent_run_as_ipython_runs_them(
+        tmp_path: Path) -> None:
+    """IPython's automagic: `rm old.csv`, `mkdir -p out`, `ls data/`, `pip install x` in a
+    code cell run as the magic or alias. No syntax error; the shell ones run in the step."""
+    from nb2pipe.convert import convert
+
+    notebook = write_notebook(
+        tmp_path / "automagic.ipynb",
+        ("pip install tqdm\nls data/\nmkdir -p out\nrows = [1, 2]", "step:prepare"),
+        ("rm -f out/old.csv\ntotal = sum(rows)", "step:total"))
+    graph = analyze_notebook(notebook)
+    assert not [d for d in graph.diagnostics if d.severity == "error"], graph.diagnostics
+    assert convert(notebook, tmp_path / "project").ok
+    steps = (tmp_path / "project" / "steps.py").read_text()
+    assert "subprocess.run('mkdir -p out', shell=True)" in steps
+    assert "subprocess.run('rm -f out/old.csv', shell=True)" in steps
+    assert "# ls data/" in steps and "tqdm" in (tmp_path / "project" / "requirements.txt"
+                                                  ).read_text()
 
 
 def test_magic_written_with_a_space_is_named() -> None:

@@ -20,10 +20,11 @@ PYTHON2_BUILTINS = frozenset((
     "unicode", "basestring", "long", "xrange", "raw_input", "unichr", "reduce", "execfile",
     "cmp", "file", "buffer", "apply", "intern", "coerce", "reload",
 ))
-# Syntax errors only Python 2 code makes.
+# Syntax errors only Python 2 code makes. (Not "leading zeros in decimal integer literals":
+# prose pasted into a code cell makes it too, as in "January 09".)
 _PYTHON2_SYNTAX = re.compile(
     r"Missing parentheses in call to '(print|exec)'|multiple exception types must be "
-    r"parenthesized|leading zeros in decimal integer literals"
+    r"parenthesized"
 )
 
 

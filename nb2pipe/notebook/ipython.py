@@ -52,7 +52,52 @@ def to_ipython(lines: list[str]) -> list[str]:
         converted = fast_path(body)
     if converted is None:
         converted = with_ipython(body)
-    return lines[:first] + converted
+    return lines[:first] + automagic(converted)
+
+
+# IPython's automagic: a line magic or a shell alias called without its `%` (`ls data/`,
+# `rm old.csv`, `cd ..`, `pip install x`). These are the names it finds that way on POSIX.
+AUTOMAGIC = frozenset((
+    # IPython's default shell aliases
+    "cat", "clear", "cp", "ldir", "less", "lf", "lk", "ll", "ls", "lx", "man", "mkdir", "more",
+    "mv", "rm", "rmdir",
+    # line magics a notebook line calls bare
+    "alias", "autoreload", "bookmark", "cd", "conda", "config", "dhist", "dirs", "env",
+    "history", "load", "load_ext", "lsmagic", "macro", "mamba", "matplotlib", "pinfo", "pip",
+    "popd", "prun", "psearch", "pushd", "pwd", "pylab", "recall", "rehashx", "reload_ext",
+    "rerun", "reset", "run", "save", "store", "time", "timeit", "unalias", "who", "who_ls",
+    "whos", "xmode",
+))
+# After the name and a space, what makes the line Python for IPython, not a magic call (its
+# PythonOpsChecker): an operator, an assignment, a call.
+_AUTOMAGIC_LINE = re.compile(rf"^(\s*)({_NAME})(?:\s+([^\s!=()<>,+*/%^&|].*)?)?$")
+
+
+def automagic(lines: list[str]) -> list[str]:
+    """A cell Python cannot compile because a line calls a magic or alias without its `%`
+    (IPython runs it as the magic, when automagic is on, as it is by default): the lines
+    written that way become the magic's call. Only when the cell then compiles: any other
+    syntax error stays the cell's, as it fails in IPython too."""
+    if not any(_automagic_call(line) for line in lines) or _compiles(lines):
+        return lines
+    out = [_automagic_call(line) or line for line in lines]
+    return out if _compiles(out) else lines
+
+
+def _automagic_call(line: str) -> str | None:
+    match = _AUTOMAGIC_LINE.match(line)
+    if match is None or match.group(2) not in AUTOMAGIC:
+        return None
+    indent, name, rest = match.groups()
+    return indent + _escaped(f"%{name} {rest or ''}".rstrip())
+
+
+def _compiles(lines: list[str]) -> bool:
+    try:
+        ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def fast_path(lines: list[str]) -> list[str] | None:

@@ -25,7 +25,9 @@ from nb2pipe.notebook.ipython import to_ipython
 #   write   %%writefile: the body is written to the file
 #   env     %env NAME=VALUE: sets os.environ
 #   pylab   %pylab: numpy and matplotlib names, imported one by one where they are used
+#   alias   IPython's shell aliases (`%rm x` runs `rm x`): run through subprocess
 DROP, CODE, PIP, SHELL, WRITE, ENV, PYLAB = "drop", "code", "pip", "shell", "write", "env", "pylab"
+ALIAS = "alias"
 
 LINE_MAGICS: dict[str, str] = {
     **dict.fromkeys(
@@ -35,9 +37,13 @@ LINE_MAGICS: dict[str, str] = {
             "psource", "pfile", "psearch", "precision", "xmode", "pdb", "pprint", "colors",
             "notebook", "qtconsole", "magic", "lsmagic", "quickref", "page", "automagic",
             "autocall", "doctest_mode", "alias_magic", "tb", "pwd", "ls", "store",
+            # IPython's shell aliases that only show something
+            "cat", "clear", "ldir", "less", "lf", "lk", "ll", "lx", "man", "more",
         ),
         DROP,
     ),
+    # IPython's shell aliases that change files: run by the shell, as IPython does
+    **dict.fromkeys(("cp", "mkdir", "mv", "rm", "rmdir"), ALIAS),
     **dict.fromkeys(("time", "timeit", "prun", "memit", "mprun"), CODE),
     **dict.fromkeys(("pip", "conda", "mamba"), PIP),
     "sx": SHELL,
@@ -269,6 +275,8 @@ def _rewrite(
             return replace_statement(f"# {written}")
         if action == SHELL:
             return _shell(span, rest, out, capture=True)
+        if action == ALIAS:  # output printed, nothing returned, as IPython's alias does
+            return _shell(span, f"{name} {rest}".rstrip(), out, capture=False)
         if action == ENV and "=" in rest.replace(" ", "=", 1):
             key, _, value = rest.replace(" ", "=", 1).partition("=")
             out.imports.add("os")
