@@ -211,6 +211,11 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     folder = project("codegen_import_in_computing_try", tmp_path / "g")
     assert (folder / "steps.py").read_text().count("for x in xs:") == 1
     assert run_steps(folder)["loop"]["status"] == {1: 2, 2: 4, 3: 6}
+    # A cell that deletes names its own function and lambda read (kaggleScape script191):
+    # the step runs, and the reads are marked for ruff, which reports them inside a function.
+    folder = project("codegen_del_read_by_function", tmp_path / "h")
+    assert (folder / "steps.py").read_text().count("# noqa: F821 (deleted later") == 2
+    assert run_steps(folder)["rooms"]["rooms"] == [1, 22]
     folder = project("codegen_ambiguous_names", tmp_path / "f")
     assert "    I, = copy.deepcopy(" in (folder / "flow.py").read_text()
     assert run_steps(folder)["grow"]["l"] == 3

@@ -290,6 +290,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("del train\ngc.collect()", "step:free"),
         code("done = total + 1", "step:report"),
     ],
+    "codegen_del_read_by_function": [
+        code("import re"),
+        code("full = ['room 1', 'room 22']", "step:load"),
+        code("checker = re.compile('([0-9]+)')\ndef num(x):\n    return int(checker.search(x)"
+             ".group(1))\nlookup = lambda x: checker.search(x) is not None\n"
+             "rooms = [num(x) for x in full if lookup(x)]\ndel checker, num, lookup",
+             "step:rooms"),
+        code("total = sum(rooms)", "step:count"),
+    ],
     "codegen_rebind": [
         code("from collections import Counter\nimport math"),
         code("Counter = Counter('abca')", "step:count"),
