@@ -214,8 +214,13 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     # A cell that deletes names its own function and lambda read (kaggleScape script191):
     # the step runs, and the reads are marked for ruff, which reports them inside a function.
     folder = project("codegen_del_read_by_function", tmp_path / "h")
-    assert (folder / "steps.py").read_text().count("# noqa: F821 (deleted later") == 2
+    assert (folder / "steps.py").read_text().count("# noqa: F821 (read where") == 2
     assert run_steps(folder)["rooms"]["rooms"] == [1, 22]
+    # `if False:` reading a name another step binds (kaggleScape script613): no input for it,
+    # and the read is marked for ruff, which would report it as undefined in the function.
+    folder = project("codegen_dead_branch_reads_another_step", tmp_path / "i")
+    assert (folder / "steps.py").read_text().count("# noqa: F821") == 1
+    assert run_steps(folder)["report"]["score"] == 0.5
     folder = project("codegen_ambiguous_names", tmp_path / "f")
     assert "    I, = copy.deepcopy(" in (folder / "flow.py").read_text()
     assert run_steps(folder)["grow"]["l"] == 3

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import textwrap
 from dataclasses import dataclass
 
+from nb2pipe.analysis.versions import static_test
 from nb2pipe.generate.code import docstring_text, literal, string_lines
 from nb2pipe.generate.plan import Line, Plan, StepPlan
 from nb2pipe.generate.step_code import DISPLAYHOOK
@@ -71,10 +73,12 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
         first = block.lines[0]
         out.append(f"# cell {first.cell}")
         out.extend(_indented(list(block.lines), cells, ""))
+    # Names steps.py defines above the steps, and those its ruff settings take as builtins.
+    module_names = _top_level_names(out) | frozenset(plan.ruff_builtins)
     for step in plan.steps:
         out.extend(["", ""])
         start = len(out)
-        source, body_start = _function(step, cells)
+        source, body_start = _function(step, cells, module_names)
         out.extend(source)
         functions[step.name] = "\n".join(source)
         line_map[step.name] = [
@@ -89,7 +93,8 @@ def _after_def(out: list[str]) -> bool:
     return any(line.startswith(("def ", "class ", "@")) for line in out[-30:])
 
 
-def _function(step: StepPlan, cells: dict[int, str]) -> tuple[list[str], int]:
+def _function(step: StepPlan, cells: dict[int, str],
+              module_names: frozenset[str] = frozenset()) -> tuple[list[str], int]:
     """The function's lines, and where its body (preamble, then cells) starts."""
     returns = ", ".join(step.returns) or "nothing"
     where = ", ".join(str(c) for c in step.cells)
@@ -104,24 +109,65 @@ def _function(step: StepPlan, cells: dict[int, str]) -> tuple[list[str], int]:
     body_start = len(lines)
     lines.extend(_indented(list(step.preamble) + list(step.body), cells, "    "))
     lines.extend(_return(step))
-    return _deleted_names_read_later(lines), body_start
+    return _lint_marks(lines, module_names), body_start
 
 
-def _deleted_names_read_later(lines: list[str]) -> list[str]:
-    """A cell that deletes a name its own function or lambda reads (`checker = ...`, `def
-    num(x): return checker.search(x)`, `rooms = [num(x) for x in full]`, `del checker, num`)
-    runs the same inside the step's function, but there ruff reports the read as undefined
-    (F821); at a notebook's top level it does not. Those reads are marked for ruff, so the
-    project passes its own lint."""
+def _top_level_names(lines: list[str]) -> frozenset[str]:
+    """Names steps.py binds above the step functions (imports, notebook functions)."""
+    try:
+        tree = ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    return frozenset(_bound_in(tree.body))
+
+
+def _bound_in(nodes: list[ast.stmt]) -> set[str]:
+    found: set[str] = set()
+    for statement in nodes:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.add(statement.name)
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+                found.add(node.id)
+            elif isinstance(node, ast.alias):
+                found.add((node.asname or node.name).split(".")[0])
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                found.add(node.name)
+            elif isinstance(node, ast.arg):
+                found.add(node.arg)
+    return found
+
+
+def _lint_marks(lines: list[str], module_names: frozenset[str]) -> list[str]:
+    """Reads that run as the notebook runs them but that ruff reports as undefined (F821)
+    inside a step's function, marked for ruff so the project passes its own lint:
+
+    - a name the cell deletes after its own function or lambda read it (`checker = ...`,
+      `def num(x): return checker.search(x)`, `rooms = [...]`, `del checker, num`): at a
+      notebook's top level ruff does not report it, inside a function it does;
+    - a name read only in a branch Python 3 never runs (`if False:`, `if six.PY2:`) that this
+      step does not have (another step binds it): the analysis rightly gives it no input.
+    """
     try:
         function = ast.parse("\n".join(lines)).body[0]
     except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
         return lines
+    marked: set[int] = set()
     deleted = {target.id for node in _own_scope(function) if isinstance(node, ast.Delete)
                for target in node.targets if isinstance(target, ast.Name)}
-    if not deleted:
+    assert isinstance(function, ast.FunctionDef)
+    known = (_bound_in(function.body) | {a.arg for a in ast.walk(function.args)
+                                         if isinstance(a, ast.arg)}
+             | module_names | set(dir(builtins)))
+    for node in _own_scope(function):
+        if isinstance(node, ast.If) and (answer := static_test(node.test)) is not None:
+            for dead in node.orelse if answer else node.body:
+                marked.update(name.lineno - 1 for name in ast.walk(dead)
+                              if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)
+                              and name.id not in known)
+    if not deleted and not marked:
         return lines
-    marked: set[int] = set()
     for node in _own_scope(function):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             bound = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
@@ -134,7 +180,7 @@ def _deleted_names_read_later(lines: list[str]) -> list[str]:
     out = list(lines)
     for index in marked:
         if "noqa" not in out[index]:
-            out[index] += "  # noqa: F821 (deleted later in the step)"
+            out[index] += "  # noqa: F821 (read where it is not defined)"
     try:  # a line that goes on in a string or after a backslash: leave the function as it was
         same = ast.dump(ast.parse("\n".join(out))) == ast.dump(ast.parse("\n".join(lines)))
     except SyntaxError:

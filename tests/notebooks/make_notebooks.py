@@ -299,6 +299,11 @@ CASES: dict[str, list[dict[str, Any]]] = {
              "step:rooms"),
         code("total = sum(rooms)", "step:count"),
     ],
+    "codegen_dead_branch_reads_another_step": [
+        code("x_trn = [1, 2, 3]", "step:train"),
+        code("score = 0.5\nif False:\n    # kept for later: score on the training set\n"
+             "    score = sum(x_trn) / len(x_trn)", "step:report", "metrics"),
+    ],
     "codegen_rebind": [
         code("from collections import Counter\nimport math"),
         code("Counter = Counter('abca')", "step:count"),
