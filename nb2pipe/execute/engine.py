@@ -111,8 +111,13 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
         startup=timing.get("start", started) - started,
         error=None if ok else (failed[0].error if failed else _message(state)),
         warnings=tracker.warnings,
-        report=options.report if options.report and os.path.isfile(options.report) else None,
+        report=written_report(options),
     )
+
+
+def written_report(options: RunOptions) -> str | None:
+    """The run's HTML report file, if the run wrote it."""
+    return options.report if options.report and os.path.isfile(options.report) else None
 
 
 def load_flow(project: Path) -> ModuleType:

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
-from nb2pipe.execute.engine import RunOptions, RunResult
+from nb2pipe.execute.engine import RunOptions, RunResult, written_report
 from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker
 from nb2pipe.runtime.project import read_manifest
 
@@ -97,9 +97,7 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     result = RunResult(ok=ok, steps=tracker.reports, outputs={},
                        seconds=float((finished or {}).get("seconds", elapsed)),
                        startup=float((finished or {}).get("startup", 0.0)), error=error,
-                       warnings=tracker.warnings,
-                       report=options.report if options.report and os.path.isfile(
-                           options.report) else None)
+                       warnings=tracker.warnings, report=written_report(options))
     if interrupted:
         raise Interrupted(result)
     return result

@@ -153,14 +153,15 @@ def _lint_marks(lines: list[str], module_names: frozenset[str]) -> list[str]:
         function = ast.parse("\n".join(lines)).body[0]
     except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
         return lines
-    marked: set[int] = set()
-    deleted = {target.id for node in _own_scope(function) if isinstance(node, ast.Delete)
-               for target in node.targets if isinstance(target, ast.Name)}
     assert isinstance(function, ast.FunctionDef)
+    scope = _own_scope(function)
+    marked: set[int] = set()
+    deleted = {target.id for node in scope if isinstance(node, ast.Delete)
+               for target in node.targets if isinstance(target, ast.Name)}
     known = (_bound_in(function.body) | {a.arg for a in ast.walk(function.args)
                                          if isinstance(a, ast.arg)}
              | module_names | set(dir(builtins)))
-    for node in _own_scope(function):
+    for node in scope:
         if isinstance(node, ast.If) and (answer := static_test(node.test)) is not None:
             for dead in node.orelse if answer else node.body:
                 marked.update(name.lineno - 1 for name in ast.walk(dead)
@@ -168,7 +169,7 @@ def _lint_marks(lines: list[str], module_names: frozenset[str]) -> list[str]:
                               and name.id not in known)
     if not deleted and not marked:
         return lines
-    for node in _own_scope(function):
+    for node in scope:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             bound = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
             for inner in ast.walk(node):

@@ -78,9 +78,10 @@ def automagic(lines: list[str]) -> list[str]:
     (IPython runs it as the magic, when automagic is on, as it is by default): the lines
     written that way become the magic's call. Only when the cell then compiles: any other
     syntax error stays the cell's, as it fails in IPython too."""
-    if not any(_automagic_call(line) for line in lines) or _compiles(lines):
+    calls = [_automagic_call(line) for line in lines]
+    if not any(calls) or _compiles(lines):
         return lines
-    out = [_automagic_call(line) or line for line in lines]
+    out = [call or line for call, line in zip(calls, lines, strict=True)]
     return out if _compiles(out) else lines
 
 

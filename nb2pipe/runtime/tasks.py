@@ -152,15 +152,9 @@ def _recorded(name: str, outputs: dict[str, Any], shown: Shown | None) -> str | 
     """Write the step's record for the report (its metrics included); its path, or None."""
     if shown is None:
         return None
-    metrics = {}
-    for metric in project.step(name).get("metrics", []):
-        value: Any = outputs.get(metric)
-        if hasattr(value, "item") and getattr(value, "shape", None) == ():
-            value = value.item()
-        if isinstance(value, bool | int | float | str):
-            metrics[metric] = value
     return report.save_step(name, shown["cells"], "completed", shown["started"],
-                            shown["figures"], metrics=metrics, notebook=shown.get("notebook"))
+                            shown["figures"], metrics=progress.scalar_metrics(name, outputs),
+                            notebook=shown.get("notebook"))
 
 
 @contextlib.contextmanager
