@@ -516,6 +516,11 @@ DYING = {
     "segfault": ("import ctypes\ny = x + 1\nctypes.string_at(0)",
                  "cell 2, line 3 (step 'b'): the process crashed (Segmentation fault)"),
     "sys-exit": ("import sys\ny = x + 1\nsys.exit(3)", "cell 2, line 3 (step 'b'): sys.exit(3)"),
+    # A process-pool worker that dies while it sends Prefect's logs to the flow's process
+    # leaves the lock of their queue taken: the flow's process must still end.
+    "os-exit-mid-log": ("import os\nfrom prefect import get_run_logger\n"
+                        "for _ in range(200):\n    get_run_logger().info('x' * 20000)\n"
+                        "y = x + 1\nos._exit(1)", "cell 2, line 6 (step 'b'): os._exit(1)"),
 }
 
 
@@ -529,12 +534,34 @@ def test_a_step_that_ends_its_process_is_a_failed_step_with_its_cell(
     mark = f"dies-{how}-{runner}-{os.getpid()}"
     env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
     done = subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(notebook), "--runner",
-                           runner], capture_output=True, text=True, env=env, timeout=900)
+                           runner], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert expected in done.stdout, done.stdout
     assert "1 done, 1 failed, 1 skipped" in done.stdout
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert processes_of(mark) == []  # no worker, server or kernel left running
+
+
+def test_a_run_whose_process_does_not_end_is_over_once_it_said_how_it_ended(
+        tmp_path: Path, prefect_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from nb2pipe.execute import supervise
+
+    # A step leaves a thread that Python waits for when the flow's process exits.
+    notebook = write_notebook(tmp_path / "lingers.ipynb", ("x = 1", "step:a"), (
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,)).start()\n"
+        "y = x + 1", "step:b"))
+    monkeypatch.setattr(supervise, "EXIT_GRACE", 1.0)
+    project = prepare(notebook, cache=tmp_path / "c").project
+    results: list[RunResult] = []
+    running = threading.Thread(target=lambda: results.append(supervise.supervise(
+        project, RunOptions(storage=str(tmp_path / "results"), cache=False))), daemon=True)
+    running.start()
+    running.join(timeout=240)
+    assert not running.is_alive(), "the run did not end"
+    assert results[0].ok, results[0].error
+    assert [r.state for r in results[0].steps.values()] == ["completed", "completed"]
 
 
 def test_ctrl_c_stops_the_run_promptly_and_leaves_nothing_running(tmp_path: Path) -> None:

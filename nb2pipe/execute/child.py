@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
     outcome.write_text(json.dumps({"ok": result.ok, "seconds": result.seconds,
                                    "startup": result.startup, "error": result.error}),
                        encoding="utf-8")
+    emit({"event": "ended"})  # from here on, the supervisor stops a process slow to end
     startup.leave()
     return 0 if result.ok else 1
 

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker
 from nb2pipe.runtime.project import read_manifest
 
 GRACE = 3.0  # seconds a stopped run has to end by itself before it is killed
+EXIT_GRACE = 30.0  # seconds a run that wrote how it ended has to end before it is killed
 MARK = "NB2PIPE_RUN_MARK"  # in the environment of every process of one run
 
 
@@ -49,7 +51,14 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     manifest = read_manifest(project)
     tracker = Tracker(list(manifest["order"]), emit, warn, phase)
     channel = Channel()
-    channel.follow(tracker.apply)
+    ended = threading.Event()  # the child wrote how the run ended: all that is left is exiting
+
+    def follow(event: dict[str, Any]) -> None:
+        if event.get("event") == "ended":
+            ended.set()
+        tracker.apply(event)
+
+    channel.follow(follow)
     spec = channel.folder / "run.json"
     outcome = channel.folder / "result.json"
     spec.write_text(json.dumps({"project": str(project), "options": asdict(options)}),
@@ -65,13 +74,21 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     interrupted = False
     started = time.perf_counter()
     # Stopped from outside (the JupyterLab server ending a run, a closed terminal): like Ctrl-C.
-    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # (Signal handlers belong to the main thread: elsewhere, the caller stops the run.)
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)
+                if threading.current_thread() is threading.main_thread()}
+    exited = threading.Event()
+    threading.Thread(target=_reap, args=(child, ended, exited), daemon=True,
+                     name="nb2pipe-reap").start()
     try:
         try:
             code = child.wait()
         except KeyboardInterrupt:
             interrupted = True
             code = _stop(child)
+        finally:
+            exited.set()
+            ended.set()
         channel.close()
         _stop_leftovers(child.pid, mark)
         finished = _read(outcome)
@@ -122,6 +139,16 @@ def _stop(child: subprocess.Popen[bytes]) -> int:
                 os.killpg(child.pid, signal.SIGKILL)
             return child.wait()
     return child.wait()
+
+
+def _reap(child: subprocess.Popen[bytes], ended: threading.Event,
+          exited: threading.Event) -> None:
+    """A run that has written how it ended but whose process does not end (a library's
+    thread it waits for at exit is stuck) is over: its processes are killed."""
+    ended.wait()
+    if not exited.wait(EXIT_GRACE):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 def _stop_leftovers(group: int, mark: str) -> None:

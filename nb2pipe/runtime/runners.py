@@ -9,6 +9,7 @@ NB2PIPE_DASK_WORKERS=N on a local cluster of N worker processes, one step per wo
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 from collections.abc import Iterator
@@ -28,11 +29,9 @@ def task_runner(kind: str | None = None, *, address: str | None = None,
         kind = "dask"
     cores = os.cpu_count() or 1
     if kind == "process":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
         # Each worker imports the steps (and what they import) as it starts, not when its
         # first step arrives with a value to hand over.
-        return ProcessPoolTaskRunner(max_workers=workers or cores, initializer=warm_up)
+        return _process_pool()(max_workers=workers or cores, initializer=warm_up)
     if kind == "dask":
         if address:
             from prefect_dask.task_runners import DaskTaskRunner
@@ -46,6 +45,29 @@ def task_runner(kind: str | None = None, *, address: str | None = None,
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=workers or max(cores, 2))
+
+
+@functools.cache
+def _process_pool() -> type:
+    """Prefect's process pool task runner, made safe for a step that ends its worker."""
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    class ProcessPool(ProcessPoolTaskRunner):
+        """A worker that ends abruptly (`os._exit`, a crash in native code) may die holding
+        the lock of the queue that workers send Prefect's events and logs through; nothing
+        can be written to that queue again. Prefect's goodbye to the queue's reader, and
+        Python's wait at exit for the thread feeding the queue, would then wait forever, so
+        for a pool a step broke neither is waited for: the process ends without them."""
+
+        def __exit__(self, *exc_info: Any) -> None:
+            executor = getattr(self, "_executor", None)
+            queue = getattr(self, "_subprocess_message_queue", None)
+            if queue is not None and getattr(executor, "_broken", False):
+                queue.cancel_join_thread()
+                self._message_forwarding_thread = None  # a daemon thread: not joined
+            super().__exit__(*exc_info)
+
+    return ProcessPool
 
 
 def warm_up() -> None:
