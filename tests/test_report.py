@@ -138,6 +138,32 @@ def test_the_document_puts_outputs_under_their_step_and_marks_the_failing_cell()
     assert "<script src=" not in page  # nothing fetched from elsewhere
 
 
+def test_the_capture_backend_is_chosen_in_this_process_only(tmp_path: Path) -> None:
+    # A fresh interpreter, where matplotlib is imported only when a step draws (pandas'
+    # `plot`): the figure goes to the capture's backend, and a process the step starts
+    # (`!python plot.py`) draws with matplotlib's own.
+    script = tmp_path / "plot.py"
+    script.write_text("import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
+                      "plt.savefig('child.png')\n")
+    probe = f"""
+import os, subprocess, sys
+from nb2pipe.runtime import capture
+capture._use_backend()
+import pandas as pd
+axes = pd.Series([1, 2]).plot()
+print(type(axes.figure.canvas.manager).__module__)
+print(os.environ.get("MPLBACKEND"))
+done = subprocess.run([sys.executable, {str(script)!r}], capture_output=True, text=True)
+print(done.returncode, done.stderr.strip().splitlines()[-1:] )
+"""
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["nb2pipe.runtime.pyplot_backend", "None", "0 []"]
+    assert (tmp_path / "child.png").is_file()
+
+
 # -- real runs ----------------------------------------------------------------------------
 
 
@@ -185,10 +211,12 @@ def test_a_failing_step_is_highlighted_and_the_rest_is_reported(tmp_path: Path,
 
 @pytest.mark.integration
 def test_notebook_mode_renders_the_executed_step_notebooks(
-        tmp_path: Path, prefect_harness: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As after a module-mode run in this process (the project's runtime set it): the kernels
-    # must still draw with Jupyter's inline backend.
-    monkeypatch.setenv("MPLBACKEND", "module://nb2pipe_runtime.pyplot_backend")
+        tmp_path: Path, prefect_harness: None) -> None:
+    # After a module-mode run in this process the kernels still draw with Jupyter's inline
+    # backend (the capture's backend is chosen in this process only).
+    module_mode, _ = run_with_report(write_notebook(tmp_path / "first.ipynb", *PLOTS[:3]),
+                                     tmp_path / "first")
+    assert module_mode.ok, module_mode.error
     notebook = write_notebook(tmp_path / "plots.ipynb", *PLOTS)
     result, target = run_with_report(notebook, tmp_path, mode="notebook",
                                      notebook=str(notebook), run_dir=str(tmp_path / "run"))
@@ -220,12 +248,15 @@ def test_nb2pipe_run_prints_the_report_and_no_report_turns_it_off(
 
 @pytest.mark.integration
 def test_recording_after_a_module_mode_run_in_the_same_process_still_runs_the_plots(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, prefect_harness: None) -> None:
     from nb2pipe.convert import convert
 
-    # A module-mode step of a project set this for the process; the recording kernel cannot
-    # import that backend and must draw with Jupyter's own.
-    monkeypatch.setenv("MPLBACKEND", "module://nb2pipe_runtime.pyplot_backend")
+    # The recording kernel cannot import the backend module-mode steps capture with: it
+    # draws with Jupyter's own.
+    module_mode, _ = run_with_report(write_notebook(tmp_path / "first.ipynb", *PLOTS[:3]),
+                                     tmp_path / "first")
+    assert module_mode.ok, module_mode.error
+    assert "MPLBACKEND" not in os.environ
     notebook = write_notebook(tmp_path / "plots.ipynb", *PLOTS[:3])
     result = convert(notebook, tmp_path / "project", record=True)
     assert result.ok

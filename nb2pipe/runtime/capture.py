@@ -20,6 +20,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import importlib.abc
+import importlib.util
 import io
 import logging
 import os
@@ -344,16 +346,44 @@ def _install() -> None:
 
 def _use_backend() -> None:
     """Figures go to the capture: nb2pipe's Agg backend, unless the user chose another
-    (MPLBACKEND other than Agg, which draws nothing on screen either)."""
+    (MPLBACKEND other than Agg, which draws nothing on screen either). Chosen in this process
+    only: through the environment, the backend would reach the processes a step starts
+    (`!python plot.py`, a notebook kernel), which cannot import it."""
     chosen = os.environ.get("MPLBACKEND", "")
     if chosen and chosen != BACKEND and chosen.lower() != "agg":
         return
-    os.environ["MPLBACKEND"] = BACKEND  # for matplotlib imported later
     matplotlib = sys.modules.get("matplotlib")
-    if matplotlib is None or dict.__getitem__(matplotlib.rcParams, "backend") == BACKEND:
+    if matplotlib is None:  # chosen when something imports it (pandas' `df.plot()`, ...)
+        if not any(isinstance(f, _BackendOnImport) for f in sys.meta_path):
+            sys.meta_path.insert(0, _BackendOnImport())
+        return
+    if dict.__getitem__(matplotlib.rcParams, "backend") == BACKEND:
         return
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.switch_backend(BACKEND)  # closes open figures: none, before a step draws
     else:
         matplotlib.use(BACKEND)
+
+
+class _BackendOnImport(importlib.abc.MetaPathFinder):
+    """Chooses the capture's backend as soon as matplotlib is imported, then leaves."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "matplotlib":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            with contextlib.suppress(Exception):  # a matplotlib without `use`: its default
+                module.use(BACKEND)
+
+        loader.exec_module = exec_module  # this spec's own loader
+        return spec

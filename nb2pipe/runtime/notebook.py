@@ -160,13 +160,7 @@ def run_notebook(notebook: Path, executed: Path, cwd: Path, kernel: str,
                "--no-progress-bar", "--log-level", "ERROR"]
     if parameters:
         command += ["-y", json.dumps(parameters)]  # JSON is YAML
-    # The kernel draws with Jupyter's inline backend, whose figures are the executed
-    # notebook's outputs: not with the backend that module-mode steps of this process capture
-    # with (nb2pipe's or a project's copy of it), which the kernel may not even import.
-    ours = {f"module://{package}.pyplot_backend" for package in ("nb2pipe.runtime",
-                                                                  "nb2pipe_runtime")}
-    env = {k: v for k, v in os.environ.items() if not (k == "MPLBACKEND" and v in ours)}
-    finished = subprocess.run(command, capture_output=True, text=True, env=env)
+    finished = subprocess.run(command, capture_output=True, text=True)
     if finished.returncode == 0:
         return None
     failure = _failure(executed)

@@ -1,7 +1,7 @@
 """matplotlib's Agg backend for steps: figures are drawn off screen and handed to the step's
 capture (capture.py) at `plt.show()`, when the cell that drew them ends (steps.py closes a
 plotting cell's figures, as Jupyter does) and at the end of the step, as Jupyter's inline
-backend hands them to the notebook. Selected with MPLBACKEND=module://<package>.pyplot_backend.
+backend hands them to the notebook. capture.py selects it in the process that runs steps.
 """
 
 from __future__ import annotations
