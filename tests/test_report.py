@@ -18,7 +18,7 @@ from support import write_notebook
 
 from nb2pipe.execute import RunOptions, prepare, run_project
 from nb2pipe.generate.step_code import shown_last_value
-from nb2pipe.runtime import capture, report
+from nb2pipe.runtime import capture, render, report
 
 PLOTS = [
     ("n = 20", "parameters"),
@@ -136,6 +136,19 @@ def test_the_document_puts_outputs_under_their_step_and_marks_the_failing_cell()
     failed = BeautifulSoup(page, "html.parser").select(f".celltag_{report.FAILED_TAG}")
     assert len(failed) == 1 and "1 / 0" in failed[0].get_text()
     assert "<script src=" not in page  # nothing fetched from elsewhere
+    # The renderer process (started with a run's first step) writes the same page.
+    assert render.Renderer().render(document) == page
+
+
+def test_a_renderer_that_gets_no_document_ends_and_one_that_fails_leaves_it_to_the_flow(
+        ) -> None:
+    idle = render.Renderer()
+    assert idle.process.stdin is not None
+    idle.process.stdin.close()  # the flow's process ended without a report
+    assert idle.process.wait(timeout=120) == 0
+    broken = render.Renderer()
+    assert broken.render({"cells": "not a notebook"}) is None  # the hook renders it itself
+    assert broken.process.returncode != 0
 
 
 def test_the_capture_backend_is_chosen_in_this_process_only(tmp_path: Path) -> None:

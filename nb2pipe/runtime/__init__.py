@@ -17,6 +17,9 @@ serializers work without Prefect):
     runners      the task runner (threads, processes, Dask) and per-step Dask resources
     progress     step events for `nb2pipe run`, from Prefect's state hooks
     notebook     notebook mode: a step as a papermill notebook
+    capture      what a step shows (figures, displays, prints), for the run's report
+    report       the run's report: each step's record, then the HTML page and its artifacts
+    render       the page, with nbconvert, in a process that loads it while the steps run
 
 Configuration, read when the flow is imported or a step runs (see README.md of the project):
 NB2PIPE_RESULT_STORAGE, NB2PIPE_CACHE_DIR, NB2PIPE_CACHE=off, NB2PIPE_WORKDIR, NB2PIPE_MODE,

@@ -9,15 +9,15 @@ When the flow ends (`write_report`, a flow state hook in flow.py), the records b
 notebook-shaped document: a header (parameters, the step graph, each step's state and duration,
 metrics), then the notebook's cells in order, each step's cells with their outputs under a
 heading `step-NAME` (the failing cell marked). nbconvert's HTMLExporter writes it with images
-embedded. The page goes to NB2PIPE_REPORT (a file, for `nb2pipe run`) or else to
-reports/RUN/report.html in the result storage, and is announced as Prefect link and markdown
-artifacts of the flow run. NB2PIPE_REPORT=off turns all of this off.
+embedded, in a process started with the run's first step (render.py). The page goes to
+NB2PIPE_REPORT (a file, for `nb2pipe run`) or else to reports/RUN/report.html in the result
+storage, and is announced as Prefect link and markdown artifacts of the flow run.
+NB2PIPE_REPORT=off turns all of this off.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import html
 import json
 import os
@@ -28,10 +28,10 @@ from typing import Any
 from uuid import UUID
 
 from . import capture, project
+from .render import HEADER_TAG, Renderer, render_html
 from .store import BLOCK, Store, configured_storage
 
 FAILED_TAG = "nb2pipe-failed"
-HEADER_TAG = "nb2pipe-header"  # a cell of the header: its output only
 STATE_COLORS = {"completed": "#2e7d32", "cached": "#1565c0", "failed": "#c62828",
                 "not run": "#757575"}
 STYLE = f"""<style>
@@ -41,29 +41,30 @@ table.nb2pipe-table td, table.nb2pipe-table th {{ padding: 2px 10px; text-align:
 </style>"""
 
 
-# JupyterLab's page, without the scripts it would fetch from a CDN (require.js, MathJax,
-# mermaid): the report is one file that opens offline.
-TEMPLATE = """{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""
+_renderers: dict[str, Renderer] = {}  # flow run -> the process that renders its report
+_renderers_lock = threading.Lock()
 
 
-@functools.cache
 def prepare() -> None:
-    """Import nbconvert on a thread of its own while the steps run (once per process, in the
-    flow's process): about a second the report then does not add at the end of the run."""
+    """In the flow's process, when its first step starts: start the process that renders this
+    flow run's report (render.py), so that nbconvert is loaded while the steps run."""
     from prefect.context import FlowRunContext
 
-    if FlowRunContext.get() is None:  # a worker process: its flow writes the report
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:  # a worker process: its flow reports
         return
+    run = str(context.flow_run.id)
+    with _renderers_lock:
+        if run not in _renderers:
+            with contextlib.suppress(OSError):  # no renderer: the hook renders in-process
+                _renderers[run] = Renderer()
 
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            import nbconvert  # noqa: F401
 
-    threading.Thread(target=load, name="nb2pipe-report-import", daemon=True).start()
+def _render(run: str, document: dict[str, Any]) -> str:
+    with _renderers_lock:
+        renderer = _renderers.pop(run, None)
+    page = renderer.render(document) if renderer is not None else None
+    return page if page is not None else render_html(document)
 
 
 def record_path(run: str, step: str) -> str:
@@ -119,6 +120,7 @@ def step_cached(task: Any, task_run: Any, state: Any) -> None:
     that computed it into this run's report."""
     if state.name != "Cached" or not capture.enabled() or not task_run.flow_run_id:
         return
+    prepare()  # a run whose steps all come from the cache still renders its report
     try:
         values = state.result(raise_on_failure=False, _sync=True)
         earlier = getattr(values, "record", None)
@@ -152,7 +154,7 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
     parameters = dict(getattr(flow_run, "parameters", None) or {})
     document = build_document(manifest, records, parameters, _notebook_cells(manifest),
                               state_name=str(getattr(state, "name", "")), run=run)
-    page = render_html(document)
+    page = _render(run, document)
     target = os.environ.get("NB2PIPE_REPORT", "").strip()
     if target:
         path = Path(target)
@@ -207,25 +209,6 @@ def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
     return {"cells": out, "nbformat": 4, "nbformat_minor": 5, "metadata": {
         "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
         "language_info": {"name": "python"}, "title": _title(manifest)}}
-
-
-def render_html(document: dict[str, Any]) -> str:
-    """The document as one HTML page, images embedded, no script fetched from elsewhere."""
-    import nbformat
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    # nbconvert and nbformat have no annotations on these calls.
-    exporter = HTMLExporter(  # type: ignore[no-untyped-call]
-        template_name="lab", template_file="nb2pipe-report.html.j2", embed_images=True,
-        extra_loaders=[DictLoader({"nb2pipe-report.html.j2": TEMPLATE})])
-    hide_input = TagRemovePreprocessor(  # type: ignore[no-untyped-call]
-        remove_input_tags=[HEADER_TAG])
-    exporter.register_preprocessor(hide_input, enabled=True)  # type: ignore[no-untyped-call]
-    notebook = nbformat.from_dict(document)  # type: ignore[no-untyped-call]
-    page, _ = exporter.from_notebook_node(notebook)
-    return str(page)
 
 
 def _title(manifest: dict[str, Any]) -> str:
