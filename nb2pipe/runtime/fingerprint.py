@@ -14,6 +14,8 @@ from typing import Any
 from .compare import object_state
 from .values import optional
 
+DRAWINGS = ("matplotlib",)  # packages whose objects are not fingerprinted
+
 
 def fingerprint(value: Any) -> dict[str, Any]:
     """A small, comparable summary of a value: a content hash (frames and arrays rounded to
@@ -107,6 +109,11 @@ class _Walk:
             self.digest.update(f"set{len(value)};".encode())
             return sorted(fingerprint(item).get("hash", "") for item in value)
         kind = type(value)
+        if kind.__module__.partition(".")[0] in DRAWINGS:
+            # Its state is a web of transforms, callbacks and back-references (walking it
+            # took seconds per figure before giving up) that holds ids of this process.
+            raise ValueError(f"a {kind.__module__.partition('.')[0]} {kind.__qualname__}: "
+                             "drawings are not compared")
         self.digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
         state = object_state(value)
         if state is None:  # the type compares itself: its pickle is its identity
