@@ -222,7 +222,7 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     assert (folder / "steps.py").read_text().count("# noqa: F821") == 1
     assert run_steps(folder)["report"]["score"] == 0.5
     folder = project("codegen_ambiguous_names", tmp_path / "f")
-    assert "    I, = copy.deepcopy(" in (folder / "flow.py").read_text()
+    assert "    I, = copied(" in (folder / "flow.py").read_text()
     assert run_steps(folder)["grow"]["l"] == 3
 
 

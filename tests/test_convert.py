@@ -276,7 +276,7 @@ def test_step_that_changes_a_shared_input_gets_a_copy(tmp_path: Path) -> None:
     path.write_text(json.dumps(nb))
     convert(path, tmp_path / "out")
     flow = (tmp_path / "out" / "flow.py").read_text()
-    assert "copy.deepcopy" not in flow  # grow is the only step reading load's data
+    assert "copied(" not in flow  # grow is the only step reading load's data
     nb["cells"].append({"cell_type": "code", "id": "d", "metadata": {"tags": ["step:first"]},
                         "outputs": [], "execution_count": None, "source": "f = data[0]"})
     nb["cells"][1], nb["cells"][3] = nb["cells"][3], nb["cells"][1]
@@ -285,7 +285,7 @@ def test_step_that_changes_a_shared_input_gets_a_copy(tmp_path: Path) -> None:
     flow = (tmp_path / "out" / "flow.py").read_text()
     # size reads load's list while grow changes it; grow takes it (with f, which may share
     # it) from first, which passes on the object it was given.
-    assert 'copy.deepcopy((first["data"], first["f"]))' in flow
+    assert 'copied((first["data"], first["f"]))' in flow
 
 
 def test_requirements_map_imports_to_distributions(tmp_path: Path) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
 from nb2pipe.runtime.fingerprint import fingerprint
+from nb2pipe.runtime.handoff import copied
 from nb2pipe.runtime.store import Store, file_hash, shared_groups
 
 
@@ -50,6 +52,32 @@ def test_fingerprint_of_containers_ignores_set_order_but_not_list_order() -> Non
     cyclic: list[object] = [1]
     cyclic.append(cyclic)
     assert fingerprint(cyclic)["kind"] == "hash"
+
+
+@pytest.mark.parametrize("run", [None, "run-1"])  # for later runs (pickle 4), for the next step
+def test_a_view_saved_with_its_array_is_read_back_as_a_view_of_it(tmp_path: Path,
+                                                                   run: str | None) -> None:
+    x2 = np.arange(12).reshape(3, 4)  # itself a view of the arange
+    store = Store(str(tmp_path))
+    refs, _ = store.save({"x2": x2, "x2_sub": x2[:2, :2], "column": x2[:, 1]}, run=run)
+    assert len({ref.path for ref in refs.values()}) == 1  # saved together
+    found = store.load(refs)
+    found["x2_sub"][0, 0] = 99
+    found["column"][2] = -1
+    assert found["x2"].tolist() == [[99, 1, 2, 3], [4, 5, 6, 7], [8, -1, 10, 11]]
+    # Alone, or beside a much larger array it shows little of, a view is saved as a copy.
+    big = np.zeros(100_000)
+    refs, _ = store.save({"head": big[:10], "tail": big[-10:]}, run=run)
+    assert sum((tmp_path / r.path).stat().st_size for r in refs.values()) < 10_000
+
+
+def test_copies_for_a_step_keep_views_of_one_array_views_of_its_copy() -> None:
+    x2 = np.arange(12).reshape(3, 4)
+    x2_copy, sub_copy, rows = copied((x2, x2[:2, :2], [x2[0]]))
+    sub_copy[0, 0] = 99
+    rows[0][1] = 42
+    assert x2_copy[0].tolist() == [99, 42, 2, 3]
+    assert x2[0].tolist() == [0, 1, 2, 3]  # the original is untouched
 
 
 def test_a_drawing_is_not_fingerprinted_and_says_so() -> None:

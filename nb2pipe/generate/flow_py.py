@@ -18,12 +18,12 @@ _TYPES_NEEDING_ANY = ("None",)
 # What flow.py imports, by module: every name is claimed after the notebook's parameters, so
 # a parameter can never shadow one of them (`wait = 3` makes flow.py import `wait as wait_`).
 _IMPORTS = (
-    ("copy", None, "copy"),
     ("typing", "Any", "Any"),
     ("prefect", "flow", "flow"),
     ("prefect.cache_policies", "NO_CACHE", "NO_CACHE"),
     ("prefect.futures", "wait", "wait"),
     ("steps", None, "steps"),
+    ("nb2pipe_runtime.handoff", "copied", "copied"),
     ("nb2pipe_runtime.report", "write_report", "write_report"),
     ("nb2pipe_runtime.runners", "resources", "resources"),
     ("nb2pipe_runtime.runners", "task_runner", "task_runner"),
@@ -71,7 +71,7 @@ def render_flow(plan: Plan) -> str:
     body.extend(_main(plan, names))
     used = {"flow", "wait", "steps", "task_runner", "Values", "result_storage", "run_step",
             "step_task", "write_report"}
-    used |= {"copy"} if any(s.copied for s in plan.steps) else set()
+    used |= {"copied"} if any(s.copied for s in plan.steps) else set()
     used |= {"NO_CACHE"} if any(not s.options.cache for s in plan.steps) else set()
     used |= {"Any"} if any(p.type in _TYPES_NEEDING_ANY for p in plan.parameters) else set()
     used |= {"resources"} if any(s.options.resources for s in plan.steps) else set()
@@ -95,7 +95,7 @@ def _import_lines(names: FlowNames, used: set[str]) -> list[str]:
         if key not in used:
             continue
         alias = names[key]
-        lines = groups[0 if module in ("copy", "typing") else
+        lines = groups[0 if module == "typing" else
                        1 if module.startswith("prefect") else 2]
         if name is None:
             lines.append(f"import {module}" + (f" as {alias}" if alias != key else ""))
@@ -143,7 +143,7 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
         comma = "," if len(step.copied) == 1 else ""
         lines.append(f"    # {', '.join(step.copied)}: changed in place here, read by other "
                      "steps too")
-        lines.append(f"    {targets}{comma} = {names['copy']}.deepcopy(({sources}{comma}))")
+        lines.append(f"    {targets}{comma} = {names['copied']}(({sources}{comma}))")
         passed.update({v: v for v in step.copied})
     passed.update({p: p for p in step.parameters})
     call_args = "".join(f", {a}={passed[a]}" for a in step.arguments)
@@ -263,10 +263,10 @@ def _split_args(text: str) -> list[str]:
 
 def upstream_arguments(step: StepPlan, names: FlowNames | None = None) -> dict[str, str]:
     """The task argument holding each upstream step's values: named after that step, never
-    after a parameter or a name the task's body uses (`steps`, `run_step`, `copy`)."""
+    after a parameter or a name the task's body uses (`steps`, `run_step`, `copied`)."""
     namer = Namer(step.parameters)
     if names is not None:
-        namer.taken.update(names[n] for n in ("steps", "run_step", "copy", "Values"))
+        namer.taken.update(names[n] for n in ("steps", "run_step", "copied", "Values"))
     namer.taken.discard("_")
     return {p: namer.claim(p if p not in namer.taken else f"{p}_values") for p in step.upstream}
 

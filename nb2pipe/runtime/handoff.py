@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .store import Ref, Store
+from .values import view_copies
 
 # The files read by the running task: a file is read once per task, never shared between two.
 _READ: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = contextvars.ContextVar(
     "nb2pipe_read", default=None)
+
+
+def copied(value: Any) -> Any:
+    """`copy.deepcopy(value)` for a step that changes its inputs in place while other steps
+    read them, except that numpy arrays that are views of one array (`x[:2, :2]` and `x`)
+    stay views of its copy, so that changing one changes the other, as in the notebook."""
+    return copy.deepcopy(value, view_copies(value))
 
 
 class Values(Mapping[str, Any]):

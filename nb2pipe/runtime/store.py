@@ -17,6 +17,7 @@ import functools
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -256,6 +257,11 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
     if isinstance(value, _ATOMS):
         return set()
     found = {id(value)}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):  # a view: its array's too
+        while isinstance(value.base, numpy.ndarray):
+            value = value.base
+            found.add(id(value))
     if depth and isinstance(value, list | tuple | set | frozenset | dict):
         items = value.values() if isinstance(value, dict) else value
         for item in items:

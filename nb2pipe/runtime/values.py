@@ -6,9 +6,11 @@ its next step only: pickle protocol 5 with the arrays' memory written as it is (
 speed. Standard library only, plus pandas, numpy and pyarrow when a value needs them.
 """
 
+import io
 import os
 import pickle
 import struct
+import sys
 from typing import Any
 
 UNRECORDED = ".unrecorded"
@@ -197,7 +199,7 @@ def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
             continue
         try:
             buffers.clear()
-            head = module.dumps(value, protocol=5, buffer_callback=out_of_band)
+            head = _dumps(module, value, 5, out_of_band)
         except Exception:  # not picklable: the caller says why (plain pickle's error)
             continue
         views = [buffer.raw() for buffer in buffers]
@@ -208,6 +210,95 @@ def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
                 handle.write(piece)
         return path, None
     return None
+
+
+def _dumps(module: Any, value: Any, protocol: int, buffer_callback: Any = None) -> bytes:
+    """`module.dumps(value)` (pickle or cloudpickle), except that a numpy array that is a view
+    of another array in the value stays a view of it: `x[:2, :2]` saved with `x` is read back
+    as a window onto the copy of `x`, so changing one changes the other, as in the notebook.
+    (pickle alone copies every view into an array of its own.)"""
+    numpy: Any = sys.modules.get("numpy")
+    roots = _owning_arrays(value, numpy) if numpy is not None else set()
+    if not roots:
+        return bytes(module.dumps(value, protocol=protocol, buffer_callback=buffer_callback))
+
+    class ViewPickler(module.Pickler):  # type: ignore[misc]
+        def reducer_override(self, obj: Any) -> Any:
+            if type(obj) is numpy.ndarray and isinstance(obj.base, numpy.ndarray):
+                view = _as_view(numpy, obj, roots)
+                if view is not None:
+                    return view
+            parent = getattr(super(), "reducer_override", None)
+            return parent(obj) if parent is not None else NotImplemented
+
+    file = io.BytesIO()
+    ViewPickler(file, protocol=protocol, buffer_callback=buffer_callback).dump(value)
+    return file.getvalue()
+
+
+def _owning_arrays(value: Any, numpy: Any) -> set[int]:
+    """The ids of the arrays owning the memory of two or more arrays the value holds (a few
+    levels down): those are saved once, the others as views of them. Not when the owner is
+    much larger than what the value shows of it (a few rows of a big array stay a copy)."""
+    by_root: dict[int, list[Any]] = {}
+    for array in _arrays(value, numpy):
+        by_root.setdefault(id(_root(numpy, array)), []).append(array)
+    return {key for key, arrays in by_root.items() if len(arrays) > 1 and _root(
+        numpy, arrays[0]).nbytes <= 2 * max(array.nbytes for array in arrays)}
+
+
+def _arrays(value: Any, numpy: Any, depth: int = 3) -> list[Any]:
+    """The numpy arrays a value is or holds (in lists, tuples and dicts, a few levels down)."""
+    found: dict[int, Any] = {}
+
+    def collect(item: Any, depth: int) -> None:
+        if type(item) is numpy.ndarray:
+            found[id(item)] = item
+        elif depth and isinstance(item, list | tuple | dict):
+            for inner in item.values() if isinstance(item, dict) else item:
+                collect(inner, depth - 1)
+
+    collect(value, depth)
+    return list(found.values())
+
+
+def view_copies(value: Any) -> dict[int, Any]:
+    """For `copy.deepcopy(value, memo)`: copies of the arrays in the value that are views of
+    one array, made as views of one copy of it (deepcopy alone copies each view apart)."""
+    numpy: Any = sys.modules.get("numpy")
+    roots = _owning_arrays(value, numpy) if numpy is not None else set()
+    memo: dict[int, Any] = {}
+    for array in _arrays(value, numpy) if roots else []:
+        root = _root(numpy, array)
+        view = _as_view(numpy, array, roots) if array is not root else None
+        if id(root) not in roots or (array is not root and view is None):
+            continue
+        if id(root) not in memo:
+            memo[id(root)] = root.copy()
+        if view is not None:
+            shape, dtype, _, offset, strides = view[1]
+            memo[id(array)] = numpy.ndarray(shape, dtype, buffer=memo[id(root)], offset=offset,
+                                            strides=strides)
+    return memo
+
+
+def _root(numpy: Any, array: Any) -> Any:
+    while isinstance(array.base, numpy.ndarray):
+        array = array.base
+    return array
+
+
+def _as_view(numpy: Any, view: Any, roots: set[int]) -> tuple[Any, ...] | None:
+    """How to rebuild `view` onto its array (pickled once, shared), or None: the array is
+    not in the value, or the view cannot be rebuilt from its memory alone."""
+    root = _root(numpy, view)
+    if (id(root) not in roots or type(root) is not numpy.ndarray
+            or not root.flags.c_contiguous or root.dtype.hasobject or view.dtype.hasobject
+            or not view.flags.writeable):
+        return None
+    start = root.__array_interface__["data"][0]
+    offset = view.__array_interface__["data"][0] - start
+    return numpy.ndarray, (view.shape, view.dtype, root, offset, view.strides)
 
 
 def _read_buffers(path: str) -> Any:
@@ -264,7 +355,7 @@ def _save_pickle(base: str, value: Any) -> tuple[str, str | None] | None:
         if module is None:
             continue
         try:
-            data = module.dumps(value, protocol=4)
+            data = _dumps(module, value, 4)
         except Exception as exc:  # pickling can fail in many ways
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
