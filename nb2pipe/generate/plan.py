@@ -354,7 +354,7 @@ class _Planner:
               concurrent: dict[tuple[str, str], bool]) -> StepPlan:
         code = self.code.lines(node)
         # A step that changes a value another step also reads gets a copy. Every value it
-        # changes is copied in the same deepcopy call: they may share objects (`frames` holds
+        # changes is copied in the same `copied` call: they may share objects (`frames` holds
         # `train`), and one memo keeps the copies sharing them the same way.
         mutated = [(v, producer) for v, producer in node.inputs if v in set(node.mutates)]
         shared = any(concurrent[(node.name, v)] for v, _ in mutated)
