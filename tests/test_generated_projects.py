@@ -22,6 +22,7 @@ EXAMPLE_NOTEBOOKS = sorted(EXAMPLES.glob("*/*.ipynb"))
 # The notebooks whose meaning depends on in-place changes, aliases, late binding and magics.
 SEMANTIC = ["mutation_inplace", "mutation_setitem", "mutation_append", "mutation_fit",
             "alias_simple", "alias_frames_loop", "alias_dict_model", "alias_function_argument",
+            "alias_numpy_view",
             "aug_assign", "redefinition", "function_late_binding", "kale_tags", "magics",
             "linear_chain", "diamond", "imports_no_edge", "parameters_typed",
             "random_state_flow", "submodule_attribute"]
@@ -105,6 +106,18 @@ def test_flow_computes_what_the_notebook_computes(name: str, tmp_path: Path,
         for name in step["consumed_in_place"]:  # returned as the later step left them
             recorded.pop(name)
         assert_same(values, recorded, step["name"])
+
+
+def test_the_generated_tests_of_a_view_changed_later_pass(tmp_path: Path) -> None:
+    # The recorded inputs of `change` (the array and its view) are saved together, and the
+    # chained test copies them together: the change reaches the array, as in the notebook.
+    project = converted(NOTEBOOKS / "alias_numpy_view.ipynb", tmp_path, record=True)
+    fixtures = project / "tests" / "fixtures"
+    assert sorted(p.name for p in (fixtures / "change" / "inputs").iterdir()) == [
+        "window.shared.pkl"]  # one file: the view and its array
+    assert load(fixtures / "change" / "outputs")["x"][0, 0] == 99
+    result = pytest_in(project)
+    assert result.returncode == 0, result.stdout[-3000:]
 
 
 def test_module_beside_the_notebook_is_imported_from_there(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
+from nb2pipe.runtime import values
 from nb2pipe.runtime.fingerprint import fingerprint
 from nb2pipe.runtime.handoff import copied
 from nb2pipe.runtime.store import Store, file_hash, shared_groups
@@ -69,6 +70,19 @@ def test_a_view_saved_with_its_array_is_read_back_as_a_view_of_it(tmp_path: Path
     big = np.zeros(100_000)
     refs, _ = store.save({"head": big[:10], "tail": big[-10:]}, run=run)
     assert sum((tmp_path / r.path).stat().st_size for r in refs.values()) < 10_000
+
+
+def test_recorded_values_that_share_objects_are_read_back_sharing_them(tmp_path: Path) -> None:
+    frames = [pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2]})]
+    x = np.zeros((2, 2))
+    written = values.dump_all(str(tmp_path), {"frames": frames, "train": frames[0], "x": x,
+                                              "row": x[0], "alone": 3})
+    assert sorted(written) == ["alone.pkl", "frames.shared.pkl", "row.shared.pkl"]
+    found = values.load(str(tmp_path))
+    assert sorted(found) == ["alone", "frames", "row", "train", "x"]
+    assert found["train"] is found["frames"][0]
+    found["row"][1] = 5.0
+    assert found["x"][0, 1] == 5.0
 
 
 def test_copies_for_a_step_keep_views_of_one_array_views_of_its_copy() -> None:

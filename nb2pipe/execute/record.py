@@ -48,13 +48,16 @@ def random_states(graph: StepGraph) -> str:
 
 def _save(folder: Path, names: list[str]) -> str:
     modules = folder.parent.parent / "modules.txt"
-    return (f"for _nb2pipe_name in {names!r}:\n"
-            f"    if _nb2pipe_name in globals():\n"
-            f"        _nb2pipe_value = globals()[_nb2pipe_name]\n"
-            f"        {_SETUP_NAME}.dump({str(folder)!r}, _nb2pipe_name, _nb2pipe_value)\n"
-            f"        with open({str(modules)!r}, 'a') as _nb2pipe_file:\n"
-            f"            _nb2pipe_file.write(type(_nb2pipe_value).__module__.split('.')[0] + "
-            f"'\\n')")
+    # Saved together, so that values sharing objects (an array and a view of it) share them
+    # again when a generated test loads them.
+    return (f"_nb2pipe_found = {{_nb2pipe_name: globals()[_nb2pipe_name] for _nb2pipe_name in "
+            f"{names!r} if _nb2pipe_name in globals()}}\n"
+            f"{_SETUP_NAME}.dump_all({str(folder)!r}, _nb2pipe_found)\n"
+            f"for _nb2pipe_value in _nb2pipe_found.values():\n"
+            f"    with open({str(modules)!r}, 'a') as _nb2pipe_file:\n"
+            f"        _nb2pipe_file.write(type(_nb2pipe_value).__module__.split('.')[0] + "
+            f"'\\n')\n"
+            f"del _nb2pipe_found")
 
 
 @contextmanager

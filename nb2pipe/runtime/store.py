@@ -17,7 +17,6 @@ import functools
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import values
+from .values import shared_groups
 
 BLOCK = "block:"  # a location naming a Prefect block: block:TYPE/NAME
 RUNS_KEPT_SECONDS = 24 * 3600
@@ -225,48 +225,6 @@ def _prune_runs(folder: str) -> None:
                 shutil.rmtree(run, ignore_errors=True)
         except OSError:
             continue
-
-
-def shared_groups(outputs: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Names whose values share an object (one holds another, or an element of it), grouped."""
-    owners: dict[int, str] = {}
-    parent = {name: name for name in outputs}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            name = parent[name]
-        return name
-
-    for name in sorted(outputs):
-        for identity in _identities(outputs[name]):
-            other = owners.setdefault(identity, name)
-            if root(other) != root(name):
-                parent[root(name)] = root(other)
-    groups: dict[str, list[str]] = {}
-    for name in sorted(outputs):
-        groups.setdefault(root(name), []).append(name)
-    return [tuple(members) for members in groups.values() if len(members) > 1]
-
-
-_ATOMS = (type(None), bool, int, float, complex, str, bytes)
-
-
-def _identities(value: Any, depth: int = 3) -> set[int]:
-    """The ids of a value and of what its containers hold (a few levels down): small
-    immutable values, which the interpreter shares freely, do not count."""
-    if isinstance(value, _ATOMS):
-        return set()
-    found = {id(value)}
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.ndarray):  # a view: its array's too
-        while isinstance(value.base, numpy.ndarray):
-            value = value.base
-            found.add(id(value))
-    if depth and isinstance(value, list | tuple | set | frozenset | dict):
-        items = value.values() if isinstance(value, dict) else value
-        for item in items:
-            found |= _identities(item, depth - 1)
-    return found
 
 
 def _type_name(value: object) -> str:

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 UNRECORDED = ".unrecorded"
+SHARED = ".shared"  # a file holding several values that share objects, by name (dump_all)
 BUFFERS = ".pkl5"
 _MAGIC = b"nb2pipe-pickle5\n"
 
@@ -31,6 +32,19 @@ class Unrecorded:
 def dump(folder: str, name: str, value: Any) -> str:
     """Save `value` as folder/name.<ext>; returns the file name written."""
     return dump_hashed(folder, name, value)[0]
+
+
+def dump_all(folder: str, found: dict[str, Any]) -> list[str]:
+    """Save values by name; values that share objects (a list of frames and the frames, an
+    array and a view of it) go together into one file, FIRST.shared.pkl, so that they share
+    them again when `load` reads the folder. Returns the file names written."""
+    together = shared_groups(found)
+    grouped = {name for members in together for name in members}
+    written = [dump(folder, name, value) for name, value in found.items()
+               if name not in grouped]
+    written += [dump(folder, members[0] + SHARED, {m: found[m] for m in members})
+                for members in together]
+    return written
 
 
 def dump_hashed(folder: str, name: str, value: Any, *,
@@ -179,6 +193,48 @@ def _writable(frame: Any) -> Any:
                              for b in blocks):
         return frame.copy(deep=True)
     return frame
+
+
+def shared_groups(outputs: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Names whose values share an object (one holds another, or an element of it), grouped."""
+    owners: dict[int, str] = {}
+    parent = {name: name for name in outputs}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    for name in sorted(outputs):
+        for identity in _identities(outputs[name]):
+            other = owners.setdefault(identity, name)
+            if root(other) != root(name):
+                parent[root(name)] = root(other)
+    groups: dict[str, list[str]] = {}
+    for name in sorted(outputs):
+        groups.setdefault(root(name), []).append(name)
+    return [tuple(members) for members in groups.values() if len(members) > 1]
+
+
+_ATOMS = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _identities(value: Any, depth: int = 3) -> set[int]:
+    """The ids of a value and of what its containers hold (a few levels down): small
+    immutable values, which the interpreter shares freely, do not count."""
+    if isinstance(value, _ATOMS):
+        return set()
+    found = {id(value)}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):  # a view: its array's too
+        while isinstance(value.base, numpy.ndarray):
+            value = value.base
+            found.add(id(value))
+    if depth and isinstance(value, list | tuple | set | frozenset | dict):
+        items = value.values() if isinstance(value, dict) else value
+        for item in items:
+            found |= _identities(item, depth - 1)
+    return found
 
 
 def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
@@ -372,8 +428,13 @@ def load(folder: Any) -> dict[str, Any]:
         return values
     for entry in sorted(os.listdir(folder)):
         name, extension = os.path.splitext(entry)
-        if extension in (".parquet", BUFFERS, ".npy", ".pkl", UNRECORDED):
-            values[name] = load_file(os.path.join(folder, entry))
+        if extension not in (".parquet", BUFFERS, ".npy", ".pkl", UNRECORDED):
+            continue
+        loaded = load_file(os.path.join(folder, entry))
+        if name.endswith(SHARED) and isinstance(loaded, dict):
+            values.update(loaded)
+        else:
+            values[name] = loaded
     return values
 
 

@@ -99,6 +99,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("add_flag(df)", "step:flag"),
         code("columns = list(df.columns)", "step:use"),
     ],
+    # A numpy view changed in a later step changes its array (PDSH 02.02); `peek` reads the
+    # view while `change` may run, so `change` gets copies, which must stay a view and its array.
+    "alias_numpy_view": [
+        code("import numpy as np\nx = np.arange(12).reshape(3, 4)", "step:make"),
+        code("window = x[:2, :2]", "step:view"),
+        code("peek = int(window.sum())", "step:peek"),
+        code("window[0, 0] = 99", "step:change"),
+        code("corner = int(x[0, 0])", "step:read_array"),
+    ],
     # -- deletion, functions, scoping -------------------------------------------------------
     "del_name": [
         code("data = [1, 2, 3]", "step:load"),
