@@ -55,16 +55,15 @@ def _process_pool() -> type:
     class ProcessPool(ProcessPoolTaskRunner):
         """A worker that ends abruptly (`os._exit`, a crash in native code) may die holding
         the lock of the queue that workers send Prefect's events and logs through; nothing
-        can be written to that queue again. Prefect's goodbye to the queue's reader, and
-        Python's wait at exit for the thread feeding the queue, would then wait forever, so
-        for a pool a step broke neither is waited for: the process ends without them."""
+        can be written to that queue again, not even Prefect's goodbye to its reader (which
+        Prefect waits 5 s for). Python would then wait forever at exit for the thread that
+        feeds the queue, so for a pool a step broke that wait is called off."""
 
         def __exit__(self, *exc_info: Any) -> None:
             executor = getattr(self, "_executor", None)
             queue = getattr(self, "_subprocess_message_queue", None)
             if queue is not None and getattr(executor, "_broken", False):
                 queue.cancel_join_thread()
-                self._message_forwarding_thread = None  # a daemon thread: not joined
             super().__exit__(*exc_info)
 
     return ProcessPool
