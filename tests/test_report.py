@@ -151,6 +151,23 @@ def test_a_renderer_that_gets_no_document_ends_and_one_that_fails_leaves_it_to_t
     assert broken.process.returncode != 0
 
 
+def test_a_flow_run_gets_one_renderer_and_a_run_without_report_stops_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(id="run-without-report")
+    monkeypatch.setenv("NB2PIPE_REPORT", "off")
+    report.prepare(run)  # nothing is captured: no renderer
+    assert run.id not in report._renderers
+    monkeypatch.delenv("NB2PIPE_REPORT")
+    report.prepare(run)
+    report.prepare(run)  # the flow's start and its first step: one renderer
+    renderer = report._renderers[run.id]
+    report.discard(run.id)  # the run crashed before its report
+    assert run.id not in report._renderers
+    assert renderer.process.poll() is not None
+
+
 def test_the_capture_backend_is_chosen_in_this_process_only(tmp_path: Path) -> None:
     # A fresh interpreter, where matplotlib is imported only when a step draws (pandas'
     # `plot`): the figure goes to the capture's backend, and a process the step starts

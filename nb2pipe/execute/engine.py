@@ -86,10 +86,24 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
             runtime = sys.modules[f"{RUNTIME}.runners"]
             runner = runtime.task_runner(options.runner, address=options.dask_address,
                                          workers=options.max_workers)
+            report = importlib.import_module(f"{RUNTIME}.report")
+            runs: list[str] = []
+
+            def running(flow: Any, flow_run: Any, state: Any) -> None:
+                timing.setdefault("start", time.perf_counter())
+                # The report's renderer starts now, also when the steps run in other
+                # processes (which cannot start it for this one).
+                runs.append(str(flow_run.id))
+                report.prepare(flow_run)
+
             pipeline = pipeline.with_options(
                 task_runner=runner, log_prints=False,  # prints go to the terminal
-                on_running=[lambda *_: timing.setdefault("start", time.perf_counter())])
-            state = _quietly(pipeline, flow_arguments(manifest, options.parameters))
+                on_running=[running])
+            try:
+                state = _quietly(pipeline, flow_arguments(manifest, options.parameters))
+            finally:
+                for run in runs:  # a renderer no report took (a crashed run) is stopped
+                    report.discard(run)
             # `_sync`: the values, not a coroutine, even when this thread has an event loop
             # running (a Jupyter kernel, or Playwright's sync API), where Prefect would
             # otherwise hand back its async variant.

@@ -45,19 +45,32 @@ _renderers: dict[str, Renderer] = {}  # flow run -> the process that renders its
 _renderers_lock = threading.Lock()
 
 
-def prepare() -> None:
-    """In the flow's process, when its first step starts: start the process that renders this
-    flow run's report (render.py), so that nbconvert is loaded while the steps run."""
+def prepare(flow_run: Any = None) -> None:
+    """In the flow's process, when its first step starts (or, given the flow run, when it
+    starts running): start the process that renders this flow run's report (render.py), so
+    that nbconvert is loaded while the steps run."""
     from prefect.context import FlowRunContext
 
-    context = FlowRunContext.get()
-    if context is None or context.flow_run is None:  # a worker process: its flow reports
+    if flow_run is None:
+        context = FlowRunContext.get()
+        if context is None or context.flow_run is None:  # a worker process: its flow reports
+            return
+        flow_run = context.flow_run
+    if not capture.enabled():
         return
-    run = str(context.flow_run.id)
+    run = str(flow_run.id)
     with _renderers_lock:
         if run not in _renderers:
             with contextlib.suppress(OSError):  # no renderer: the hook renders in-process
                 _renderers[run] = Renderer()
+
+
+def discard(run: str) -> None:
+    """The flow run is over: stop its renderer if no report took it (a crashed run)."""
+    with _renderers_lock:
+        renderer = _renderers.pop(run, None)
+    if renderer is not None:
+        renderer.close()
 
 
 def _render(run: str, document: dict[str, Any]) -> str:
