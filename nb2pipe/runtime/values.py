@@ -227,9 +227,7 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
     found = {id(value)}
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(value, numpy.ndarray):  # a view: its array's too
-        while isinstance(value.base, numpy.ndarray):
-            value = value.base
-            found.add(id(value))
+        found.add(id(_root(numpy, value)))
     if depth and isinstance(value, list | tuple | set | frozenset | dict):
         items = value.values() if isinstance(value, dict) else value
         for item in items:
