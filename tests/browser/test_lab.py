@@ -390,6 +390,7 @@ def test_the_on_ramp_splits_an_untagged_notebook_by_headings(page: Any, lab: Jup
     notebook = _open_notebook(page, "untagged.ipynb")
     panel = _panel_of(page, notebook)
     onramp = panel.locator(".nb2pipe-onramp")
+    onramp.locator("button.nb2pipe-split-headings").wait_for()  # drawn once analysed
     assert onramp.locator("button").all_inner_texts() == [
         "By headings → 3 steps", "By cells → 4 steps", "Tag by hand"]
     assert "load → clean → report" in onramp.inner_text()
