@@ -44,6 +44,15 @@ def codes(graph: StepGraph) -> list[str]:
     return [d.code for d in graph.diagnostics]
 
 
+def match_golden(actual: str, golden: Path, update: bool) -> None:
+    """`actual` must be what the golden file holds. Only --update-golden writes it: a missing
+    golden file fails, so a new case is reviewed before it becomes the expectation."""
+    if update:
+        golden.write_text(actual, encoding="utf-8")
+    assert golden.is_file(), f"{golden} is missing: run pytest --update-golden and review it"
+    assert actual == golden.read_text(encoding="utf-8")
+
+
 def write_notebook(path: Path, *specs: Any) -> Path:
     """Write a real .ipynb: each spec is a source string or (source, tag, ...)."""
     import json

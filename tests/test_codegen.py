@@ -159,7 +159,13 @@ def test_text_is_kept_as_written(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", CONVERTIBLE)
 def test_steps_of_every_convertible_notebook_run(name: str, tmp_path: Path) -> None:
-    run_steps(project(name, tmp_path))
+    """Every step runs, in the graph's order, on what earlier steps returned, and returns
+    exactly the values the analysis says later steps take, and its metrics."""
+    graph = analyze_notebook(NOTEBOOKS / f"{name}.ipynb", SPLIT.get(name, "tags"))
+    results = run_steps(project(name, tmp_path))
+    assert list(results) == list(graph.order)
+    for node in graph.steps:
+        assert set(results[node.name]) == {*node.outputs, *node.metrics}, node.name
 
 
 # Each generated project passing its own ruff: tests/test_convert.py (all test notebooks).

@@ -51,6 +51,7 @@ def compare_golden(actual: dict[str, str], golden: Path, update: bool) -> None:
         for path, text in actual.items():
             (golden / path).parent.mkdir(parents=True, exist_ok=True)
             (golden / path).write_text(text, encoding="utf-8")
+    assert golden.is_dir(), f"{golden} is missing: run pytest --update-golden and review it"
     assert actual == project_files(golden)
 
 

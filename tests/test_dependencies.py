@@ -1,5 +1,6 @@
 """Dependency inference: the producer of each name a step uses is the last earlier step that
-defined or changed it. Each test states one rule of DESIGN.md section 2 on a tiny notebook."""
+defined or changed it. Each test states one rule of the analysis (README, "What the analysis
+knows") on a tiny notebook."""
 
 from __future__ import annotations
 

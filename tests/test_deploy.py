@@ -289,10 +289,10 @@ def test_deployed_run_keeps_figures_and_its_report_as_artifacts(server: dict[str
 def test_failing_step_fails_the_run_with_its_cell_in_the_logs(server: dict[str, str],
                                                               worker: None,
                                                               tmp_path: Path) -> None:
+    (tmp_path / "nb").mkdir()
     notebook = write_notebook(tmp_path / "nb" / "fails.ipynb", ("rows = [1, 2]", "step:load"),
                               ("total = sum(rows)\nratio = total / (len(rows) - 2)",
-                               "step:ratio")) if (tmp_path / "nb").mkdir() is None else None
-    assert notebook is not None
+                               "step:ratio"))
     project = project_copy(tmp_path / "copy", notebook)
     assert nb2pipe("deploy", str(project), env=server).returncode == 0
     run = flow_run(server, "fails/fails", {})

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import EXAMPLES, NOTEBOOKS
+from support import EXAMPLES, NOTEBOOKS, match_golden
 
 from nb2pipe.pipeline import analyze_notebook
 from nb2pipe.render import check_json
@@ -35,16 +35,20 @@ def test_notebook_matches_its_spec(name: str) -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_graph_matches_golden(name: str, update_golden: bool) -> None:
     actual = _check(NOTEBOOKS / f"{name}.ipynb", SPLIT.get(name, "tags"))
-    golden = NOTEBOOKS / f"{name}.graph.json"
-    if update_golden or not golden.exists():
-        golden.write_text(actual, encoding="utf-8")
-    assert actual == golden.read_text(encoding="utf-8")
+    match_golden(actual, NOTEBOOKS / f"{name}.graph.json", update_golden)
 
 
 @pytest.mark.parametrize("notebook", sorted(EXAMPLES.glob("*/*.ipynb")), ids=lambda p: p.stem)
 def test_example_matches_golden(notebook: Path, update_golden: bool) -> None:
-    actual = _check(notebook, "tags")
-    golden = notebook.with_suffix(".graph.json")
-    if update_golden or not golden.exists():
-        golden.write_text(actual, encoding="utf-8")
-    assert actual == golden.read_text(encoding="utf-8")
+    match_golden(_check(notebook, "tags"), notebook.with_suffix(".graph.json"), update_golden)
+
+
+def test_a_missing_golden_file_fails_and_is_not_written(tmp_path: Path) -> None:
+    golden = tmp_path / "new_case.graph.json"
+    with pytest.raises(AssertionError, match="missing: run pytest --update-golden"):
+        match_golden("{}\n", golden, update=False)
+    assert not golden.exists()
+    match_golden("{}\n", golden, update=True)
+    assert golden.read_text(encoding="utf-8") == "{}\n"
+    with pytest.raises(AssertionError):
+        match_golden("[]\n", golden, update=False)

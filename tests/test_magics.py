@@ -144,7 +144,10 @@ def test_common_forms_are_rewritten_as_ipython_does_without_it(
 
 @pytest.mark.parametrize("source", OTHER_FORMS)
 def test_other_forms_are_rewritten_as_ipython_does(source: str) -> None:
-    assert _normalized(to_ipython(split_lines(source))) == _reference(source)
+    lines = split_lines(source)
+    rewritten = to_ipython(lines)
+    assert _normalized(rewritten) == _reference(source)
+    assert len(rewritten) == len(lines)  # IPython joins and drops lines; each stays in place
 
 
 def test_every_cell_of_the_examples_and_test_notebooks_matches_ipython() -> None:

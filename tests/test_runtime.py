@@ -180,6 +180,7 @@ def test_progress_events_are_one_line_each_and_cut_to_fit(tmp_path: Path,
     assert len(lines[1]) <= progress.MAX_LINE and json.loads(lines[1])["error"].endswith("[...]")
     monkeypatch.setenv("NB2PIPE_PROGRESS", str(tmp_path / "gone"))
     progress.emit({"event": "step"})  # a reader that went away is not an error
+    assert not (tmp_path / "gone").exists()  # nor is its channel made again
 
 
 def test_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch,

@@ -213,6 +213,7 @@ def test_an_untagged_notebook_gets_the_on_ramp_and_the_split_tags_reproduce_it(
             cell["metadata"]["tags"] = change["tags"]
         tagged = documents.analyze(tmp_path, notebook, "tags", content)
         expected = documents.analyze(tmp_path, notebook, split)
+        assert [s["name"] for s in tagged["check"]["steps"]] == analysis["onramp"][split]
         assert tagged["check"]["steps"] == expected["check"]["steps"], split
         assert tagged["onramp"] is None
     report = documents.split_tags(tmp_path, notebook, "headings")["cells"][-1]
