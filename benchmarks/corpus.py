@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus_build import (  # noqa: E402
+from corpus_build import (
     EXECUTED_TSV,
     NOTEBOOKS_TSV,
     Entry,

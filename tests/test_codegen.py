@@ -258,7 +258,7 @@ def _notebook_namespace(name: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {}
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), name, "exec"), namespace)  # noqa: S102
+            exec(compile("".join(cell["source"]), name, "exec"), namespace)
     return namespace
 
 

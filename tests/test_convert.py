@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import EXAMPLES, NOTEBOOKS
@@ -28,13 +30,13 @@ SPLIT = {"split_headings": "headings", "split_cells": "cells"}
 MACHINE_SPECIFIC = {"requirements.txt", "pipeline.json"}
 
 
-def convert_copy(notebook: Path, tmp_path: Path, **options: object) -> Path:
+def convert_copy(notebook: Path, tmp_path: Path, **options: Any) -> Path:
     """Convert a copy of the notebook (and its data) so nothing is written into the repo."""
     folder = tmp_path / notebook.parent.name
     if not folder.exists():
         shutil.copytree(notebook.parent, folder, ignore=shutil.ignore_patterns("*_pipeline"))
     output = folder / f"{notebook.stem}_pipeline"
-    result = convert(folder / notebook.name, output, **options)  # type: ignore[arg-type]
+    result = convert(folder / notebook.name, output, **options)
     assert result.ok, [d.message for d in result.diagnostics]
     return output
 
@@ -183,7 +185,7 @@ def test_stale_generated_files_are_removed(tmp_path: Path) -> None:
     assert result.removed == ["Dockerfile"] and not (output / "Dockerfile").exists()
 
 
-INJECTION = {
+INJECTION: dict[str, Any] = {
     "cells": [
         {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "outputs": [],
          "execution_count": None, "source": [
@@ -208,8 +210,9 @@ def test_notebook_content_cannot_inject_code(tmp_path: Path) -> None:
     result = convert(notebook, tmp_path / "out")
     assert not result.ok  # after:NAME must name a step: rejected before anything is written
     assert [d.code for d in result.diagnostics if d.severity.value == "error"] == ["NB104"]
-    INJECTION["cells"][1]["metadata"]["tags"] = ["step:use", "retries:1"]  # type: ignore[index]
-    notebook.write_text(json.dumps(INJECTION))
+    tagged = copy.deepcopy(INJECTION)
+    tagged["cells"][1]["metadata"]["tags"] = ["step:use", "retries:1"]
+    notebook.write_text(json.dumps(tagged))
     output = tmp_path / "out"
     assert convert(notebook, output).ok
     for name in ("flow.py", "steps.py", "tests/test_steps.py", "tests/test_flow.py"):
@@ -256,9 +259,9 @@ def test_multiline_strings_keep_their_value(tmp_path: Path) -> None:
     path.write_text(json.dumps(nb))
     convert(path, tmp_path / "out")
     expected: dict[str, object] = {}
-    exec(source, expected)  # noqa: S102 - the notebook cell itself, as the reference
+    exec(source, expected)  # the notebook cell itself, as the reference
     namespace: dict[str, object] = {}
-    exec((tmp_path / "out" / "steps.py").read_text(), namespace)  # noqa: S102
+    exec((tmp_path / "out" / "steps.py").read_text(), namespace)
     assert namespace["q"]() == {}  # nothing later needs the values
     body = (tmp_path / "out" / "steps.py").read_text()
     assert "\nSELECT *\n  FROM t\n" in body

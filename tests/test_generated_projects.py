@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import EXAMPLES, NOTEBOOKS, project_modules
@@ -30,13 +31,13 @@ SEMANTIC = ["mutation_inplace", "mutation_setitem", "mutation_append", "mutation
 UNSEEDED = {"random_state_flow": {"before"}}
 
 
-def converted(notebook: Path, tmp_path: Path, **options: object) -> Path:
+def converted(notebook: Path, tmp_path: Path, **options: Any) -> Path:
     folder = tmp_path / notebook.parent.name
     if not folder.exists():
         shutil.copytree(notebook.parent, folder,
                         ignore=shutil.ignore_patterns("*_pipeline", "*.graph.json"))
     output = folder / f"{notebook.stem}_pipeline"
-    result = convert(folder / notebook.name, output, **options)  # type: ignore[arg-type]
+    result = convert(folder / notebook.name, output, **options)
     assert result.ok
     return output
 

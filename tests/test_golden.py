@@ -14,7 +14,7 @@ from nb2pipe.pipeline import analyze_notebook
 from nb2pipe.render import check_json
 
 sys.path.insert(0, str(NOTEBOOKS))
-import make_notebooks  # noqa: E402
+import make_notebooks
 
 CASES = sorted(make_notebooks.CASES)
 SPLIT = {"split_headings": "headings", "split_cells": "cells"}

@@ -181,7 +181,7 @@ def test_server_status_start_stop_leave_nothing_running(cache: Path) -> None:
 class _Impostor(http.server.BaseHTTPRequestHandler):
     """Another program on the recorded port, answering a health check as Prefect would."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:  # the name http.server calls
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"true")

@@ -33,7 +33,7 @@ def test_nbformat_3_reads_as_nbformat_upgrades_it(tmp_path: Path) -> None:
     path = tmp_path / "old.ipynb"
     path.write_text(json.dumps(V3))
     ours = read_notebook(path)
-    theirs = nbformat.reads(json.dumps(V3), as_version=4)  # type: ignore[no-untyped-call]
+    theirs = nbformat.reads(json.dumps(V3), as_version=4)
     assert [(c.cell_type, c.source) for c in ours.cells] == [
         (c.cell_type, c.source) for c in theirs.cells]
     assert ours.cells[1].tags == ("step:load",) and ours.cells[1].execution_count == 3

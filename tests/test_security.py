@@ -614,7 +614,7 @@ def in_child(work: Any, *, kill_at: int | None = None, watch: Path | None = None
             nonlocal count
             try:
                 paths = written_paths(event, args)
-            except Exception:  # noqa: BLE001 - an odd argument is not a write we track
+            except Exception:  # an odd argument is not a write we track
                 return
             if paths:  # one line per operation, its paths separated by NUL
                 os.write(write_end, ("\0".join(paths) + "\n").encode("utf-8", "surrogateescape"))
@@ -628,7 +628,7 @@ def in_child(work: Any, *, kill_at: int | None = None, watch: Path | None = None
         code = 0
         try:
             work()
-        except BaseException:  # noqa: BLE001 - reported as the exit status
+        except BaseException:  # reported as the exit status
             code = 1
         os._exit(code)
     os.close(write_end)

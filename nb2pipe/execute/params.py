@@ -69,7 +69,7 @@ def _yaml(text: str, where: str) -> dict[str, Any]:
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     try:
-        loaded = yaml.load(text, Loader=NoDates) or {}  # noqa: S506 - a SafeLoader subclass
+        loaded = yaml.load(text, Loader=NoDates) or {}  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ParameterError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(loaded, dict):

@@ -18,9 +18,9 @@ def import_prefect() -> None:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        import prefect.flow_engine  # noqa: F401
-        import prefect.main  # noqa: F401  (what `from prefect import flow, task` loads)
-        import prefect.task_engine  # noqa: F401
+        import prefect.flow_engine
+        import prefect.main  # what `from prefect import flow, task` loads
+        import prefect.task_engine
         import prefect.task_runners  # noqa: F401
     finally:
         if enabled:

@@ -4,7 +4,7 @@ that one step writes and another reads with no dependency between them."""
 from __future__ import annotations
 
 from nb2pipe.diagnostics import diagnostic
-from nb2pipe.model import Diagnostic, Fact, StepGraph
+from nb2pipe.model import Cell, Diagnostic, Fact, StepGraph
 
 
 def graph_diagnostics(graph: StepGraph) -> list[Diagnostic]:
@@ -16,7 +16,7 @@ def _facts(graph: StepGraph, step: str, kind: str) -> list[Fact]:
     return [f for c in node.cells for f in graph.symbols[c].facts if f.kind == kind]
 
 
-def _cell(graph: StepGraph, index: int):  # type: ignore[no-untyped-def]
+def _cell(graph: StepGraph, index: int) -> Cell:
     return graph.notebook.cells[index - 1]
 
 

@@ -220,6 +220,6 @@ def reference_transform(source: str) -> str:
 def _transformer() -> Callable[[str], str]:
     from IPython.core.inputtransformer2 import TransformerManager
 
-    manager = TransformerManager()  # type: ignore[no-untyped-call]
+    manager = TransformerManager()
     transform_cell: Callable[[str], str] = manager.transform_cell
     return transform_cell

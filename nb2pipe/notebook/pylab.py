@@ -100,7 +100,7 @@ def _write(target: Path) -> None:
         if namespace != _stored(namespace):
             continue
         scope: dict[str, Any] = {}
-        exec(source, scope)  # noqa: S102 - the fixed imports above, to see what they bind
+        exec(source, scope)  # the fixed imports above, to see what they bind
         grouped: dict[str, list[str]] = {}
         for name in sorted(n for n in scope if not n.startswith("_")):
             statement = _statement(name, scope[name], modules)

@@ -175,10 +175,10 @@ def _as_v4(path: Path, data: dict[str, Any], text: str) -> dict[str, Any]:
     import nbformat  # only notebooks older than version 3 pay for this import
 
     try:
-        upgraded = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        upgraded = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises many types for malformed old files
         raise ReadError(f"{path}: cannot upgrade nbformat {version} notebook: {exc}") from None
-    result: dict[str, Any] = json.loads(nbformat.writes(upgraded))  # type: ignore[no-untyped-call]
+    result: dict[str, Any] = json.loads(nbformat.writes(upgraded))
     return result
 
 

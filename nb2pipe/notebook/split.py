@@ -33,7 +33,7 @@ class _Open:
     explicit: bool = False
     cells: list[Cell] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
-    options: dict[str, object] = field(default_factory=dict)
+    options: StepOptions = field(default_factory=StepOptions)  # tags retries:, timeout:, cache:
     resources: dict[str, float] = field(default_factory=dict)  # tags cpu:, memory:, gpu:
     metrics: list[int] = field(default_factory=list)
     closed: bool = False
@@ -112,11 +112,11 @@ class _Splitter:
             if tag.kind == "after" and tag.value not in current.after:
                 current.after.append(tag.value)
             elif tag.kind == "retries":
-                current.options["retries"] = int(tag.value)
+                current.options = replace(current.options, retries=int(tag.value))
             elif tag.kind == "timeout":
-                current.options["timeout"] = float(tag.value)
+                current.options = replace(current.options, timeout=float(tag.value))
             elif tag.kind == "cache":
-                current.options["cache"] = tag.value != "off"
+                current.options = replace(current.options, cache=tag.value != "off")
             elif tag.kind in ("cpu", "memory", "gpu"):  # Dask resources: CPU, MEMORY, GPU
                 amount = size_in_bytes(tag.value) if tag.kind == "memory" else float(tag.value)
                 current.resources[tag.kind.upper()] = amount or 0
@@ -195,9 +195,7 @@ class _Splitter:
 
 
 def _freeze(step: _Open) -> Step:
-    options = StepOptions(resources=tuple(sorted(step.resources.items())))
-    if step.options:
-        options = replace(options, **step.options)  # type: ignore[arg-type]
+    options = replace(step.options, resources=tuple(sorted(step.resources.items())))
     return Step(
         name=step.name,
         cells=tuple(step.cells),

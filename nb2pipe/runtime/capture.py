@@ -228,7 +228,7 @@ def mime_bundle(value: Any) -> dict[str, Any]:
             bundle[mime] = base64.b64encode(bundle[mime]).decode("ascii")
     try:
         bundle["text/plain"] = repr(value)
-    except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not fail the step
+    except Exception as exc:  # a broken __repr__ must not fail the step
         bundle["text/plain"] = f"<{type(value).__name__}: repr failed: {exc}>"
     return bundle
 

@@ -50,7 +50,7 @@ def render_html(document: dict[str, Any]) -> str:
     """The document as one HTML page, images embedded, no script fetched from elsewhere."""
     import nbformat
 
-    notebook = nbformat.from_dict(document)  # type: ignore[no-untyped-call]
+    notebook = nbformat.from_dict(document)
     page, _ = _exporter().from_notebook_node(notebook)
     return str(page)
 
@@ -62,13 +62,11 @@ def _exporter() -> Any:
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
-    # nbconvert has no annotations on these calls.
-    exporter = HTMLExporter(  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(
         template_name="lab", template_file="nb2pipe-report.html.j2", embed_images=True,
         extra_loaders=[DictLoader({"nb2pipe-report.html.j2": TEMPLATE})])
-    hide_input = TagRemovePreprocessor(  # type: ignore[no-untyped-call]
-        remove_input_tags=[HEADER_TAG])
-    exporter.register_preprocessor(hide_input, enabled=True)  # type: ignore[no-untyped-call]
+    hide_input = TagRemovePreprocessor(remove_input_tags=[HEADER_TAG])
+    exporter.register_preprocessor(hide_input, enabled=True)
     return exporter
 
 

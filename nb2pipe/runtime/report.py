@@ -144,7 +144,7 @@ def step_cached(task: Any, task_run: Any, state: Any) -> None:
         record.update(state="cached", duration=0.0)
         store.write_bytes(record_path(str(task_run.flow_run_id), task.name),
                           json.dumps(record).encode())
-    except Exception:  # noqa: BLE001 - the report lacks this step's outputs; the run goes on
+    except Exception:  # the report lacks this step's outputs; the run goes on
         return
 
 
@@ -162,7 +162,7 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
     for step in manifest["order"]:
         try:
             records[step] = json.loads(store.read_bytes(record_path(run, step)))
-        except Exception:  # noqa: BLE001 - a step that never ran (or left no record)
+        except Exception:  # a step that never ran (or left no record)
             continue
     parameters = dict(getattr(flow_run, "parameters", None) or {})
     document = build_document(manifest, records, parameters, _notebook_cells(manifest),
@@ -367,7 +367,7 @@ def _image_artifact(url: str, key: str, description: str) -> None:
 
     try:
         create_image_artifact(image_url=url, key=_artifact_key(key), description=description)
-    except Exception:  # noqa: BLE001 - no API to tell (a step run outside a server)
+    except Exception:  # no API to tell (a step run outside a server)
         return
 
 
@@ -394,5 +394,5 @@ def _report_artifacts(manifest: dict[str, Any], records: dict[str, dict[str, Any
             client.create_artifact(ArtifactCreate(
                 key=_artifact_key(f"{flow}-summary"), type="markdown", flow_run_id=UUID(run),
                 description="Steps of this run", data=summary))
-    except Exception:  # noqa: BLE001 - no API to tell
+    except Exception:  # no API to tell
         return

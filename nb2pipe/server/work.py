@@ -51,7 +51,7 @@ def _receive(stream: IO[bytes]) -> Any:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    return pickle.loads(data)  # noqa: S301 - from our own parent process only
+    return pickle.loads(data)  # from our own parent process only
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
