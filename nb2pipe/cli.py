@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nb2pipe import __version__
+from nb2pipe.exceptions import Nb2pipeError
 
 if TYPE_CHECKING:
+    from nb2pipe.execute.report import JsonProgress
     from nb2pipe.model import StepGraph
 
 EXAMPLES = """\
@@ -113,22 +115,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `nb2pipe ... | head`: the reader left
         sys.stderr.close()
         return 0
-    except _UserError as exc:
-        print(f"nb2pipe: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 2
+    except Nb2pipeError as exc:
+        print(_error_text(exc), file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 
 
-class _UserError(Exception):
-    """A problem with the command line or an input file: one line, exit 2."""
+class _UsageError(Nb2pipeError):
+    """The command line asks for something the command cannot do: one line, exit 2."""
 
 
-def _one_line(text: str) -> str:
-    """A message naming a file whose name holds a line break is still one line."""
+def _error_text(exc: Nb2pipeError) -> str:
+    """The error as the command line shows it: a message naming a file whose name holds a
+    line break is still one line."""
     from nb2pipe.generate.code import one_line
 
-    return one_line(text)
+    return exc.label + (one_line(str(exc)) if exc.one_line else str(exc))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -266,13 +269,9 @@ def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def _analyze(args: argparse.Namespace, notebook: str | None = None) -> StepGraph:
-    from nb2pipe.notebook.reader import ReadError
     from nb2pipe.pipeline import analyze_notebook
 
-    try:
-        return analyze_notebook(notebook or args.notebook, args.split)
-    except ReadError as exc:
-        raise _UserError(str(exc)) from None
+    return analyze_notebook(notebook or args.notebook, args.split)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -280,14 +279,14 @@ def _check(args: argparse.Namespace) -> int:
     from nb2pipe.render import render_check
 
     if args.format == "json" and len(args.notebook) > 1:
-        raise _UserError("--format json reports one notebook; give one, or use text/github")
+        raise _UsageError("--format json reports one notebook; give one, or use text/github")
     code = 0
     for notebook in args.notebook:
         try:
             graph = _analyze(args, notebook)
-        except _UserError as exc:  # the others are still checked
-            print(f"nb2pipe: error: {_one_line(str(exc))}", file=sys.stderr)
-            code = 2
+        except Nb2pipeError as exc:  # the others are still checked
+            print(_error_text(exc), file=sys.stderr)
+            code = max(code, exc.exit_code)
             continue
         hint = _split_hint(graph) if args.split == "tags" and args.format != "json" else None
         print(render_check(graph, args.format, hint), flush=True)
@@ -335,10 +334,10 @@ def _graph(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     if not args.notebook:
         if not args.check:
-            raise _UserError("convert needs a notebook (only --check finds the projects itself)")
+            raise _UsageError("convert needs a notebook (only --check finds the projects itself)")
         return _check_projects(args)
     if len(args.notebook) > 1 and args.output:
-        raise _UserError("-o/--output names one project folder: give one notebook")
+        raise _UsageError("-o/--output names one project folder: give one notebook")
     return max(_convert_one(args, notebook, args.output) for notebook in args.notebook)
 
 
@@ -349,11 +348,9 @@ def _convert_one(args: argparse.Namespace, notebook: str, output: str | None) ->
     try:
         result = convert(notebook, output, split=args.split, force=args.force,
                          record=args.record, docker=args.docker, check=args.check)
-    except ConvertError as exc:
-        if len(args.notebook) == 1:
-            raise _UserError(str(exc)) from None
-        print(f"nb2pipe: error: {_one_line(str(exc))}", file=sys.stderr)  # on to the others
-        return 2
+    except ConvertError as exc:  # on to the other notebooks
+        print(_error_text(exc), file=sys.stderr)
+        return exc.exit_code
     positions = Positions(result.notebook) if result.notebook else None
     for d in result.diagnostics:
         print(diagnostic_text(d, positions.of(d) if positions else None), file=sys.stderr)
@@ -445,16 +442,7 @@ def _phase_printer(jsonl: bool, stream: TextIO) -> Callable[..., None]:
 
 def _run(args: argparse.Namespace) -> int:
     _prefect_environment(args.verbose)
-    from nb2pipe.execute import (
-        NotebookErrors,
-        ParameterError,
-        RunError,
-        RunOptions,
-        local_server,
-        parameters,
-        prefect_api,
-        prepare,
-    )
+    from nb2pipe.execute import RunOptions, parameters, prefect_api, prepare
     from nb2pipe.execute.report import JsonProgress, TextProgress, document, summary
     from nb2pipe.execute.supervise import Interrupted, supervise
 
@@ -463,16 +451,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         prepared = prepare(args.notebook, args.split or "tags", args.output)
         values = parameters(prepared, flags)
-    except (RunError, ParameterError) as exc:
-        if jsonl:
-            print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
-        if isinstance(exc, NotebookErrors):
-            print(exc, file=sys.stderr)
-            return 1
-        raise _UserError(str(exc)) from None
+    except Nb2pipeError as exc:
+        _failed(jsonl, exc)
+        raise
     if args.mode == "notebook" and prepared.notebook is None:
-        raise _UserError(f"{args.notebook}: notebook mode needs the notebook, not found at "
-                         f"{prepared.manifest['notebook']}")
+        raise _UsageError(f"{args.notebook}: notebook mode needs the notebook, not found at "
+                          f"{prepared.manifest['notebook']}")
     order = prepared.manifest["order"]
     text = TextProgress(max(len(n) for n in order)) if not (jsonl or args.json) else None
     if text:
@@ -502,11 +486,9 @@ def _run(args: argparse.Namespace) -> int:
             # a step's thread); with --json, what the steps print goes to stderr.
             result = supervise(prepared.project, options, jsonl or text, warn, args.verbose,
                                sys.stderr if args.json else None, on_phase)
-    except local_server.ServerError as exc:
-        if jsonl:
-            print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
-        print(f"nb2pipe: error: {exc}", file=sys.stderr)
-        return 1
+    except Nb2pipeError as exc:  # the local server did not start
+        _failed(jsonl, exc)
+        raise
     except Interrupted as stop:
         result = stop.result
         if jsonl:
@@ -537,6 +519,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _failed(jsonl: JsonProgress | None, exc: Exception) -> None:
+    """With --progress jsonl, the run's last event says it failed before it started."""
+    if jsonl is not None:
+        print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
+
+
 def _report_file(manifest: dict[str, Any]) -> str:
     """A new file for the run's HTML report: in the user's cache, by flow and time."""
     import time
@@ -552,31 +540,24 @@ def _deploy(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from nb2pipe.deploy import DeployError, deploy, serve
-    from nb2pipe.execute import ParameterError, RunError, parameters, prepare
+    from nb2pipe.deploy import deploy, serve
+    from nb2pipe.execute import parameters, prepare
 
     project = Path(args.project)
-    try:
-        if not project.is_dir():
-            raise RunError(f"{project}: not a folder; convert the notebook first: "
-                           f"nb2pipe convert NOTEBOOK -o {project}")
-        prepared = prepare(project)
-        values = parameters(prepared, _flags(args))
-    except (RunError, ParameterError) as exc:
-        raise _UserError(str(exc)) from None
-    try:
-        if args.serve:
-            name = args.name or prepared.manifest["flow"]["name"].replace("_", "-")
-            print(f"serving {prepared.manifest['flow']['name']}/{name} from this process "
-                  f"(Ctrl-C stops); trigger a run with:\n  prefect deployment run "
-                  f"'{prepared.manifest['flow']['name']}/{name}'", flush=True)
-            serve(project, name=args.name, cron=args.cron, parameters=values)
-            return 0
-        deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
-                            parameters=values)
-    except DeployError as exc:
-        print(f"nb2pipe: error: {exc}", file=sys.stderr)
-        return 1
+    if not project.is_dir():
+        raise _UsageError(f"{project}: not a folder; convert the notebook first: "
+                          f"nb2pipe convert NOTEBOOK -o {project}")
+    prepared = prepare(project)
+    values = parameters(prepared, _flags(args))
+    if args.serve:
+        name = args.name or prepared.manifest["flow"]["name"].replace("_", "-")
+        print(f"serving {prepared.manifest['flow']['name']}/{name} from this process "
+              f"(Ctrl-C stops); trigger a run with:\n  prefect deployment run "
+              f"'{prepared.manifest['flow']['name']}/{name}'", flush=True)
+        serve(project, name=args.name, cron=args.cron, parameters=values)
+        return 0
+    deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
+                        parameters=values)
     print(f"deployed {deployment.full_name} to {deployment.api_url} (work pool "
           f"'{deployment.pool}')")
     if args.cron:
@@ -599,28 +580,11 @@ def _flags(args: argparse.Namespace) -> Any:
 
 def _verify(args: argparse.Namespace) -> int:
     _prefect_environment(verbose=False)
-    from nb2pipe.execute import (
-        NotebookErrors,
-        ParameterError,
-        RunError,
-        local_server,
-        parameters,
-        prefect_api,
-        prepare,
-        startup,
-    )
-    from nb2pipe.execute.record import RecordError
+    from nb2pipe.execute import parameters, prefect_api, prepare, startup
     from nb2pipe.execute.verify import verify
 
-    flags = _flags(args)
-    try:
-        prepared = prepare(args.notebook, args.split or "tags")
-        values = parameters(prepared, flags)
-    except NotebookErrors as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except (RunError, ParameterError) as exc:
-        raise _UserError(str(exc)) from None
+    prepared = prepare(args.notebook, args.split or "tags")
+    values = parameters(prepared, _flags(args))
     graph = _analyze(args)
     phase = _phase_printer(jsonl=False, stream=sys.stdout)
     try:
@@ -629,10 +593,7 @@ def _verify(args: argparse.Namespace) -> int:
             with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
                 verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
                                  prepared.project, lambda message: phase("verify", message))
-    except local_server.ServerError as exc:
-        print(f"nb2pipe: error: {exc}", file=sys.stderr)
-        return 1
-    except (RecordError, RuntimeError) as exc:
+    except RuntimeError as exc:  # the pipeline failed
         print(f"nb2pipe: {exc}", file=sys.stderr)
         return 1
     name = Path(args.notebook).name
@@ -654,20 +615,12 @@ def _server(args: argparse.Namespace) -> int:
     from nb2pipe.execute import local_server, prefect_api
 
     if args.action == "stop":
-        try:
-            stopped = local_server.stop()
-        except local_server.ServerError as exc:
-            print(f"nb2pipe: error: {exc}", file=sys.stderr)
-            return 1
+        stopped = local_server.stop()
         print(f"stopped the local Prefect server (pid {stopped.pid}, {stopped.url})" if stopped
               else "no local Prefect server was running")
         return 0
     if args.action == "start":
-        try:
-            local_server.ensure_running(lambda message: print(message, flush=True))
-        except local_server.ServerError as exc:
-            print(f"nb2pipe: error: {exc}", file=sys.stderr)
-            return 1
+        local_server.ensure_running(lambda message: print(message, flush=True))
     found = local_server.status()
     configured = prefect_api.configured_api_url()
     if getattr(args, "json", False):

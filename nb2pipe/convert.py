@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nb2pipe.diagnostics import has_errors
+from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.generate.code import UnsafeText
 from nb2pipe.generate.project import Options
 from nb2pipe.model import Diagnostic, Notebook
@@ -15,7 +16,7 @@ from nb2pipe.notebook.reader import ReadError
 from nb2pipe.notebook.split import SPLIT_MODES
 
 
-class ConvertError(Exception):
+class ConvertError(Nb2pipeError):
     """Conversion stopped before writing anything; the message is one line saying why."""
 
 

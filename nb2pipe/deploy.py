@@ -17,11 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.execute.params import flow_arguments
 
 
-class DeployError(Exception):
+class DeployError(Nb2pipeError):
     """Deploying cannot go ahead: the message is one line (or a few) saying why and what to do."""
+
+    exit_code = 1
+    one_line = False  # it may end with `prefect deploy`'s own lines
 
 
 @dataclass(frozen=True)

@@ -308,3 +308,52 @@ def test_version_help_and_usage_errors() -> None:
     assert run("check").returncode == 2
     assert run("check", str(CHURN), "--format", "xml").returncode == 2
     assert run().returncode == 2
+
+
+# Exceptions that steer control or live where nb2pipe cannot be imported; every other one
+# reaches the command line as an Nb2pipeError.
+NOT_REPORTED = {"nb2pipe.runtime.errors.StepError", "nb2pipe.execute.supervise.Interrupted",
+                "nb2pipe.server.work.Superseded", "nb2pipe.server.work.WorkerLost",
+                "nb2pipe.server.paths.PathError"}
+
+
+def test_every_error_nb2pipe_reports_has_the_one_base() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import nb2pipe
+    from nb2pipe.exceptions import Nb2pipeError
+
+    found = set()
+    for module in pkgutil.walk_packages(nb2pipe.__path__, "nb2pipe."):
+        if module.name == "nb2pipe.__main__":  # importing it runs the command
+            continue
+        loaded = importlib.import_module(module.name)
+        for name, value in vars(loaded).items():
+            if (inspect.isclass(value) and issubclass(value, BaseException)
+                    and value.__module__ == module.name):
+                found.add((f"{module.name}.{name}", issubclass(value, Nb2pipeError)))
+    assert {name for name, _ in found} >= NOT_REPORTED
+    assert {name for name, based in found if not based} == NOT_REPORTED
+    assert len(found) > 12
+
+
+def test_main_prints_an_error_once_with_its_exit_code(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from nb2pipe import cli
+    from nb2pipe.execute import NotebookErrors
+    from nb2pipe.execute.local_server import ServerError
+
+    for error, code, shown in (
+            (ServerError("did not start:\nsee log"), 1, "nb2pipe: error: did not start:\nsee log"),
+            (NotebookErrors("a.ipynb:3:1: NB201\na.ipynb: has errors"), 1,
+             "a.ipynb:3:1: NB201\na.ipynb: has errors"),
+            (cli._UsageError("bad\nname.ipynb: no such file"), 2,
+             "nb2pipe: error: bad name.ipynb: no such file")):
+        def fail(args: object, error: Exception = error) -> int:
+            raise error
+
+        monkeypatch.setattr(cli, "_graph", fail)
+        assert main(["graph", "x.ipynb"]) == code
+        assert capsys.readouterr().err == shown + "\n"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.execute.engine import RunOptions, RunResult, run_project
 from nb2pipe.execute.params import ParameterArgs, ParameterError, check, collect
 
@@ -14,13 +15,17 @@ __all__ = ["NotebookErrors", "ParameterArgs", "ParameterError", "Prepared", "Run
            "RunOptions", "RunResult", "prepare", "run_project"]
 
 
-class RunError(Exception):
+class RunError(Nb2pipeError):
     """The run could not start: the message is one line saying why."""
 
 
 class NotebookErrors(RunError):
-    """The notebook has errors (listed in the message): nothing ran. Exit code 1, as check and
-    convert give for the same notebook."""
+    """The notebook has errors (listed in the message, one per line): nothing ran. Exit code 1,
+    as check and convert give for the same notebook."""
+
+    exit_code = 1
+    label = ""
+    one_line = False
 
 
 @dataclass(frozen=True)

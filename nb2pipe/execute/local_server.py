@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.runtime.store import cache_folder
 
 Phase = Callable[[str], None]
@@ -44,8 +45,11 @@ STOP_SECONDS = 15.0
 STARTING = "starting local Prefect server…"
 
 
-class ServerError(Exception):
+class ServerError(Nb2pipeError):
     """The local server could not be started or stopped: one line, naming its log."""
+
+    exit_code = 1
+    one_line = False
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe.diagnostics import close_match
+from nb2pipe.exceptions import Nb2pipeError
 
 
-class ParameterError(Exception):
+class ParameterError(Nb2pipeError):
     """A parameter value is unknown or of the wrong type: one line, naming the fix."""
 
 

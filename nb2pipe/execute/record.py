@@ -13,14 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.model import StepGraph
 from nb2pipe.runtime.notebook import setup_code
 
 _SETUP_NAME = "_nb2pipe_values"
 
 
-class RecordError(Exception):
+class RecordError(Nb2pipeError):
     """The notebook failed while it was being recorded; the message names the cell."""
+
+    exit_code = 1
+    label = "nb2pipe: "  # the notebook failed, not nb2pipe
+    one_line = False  # it ends with the cell's error as the kernel reported it
 
 
 def boundary_cells(graph: StepGraph, folder: Path) -> dict[int, list[str]]:

@@ -12,6 +12,8 @@ import tokenize
 import unicodedata
 from collections.abc import Iterable
 
+from nb2pipe.exceptions import Nb2pipeError
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED = frozenset((*keyword.kwlist, *dir(builtins)))
 
@@ -183,7 +185,7 @@ def requirement_line(spec: str) -> str | None:
     return line if " #" not in line and not line.endswith("\\") else None
 
 
-class UnsafeText(ValueError):
+class UnsafeText(Nb2pipeError, ValueError):
     """Text that a target language cannot hold safely; the message names the text and why."""
 
 

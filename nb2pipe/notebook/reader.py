@@ -13,10 +13,11 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.model import Cell, Notebook
 
 
-class ReadError(Exception):
+class ReadError(Nb2pipeError):
     """The file cannot be read as a Python notebook. The message is one line, naming the file."""
 
 
