@@ -129,7 +129,7 @@ class _UsageError(Nb2pipeError):
 def _error_text(exc: Nb2pipeError) -> str:
     """The error as the command line shows it: a message naming a file whose name holds a
     line break is still one line."""
-    from nb2pipe.generate.code import one_line
+    from nb2pipe.text import one_line
 
     return exc.label + (one_line(str(exc)) if exc.one_line else str(exc))
 
@@ -442,9 +442,10 @@ def _phase_printer(jsonl: bool, stream: TextIO) -> Callable[..., None]:
 
 def _run(args: argparse.Namespace) -> int:
     _prefect_environment(args.verbose)
-    from nb2pipe.execute import RunOptions, parameters, prefect_api, prepare
+    from nb2pipe.execute import RunOptions, prefect_api
     from nb2pipe.execute.report import JsonProgress, TextProgress, document, summary
     from nb2pipe.execute.supervise import Interrupted, supervise
+    from nb2pipe.prepare import parameters, prepare
 
     flags = _flags(args)
     jsonl = JsonProgress() if args.progress == "jsonl" else None
@@ -541,7 +542,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from nb2pipe.deploy import deploy, serve
-    from nb2pipe.execute import parameters, prepare
+    from nb2pipe.prepare import parameters, prepare
 
     project = Path(args.project)
     if not project.is_dir():
@@ -580,8 +581,9 @@ def _flags(args: argparse.Namespace) -> Any:
 
 def _verify(args: argparse.Namespace) -> int:
     _prefect_environment(verbose=False)
-    from nb2pipe.execute import parameters, prefect_api, prepare, startup
+    from nb2pipe.execute import prefect_api, startup
     from nb2pipe.execute.verify import verify
+    from nb2pipe.prepare import parameters, prepare
 
     prepared = prepare(args.notebook, args.split or "tags")
     values = parameters(prepared, _flags(args))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nb2pipe.generate.code import one_line
 from nb2pipe.model import Diagnostic, Notebook, Severity, StepGraph
+from nb2pipe.text import one_line
 
 CHECK_FORMATS = ("text", "json", "github")
 GRAPH_FORMATS = ("mermaid", "dot", "text")

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
-from nb2pipe.generate.code import comment, md_comment
+from nb2pipe.text import comment, md_comment
 
 MANIFEST = "pipeline.json"
 DATA = "tests/fixtures/"  # recorded values: data, never stamped

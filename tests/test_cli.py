@@ -342,8 +342,8 @@ def test_every_error_nb2pipe_reports_has_the_one_base() -> None:
 def test_main_prints_an_error_once_with_its_exit_code(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from nb2pipe import cli
-    from nb2pipe.execute import NotebookErrors
     from nb2pipe.execute.local_server import ServerError
+    from nb2pipe.prepare import NotebookErrors
 
     for error, code, shown in (
             (ServerError("did not start:\nsee log"), 1, "nb2pipe: error: did not start:\nsee log"),

@@ -143,7 +143,8 @@ def test_names_from_the_notebook_never_clash_with_generated_ones(tmp_path: Path,
     Prefect refuses) is `run_` in the flow, with a warning."""
     from support import write_notebook
 
-    from nb2pipe.execute import RunOptions, prepare, run_project
+    from nb2pipe.execute import RunOptions, run_project
+    from nb2pipe.prepare import prepare
 
     notebook = write_notebook(
         tmp_path / "clash.ipynb",

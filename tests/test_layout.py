@@ -1,4 +1,5 @@
-"""The package's shape: stages import each other in one direction, never in a circle."""
+"""The package's shape: layers import downward only, and no module imports itself through
+others. Imports inside functions (lazy ones) count like any other."""
 
 from __future__ import annotations
 
@@ -8,14 +9,33 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "nb2pipe"
 
+# Bottom to top: a module imports from its own layer and the layers below it, never above.
+# The runtime is copied into every project and imports nothing else of nb2pipe (tested below);
+# model, errors, escaping and the diagnostic table are what every stage shares; then the stages
+# in the order a notebook flows through them; running a written project (execute) comes before
+# what writes or prepares one to run; the command line and the server sit on top.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("runtime",),
+    ("", "model", "exceptions", "text", "diagnostics"),  # "": nb2pipe/__init__.py
+    ("notebook",),
+    ("analysis",),
+    ("graph",),
+    ("pipeline", "render"),
+    ("generate",),
+    ("writer",),
+    ("execute",),
+    ("convert", "prepare", "deploy"),
+    ("server", "cli", "__main__"),
+)
 
-def imports() -> dict[str, set[str]]:
+
+def imports(package: Path = PACKAGE) -> dict[str, set[str]]:
     """Module -> the nb2pipe modules it imports, lazily inside functions included."""
     modules = {}
-    for path in PACKAGE.rglob("*.py"):
+    for path in package.rglob("*.py"):
         if "labextension" in path.parts:
             continue
-        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        name = ".".join(path.relative_to(package.parent).with_suffix("").parts)
         modules[name.removesuffix(".__init__")] = path
     found: dict[str, set[str]] = {}
     for name, path in modules.items():
@@ -32,6 +52,30 @@ def imports() -> dict[str, set[str]]:
                 used.update(a.name for a in node.names)
         found[name] = {m for m in used if m in modules and m != name}
     return found
+
+
+def layer(module: str) -> int:
+    """The index in LAYERS of the package or module `module` belongs to."""
+    top = module.removeprefix("nb2pipe").removeprefix(".").partition(".")[0]
+    found = [i for i, names in enumerate(LAYERS) if top in names]
+    assert found, f"{module} is in no layer: add {top!r} to LAYERS in tests/test_layout.py"
+    return found[0]
+
+
+def test_every_import_points_down_the_layers() -> None:
+    upward = sorted(f"{module} imports {used}, a layer above it"
+                    for module, imported in imports().items() for used in imported
+                    if layer(used) > layer(module))
+    assert not upward, "\n".join(upward)
+
+
+def test_the_layer_check_sees_lazy_imports(tmp_path: Path) -> None:
+    module = tmp_path / "nb2pipe" / "model.py"
+    module.parent.mkdir()
+    module.write_text("def late():\n    from nb2pipe.cli import main\n")
+    (module.parent / "cli.py").write_text("")
+    assert imports(tmp_path / "nb2pipe") == {"nb2pipe.model": {"nb2pipe.cli"}, "nb2pipe.cli": set()}
+    assert layer("nb2pipe.cli") > layer("nb2pipe.model")
 
 
 def test_no_module_imports_itself_through_others() -> None:

@@ -16,8 +16,9 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 from support import write_notebook
 
-from nb2pipe.execute import RunOptions, prepare, run_project
+from nb2pipe.execute import RunOptions, run_project
 from nb2pipe.generate.step_code import shown_last_value
+from nb2pipe.prepare import prepare
 from nb2pipe.runtime import capture, render, report
 
 PLOTS = [

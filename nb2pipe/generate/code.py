@@ -1,5 +1,5 @@
-"""Small, safe building blocks for generated files: identifiers, literals, indentation, and the
-one escaping function per target language for text from outside the cells."""
+"""Small, safe building blocks for generated Python: identifiers, literals, indentation. Text
+from outside the cells is escaped by nb2pipe.text."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import builtins
 import io
 import keyword
 import re
-import shlex
 import tokenize
-import unicodedata
 from collections.abc import Iterable
 
-from nb2pipe.exceptions import Nb2pipeError
+from nb2pipe.text import py_string
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED = frozenset((*keyword.kwlist, *dir(builtins)))
@@ -51,157 +49,6 @@ def literal(value: object) -> str:
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     raise TypeError(f"not a literal: {type(value).__name__}")
-
-
-# --- text from outside the cells, one function per target language ---------------------------
-#
-# File names, folder names, parameter defaults and help text come from the notebook or the disk
-# and may hold anything: line breaks of every kind, quotes, comment closers, template and shell
-# syntax. Each generated file gets such text only through the function for its language below.
-
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_BREAKS = frozenset("\x85\u2028\u2029")
-
-
-def _unsafe(char: str) -> bool:
-    """Control characters, line and paragraph separators, bidirectional overrides."""
-    return (unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI
-            or char in _BREAKS)
-
-
-def one_line(text: str) -> str:
-    """`text` as one line of visible characters: every run of control, line-breaking or
-    bidirectional characters becomes one space; an unpaired surrogate (a file name that is not
-    UTF-8) becomes U+FFFD."""
-    out: list[str] = []
-    for char in text:
-        if 0xD800 <= ord(char) <= 0xDFFF:
-            out.append("\ufffd")
-        elif _unsafe(char):
-            if out and out[-1] != " ":
-                out.append(" ")
-        else:
-            out.append(char)
-    return "".join(out).strip()
-
-
-def comment(text: str) -> str:
-    """Text for a `#` comment (Python, YAML, TOML, requirements.txt, Dockerfile): one line, and
-    no trailing backslash that a line-joining reader could take for a continuation."""
-    return one_line(text).rstrip("\\").rstrip()
-
-
-def py_string(text: str) -> str:
-    """A Python string literal with exactly the value `text`, on one line (repr escapes every
-    character that is not printable, so line breaks of any kind and unpaired surrogates are
-    written as escapes); double-quoted when it can be."""
-    written = repr(text)
-    if written.startswith("'") and '"' not in text:
-        written = '"' + written[1:-1] + '"'  # no quote inside: nothing was escaped for "'"
-    return written
-
-
-def docstring_text(text: str) -> str:
-    """Text for inside a triple-quoted docstring: one line, backslashes and quotes escaped."""
-    return one_line(text).replace("\\", "\\\\").replace('"', '\\"')
-
-
-def yaml_string(text: str) -> str:
-    """A double-quoted YAML scalar with the value `text`; Prefect's `{{ ... }}` placeholders are
-    broken apart (`{ {`), since `prefect deploy` would replace them with variables or secrets."""
-    while "{{" in text or "}}" in text:
-        text = text.replace("{{", "{ {").replace("}}", "} }")
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif 0xD800 <= code <= 0xDFFF:
-            out.append("\ufffd")
-        elif 0x20 <= code <= 0x7E or (code >= 0xA0 and not _unsafe(char) and code != 0xFEFF):
-            out.append(char)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return "".join(out) + '"'
-
-
-_MARKDOWN_SPECIAL = frozenset("\\`*_[]()<>{}|&~!#$")
-
-
-def md_text(text: str) -> str:
-    """Text for a Markdown paragraph or table cell: one line, with every character that could
-    start emphasis, a link, HTML, math or a cell border escaped."""
-    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in one_line(text))
-
-
-def md_code(text: str, *, in_table: bool = False) -> str:
-    """A Markdown inline code span showing `text` (one line) as written."""
-    text = one_line(text)
-    runs = [len(r) for r in re.findall(r"`+", text)]
-    fence = "`" * (max(runs, default=0) + 1)
-    padded = f" {text} " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else text
-    if in_table:  # GitHub splits a table cell at any unescaped |, even inside code
-        padded = padded.replace("|", "\\|")
-    return f"{fence}{padded or ' '}{fence}"
-
-
-def md_comment(text: str) -> str:
-    """Text for inside an HTML comment `<!-- ... -->` in Markdown: one line, no `--`."""
-    text = one_line(text)
-    while "--" in text:
-        text = text.replace("--", "- -")
-    return text.lstrip(">").rstrip("-")
-
-
-def md_fence(info: str, lines: Iterable[str]) -> list[str]:
-    """A fenced code block around `lines`, its fence longer than any backtick run inside."""
-    body = list(lines)
-    longest = max((len(r) for line in body for r in re.findall(r"`+", line)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return [fence + info, *body, fence]
-
-
-def shell_word(text: str) -> str:
-    """One shell word with the value `text` (POSIX quoting); paste-safe in bash."""
-    return shlex.quote(text)
-
-
-def requirement_line(spec: str) -> str | None:
-    """`spec` as a requirements.txt line if it is one PEP 508 requirement (`pandas>=2`,
-    `pkg @ https://...`); None for pip options (`-e`, `--index-url`), files and anything else."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    if spec != one_line(spec) or spec.lstrip().startswith("-"):
-        return None
-    try:
-        requirement = Requirement(spec)
-    except InvalidRequirement:
-        return None
-    line = str(requirement)
-    return line if " #" not in line and not line.endswith("\\") else None
-
-
-class UnsafeText(Nb2pipeError, ValueError):
-    """Text that a target language cannot hold safely; the message names the text and why."""
-
-
-_DOCKER_PATH = re.compile(r"^[\w .+@,=:/~-]*$")
-
-
-def dockerfile_path(text: str) -> str:
-    """A path for a Dockerfile instruction (WORKDIR, or inside COPY's JSON form).
-
-    Docker expands `$VAR`, quotes and backslashes in paths, even in the JSON form, and builders
-    differ in the escapes they honour, so a path holding any of those is refused (UnsafeText)
-    rather than written in a way one builder could read differently."""
-    if not _DOCKER_PATH.match(text) or text != one_line(text):
-        raise UnsafeText(f"the path {text!r} has characters a Dockerfile cannot hold safely "
-                         "(only letters, digits, spaces and ._+@,=:/~- are)")
-    return text
 
 
 def string_lines(code: str) -> set[int]:

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from nb2pipe import __version__
-from nb2pipe.generate.code import (
+from nb2pipe.generate.code import literal
+from nb2pipe.generate.flow_py import flow_names
+from nb2pipe.generate.plan import Plan
+from nb2pipe.render import mermaid
+from nb2pipe.text import (
     comment,
     dockerfile_path,
-    literal,
     md_code,
     md_fence,
     md_text,
     shell_word,
     yaml_string,
 )
-from nb2pipe.generate.flow_py import flow_names
-from nb2pipe.generate.plan import Plan
 
 DEFAULT_POOL = "nb2pipe-process"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # where `prefect server start` listens
@@ -165,8 +166,6 @@ def render_pyproject(plan: Plan) -> str:
 
 
 def render_readme(plan: Plan, options: Options) -> str:
-    from nb2pipe.render import mermaid  # render imports code.py's escaping from this package
-
     names = flow_names(plan)
     name = deployment_name(plan)
     lines = [
