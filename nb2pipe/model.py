@@ -10,8 +10,10 @@ definitions, so it never touches `ast`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -355,6 +357,25 @@ class StepNode:
     # them itself: as one function's body, it must bind them first (else UnboundLocalError).
     module_reads: tuple[str, ...] = ()
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """What the step's function takes: the variables of its inputs and its parameters."""
+        return tuple(sorted({*(variable for variable, _ in self.inputs), *self.parameters}))
+
+    @property
+    def returns(self) -> tuple[str, ...]:
+        """What the step's function returns: what later steps take from it, and its metrics."""
+        return tuple(sorted({*self.outputs, *self.metrics}))
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """The steps it takes values from."""
+        return tuple(sorted({producer for _, producer in self.inputs}))
+
+    def producer(self, variable: str) -> str | None:
+        """The step it takes `variable` from; None when `variable` is not one of its inputs."""
+        return dict(self.inputs).get(variable)
+
 
 @dataclass(frozen=True)
 class Edge:
@@ -380,3 +401,76 @@ class StepGraph:
 
     def step(self, name: str) -> StepNode:
         return next(s for s in self.steps if s.name == name)
+
+    # Queries, each computed once per graph (the dataclass is frozen, so they never go stale).
+
+    def consumers(self, step: str, variable: str) -> tuple[str, ...]:
+        """The steps that take `variable` from `step`, in notebook order."""
+        return self._consumers.get((step, variable), ())
+
+    def holders(self, step: str, variable: str) -> tuple[str, ...]:
+        """`step`, then the step it took `variable` from, and so on back to the step that made
+        it: a step that passes on what it was given (an alias, a value it changed in place)
+        hands on the very object its producer made."""
+        chain = [step]
+        while (earlier := self._inputs.get(chain[-1], {}).get(variable)) and earlier not in chain:
+            chain.append(earlier)
+        return tuple(chain)
+
+    def descendants(self, step: str) -> frozenset[str]:
+        """Every step that runs after `step`, through data and `after:` edges."""
+        return self._descendants[step]
+
+    def ancestors(self, step: str) -> frozenset[str]:
+        """Every step that runs before `step`, through data and `after:` edges."""
+        return self._ancestors[step]
+
+    def cycle_edges(self) -> tuple[tuple[str, str], ...]:
+        """The edges that lie on a dependency cycle: their source is reachable from their
+        target (both ends in one strongly connected part of the graph)."""
+        return tuple(sorted((e.source, e.target) for e in self.edges
+                            if e.source == e.target or e.source in self._descendants[e.target]))
+
+    @cached_property
+    def _inputs(self) -> dict[str, dict[str, str]]:
+        return {node.name: dict(node.inputs) for node in self.steps}
+
+    @cached_property
+    def _consumers(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        found: dict[tuple[str, str], list[str]] = {}
+        for node in self.steps:
+            for variable, producer in node.inputs:
+                found.setdefault((producer, variable), []).append(node.name)
+        return {key: tuple(names) for key, names in found.items()}
+
+    @cached_property
+    def _descendants(self) -> dict[str, frozenset[str]]:
+        return _reachable(self._names, ((e.source, e.target) for e in self.edges))
+
+    @cached_property
+    def _ancestors(self) -> dict[str, frozenset[str]]:
+        return _reachable(self._names, ((e.target, e.source) for e in self.edges))
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return (*(s.name for s in self.steps),
+                *(n for e in self.edges for n in (e.source, e.target)))
+
+
+def _reachable(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    """Node -> the nodes reachable from it along `edges` (itself only through a cycle)."""
+    following: dict[str, list[str]] = {node: [] for node in nodes}
+    for source, target in edges:
+        following[source].append(target)
+    return {node: _reach(node, following) for node in following}
+
+
+def _reach(start: str, following: Mapping[str, list[str]]) -> frozenset[str]:
+    seen: set[str] = set()
+    stack = list(following[start])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(following[node])
+    return frozenset(seen)

@@ -33,12 +33,10 @@ def boundary_cells(graph: StepGraph, folder: Path) -> dict[int, list[str]]:
     inserts: dict[int, list[str]] = {}
     states = random_states(graph)
     for node in graph.steps:
-        reads = sorted({*(v for v, _ in node.inputs), *node.parameters})
-        returns = sorted({*node.outputs, *node.metrics})
         inserts.setdefault(-node.cells[0], []).append(
-            states + _save(folder / node.name / "inputs", reads))
+            states + _save(folder / node.name / "inputs", list(node.reads)))
         inserts.setdefault(node.cells[-1], []).append(
-            states + _save(folder / node.name / "outputs", returns))
+            states + _save(folder / node.name / "outputs", list(node.returns)))
     return inserts
 
 

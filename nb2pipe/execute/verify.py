@@ -62,12 +62,10 @@ def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[
         inserts: dict[int, list[str]] = {}
         states = random_states(graph)
         for node in graph.steps:
-            reads = sorted({*(v for v, _ in node.inputs), *node.parameters})
-            returns = sorted({*node.outputs, *node.metrics})
             inserts.setdefault(-node.cells[0], []).append(
-                states + _capture(output, node.name, "inputs", reads))
+                states + _capture(output, node.name, "inputs", list(node.reads)))
             inserts.setdefault(node.cells[-1], []).append(
-                states + _capture(output, node.name, "outputs", returns))
+                states + _capture(output, node.name, "outputs", list(node.returns)))
         with instrumented(graph, inserts) as path:
             execute(graph, path, parameters)
         found: dict[Key, Any] = {}
@@ -113,7 +111,7 @@ def _cell_of(graph: StepGraph, step: str, kind: str, name: str) -> int | None:
     """The cell that last sets `name`: in the step for an output, in its producer for an input."""
     node = graph.step(step)
     if kind == "inputs":
-        producer = dict(node.inputs).get(name)
+        producer = node.producer(name)
         if producer is None:
             return graph.parameters[0].cell if graph.parameters else None
         node = graph.step(producer)

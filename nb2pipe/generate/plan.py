@@ -50,6 +50,8 @@ class StepPlan:
     parameters: tuple[str, ...]
     outputs: tuple[str, ...]  # what later steps take
     metrics: tuple[str, ...]
+    arguments: tuple[str, ...]  # the function's: the inputs' variables and the parameters
+    upstream: tuple[str, ...]  # the steps it takes values from
     returns: tuple[str, ...]  # outputs and metrics
     copied: tuple[str, ...]  # inputs changed in place that another step also reads
     after: tuple[str, ...]  # steps to wait for without data
@@ -61,14 +63,6 @@ class StepPlan:
     pyplot: bool = False  # draws on pyplot's global figures: never at the same time as another
     blas: bool = False  # may change the BLAS thread setting: never beside another such step
     rebound: tuple[str, ...] = ()  # module-level names the function binds again first
-
-    @property
-    def arguments(self) -> tuple[str, ...]:
-        return tuple(sorted({*(v for v, _ in self.inputs), *self.parameters}))
-
-    @property
-    def upstream(self) -> tuple[str, ...]:
-        return tuple(sorted({producer for _, producer in self.inputs}))
 
 
 @dataclass(frozen=True)
@@ -231,16 +225,15 @@ class _Planner:
                        "display", "sys", "Path"])
         # A step that changes an input in place works on a copy when another step reading the
         # same object may run at the same time (neither before it nor after it).
-        received = {n.name: dict(n.inputs) for n in self.graph.steps}
-        made_by = {(node.name, variable): _holders(received, producer, variable)[-1]
+        made_by = {(node.name, variable): self.graph.holders(producer, variable)[-1]
                    for node in self.graph.steps for variable, producer in node.inputs}
         readers: dict[tuple[str, str], set[str]] = {}
         for (reader, variable), origin in made_by.items():
             readers.setdefault((origin, variable), set()).add(reader)
-        later = _descendants(self.graph)
 
         def unordered(one: str, other: str) -> bool:
-            return one != other and one not in later[other] and other not in later[one]
+            later = self.graph.descendants
+            return one != other and one not in later(other) and other not in later(one)
 
         concurrent = {(reader, variable): any(unordered(reader, other)
                                               for other in readers[(origin, variable)])
@@ -255,7 +248,7 @@ class _Planner:
             if not step.copied:
                 for variable, producer in step.inputs:
                     if variable in self.graph.step(step.name).mutates:
-                        for holder in _holders(received, producer, variable):
+                        for holder in self.graph.holders(producer, variable):
                             in_place.setdefault(holder, set()).add(variable)
         steps = [replace(s, consumed_in_place=tuple(sorted(in_place.get(s.name, ()))))
                  for s in steps]
@@ -359,14 +352,13 @@ class _Planner:
         mutated = [(v, producer) for v, producer in node.inputs if v in set(node.mutates)]
         shared = any(concurrent[(node.name, v)] for v, _ in mutated)
         copied = tuple(sorted(v for v, _ in mutated)) if shared else ()
-        returns = tuple(sorted({*node.outputs, *node.metrics}))
         module_code = tuple(sorted({_key(e) for e in node.code
                                     if (e.span, e.names) in self.hoisted}))
         plan = StepPlan(
             name=node.name, function=function, cells=node.cells, inputs=node.inputs,
             parameters=node.parameters, outputs=node.outputs, metrics=node.metrics,
-            returns=returns, copied=copied,
-            after=tuple(a for a in node.after if a not in {p for _, p in node.inputs}),
+            arguments=node.reads, upstream=node.upstream, returns=node.returns, copied=copied,
+            after=tuple(a for a in node.after if a not in node.upstream),
             preamble=code.preamble, body=code.body, options=node.options,
             module_code=module_code, rebound=code.rebound, pyplot=node.name in self.plotting,
             blas=uses_blas_threads(node),
@@ -419,27 +411,6 @@ def content_hash(*parts: str) -> str:
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def _descendants(graph: StepGraph) -> dict[str, set[str]]:
-    """Every step that runs after each step (through data and `after:` edges)."""
-    following: dict[str, set[str]] = {n.name: set() for n in graph.steps}
-    for edge in graph.edges:
-        following[edge.source].add(edge.target)
-    found: dict[str, set[str]] = {}
-    for name in reversed(graph.order):
-        found[name] = set(following[name]).union(*(found.get(t, set()) for t in following[name]))
-    return found
-
-
-def _holders(received: dict[str, dict[str, str]], producer: str, variable: str) -> list[str]:
-    """The step a step takes `variable` from, then the steps that one took it from, back to
-    the step that made it: steps that pass on what they were given (an alias holder, a step
-    changing a value in place) hand on the very object their producer made."""
-    chain = [producer]
-    while variable in received.get(chain[-1], {}):
-        chain.append(received[chain[-1]][variable])
-    return chain
 
 
 def _module_names(module: tuple[ModuleBlock, ...]) -> set[str]:

@@ -22,13 +22,9 @@ def _cell(graph: StepGraph, index: int) -> Cell:
 
 def _unserializable(graph: StepGraph) -> list[Diagnostic]:
     found = []
-    consumers: dict[tuple[str, str], list[str]] = {}
-    for node in graph.steps:
-        for variable, producer in node.inputs:
-            consumers.setdefault((producer, variable), []).append(node.name)
     for node in graph.steps:
         for fact in _facts(graph, node.name, "unserializable"):
-            users = consumers.get((node.name, fact.name or ""))
+            users = graph.consumers(node.name, fact.name or "")
             if not users:
                 continue
             found.append(diagnostic(
@@ -44,14 +40,13 @@ def _unserializable(graph: StepGraph) -> list[Diagnostic]:
 
 def _file_handoffs(graph: StepGraph) -> list[Diagnostic]:
     found = []
-    ancestors = _ancestors(graph)
     writers: dict[str, tuple[str, Fact]] = {}
     for node in graph.steps:  # notebook order
         for fact in _facts(graph, node.name, "read"):
             if fact.path is None or fact.path not in writers:
                 continue
             writer, written = writers[fact.path]
-            if writer == node.name or writer in ancestors[node.name]:
+            if writer == node.name or writer in graph.ancestors(node.name):
                 continue
             found.append(diagnostic(
                 "NB305",
@@ -66,15 +61,3 @@ def _file_handoffs(graph: StepGraph) -> list[Diagnostic]:
                 writers[fact.path] = (node.name, fact)
     return found
 
-
-def _ancestors(graph: StepGraph) -> dict[str, set[str]]:
-    parents: dict[str, set[str]] = {n.name: set() for n in graph.steps}
-    for edge in graph.edges:
-        parents[edge.target].add(edge.source)
-    result: dict[str, set[str]] = {}
-    for name in graph.order:
-        found: set[str] = set()
-        for parent in parents[name]:
-            found |= {parent, *result.get(parent, set())}
-        result[name] = found
-    return result

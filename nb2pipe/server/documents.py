@@ -81,7 +81,7 @@ def analysis_document(root: str | Path, notebook: Path, graph: StepGraph, split:
             }
             for step in graph.steps
         ],
-        "cycle_edges": [list(edge) for edge in cycle_edges(graph)],
+        "cycle_edges": [list(edge) for edge in graph.cycle_edges()],
         "onramp": onramp,
         "default_output": relative(root, default_output(notebook)),
     }
@@ -107,64 +107,6 @@ def _size(amount: float) -> str:
         if amount >= factor and amount % factor == 0:
             return f"{int(amount // factor)}{unit}"
     return f"{int(amount)}B" if float(amount).is_integer() else f"{amount}B"
-
-
-def cycle_edges(graph: StepGraph) -> list[tuple[str, str]]:
-    """The edges that lie on a dependency cycle (both ends in one strongly connected part)."""
-    successors: dict[str, list[str]] = {s.name: [] for s in graph.steps}
-    for edge in graph.edges:
-        successors.setdefault(edge.source, []).append(edge.target)
-        successors.setdefault(edge.target, [])
-    part = _strong_parts(successors)
-    sizes: dict[int, int] = {}
-    for number in part.values():
-        sizes[number] = sizes.get(number, 0) + 1
-    return sorted((e.source, e.target) for e in graph.edges
-                  if part[e.source] == part[e.target]
-                  and (sizes[part[e.source]] > 1 or e.source == e.target))
-
-
-def _strong_parts(successors: dict[str, list[str]]) -> dict[str, int]:
-    """Tarjan's strongly connected components, iteratively: node -> component number."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    part: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    counter = 0
-    parts = 0
-    for root in successors:
-        if root in index:
-            continue
-        work: list[tuple[str, int]] = [(root, 0)]
-        while work:
-            node, position = work.pop()
-            if position == 0:
-                index[node] = low[node] = counter
-                counter += 1
-                stack.append(node)
-                on_stack.add(node)
-            followers = successors[node]
-            if position < len(followers):
-                work.append((node, position + 1))
-                nxt = followers[position]
-                if nxt not in index:
-                    work.append((nxt, 0))
-                elif nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-                continue
-            if low[node] == index[node]:
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    part[member] = parts
-                    if member == node:
-                        break
-                parts += 1
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    return part
 
 
 # --- the on-ramp for notebooks without step tags ----------------------------------------
