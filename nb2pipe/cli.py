@@ -195,7 +195,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="write the converted project here (default: a cache folder)")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.add_argument("--progress", choices=("text", "jsonl"), default="text",
-                     help="jsonl: one JSON event per line (for programs)")
+                     help="jsonl: one JSON event per line on stdout, for programs (what "
+                          "the steps print goes to stderr)")
     run.add_argument("--verbose", action="store_true",
                      help="show Prefect's own log lines (failed tasks' tracebacks included)")
 
@@ -484,9 +485,11 @@ def _run(args: argparse.Namespace) -> int:
         with prefect_api.connected(lambda message: phase("server", message)):
             phase("running", "running…")
             # The flow runs in a child process (a step may end its process; Ctrl-C must stop
-            # a step's thread); with --json, what the steps print goes to stderr.
+            # a step's thread). With --json and --progress jsonl, what the steps print goes to
+            # stderr: stdout holds only what this process writes, so no printed line can pass
+            # for the result or an event.
             result = supervise(prepared.project, options, jsonl or text, warn, args.verbose,
-                               sys.stderr if args.json else None, on_phase)
+                               sys.stderr if args.json or jsonl else None, on_phase)
     except Nb2pipeError as exc:  # the local server did not start
         _failed(jsonl, exc)
         raise

@@ -168,16 +168,28 @@ def test_a_step_error_names_cell_and_line_and_sys_exit_is_one(tmp_path: Path) ->
     assert str(error).startswith("nb.ipynb: cell 3, line 3 (step 'use'): sys.exit(3) ended")
 
 
-def test_progress_events_are_one_line_each_and_cut_to_fit(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_events_are_one_signed_line_each_and_cut_to_fit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import select
+
     channel = tmp_path / "events"
     channel.touch()
     monkeypatch.setenv("NB2PIPE_PROGRESS", str(channel))
+    monkeypatch.setattr(progress, "_key", None)
+    progress.emit({"event": "step", "step": "a", "state": "running"})
+    assert channel.read_text() == ""  # a process given no key writes nothing
+    key = "ab" * 32
+    progress.authorize(key)
     progress.emit({"event": "step", "step": "a", "state": "running"})
     progress.emit({"event": "step", "step": "a", "state": "failed", "error": "x" * 10_000})
     lines = channel.read_text().splitlines()
-    assert json.loads(lines[0]) == {"event": "step", "step": "a", "state": "running"}
-    assert len(lines[1]) <= progress.MAX_LINE and json.loads(lines[1])["error"].endswith("[...]")
+    found = [progress.verified(line, bytes.fromhex(key)) for line in lines]
+    assert found[0] is not None and found[1] is not None
+    assert found[0][1] == {"event": "step", "step": "a", "state": "running"}
+    assert found[1][1]["error"].endswith("[...]")
+    assert all(len(line) < select.PIPE_BUF for line in lines)  # written at once
+    assert found[0][0] != found[1][0]  # each line its own nonce
+    assert progress.verified(lines[0], bytes.fromhex("cd" * 32)) is None  # another run's key
     monkeypatch.setenv("NB2PIPE_PROGRESS", str(tmp_path / "gone"))
     progress.emit({"event": "step"})  # a reader that went away is not an error
     assert not (tmp_path / "gone").exists()  # nor is its channel made again

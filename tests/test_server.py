@@ -43,11 +43,14 @@ NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 # --- run state -----------------------------------------------------------------------------
 
-def test_run_follows_progress_events_and_keeps_other_output_as_log() -> None:
+def test_run_follows_progress_events_and_keeps_other_output_as_log(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")  # the runs' server
     run = Run(id="r", path="nb.ipynb")
     run.apply('{"event": "phase", "phase": "prefect", "message": "Starting Prefect"}')
     assert (run.state, run.phase, run.message) == ("starting", "prefect", "Starting Prefect")
-    run.apply('{"event": "phase", "phase": "flow_run", "message": "flow run: x", "url": "x"}')
+    run.apply('{"event": "phase", "phase": "flow_run", "message": "flow run: x", '
+              '"url": "http://127.0.0.1:4200/runs/flow-run/x"}')
     run.apply('{"event": "step", "step": "load", "state": "running", "duration": null, '
               '"error": null}')
     run.apply("some print output")
@@ -66,7 +69,7 @@ def test_run_follows_progress_events_and_keeps_other_output_as_log() -> None:
     run.exited(1)
     assert (run.state, run.error, run.log) == ("failed", "step load failed", ["some print output"])
     assert run.report == "/tmp/report.html" and run.summary()["report"] is True
-    assert run.summary()["flow_run"] == "x"
+    assert run.summary()["flow_run"] == "http://127.0.0.1:4200/runs/flow-run/x"
     assert run.duration is not None and run.phase is None
 
 
@@ -364,8 +367,10 @@ def _fixture_documents(root: Path) -> dict[str, Any]:
     }
 
 
-def test_frontend_fixtures_are_current(tmp_path: Path, update_golden: bool) -> None:
+def test_frontend_fixtures_are_current(tmp_path: Path, update_golden: bool,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """labextension/test/types.test.ts checks the TypeScript types against these files."""
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")  # the runs' server
     for name, document in _fixture_documents(tmp_path).items():
         text = json.dumps(document, indent=2, sort_keys=True) + "\n"
         path = FIXTURES / name

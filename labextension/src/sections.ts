@@ -403,7 +403,7 @@ export class RunView {
         this.openReport(run.id);
       });
     }
-    if (run.flow_run) {
+    if (run.flow_run && isWebAddress(run.flow_run)) {
       const link = html(
         'a',
         'nb2pipe-flow-run-link',
@@ -416,6 +416,17 @@ export class RunView {
     }
     this.log.textContent = run.log.join('\n');
     this.logToggle.hidden = !run.log.length;
+  }
+}
+
+/** Whether a link may lead to `address`: http(s) only, never `javascript:` or `data:`. (The
+ * server checks that a flow run's address is the Prefect UI's; this keeps any other scheme
+ * out of an href whatever the server sends.) */
+export function isWebAddress(address: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(address).protocol);
+  } catch {
+    return false;
   }
 }
 

@@ -80,6 +80,31 @@ describe('the panel sections', () => {
     expect(without.querySelector('.nb2pipe-step-report-link')).toBeNull();
   });
 
+  it('links a flow run only to an http(s) address', () => {
+    const shown = (flowRun: string) => {
+      const view = new RunView(
+        run.id,
+        () => undefined,
+        id => `/nb2pipe/runs/${id}/report`,
+        () => undefined
+      );
+      view.show({ ...run, flow_run: flowRun });
+      return view.node
+        .querySelector<HTMLAnchorElement>('.nb2pipe-flow-run-link')
+        ?.getAttribute('href');
+    };
+    const page = 'http://127.0.0.1:4200/runs/flow-run/8d0607ae';
+    expect(shown(page)).toBe(page);
+    for (const hostile of [
+      'javascript:alert(document.cookie)',
+      ' JavaScript:alert(1)',
+      'data:text/html,<script>alert(1)</script>',
+      'not a url'
+    ]) {
+      expect(shown(hostile)).toBeUndefined();
+    }
+  });
+
   it('keeps only what follows the location in a step error', () => {
     expect(
       trimLocation("nb.ipynb: cell 5, line 1 (step 'x'): KeyError: 'a'")

@@ -1,10 +1,13 @@
 """The process that runs a flow for `nb2pipe run` (see supervise.py), in a process group of its
-own: `python -m nb2pipe.execute.child RUN.json RESULT.json`.
+own: `python -m nb2pipe.execute.child RUN.json RESULT.json KEY`.
 
 It runs the project with the options in RUN.json, its tasks writing step events to the channel
 in NB2PIPE_PROGRESS, and writes how the run ended to RESULT.json. Ctrl-C in the terminal reaches
 the supervisor, which sends SIGINT here: the flow run is marked cancelled (when the Prefect API
 answers within a second) and the process ends at once, without tracebacks.
+
+KEY is a pipe from the supervisor holding the key that signs the step events (see
+runtime/progress.py), read and closed before anything else.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ _EXIT = os._exit  # before a step's os._exit is watched (runtime/progress.py)
 
 
 def main(argv: list[str]) -> int:
-    spec, outcome = Path(argv[0]), Path(argv[1])
+    spec, outcome, key_pipe = Path(argv[0]), Path(argv[1]), int(argv[2])
+    key = _first_line(key_pipe)
+    os.close(key_pipe)
     document = json.loads(spec.read_text(encoding="utf-8"))
     signal.signal(signal.SIGINT, _interrupted)
     try:
         startup.import_prefect()
         with prefect_api.flow_run_links(_flow_run):
             result = run_project(Path(document["project"]), RunOptions(**document["options"]),
-                                 channel=os.environ["NB2PIPE_PROGRESS"])
+                                 channel=os.environ["NB2PIPE_PROGRESS"], key=key)
     except Exception as exc:  # flow.py does not import, Prefect cannot start, ...
         if os.environ.get("NB2PIPE_VERBOSE"):
             traceback.print_exc()
@@ -47,6 +52,16 @@ def main(argv: list[str]) -> int:
     emit({"event": "ended"})  # from here on, the supervisor stops a process slow to end
     startup.leave()
     return 0 if result.ok else 1
+
+
+def _first_line(fd: int) -> str:
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        line += chunk
+    return line.decode().strip()
 
 
 def _flow_run(url: str) -> None:

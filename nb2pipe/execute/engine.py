@@ -66,10 +66,10 @@ class RunResult:
 
 
 def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
-                channel: str | None = None) -> RunResult:
+                channel: str | None = None, key: str | None = None) -> RunResult:
     """Run the project's flow.py in this process. `channel`: a pipe someone else reads the
-    step events from (the run's reports are then theirs to build); by default one is made
-    here and read into the result."""
+    step events from, signed with `key` (the run's reports are then theirs to build); by
+    default one is made here and read into the result."""
     project = project.resolve()
     manifest = read_manifest(project)
     tracker = Tracker(list(manifest["order"]), emit)
@@ -77,11 +77,13 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
     if own is not None:
         own.follow(tracker.apply)
     events = str(own.path) if own is not None else channel
+    key = own.key if own is not None else key
     timing: dict[str, float] = {}
     started = time.perf_counter()
     try:
         with _environment(_settings(project, options, events)), _shared_server(options.runner):
             flow_module = load_flow(project)
+            _authorize(key)
             pipeline = getattr(flow_module, manifest["flow"]["function"])
             runtime = sys.modules[f"{RUNTIME}.runners"]
             runner = runtime.task_runner(options.runner, address=options.dask_address,
@@ -150,6 +152,19 @@ def load_flow(project: Path) -> ModuleType:
 
 
 _LOADED: list[str] = []  # project folders put on sys.path by load_flow
+
+
+def _authorize(key: str | None) -> None:
+    """Give the run's key to the project's runtime (its copy of nb2pipe/runtime) and to
+    nb2pipe's own, whose events this process writes too (the flow run's address)."""
+    from nb2pipe.runtime import progress
+
+    progress.authorize(key)
+    runtime = sys.modules[f"{RUNTIME}.progress"]
+    if not hasattr(runtime, "authorize"):
+        raise RuntimeError(f"{Path(runtime.__file__ or RUNTIME).parent.parent}: written by an "
+                           "older nb2pipe; convert the notebook again")
+    runtime.authorize(key)
 
 
 def _settings(project: Path, options: RunOptions, events: str | None) -> dict[str, str | None]:

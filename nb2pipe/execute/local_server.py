@@ -229,6 +229,12 @@ def _free_port() -> int:
 
 # --- status and stop ----------------------------------------------------------------------
 
+def recorded_api_url(root: Path | None = None) -> str | None:
+    """The API address the local server's record names (read only: not checked to answer)."""
+    server = _read_record(state_folder(root))
+    return server.api_url if server is not None else None
+
+
 def status(root: Path | None = None) -> Status:
     folder = state_folder(root)
     server = _read_record(folder)

@@ -9,10 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from nb2pipe.execute import local_server
+
+# Prefect Cloud serves its UI on another origin than its API.
+CLOUD = {"https://api.prefect.cloud:443": "https://app.prefect.cloud:443"}
 
 
 def configured_api_url() -> str | None:
@@ -37,6 +41,40 @@ def _profile_may_set_api_url() -> bool:
         return "PREFECT_API_URL" in profiles.read_text(encoding="utf-8")
     except OSError:
         return False
+
+
+def known_api_url() -> str | None:
+    """The API a run started now would use, without starting anything: PREFECT_API_URL when
+    set, else the local server's (when one was started)."""
+    return configured_api_url() or local_server.recorded_api_url()
+
+
+def ui_link(url: object, api_url: str | None) -> str | None:
+    """`url` if it is an http(s) address in the Prefect UI of `api_url` (on its origin, or on
+    PREFECT_UI_URL's when set), else None: where a flow run's link may lead."""
+    if not isinstance(url, str):
+        return None
+    allowed = {_origin(os.environ.get("PREFECT_UI_URL")), _origin(api_url)}
+    allowed.add(CLOUD.get(_origin(api_url) or ""))
+    found = _origin(url)
+    return url if found is not None and found in allowed else None
+
+
+def _origin(url: str | None) -> str | None:
+    """scheme://host:port of an http(s) URL; None for anything else, and for what a browser
+    may read differently from Python (spaces, control characters, backslashes, user names)."""
+    if not url or "\\" in url or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if (parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or "@" in parts.netloc):
+        return None
+    scheme = parts.scheme.lower()
+    return f"{scheme}://{parts.hostname}:{port or (443 if scheme == 'https' else 80)}"
 
 
 @contextlib.contextmanager

@@ -3,9 +3,9 @@ a pipe they write to, a reader following it, and the state of every step built f
 
 from __future__ import annotations
 
-import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 END = {"event": "end"}  # written by the reader's owner when the run is over
+PREFIX = "nb2pipe-run-"
 FINAL = ("completed", "cached", "failed", "skipped")
 
 
@@ -128,38 +129,45 @@ class Tracker:
 
 class Channel:
     """A named pipe in a temporary folder: tasks in any local process append events to it,
-    one line each, and a thread here reads them as they come."""
+    one signed line each (with `key`), and a thread here reads them as they come."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="nb2pipe-run-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         self.path = self.folder / "events"
+        self.key = secrets.token_hex(32)
         os.mkfifo(self.path)
         # Open for reading and writing: the pipe stays open between writers, never at EOF.
         self._fd = os.open(self.path, os.O_RDWR)
         self._thread: threading.Thread | None = None
 
     def follow(self, apply: Callable[[dict[str, Any]], None]) -> None:
+        from nb2pipe.runtime.progress import verified
+
+        key = bytes.fromhex(self.key)
+
         def read() -> None:
+            seen: set[str] = set()
             with os.fdopen(os.dup(self._fd), "r", encoding="utf-8", errors="replace") as lines:
                 for line in lines:
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
+                    found = verified(line, key)
+                    if found is None or found[0] in seen:  # not the run's, or a replay
                         continue
-                    if event == END:
+                    seen.add(found[0])
+                    if found[1] == END:
                         return
-                    if isinstance(event, dict):
-                        apply(event)
+                    apply(found[1])
 
         self._thread = threading.Thread(target=read, name="nb2pipe-progress", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
         """Read what is left, then stop (once)."""
+        from nb2pipe.runtime.progress import signed
+
         if self._fd < 0:
             return
         if self._thread is not None:
-            os.write(self._fd, (json.dumps(END) + "\n").encode())
+            os.write(self._fd, (signed(END, bytes.fromhex(self.key)) + "\n").encode())
             self._thread.join(timeout=10)
         os.close(self._fd)
         self._fd = -1

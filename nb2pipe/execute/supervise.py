@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
+from nb2pipe.execute import prefect_api
 from nb2pipe.execute.engine import RunOptions, RunResult, written_report
 from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker
 from nb2pipe.runtime.project import read_manifest
@@ -49,7 +50,15 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     raises Interrupted on Ctrl-C."""
     project = project.resolve()
     manifest = read_manifest(project)
-    tracker = Tracker(list(manifest["order"]), emit, warn, phase)
+    api_url = os.environ.get("PREFECT_API_URL")
+
+    def linked(name: str, message: str, url: str | None) -> None:
+        # The flow run's address, from Prefect's settings in the child (which a prefect.toml
+        # in the notebook's folder can change): shown only if it leads to the run's server.
+        if phase is not None and (url is None or prefect_api.ui_link(url, api_url)):
+            phase(name, message, url)
+
+    tracker = Tracker(list(manifest["order"]), emit, warn, linked)
     channel = Channel()
     ended = threading.Event()  # the child wrote how the run ended: all that is left is exiting
 
@@ -69,8 +78,16 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
         env["NB2PIPE_VERBOSE"] = "1"
     else:  # Prefect's own lines in the terminal (failed tasks' tracebacks): with --verbose
         env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
-    child = subprocess.Popen([sys.executable, "-m", "nb2pipe.execute.child", str(spec),
-                              str(outcome)], env=env, stdout=stdout, start_new_session=True)
+    # The key of the step events, through a pipe: not the environment (runtime/progress.py).
+    key_end, key = os.pipe()
+    os.write(key, f"{channel.key}\n".encode())
+    os.close(key)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "nb2pipe.execute.child", str(spec), str(outcome),
+             str(key_end)], env=env, stdout=stdout, start_new_session=True, pass_fds=(key_end,))
+    finally:
+        os.close(key_end)
     interrupted = False
     started = time.perf_counter()
     # Stopped from outside (the JupyterLab server ending a run, a closed terminal): like Ctrl-C.

@@ -15,12 +15,21 @@ A process that a step ends (`os._exit`, a crash in native code) cannot report it
 `os._exit` from a step first sends an "exit" event naming the cell, and a crash leaves Python's
 fault report in the channel's folder (NB2PIPE_PROGRESS + ".fault-PID"), for the reader to map to
 a cell.
+
+Each line is signed with the run's key (HMAC-SHA256), and the reader takes no other line. The
+key reaches the processes that run steps from the reader, through a pipe or a worker's start-up
+arguments (`authorize`), never through the environment: the channel's path is there, and so is
+whatever a step's subprocesses and kernels inherit or `/proc` shows. So nothing a step prints,
+and no program it starts, can pass for an event. (A step's own Python code shares its process
+with the key, as with everything else of that process: it can do whatever the user can.)
 """
 
 from __future__ import annotations
 
 import faulthandler
 import functools
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -32,20 +41,59 @@ from . import errors, project
 
 MAX_LINE = 3500  # under the size a pipe writes at once: lines from processes never interleave
 
+_key: bytes | None = None  # the run's key, from `authorize`
+
 
 def channel() -> str | None:
     return os.environ.get("NB2PIPE_PROGRESS") or None
 
 
+def authorize(key: str | None) -> None:
+    """Sign this process's events with the run's key (hex), as the reader gave it."""
+    global _key
+    _key = bytes.fromhex(key) if key else None
+
+
+def run_key() -> str | None:
+    """The run's key, for the worker processes this one starts (see runners.py)."""
+    return _key.hex() if _key is not None else None
+
+
+def signed(event: dict[str, Any], key: bytes) -> str:
+    """One line: the signature, a nonce (no two events are the same line, so none can be
+    replayed), the event's JSON. The JSON is cut to MAX_LINE at the error's text."""
+    body = json.dumps(event, default=repr)
+    if len(body) > MAX_LINE and isinstance(event.get("error"), str):
+        cut = len(body) - MAX_LINE + 20
+        body = json.dumps({**event, "error": event["error"][:-cut] + " [...]"}, default=repr)
+    payload = f"{os.urandom(12).hex()} {body}"
+    return f"{_signature(key, payload)} {payload}"
+
+
+def verified(line: str, key: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(nonce, event) of a line `signed` with `key`; None for any other line."""
+    signature, _, payload = line.rstrip("\n").partition(" ")
+    if not hmac.compare_digest(signature.encode(), _signature(key, payload).encode()):
+        return None
+    nonce, _, body = payload.partition(" ")
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    return (nonce, event) if isinstance(event, dict) else None
+
+
+def _signature(key: bytes, payload: str) -> str:
+    return hmac.new(key, payload.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+
+
 def emit(event: dict[str, Any]) -> None:
-    """Append one event to the channel (nothing when no channel is set, or it is gone)."""
+    """Append one event to the channel (nothing when no channel is set, or it is gone, or
+    this process was given no key)."""
     path = channel()
-    if path is None:
+    if path is None or _key is None:
         return
-    line = json.dumps(event, default=repr)
-    if len(line) > MAX_LINE and isinstance(event.get("error"), str):
-        cut = len(line) - MAX_LINE + 20
-        line = json.dumps({**event, "error": event["error"][:-cut] + " [...]"}, default=repr)
+    line = signed(event, _key)
     try:
         handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
     except OSError:  # the reader went away

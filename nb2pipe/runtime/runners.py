@@ -15,6 +15,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from . import progress
+
 
 def task_runner(kind: str | None = None, *, address: str | None = None,
                 workers: int | None = None) -> Any:
@@ -30,8 +32,10 @@ def task_runner(kind: str | None = None, *, address: str | None = None,
     cores = os.cpu_count() or 1
     if kind == "process":
         # Each worker imports the steps (and what they import) as it starts, not when its
-        # first step arrives with a value to hand over.
-        return _process_pool()(max_workers=workers or cores, initializer=warm_up)
+        # first step arrives with a value to hand over; it gets the run's key for its step
+        # events with its start-up arguments (not the environment: see progress.py).
+        return _process_pool()(max_workers=workers or cores, initializer=warm_up,
+                               initargs=(progress.run_key(),))
     if kind == "dask":
         if address:
             from prefect_dask.task_runners import DaskTaskRunner
@@ -69,8 +73,10 @@ def _process_pool() -> type:
     return ProcessPool
 
 
-def warm_up() -> None:
-    """A new worker process: import the steps and the serializers' libraries now."""
+def warm_up(key: str | None = None) -> None:
+    """A new worker process: the run's key for its step events; import the steps and the
+    serializers' libraries now."""
+    progress.authorize(key)
     for name in ("steps", "pandas", "pyarrow.ipc", "pyarrow.parquet"):
         with contextlib.suppress(ImportError):  # a project without pandas has no frames
             importlib.import_module(name)

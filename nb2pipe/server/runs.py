@@ -2,10 +2,12 @@
 
 A run is a subprocess in a process group of its own, so Stop and the server's shutdown end it
 together with whatever it started (workers, a temporary Prefect server). Its output is read in
-chunks, not lines: a step may print megabytes without a newline. Progress events update the
-run; any other line is log. A run ends when its process exits, even if something it left
-behind still holds the pipe. Every run is saved as a JSON file, so the history of a notebook's
-runs survives a restart of the Jupyter server.
+chunks, not lines: a step may print megabytes without a newline. Progress events come on its
+stdout, which only `nb2pipe run` itself writes; what the steps print comes on its stderr and
+is log, whatever it looks like. A flow run's link is kept only if it leads to the Prefect UI
+of the server the runs use. A run ends when its process exits, even if something it left
+behind still holds the pipes. Every run is saved as a JSON file, so the history of a
+notebook's runs survives a restart of the Jupyter server.
 """
 
 from __future__ import annotations
@@ -103,15 +105,15 @@ class Run:
         run.log = [str(line) for line in document.get("log", [])]
         run.error = document.get("error")
         run.report = document.get("report_file")
-        run.flow_run = document.get("flow_run")
+        run.flow_run = flow_run_link(document.get("flow_run"))
         run.started = float(document.get("started", 0.0))
         run.ended = document.get("ended")
         return run
 
     def apply(self, line: str) -> None:
-        """One line of the subprocess's output: a progress event, or text for the log.
-        Events of kinds not known here are left out (newer `nb2pipe run` versions may add
-        some)."""
+        """One line of the subprocess's stdout: a progress event (or, if not one, text for
+        the log). Events of kinds not known here are left out (newer `nb2pipe run` versions
+        may add some)."""
         event = _event(line)
         if event is None:
             self.add_log(line)
@@ -120,8 +122,8 @@ class Run:
         if kind == "phase":
             self.phase = _text(event.get("phase"))
             self.message = _text(event.get("message"))
-            if self.phase == "flow_run" and isinstance(event.get("url"), str):
-                self.flow_run = event["url"]
+            if self.phase == "flow_run":
+                self.flow_run = flow_run_link(event.get("url")) or self.flow_run
         elif kind == "step":
             if self.state == "starting":
                 self.state = "running"
@@ -178,6 +180,13 @@ class Run:
                 status["state"] = ("cancelled" if self.state == "cancelled" else
                                    "failed" if status["state"] == "running" else "skipped")
         self.phase = self.message = None
+
+
+def flow_run_link(url: object) -> str | None:
+    """`url` if it is an address in the Prefect UI of the server this server's runs use."""
+    from nb2pipe.execute import prefect_api
+
+    return prefect_api.ui_link(url, prefect_api.known_api_url())
 
 
 def _event(line: str) -> dict[str, Any] | None:
@@ -259,7 +268,7 @@ class RunStore:
         try:
             popen = subprocess.Popen(
                 command, cwd=notebook.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                stderr=subprocess.PIPE, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         except OSError as exc:
@@ -274,28 +283,35 @@ class RunStore:
         return run
 
     async def _follow(self, run: Run, process: _Process) -> None:
-        assert process.popen.stdout is not None
+        assert process.popen.stdout is not None and process.popen.stderr is not None
         loop = asyncio.get_running_loop()
-        stream = process.popen.stdout
-        fd = stream.fileno()
-        os.set_blocking(fd, False)
-        reader = LineReader(lambda line: self._apply(run, line))
+        streams = {process.popen.stdout: LineReader(lambda line: self._apply(run, line)),
+                   process.popen.stderr: LineReader(lambda line: self._log(run, line))}
+        open_streams = len(streams)
         closed = asyncio.Event()
 
-        def readable() -> None:
-            try:
-                chunk = os.read(fd, CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if chunk:
-                reader.feed(chunk)
-            else:
+        def follow(fd: int, reader: LineReader) -> None:
+            def readable() -> None:
+                nonlocal open_streams
+                try:
+                    chunk = os.read(fd, CHUNK)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    reader.feed(chunk)
+                    return
                 loop.remove_reader(fd)
-                closed.set()
+                open_streams -= 1
+                if not open_streams:
+                    closed.set()
 
-        loop.add_reader(fd, readable)
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, readable)
+
+        for stream, reader in streams.items():
+            follow(stream.fileno(), reader)
         try:
             returncode = await exit_code(process.popen)
             # Whatever the run left in its group (an orphaned Prefect server) goes too.
@@ -303,9 +319,10 @@ class RunStore:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closed.wait(), DRAIN_SECONDS)
         finally:
-            loop.remove_reader(fd)
-            stream.close()
-            reader.close()
+            for stream, reader in streams.items():
+                loop.remove_reader(stream.fileno())
+                stream.close()
+                reader.close()
             self._processes.pop(run.id, None)
         if process.stopping:
             run.cancelled(process.stopping)
@@ -314,6 +331,10 @@ class RunStore:
 
     def _apply(self, run: Run, line: str) -> None:
         run.apply(line)
+        self._save(run)
+
+    def _log(self, run: Run, line: str) -> None:
+        run.add_log(line)
         self._save(run)
 
     # --- stopping ----------------------------------------------------------------------
