@@ -11,12 +11,13 @@ PACKAGE = Path(__file__).parent.parent / "nb2pipe"
 
 # Bottom to top: a module imports from its own layer and the layers below it, never above.
 # The runtime is copied into every project and imports nothing else of nb2pipe (tested below);
-# model, errors, escaping and the diagnostic table are what every stage shares; then the stages
-# in the order a notebook flows through them; running a written project (execute) comes before
-# what writes or prepares one to run; the command line and the server sit on top.
+# model, errors, escaping, process groups and the diagnostic table are what every stage
+# shares; then the stages in the order a notebook flows through them; running a written
+# project (execute) comes before what writes or prepares one to run; the command line and the
+# server sit on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("runtime",),
-    ("", "model", "exceptions", "text", "diagnostics"),  # "": nb2pipe/__init__.py
+    ("", "model", "exceptions", "text", "groups", "diagnostics"),  # "": nb2pipe/__init__.py
     ("notebook",),
     ("analysis",),
     ("graph",),

@@ -1,11 +1,14 @@
-"""What a run says about itself: only the run's own processes report step events (never what
-a step prints, nor a program that knows the channel's path), and a flow run's link leads only
-to the Prefect UI."""
+"""What a run says about itself, and how it ends: only the run's own processes report step
+events (never what a step prints, nor a program that knows the channel's path), a flow run's
+link leads only to the Prefect UI, and a run killed outright leaves no process and, after the
+next run, no folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +21,7 @@ from browser.lab import Jupyter, running_jupyter, wait_until
 from support import write_notebook
 
 from nb2pipe.execute import prefect_api
-from nb2pipe.execute.progress import Channel
+from nb2pipe.execute.progress import PREFIX, Channel, remove_stale_folders
 from nb2pipe.runtime.progress import signed
 from nb2pipe.server.runs import Run
 
@@ -55,6 +58,36 @@ def test_the_channel_takes_only_lines_signed_with_the_run_key_and_each_once(
     channel.remove()
     assert taken == [{"event": "step", "step": "a", "state": "running"}]
     assert not channel.folder.exists()
+
+
+def test_run_folders_are_removed_once_no_process_of_their_run_holds_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    live = Channel()
+    dead = tmp_path / f"{PREFIX}dead"  # a run killed with all its processes: nothing holds it
+    (dead / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    (tmp_path / f"{PREFIX}link").symlink_to(outside)
+    (tmp_path / f"{PREFIX}file").write_text("x")
+    other = tmp_path / f"{PREFIX}other"  # held by another process, as a run's child holds it
+    other.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(other)!r}, os.O_RDONLY)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\ntime.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert remove_stale_folders(tmp_path) == [dead]
+        assert live.folder.is_dir() and other.is_dir() and (outside / "keep").exists()
+        assert (tmp_path / f"{PREFIX}file").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert remove_stale_folders(tmp_path) == [other]
+    live.remove()
+    assert not live.folder.exists()
 
 
 # --- a flow run's link ---------------------------------------------------------------------
@@ -179,3 +212,86 @@ def test_a_run_in_jupyter_is_failed_and_links_to_prefect_whatever_a_step_prints(
     assert json.dumps(FORGED[2]) in run["log"]  # shown as what the step printed
     history = jupyter.get("nb2pipe/runs", path="forging.ipynb")[1]
     assert history["runs"][0]["flow_run"] == run["flow_run"]
+
+
+def _run_processes(mark: str) -> list[int]:
+    """Live processes (zombies left out) whose environment carries `mark`."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if (process.environ().get("NB2PIPE_TEST_MARK") == mark
+                    and process.status() != psutil.STATUS_ZOMBIE and process.pid != os.getpid()):
+                found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _slow_notebook(path: Path, started: Path) -> Path:
+    return write_notebook(
+        path, (f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\ntime.sleep(600)\n"
+               "x = 1", "step:slow"), ("y = x", "step:after"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_killing_nb2pipe_run_ends_its_flow_and_every_process_of_it(
+        runner: str, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    notebook = _slow_notebook(tmp_path / "slow.ipynb", started)
+    mark = f"killed-{runner}-{os.getpid()}"
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "nb2pipe", "run", str(notebook), "--runner", runner],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=_environment(tmp_path / "cache", NB2PIPE_TEST_MARK=mark, TMPDIR=str(temporary)))
+    try:
+        wait_until(started.exists, 300, "the slow step starts")
+        assert len(_run_processes(mark)) > 1  # nb2pipe run and the flow's process, at least
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(timeout=60)
+        wait_until(lambda: not _run_processes(mark), 60, "every process of the run ends")
+        wait_until(lambda: not list(temporary.glob(f"{PREFIX}*")), 60,
+                   "the run's folder is removed")
+    finally:
+        _kill_all(mark)
+
+
+def _kill_all(mark: str) -> None:
+    """Stop every process of the run, then kill them: none can act on another's end."""
+    found = _run_processes(mark)
+    for number in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, number)
+
+
+@pytest.mark.integration
+def test_the_next_run_removes_the_folder_of_a_run_killed_with_all_its_processes(
+        tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    notebook = _slow_notebook(tmp_path / "slow.ipynb", started)
+    quick = write_notebook(tmp_path / "quick.ipynb", ("x = 1", "step:one"))
+    mark = f"all-killed-{os.getpid()}"
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = _environment(tmp_path / "cache", NB2PIPE_TEST_MARK=mark, TMPDIR=str(temporary))
+    supervisor = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(notebook)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_until(started.exists, 300, "the slow step starts")
+        [left] = temporary.glob(f"{PREFIX}*")
+        _kill_all(mark)  # nothing of the run is left to clean up
+        supervisor.wait(timeout=60)
+        wait_until(lambda: not _run_processes(mark), 60, "every process of the run ends")
+    finally:
+        _kill_all(mark)
+    assert left.is_dir()
+    done = subprocess.run([sys.executable, "-m", "nb2pipe", "run", str(quick)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not left.exists()
+    assert not list(temporary.glob(f"{PREFIX}*"))

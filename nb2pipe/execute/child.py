@@ -1,22 +1,26 @@
 """The process that runs a flow for `nb2pipe run` (see supervise.py), in a process group of its
-own: `python -m nb2pipe.execute.child RUN.json RESULT.json KEY`.
+own: `python -m nb2pipe.execute.child RUN.json RESULT.json LIFELINE`.
 
 It runs the project with the options in RUN.json, its tasks writing step events to the channel
 in NB2PIPE_PROGRESS, and writes how the run ended to RESULT.json. Ctrl-C in the terminal reaches
 the supervisor, which sends SIGINT here: the flow run is marked cancelled (when the Prefect API
 answers within a second) and the process ends at once, without tracebacks.
 
-KEY is a pipe from the supervisor holding the key that signs the step events (see
-runtime/progress.py), read and closed before anything else.
+LIFELINE is a pipe from the supervisor: its first line is the key that signs the step events;
+then it stays open for as long as the supervisor lives. A watchdog forked here before anything
+else waits for its end: a supervisor that was killed (`kill -9`) closes it without stopping the
+run, and the watchdog then stops every process of the run and removes the run's folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from types import FrameType
@@ -24,15 +28,19 @@ from uuid import UUID
 
 from nb2pipe.execute import prefect_api, startup
 from nb2pipe.execute.engine import RunOptions, run_project
+from nb2pipe.execute.supervise import MARK, stop_leftovers
+from nb2pipe.groups import group_alive
 from nb2pipe.runtime.progress import emit
 
 _EXIT = os._exit  # before a step's os._exit is watched (runtime/progress.py)
+WATCHDOG_WAIT = 10.0  # seconds the watchdog waits for the killed processes to be gone
 
 
 def main(argv: list[str]) -> int:
-    spec, outcome, key_pipe = Path(argv[0]), Path(argv[1]), int(argv[2])
-    key = _first_line(key_pipe)
-    os.close(key_pipe)
+    spec, outcome, lifeline = Path(argv[0]), Path(argv[1]), int(argv[2])
+    key = _first_line(lifeline)
+    _watchdog(lifeline, spec.parent)
+    os.close(lifeline)
     document = json.loads(spec.read_text(encoding="utf-8"))
     signal.signal(signal.SIGINT, _interrupted)
     try:
@@ -62,6 +70,33 @@ def _first_line(fd: int) -> str:
             break
         line += chunk
     return line.decode().strip()
+
+
+def _watchdog(lifeline: int, folder: Path) -> None:
+    """Fork a process that waits for the lifeline to end; if the run is still there then, its
+    supervisor was killed: stop every process of the run, remove its folder. (A supervisor
+    that ends normally stops the watchdog first, with the rest of the run.) Called while this
+    process has one thread, so forking is safe."""
+    group, mark = os.getpgrp(), os.environ.get(MARK, "")
+    if os.fork():
+        return
+    try:
+        os.setsid()  # out of the run's group: what stops the group does not stop this
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # hold none of the run's pipes open (the server reads one)
+            os.dup2(null, fd)
+        os.closerange(3, lifeline)
+        os.closerange(lifeline + 1, os.sysconf("SC_OPEN_MAX"))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while os.read(lifeline, 1024):
+            pass
+        stop_leftovers(group, mark)
+        deadline = time.monotonic() + WATCHDOG_WAIT
+        while time.monotonic() < deadline and group_alive(group):
+            time.sleep(0.1)
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        _EXIT(0)
 
 
 def _flow_run(url: str) -> None:

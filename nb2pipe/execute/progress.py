@@ -1,12 +1,19 @@
 """Step events of a run, as its tasks' state hooks write them (nb2pipe/runtime/progress.py):
-a pipe they write to, a reader following it, and the state of every step built from them."""
+a pipe they write to, a reader following it, and the state of every step built from them.
+
+The pipe lives in a temporary folder of the run (`nb2pipe-run-*`), locked for as long as a
+process of the run holds it open: a run killed with all its processes leaves its folder, which
+the next run removes (`remove_stale_folders`), never one whose run still lives."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable
@@ -132,7 +139,7 @@ class Channel:
     one signed line each (with `key`), and a thread here reads them as they come."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        self.folder, self.lock = _new_folder()
         self.path = self.folder / "events"
         self.key = secrets.token_hex(32)
         os.mkfifo(self.path)
@@ -175,6 +182,46 @@ class Channel:
     def remove(self) -> None:
         self.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.lock >= 0:
+            os.close(self.lock)
+            self.lock = -1
+
+
+def _new_folder() -> tuple[Path, int]:
+    """A new run folder, and the open descriptor that holds its lock (inherited by the run's
+    child process, so the lock lasts as long as either lives)."""
+    while True:
+        folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another run removes it, thinking it stale
+        if os.fstat(lock).st_nlink:
+            return folder, lock
+        os.close(lock)
+
+
+def remove_stale_folders(where: Path | None = None) -> list[Path]:
+    """Remove the folders of runs that are over without having removed them (killed with every
+    process of theirs): this user's `nb2pipe-run-*` folders whose lock nobody holds."""
+    removed = []
+    for entry in sorted(Path(where or tempfile.gettempdir()).glob(PREFIX + "*")):
+        try:
+            found = entry.lstat()
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+                continue
+            lock = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            with contextlib.suppress(BlockingIOError):
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.path.samestat(os.fstat(lock), entry.lstat()):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry)
+        except OSError:
+            continue
+        finally:
+            os.close(lock)
+    return removed
 
 
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')

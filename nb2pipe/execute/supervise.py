@@ -5,7 +5,8 @@ a step that Python cannot interrupt (a thread deep in a C call). So the run happ
 process, in a process group of its own; this process reads the step events and, when the child
 ends without finishing the run (or Ctrl-C is pressed), reports the step that was running, with
 its cell, and stops every process the run started: worker processes, a temporary Prefect server,
-notebook kernels.
+notebook kernels. If this process is killed outright, a watchdog of the child does it (child.py),
+and the next run removes the run's folder if nothing else could (progress.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import IO, Any
 
 from nb2pipe.execute import prefect_api
 from nb2pipe.execute.engine import RunOptions, RunResult, written_report
-from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker
+from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker, remove_stale_folders
 from nb2pipe.runtime.project import read_manifest
 
 GRACE = 3.0  # seconds a stopped run has to end by itself before it is killed
@@ -59,6 +60,7 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
             phase(name, message, url)
 
     tracker = Tracker(list(manifest["order"]), emit, warn, linked)
+    remove_stale_folders()
     channel = Channel()
     ended = threading.Event()  # the child wrote how the run ended: all that is left is exiting
 
@@ -78,16 +80,20 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
         env["NB2PIPE_VERBOSE"] = "1"
     else:  # Prefect's own lines in the terminal (failed tasks' tracebacks): with --verbose
         env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
-    # The key of the step events, through a pipe: not the environment (runtime/progress.py).
-    key_end, key = os.pipe()
-    os.write(key, f"{channel.key}\n".encode())
-    os.close(key)
+    # The lifeline: the key of the step events, then open until this process ends (child.py).
+    lifeline_end, lifeline = os.pipe()
+    os.write(lifeline, f"{channel.key}\n".encode())
     try:
         child = subprocess.Popen(
             [sys.executable, "-m", "nb2pipe.execute.child", str(spec), str(outcome),
-             str(key_end)], env=env, stdout=stdout, start_new_session=True, pass_fds=(key_end,))
+             str(lifeline_end)], env=env, stdout=stdout, start_new_session=True,
+            pass_fds=(lifeline_end, channel.lock))
+    except BaseException:
+        os.close(lifeline)
+        channel.remove()
+        raise
     finally:
-        os.close(key_end)
+        os.close(lifeline_end)
     interrupted = False
     started = time.perf_counter()
     # Stopped from outside (the JupyterLab server ending a run, a closed terminal): like Ctrl-C.
@@ -107,7 +113,7 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
             exited.set()
             ended.set()
         channel.close()
-        _stop_leftovers(child.pid, mark)
+        stop_leftovers(child.pid, mark)
         finished = _read(outcome)
         if interrupted:
             tracker.interrupted()
@@ -119,6 +125,7 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
                            else "the run stopped before it ran")
     finally:
         channel.remove()
+        os.close(lifeline)  # the watchdog was stopped with the rest: it does nothing
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     failed = tracker.failed
@@ -168,15 +175,19 @@ def _reap(child: subprocess.Popen[bytes], ended: threading.Event,
             os.killpg(child.pid, signal.SIGKILL)
 
 
-def _stop_leftovers(group: int, mark: str) -> None:
-    """Kill what the run left behind: its process group, and processes that left the group
-    (notebook kernels start sessions of their own) but carry the run's mark."""
+def stop_leftovers(group: int, mark: str) -> None:
+    """Kill what the run left behind (but this process): its process group, and processes
+    that left the group (notebook kernels start sessions of their own, the watchdog one too)
+    but carry the run's mark."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signal.SIGKILL)
+    if not mark:
+        return
     needle = f"{MARK}={mark}".encode()
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
+            if (needle in (entry / "environ").read_bytes().split(b"\0")
+                    and int(entry.name) != os.getpid()):
                 os.kill(int(entry.name), signal.SIGKILL)
         except (OSError, ValueError):
             continue

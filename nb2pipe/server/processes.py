@@ -10,7 +10,8 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from nb2pipe.groups import group_alive
 
 EVENT_BYTES = 1 << 20  # a line longer than this is cut (a progress event is one line)
 CHUNK = 1 << 16
@@ -79,30 +80,6 @@ async def exit_code(popen: subprocess.Popen[bytes]) -> int:
 def signal_group(group: int, number: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, number)
-
-
-def group_alive(group: int) -> bool:
-    """Whether a process of the group is still running (zombies waiting to be reaped, which
-    no longer run, do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(group, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 2 and fields[2] == str(group) and fields[0] not in ("Z", "X"):
-            return True
-    return False
 
 
 async def end_group(group: int, grace: float) -> None:

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.groups import group_alive
 from nb2pipe.server.processes import (
     CHUNK,
     LineReader,
     end_group,
     exit_code,
-    group_alive,
     signal_group,
 )
 
