@@ -337,6 +337,8 @@ def test_a_jupyter_servers_runs_share_one_local_server(tmp_path: Path, cache: Pa
         runs = [jupyter.wait_for_run(run_id) for run_id in ids]
         assert [run["state"] for run in runs] == ["completed", "completed"], runs
         server = record(cache)
+        # the panel's link: to the local server's UI, the server it knows from its record
+        assert all(run["flow_run"].startswith(f"{server.url}/runs/flow-run/") for run in runs)
         status, started = jupyter.post("nb2pipe/runs", {"path": notebooks[2].name})
         assert jupyter.wait_for_run(started["id"])["state"] == "completed"
     assert record(cache) == server and servers_in(cache / "server") == [server.pid]
