@@ -15,7 +15,12 @@ For every notebook of the corpus (built by `benchmarks/corpus_build.py`) and eac
     python benchmarks/corpus.py --json out.json      # also every record as JSON
     python benchmarks/corpus.py --from-json out.json # print the summary of an earlier run
     python benchmarks/corpus.py --only kaggle --split cells --jobs 1
-    python benchmarks/corpus.py --execute            # the executed tier: `nb2pipe verify`
+    python benchmarks/corpus.py --execute --jobs 1 --json out.json
+                                                     # the executed tier: papermill, check and
+                                                     # verify, figures per half (see
+                                                     # corpus_execute.py)
+    python benchmarks/corpus.py --execute --half held-out --resume out.partial.jsonl
+    python benchmarks/corpus.py --executed-from out.json   # its figures again
     python benchmarks/corpus.py --from-json out.json --nb201-sample 40 --seed 9
                                                      # NB201 errors of a seeded sample, to judge
 
@@ -27,30 +32,25 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import hashlib
 import json
 import os
 import random
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus_execute
 from corpus_build import (
-    EXECUTED_TSV,
     NOTEBOOKS_TSV,
     Entry,
     corpus_dir,
@@ -564,114 +564,6 @@ def nb201_sample(path: str, size: int, seed: int, corpus: Path) -> int:
     return 0
 
 
-@dataclass
-class Verified:
-    notebook: str
-    split: str
-    check: int
-    verify: int | None
-    seconds: float
-    result: str  # "pass", or the first divergence / failure
-    output: str = ""
-
-
-@contextlib.contextmanager
-def prefect_server(home: Path) -> Iterator[str]:
-    """One Prefect server on a free loopback port for the whole tier: no temporary server
-    (and database) per verify."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen([*tool("prefect"), "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port), "--no-ui"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"the Prefect server did not start; see {home / 'server.log'}")
-            time.sleep(1)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
-        log.close()
-
-
-def verify_one(entry: Entry, corpus: Path, timeout: float, api: str) -> Verified:
-    """`nb2pipe verify` on a copy of the notebook and its data in a fresh folder."""
-    split = entry.split or "cells"
-    name = f"{entry.repo}/{entry.path}"
-    with tempfile.TemporaryDirectory(prefix="nb2pipe-executed-") as tmp:
-        root = Path(tmp)
-        for rel in [entry.path, *entry.data]:
-            source = corpus / entry.folder / rel
-            target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target, dirs_exist_ok=True)
-            else:
-                shutil.copy2(source, target)
-        notebook = root / entry.path
-        check = run([*tool("nb2pipe"), "check", str(notebook), "--split", split])
-        if check.code != 0:
-            first = next((line for line in check.out.splitlines() if " error: " in line),
-                         last_line(check.err))
-            return Verified(name, split, check.code, None, check.wall,
-                            f"check exit {check.code}: {first.split(': ', 2)[-1][:200]}")
-        env = dict(os.environ, MPLBACKEND="Agg", NB2PIPE_CACHE_DIR=str(root / ".cache"),
-                   PREFECT_API_URL=api)
-        done = run([*tool("nb2pipe"), "verify", str(notebook), "--split", split],
-                   cwd=notebook.parent, timeout=timeout, env=env)
-        output = (done.out + done.err)[-4000:]
-        if done.timed_out:
-            result = f"timed out after {timeout:.0f} s"
-        elif done.code == 0:
-            result = "pass"
-        else:
-            lines = [line for line in (done.err + done.out).splitlines()
-                     if "first divergence" in line or "Error" in line]
-            result = (lines[0] if lines else last_line(done.err or done.out))[:400]
-        return Verified(name, split, 0, done.code, done.wall, result, output)
-
-
-def execute(args: argparse.Namespace) -> int:
-    corpus = corpus_dir(args.corpus)
-    entries = select_entries(args, EXECUTED_TSV)
-    missing = [e for e in entries if not e.local(corpus).exists()]
-    if missing:
-        sys.exit(f"{len(missing)} notebooks missing under {corpus} (first: "
-                 f"{missing[0].local(corpus)}): run python benchmarks/corpus_build.py")
-    start = time.perf_counter()
-    with (tempfile.TemporaryDirectory(prefix="nb2pipe-prefect-") as home,
-          prefect_server(Path(home)) as api, ThreadPoolExecutor(args.jobs) as pool):
-        results = []
-        for r in pool.map(lambda e: verify_one(e, corpus, args.timeout, api), entries):
-            print(f"  {r.notebook}: {r.result[:120]}", file=sys.stderr, flush=True)
-            results.append(r)
-    wall = time.perf_counter() - start
-    width = max(len(r.notebook) for r in results)
-    for r in results:
-        print(f"{r.notebook.ljust(width)}  {r.split:8}  {r.seconds:6.1f} s  {r.result}")
-    passed = sum(1 for r in results if r.result == "pass")
-    print(f"\nexecuted tier: {passed}/{len(results)} pass `nb2pipe verify`; "
-          f"wall time {wall:.0f} s with {args.jobs} jobs")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"wall": wall, "jobs": args.jobs, "results": [asdict(r) for r in results]},
-            indent=1))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", help="corpus folder (default $NB2PIPE_CORPUS or "
@@ -693,9 +585,14 @@ def main(argv: list[str] | None = None) -> int:
                         ".partial.jsonl) and redo only convert, ruff and import")
     parser.add_argument("--from-json", metavar="FILE", help="summarize an earlier --json run")
     parser.add_argument("--execute", action="store_true",
-                        help="the executed tier: nb2pipe verify on corpus_executed.tsv")
+                        help="the executed tier (corpus_executed.tsv): papermill, nb2pipe "
+                        "check and nb2pipe verify, figures per half")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds per verify in --execute (default 600)")
+    parser.add_argument("--executed-from", metavar="FILE",
+                        help="the figures of an earlier --execute run (its --json file or "
+                        ".partial.jsonl)")
+    corpus_execute.add_arguments(parser)
     parser.add_argument("--nb201-sample", type=int, metavar="N",
                         help="with --from-json: print a seeded sample of N notebooks with NB201 "
                         "errors, with their lines, for review (--seed)")
@@ -704,8 +601,11 @@ def main(argv: list[str] | None = None) -> int:
         return nb201_sample(args.from_json, args.nb201_sample, args.seed, corpus_dir(args.corpus))
     if args.from_json:
         return from_json(args.from_json)
+    if args.executed_from:
+        corpus_execute.report(corpus_execute.load(Path(args.executed_from)))
+        return 0
     if args.execute:
-        return execute(args)
+        return corpus_execute.execute(args)
     return benchmark(args)
 
 

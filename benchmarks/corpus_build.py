@@ -12,9 +12,15 @@ their repositories into a folder that is not committed.
 
 Pinned lists (tab-separated, committed):
   corpus_notebooks.tsv   repo, commit, path, source   every notebook of the corpus
-  corpus_executed.tsv    repo, commit, path, data, split   notebooks that run offline, with
-                         the data files and folders they read (comma-separated) and the split
-                         that verify uses
+  corpus_executed.tsv    repo, commit, path, data, split, half   notebooks that run offline,
+                         with the data files and folders they read (comma-separated), the split
+                         that verify uses and the half they belong to: `tuning` or `held-out`
+                         (by repository, see `--halves`), or `earlier` (the tier's first 30
+                         notebooks, from repositories the analysis was tuned on before)
+
+    python benchmarks/corpus_build.py --halves        # recompute the half of every new row
+    python benchmarks/corpus_build.py --executed-only --half tuning --half held-out
+                                                      # only those rows of the executed tier
 
 A mirror is a git directory holding the pinned commit, looked up as
 $NB2PIPE_MIRRORS/<owner>+<name>/repo (default /work/.mirror), e.g. made with
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import os
 import random
 import re
@@ -88,6 +95,7 @@ class Entry:
     path: str
     extra: str  # the source kind (notebooks list) or the data paths (executed list)
     split: str = ""  # executed list: how cells become steps for verify (default cells)
+    half: str = ""  # executed list: "tuning", "held-out" or "earlier"
 
     @property
     def folder(self) -> str:
@@ -116,7 +124,7 @@ def mirror(repo: str) -> Path:
 def read_list(path: Path) -> list[Entry]:
     with path.open(newline="") as handle:
         rows = list(csv.reader(handle, delimiter="\t"))
-    return [Entry(*row[:5]) for row in rows[1:] if row and not row[0].startswith("#")]
+    return [Entry(*row[:6]) for row in rows[1:] if row and not row[0].startswith("#")]
 
 
 def write_list(path: Path, header: list[str], entries: list[Entry]) -> None:
@@ -125,6 +133,49 @@ def write_list(path: Path, header: list[str], entries: list[Entry]) -> None:
         writer.writerow(header)
         for entry in entries:
             writer.writerow([entry.repo, entry.commit, entry.path, entry.extra])
+
+
+EXECUTED_HEADER = ["repo", "commit", "path", "data", "split", "half"]
+HALVES = ("tuning", "held-out")
+EARLIER = "earlier"
+
+
+def write_executed(path: Path, entries: list[Entry]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(EXECUTED_HEADER)
+        for e in entries:
+            writer.writerow([e.repo, e.commit, e.path, e.extra, e.split, e.half])
+
+
+def halves(entries: list[Entry]) -> dict[str, str]:
+    """Each repository's half: the largest repositories first (ties in a seeded order), each to
+    the half with fewer notebooks so far. A repository lies wholly in one half, so what is
+    learnt from a tuning notebook cannot leak through a sibling notebook in the held-out half;
+    the order depends on the list alone, never on results."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.repo] = counts.get(e.repo, 0) + 1
+
+    def seeded(repo: str) -> str:
+        return hashlib.sha256(f"{SEED}:{repo}".encode()).hexdigest()
+
+    sizes = dict.fromkeys(HALVES, 0)
+    found: dict[str, str] = {}
+    for repo in sorted(counts, key=lambda r: (-counts[r], seeded(r))):
+        half = min(HALVES, key=lambda h: (sizes[h], HALVES.index(h)))
+        found[repo] = half
+        sizes[half] += counts[repo]
+    return found
+
+
+def assign_halves(entries: list[Entry]) -> list[Entry]:
+    """The rows with their half recomputed; rows of the earlier tier keep theirs."""
+    fresh = [e for e in entries if e.half != EARLIER]
+    by_repo = halves(fresh)
+    return [e if e.half == EARLIER else Entry(e.repo, e.commit, e.path, e.extra,
+                                              e.split or "cells", by_repo[e.repo])
+            for e in entries]
 
 
 def git(repo: str, *args: str) -> str:
@@ -226,7 +277,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select", action="store_true",
                         help=f"re-pick {NOTEBOOKS_TSV.name} from the mirrors' current HEADs")
     parser.add_argument("--clean", action="store_true", help="empty the corpus folder first")
+    parser.add_argument("--halves", action="store_true",
+                        help=f"recompute the half of every row of {EXECUTED_TSV.name} (by "
+                        "repository) and write it back")
+    parser.add_argument("--executed-only", action="store_true",
+                        help=f"write only the notebooks of {EXECUTED_TSV.name}")
+    parser.add_argument("--half", action="append", choices=(*HALVES, EARLIER),
+                        help="with --executed-only: only rows of this half (repeatable)")
     args = parser.parse_args(argv)
+    if args.halves:
+        entries = assign_halves(read_list(EXECUTED_TSV))
+        write_executed(EXECUTED_TSV, entries)
+        for half in (*HALVES, EARLIER):
+            mine = [e for e in entries if e.half == half]
+            print(f"{half}: {len(mine)} notebooks from {len({e.repo for e in mine})} "
+                  "repositories")
     if args.select:
         entries = select()
         write_list(NOTEBOOKS_TSV, ["repo", "commit", "path", "source"], entries)
@@ -234,15 +299,18 @@ def main(argv: list[str] | None = None) -> int:
     out = corpus_dir(args.out)
     if args.clean and out.exists():
         shutil.rmtree(out)
-    notebooks = read_list(NOTEBOOKS_TSV)
+    notebooks = [] if args.executed_only else read_list(NOTEBOOKS_TSV)
     executed = read_list(EXECUTED_TSV) if EXECUTED_TSV.exists() else []
+    if args.half:
+        executed = [e for e in executed if e.half in args.half]
     written = build(out, notebooks, executed)
     kinds: dict[str, int] = {}
     for entry in notebooks:
         kinds[entry.extra] = kinds.get(entry.extra, 0) + 1
     summary = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
     print(f"{out}: {len(notebooks)} notebooks from {len({e.repo for e in notebooks})} "
-          f"repositories ({summary}); {len(executed)} in the executed tier; {written} files")
+          f"repositories ({summary}); {len(executed)} in the executed tier from "
+          f"{len({e.repo for e in executed})} repositories; {written} files")
     return 0
 
 

@@ -1,0 +1,67 @@
+"""The executed corpus tier's bookkeeping: the split into halves and the figures per half."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import corpus_build
+import corpus_execute
+from corpus_build import Entry
+
+
+def _entries(sizes: dict[str, int], half: str = "") -> list[Entry]:
+    return [Entry(repo, "0" * 40, f"nb{n}.ipynb", "", "cells", half)
+            for repo, count in sizes.items() for n in range(count)]
+
+
+def test_halves_keep_each_repository_whole_and_balance_the_notebooks() -> None:
+    sizes = {"a/one": 9, "b/two": 7, "c/three": 5, "d/four": 4, "e/five": 3, "f/six": 2}
+    found = corpus_build.halves(_entries(sizes))
+    assert set(found) == set(sizes)
+    totals = {h: sum(sizes[r] for r, half in found.items() if half == h)
+              for h in corpus_build.HALVES}
+    assert abs(totals["tuning"] - totals["held-out"]) <= 2, totals
+    # The same list gives the same split, whatever order its rows are in.
+    shuffled = list(reversed(_entries(sizes)))
+    assert corpus_build.halves(shuffled) == found
+
+
+def test_rows_of_the_earlier_tier_keep_their_half() -> None:
+    rows = _entries({"old/repo": 3}, "earlier") + _entries({"a/one": 2, "b/two": 2})
+    assigned = corpus_build.assign_halves(rows)
+    assert [e.half for e in assigned[:3]] == ["earlier"] * 3
+    assert {e.half for e in assigned[3:]} == {"tuning", "held-out"}
+
+
+def test_read_list_reads_the_half_column(tmp_path: Path) -> None:
+    rows = _entries({"a/one": 1}, "held-out")
+    path = tmp_path / "executed.tsv"
+    corpus_build.write_executed(path, rows)
+    assert corpus_build.read_list(path) == rows
+
+
+def _record(half: str, papermill: str, check: str, verify: str) -> corpus_execute.Executed:
+    return corpus_execute.Executed(f"r/{half}-{check}-{verify}", "r", half, "cells",
+                                   papermill=papermill, check=check, verify=verify)
+
+
+def test_figures_leave_out_papermill_failures_and_count_green_checks_that_fail() -> None:
+    records = [
+        _record("tuning", "ok", "clean", "pass"),
+        _record("tuning", "ok", "warnings", "diverges"),  # green, computes another value
+        _record("tuning", "ok", "clean", "fails"),  # green, a step fails
+        _record("tuning", "ok", "errors", "refused"),  # check said no: not green
+        _record("tuning", "SyntaxError: print", "", ""),  # does not run at all: left out
+    ]
+    s = corpus_execute.summarize(records)
+    assert s["notebooks"] == 5
+    assert s["papermill_fails"] == 1
+    assert s["counted"] == 4
+    assert s["passed"] == 1
+    assert s["green_but_fails"] == 2
+    assert s["check"] == {"clean": 2, "warnings": 1, "errors": 1, "crash": 0}
+    assert s["verify"]["refused"] == 1
