@@ -230,20 +230,28 @@ def verify(notebook: Path, split: str, api: str, timeout: float, record: Execute
 
 
 def execute_one(entry: Entry, corpus: Path, api: str, options: argparse.Namespace,
-                kernels: set[str], offline: list[str]) -> Executed:
+                kernels: set[str], offline: list[str],
+                screened: dict[str, Executed]) -> Executed:
     split = entry.split or "cells"
     record = Executed(f"{entry.repo}/{entry.path}", entry.repo, entry.half or "tuning", split)
     with tempfile.TemporaryDirectory(prefix="nb2pipe-executed-") as tmp:
         notebook, record.kernel = materialize(entry, corpus, Path(tmp), kernels)
-        pristine = Path(tmp) / ".pristine"
-        shutil.copytree(notebook.parent, pristine, ignore=shutil.ignore_patterns(".pristine"))
-        record.papermill, record.papermill_seconds = papermill(notebook, offline,
-                                                               options.papermill_timeout)
+        earlier = screened.get(record.notebook)
+        if earlier is not None and earlier.papermill:
+            record.papermill, record.papermill_seconds = (earlier.papermill,
+                                                          earlier.papermill_seconds)
+        else:
+            pristine = Path(tmp) / ".pristine"
+            shutil.copytree(notebook.parent, pristine,
+                            ignore=shutil.ignore_patterns(".pristine"))
+            record.papermill, record.papermill_seconds = papermill(
+                notebook, offline, options.papermill_timeout)
+            # The files the notebook wrote are gone again: verify starts where papermill
+            # started.
+            shutil.rmtree(notebook.parent)
+            shutil.copytree(pristine, notebook.parent)
         if not record.counted or options.papermill_only:
             return record
-        # The files the notebook wrote are gone again: verify starts where papermill started.
-        shutil.rmtree(notebook.parent)
-        shutil.copytree(pristine, notebook.parent)
         check(notebook, split, record)
         if record.check == "errors":
             record.verify = "refused"
@@ -325,6 +333,9 @@ def execute(options: argparse.Namespace) -> int:
     partial = Path(options.json).with_suffix(".partial.jsonl") if options.json else None
     if partial and partial != Path(options.resume or ""):
         partial.write_text("".join(json.dumps(asdict(r)) + "\n" for r in done.values()))
+    screened: dict[str, Executed] = {}
+    for path in options.papermill_from or []:
+        screened.update((r.notebook, r) for r in load(Path(path)))
     kernels = installed_kernels()
     offline = offline_prefix() if options.offline else []
     if options.offline and not offline:
@@ -336,8 +347,10 @@ def execute(options: argparse.Namespace) -> int:
           (contextlib.nullcontext("") if options.papermill_only
            else prefect_server(Path(home))) as api,
           ThreadPoolExecutor(options.jobs) as pool):
-        for n, r in enumerate(pool.map(
-                lambda e: execute_one(e, corpus, api, options, kernels, offline), todo), 1):
+        def one(entry: Entry) -> Executed:
+            return execute_one(entry, corpus, api, options, kernels, offline, screened)
+
+        for n, r in enumerate(pool.map(one, todo), 1):
             records.append(r)
             if partial:
                 with partial.open("a") as handle:
@@ -427,6 +440,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--papermill-timeout", type=float, default=PAPERMILL_TIMEOUT,
                         help=f"--execute: seconds per papermill run (default "
                         f"{PAPERMILL_TIMEOUT:.0f})")
+    parser.add_argument("--papermill-from", metavar="FILE", action="append",
+                        help="--execute: take the papermill result of each notebook from an "
+                        "earlier run (a --papermill-only screening, its --json or "
+                        ".partial.jsonl) instead of running it once more (repeatable)")
     parser.add_argument("--no-offline", dest="offline", action="store_false",
                         help="--execute: let papermill runs reach the network")
     parser.add_argument("--resume", metavar="FILE",
