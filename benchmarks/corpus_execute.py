@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -299,6 +300,8 @@ def select(options: argparse.Namespace) -> list[Entry]:
         entries = [e for e in entries if (e.half or "tuning") in options.half]
     if options.only:
         entries = [e for e in entries if options.only in f"{e.repo}/{e.path}"]
+    if options.shuffle is not None:  # a run cut short is then a random sample of the tier
+        random.Random(options.shuffle).shuffle(entries)
     return entries
 
 
@@ -449,5 +452,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="FILE",
                         help="--execute: keep the records of an earlier run (its --json file "
                         "or .partial.jsonl) and run only the notebooks it lacks")
+    parser.add_argument("--shuffle", type=int, metavar="SEED",
+                        help="--execute: run the notebooks in a seeded random order")
     parser.add_argument("--verify-after-crash", action="store_true",
                         help="--execute: run verify even when check crashes")
