@@ -302,6 +302,9 @@ def select(options: argparse.Namespace) -> list[Entry]:
         entries = [e for e in entries if options.only in f"{e.repo}/{e.path}"]
     if options.shuffle is not None:  # a run cut short is then a random sample of the tier
         random.Random(options.shuffle).shuffle(entries)
+    if options.part:  # "K/N": every N-th notebook from the K-th, for runs side by side
+        k, n = (int(x) for x in options.part.split("/"))
+        entries = entries[k::n]
     return entries
 
 
@@ -454,5 +457,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "or .partial.jsonl) and run only the notebooks it lacks")
     parser.add_argument("--shuffle", type=int, metavar="SEED",
                         help="--execute: run the notebooks in a seeded random order")
+    parser.add_argument("--part", metavar="K/N",
+                        help="--execute: only every N-th notebook from the K-th (0-based), to "
+                        "share a tier between runs")
     parser.add_argument("--verify-after-crash", action="store_true",
                         help="--execute: run verify even when check crashes")
