@@ -213,21 +213,32 @@ def verify(notebook: Path, split: str, api: str, timeout: float, record: Execute
                cwd=notebook.parent, timeout=timeout, env=env)
     record.verify_seconds = done.wall
     record.output = (done.out + done.err)[-4000:]
-    text = done.err + done.out
-    if done.timed_out:
-        record.verify, record.result = "timeout", f"timed out after {timeout:.0f} s"
-    elif done.code == 0:
-        record.verify = "pass"
-    elif "Traceback (most recent call last)" in done.err:
-        record.verify, record.result = "crash", last_line(done.err)
-    elif "first divergence" in text:
-        record.verify = "diverges"
-        record.result = next(line for line in text.splitlines() if "first divergence" in line)
-    else:
-        record.verify = "fails"
-        lines = [line for line in done.err.splitlines() if line.startswith("nb2pipe:")]
-        record.result = (lines[0] if lines else last_line(done.err or done.out))
-    record.result = record.result[:600]
+    record.verify, record.result = outcome(done.code, done.timed_out, timeout, done.out,
+                                           done.err)
+
+
+def outcome(code: int, timed_out: bool, timeout: float, out: str, err: str) -> tuple[str, str]:
+    """verify's outcome and its first line of explanation. A step that raises is a failure
+    even though Prefect logs its traceback; a traceback with no step error is nb2pipe's own."""
+    text = err + out
+    lines = text.splitlines()
+    if timed_out:
+        return "timeout", f"timed out after {timeout:.0f} s"
+    if code == 0:
+        return "pass", ""
+    if "first divergence" in text:
+        return "diverges", next(line for line in lines if "first divergence" in line)[:600]
+    errors = [n for n, line in enumerate(lines) if "StepError: " in line]
+    if errors:
+        n = errors[-1]
+        found = lines[n].split("StepError: ", 1)[1]
+        if n + 1 < len(lines) and lines[n + 1].startswith("    "):
+            found += " | " + lines[n + 1].strip()
+        return "fails", found[:600]
+    told = [line for line in err.splitlines() if line.startswith("nb2pipe:")]
+    if "Traceback (most recent call last)" in err:
+        return "crash", (told[-1] if told else last_line(err))[:600]
+    return "fails", (told[0] if told else last_line(err or out))[:600]
 
 
 def execute_one(entry: Entry, corpus: Path, api: str, options: argparse.Namespace,
@@ -321,7 +332,11 @@ def load(path: Path) -> list[Executed]:
     else:
         rows = json.loads(path.read_text())["records"]
     halves = {f"{e.repo}/{e.path}": e.half for e in read_list(EXECUTED_TSV)}
-    return [Executed(**{**r, "half": halves.get(r["notebook"], r["half"])}) for r in rows]
+    records = [Executed(**{**r, "half": halves.get(r["notebook"], r["half"])}) for r in rows]
+    for r in records:  # outcomes again from the output kept, as outcome() reads them now
+        if r.verify in ("fails", "crash") and r.output:
+            r.verify, r.result = outcome(1, False, 0.0, "", r.output)
+    return records
 
 
 def execute(options: argparse.Namespace) -> int:
