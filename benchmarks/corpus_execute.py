@@ -253,15 +253,14 @@ def execute_one(entry: Entry, corpus: Path, api: str, options: argparse.Namespac
             record.papermill, record.papermill_seconds = (earlier.papermill,
                                                           earlier.papermill_seconds)
         else:
-            pristine = Path(tmp) / ".pristine"
-            shutil.copytree(notebook.parent, pristine,
-                            ignore=shutil.ignore_patterns(".pristine"))
-            record.papermill, record.papermill_seconds = papermill(
-                notebook, offline, options.papermill_timeout)
-            # The files the notebook wrote are gone again: verify starts where papermill
-            # started.
-            shutil.rmtree(notebook.parent)
-            shutil.copytree(pristine, notebook.parent)
+            with tempfile.TemporaryDirectory(prefix="nb2pipe-pristine-") as pristine:
+                shutil.copytree(tmp, pristine, dirs_exist_ok=True)
+                record.papermill, record.papermill_seconds = papermill(
+                    notebook, offline, options.papermill_timeout)
+                # The files the notebook wrote are gone again: verify starts where papermill
+                # started (the copy is outside the folder: a notebook may sit at its top).
+                shutil.rmtree(tmp)
+                shutil.copytree(pristine, tmp)
         if not record.counted or options.papermill_only:
             return record
         check(notebook, split, record)
