@@ -315,6 +315,8 @@ def select(options: argparse.Namespace) -> list[Entry]:
     if options.part:  # "K/N": every N-th notebook from the K-th, for runs side by side
         k, n = (int(x) for x in options.part.split("/"))
         entries = entries[k::n]
+    if options.reverse:  # a second run from the other end of the same list
+        entries.reverse()
     return entries
 
 
@@ -474,5 +476,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", metavar="K/N",
                         help="--execute: only every N-th notebook from the K-th (0-based), to "
                         "share a tier between runs")
+    parser.add_argument("--reverse", action="store_true",
+                        help="--execute: the selected notebooks in reverse order")
     parser.add_argument("--verify-after-crash", action="store_true",
                         help="--execute: run verify even when check crashes")
