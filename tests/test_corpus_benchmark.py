@@ -8,9 +8,9 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-import corpus_build
-import corpus_execute
-from corpus_build import Entry
+import corpus_build  # noqa: E402
+import corpus_execute  # noqa: E402
+from corpus_build import Entry  # noqa: E402
 
 
 def _entries(sizes: dict[str, int], half: str = "") -> list[Entry]:
