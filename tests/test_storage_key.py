@@ -156,6 +156,15 @@ def test_a_planted_record_is_never_decoded(planted: str, tmp_path: Path) -> None
     assert not marker.exists()
 
 
+def test_a_failed_steps_error_is_kept_as_text_and_never_read_back_as_values() -> None:
+    kept = records.SERIALIZER.dumps(ValueError("bad <input>"))
+    assert json.loads(kept) == {"nb2pipe-error": "ValueError: bad <input>"}
+    with pytest.raises(records.Untrusted, match="not a record"):
+        records.read(kept, None)
+    with pytest.raises(TypeError, match="returns its Values"):
+        records.SERIALIZER.dumps({"df": 1})
+
+
 def result_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Prefect's result store of a step: its result storage a folder, its key storage the
     guard, records written with nb2pipe's serializer."""

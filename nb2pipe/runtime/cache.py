@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect._internal.compatibility.blocks import call_explicitly_sync_block_method
 from prefect.cache_policies import CachePolicy, TaskSource
 from prefect.context import TaskRunContext
 
@@ -77,7 +78,7 @@ def _drop_if_damaged(task_ctx: TaskRunContext, key: str) -> None:
     if storage is None:
         return
     try:
-        content = storage.read_path(key, _sync=True)
+        content = call_explicitly_sync_block_method(storage, "read_path", (key,), {})
     except Exception:  # no entry under this key: nothing to check
         return
     if not content:  # an entry dropped before
@@ -95,7 +96,7 @@ def _drop_if_damaged(task_ctx: TaskRunContext, key: str) -> None:
             problem = Store(found.location).discard_damaged(found.refs)
     if problem is None:
         return
-    storage.write_path(key, b"", _sync=True)
+    call_explicitly_sync_block_method(storage, "write_path", (key, b""), {})
     for cached in [k for k in task_ctx.result_store.cache if str(k).endswith(key)]:
         task_ctx.result_store.cache.pop(cached, None)  # Prefect's copy in memory, if read
     message = f"step '{step}': cached result not used, it runs again: {problem}"
@@ -107,12 +108,14 @@ def key_ready(storage: Any) -> bool:
     """Whether the storage key can be had (and is not kept inside this storage): a step that
     cannot sign or check its record is not cached, and says why when it runs."""
     try:
-        auth.check_outside(Store.for_storage(storage).folder if storage is not None else None)
+        folder = Store.for_storage(storage).folder
+    except ValueError:  # an unsaved block that is not a folder: said when the step runs
+        folder = None
+    try:
+        auth.check_outside(folder)
         auth.storage_key()
     except auth.StorageKeyError:
         return False
-    except ValueError:  # an unsaved block that is not a folder: checked when it is used
-        return True
     return True
 
 

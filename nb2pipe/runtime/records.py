@@ -43,7 +43,9 @@ class Untrusted(ValueError):
 
 def dumps(value: Any, **_: Any) -> str:
     """A step's Values as its signed record (Prefect's JSON serializer calls this module as
-    its JSON library)."""
+    its JSON library). Prefect keeps a failed step's error too: as text, never read back."""
+    if isinstance(value, BaseException):
+        return json.dumps({"nb2pipe-error": f"{type(value).__name__}: {value}"})
     if not isinstance(value, Values):
         raise TypeError(f"a step's task returns its Values (run_step), not a "
                         f"{type(value).__name__}")
@@ -135,7 +137,7 @@ class RecordGuard(WritableFileSystem, abc.ABC):
 
     def _metadata(self, path: str) -> bytes:
         from prefect._internal.compatibility.blocks import call_explicitly_sync_block_method
-        from prefect._internal.result_records import ResultRecordMetadata
+        from prefect.results import ResultRecordMetadata
 
         storage = _result_storage()
         read(bytes(call_explicitly_sync_block_method(storage, "read_path", (path,), {})), path)
