@@ -3,7 +3,9 @@
 What the cache keeps: parquet for DataFrames that survive the round trip, .npy for numeric
 arrays, pickle for the rest (cloudpickle when pickle cannot, e.g. lambdas). What one run hands to
 its next step only: pickle protocol 5 with the arrays' memory written as it is (.pkl5), at disk
-speed. Standard library only, plus pandas, numpy and pyarrow when a value needs them.
+speed. Every file is hashed (SHA-256) while it is written; `load_bytes` decodes bytes the store
+has read and checked against that hash (store.py). Standard library only, plus pandas, numpy and
+pyarrow when a value needs them.
 """
 
 import io
