@@ -137,7 +137,7 @@ class RecordGuard(WritableFileSystem, abc.ABC):
 
     def _metadata(self, path: str) -> bytes:
         from prefect._internal.compatibility.blocks import call_explicitly_sync_block_method
-        from prefect.results import ResultRecordMetadata
+        from prefect._internal.result_records import ResultRecordMetadata
 
         storage = _result_storage()
         read(bytes(call_explicitly_sync_block_method(storage, "read_path", (path,), {})), path)
