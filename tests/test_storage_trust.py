@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from support import write_notebook
 
-from nb2pipe.execute import RunOptions, prepare, run_project
+from nb2pipe.execute import RunOptions, run_project
 from nb2pipe.execute.engine import RunResult
+from nb2pipe.prepare import prepare
 
 pytestmark = pytest.mark.integration
 
