@@ -21,6 +21,12 @@ Four measurements, side by side in one run on notebooks generated in a temporary
 6. Report: the overhead notebook (no figures) run with the HTML report (the default: outputs
    captured, the report rendered with nbconvert) and with `--no-report`, interleaved.
    Goal: the pipeline with the report <= 1.05 x without (`--only report` runs it alone).
+7. Authentication: the frame of measurement 4 saved and loaded through the store as the cache
+   keeps it and as a run hands it to its next step, with the checks (each file hashed as it is
+   written and as it is read back, the bytes decoded only when they match; the step's record
+   signed and checked) and without them (a cached frame memory-mapped and decoded as it is, as
+   before the checks; the hand-over through the same store code with its hashing a no-op),
+   interleaved in one run (`--only auth` runs it alone). Figures, no goal.
 
 Every measurement is repeated (default 3) and the median is reported; runs of the tools being
 compared are interleaved so that a noisy neighbour slows both. BLAS is kept single-threaded
@@ -31,7 +37,7 @@ nb2pipe's costs from the machine's, measurement 2 also runs the same work on pla
 (no nb2pipe, no Prefect) and measurement 4 times each part of Store.save. Measurement 4 needs
 ~5 GB of free disk and ~5 GB of free memory for the 1 GB frame; with less it uses a smaller one.
 
-    python benchmarks/run_speed.py [--repeat N] [--quick] [--only parallel|handoff|report]
+    python benchmarks/run_speed.py [--repeat N] [--quick] [--only parallel|handoff|report|auth]
 
 A full run takes about 8 minutes on 2 cores. --quick is a smoke test (about 2 minutes): ~5x
 smaller work, a 128 MB DataFrame and 1 run per measurement unless --repeat is given; its steps
@@ -562,12 +568,10 @@ def raw_disk(folder: Path, columns: list[Any]) -> tuple[float, float]:
 
 def measure_handoff(bench: Bench) -> None:
     """4. A ~1 GB DataFrame through the store, against raw disk; then end to end."""
-    rows = bench.sizes.frame_rows
     free = shutil.disk_usage(bench.root).free
     memory = available_memory()
     # A save writes one file of about the frame's size; saving and checking it holds ~4 copies.
-    scale = min(1.0, free / (5 * 2**30), memory / (5 * 2**30))
-    rows = max(1 << 18, int(rows * scale))
+    rows = frame_rows(bench)
     section(f"[4] Handoff: 8 float64 columns x {rows:,} rows across processes "
             f"({free / 2**30:.0f} GiB disk free in {bench.root}, "
             f"{memory / 2**30:.0f} GiB memory available)")
@@ -710,6 +714,141 @@ def handoff_end_to_end(bench: Bench, rows: int, size: int, raw_seconds: float) -
 
 
 # --------------------------------------------------------------------------------------------
+# 7. What the checks of the result storage cost
+
+
+def frame_rows(bench: Bench) -> int:
+    """Rows of the 1 GB frame, fewer when the disk or memory would not hold ~5 copies."""
+    free = shutil.disk_usage(bench.root).free
+    scale = min(1.0, free / (5 * 2**30), available_memory() / (5 * 2**30))
+    return max(1 << 18, int(bench.sizes.frame_rows * scale))
+
+
+def measure_authentication(bench: Bench) -> None:
+    """7. Save + load of the frame with the store's checks and without them, interleaved."""
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    from nb2pipe.runtime import records, values
+    from nb2pipe.runtime.handoff import Values
+    from nb2pipe.runtime.store import Store
+
+    rows = frame_rows(bench)
+    section(f"[7] Authentication: 8 float64 columns x {rows:,} rows through the store, "
+            "with and without the checks")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c: rng.standard_normal(rows) for c in "abcdefgh"})
+    size = int(frame.memory_usage(deep=True).sum())
+    print(f"  DataFrame in memory: {size / 1e6:,.0f} MB")
+    folder = bench.path("auth-store")
+    store = Store(str(folder))
+    times: dict[str, list[float]] = {}
+
+    def clock(name: str, action: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = action()
+        times.setdefault(name, []).append(time.perf_counter() - start)
+        return result
+
+    class NoHash:
+        """hashlib.sha256 as a no-op: the store's own code, without the checks' hashing."""
+
+        def __init__(self, data: Any = b"") -> None:
+            pass
+
+        def update(self, data: Any) -> None:
+            pass
+
+        def hexdigest(self) -> str:
+            return "0" * 64
+
+    def unhashed(action: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            real = hashlib.sha256
+            hashlib.sha256 = NoHash  # type: ignore[assignment,misc]
+            try:
+                return action()
+            finally:
+                hashlib.sha256 = real
+        return run
+
+    def cache(checked: bool) -> None:
+        # Saved as the cache keeps it (parquet, named by its hash either way).
+        ref = clock("cache save", lambda: store.save({"frame": frame})[0]["frame"])
+        path = folder / ref.path
+        if checked:
+            clock("cache load, checked", lambda: store.load_ref(ref))
+        else:  # as before the checks: the file memory-mapped and decoded as it is
+            clock("cache load, unchecked", lambda: values.load_file(str(path)))
+        shutil.rmtree(folder)
+
+    def handoff(checked: bool) -> None:
+        def save() -> Any:
+            return store.save({"frame": frame}, run="bench")[0]["frame"]
+
+        if checked:
+            ref = clock("handoff save, hashed", save)
+            clock("handoff load, checked", lambda: store.load_ref(ref))
+        else:
+            ref = clock("handoff save, unhashed", unhashed(save))
+            clock("handoff load, unchecked", unhashed(lambda: store.load_ref(ref)))
+        shutil.rmtree(folder)
+
+    def record() -> None:
+        kept = Values("make", None, {"frame": store.save({"frame": frame.head()})[0]["frame"]},
+                      store.location, "bench")
+        kept.key = "0" * 64
+        start = time.perf_counter()
+        for _ in range(1000):
+            records.read(records.SERIALIZER.dumps(kept), kept.key)
+        times.setdefault("record", []).append((time.perf_counter() - start) / 1000)
+        shutil.rmtree(folder)
+
+    def sha256() -> None:
+        memory = np.ascontiguousarray(frame["a"].to_numpy())
+        start = time.perf_counter()
+        hashlib.sha256(memoryview(memory).cast("B")).digest()
+        times.setdefault("sha256", []).append(
+            (time.perf_counter() - start) * size / memory.nbytes)
+
+    warm = bench.path("auth-warm.parquet")  # first use imports pyarrow.parquet and pandas
+    frame.head().to_parquet(warm)
+    pd.read_parquet(warm)
+    turns = [lambda: cache(False), lambda: cache(True), lambda: handoff(False),
+             lambda: handoff(True)]
+    for repeat in range(bench.repeat):  # each side first every other time
+        interleave(1, *(turns if repeat % 2 == 0 else [turns[1], turns[0], turns[3],
+                                                        turns[2]]))
+        record()
+        sha256()
+    mb = size / 1e6
+    row("sha256 of the frame's bytes in memory (one core)", times["sha256"])
+    row("a step's record: signed, written as JSON, read and checked", times["record"][0] * 1e3,
+        "ms")
+    row("cache save (parquet, hashed as written: as before)", times["cache save"])
+    row("cache load, unchecked (memory-mapped, as before)", times["cache load, unchecked"])
+    row("cache load, checked (read once, hashed, then decoded)", times["cache load, checked"])
+    row("next-step save (pickle 5 buffers), not hashed (as before)",
+        times["handoff save, unhashed"])
+    row("next-step save, hashed as written", times["handoff save, hashed"])
+    row("next-step load, not checked (as before)", times["handoff load, unchecked"])
+    row("next-step load, read once, hashed, then decoded", times["handoff load, checked"])
+    save = median(times["cache save"])  # the same either way: its hash names the file
+    for kind, before, after in (
+            ("cache", save + median(times["cache load, unchecked"]),
+             save + median(times["cache load, checked"])),
+            ("next step", median(times["handoff save, unhashed"])
+             + median(times["handoff load, unchecked"]),
+             median(times["handoff save, hashed"]) + median(times["handoff load, checked"]))):
+        row(f"{kind}: save + load without the checks", before)
+        row(f"{kind}: save + load with the checks", after)
+        row(f"{kind}: with / without", after / before, "x")
+        row(f"{kind}: throughput with the checks", mb / after, "MB/s")
+
+
+# --------------------------------------------------------------------------------------------
 # 5. The local Prefect server that `nb2pipe run` starts on first use and reuses
 
 
@@ -780,9 +919,9 @@ def main(argv: list[str] | None = None) -> int:
                              "--quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: smaller work, 128 MB frame, 1 run each")
-    parser.add_argument("--only", choices=("parallel", "handoff", "report"),
+    parser.add_argument("--only", choices=("parallel", "handoff", "report", "auth"),
                         help="run this measurement alone (2: parallel steps, 4: the handoff, "
-                             "6: the report)")
+                             "6: the report, 7: the store's checks)")
     parser.add_argument("--server-only", action="store_true",
                         help="only measurement 5 (the local Prefect server, examples/churn)")
     args = parser.parse_args(argv)
@@ -791,9 +930,11 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="nb2pipe-run-speed-"))
     bench = Bench(root, max(1, repeat), sizes)
     bench.env = {**os.environ, **THREADS, "NB2PIPE_CACHE_DIR": str(root / "cache"),
+                 "NB2PIPE_CONFIG_DIR": str(root / "config"),  # the storage key
                  "PREFECT_HOME": str(root / "prefect"),
                  "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     os.environ["NB2PIPE_CACHE_DIR"] = bench.env["NB2PIPE_CACHE_DIR"]
+    os.environ["NB2PIPE_CONFIG_DIR"] = bench.env["NB2PIPE_CONFIG_DIR"]
     started = time.perf_counter()
     print(f"nb2pipe run benchmark: {CORES} cores, Python {sys.version.split()[0]}, "
           f"median of {bench.repeat} runs{' (quick)' if args.quick else ''}; folder {root}")
@@ -803,6 +944,9 @@ def main(argv: list[str] | None = None) -> int:
             return summary(bench, started)
         if args.only == "parallel":
             measure_parallel(bench, calibrate_parallel(sizes.parallel_seconds))
+            return summary(bench, started)
+        if args.only == "auth":
+            measure_authentication(bench)
             return summary(bench, started)
         if args.only == "report":
             rows = calibrate_sequential(sizes.step_seconds)
@@ -820,6 +964,7 @@ def main(argv: list[str] | None = None) -> int:
             measure_report(bench, overhead["notebook"])
         measure_handoff(bench)
         if args.only is None:
+            measure_authentication(bench)
             measure_local_server(bench)
     finally:
         local_server(bench.env, "stop")  # the one the runs above started
@@ -829,7 +974,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def summary(bench: Bench, started: float) -> int:
     print(f"\nSummary (median of {bench.repeat}; informational, not assertions)")
-    width = max(len(g.target) for g in bench.goals)
+    width = max((len(g.target) for g in bench.goals), default=0)
     print(f"  {'measurement':<26}{'goal':<{width + 2}}{'measured':<24}result")
     for g in bench.goals:
         print(f"  {g.name:<26}{g.target:<{width + 2}}{g.measured:<24}"

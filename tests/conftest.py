@@ -14,6 +14,8 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="nb2pipe-test-pref
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Results and cached values of flows the tests run stay out of the user's cache.
 os.environ.setdefault("NB2PIPE_CACHE_DIR", tempfile.mkdtemp(prefix="nb2pipe-test-cache-"))
+# So does the storage key that signs their records (made on first use).
+os.environ.setdefault("NB2PIPE_CONFIG_DIR", tempfile.mkdtemp(prefix="nb2pipe-test-config-"))
 
 
 

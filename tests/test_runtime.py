@@ -133,7 +133,7 @@ def test_damaged_files_are_found_and_removed(tmp_path: Path, damage: str) -> Non
         target.unlink()
     problem = Store(str(tmp_path)).discard_damaged(values.refs)
     expected = "is missing" if damage == "delete" else "changed since it was stored"
-    assert problem == f"{values.refs['a'].path} {expected}"
+    assert problem == f"{tmp_path / values.refs['a'].path} {expected}"
     assert not target.exists()
     values.refs.pop("a")
     values.save(Store(str(tmp_path)), for_later=True)  # saved again: whole

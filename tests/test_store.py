@@ -117,7 +117,7 @@ def test_a_frame_is_stored_as_parquet_under_the_hash_of_its_file(tmp_path: Path)
     ref = store.save({"frame": frame})[0]["frame"]
     assert ref.path == f"values/{ref.sha256[:2]}/{ref.sha256}.parquet"
     assert ref.sha256 == hashlib.sha256((tmp_path / ref.path).read_bytes()).hexdigest()
-    loaded = store.load_file(ref.path)
+    loaded = store.load_ref(ref)
     pd.testing.assert_frame_equal(loaded, frame)
     (tmp_path / ref.path).unlink()  # the frame holds its own memory, not the file's
     loaded.loc[0, "x"] = -1  # and a step may change it in place

@@ -12,6 +12,8 @@ serializers work without Prefect):
     fingerprint  small summaries of values (nb2pipe verify)
     store        the artifact store: a local folder or a Prefect filesystem block
     handoff      Values: what a step leaves for the next, in memory or in the store
+    auth         the storage key that signs what is kept in the result storage
+    records      a step's record in the result storage: signed JSON, and its guard
     cache        StepCache: the Prefect cache policy of every step
     tasks        step_task and run_step: a step as a Prefect task; result storage; metrics
     runners      the task runner (threads, processes, Dask) and per-step Dask resources
@@ -22,7 +24,8 @@ serializers work without Prefect):
     render       the page, with nbconvert, in a process that loads it while the steps run
 
 Configuration, read when the flow is imported or a step runs (see README.md of the project):
-NB2PIPE_RESULT_STORAGE, NB2PIPE_CACHE_DIR, NB2PIPE_CACHE=off, NB2PIPE_WORKDIR, NB2PIPE_MODE,
-NB2PIPE_NOTEBOOK, NB2PIPE_RUN_DIR, NB2PIPE_DASK_ADDRESS, NB2PIPE_DASK_WORKERS; `nb2pipe run` and
-`verify` also set NB2PIPE_PROGRESS, NB2PIPE_FINGERPRINTS and NB2PIPE_HANDOFF.
+NB2PIPE_RESULT_STORAGE, NB2PIPE_CACHE_DIR, NB2PIPE_CACHE=off, NB2PIPE_STORAGE_KEY,
+NB2PIPE_STORAGE_KEY_BLOCK, NB2PIPE_CONFIG_DIR, NB2PIPE_WORKDIR, NB2PIPE_MODE, NB2PIPE_NOTEBOOK,
+NB2PIPE_RUN_DIR, NB2PIPE_DASK_ADDRESS, NB2PIPE_DASK_WORKERS; `nb2pipe run` and `verify` also set
+NB2PIPE_PROGRESS, NB2PIPE_FINGERPRINTS and NB2PIPE_HANDOFF.
 """

@@ -6,39 +6,47 @@ content hashes of the values it reads: never of pickled objects, whose bytes dep
 happen to be laid out in memory. Prefect does the rest: it looks the key up in the result
 storage, and a step found there is reported Cached and not run.
 
-Before a cached result is used, its files are checked against their hashes: an entry that is
-damaged (a file changed, truncated or deleted, or the entry itself unreadable) is dropped with a
-warning, so the step runs again and its result replaces the entry.
+Before a cached result is used, its record is checked (JSON signed with the storage key, see
+records.py: nothing of it is unpickled) and its files against their hashes: an entry that is
+not nb2pipe's or is damaged (a file changed, truncated or deleted, the record changed, planted or
+unreadable) is dropped with a warning naming the file, so the step runs again and its result
+replaces the entry. Prefect itself reads the record only through `records.RecordGuard`, the
+policy's key storage, which does the same check.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from prefect._internal.compatibility.blocks import call_explicitly_sync_block_method
 from prefect.cache_policies import CachePolicy, TaskSource
 from prefect.context import TaskRunContext
 
-from . import progress, project
+from . import auth, progress, project, records
 from .handoff import Values
 from .store import Store
 
-FORMAT = "nb2pipe-cache-2"  # changes when the key or the stored layout does
+FORMAT = "nb2pipe-cache-3"  # changes when the key or the stored layout does
 
 
 @dataclass
 class StepCache(CachePolicy):
-    """Prefect cache policy: code + parameters read + content of the inputs."""
+    """Prefect cache policy: code + parameters read + content of the inputs. Prefect reads
+    the records under its keys through `RecordGuard`, never straight from the storage."""
+
+    key_storage: Any = field(default_factory=records.RecordGuard)
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         if os.environ.get("NB2PIPE_CACHE") == "off" or task_ctx is None:
             return None
+        if not key_ready(task_ctx.result_store.result_storage):
+            return None  # the step says why when it runs (run_step)
         name = task_ctx.task.name
         reads: dict[str, list[str]] = {}
         for entry in project.step(name)["inputs"]:
@@ -63,38 +71,60 @@ class StepCache(CachePolicy):
 
 
 def _drop_if_damaged(task_ctx: TaskRunContext, key: str) -> None:
-    """A cached entry whose files do not match their hashes must not be used: overwrite it
-    with an empty record, which Prefect reads as no entry at all, and remove the damaged
-    files, so the step's new result is stored whole."""
+    """A cached entry that is not nb2pipe's, or whose files do not match their hashes, must
+    not be used: overwrite it with an empty record, which Prefect reads as no entry at all,
+    and remove the damaged files, so the step's new result is stored whole."""
     storage: Any = task_ctx.result_store.result_storage
     if storage is None:
         return
     try:
-        content = storage.read_path(key)
+        content = call_explicitly_sync_block_method(storage, "read_path", (key,), {})
     except Exception:  # no entry under this key: nothing to check
         return
+    if not content:  # an entry dropped before
+        return
     step = task_ctx.task.name
-    found: Any = None
-    problem: str | None
+    problem: str | None = None
     try:
-        record = vars(importlib.import_module("prefect.results"))["ResultRecord"]
-        found = record.deserialize(content).result
-        problem = None if isinstance(found, Values) else "its entry holds no step values"
-    except Exception as exc:  # an unreadable entry
-        problem = f"its entry cannot be read ({type(exc).__name__})"
+        found = records.read(bytes(content), key)
+    except records.Untrusted as untrusted:
+        problem = f"{_where(storage, key)} {untrusted}"
     if problem is None and found.refs:
         if found.location is None:
-            problem = "its entry names no store"
+            problem = f"{_where(storage, key)} names no store"
         else:
             problem = Store(found.location).discard_damaged(found.refs)
     if problem is None:
         return
-    storage.write_path(key, b"")
+    call_explicitly_sync_block_method(storage, "write_path", (key, b""), {})
     for cached in [k for k in task_ctx.result_store.cache if str(k).endswith(key)]:
         task_ctx.result_store.cache.pop(cached, None)  # Prefect's copy in memory, if read
     message = f"step '{step}': cached result not used, it runs again: {problem}"
     _warn(message)
     progress.emit({"event": "warning", "step": step, "message": message})
+
+
+def key_ready(storage: Any) -> bool:
+    """Whether the storage key can be had (and is not kept inside this storage): a step that
+    cannot sign or check its record is not cached, and says why when it runs."""
+    try:
+        folder = Store.for_storage(storage).folder
+    except ValueError:  # an unsaved block that is not a folder: said when the step runs
+        folder = None
+    try:
+        auth.check_outside(folder)
+        auth.storage_key()
+    except auth.StorageKeyError:
+        return False
+    return True
+
+
+def _where(storage: Any, key: str) -> str:
+    """The record under `key`, named for a message: its path, or the block and key."""
+    try:
+        return Store.for_storage(storage).where(key)
+    except ValueError:  # an unsaved block that is not a folder
+        return key
 
 
 def _warn(message: str) -> None:

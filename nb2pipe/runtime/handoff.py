@@ -2,9 +2,10 @@
 
 In memory while the next step runs in the same process; as files in the store (store.py) when
 the step is cached, or when the values cross to another process: pickling a `Values` saves
-what is only in memory, so a process pool or a Dask worker receives a small handle and reads
-the files it needs. Values saved together (sharing objects) are read once per task, so they
-share them again in the step that reads them.
+what is only in memory, so a process pool or a Dask worker receives a small handle (through
+the task runner, never through the storage) and reads the files it needs, each checked
+against the hash in the handle before it is decoded. Values saved together (sharing objects)
+are read once per task, so they share them again in the step that reads them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .store import Ref, Store
+from .store import Ref, Store, Tampered
 from .values import view_copies
 
 # The files read by the running task: a file is read once per task, never shared between two.
@@ -45,6 +46,7 @@ class Values(Mapping[str, Any]):
         self.unsaved = dict(unsaved or {})  # values that cannot be saved, and why
         self.notebook: str | None = None  # notebook mode: the executed step notebook
         self.record: str | None = None  # the step's outputs for the run's report (report.py)
+        self.key: str | None = None  # the cache key it is stored under, if any (records.py)
 
     def __getitem__(self, name: str) -> Any:
         from_store = os.environ.get("NB2PIPE_HANDOFF") == "store"
@@ -60,7 +62,11 @@ class Values(Mapping[str, Any]):
         read = _READ.get()
         key = (str(self.location), ref.path)
         if read is None or key not in read:
-            loaded = self._store().load_file(ref.path)
+            try:
+                loaded = self._store().load_ref(ref)
+            except Tampered as problem:  # never retried: the file stays what it is
+                raise Tampered(f"step '{self.step}': its value '{name}' cannot be read: "
+                               f"{problem}") from None
             if read is None:
                 return loaded[ref.member] if ref.member else loaded
             read[key] = loaded
@@ -76,11 +82,10 @@ class Values(Mapping[str, Any]):
         return f"<values of step '{self.step}': {', '.join(self)}>"
 
     def hashes(self, names: list[str]) -> dict[str, str] | None:
-        """The content hashes of these values, or None when one has none (not saved)."""
-        found = {n: self.refs[n].sha256 for n in names if n in self.refs}
-        if len(found) < len(names) or not all(found.values()):
-            return None
-        return found
+        """The content hashes of these values, or None when one was not kept for later runs
+        (not saved, or only handed on within this run)."""
+        found = {n: self.refs[n].sha256 for n in names if n in self.refs and self.refs[n].kept}
+        return found if len(found) == len(names) else None
 
     def save(self, store: Store, for_later: bool) -> None:
         """Write what is only in memory: for later runs (hashed) or for this run only."""

@@ -6,9 +6,12 @@
     runs/RUN/STEP-ID/NAME.EXT  a value handed to the next step of one run only (Arrow IPC for
                                frames); removed a day later
 
-A step's Prefect result (its `Values`, see handoff.py) names these files and their hashes;
-Prefect keeps it in the same storage, under the step's cache key. A file is checked against
-its hash before a cached result is used (cache.py).
+Every file is hashed (SHA-256) as it is written, and read back only through its `Ref`, which
+holds that hash: the bytes are hashed as they are read and decoded only when they match, so
+nothing planted in the storage is ever unpickled. A ref is trusted because of where it comes
+from: a step's record, signed with the storage key (records.py, auth.py), or the run's own
+hand-over between its processes (handoff.py). A cached entry's files are also checked before
+the step is reported cached (cache.py).
 """
 
 from __future__ import annotations
@@ -32,8 +35,17 @@ RUNS_KEPT_SECONDS = 24 * 3600
 
 class Ref(NamedTuple):
     path: str  # relative to the store's root, "/"-separated
-    sha256: str  # of the file's bytes; "" for a value handed on within one run
+    sha256: str  # of the file's bytes
     member: str = ""  # a value in a file of values that share objects
+
+    @property
+    def kept(self) -> bool:
+        """Kept for later runs (content-addressed), not only handed on within one run."""
+        return self.path.startswith("values/")
+
+
+class Tampered(ValueError):
+    """A file of the store is not what its ref says it holds (changed, truncated, missing)."""
 
 
 class Store:
@@ -80,10 +92,10 @@ class Store:
                                     "that uses it (tag both cells into one step)"
                                     for m in members})
                     continue
+                digest = digest or file_hash(local)
                 if run:
-                    path, digest = f"{target}/{written}", ""
+                    path = f"{target}/{written}"
                 else:
-                    digest = digest or file_hash(local)
                     path = f"values/{digest[:2]}/{digest}{local.suffix}"
                 self._put(local, path)
                 for member in members:
@@ -98,19 +110,40 @@ class Store:
         found = {}
         for name, ref in refs.items():
             if ref.path not in files:
-                files[ref.path] = self.load_file(ref.path)
+                files[ref.path] = self.load_ref(ref)
             loaded = files[ref.path]
             found[name] = loaded[ref.member] if ref.member else loaded
         return found
 
-    def load_file(self, path: str) -> Any:
+    def load_ref(self, ref: Ref) -> Any:
+        """The value(s) in the file `ref` names, once its bytes are those `ref` holds the hash
+        of (else `Tampered`, naming the file: nothing of it is decoded)."""
+        return values.load_bytes(self.read_checked(ref.path, ref.sha256),
+                                 os.path.splitext(ref.path)[1])
+
+    def read_checked(self, path: str, sha256: str) -> bytearray:
+        """The bytes of a file of the store, read once and hashed as they arrive; `Tampered`
+        unless they are those of `sha256`."""
+        if not sha256:
+            raise Tampered(f"{self.where(path)} has no recorded hash to check it against")
         folder = self.folder
-        if folder is not None:
-            return values.load_file(str(folder / path))
-        with tempfile.TemporaryDirectory(prefix="nb2pipe-") as scratch:
-            local = Path(scratch) / Path(path).name
-            local.write_bytes(_block(self.location).read_path(path))
-            return values.load_file(str(local))
+        try:
+            if folder is None:
+                data = bytearray(_block(self.location).read_path(path))
+                digest = hashlib.sha256(data).hexdigest()
+            else:
+                data, digest = _read_hashing(folder / path)
+        except FileNotFoundError:
+            raise Tampered(f"{self.where(path)} is missing") from None
+        if digest != sha256:
+            raise Tampered(f"{self.where(path)} does not hold what was stored there (its "
+                           "hash differs): changed since it was written")
+        return data
+
+    def where(self, path: str) -> str:
+        """A file of the store, named for a message: its full path, or block:TYPE/NAME/PATH."""
+        folder = self.folder
+        return str(folder / path) if folder is not None else f"{self.location}/{path}"
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """A file of the run's report (a step's outputs, a figure), written as it is."""
@@ -149,13 +182,14 @@ class Store:
             try:
                 found = self._hash(path)
             except OSError:
-                problems.append(f"{path} is missing")
+                problems.append(f"{self.where(path)} is missing")
                 continue
             except Exception as exc:  # a block's own error: unreachable bucket, no such key
-                problems.append(f"{path} cannot be read ({type(exc).__name__}: {exc})")
+                problems.append(f"{self.where(path)} cannot be read ({type(exc).__name__}: "
+                                f"{exc})")
                 continue
-            if digest and found != digest:
-                problems.append(f"{path} changed since it was stored")
+            if found != digest:
+                problems.append(f"{self.where(path)} changed since it was stored")
                 if self.folder is not None:
                     (self.folder / path).unlink(missing_ok=True)
         return "; ".join(problems) or None
@@ -231,6 +265,40 @@ def _type_name(value: object) -> str:
     kind = type(value)
     return kind.__qualname__ if kind.__module__ == "builtins" else (
         f"{kind.__module__}.{kind.__qualname__}")
+
+
+CHUNK = 8 << 20
+
+
+def _read_hashing(path: Path) -> tuple[bytearray, str]:
+    """A file's bytes and their sha256, in one pass: each piece is hashed on a thread while
+    the next one is read (both release the GIL)."""
+    import threading
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        data = bytearray(os.fstat(handle.fileno()).st_size)
+        view = memoryview(data)
+        offset = 0
+        hasher: threading.Thread | None = None
+        try:
+            while offset < len(data):
+                count = handle.readinto(view[offset:offset + CHUNK])
+                if not count:
+                    break
+                if hasher is not None:
+                    hasher.join()
+                hasher = threading.Thread(target=digest.update,
+                                          args=(view[offset:offset + count],))
+                hasher.start()
+                offset += count
+        finally:
+            if hasher is not None:
+                hasher.join()
+        if offset < len(data) or handle.read(1):  # changed size while being read
+            digest.update(b"\0")
+    del view
+    return data, digest.hexdigest()
 
 
 def file_hash(path: Path) -> str:

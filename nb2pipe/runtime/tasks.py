@@ -22,8 +22,9 @@ from typing import Any, ParamSpec
 
 from prefect import Task, task
 from prefect.context import TaskRunContext
+from prefect.transactions import get_transaction
 
-from . import capture, errors, progress, project, report
+from . import auth, capture, errors, progress, project, records, report
 from .cache import StepCache
 from .fingerprint import fingerprint
 from .handoff import Values, reading
@@ -42,9 +43,11 @@ BLAS = threading.Lock()
 
 def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
     """`prefect.task` for the step `name`: task runs named after the step, nb2pipe's cache
-    policy, errors in the code never retried, and progress hooks under `nb2pipe run`.
-    Other options are passed to Prefect as they are (retries, timeout_seconds, cache_policy)."""
-    options = {"name": name, "task_run_name": name, "cache_policy": STEP_CACHE, **options}
+    policy, its values' record written as signed JSON (records.py), errors in the code never
+    retried, and progress hooks under `nb2pipe run`. Other options are passed to Prefect as
+    they are (retries, timeout_seconds, cache_policy)."""
+    options = {"name": name, "task_run_name": name, "cache_policy": STEP_CACHE,
+               "result_serializer": records.SERIALIZER, **options}
     if options.get("retries"):
         options.setdefault("retry_condition_fn", errors.retry_unless_bug)
     completion: list[Callable[..., None]] = [report.step_cached]
@@ -72,6 +75,12 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
     runs unless caching is off (NB2PIPE_CACHE=off), and its metrics published. (`name` and
     `function` are positional only: a step may read a value called `name`.)"""
     progress.watch_process()
+    context = TaskRunContext.get()
+    caching = os.environ.get("NB2PIPE_CACHE") != "off"
+    if context is not None and caching:  # a key that cannot be had: said before the step runs
+        store = Store.for_storage(context.result_store.result_storage)
+        auth.check_outside(store.folder)
+        auth.storage_key()
     fingerprints = os.environ.get("NB2PIPE_FINGERPRINTS")
     if fingerprints:
         _write_fingerprints(fingerprints, name, "inputs", arguments)
@@ -82,15 +91,16 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
         outputs, shown = _call(name, function, arguments)
     if fingerprints:
         _write_fingerprints(fingerprints, name, "outputs", outputs)
-    context = TaskRunContext.get()
     run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
     values = Values(name, outputs, run=run)
     values.notebook = executed
     values.record = _recorded(name, outputs, shown)
     if context is not None:
         store = Store.for_storage(context.result_store.result_storage)
-        if os.environ.get("NB2PIPE_CACHE") != "off":
+        if caching:
             values.save(store, for_later=True)  # later steps' cache keys need their hashes
+            transaction = get_transaction()
+            values.key = transaction.key if transaction is not None else None
         else:
             values.location = store.location  # saved only to cross processes
             if os.environ.get("NB2PIPE_HANDOFF") == "store":

@@ -3,7 +3,9 @@
 What the cache keeps: parquet for DataFrames that survive the round trip, .npy for numeric
 arrays, pickle for the rest (cloudpickle when pickle cannot, e.g. lambdas). What one run hands to
 its next step only: pickle protocol 5 with the arrays' memory written as it is (.pkl5), at disk
-speed. Standard library only, plus pandas, numpy and pyarrow when a value needs them.
+speed. Every file is hashed (SHA-256) while it is written; `load_bytes` decodes bytes the store
+has read and checked against that hash (store.py). Standard library only, plus pandas, numpy and
+pyarrow when a value needs them.
 """
 
 import io
@@ -63,21 +65,22 @@ def dump_hashed(folder: str, name: str, value: Any, *,
     return os.path.basename(base + UNRECORDED), None
 
 
-def _write(path: str, data: Any) -> str:
+def _write(path: str, *pieces: Any) -> str:
     """Write bytes to a new file and hash them at the same time (both release the GIL on
     large buffers); returns their sha256."""
     import hashlib
     import threading
 
     digest = hashlib.sha256()
-    view = memoryview(data)
-    hasher = threading.Thread(target=digest.update, args=(view,))
-    hasher.start()
-    try:
-        with open(path, "wb") as handle:
-            handle.write(view)
-    finally:
-        hasher.join()
+    with open(path, "wb") as handle:
+        for piece in pieces:
+            view = memoryview(piece)
+            hasher = threading.Thread(target=digest.update, args=(view,))
+            hasher.start()
+            try:
+                handle.write(view)
+            finally:
+                hasher.join()
     return digest.hexdigest()
 
 
@@ -258,11 +261,8 @@ def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
             continue
         views = [buffer.raw() for buffer in buffers]
         sizes = [len(head), *(view.nbytes for view in views)]
-        with open(path, "wb") as handle:
-            handle.write(_MAGIC + struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes))
-            for piece in (head, *views):
-                handle.write(piece)
-        return path, None
+        header = _MAGIC + struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes)
+        return path, _write(path, header, head, *views)
     return None
 
 
@@ -355,17 +355,20 @@ def _as_view(numpy: Any, view: Any, roots: set[int]) -> tuple[Any, ...] | None:
     return numpy.ndarray, (view.shape, view.dtype, root, offset, view.strides)
 
 
-def _read_buffers(path: str) -> Any:
-    with open(path, "rb") as handle:
-        if handle.read(len(_MAGIC)) != _MAGIC:
-            raise ValueError(f"{path}: not a file of values")
-        count = struct.unpack("<Q", handle.read(8))[0]
-        sizes = struct.unpack(f"<{count}Q", handle.read(8 * count))
-        data = bytearray(sum(sizes))
-        if handle.readinto(data) != len(data):
-            raise ValueError(f"{path}: truncated")
+def _read_buffers(data: bytearray) -> Any:
+    """A value from a .pkl5 file's bytes: its arrays keep (writable) memory of `data`."""
     view = memoryview(data)
-    pieces, offset = [], 0
+    start = len(_MAGIC) + 8
+    if bytes(view[:len(_MAGIC)]) != _MAGIC or len(data) < start:
+        raise ValueError("not a file of values")
+    count = struct.unpack_from("<Q", view, len(_MAGIC))[0]
+    if len(data) < start + 8 * count:
+        raise ValueError("truncated")
+    sizes = struct.unpack_from(f"<{count}Q", view, start)
+    offset = start + 8 * count
+    if offset + sum(sizes) != len(data):
+        raise ValueError("truncated")
+    pieces = []
     for size in sizes:
         pieces.append(view[offset:offset + size])
         offset += size
@@ -398,8 +401,40 @@ def _save_npy(base: str, value: Any) -> tuple[str, str | None] | None:
     if numpy is None or type(value) is not numpy.ndarray or value.dtype.hasobject:
         return None
     path = base + ".npy"
-    numpy.save(path, value, allow_pickle=False)
-    return path, None
+    header = io.BytesIO()
+    layout = numpy.lib.format.header_data_from_array_1_0(value)
+    try:
+        numpy.lib.format.write_array_header_1_0(header, layout)
+    except ValueError:  # a header too long for format 1.0 (a record of many fields)
+        header = io.BytesIO()
+        numpy.lib.format.write_array_header_2_0(header, layout)
+    # Written as numpy.save writes it (Fortran-ordered arrays as they are), hashed meanwhile.
+    ordered = value.T if layout["fortran_order"] else value
+    try:
+        flat = numpy.ascontiguousarray(ordered).reshape(-1).view(numpy.uint8)
+    except (TypeError, ValueError):  # items of no size: pickled instead
+        return None
+    return path, _write(path, header.getvalue(), flat)
+
+
+def _read_npy(numpy: Any, data: bytearray) -> Any:
+    """An array from a .npy file's bytes, in (writable) memory of `data`: no copy."""
+    fmt = numpy.lib.format
+    stream = io.BytesIO(memoryview(data)[:1 << 16])
+    version = fmt.read_magic(stream)
+    reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+    if reader is None:
+        raise ValueError(f"unknown .npy version {version}")
+    shape, fortran, dtype = reader(stream)
+    if dtype.hasobject:
+        raise ValueError("an array of objects is not read from a .npy file")
+    count = 1
+    for extent in shape:
+        count *= extent
+    if len(data) - stream.tell() != count * dtype.itemsize:
+        raise ValueError("truncated")
+    array = numpy.frombuffer(data, dtype=dtype, count=count, offset=stream.tell())
+    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
 
 
 def _save_pickle(base: str, value: Any) -> tuple[str, str | None] | None:
@@ -437,19 +472,36 @@ def load(folder: Any) -> dict[str, Any]:
 
 
 def load_file(path: str) -> Any:
-    """One value saved by dump()."""
+    """One value saved by dump(), from a file that is trusted (the store reads its files with
+    `load_bytes`, once their hash is checked)."""
     extension = os.path.splitext(path)[1]
     if extension == ".parquet":
         return _read_parquet(path)
+    if extension == UNRECORDED:
+        with open(path, encoding="utf-8") as handle:
+            return Unrecorded(handle.read())
+    with open(path, "rb") as handle:
+        return load_bytes(bytearray(handle.read()), extension)
+
+
+def load_bytes(data: bytearray, extension: str) -> Any:
+    """One value from the bytes of a file saved by dump() (`extension`: its suffix). Arrays
+    and frames may keep memory of `data`, which must be the caller's to give."""
+    if extension == ".parquet":
+        import pyarrow
+        import pyarrow.parquet
+
+        table = pyarrow.parquet.read_table(pyarrow.BufferReader(pyarrow.py_buffer(data)))
+        return _writable(table.to_pandas(split_blocks=True, self_destruct=True))
     if extension == BUFFERS:
-        return _read_buffers(path)
+        return _read_buffers(data)
     if extension == ".npy":
-        return optional("numpy").load(path, allow_pickle=False)
+        return _read_npy(optional("numpy"), data)
     if extension == ".pkl":
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    with open(path, encoding="utf-8") as handle:
-        return Unrecorded(handle.read())
+        return pickle.loads(data)
+    if extension == UNRECORDED:
+        return Unrecorded(bytes(data).decode("utf-8"))
+    raise ValueError(f"not a file of values ({extension or 'no extension'})")
 
 
 def optional(name: str) -> Any:
