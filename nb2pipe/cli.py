@@ -384,7 +384,7 @@ def _check_projects(args: argparse.Namespace) -> int:
     notebook its pipeline.json names (which must be under the current folder too)."""
     import os
 
-    from nb2pipe.writer import read_manifest
+    from nb2pipe.writer import WriteError, read_manifest
 
     here = Path.cwd().resolve()
     projects = []
@@ -394,7 +394,12 @@ def _check_projects(args: argparse.Namespace) -> int:
             projects.append(Path(folder))
     code, checked = 0, 0
     for project in projects:
-        manifest = read_manifest(project) or {}
+        try:
+            manifest = read_manifest(project) or {}
+        except WriteError as exc:  # on to the other projects
+            print(_error_text(exc), file=sys.stderr)
+            code = max(code, exc.exit_code)
+            continue
         notebook = manifest.get("notebook")
         if "nb2pipe" not in manifest or not isinstance(notebook, str):
             continue  # a pipeline.json of something else

@@ -62,7 +62,10 @@ def convert(
 
     notebook = Path(notebook)
     target = Path(output) if output is not None else default_output(notebook)
-    previous = (read_manifest(target) or {}).get("options")
+    try:
+        previous = (read_manifest(target) or {}).get("options")
+    except WriteError as exc:
+        raise ConvertError(str(exc)) from None
     previous = previous if isinstance(previous, dict) else {}
     split = split or _known(previous.get("split"), SPLIT_MODES) or "tags"
     docker = bool(previous.get("docker") is True) if docker is None else docker
@@ -126,16 +129,20 @@ def _options(notebook: Path, target: Path, split: str, record: bool, docker: boo
 
 def _recorded(target: Path) -> dict[str, bytes]:
     """The fixtures already in the project, read, never recorded again. Only regular files
-    inside the project count: a link to a file elsewhere is not a fixture."""
+    inside the project count: a link to a file elsewhere, or a pipe, is not a fixture."""
+    from nb2pipe.folder import read_file
+
     folder = target / "tests" / "fixtures"
     if folder.is_symlink() or not folder.is_dir():
         return {}
     root = target.resolve()
     found = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_symlink() or not path.is_file() or not path.resolve().is_relative_to(root):
+        if not path.resolve().is_relative_to(root):
             continue
-        found[path.relative_to(target).as_posix()] = path.read_bytes()
+        content = read_file(path)
+        if content is not None:
+            found[path.relative_to(target).as_posix()] = content
     return found
 
 

@@ -53,6 +53,7 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
         if not (target / "nb2pipe_runtime").is_dir():
             raise RunError(f"{target}: written by an older nb2pipe (no nb2pipe_runtime/); "
                            f"convert the notebook again: nb2pipe convert NOTEBOOK -o {target}")
+        _regular_files(target, manifest)
         notebook = (target / manifest["notebook"]).resolve()
         return Prepared(target, notebook if notebook.exists() else None, manifest, False)
     if target.suffix != ".ipynb" and not target.exists():
@@ -69,6 +70,26 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
         raise NotebookErrors("\n".join([*(diagnostic_text(d) for d in errors),
                                         f"{target}: has errors; nothing was run"]))
     return Prepared(project, target.resolve(), read_manifest(project), True)
+
+
+def _regular_files(project: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a project whose files (flow.py, steps.py, ... as pipeline.json lists them) are
+    pipes or devices: importing or reading one would wait forever."""
+    import os
+    import stat
+
+    from nb2pipe.folder import is_relative_name
+    from nb2pipe.runtime.files import kind
+
+    listed = manifest.get("files")
+    for path in sorted(listed) if isinstance(listed, dict) else []:
+        try:
+            mode = os.stat(project / path).st_mode if is_relative_name(path) else None
+        except OSError:  # missing: Python says so when it imports it
+            continue
+        if mode is not None and not stat.S_ISREG(mode):
+            raise RunError(f"{project / path}: is {kind(mode)}, not a regular file; "
+                           "convert the notebook again (with --force) to replace it")
 
 
 def _cached_project(notebook: Path, cache: Path | None) -> Path:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from nb2pipe.model import Diagnostic, Notebook, Severity, StepGraph
+from nb2pipe.runtime.files import read_bytes
 from nb2pipe.text import one_line
 
 CHECK_FORMATS = ("text", "json", "github")
@@ -70,7 +71,7 @@ class Positions:
     def __init__(self, notebook: Notebook) -> None:
         self.cells = notebook.cells
         try:
-            self.lines = notebook.path.read_text(encoding="utf-8-sig").split("\n")
+            self.lines = read_bytes(notebook.path).decode("utf-8-sig").split("\n")
         except (OSError, UnicodeDecodeError):
             self.lines = []
 

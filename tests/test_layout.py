@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("graph",),
     ("pipeline", "render"),
     ("generate",),
-    ("writer",),
+    ("folder", "writer"),
     ("execute",),
     ("convert", "prepare", "deploy"),
     ("server", "cli", "__main__"),

@@ -783,7 +783,8 @@ def test_a_convert_killed_before_during_and_after_its_commit(tmp_path: Path) -> 
 @pytest.mark.integration
 def test_a_killed_recovery_is_itself_recovered(tmp_path: Path) -> None:
     notebook, project, after = killable_project(tmp_path)
-    saved = tmp_path / "saved"
+    fresh = tmp_path / "fresh"
+    shutil.copytree(project, fresh, symlinks=True)
     point = 0
     while True:  # the first kill after the write committed: a journal to roll forward
         point += 1
@@ -793,12 +794,16 @@ def test_a_killed_recovery_is_itself_recovered(tmp_path: Path) -> None:
         if (project / ".nb2pipe-staging" / "journal.json").exists():
             break
         shutil.rmtree(project / ".nb2pipe-staging", ignore_errors=True)
-    shutil.copytree(project, saved, symlinks=True)
     again = 0
     while True:  # now kill the next convert, which first finishes the journal, at every point
         again += 1
+        # The interrupted write is made again in place each time: a copied staging folder is
+        # not one nb2pipe made there, and is never followed (tests/test_hostile_folders.py).
         shutil.rmtree(project)
-        shutil.copytree(saved, project, symlinks=True)
+        shutil.copytree(fresh, project, symlinks=True)
+        _, killed = in_child(lambda: convert(notebook, project, docker=False),
+                             kill_at=point, watch=project)
+        assert killed and (project / ".nb2pipe-staging" / "journal.json").exists()
         _, killed = in_child(lambda: convert(notebook, project, docker=False),
                              kill_at=again, watch=project)
         assert convert(notebook, project, docker=False).ok

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.model import StepGraph
+from nb2pipe.runtime.files import read_bytes
 from nb2pipe.runtime.notebook import setup_code
 
 _SETUP_NAME = "_nb2pipe_values"
@@ -66,7 +67,7 @@ def _save(folder: Path, names: list[str]) -> str:
 @contextmanager
 def instrumented(graph: StepGraph, inserts: dict[int, list[str]]) -> Iterator[Path]:
     """A temporary copy of the notebook with the extra cells; yields its path."""
-    raw = json.loads(graph.notebook.path.read_text(encoding="utf-8"))
+    raw = json.loads(read_bytes(graph.notebook.path))  # read as the reader did: no pipe
     setup = setup_code({_SETUP_NAME: "values", "_nb2pipe_fingerprint": "fingerprint"})
     cells = [_code_cell(setup, "nb2pipe-setup")]
     for index, cell in enumerate(raw["cells"], start=1):

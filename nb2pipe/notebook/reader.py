@@ -7,14 +7,13 @@ second, which `nb2pipe check` cannot afford); older versions are upgraded throug
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.model import Cell, Notebook
+from nb2pipe.runtime.files import NotAFile, read_bytes
 
 
 class ReadError(Nb2pipeError):
@@ -140,17 +139,12 @@ def _read_text(path: Path) -> str:
     if path.is_dir():
         raise ReadError(f"{path}: is a directory, not a notebook file")
     try:
-        # Opened without blocking and checked before reading: a FIFO or a device named
-        # *.ipynb would otherwise wait forever for a writer.
-        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)
-                  ) as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise ReadError(f"{path}: is not a regular file (a pipe, socket or device), "
-                                "so it is not a notebook")
-            os.set_blocking(file.fileno(), True)
-            raw = file.read()
+        raw = read_bytes(path)  # a FIFO or a device named *.ipynb is refused, never waited on
     except FileNotFoundError:
         raise ReadError(f"{path}: no such file") from None
+    except NotAFile as exc:
+        raise ReadError(f"{path}: is not a regular file ({exc.what}), so it is not a "
+                        "notebook") from None
     except OSError as exc:
         raise ReadError(f"{path}: cannot read: {exc.strerror}") from None
     if b"\x00" in raw[:8192]:

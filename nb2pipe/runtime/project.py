@@ -13,14 +13,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import files
+
 PROJECT = Path(__file__).resolve().parent.parent
 MANIFEST = "pipeline.json"
 
 
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """A project's pipeline.json (OSError or ValueError when missing or unreadable)."""
-    with open(os.path.join(folder, MANIFEST), encoding="utf-8") as handle:
-        document = json.load(handle)
+    """A project's pipeline.json (OSError or ValueError when missing or unreadable; a pipe or
+    a device is refused, never waited on)."""
+    try:
+        document = json.loads(files.read_bytes(os.path.join(folder, MANIFEST)))
+    except RecursionError:
+        raise ValueError(f"{folder}/{MANIFEST}: nested too deeply to read") from None
     if not isinstance(document, dict):
         raise ValueError(f"{folder}/{MANIFEST}: not a JSON object")
     return document
@@ -58,4 +63,4 @@ def code_hash(name: str) -> str:
 
 @functools.cache
 def _steps_file_hash() -> str:
-    return hashlib.sha256((PROJECT / "steps.py").read_bytes()).hexdigest()
+    return hashlib.sha256(files.read_bytes(PROJECT / "steps.py")).hexdigest()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from . import capture, project
+from . import capture, files, project
 from .render import HEADER_TAG, Renderer, render_html
 from .store import BLOCK, Store, configured_storage
 
@@ -326,7 +326,7 @@ def _notebook_cells(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     else each step's code as steps.py has it."""
     path = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest["notebook"])
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(files.read_bytes(path))
         found = []
         for cell in document.get("cells", []):
             source = cell.get("source", "")
@@ -341,8 +341,8 @@ def _notebook_cells(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _cells_from_steps(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     try:
-        lines = (project.PROJECT / "steps.py").read_text(encoding="utf-8").split("\n")
-    except OSError:
+        lines = files.read_text(project.PROJECT / "steps.py").split("\n")
+    except (OSError, ValueError):
         lines = []
     sources: dict[int, list[str]] = {}
     for step in manifest["steps"]:

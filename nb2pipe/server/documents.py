@@ -222,11 +222,15 @@ def export_diff(root: str | Path, notebook: Path, output: Path) -> dict[str, Any
     files = []
     for path, new in sorted(result.files.items()):
         target = output / path
-        old = target.read_bytes() if target.is_file() else b""
+        old, what = _on_disk(output, target)
         if old == new:
             continue
-        shown = relative(root, target.resolve())
-        if len(old) > DIFF_BYTES or len(new) > DIFF_BYTES or b"\0" in old + new:
+        folder = relative(root, output.resolve())
+        shown = (relative(root, target.resolve()) if what is None
+                 else f"{folder}/{path}" if folder else path)
+        if what is not None:
+            text = f"{shown}: {what} now; Export writes {len(new)} bytes there\n"
+        elif len(old) > DIFF_BYTES or len(new) > DIFF_BYTES or b"\0" in old + new:
             text = f"{shown}: {len(old)} bytes now, {len(new)} bytes after Export\n"
         else:
             text = "".join(difflib.unified_diff(
@@ -235,6 +239,22 @@ def export_diff(root: str | Path, notebook: Path, output: Path) -> dict[str, Any
                 fromfile=f"{shown} (on disk)", tofile=f"{shown} (Export)"))
         files.append({"path": shown, "diff": text})
     return {"output": relative(root, output.resolve()), "files": files, "message": None}
+
+
+def _on_disk(output: Path, target: Path) -> tuple[bytes, str | None]:
+    """What a project file holds now, or (b"", what it is) when it is no regular file inside
+    the project: read without blocking, never through a link that leads out of it."""
+    from nb2pipe.folder import stays_inside
+    from nb2pipe.runtime.files import NotAFile, read_bytes
+
+    if not stays_inside(output, target):
+        return b"", "a link leading outside the project folder"
+    try:
+        return read_bytes(target), None
+    except NotAFile as exc:
+        return b"", f"is {exc.what}"
+    except OSError:
+        return b"", None
 
 
 def export_document(root: str | Path, result: Any) -> dict[str, Any]:
