@@ -81,8 +81,13 @@ examples:
   nb2pipe deploy churn_pipeline                to the server at PREFECT_API_URL
   nb2pipe deploy churn_pipeline --cron "0 6 * * *" -p n_estimators 200
   nb2pipe deploy churn_pipeline --serve        serve it from this process instead
+  nb2pipe deploy churn_pipeline --yes          CI: deploy a hand-edited prefect.yaml as it is
 
-exit codes: 0 deployed, 1 the deployment failed, 2 usage error
+A prefect.yaml edited by hand may run steps nb2pipe never wrote (build and push steps run
+here): they are listed, and deploying needs a yes on the terminal, or --yes.
+
+exit codes: 0 deployed, 1 the deployment failed or was declined, 2 usage error (a hand-edited
+prefect.yaml without --yes, off a terminal)
 """,
     "verify": """\
 examples:
@@ -211,6 +216,9 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--cron", metavar="EXPR", help="schedule, e.g. '0 6 * * *'")
     deploy.add_argument("--serve", action="store_true",
                         help="serve the flow from this process instead (no server-side worker)")
+    deploy.add_argument("--yes", action="store_true",
+                        help="deploy a prefect.yaml edited by hand without asking (its steps "
+                             "are still listed)")
     _parameter_flags(deploy)
     deploy.set_defaults(handler=_deploy)
 
@@ -549,7 +557,7 @@ def _deploy(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from nb2pipe.deploy import deploy, serve
+    from nb2pipe.deploy import HandEdited, deploy, serve
     from nb2pipe.prepare import parameters, prepare
 
     project = Path(args.project)
@@ -565,8 +573,23 @@ def _deploy(args: argparse.Namespace) -> int:
               f"'{prepared.manifest['flow']['name']}/{name}'", flush=True)
         serve(project, name=args.name, cron=args.cron, parameters=values)
         return 0
-    deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
-                        parameters=values)
+    try:
+        deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
+                            parameters=values, edited_ok=args.yes)
+    except HandEdited as exc:
+        if not _confirmed(exc.lines(), "Deploy it as it is, running these steps? [y/N] "):
+            if not sys.stdin.isatty():
+                raise _UsageError(f"{exc}: listed above; re-run with --yes to deploy it as "
+                                  "it is") from None
+            print("nb2pipe: nothing was deployed", file=sys.stderr)
+            return 1
+        deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
+                            parameters=values, edited_ok=True)
+    if deployment.hand_edited is not None and args.yes:
+        from nb2pipe.text import one_line
+
+        print(f"nb2pipe: {one_line(str(deployment.hand_edited))} (--yes):",
+              *deployment.hand_edited.lines()[1:], sep="\n", file=sys.stderr)
     print(f"deployed {deployment.full_name} to {deployment.api_url} (work pool "
           f"'{deployment.pool}')")
     if args.cron:
@@ -577,6 +600,18 @@ def _deploy(args: argparse.Namespace) -> int:
     hint = f" -p {example['name']}={json.dumps(example['default'])}" if example else ""
     print(f"trigger a run:   prefect deployment run '{deployment.full_name}'{hint}")
     return 0
+
+
+def _confirmed(lines: list[str], question: str) -> bool:
+    """Show `lines` on stderr, then ask `question` when a person is at the terminal (False
+    when none is: a program must say yes with a flag)."""
+    from nb2pipe.text import one_line
+
+    print(f"nb2pipe: {one_line(lines[0])}", *lines[1:], sep="\n", file=sys.stderr)
+    if not sys.stdin.isatty():
+        return False
+    print(question, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _flags(args: argparse.Namespace) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.execute.params import flow_arguments
+from nb2pipe.text import one_line
 
 
 class DeployError(Nb2pipeError):
@@ -28,12 +29,45 @@ class DeployError(Nb2pipeError):
     one_line = False  # it may end with `prefect deploy`'s own lines
 
 
+STEP_SECTIONS = ("build", "push", "pull")  # what `prefect deploy` and its worker run
+
+
+class UnreadableProject(DeployError):
+    """A file of the project cannot be read (missing, not a regular file, not YAML)."""
+
+    exit_code = 2
+    one_line = True
+
+
+class HandEdited(DeployError):
+    """prefect.yaml is not as nb2pipe wrote it, so it may run code nb2pipe never wrote: the
+    build and push steps run here, while deploying; the pull steps on the worker."""
+
+    def __init__(self, path: Path, stamped: bool, steps: tuple[tuple[str, str], ...]) -> None:
+        super().__init__(path)
+        self.path = path
+        self.stamped = stamped  # False: it has no stamp of nb2pipe's at all
+        self.steps = steps  # (section, the step as one line of JSON)
+
+    def __str__(self) -> str:
+        how = ("was edited by hand since nb2pipe wrote it" if self.stamped
+               else "was not written by nb2pipe")
+        return (f"{self.path} {how}; deploying it runs "
+                f"{len(self.steps) or 'no'} build, push or pull step"
+                f"{'' if len(self.steps) == 1 else 's'} of its own")
+
+    def lines(self) -> list[str]:
+        """The message and each step on a line of its own: what the user is asked about."""
+        return [str(self), *(f"  {section}: {step}" for section, step in self.steps)]
+
+
 @dataclass(frozen=True)
 class Deployment:
     flow: str
     name: str
     pool: str
     api_url: str
+    hand_edited: HandEdited | None = None  # deployed as it was, with edited_ok
 
     @property
     def full_name(self) -> str:
@@ -78,16 +112,61 @@ def ensure_pool(name: str) -> bool:
     return False
 
 
+def read_prefect_file(project: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                   HandEdited | None]:
+    """The project's prefect.yaml, and what it runs if it is not as nb2pipe wrote it."""
+    import yaml
+
+    from nb2pipe.runtime.files import NotAFile, read_bytes
+    from nb2pipe.writer import edited
+
+    path = project / "prefect.yaml"
+    try:
+        content = read_bytes(path)
+        document = yaml.safe_load(content)
+    except FileNotFoundError:
+        raise UnreadableProject(f"{path}: missing; convert the notebook again to write "
+                                "it") from None
+    except NotAFile as exc:
+        raise UnreadableProject(f"{exc}; convert the notebook again (with --force) to "
+                                "replace it") from None
+    except OSError as exc:
+        raise UnreadableProject(f"{path}: cannot be read: {exc.strerror}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise UnreadableProject(f"{path}: not valid YAML: {one_line(str(exc))}") from None
+    deployments = document.get("deployments") if isinstance(document, dict) else None
+    if not (isinstance(deployments, list) and deployments and isinstance(deployments[0], dict)):
+        raise UnreadableProject(f"{path}: has no deployment; convert the notebook again")
+    files = manifest.get("files")
+    recorded = files.get("prefect.yaml") if isinstance(files, dict) else None
+    state = edited("prefect.yaml", content, recorded if isinstance(recorded, str) else None)
+    if state is False:
+        return document, None
+    entry = deployments[0]
+    steps = []
+    for section in STEP_SECTIONS:
+        # a deployment's own section replaces the file's, as in `prefect deploy`
+        found = entry[section] if section in entry else document.get(section)
+        for step in found if isinstance(found, list) else [] if found is None else [found]:
+            steps.append((section, one_line(json.dumps(step, default=str))))
+    return document, HandEdited(path, state is True, tuple(steps))
+
+
 def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
-           cron: str | None = None, parameters: dict[str, Any] | None = None) -> Deployment:
+           cron: str | None = None, parameters: dict[str, Any] | None = None,
+           edited_ok: bool = False) -> Deployment:
+    """Deploy the project's first deployment. A prefect.yaml that is not as nb2pipe wrote it
+    is deployed only with `edited_ok` (else HandEdited, before anything runs)."""
     import yaml
 
     from nb2pipe.runtime.project import read_manifest
 
     project = project.resolve()
     manifest = read_manifest(project)
+    document, hand_edited = read_prefect_file(project, manifest)
+    if hand_edited is not None and not edited_ok:
+        raise hand_edited
     url = api_url()
-    document = yaml.safe_load((project / "prefect.yaml").read_text(encoding="utf-8"))
     entry = document["deployments"][0]  # the process deployment; the others need images
     pool = pool or entry["work_pool"]["name"]
     name = name or entry["name"]
@@ -109,7 +188,7 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
     if finished.returncode != 0:
         output = (finished.stdout + finished.stderr).strip().splitlines()
         raise DeployError("prefect deploy failed:\n" + "\n".join(output[-15:]))
-    return Deployment(manifest["flow"]["name"], name, pool, url)
+    return Deployment(manifest["flow"]["name"], name, pool, url, hand_edited)
 
 
 def serve(project: Path, *, name: str | None = None, cron: str | None = None,

@@ -316,6 +316,30 @@ def test_deploy_without_a_server_says_how_to_start_one(tmp_path: Path,
     assert result.returncode == 2 and "parameter 'n_estimators' is int" in result.stderr
 
 
+def test_a_hand_edited_build_step_runs_only_when_confirmed(server: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    notebook = write_notebook(tmp_path / "nb" / "built.ipynb", ("rows = [1, 2]", "step:load"),
+                              ("total = sum(rows)", "step:add")) if (
+        tmp_path / "nb").mkdir() is None else None
+    assert notebook is not None
+    project = project_copy(tmp_path / "copy", notebook)
+    marker = tmp_path / "BUILT"
+    prefect_yaml = project / "prefect.yaml"
+    prefect_yaml.write_text(prefect_yaml.read_text().replace("build: null", (
+        "build:\n  - prefect.deployments.steps.run_shell_script:\n"
+        f"      script: touch {marker}")))
+    refused = subprocess.run([sys.executable, "-m", "nb2pipe", "deploy", str(project)],
+                             env=server, capture_output=True, text=True, timeout=600,
+                             stdin=subprocess.DEVNULL)  # as in CI: nobody to ask
+    assert refused.returncode == 2, refused.stderr
+    assert "run_shell_script" in refused.stderr and "--yes" in refused.stderr
+    assert not marker.exists()
+    deployed = nb2pipe("deploy", str(project), "--yes", env=server)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "run_shell_script" in deployed.stderr and "deployed built/built" in deployed.stdout
+    assert marker.exists()  # the step is real: it ran once it was confirmed
+
+
 def test_serve_runs_the_flow_from_this_process(server: dict[str, str], tmp_path: Path) -> None:
     project = project_copy(tmp_path, EXAMPLES / "kale_wine" / "kale_wine.ipynb")
     log_path = tmp_path / "serve.log"

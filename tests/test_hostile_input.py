@@ -284,3 +284,116 @@ def test_export_and_its_diff_answer_at_once_for_pipes_in_the_project(server: Ser
         assert status in (200, 409) and "pipeline.json: is a named pipe" in reply["message"], (
             endpoint, reply)
     assert server.request("GET", "api/status")[0] == 200
+
+
+# --- a prefect.yaml edited by hand --------------------------------------------------------
+
+def with_build_step(project: Path, marker: Path) -> None:
+    """prefect.yaml with a build step added by hand: `prefect deploy` would run it here."""
+    path = project / "prefect.yaml"
+    text = path.read_text().replace("build: null", (
+        "build:\n  - prefect.deployments.steps.run_shell_script:\n"
+        f"      script: touch {marker}"))
+    assert "run_shell_script" in text
+    path.write_text(text)
+
+
+def deploy_env(tmp_path: Path) -> dict[str, str]:
+    """No Prefect server answers: a deploy that gets past its questions stops at the API."""
+    from test_deploy import free_port
+
+    return {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+            "PREFECT_HOME": str(tmp_path / "prefect-home")}
+
+
+def test_deploying_a_hand_edited_prefect_yaml_off_a_terminal_needs_yes(tmp_path: Path) -> None:
+    _, project = converted(tmp_path)
+    marker = tmp_path / "BUILT"
+    with_build_step(project, marker)
+    env = deploy_env(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "nb2pipe", "deploy", str(project)], env=env,
+                            capture_output=True, text=True, timeout=SECONDS,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result
+    lines = result.stderr.splitlines()
+    assert lines[0] == (f"nb2pipe: {project / 'prefect.yaml'} was edited by hand since nb2pipe "
+                        "wrote it; deploying it runs 2 build, push or pull steps of its own")
+    assert lines[1] == ('  build: {"prefect.deployments.steps.run_shell_script": '
+                        f'{{"script": "touch {marker}"}}}}')
+    assert lines[2].startswith("  pull: ") and "set_working_directory" in lines[2]
+    assert lines[-1].endswith("re-run with --yes to deploy it as it is")
+    assert "Prefect API" not in result.stderr and not marker.exists()
+    # With --yes it goes on (to the Prefect API, which does not answer here)
+    result = subprocess.run([sys.executable, "-m", "nb2pipe", "deploy", str(project), "--yes"],
+                            env=env, capture_output=True, text=True, timeout=SECONDS,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "cannot reach the Prefect API" in result.stderr, result
+
+
+def on_a_terminal(args: list[str], answer: str, env: dict[str, str]
+                  ) -> subprocess.CompletedProcess[str]:
+    """Run nb2pipe with a terminal as its stdin, typing `answer` to it."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "nb2pipe", *args], env=env,
+                                   stdin=terminal, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        os.write(controller, answer.encode() + b"\n")
+        stdout, stderr = process.communicate(timeout=SECONDS)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("answer", ["n", "", "y"])
+def test_deploying_a_hand_edited_prefect_yaml_on_a_terminal_asks(answer: str,
+                                                                 tmp_path: Path) -> None:
+    _, project = converted(tmp_path)
+    marker = tmp_path / "BUILT"
+    with_build_step(project, marker)
+    result = on_a_terminal(["deploy", str(project)], answer, deploy_env(tmp_path))
+    assert "run_shell_script" in result.stderr and (
+        "Deploy it as it is, running these steps? [y/N]" in result.stderr), result
+    if answer == "y":
+        assert result.returncode == 1 and "cannot reach the Prefect API" in result.stderr
+    else:
+        assert result.returncode == 1 and "nothing was deployed" in result.stderr
+        assert "Prefect API" not in result.stderr
+    assert not marker.exists()
+
+
+def test_a_prefect_yaml_as_generated_deploys_without_a_question(tmp_path: Path) -> None:
+    _, project = converted(tmp_path)
+    result = on_a_terminal(["deploy", str(project)], "n", deploy_env(tmp_path))
+    assert result.returncode == 1 and "cannot reach the Prefect API" in result.stderr, result
+    assert "edited" not in result.stderr and "[y/N]" not in result.stderr
+    unstamped = (project / "prefect.yaml").read_text().split("\n", 1)[1]
+    (project / "prefect.yaml").write_text(unstamped)  # pipeline.json has another hash of it
+    result = on_a_terminal(["deploy", str(project)], "n", deploy_env(tmp_path))
+    assert "prefect.yaml was edited by hand" in result.stderr, result
+    assert "nothing was deployed" in result.stderr
+
+
+def test_a_pipe_named_prefect_yaml_stops_deploy_at_once(tmp_path: Path) -> None:
+    _, project = converted(tmp_path)
+    fifo(project / "prefect.yaml")
+    one_error_line(nb2pipe("deploy", str(project)), 2, "prefect.yaml", "named pipe")
+
+
+def test_a_prefect_yaml_is_deployed_unasked_only_as_nb2pipe_wrote_it(tmp_path: Path) -> None:
+    from nb2pipe.deploy import read_prefect_file
+
+    _, project = converted(tmp_path)
+    manifest = json.loads((project / "pipeline.json").read_text())
+    assert read_prefect_file(project, manifest)[1] is None
+    unstamped = (project / "prefect.yaml").read_text().split("\n", 1)[1].encode()
+    (project / "prefect.yaml").write_bytes(unstamped)
+    found = read_prefect_file(project, {"files": {}})[1]
+    assert found is not None and not found.stamped
+    assert str(found).endswith("prefect.yaml was not written by nb2pipe; deploying it runs 1 "
+                               "build, push or pull step of its own")
+    recorded = {"files": {"prefect.yaml": hashlib.sha256(unstamped).hexdigest()}}
+    assert read_prefect_file(project, recorded)[1] is None  # as pipeline.json recorded it
