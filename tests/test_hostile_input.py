@@ -397,3 +397,47 @@ def test_a_prefect_yaml_is_deployed_unasked_only_as_nb2pipe_wrote_it(tmp_path: P
                                "build, push or pull step of its own")
     recorded = {"files": {"prefect.yaml": hashlib.sha256(unstamped).hexdigest()}}
     assert read_prefect_file(project, recorded)[1] is None  # as pipeline.json recorded it
+
+
+# --- request bodies nested too deeply -----------------------------------------------------
+
+def raw_request(server: Server, path: str, body: bytes) -> tuple[int, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        server.jupyter.url + path, data=body, method="POST",
+        headers={"Authorization": f"token {server.jupyter.token}",
+                 "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=SECONDS) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.integration
+def test_a_request_body_nested_too_deeply_is_a_400(server: Server, tmp_path: Path) -> None:
+    notebook = api_path(server, small_notebook(server.jupyter.root / tmp_path.name))
+    deep = 100_000  # Python's parser gives up (RecursionError)
+    nested = b"[" * deep + b"]" * deep
+    shallow_enough_to_parse = json.dumps(json.loads("[" * 500 + "]" * 500))  # deeper than needed
+    content = {"cells": [], "metadata": {"deep": json.loads(shallow_enough_to_parse)},
+               "nbformat": 4, "nbformat_minor": 5}
+    cases = [
+        (f"nb2pipe/analyze?path={notebook}", nested),
+        (f"nb2pipe/analyze?path={notebook}", json.dumps(content).encode()),
+        ("nb2pipe/split", b'{"path": "' + notebook.encode() + b'", "split": "cells", '
+                          b'"content": {"x": ' + nested + b"}}"),
+        ("nb2pipe/split", json.dumps({"path": notebook, "split": "cells",
+                                      "content": content}).encode()),
+        ("nb2pipe/export", b'{"path": ' + nested + b"}"),
+        ("nb2pipe/export/diff", nested),
+        ("nb2pipe/runs", b'{"parameters": ' + nested + b"}"),
+        ("nb2pipe/tags", nested),
+    ]
+    for path, body in cases:
+        status, reply = raw_request(server, path, body)
+        assert status == 400, (path, status, reply)
+        assert "nested too deeply" in reply["message"] and "\n" not in reply["message"], reply
+    assert server.request("GET", "api/status")[0] == 200

@@ -20,6 +20,7 @@ from nb2pipe.model import Notebook, StepGraph
 from nb2pipe.notebook.reader import ReadError, parse_notebook, read_notebook
 from nb2pipe.pipeline import notebook_graph
 from nb2pipe.render import check_json
+from nb2pipe.server import bodies
 from nb2pipe.server.paths import relative
 
 SPLITS = ("tags", "headings", "cells")
@@ -39,14 +40,11 @@ def analyze_json(root: str | Path, notebook: Path, split: str = "tags",
                  posted: bytes | None = None) -> bytes:
     """`analyze` as the JSON the server sends: the file, or `posted` (the notebook JSON as
     the request carried it). Parsing and writing JSON happen here, in a worker process, so
-    the server's event loop only moves bytes. Raises ReadError."""
+    the server's event loop only moves bytes. Raises ReadError, or BadRequest for a body that
+    is not JSON."""
     content = None
     if posted is not None:
-        try:
-            content = json.loads(posted)
-        except ValueError:
-            raise ReadError(f"{relative(root, notebook)}: the request body is not the "
-                            "notebook's JSON") from None
+        content = bodies.parse(posted, f"{relative(root, notebook)}: the request body")
         if not isinstance(content, dict):
             raise ReadError(f"{relative(root, notebook)}: the request body must be the "
                             "notebook's JSON object")

@@ -18,7 +18,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import ensure_async, url_path_join
 
-from nb2pipe.server import documents, paths
+from nb2pipe.server import bodies, documents, paths
 from nb2pipe.server.runs import RunStore
 from nb2pipe.server.work import Superseded, WorkerLost, Workers
 
@@ -52,9 +52,9 @@ class _Handler(APIHandler):
                 413, f"the request is {_megabytes(len(self.request.body))}; the limit is "
                      f"{_megabytes(MAX_CONTENT_BYTES)} (send the notebook without its outputs)")
         try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise tornado.web.HTTPError(400, "the request body is not JSON") from None
+            data = bodies.parse(self.request.body or b"{}")
+        except bodies.BadRequest as exc:
+            raise tornado.web.HTTPError(400, str(exc)) from None
         if not isinstance(data, dict):
             raise tornado.web.HTTPError(400, "the request body must be a JSON object")
         return data
@@ -104,6 +104,8 @@ class _Handler(APIHandler):
             raise tornado.web.Finish from None
         except ReadError as exc:
             raise tornado.web.HTTPError(422, str(exc)) from None
+        except bodies.BadRequest as exc:
+            raise tornado.web.HTTPError(400, str(exc)) from None
         except WorkerLost as exc:
             raise tornado.web.HTTPError(503, str(exc)) from None
 
