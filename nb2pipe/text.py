@@ -7,40 +7,28 @@ from __future__ import annotations
 
 import re
 import shlex
-import unicodedata
 from collections.abc import Iterable
 
 from nb2pipe.exceptions import Nb2pipeError
+from nb2pipe.runtime.text import (
+    html_text,
+    md_anchor,
+    md_code,
+    md_link,
+    md_text,
+    one_line,
+    unsafe_char,
+)
+
+__all__ = ["UnsafeText", "comment", "docstring_text", "dockerfile_path", "html_text",
+           "md_anchor", "md_code", "md_comment", "md_fence", "md_link", "md_text", "one_line",
+           "py_string", "requirement_line", "shell_word", "unsafe_char", "yaml_string"]
 
 # File names, folder names, parameter defaults and help text come from the notebook or the disk
 # and may hold anything: line breaks of every kind, quotes, comment closers, template and shell
 # syntax. Each generated file gets such text only through the function for its language below.
-
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_BREAKS = frozenset("\x85\u2028\u2029")
-
-
-def _unsafe(char: str) -> bool:
-    """Control characters, line and paragraph separators, bidirectional overrides."""
-    return (unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI
-            or char in _BREAKS)
-
-
-def one_line(text: str) -> str:
-    """`text` as one line of visible characters: every run of control, line-breaking or
-    bidirectional characters becomes one space; an unpaired surrogate (a file name that is not
-    UTF-8) becomes U+FFFD."""
-    out: list[str] = []
-    for char in text:
-        if 0xD800 <= ord(char) <= 0xDFFF:
-            out.append("\ufffd")
-        elif _unsafe(char):
-            if out and out[-1] != " ":
-                out.append(" ")
-        else:
-            out.append(char)
-    return "".join(out).strip()
-
+# `one_line` and the Markdown and HTML forms are the runtime's (nb2pipe/runtime/text.py): a
+# generated project's run report escapes with them too, without nb2pipe installed.
 
 def comment(text: str) -> str:
     """Text for a `#` comment (Python, YAML, TOML, requirements.txt, Dockerfile): one line, and
@@ -75,7 +63,7 @@ def yaml_string(text: str) -> str:
             out.append("\\" + char)
         elif 0xD800 <= code <= 0xDFFF:
             out.append("\ufffd")
-        elif 0x20 <= code <= 0x7E or (code >= 0xA0 and not _unsafe(char) and code != 0xFEFF):
+        elif 0x20 <= code <= 0x7E or (code >= 0xA0 and not unsafe_char(char) and code != 0xFEFF):
             out.append(char)
         elif code <= 0xFF:
             out.append(f"\\x{code:02x}")
@@ -84,26 +72,6 @@ def yaml_string(text: str) -> str:
         else:
             out.append(f"\\U{code:08x}")
     return "".join(out) + '"'
-
-
-_MARKDOWN_SPECIAL = frozenset("\\`*_[]()<>{}|&~!#$")
-
-
-def md_text(text: str) -> str:
-    """Text for a Markdown paragraph or table cell: one line, with every character that could
-    start emphasis, a link, HTML, math or a cell border escaped."""
-    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in one_line(text))
-
-
-def md_code(text: str, *, in_table: bool = False) -> str:
-    """A Markdown inline code span showing `text` (one line) as written."""
-    text = one_line(text)
-    runs = [len(r) for r in re.findall(r"`+", text)]
-    fence = "`" * (max(runs, default=0) + 1)
-    padded = f" {text} " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else text
-    if in_table:  # GitHub splits a table cell at any unescaped |, even inside code
-        padded = padded.replace("|", "\\|")
-    return f"{fence}{padded or ' '}{fence}"
 
 
 def md_comment(text: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from bs4 import BeautifulSoup, Tag
 from support import write_notebook
+from test_security import HOSTILE, PLAIN, name_of
 
 from nb2pipe.execute import RunOptions, run_project
 from nb2pipe.generate.step_code import shown_last_value
@@ -292,3 +293,121 @@ def test_recording_after_a_module_mode_run_in_the_same_process_still_runs_the_pl
     result = convert(notebook, tmp_path / "project", record=True)
     assert result.ok
     assert (tmp_path / "project" / "tests" / "fixtures").is_dir()
+
+
+# --- text from outside, in the page and in the artifacts ----------------------------------
+
+# Each is put in every place of the report that shows text from outside the notebook's cells:
+# the notebook's name, the flow's and a step's name, a parameter's value and default, and what
+# a step's record (a file in a result storage others may write) says: its state, duration,
+# error, metric names and values.
+XSS = {
+    "html_link": '<a href="javascript:alert(1)">x</a>',
+    "html_image": "<img src=x onerror=alert(1)>",
+    "script": "<script>alert(document.cookie)</script>",
+    "md_link": "[click](javascript:alert(1))",
+    "md_image": "![i](javascript:alert(1)) ![j](http://evil.example/x.png)",
+    "md_autolink": "<javascript:alert(1)> <http://evil.example>",
+    "table_break": "a | b |\n|---|\n| <b>c</b> |",
+    "html_entity": "&lt;img src=x onerror=alert(1)&gt; &#60;b&#62;",
+    "attribute_quote": "\" onmouseover=\"alert(1)\" x='",
+}
+
+
+def hostile_texts() -> dict[str, str]:
+    return {**HOSTILE, **XSS, PLAIN: PLAIN}
+
+
+def outside_text_report(text: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
+                                            dict[str, Any]]:
+    """(manifest, records, parameters) with `text` in every place outside text can reach."""
+    manifest = {"notebook": f"{name_of(text)}.ipynb", "flow": {"name": text},
+                "parameters": [{"name": "title", "argument": "title", "default": text}],
+                "order": ["load", text], "edges": [{"source": "load", "target": text,
+                                                    "variables": ["x"]}],
+                "steps": [{"name": "load", "cells": [1]}, {"name": text, "cells": [2]}]}
+    records = {"load": {"state": text, "duration": text, "error": text, "cells": {},
+                        "metrics": {text: text}},
+               text: {"state": "failed", "duration": 0.5, "error": text, "error_cell": 2,
+                      "cells": {}, "metrics": {"score": text}}}
+    return manifest, records, {"title": text}
+
+
+def page_shape(page: str) -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
+    """Every element of the page (its tag and attribute names) in order, and every address it
+    links to or loads that is not a place in the page itself."""
+    soup = BeautifulSoup(page, "html.parser")
+    elements = [(t.name, tuple(sorted(t.attrs))) for t in soup.find_all(True)]
+    addresses = [str(t.get(a)) for t in soup.find_all(True) for a in ("href", "src", "action")
+                 if t.get(a) is not None and not str(t.get(a)).startswith("#")]
+    return elements, addresses
+
+
+@pytest.fixture(scope="module")
+def plain_page() -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
+    manifest, records, parameters = outside_text_report("plain")
+    cells = [{"cell_type": "code", "source": "x = 1", "skip": False},
+             {"cell_type": "code", "source": "y = x", "skip": False}]
+    return page_shape(report.render_html(report.build_document(
+        manifest, records, parameters, cells, run="r")))
+
+
+@pytest.mark.parametrize("case", sorted(hostile_texts()))
+def test_outside_text_never_becomes_markup_in_the_report(
+        case: str, plain_page: tuple[list[tuple[str, tuple[str, ...]]], list[str]]) -> None:
+    text = hostile_texts()[case]
+    manifest, records, parameters = outside_text_report(text)
+    cells = [{"cell_type": "code", "source": "x = 1", "skip": False},
+             {"cell_type": "code", "source": "y = x", "skip": False}]
+    page = report.render_html(report.build_document(manifest, records, parameters, cells,
+                                                    run="r"))
+    assert page_shape(page) == plain_page  # no element, attribute, link or image added
+    soup = BeautifulSoup(page, "html.parser")
+    title = soup.find("h1")
+    assert title is not None
+    shown = " ".join(title.get_text().replace("¶", "").split())
+    expected = " ".join(f"Run of {name_of(text)}.ipynb".split())
+    if case not in ("controls", "unicode_breaks", "bidi", "not_utf8", "newline",
+                    "carriage_return", "table_break"):  # shown on one line, without controls
+        assert shown == expected
+
+
+def markdown_shape(text: str) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """The Markdown's tokens (type, tag, attributes) as CommonMark with HTML reads it."""
+    from markdown_it import MarkdownIt
+
+    found = []
+    for token in MarkdownIt("commonmark").enable("table").parse(text):
+        for each in [token, *(token.children or [])]:
+            attrs = tuple(sorted((k, str(v)) for k, v in (each.attrs or {}).items()
+                                 if k != "style"))
+            found.append((each.type, each.tag, attrs))
+    return found
+
+
+@pytest.mark.parametrize("case", sorted(hostile_texts()))
+def test_outside_text_never_becomes_markup_in_the_summary_artifact(case: str) -> None:
+    text = hostile_texts()[case]
+    url = "https://storage.example/results/reports/r/report.html"
+    expected = markdown_shape(report.summary_markdown(*outside_text_report("plain")[:2], url))
+    found = markdown_shape(report.summary_markdown(*outside_text_report(text)[:2], url))
+    assert found == expected
+    assert [a for t in found for a in t[2] if a[0] in ("href", "src")] == [("href", url)]
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "JavaScript:alert(1)",
+                                 "data:text/html,<script>alert(1)</script>",
+                                 "vbscript:msgbox(1)", "http://x/\njavascript:alert(1)"])
+def test_a_report_address_that_is_no_web_or_file_address_is_never_a_link(url: str) -> None:
+    from nb2pipe.runtime.text import md_link
+
+    tokens = markdown_shape(md_link("HTML report", url))
+    assert not [t for t in tokens if t[0] in ("link_open", "image", "html_inline")], tokens
+
+
+def test_a_report_address_with_spaces_and_parentheses_stays_one_link() -> None:
+    from nb2pipe.runtime.text import md_link
+
+    url = "https://storage.example/a b/(x)/report [1].html"
+    [link] = [t for t in markdown_shape(md_link(url, url)) if t[0] == "link_open"]
+    assert link[2] == (("href", "https://storage.example/a%20b/%28x%29/report%20%5B1%5D.html"),)

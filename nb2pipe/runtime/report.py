@@ -18,7 +18,6 @@ NB2PIPE_REPORT=off turns all of this off.
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import os
 import threading
@@ -30,6 +29,7 @@ from uuid import UUID
 from . import capture, files, project
 from .render import HEADER_TAG, Renderer, render_html
 from .store import BLOCK, Store, configured_storage
+from .text import html_text, md_anchor, md_code, md_link, md_text
 
 FAILED_TAG = "nb2pipe-failed"
 STATE_COLORS = {"completed": "#2e7d32", "cached": "#1565c0", "failed": "#c62828",
@@ -118,7 +118,7 @@ def save_step(step: str, cells: dict[int, list[dict[str, Any]]], state: str,
         store.write_bytes(path, png)
         saved.append(path)
         _image_artifact(store.url(path), f"{step}-figure-{number}",
-                        f"Figure {number} of step {step} (cell {cell})")
+                        f"Figure {number} of step {md_text(step)} (cell {cell})")
     record = {"step": step, "state": state, "started": started,
               "duration": round(time.time() - started, 3), "error": error,
               "error_cell": error_cell, "metrics": metrics or {}, "figures": saved,
@@ -224,22 +224,35 @@ def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
         "language_info": {"name": "python"}, "title": _title(manifest)}}
 
 
+# Text from outside (the notebook's name, parameter values, what a step's record in the result
+# storage says: its state, error, metrics) reaches the page only through .text's escaping, for
+# Markdown or for HTML; the notebook's own cells and outputs are the page's content (the page is
+# served sandboxed).
+
 def _title(manifest: dict[str, Any]) -> str:
-    return f"Run of {os.path.basename(manifest.get('notebook', 'notebook.ipynb'))}"
+    return f"Run of {os.path.basename(str(manifest.get('notebook', 'notebook.ipynb')))}"
+
+
+def _seconds(value: object) -> str:
+    """A duration from a record, as shown: '' when the record holds no number there."""
+    return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
 
 
 def _header(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
             parameters: dict[str, Any], state_name: str, run: str) -> str:
-    lines = [STYLE, f"# {_title(manifest)}", ""]
+    lines = [STYLE, f"# {md_text(_title(manifest))}", ""]
     failed = [s for s, r in records.items() if r.get("state") == "failed"]
     verdict = "failed" if failed or state_name in ("Failed", "Crashed") else "completed"
-    lines += [f"Flow `{manifest['flow']['name']}`, run `{run}`: **{verdict}**"
-              f"{', at step ' + failed[0] if failed else ''}.", ""]
+    at = f", at step {md_text(failed[0])}" if failed else ""
+    lines += [f"Flow {md_code(str(manifest['flow']['name']))}, run {md_code(run)}: "
+              f"**{verdict}**{at}.", ""]
     if manifest.get("parameters"):
         lines += ["### Parameters", "", "| parameter | value | default |", "|---|---|---|"]
         for entry in manifest["parameters"]:
             value = parameters.get(entry["argument"], entry.get("default"))
-            lines.append(f"| `{entry['name']}` | `{value!r}` | `{entry.get('default')!r}` |")
+            lines.append(f"| {md_code(str(entry['name']), in_table=True)} | "
+                         f"{md_code(repr(value), in_table=True)} | "
+                         f"{md_code(repr(entry.get('default')), in_table=True)} |")
         lines.append("")
     lines.append("### Steps")
     return "\n".join(lines)
@@ -248,28 +261,33 @@ def _header(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
 def _step_table(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
     lines = ["| step | state | seconds | cells |", "|---|---|---|---|"]
     for step in manifest["steps"]:
-        record = records.get(step["name"], {})
-        state = record.get("state", "not run")
-        seconds = f"{record['duration']:.2f}" if record.get("duration") is not None else ""
+        name = str(step["name"])
+        record = records.get(name, {})
         cells = ", ".join(str(c) for c in step["cells"])
-        lines.append(f"| [{step['name']}](#step-{step['name']}) | {state} | {seconds} | "
-                     f"{cells} |")
-    metrics = [(s, n, v) for s, r in records.items() for n, v in r.get("metrics", {}).items()]
+        lines.append(f"| [{md_text(name)}]({md_anchor('step-' + name)}) | "
+                     f"{md_text(str(record.get('state', 'not run')))} | "
+                     f"{_seconds(record.get('duration'))} | {md_text(cells)} |")
+    metrics = [(s, n, v) for s, r in records.items()
+               if isinstance(r.get("metrics"), dict) for n, v in r["metrics"].items()]
     if metrics:
         lines += ["", "### Metrics", "", "| step | metric | value |", "|---|---|---|"]
-        lines += [f"| {s} | `{n}` | {v!r} |" for s, n, v in metrics]
+        lines += [f"| {md_text(s)} | {md_code(str(n), in_table=True)} | {md_text(repr(v))} |"
+                  for s, n, v in metrics]
     return "\n".join(lines)
 
 
 def _step_heading(step: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
-    record = records.get(step["name"], {})
-    state = record.get("state", "not run")
+    name = str(step["name"])
+    record = records.get(name, {})
+    state = str(record.get("state", "not run"))
     color = STATE_COLORS.get(state, "#757575")
-    duration = f" in {record['duration']:.2f} s" if record.get("duration") else ""
-    text = (f'<h2 id="step-{html.escape(step["name"])}">Step {html.escape(step["name"])} '
-            f'<span class="nb2pipe-state" style="color:{color}">{state}{duration}</span></h2>')
+    seconds = _seconds(record.get("duration"))
+    duration = f" in {seconds} s" if seconds and record.get("duration") else ""
+    text = (f'<h2 id="step-{html_text(name)}">Step {html_text(name)} '
+            f'<span class="nb2pipe-state" style="color:{color}">{html_text(state)}{duration}'
+            '</span></h2>')
     if record.get("error"):
-        text += f"\n\n<pre>{html.escape(str(record['error']))}</pre>"
+        text += f"\n\n<pre>{html_text(str(record['error']))}</pre>"
     return text
 
 
@@ -307,8 +325,8 @@ def _graph_svg(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) -> 
     for name, (x, y) in place.items():
         state = records.get(name, {}).get("state", "not run")
         color = STATE_COLORS.get(state, "#757575")
-        label = html.escape(name if len(name) <= 18 else name[:17] + "…")
-        parts.append(f'<a href="#step-{html.escape(name)}"><rect x="{x * (width + gap_x)}" '
+        label = html_text(name if len(name) <= 18 else name[:17] + "…")
+        parts.append(f'<a href="#step-{html_text(name)}"><rect x="{x * (width + gap_x)}" '
                      f'y="{y * (height + gap_y)}" width="{width}" height="{height}" rx="4" '
                      f'fill="white" stroke="{color}" stroke-width="2"/>'
                      f'<text x="{x * (width + gap_x) + 8}" y="{y * (height + gap_y) + 19}" '
@@ -371,6 +389,18 @@ def _image_artifact(url: str, key: str, description: str) -> None:
         return
 
 
+def summary_markdown(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+                     url: str) -> str:
+    """The run's summary artifact: the title, the report's link, each step's state."""
+    rows = ["| step | state | seconds |", "|---|---|---|"]
+    for step in manifest["order"]:
+        record = records.get(step, {})
+        rows.append(f"| {md_text(str(step))} | {md_text(str(record.get('state', 'not run')))} | "
+                    f"{_seconds(record.get('duration'))} |")
+    return (f"# {md_text(_title(manifest))}\n\nReport: {md_link(url, url)}\n\n"
+            + "\n".join(rows))
+
+
 def _report_artifacts(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
                       url: str, run: str) -> None:
     """The report as a link and a markdown summary on the flow run (created through the API
@@ -379,20 +409,13 @@ def _report_artifacts(manifest: dict[str, Any], records: dict[str, dict[str, Any
     from prefect.client.schemas.actions import ArtifactCreate
 
     flow = manifest["flow"]["name"]
-    rows = ["| step | state | seconds |", "|---|---|---|"]
-    for step in manifest["order"]:
-        record = records.get(step, {})
-        seconds = record.get("duration")
-        rows.append(f"| {step} | {record.get('state', 'not run')} | "
-                    f"{'' if seconds is None else f'{seconds:.2f}'} |")
-    summary = f"# {_title(manifest)}\n\nReport: [{url}]({url})\n\n" + "\n".join(rows)
     try:
         with get_client(sync_client=True) as client:
             client.create_artifact(ArtifactCreate(
                 key=_artifact_key(f"{flow}-report"), type="markdown", flow_run_id=UUID(run),
-                description="The run's HTML report", data=f"[HTML report]({url})"))
+                description="The run's HTML report", data=md_link("HTML report", url)))
             client.create_artifact(ArtifactCreate(
                 key=_artifact_key(f"{flow}-summary"), type="markdown", flow_run_id=UUID(run),
-                description="Steps of this run", data=summary))
+                description="Steps of this run", data=summary_markdown(manifest, records, url)))
     except Exception:  # no API to tell
         return
