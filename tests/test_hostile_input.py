@@ -207,6 +207,21 @@ def one_error_line(result: subprocess.CompletedProcess[str], code: int, *words: 
     assert all(w in result.stderr for w in words), result.stderr
 
 
+def raw_request(server: Server, path: str, body: bytes) -> tuple[int, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        server.jupyter.url + path, data=body, method="POST",
+        headers={"Authorization": f"token {server.jupyter.token}",
+                 "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=SECONDS) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def test_a_pipe_named_pipeline_json_stops_convert_and_check_at_once(tmp_path: Path) -> None:
     notebook, project = converted(tmp_path)
     fifo(project / "pipeline.json")
@@ -271,6 +286,13 @@ def test_export_and_its_diff_answer_at_once_for_pipes_in_the_project(server: Ser
     folder = server.jupyter.root / tmp_path.name
     notebook, project = converted(folder)
     body = {"path": api_path(server, notebook), "output": api_path(server, project)}
+    fifo(project / "pipeline.json")
+    for endpoint in ("nb2pipe/export", "nb2pipe/export/diff"):  # each answers, in SECONDS
+        status, reply = raw_request(server, endpoint, json.dumps(body).encode())
+        assert status in (200, 409) and "pipeline.json: is a named pipe" in reply["message"], (
+            endpoint, reply)
+    (project / "pipeline.json").unlink()
+    assert convert(notebook, project, force=True).ok
     fifo(project / "flow.py")
     status, diff = server.request("POST", "nb2pipe/export/diff", body)
     assert status == 200, diff
@@ -278,11 +300,6 @@ def test_export_and_its_diff_answer_at_once_for_pipes_in_the_project(server: Ser
     assert "is a named pipe (FIFO) now" in entry["diff"]
     status, reply = server.request("POST", "nb2pipe/export", body)
     assert status == 409 and "flow.py (not written by nb2pipe)" in reply["message"], reply
-    fifo(project / "pipeline.json")
-    for endpoint in ("nb2pipe/export", "nb2pipe/export/diff"):
-        status, reply = server.request("POST", endpoint, body)
-        assert status in (200, 409) and "pipeline.json: is a named pipe" in reply["message"], (
-            endpoint, reply)
     assert server.request("GET", "api/status")[0] == 200
 
 
@@ -400,21 +417,6 @@ def test_a_prefect_yaml_is_deployed_unasked_only_as_nb2pipe_wrote_it(tmp_path: P
 
 
 # --- request bodies nested too deeply -----------------------------------------------------
-
-def raw_request(server: Server, path: str, body: bytes) -> tuple[int, dict[str, str]]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(
-        server.jupyter.url + path, data=body, method="POST",
-        headers={"Authorization": f"token {server.jupyter.token}",
-                 "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=SECONDS) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
 
 @pytest.mark.integration
 def test_a_request_body_nested_too_deeply_is_a_400(server: Server, tmp_path: Path) -> None:
