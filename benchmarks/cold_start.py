@@ -4,8 +4,8 @@ and the way a workstation does (warm), paired and interleaved with papermill.
 Each round runs, one after the other:
 
 - papermill on the notebook (whole process: papermill, the kernel, the cells);
-- a fresh cold `nb2pipe run --no-cache`: a new NB2PIPE_CACHE_DIR and PREFECT_HOME, no server
-  running: a CI job, a new container, a new user's first try;
+- a fresh cold `nb2pipe run --no-cache`: a new NB2PIPE_CACHE_DIR, NB2PIPE_CONFIG_DIR and
+  PREFECT_HOME, no server running: a CI job, a new container, a new user's first try;
 - a second cold run: the same folders, the local server stopped before it (its database and
   the converted project kept): the first run of the day;
 - a warm run: the local server of an earlier run still running, every step computed.
@@ -237,7 +237,7 @@ def measure_cold_start(bench: Bench, baseline: Path | None = None) -> None:
         home = Path(tempfile.mkdtemp(prefix="cold-", dir=bench.root))
         side.homes.append(home)
         env = {**side.env, "NB2PIPE_CACHE_DIR": str(home / "cache"),
-               "PREFECT_HOME": str(home / "prefect")}
+               "NB2PIPE_CONFIG_DIR": str(home / "config"), "PREFECT_HOME": str(home / "prefect")}
         try:
             side.fresh.append(timeline(notebook, env, home / "cache"))
         finally:
