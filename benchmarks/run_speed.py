@@ -1,6 +1,6 @@
 """Benchmark: how fast is `nb2pipe run`? Prints figures and ratios; asserts nothing.
 
-Four measurements, side by side in one run on notebooks generated in a temporary folder:
+Measurements, side by side in one run on notebooks generated in a temporary folder:
 
 1. Overhead: a sequential notebook of 5 steps doing real pandas/numpy work, as a whole process
    under papermill and under `nb2pipe run --no-cache`. Prefect's fixed start-up (`import prefect`
@@ -18,6 +18,10 @@ Four measurements, side by side in one run on notebooks generated in a temporary
    another process, pickle 5 with raw buffers) and end to end in a 2-step notebook with
    `--runner process --no-cache` (the project's own flow.py, run by `nb2pipe run`).
    Goal: handoff throughput >= 50% of raw disk write (with fsync) + read of the same bytes.
+5. Cold and warm: examples/churn as a whole process against papermill, as CI runs it (fresh
+   caches, no server), with the local server stopped (caches kept), and warm (server running),
+   phase by phase (benchmarks/cold_start.py; `--only cold` runs it alone).
+   Goals: fresh cold <= 1.5x papermill, server stopped <= 1.2x, warm <= 1.3x.
 6. Report: the overhead notebook (no figures) run with the HTML report (the default: outputs
    captured, the report rendered with nbconvert) and with `--no-report`, interleaved.
    Goal: the pipeline with the report <= 1.05 x without (`--only report` runs it alone).
@@ -37,7 +41,7 @@ nb2pipe's costs from the machine's, measurement 2 also runs the same work on pla
 (no nb2pipe, no Prefect) and measurement 4 times each part of Store.save. Measurement 4 needs
 ~5 GB of free disk and ~5 GB of free memory for the 1 GB frame; with less it uses a smaller one.
 
-    python benchmarks/run_speed.py [--repeat N] [--quick] [--only parallel|handoff|report|auth]
+    python benchmarks/run_speed.py [--repeat N] [--quick] [--only parallel|handoff|report|auth|cold]
 
 A full run takes about 8 minutes on 2 cores. --quick is a smoke test (about 2 minutes): ~5x
 smaller work, a 128 MB DataFrame and 1 run per measurement unless --repeat is given; its steps
@@ -849,7 +853,7 @@ def measure_authentication(bench: Bench) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# 5. The local Prefect server that `nb2pipe run` starts on first use and reuses
+# 5. Cold and warm runs of examples/churn: benchmarks/cold_start.py
 
 
 CHURN = Path(__file__).resolve().parent.parent / "examples" / "churn"
@@ -861,52 +865,10 @@ def local_server(env: dict[str, str], action: str) -> str:
     return done.stdout
 
 
-def measure_local_server(bench: Bench) -> None:
-    """5. examples/churn, whole process: the first `nb2pipe run` (which starts the local
-    Prefect server) apart, then warm runs (server running, every step computed: --no-cache)
-    against papermill, interleaved and paired. Goal: warm nb2pipe run <= 1.3 x papermill."""
-    section("[5] Local Prefect server: examples/churn, whole process")
-    folder = bench.path("churn")
-    shutil.copytree(CHURN, folder, ignore=shutil.ignore_patterns("*_pipeline", "*.out.ipynb"))
-    notebook = folder / "churn.ipynb"
-    # A state folder of its own: the first run below finds no server and no database.
-    env = {**bench.env, "NB2PIPE_CACHE_DIR": str(bench.path("server-cache"))}
-    env.pop("PREFECT_API_URL", None)
-    local_server(env, "stop")
-    try:
-        first = nb2pipe(bench, notebook, "--no-cache", env=env)
-        cold: list[NbRun] = []
-        warm: list[NbRun] = []
-        pm: list[PmRun] = []
+def measure_local_server(bench: Bench, baseline: Path | None = None) -> None:
+    from cold_start import measure_cold_start
 
-        def cold_run() -> None:  # the server stopped, its database kept
-            local_server(env, "stop")
-            cold.append(nb2pipe(bench, notebook, "--no-cache", env=env))
-
-        papermill(bench, notebook)  # warm-up: kernel spec lookup, file cache
-        interleave(bench.repeat, cold_run, lambda: pm.append(papermill(bench, notebook)),
-                   lambda: warm.append(nb2pipe(bench, notebook, "--no-cache", env=env)))
-        cached = nb2pipe(bench, notebook, env=env)  # every step cached
-    finally:
-        local_server(env, "stop")
-    row("first nb2pipe run ever (starts the server, creates its database)", first.whole)
-    row("cold nb2pipe run (starts the server)", [r.whole for r in cold])
-    row("papermill (whole process)", [r.whole for r in pm])
-    row("warm nb2pipe run --no-cache (whole process)", [r.whole for r in warm])
-    row("  before the flow (Python, imports, conversion)",
-        [r.printed - r.startup - r.seconds for r in warm])
-    row("  Prefect start-up (startup_seconds)", [r.startup for r in warm])
-    row("  the pipeline (seconds)", [r.seconds for r in warm])
-    row("  after the result (exit)", [r.whole - r.printed for r in warm])
-    row("warm nb2pipe run, every step cached (1 run)", cached.whole)
-    ratio = median([r.whole for r in warm]) / median([r.whole for r in pm])
-    paired = median([w.whole / p.whole for w, p in zip(warm, pm, strict=True)])
-    row("ratio warm / papermill (medians)", ratio, "x")
-    row("ratio warm / papermill (median of the pairs)", paired, "x")
-    row("ratio cold / papermill (medians)",
-        median([r.whole for r in cold]) / median([r.whole for r in pm]), "x")
-    goal(bench, "5 local server (warm)", "warm nb2pipe run <= 1.3 x papermill",
-         f"{ratio:.2f}x", ratio <= 1.3)
+    measure_cold_start(bench, baseline)
 
 
 # --------------------------------------------------------------------------------------------
@@ -919,28 +881,35 @@ def main(argv: list[str] | None = None) -> int:
                              "--quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: smaller work, 128 MB frame, 1 run each")
-    parser.add_argument("--only", choices=("parallel", "handoff", "report", "auth"),
+    parser.add_argument("--only", choices=("parallel", "handoff", "report", "auth", "cold"),
                         help="run this measurement alone (2: parallel steps, 4: the handoff, "
-                             "6: the report, 7: the store's checks)")
+                             "6: the report, 7: the store's checks, 5: cold and warm runs of "
+                             "examples/churn)")
     parser.add_argument("--server-only", action="store_true",
-                        help="only measurement 5 (the local Prefect server, examples/churn)")
+                        help="the same as --only cold")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="measurement 5: also time another nb2pipe source tree (on "
+                             "PYTHONPATH), interleaved with this one")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
-    root = Path(tempfile.mkdtemp(prefix="nb2pipe-run-speed-"))
+    root = Path(tempfile.mkdtemp(prefix="nb2pipe-speed-"))
     bench = Bench(root, max(1, repeat), sizes)
     bench.env = {**os.environ, **THREADS, "NB2PIPE_CACHE_DIR": str(root / "cache"),
                  "NB2PIPE_CONFIG_DIR": str(root / "config"),  # the storage key
                  "PREFECT_HOME": str(root / "prefect"),
-                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                 # Temporary files of the runs (their progress channels) stay in this folder.
+                 "TMPDIR": str(root / "tmp")}
+    (root / "tmp").mkdir()
     os.environ["NB2PIPE_CACHE_DIR"] = bench.env["NB2PIPE_CACHE_DIR"]
     os.environ["NB2PIPE_CONFIG_DIR"] = bench.env["NB2PIPE_CONFIG_DIR"]
     started = time.perf_counter()
     print(f"nb2pipe run benchmark: {CORES} cores, Python {sys.version.split()[0]}, "
           f"median of {bench.repeat} runs{' (quick)' if args.quick else ''}; folder {root}")
     try:
-        if args.server_only:
-            measure_local_server(bench)
+        if args.server_only or args.only == "cold":
+            measure_local_server(bench, args.baseline)
             return summary(bench, started)
         if args.only == "parallel":
             measure_parallel(bench, calibrate_parallel(sizes.parallel_seconds))
@@ -965,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
         measure_handoff(bench)
         if args.only is None:
             measure_authentication(bench)
-            measure_local_server(bench)
+            measure_local_server(bench, args.baseline)
     finally:
         local_server(bench.env, "stop")  # the one the runs above started
         shutil.rmtree(root, ignore_errors=True)

@@ -7,9 +7,11 @@ Exit codes: 0 success (warnings allowed), 1 the notebook has errors (or warnings
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -93,6 +95,7 @@ prefect.yaml without --yes, off a terminal)
 examples:
   nb2pipe verify churn.ipynb                   notebook and pipeline compute the same values?
   nb2pipe verify churn.ipynb -p test_size 0.3
+  nb2pipe verify notebooks/*.ipynb             several: one Prefect server start for all
 
 exit codes: 0 the same values, 1 errors in the notebook or a divergence, 2 usage error
 """,
@@ -223,7 +226,8 @@ def _parser() -> argparse.ArgumentParser:
     deploy.set_defaults(handler=_deploy)
 
     verify = _command(commands, "verify",
-                      "check that the pipeline computes what the notebook computes", _verify)
+                      "check that the pipeline computes what the notebook computes", _verify,
+                      several=True)
     _parameter_flags(verify)
 
     server = commands.add_parser(
@@ -444,14 +448,27 @@ def _prefect_environment(verbose: bool) -> None:
 
 def _phase_printer(jsonl: bool, stream: TextIO) -> Callable[..., None]:
     """Phases of a command (server start, running, the flow run's address): a line for people,
-    or a `{"event": "phase", ...}` line for programs."""
-    def phase(name: str, message: str, url: str | None = None) -> None:
+    or a `{"event": "phase", ...}` line for programs, which also says since when (`since`,
+    seconds since the epoch) and why (`detail`) when the phase is a wait."""
+    lock = threading.Lock()  # phases come from the local server's thread too
+
+    def phase(name: str, message: str, url: str | None = None, since: float | None = None,
+              detail: str | None = None) -> None:
         if jsonl:
-            event = {"event": "phase", "phase": name, "message": message}
-            print(json.dumps({**event, "url": url} if url else event), flush=True)
+            event: dict[str, Any] = {"event": "phase", "phase": name, "message": message}
+            extra = {"url": url, "since": since, "detail": detail}
+            line = json.dumps({**event, **{k: v for k, v in extra.items() if v is not None}})
         else:
-            print(message, file=stream, flush=True)
+            line = message
+        with lock:
+            print(line, file=sys.stdout if jsonl else stream, flush=True)
     return phase
+
+
+def _server_phase(phase: Callable[..., None]) -> Callable[[Any], None]:
+    """The local server's progress (local_server.Waiting) as `server` phases."""
+    return lambda waiting: phase("server", waiting.message, since=waiting.since,
+                                 detail=waiting.detail)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -487,22 +504,28 @@ def _run(args: argparse.Namespace) -> int:
     phase = _phase_printer(jsonl is not None, sys.stderr if args.json else sys.stdout)
     links: list[str] = []
 
-    def on_phase(name: str, message: str, url: str | None = None) -> None:
+    def on_phase(name: str, message: str, url: str | None = None, **waiting: Any) -> None:
         if name == "flow_run" and url:
             links.append(url)
-        phase(name, message, url)
+        phase(name, message, url, **waiting)
 
     warn = jsonl.warning if jsonl else (
         lambda message: print(f"nb2pipe: warning: {message}", file=sys.stderr, flush=True))
     try:
-        with prefect_api.connected(lambda message: phase("server", message)):
-            phase("running", "running…")
+        # The local Prefect server starts (when one must) while the flow's process imports
+        # Prefect, flow.py and the steps' libraries: the flow waits for it only to run.
+        with prefect_api.connecting(_server_phase(phase)) as api:
+            api.when_ready(lambda url: phase("running", "running…"))
             # The flow runs in a child process (a step may end its process; Ctrl-C must stop
             # a step's thread). With --json and --progress jsonl, what the steps print goes to
             # stderr: stdout holds only what this process writes, so no printed line can pass
             # for the result or an event.
-            result = supervise(prepared.project, options, jsonl or text, warn, args.verbose,
-                               sys.stderr if args.json or jsonl else None, on_phase)
+            with api.handed_over():
+                result = supervise(prepared.project, options, jsonl or text, warn,
+                                   args.verbose, sys.stderr if args.json or jsonl else None,
+                                   on_phase)
+            if api.failed is not None:  # the flow stopped waiting for it: say why
+                raise api.failed
     except Nb2pipeError as exc:  # the local server did not start
         _failed(jsonl, exc)
         raise
@@ -624,24 +647,49 @@ def _flags(args: argparse.Namespace) -> Any:
 
 def _verify(args: argparse.Namespace) -> int:
     _prefect_environment(verbose=False)
-    from nb2pipe.execute import prefect_api, startup
-    from nb2pipe.execute.verify import verify
+    from nb2pipe.execute import local_server, prefect_api, startup
     from nb2pipe.prepare import parameters, prepare
 
-    prepared = prepare(args.notebook, args.split or "tags")
-    values = parameters(prepared, _flags(args))
-    graph = _analyze(args)
+    flags = _flags(args)
     phase = _phase_printer(jsonl=False, stream=sys.stdout)
+    several = len(args.notebook) > 1
+    code = 0
+    with contextlib.ExitStack() as stack:
+        api = None  # one local server for every notebook, started for the first valid one
+        for notebook in args.notebook:
+            if several:
+                print(f"{notebook}:", flush=True)
+            try:
+                prepared = prepare(notebook, args.split or "tags")
+                values = parameters(prepared, flags)
+                if api is None:  # it starts (when one must) while papermill runs
+                    api = stack.enter_context(prefect_api.connecting(_server_phase(phase)))
+                    startup.import_prefect()
+                code = max(code, _verify_one(args, notebook, prepared, values, api, phase))
+            except Nb2pipeError as exc:
+                if not several or isinstance(exc, local_server.ServerError):
+                    raise
+                print(_error_text(exc), file=sys.stderr)  # the other notebooks still run
+                code = max(code, exc.exit_code)
+    startup.leave()
+    return code
+
+
+def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: Any, api: Any,
+                phase: Callable[..., None]) -> int:
+    from nb2pipe.execute import prefect_api
+    from nb2pipe.execute.verify import verify
+
+    graph = _analyze(args, notebook)
     try:
-        with prefect_api.connected(lambda message: phase("server", message)):
-            startup.import_prefect()
-            with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
-                verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
-                                 prepared.project, lambda message: phase("verify", message))
+        with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
+            verdict = verify(Path(notebook), args.split or "tags", values, graph,
+                             prepared.project, lambda message: phase("verify", message),
+                             connect=api.connected)
     except RuntimeError as exc:  # the pipeline failed
         print(f"nb2pipe: {exc}", file=sys.stderr)
         return 1
-    name = Path(args.notebook).name
+    name = Path(notebook).name
     for (step, kind, variable) in verdict.nondeterministic:
         print(f"  left out: '{variable}' ({step} {kind}) differs between two notebook runs "
               "(unseeded randomness or time?)")
@@ -651,8 +699,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"nb2pipe: first divergence: {verdict.divergence.describe(name)}", file=sys.stderr)
         return 1
     print(f"{name}: the pipeline computes what the notebook computes "
-          f"({verdict.compared} values compared at the step boundaries)")
-    startup.leave()
+          f"({verdict.compared} values compared at the step boundaries)", flush=True)
     return 0
 
 
@@ -665,7 +712,7 @@ def _server(args: argparse.Namespace) -> int:
               else "no local Prefect server was running")
         return 0
     if args.action == "start":
-        local_server.ensure_running(lambda message: print(message, flush=True))
+        local_server.ensure_running(lambda waiting: print(waiting.message, flush=True))
     found = local_server.status()
     configured = prefect_api.configured_api_url()
     if getattr(args, "json", False):

@@ -3,10 +3,12 @@ cache folder of each test's own, and whatever a test starts stopped after it."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 from support import write_notebook
 
-from nb2pipe.execute import local_server, prefect_api
+from nb2pipe.execute import local_server, prefect_api, prefect_schema
 
 STARTING = "starting local Prefect server…"
 
@@ -114,6 +116,53 @@ def test_no_record_or_a_dead_pid_is_not_running(tmp_path: Path) -> None:
     assert not (folder / "server.json").exists()
 
 
+def test_a_new_database_is_built_from_the_schema_only_for_its_prefect_version(
+        tmp_path: Path) -> None:
+    database = tmp_path / "prefect.db"
+    assert not prefect_schema.seed(database, "3.0.0")  # another version migrates as before
+    assert not database.exists()
+    assert prefect_schema.seed(database, local_server.prefect_version())
+    connection = sqlite3.connect(database)
+    try:
+        head = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        tables = connection.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        assert len(head) == 1 and tables.fetchone()[0] > 30
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        connection.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["prefect.db"]  # nothing half-written
+
+
+def test_the_server_process_is_prefects_command_without_the_iri_grammar() -> None:
+    """The server's process runs `prefect server start` (its --help here) with jsonschema's
+    IRI formats left out, as where rfc3987-syntax is not installed; other formats stay."""
+    code = ("from nb2pipe.execute import prefect_server\n"
+            "try:\n    prefect_server.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "import jsonschema\n"
+            "print(sorted(set(jsonschema.FormatChecker.checkers) & {'iri', 'uri'}))")
+    server = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert "--port" in server.stdout and "Start a Prefect server" in server.stdout
+    assert server.stdout.splitlines()[-1] == "['uri']"
+    plain = subprocess.run([sys.executable, "-c", "import jsonschema, rfc3987_syntax\n"
+                            "print('iri' in jsonschema.FormatChecker.checkers)"],
+                           capture_output=True, text=True, check=False)
+    assert plain.stdout.strip() in ("True", "")  # "": rfc3987-syntax is not installed here
+
+
+def test_a_refused_run_or_verify_starts_no_server(tmp_path: Path) -> None:
+    """A bad parameter or a notebook with errors stops the command before anything starts."""
+    cache = tmp_path / "cache"
+    notebook = two_steps(tmp_path / "nb")
+    broken = write_notebook(tmp_path / "nb" / "broken.ipynb", ("y = missing", "step:use"))
+    for command, code in ((["run", str(notebook), "-p", "nope", "1"], 2),
+                          (["verify", str(notebook), "-p", "nope", "1"], 2),
+                          (["run", str(broken)], 1), (["verify", str(broken)], 1)):
+        refused = nb2pipe(*command, cache=cache)
+        assert refused.returncode == code, (command, refused.stdout, refused.stderr)
+        assert not (cache / "server").exists(), command
+
+
 def test_prefect_api_url_in_the_environment_is_the_configured_server(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://10.0.0.5:4200/api")
@@ -123,6 +172,33 @@ def test_prefect_api_url_in_the_environment_is_the_configured_server(
 
 
 # --- real servers -----------------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_the_schema_is_the_database_prefects_migrations_leave(tmp_path: Path) -> None:
+    """prefect_schema.sql is what the installed Prefect's own migrations make of an empty
+    database (after a Prefect upgrade: python -m nb2pipe.execute.prefect_schema), and a
+    database built from it is that database again: the same schema, rows and settings."""
+    version = local_server.prefect_version()
+    migrated = prefect_schema.migrate(tmp_path)
+    text = f"{prefect_schema.HEADER}{version}\n{prefect_schema.dump(migrated)}"
+    shipped = prefect_schema.SCHEMA.read_text(encoding="utf-8")
+    assert shipped.splitlines()[0] == prefect_schema.HEADER + version
+    assert prefect_schema.canonical(shipped) == prefect_schema.canonical(text), (
+        "prefect_schema.sql is stale: python -m nb2pipe.execute.prefect_schema")
+    seeded = tmp_path / "seeded.db"
+    assert prefect_schema.seed(seeded, version)
+    assert f"{prefect_schema.HEADER}{version}\n{prefect_schema.dump(seeded)}" == shipped
+    settings = ("user_version", "application_id", "journal_mode", "page_size", "auto_vacuum",
+                "encoding")
+    found = []
+    for database in (seeded, migrated):
+        connection = sqlite3.connect(database)
+        try:
+            found.append([connection.execute(f"PRAGMA {name}").fetchone() for name in settings])
+        finally:
+            connection.close()
+    assert found[0] == found[1]
+
 
 @pytest.mark.integration
 def test_the_first_run_starts_the_server_and_the_next_one_reuses_it(tmp_path: Path,
@@ -149,6 +225,93 @@ def test_the_first_run_starts_the_server_and_the_next_one_reuses_it(tmp_path: Pa
     assert phases[1]["url"] != url and flow_run_state(phases[1]["url"]) == "COMPLETED"
     assert events[-1] == {"event": "finished", "state": "completed", "error": None}
     assert record(cache) == server and servers_in(cache / "server") == [server.pid]
+
+
+@contextlib.contextmanager
+def held_once_recorded(cache: Path, seconds: float = 300) -> Iterator[threading.Event]:
+    """The server a command just spawned, stopped (SIGSTOP) as soon as it is recorded, so it
+    cannot answer, until the block ends, or `seconds` pass: then the event yielded is set,
+    and the test fails (the command waited for the server instead of going on)."""
+    deadline = time.monotonic() + 120
+    while (server := local_server.status(root=cache).server) is None:
+        assert time.monotonic() < deadline, "no server was recorded"
+        time.sleep(0.02)
+    os.killpg(server.pid, signal.SIGSTOP)
+    expired = threading.Event()
+
+    def release() -> None:
+        expired.set()
+        os.killpg(server.pid, signal.SIGCONT)
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
+    try:
+        yield expired
+    finally:
+        timer.cancel()
+        os.killpg(server.pid, signal.SIGCONT)
+    assert not expired.is_set(), "the command waited for the held server"
+
+
+@pytest.mark.integration
+def test_the_flow_is_imported_while_the_server_starts(tmp_path: Path, cache: Path) -> None:
+    """A cold run does not wait for the server before it converts the notebook and imports
+    the flow: with the server held (SIGSTOP) before it can answer, the flow's process says it
+    is ready and waits; let go, the run completes, and the waits say since when and why."""
+    notebook = two_steps(tmp_path / "nb")
+    run = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(notebook),
+                            "--progress", "jsonl"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=environment(cache))
+    assert run.stdout is not None
+    events = []
+    with held_once_recorded(cache):
+        for line in run.stdout:
+            events.append(json.loads(line))
+            if events[-1].get("message") == local_server.WAITING:
+                break
+    server = record(cache)
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err[-3000:]
+    events += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    phases = [e for e in events if e["event"] == "phase"]
+    assert [p["phase"] for p in phases] == ["server", "server", "running", "flow_run"]
+    starting, waiting = phases[0], phases[1]
+    assert starting == {"event": "phase", "phase": "server", "message": STARTING,
+                        "since": server.started, "detail": "first start: creating its database"}
+    assert waiting == {"event": "phase", "phase": "server", "message": local_server.WAITING,
+                       "since": server.started, "detail": "the flow is imported and ready to run"}
+    assert phases[3]["url"].startswith(f"{server.url}/runs/flow-run/")
+    assert events[-1] == {"event": "finished", "state": "completed", "error": None}
+
+
+@pytest.mark.integration
+def test_verify_of_two_notebooks_runs_papermill_while_their_server_starts(
+        tmp_path: Path, cache: Path) -> None:
+    """One `nb2pipe verify` of two notebooks starts one server, and papermill runs the first
+    notebook while it starts: held (SIGSTOP), the server cannot answer, yet both papermill
+    runs finish."""
+    notebooks = [two_steps(tmp_path / "nb", name) for name in ("one", "two")]
+    command = subprocess.Popen([sys.executable, "-m", "nb2pipe", "verify", *map(str, notebooks)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment(cache))
+    assert command.stdout is not None
+    lines = []
+    with held_once_recorded(cache):
+        for line in command.stdout:
+            lines.append(line.rstrip("\n"))
+            if lines[-1].startswith("papermill run 2/2 done"):
+                break
+    server = record(cache)
+    out, err = command.communicate(timeout=900)
+    assert command.returncode == 0, err[-3000:]
+    lines += out.splitlines()
+    assert lines.count(STARTING) == 1
+    for notebook in notebooks:
+        assert f"{notebook.name}: the pipeline computes what the notebook computes" in " ".join(
+            lines)
+    links = [line for line in lines if line.startswith("flow run: ")]
+    assert len(links) == 2 and all(f"{server.url}/runs/flow-run/" in link for link in links)
+    assert record(cache).pid == server.pid
 
 
 @pytest.mark.integration
@@ -222,6 +385,17 @@ def test_stale_records_are_replaced_and_other_programs_left_alone(cache: Path) -
             f"{local_server.prefect_version()}: restarting it…") in upgraded.stdout
     assert group_members(server.pid) == []
     server = record(cache)
+
+    # 2b. The server was started by an older nb2pipe (its UI asked Prefect's default port).
+    local_server._write_record(folder, local_server.Server(
+        server.pid, server.port, server.prefect, server.python, server.started, setup=0))
+    older = nb2pipe("server", "start", cache=cache)
+    assert older.returncode == 0, older.stdout + older.stderr
+    assert ("the local Prefect server was started by an older nb2pipe: restarting it…"
+            in older.stdout)
+    assert group_members(server.pid) == []
+    server = record(cache)
+    assert server.setup == local_server.SETUP
 
     # 3. The server is nb2pipe's but does not answer (stopped long after it started).
     os.kill(server.pid, signal.SIGSTOP)

@@ -73,6 +73,21 @@ def test_run_follows_progress_events_and_keeps_other_output_as_log(
     assert run.duration is not None and run.phase is None
 
 
+def test_a_wait_says_since_when_and_why_until_the_next_phase() -> None:
+    run = Run(id="r", path="nb.ipynb")
+    run.apply('{"event": "phase", "phase": "server", "message": "starting local Prefect '
+              'server…", "since": 1700000000.5, "detail": "first start: creating its database"}')
+    summary = run.summary()
+    assert (summary["phase_since"], summary["phase_detail"]) == (
+        1700000000.5, "first start: creating its database")
+    assert Run.from_json(run.to_json()).summary() == summary  # kept in the history file
+    run.apply('{"event": "phase", "phase": "server", "message": "x", "since": "soon", '
+              '"detail": null}')
+    assert (run.phase_since, run.phase_detail) == (None, None)  # not a number: left out
+    run.apply('{"event": "phase", "phase": "running", "message": "running…"}')
+    assert (run.summary()["phase_since"], run.summary()["phase_detail"]) == (None, None)
+
+
 def test_a_completed_run_leaves_no_step_running() -> None:
     run = Run(id="r", path="nb.ipynb")
     run.steps = {"a": {"state": "pending"}}
@@ -340,7 +355,8 @@ def _fixture_documents(root: Path) -> dict[str, Any]:
     run.exited(1)
     run.ended = 1012.5
     running_run = Run(id="1" * 32, path="small.ipynb", started=1100.0)
-    running_run.apply('{"event": "phase", "phase": "steps", "message": "Running 3 steps"}')
+    running_run.apply('{"event": "phase", "phase": "server", "message": "starting local Prefect '
+                      'server…", "since": 1100.5, "detail": "first start: creating its database"}')
     history = {"path": "small.ipynb", "active": running_run.id,
                "runs": [running_run.summary(), run.summary()]}
     status, export_churn = documents.export(root, churn, root / "churn" / "churn_pipeline")

@@ -142,6 +142,24 @@ export function stateLabel(
   return `${stateIcon(state)} ${stateText(state)}${time}`;
 }
 
+/**
+ * What an unfinished run is doing, for the status line: its phase message, and when the phase
+ * is a wait (the local Prefect server starting), for how long and why:
+ * "starting local Prefect server… 12 s (first start: creating its database)".
+ */
+export function runActivity(
+  run: RunSummary,
+  now: number = Date.now() / 1000
+): string {
+  const doing = run.message ?? run.phase ?? 'working';
+  if (run.phase_since === null) {
+    return doing;
+  }
+  const waited = Math.max(0, Math.floor(now - run.phase_since));
+  const why = run.phase_detail ? ` (${run.phase_detail})` : '';
+  return `${doing} ${waited} s${why}`;
+}
+
 export function isFinished(state: RunState): boolean {
   return state === 'completed' || state === 'failed' || state === 'cancelled';
 }

@@ -15,6 +15,7 @@ import {
   changedParameters,
   errorHead,
   isFinished,
+  runActivity,
   stateLabel
 } from './present';
 import { historySection, ParameterForm, RunView } from './sections';
@@ -172,10 +173,7 @@ export class RunControl {
         kind
       );
     } else {
-      this.panel.say(
-        `Run ${run.state}: ${run.message ?? run.phase ?? 'working'}`,
-        'busy'
-      );
+      this.panel.say(`Run ${run.state}: ${runActivity(run)}`, 'busy');
     }
     this.events.changed();
     this.renderHistory();

@@ -161,6 +161,10 @@ export interface RunSummary {
   /** What the run is doing now (from `nb2pipe run`'s phase events). */
   phase: string | null;
   message: string | null;
+  /** When the phase is a wait: since when (seconds since the epoch, server clock)... */
+  phase_since: number | null;
+  /** ...and what is waited for ("first start: creating its database"). */
+  phase_detail: string | null;
   error: string | null;
   /** Parameter values as the user typed them. */
   parameters: Record<string, string>;

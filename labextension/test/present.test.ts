@@ -13,6 +13,7 @@ import {
   joinedCells,
   optionsText,
   plural,
+  runActivity,
   runBlocked,
   seconds,
   stateLabel,
@@ -94,6 +95,20 @@ describe('what the panel shows', () => {
     expect(historyLine(active, 1100 + 10)).toBe('… starting, just now');
     expect(ago(0, 2 * 86400)).toBe('1970-01-01');
     expect(ago(0, 7200)).toBe('2 h ago');
+  });
+
+  it('counts the seconds of a wait and says what is waited for', () => {
+    const [active, failed] = fixture<RunHistory>('history.json').runs;
+    expect(runActivity(active, 1100.5 + 12.7)).toBe(
+      'starting local Prefect server… 12 s (first start: creating its database)'
+    );
+    expect(runActivity(active, 1000)).toBe(
+      'starting local Prefect server… 0 s (first start: creating its database)'
+    );
+    expect(runActivity({ ...active, phase_detail: null }, 1100.5 + 3)).toBe(
+      'starting local Prefect server… 3 s'
+    );
+    expect(runActivity({ ...failed, message: 'running…' })).toBe('running…');
   });
 
   it('shows step options that differ from the defaults', () => {

@@ -47,7 +47,8 @@ def main(argv: list[str]) -> int:
         startup.import_prefect()
         with prefect_api.flow_run_links(_flow_run):
             result = run_project(Path(document["project"]), RunOptions(**document["options"]),
-                                 channel=os.environ["NB2PIPE_PROGRESS"], key=key)
+                                 channel=os.environ["NB2PIPE_PROGRESS"], key=key,
+                                 connect=prefect_api.awaited)
     except Exception as exc:  # flow.py does not import, Prefect cannot start, ...
         if os.environ.get("NB2PIPE_VERBOSE"):
             traceback.print_exc()

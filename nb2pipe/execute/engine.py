@@ -14,7 +14,8 @@ import importlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -66,10 +67,14 @@ class RunResult:
 
 
 def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
-                channel: str | None = None, key: str | None = None) -> RunResult:
+                channel: str | None = None, key: str | None = None,
+                connect: Callable[[], AbstractContextManager[object]] | None = None
+                ) -> RunResult:
     """Run the project's flow.py in this process. `channel`: a pipe someone else reads the
     step events from, signed with `key` (the run's reports are then theirs to build); by
-    default one is made here and read into the result."""
+    default one is made here and read into the result. `connect`: entered once the flow is
+    imported, just before it runs (the Prefect server it waits for may still be starting
+    until then)."""
     project = project.resolve()
     manifest = read_manifest(project)
     tracker = Tracker(list(manifest["order"]), emit)
@@ -102,7 +107,8 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
                 task_runner=runner, log_prints=False,  # prints go to the terminal
                 on_running=[running])
             try:
-                state = _quietly(pipeline, flow_arguments(manifest, options.parameters))
+                with connect() if connect is not None else contextlib.nullcontext():
+                    state = _quietly(pipeline, flow_arguments(manifest, options.parameters))
             finally:
                 for run in runs:  # a renderer no report took (a crashed run) is stopped
                     report.discard(run)
@@ -212,7 +218,10 @@ def _shared_server(runner: str) -> Iterator[None]:
     that is configured (PREFECT_API_URL) is always the one used."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if runner == "thread" or PREFECT_API_URL.value():
+    from nb2pipe.execute.prefect_api import FOLLOW
+
+    # FOLLOW: the local server is starting; the run uses it once it answers.
+    if runner == "thread" or PREFECT_API_URL.value() or os.environ.get(FOLLOW):
         yield
         return
     from prefect.server.api.server import SubprocessASGIServer

@@ -10,9 +10,10 @@ state lives in the user cache folder:
       server.json   pid, port, Prefect version, start time (written when the process starts)
       server.lock   held while a server is checked, started or stopped: two runs start one
       server.log    the server's own output: where to look when it does not start
-      home/         its PREFECT_HOME: the SQLite database with the runs and their logs
+      home/         its PREFECT_HOME: the SQLite database with the runs and their logs (a
+                    new one is built from prefect_schema.sql rather than migrated)
 
-`PREFECT_API_URL`, when set, wins: see prefect_api.connected.
+`PREFECT_API_URL`, when set, wins: see prefect_api.connecting.
 """
 
 from __future__ import annotations
@@ -29,20 +30,24 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
+from nb2pipe.execute import prefect_schema
 from nb2pipe.runtime.store import cache_folder
-
-Phase = Callable[[str], None]
 
 HOST = "127.0.0.1"
 START_SECONDS = 300.0  # a first start creates the database: minutes on a busy machine
 STOP_SECONDS = 15.0
 STARTING = "starting local Prefect server…"
+WAITING = "waiting for the local Prefect server…"
+# How nb2pipe starts the server, raised when that changes (1: its UI asks its own API): a
+# server an older nb2pipe started is replaced.
+SETUP = 1
 
 
 class ServerError(Nb2pipeError):
@@ -59,6 +64,7 @@ class Server:
     prefect: str  # the Prefect version it runs
     python: str  # the interpreter it runs on
     started: float  # time.time() when it was started
+    setup: int = SETUP  # how nb2pipe started it
 
     @property
     def url(self) -> str:
@@ -106,50 +112,204 @@ def prefect_version() -> str:
 
 # --- using the server ---------------------------------------------------------------------
 
-def ensure_running(report_phase: Phase | None = None, root: Path | None = None) -> str:
+@dataclass(frozen=True)
+class Waiting:
+    """What a command waits for while the local server gets ready: a line for people, and
+    for programs (the JupyterLab panel) since when and why, so they can show the time it
+    takes."""
+
+    message: str
+    since: float  # time.time() when what is waited for began
+    detail: str | None = None
+
+
+Report = Callable[[Waiting], None]
+
+
+def ensure_running(report: Report | None = None, root: Path | None = None) -> str:
     """The API URL of the local server, started first if none is running (or the one that
     runs is stale: its process gone, not answering, or another Prefect version)."""
-    folder = state_folder(root)
-    server = _read_record(folder)
-    if (server is not None and server.prefect == prefect_version() and _is_ours(server)
-            and _serves(server)):
-        return server.api_url  # the common case: no lock needed to read a healthy record
-    folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder):
-        return _ensure_locked(folder, report_phase or (lambda message: None))
+    with starting(report, root) as pending:
+        return pending.wait()
 
 
-def _ensure_locked(folder: Path, report: Phase) -> str:
+@contextlib.contextmanager
+def starting(report: Report | None = None, root: Path | None = None) -> Iterator[Pending]:
+    """The local server, made ready in the background while the caller goes on (converting
+    a notebook, importing a flow's libraries): `wait()` gives its API URL. Leaving the block
+    stops the waiting, never the server: one that is starting goes on starting, and the next
+    command finds it."""
+    pending = Pending(state_folder(root), report or (lambda waiting: None))
+    try:
+        yield pending
+    finally:
+        pending.close()
+
+
+class Pending:
+    """The local server being made ready: checked, started or replaced by a thread of this
+    process that holds the state folder's lock meanwhile. A run's child process follows it
+    through `follow()` (the state folder and a token that names a failure)."""
+
+    def __init__(self, folder: Path, report: Report) -> None:
+        self.folder = folder
+        self.token = uuid.uuid4().hex
+        self._report = report
+        self._done = threading.Event()
+        self._cancel = threading.Event()
+        self._ready: list[Callable[[str], None]] = []
+        self._callbacks = threading.Lock()
+        self._url: str | None = None
+        self._error: ServerError | None = None
+        self._thread: threading.Thread | None = None
+        server = _read_record(folder)
+        if server is not None and _healthy(server):  # the common case: no lock needed
+            self._url = server.api_url
+            self._done.set()
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        # Not a daemon: a server this thread spawns is always recorded before the process
+        # ends (Ctrl-C reaches the main thread, which then cancels the waiting, see close).
+        self._thread = threading.Thread(target=self._prepare, name="nb2pipe-local-server")
+        self._thread.start()
+
+    @property
+    def failed(self) -> ServerError | None:
+        return self._error
+
+    def wait(self) -> str:
+        """Block until the server answers; raises ServerError when it cannot start."""
+        while not self._done.wait(0.2):  # a timeout keeps Ctrl-C responsive
+            pass
+        if self._error is not None:
+            raise self._error
+        assert self._url is not None
+        return self._url
+
+    def when_ready(self, action: Callable[[str], None]) -> None:
+        """Call `action` with the API URL once the server answers (now, if it does)."""
+        with self._callbacks:
+            if not self._done.is_set():
+                self._ready.append(action)
+                return
+        if self._url is not None:
+            action(self._url)
+
+    def follow(self) -> str | None:
+        """For a child process: what `wait_for` needs to follow this start (None: the
+        server answers already). Raises ServerError when it could not start."""
+        if not self._done.is_set():
+            return f"{self.folder}{os.pathsep}{self.token}"
+        self.wait()  # raises, if it failed
+        return None
+
+    def close(self) -> None:
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join()
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / f"failed-{self.token}").unlink()
+
+    def _prepare(self) -> None:
+        try:
+            with _locked(self.folder, cancel=self._cancel):
+                self._url = _ensure_locked(self.folder, self._report, self._cancel)
+        except ServerError as exc:
+            self._error = exc
+        except _Cancelled:
+            self._error = ServerError("interrupted while the local Prefect server started")
+        except Exception as exc:  # anything else is a server that did not start, too
+            self._error = ServerError(f"the local Prefect server did not start "
+                                      f"({type(exc).__name__}: {exc})")
+        if self._error is not None:  # a child process following this start learns it too
+            with contextlib.suppress(OSError):
+                (self.folder / f"failed-{self.token}").write_text(str(self._error),
+                                                                  encoding="utf-8")
+        with self._callbacks:
+            self._done.set()
+            actions, self._ready = self._ready, []
+        if self._url is not None:
+            for action in actions:
+                action(self._url)
+
+
+def wait_for(following: str, report: Report | None = None,
+             seconds: float = START_SECONDS + 60) -> str:
+    """In a run's child process: the API URL of the local server that the parent process
+    makes ready (see Pending.follow), once it answers; `report` is told once when it does
+    not answer yet. Raises ServerError when the parent says it failed, or has gone."""
+    folder_text, _, token = following.rpartition(os.pathsep)
+    folder = Path(folder_text)
+    parent = os.getppid()
+    deadline = time.monotonic() + seconds
+    while True:
+        server = _read_record(folder)
+        if server is not None and _healthy(server):
+            return server.api_url
+        if report is not None:
+            report(Waiting(WAITING, server.started if server else time.time(),
+                           "the flow is imported and ready to run"))
+            report = None
+        failure = folder / f"failed-{token}"
+        if failure.exists():
+            raise ServerError(failure.read_text(encoding="utf-8").strip())
+        if os.getppid() != parent or time.monotonic() > deadline:
+            raise ServerError(f"stopped waiting for the local Prefect server; see "
+                              f"{folder / 'server.log'}")
+        time.sleep(0.05)
+
+
+def _healthy(server: Server) -> bool:
+    return (server.prefect == prefect_version() and server.setup == SETUP and _is_ours(server)
+            and _serves(server))
+
+
+class _Cancelled(Exception):
+    """The command stopped waiting (Ctrl-C, or it ended)."""
+
+
+def _ensure_locked(folder: Path, report: Report, cancel: threading.Event) -> str:
     server = _read_record(folder)
     if server is not None and _is_ours(server):
-        problem = _cannot_reuse(server)
+        problem = _cannot_reuse(server, report, cancel)
         if problem is None:
             return server.api_url
-        report(f"{problem}: restarting it…")
+        report(Waiting(f"{problem}: restarting it…", time.time()))
         _terminate(server)
     _remove_record(folder)  # stale: the process is gone, or its pid is another program's now
-    report(STARTING)
-    return _start(folder).api_url
+    return _start(folder, report, cancel).api_url
 
 
-def _cannot_reuse(server: Server) -> str | None:
+def _cannot_reuse(server: Server, report: Report, cancel: threading.Event) -> str | None:
     """Why the recorded server cannot serve this run, or None when it can."""
     # Not answering yet: maybe started by a command that was interrupted while it waited.
-    if not _serves(server) and _wait(server, server.started + START_SECONDS) != "serving":
-        return "the local Prefect server does not answer"
+    if not _serves(server):
+        report(Waiting(WAITING, server.started, "started by another command"))
+        if _wait(server, server.started + START_SECONDS, cancel=cancel) != "serving":
+            return "the local Prefect server does not answer"
     if server.prefect != prefect_version():
         return (f"the local Prefect server runs Prefect {server.prefect}, this is "
                 f"{prefect_version()}")
+    if server.setup != SETUP:
+        return "the local Prefect server was started by an older nb2pipe"
     return None
 
 
-def _start(folder: Path, attempts: int = 3) -> Server:
+def _start(folder: Path, report: Report, cancel: threading.Event, attempts: int = 3) -> Server:
     log = folder / "server.log"
+    first = not (folder / "home" / "prefect.db").exists()
+    began = time.time()
+    report(Waiting(STARTING, began, "first start: creating its database" if first
+                   else "loading Prefect"))
     for _attempt in range(attempts):
-        server, process = _spawn(folder)
-        outcome = _wait(server, deadline=time.time() + START_SECONDS, process=process)
+        server, process = _spawn(folder, began)
+        began = time.time()  # a next attempt is another process
+        outcome = _wait(server, deadline=time.time() + START_SECONDS, process=process,
+                        cancel=cancel)
         if outcome == "serving":
             return server
+        if outcome == "cancelled":  # it goes on starting; the next command finds it
+            raise _Cancelled
         _terminate(server)  # nothing half-started is left behind, whatever happened
         _remove_record(folder)
         if outcome == "timeout":
@@ -163,27 +323,34 @@ def _start(folder: Path, attempts: int = 3) -> Server:
     raise ServerError(f"the local Prefect server found no free port; see {log}")
 
 
-def _spawn(folder: Path) -> tuple[Server, subprocess.Popen[bytes]]:
+def _spawn(folder: Path, started: float) -> tuple[Server, subprocess.Popen[bytes]]:
     port = _free_port()
     home = folder / "home"
     home.mkdir(exist_ok=True)
+    database = home / "prefect.db"
+    if not database.exists():  # a first start: the database as the migrations would leave it
+        prefect_schema.seed(database, prefect_version())
+    url = f"http://{HOST}:{port}"
     # Its own settings only: the user's PREFECT_* variables describe their servers, not this
-    # one, and its working directory holds no prefect.toml or .env for Prefect to read.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    # one, and its working directory holds no prefect.toml or .env for Prefect to read. Nor
+    # is it part of the run that started it (whose leftovers are stopped by its mark).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PREFECT_") and k != "NB2PIPE_RUN_MARK"}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_LOGGING_LEVEL="WARNING")
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST,
+               PREFECT_SERVER_LOGGING_LEVEL="WARNING",
+               # The UI asks its API here (Prefect's default is port 4200, not this one).
+               PREFECT_SERVER_UI_API_URL=f"{url}/api")
+    # `prefect server start`, with what it does not need left out (see prefect_server.py)
+    command = [sys.executable, "-m", "nb2pipe.execute.prefect_server", "--host", HOST,
                "--port", str(port)]
-    # Ctrl-C waits until the server is recorded: an interrupted command leaves a server that
-    # the next command finds (starting, or running), never one that nothing knows about.
-    with _interrupts_held(), (folder / "server.log").open("wb") as log:
+    with (folder / "server.log").open("wb") as log:
         process = subprocess.Popen(command, cwd=folder, env=env, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, close_fds=True,
                                    start_new_session=True)
         # Kept, never waited for: the server outlives this process (init reaps it then).
         _children.append(process)
         server = Server(pid=process.pid, port=port, prefect=prefect_version(),
-                        python=sys.executable, started=time.time())
+                        python=sys.executable, started=started)
         _write_record(folder, server)
     return server, process
 
@@ -191,26 +358,10 @@ def _spawn(folder: Path) -> tuple[Server, subprocess.Popen[bytes]]:
 _children: list[subprocess.Popen[bytes]] = []
 
 
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Ctrl-C (SIGINT) arriving meanwhile is raised at the end. (Blocking the signal instead
-    would block it in the server too: a child process inherits the signal mask.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
-    if caught:
-        raise KeyboardInterrupt
-
-
-def _wait(server: Server, deadline: float,
-          process: subprocess.Popen[bytes] | None = None) -> str:
-    """serving | exited | timeout (`process`: the server, when this process started it)"""
+def _wait(server: Server, deadline: float, process: subprocess.Popen[bytes] | None = None,
+          cancel: threading.Event | None = None) -> str:
+    """serving | exited | timeout | cancelled (`process`: the server, when this process
+    started it)"""
     while True:
         if _serves(server):
             return "serving"
@@ -218,7 +369,10 @@ def _wait(server: Server, deadline: float,
             return "exited"
         if time.time() >= deadline:
             return "timeout"
-        time.sleep(0.1)
+        if cancel is not None and cancel.wait(0.1):
+            return "cancelled"
+        if cancel is None:
+            time.sleep(0.1)
 
 
 def _free_port() -> int:
@@ -382,7 +536,8 @@ def _read_record(folder: Path) -> Server | None:
     try:
         data = json.loads((folder / "server.json").read_text(encoding="utf-8"))
         return Server(pid=int(data["pid"]), port=int(data["port"]), prefect=str(data["prefect"]),
-                      python=str(data["python"]), started=float(data["started"]))
+                      python=str(data["python"]), started=float(data["started"]),
+                      setup=int(data.get("setup", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -399,7 +554,8 @@ def _remove_record(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path, seconds: float = START_SECONDS + 60) -> Iterator[None]:
+def _locked(folder: Path, seconds: float = START_SECONDS + 60,
+            cancel: threading.Event | None = None) -> Iterator[None]:
     """An exclusive lock on server.lock, released when the process ends however it ends."""
     import fcntl
 
@@ -414,6 +570,8 @@ def _locked(folder: Path, seconds: float = START_SECONDS + 60) -> Iterator[None]
                 if time.monotonic() > deadline:
                     raise ServerError(f"{folder / 'server.lock'} stayed locked for "
                                       f"{seconds:.0f} s by another nb2pipe command") from None
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled from None
                 time.sleep(0.1)
         try:
             yield

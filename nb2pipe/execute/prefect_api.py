@@ -11,6 +11,7 @@ import os
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from nb2pipe.execute import local_server
@@ -77,13 +78,82 @@ def _origin(url: str | None) -> str | None:
     return f"{scheme}://{parts.hostname}:{port or (443 if scheme == 'https' else 80)}"
 
 
+FOLLOW = "NB2PIPE_LOCAL_SERVER"  # a run's child process: the local server its parent starts
+
+
+@dataclass
+class Connection:
+    """The Prefect API a command uses: configured, or the local server, which may still be
+    starting while the command goes on (converting, running papermill, importing)."""
+
+    pending: local_server.Pending | None
+    configured: str | None = None
+
+    def wait(self) -> str:
+        """The API URL, once it answers. Raises local_server.ServerError."""
+        return self.configured or self._pending().wait()
+
+    @property
+    def failed(self) -> local_server.ServerError | None:
+        return self.pending.failed if self.pending is not None else None
+
+    def when_ready(self, action: Callable[[str], None]) -> None:
+        if self.configured:
+            action(self.configured)
+        else:
+            self._pending().when_ready(action)
+
+    @contextlib.contextmanager
+    def connected(self) -> Iterator[str]:
+        """Prefect pointed at the API for the duration, once it answers."""
+        with pointed_at(self.wait()) as url:
+            yield url
+
+    @contextlib.contextmanager
+    def handed_over(self) -> Iterator[None]:
+        """For the child processes started meanwhile: the API, or the local server still
+        starting, which they wait for (see `awaited`) once they have imported the flow."""
+        following = self.pending.follow() if self.pending is not None else None
+        with pointed_at(self.wait()) if following is None else _variable(FOLLOW, following):
+            yield
+
+    def _pending(self) -> local_server.Pending:
+        assert self.pending is not None
+        return self.pending
+
+
 @contextlib.contextmanager
-def connected(report_phase: local_server.Phase | None = None,
-              root: Path | None = None) -> Iterator[str]:
-    """Point Prefect at a server for the duration: PREFECT_API_URL when set, else the local
-    server (started if needed)."""
-    with pointed_at(configured_api_url() or local_server.ensure_running(report_phase, root)) as url:
-        yield url
+def connecting(report: local_server.Report | None = None,
+               root: Path | None = None) -> Iterator[Connection]:
+    """The Prefect API for the duration, without waiting for it: PREFECT_API_URL when set,
+    else the local server, started in the background if needed (it goes on starting when
+    the block is left early)."""
+    configured = configured_api_url()
+    if configured:
+        with pointed_at(configured):
+            yield Connection(None, configured)
+        return
+    with local_server.starting(report, root) as pending:
+        yield Connection(pending)
+
+
+@contextlib.contextmanager
+def awaited() -> Iterator[None]:
+    """In a run's child process, just before the flow runs: the local server its parent is
+    starting, once it answers (the child imported the flow meanwhile). Nothing to wait for
+    otherwise."""
+    following = os.environ.get(FOLLOW)
+    if not following:
+        yield
+        return
+    from nb2pipe.runtime.progress import emit
+
+    def waiting(found: local_server.Waiting) -> None:  # the phase the parent shows meanwhile
+        emit({"event": "phase", "phase": "server", "message": found.message,
+              "since": found.since, "detail": found.detail})
+
+    with pointed_at(local_server.wait_for(following, waiting)):
+        yield
 
 
 @contextlib.contextmanager
@@ -91,9 +161,7 @@ def pointed_at(url: str) -> Iterator[str]:
     """PREFECT_API_URL set to `url` for the duration: in the environment (read when Prefect is
     imported, and by the worker processes, kernels and Dask workers a run starts) and in
     Prefect's settings, when Prefect was imported already."""
-    before = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = url
-    try:
+    with _variable("PREFECT_API_URL", url):
         if "prefect.context" in sys.modules:  # its settings were read when it was imported
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -101,11 +169,21 @@ def pointed_at(url: str) -> Iterator[str]:
                 yield url
         else:
             yield url
+
+
+@contextlib.contextmanager
+def _variable(name: str, value: str) -> Iterator[None]:
+    """An environment variable set for the duration (child processes started meanwhile see
+    it)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
     finally:
         if before is None:
-            os.environ.pop("PREFECT_API_URL", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["PREFECT_API_URL"] = before
+            os.environ[name] = before
 
 
 @contextlib.contextmanager

@@ -61,11 +61,11 @@ class Tracker:
 
     def __init__(self, order: list[str], emit: Emit | None = None,
                  warn: Callable[[str], None] | None = None,
-                 phase: Callable[[str, str, str | None], None] | None = None) -> None:
+                 phase: Callable[..., None] | None = None) -> None:
         self.reports = {name: StepReport(name) for name in order}
         self.emit = emit or (lambda report: None)
         self.warn = warn or (lambda message: None)
-        self.phase = phase or (lambda name, message, url: None)
+        self.phase = phase or (lambda name, message, url, **waiting: None)
         self.exits: dict[str, dict[str, Any]] = {}  # step -> its "exit" event
         self.warnings: list[str] = []
         self.lock = threading.Lock()
@@ -77,8 +77,9 @@ class Tracker:
                 self.warnings.append(str(event.get("message", "")))
                 self.warn(self.warnings[-1])
             elif kind == "phase":  # e.g. the flow run's address in Prefect's UI
+                waiting = {key: event[key] for key in ("since", "detail") if key in event}
                 self.phase(str(event.get("phase")), str(event.get("message", "")),
-                           event.get("url"))
+                           event.get("url"), **waiting)
             elif kind == "exit" and step in self.reports:
                 self.exits[step] = event
             elif kind == "step" and step in self.reports:

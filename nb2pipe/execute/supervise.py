@@ -46,18 +46,20 @@ class Interrupted(Exception):
 def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
               warn: Callable[[str], None] | None = None, verbose: bool = False,
               stdout: IO[str] | None = None,
-              phase: Callable[[str, str, str | None], None] | None = None) -> RunResult:
+              phase: Callable[..., None] | None = None) -> RunResult:
     """Run the project in a child process (with the Prefect API of this one's environment);
     raises Interrupted on Ctrl-C."""
     project = project.resolve()
     manifest = read_manifest(project)
     api_url = os.environ.get("PREFECT_API_URL")
 
-    def linked(name: str, message: str, url: str | None) -> None:
+    def linked(name: str, message: str, url: str | None, **waiting: Any) -> None:
         # The flow run's address, from Prefect's settings in the child (which a prefect.toml
-        # in the notebook's folder can change): shown only if it leads to the run's server.
-        if phase is not None and (url is None or prefect_api.ui_link(url, api_url)):
-            phase(name, message, url)
+        # in the notebook's folder can change): shown only if it leads to the run's server
+        # (the local server's record names it when it was still starting as the run began).
+        known = api_url or prefect_api.known_api_url()
+        if phase is not None and (url is None or prefect_api.ui_link(url, known)):
+            phase(name, message, url, **waiting)
 
     tracker = Tracker(list(manifest["order"]), emit, warn, linked)
     remove_stale_folders()

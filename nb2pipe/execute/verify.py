@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,11 @@ def _show(fingerprint: dict[str, Any]) -> str:
 
 
 def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGraph,
-           project: Path, report_phase: Callable[[str], None] | None = None) -> Verdict:
+           project: Path, report_phase: Callable[[str], None] | None = None,
+           connect: Callable[[], AbstractContextManager[object]] | None = None) -> Verdict:
     """Two papermill runs (side by side) and one run of the project's flow.py, compared.
+    `connect`: the Prefect API for the pipeline's run, entered just before it (a local server
+    can start meanwhile).
 
     The flow hands every value over through the store, as between processes: a step that
     changes a value in place cannot reach another step's copy of it, whatever the scheduling.
@@ -158,7 +162,7 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
         found = Path(folder) / "fingerprints.jsonl"
         result = run_project(project, RunOptions(
             parameters=parameters, cache=False, fingerprints=str(found), isolate=True,
-            storage=str(Path(folder) / "store")))
+            storage=str(Path(folder) / "store")), connect=connect)
         pipeline: dict[Key, Any] = {}
         if found.exists():
             for line in found.read_text(encoding="utf-8").splitlines():

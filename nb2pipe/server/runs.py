@@ -54,6 +54,10 @@ class Run:
     state: str = "starting"  # starting | running | completed | failed | cancelled
     phase: str | None = None
     message: str | None = None  # what the run is doing, from its last phase event
+    # When the phase is a wait (the local Prefect server starting): since when (seconds since
+    # the epoch, this machine's clock) and what is waited for, so the panel can count.
+    phase_since: float | None = None
+    phase_detail: str | None = None
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     error: str | None = None
@@ -86,6 +90,8 @@ class Run:
             "state": self.state,
             "phase": self.phase,
             "message": self.message,
+            "phase_since": self.phase_since,
+            "phase_detail": self.phase_detail,
             "error": self.error,
             "parameters": dict(self.parameters),
             "started": self.started,
@@ -101,6 +107,8 @@ class Run:
         run.parameters = {str(k): str(v) for k, v in document.get("parameters", {}).items()}
         run.state = str(document.get("state", "failed"))
         run.phase, run.message = document.get("phase"), document.get("message")
+        run.phase_since = _number(document.get("phase_since"))
+        run.phase_detail = _text(document.get("phase_detail"))
         run.steps = {str(k): dict(v) for k, v in document.get("steps", {}).items()}
         run.log = [str(line) for line in document.get("log", [])]
         run.error = document.get("error")
@@ -122,6 +130,8 @@ class Run:
         if kind == "phase":
             self.phase = _text(event.get("phase"))
             self.message = _text(event.get("message"))
+            self.phase_since = _number(event.get("since"))
+            self.phase_detail = _text(event.get("detail"))
             if self.phase == "flow_run":
                 self.flow_run = flow_run_link(event.get("url")) or self.flow_run
         elif kind == "step":
@@ -164,7 +174,8 @@ class Run:
         for status in self.steps.values():
             if status["state"] not in ("completed", "cached"):
                 status["state"] = "cancelled"
-        self.phase = self.message = None
+        self.phase = self.message = self.phase_detail = None
+        self.phase_since = None
 
     def exited(self, returncode: int) -> None:
         """The subprocess ended: without a `finished` event, the run failed."""
@@ -179,7 +190,8 @@ class Run:
             if status["state"] not in STEP_FINAL_STATES:
                 status["state"] = ("cancelled" if self.state == "cancelled" else
                                    "failed" if status["state"] == "running" else "skipped")
-        self.phase = self.message = None
+        self.phase = self.message = self.phase_detail = None
+        self.phase_since = None
 
 
 def flow_run_link(url: object) -> str | None:
@@ -349,6 +361,7 @@ class RunStore:
         if not process.stopping:
             process.stopping = reason
             run.phase, run.message = "stopping", "Stopping the run and what it started"
+            run.phase_since, run.phase_detail = None, None
             self._save(run, force=True)
             await end_group(process.group, grace=STOP_SECONDS)
         if process.task is not None:

@@ -1,0 +1,43 @@
+"""The local Prefect server's process (see local_server.py): `prefect server start`, run as a
+plain Prefect install runs it.
+
+    python -m nb2pipe.execute.prefect_server --host 127.0.0.1 --port PORT
+
+jsonschema, which Prefect imports, builds a grammar of IRIs with lark at import time when the
+optional package rfc3987-syntax is installed: 1.3-1.5 s of CPU, a quarter of the server's
+start-up. Prefect does not depend on it (JupyterLab's dependencies install it), and the
+server does not need it: it only checks the "iri" and "iri-reference" formats of JSON
+schemas, which Prefect's schemas never use (pydantic writes "uri"). So its import fails here,
+as it does wherever Prefect is installed alone, and the rest is Prefect's own command.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import runpy
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+LEFT_OUT = "rfc3987_syntax"
+
+
+class _LeftOut(importlib.abc.MetaPathFinder):
+    """Imports of LEFT_OUT fail, as when it is not installed."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname.partition(".")[0] == LEFT_OUT:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
+def main(argv: list[str]) -> None:
+    sys.meta_path.insert(0, _LeftOut())
+    sys.argv = ["prefect", "server", "start", *argv]
+    runpy.run_module("prefect", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
