@@ -32,6 +32,7 @@ def split_lines(text: str) -> list[str]:
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"  # worth knowing, nothing to fix: shown on request (`check --show-info`)
 
 
 @dataclass(frozen=True)

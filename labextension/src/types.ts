@@ -3,7 +3,8 @@
  * test/types.test.ts checks these against fixtures the Python side writes.
  */
 
-export type Severity = 'error' | 'warning';
+/** `info`: worth knowing, nothing to fix (left out of the warning count). */
+export type Severity = 'error' | 'warning' | 'info';
 
 /** One entry of `nb2pipe.tags.grammar_json()`. */
 export interface TagSpec {
@@ -49,6 +50,8 @@ export interface CheckParameter {
   name: string;
   type: string;
   default: ParameterValue;
+  /** The default as the parameters cell writes it (`1.0`, `'a.csv'`). */
+  source: string;
 }
 
 export interface Diagnostic {
