@@ -164,6 +164,9 @@ export interface RunSummary {
   /** What the run is doing now (from `nb2pipe run`'s phase events). */
   phase: string | null;
   message: string | null;
+  /** When the current phase began, in seconds since the epoch, from servers whose phase
+   * events say it; the panel counts from when it saw the phase otherwise. */
+  phase_started?: number | null;
   error: string | null;
   /** Parameter values as the user typed them. */
   parameters: Record<string, string>;
