@@ -420,6 +420,9 @@ export class GraphView {
   /** A new width may call for the other direction; either way the picture is scaled anew. */
   private resized(): void {
     const width = this.frame.clientWidth;
+    if (!width) {
+      return; // hidden (another notebook's view, a closed sidebar): nothing to fit
+    }
     if (width !== this.roomWidth && this.zoom === 'fit') {
       this.roomWidth = width;
       const best = bestLayout(this.input, this.measure, this.room());

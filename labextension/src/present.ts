@@ -166,7 +166,8 @@ export function runStatusText(
 ): string {
   const progress = stepProgress(run);
   const waited = elapsed(now - (progress ? run.started : since));
-  return `Run ${run.state}: ${progress ?? phaseText(run)} (${waited})`;
+  const why = !progress && run.phase_detail ? `; ${run.phase_detail}` : '';
+  return `Run ${run.state}: ${progress ?? phaseText(run)} (${waited}${why})`;
 }
 
 const STATES: Record<StepState | RunState, [string, string]> = {

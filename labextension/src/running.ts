@@ -25,7 +25,7 @@ const POLL_MS = 1000;
 const TICK_MS = 1000; // the status line counts the seconds of a wait
 
 /** When the run's current wait began, in seconds since the epoch: the server's
- * `phase_started` when it sends one, else when this page first saw the run in that phase
+ * `phase_since` when it sends one, else when this page first saw the run in that phase
  * (a new phase or message starts the count again). */
 export class PhaseClock {
   private seen = '';
@@ -37,7 +37,7 @@ export class PhaseClock {
       this.seen = key;
       this.at = now;
     }
-    return run.phase_started ?? this.at;
+    return run.phase_since ?? this.at;
   }
 }
 

@@ -164,9 +164,11 @@ export interface RunSummary {
   /** What the run is doing now (from `nb2pipe run`'s phase events). */
   phase: string | null;
   message: string | null;
-  /** When the current phase began, in seconds since the epoch, from servers whose phase
-   * events say it; the panel counts from when it saw the phase otherwise. */
-  phase_started?: number | null;
+  /** When the phase is a wait (the local Prefect server starting): since when, in seconds
+   * since the epoch, and why, from servers whose phase events say it; without them the panel
+   * counts from when it saw the phase. */
+  phase_since?: number | null;
+  phase_detail?: string | null;
   error: string | null;
   /** Parameter values as the user typed them. */
   parameters: Record<string, string>;

@@ -208,6 +208,15 @@ describe('the status line of a run going on', () => {
       'Run starting: starting the local Prefect server… (26 s)'
     );
     expect(elapsed(65)).toBe('1 min 5 s');
+    expect(
+      runStatusText(
+        { ...run, phase_detail: 'first start: creating its database' },
+        1200,
+        1212
+      )
+    ).toBe(
+      'Run starting: starting the local Prefect server… (12 s; first start: creating its database)'
+    );
   });
 
   it('shows no address: the links below open those', () => {
@@ -262,7 +271,7 @@ describe('the status line of a run going on', () => {
     expect(clock.since(run, 1215)).toBe(1210); // the same wait goes on
     const next = { ...run, message: 'running…' };
     expect(clock.since(next, 1220)).toBe(1220);
-    expect(clock.since({ ...next, phase_started: 1201.5 }, 1222)).toBe(1201.5);
+    expect(clock.since({ ...next, phase_since: 1201.5 }, 1222)).toBe(1201.5);
   });
 });
 

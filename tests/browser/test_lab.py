@@ -100,8 +100,8 @@ def _close_notebook(page: Any, name: str) -> None:
 
 
 def _act(page: Any, button: Any) -> None:
-    """Click Export or Run; when JupyterLab has marked the notebook changed (it records the
-    kernel's details once it starts), answer the save question the panel then asks."""
+    """Click Export or Run; when the notebook's cells have unsaved changes, answer the save
+    question the panel then asks."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     button.click()
