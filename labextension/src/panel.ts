@@ -34,6 +34,7 @@ const STOP_TITLE = 'Stop the run and everything it started';
 
 export class PipelinePanel extends Widget implements PanelParts {
   private analysis: Analysis | null = null;
+  private shownAnalysis = '';
   private graph: GraphView | null = null;
   private busy: string | null = null;
   private outputEdited = false;
@@ -187,6 +188,7 @@ export class PipelinePanel extends Widget implements PanelParts {
         return;
       }
       this.analysis = null;
+      this.shownAnalysis = '';
       this.content.replaceChildren();
       this.summaryLine.textContent = `Cannot analyze ${this.path}`;
       this.say(`Cannot analyze ${this.path}: ${messageOf(error)}`, 'error');
@@ -198,9 +200,16 @@ export class PipelinePanel extends Widget implements PanelParts {
     if (this.isDisposed) {
       return;
     }
-    this.analysis = analysis;
+    // An edit that changes nothing of the pipeline (JupyterLab recording the kernel, a
+    // markdown typo) redraws nothing: the graph keeps its zoom and place under the pointer.
     this.summaryLine.textContent = summary(analysis);
     this.summaryLine.classList.toggle('nb2pipe-mod-error', !analysis.ok);
+    const shown = JSON.stringify(analysis);
+    if (shown === this.shownAnalysis) {
+      return;
+    }
+    this.shownAnalysis = shown;
+    this.analysis = analysis;
     if (!this.outputEdited) {
       this.output.value = analysis.default_output;
     }

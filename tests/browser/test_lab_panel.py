@@ -236,6 +236,14 @@ def _report_heading_times(page: Any) -> dict[str, str]:
     return found
 
 
+def _show_steps_and_badges(page: Any, panel: Any) -> None:
+    """For the screenshots: the panel's steps and graph, the notebook's first step cells."""
+    panel.locator(".nb2pipe-steps-section").evaluate("s => s.scrollIntoView({block: 'start'})")
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(5).evaluate(
+        "c => c.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+
+
 def test_a_run_reads_as_one_in_panel_and_report_and_its_links_stay_inside(
         browser: Any, notebooks: Jupyter) -> None:
     page = open_lab(browser, notebooks, 1400, 900)
@@ -292,6 +300,7 @@ def test_a_run_reads_as_one_in_panel_and_report_and_its_links_stay_inside(
         assert len(page.context.pages) == pages
         assert page.locator(".nb2pipe-report-tab").count() == 1
         _tab(page, "churn.ipynb").first.click()
+        _show_steps_and_badges(page, panel)
         _screenshot(page, "panel-1400x900.png")
     finally:
         page.context.close()
@@ -308,6 +317,7 @@ def test_a_run_reads_as_one_in_panel_and_report_and_its_links_stay_inside(
         _tab(page, "churn.ipynb").first.click()
         widths = _widths(page)
         assert widths["panel"] >= PANEL_MIN and widths["main"] >= MAIN_MIN, widths
+        _show_steps_and_badges(page, panel)
         _screenshot(page, "panel-1024x700.png")
     finally:
         page.context.close()
