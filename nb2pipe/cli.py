@@ -39,6 +39,7 @@ COMMAND_EXAMPLES = {
 examples:
   nb2pipe check analysis.ipynb                 path:line:col: CODE message, then a summary
   nb2pipe check a.ipynb b.ipynb --strict       several notebooks; warnings fail too
+  nb2pipe check analysis.ipynb --show-info     also the notes (information, nothing to fix)
   nb2pipe check analysis.ipynb --format json   one JSON object (one notebook only)
   nb2pipe check analysis.ipynb --format github annotations for GitHub Actions
   nb2pipe check eda.ipynb --split headings     one step per markdown H1/H2 section
@@ -157,6 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json", "github"), default="text",
                        help="text: path:line:col: CODE message (default); json; github")
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    check.add_argument("--show-info", action="store_true",
+                       help="also list the notes (information, nothing to fix: e.g. NB306, a "
+                            "cell whose output goes to the run's report)")
 
     graph = _command(commands, "graph", "print the step graph", _graph)
     graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
@@ -288,7 +292,7 @@ def _analyze(args: argparse.Namespace, notebook: str | None = None) -> StepGraph
 
 
 def _check(args: argparse.Namespace) -> int:
-    from nb2pipe.diagnostics import has_errors
+    from nb2pipe.diagnostics import has_errors, problems
     from nb2pipe.render import render_check
 
     if args.format == "json" and len(args.notebook) > 1:
@@ -302,8 +306,8 @@ def _check(args: argparse.Namespace) -> int:
             code = max(code, exc.exit_code)
             continue
         hint = _split_hint(graph) if args.split == "tags" and args.format != "json" else None
-        print(render_check(graph, args.format, hint), flush=True)
-        if has_errors(graph.diagnostics) or (args.strict and graph.diagnostics):
+        print(render_check(graph, args.format, hint, args.show_info), flush=True)
+        if has_errors(graph.diagnostics) or (args.strict and problems(graph.diagnostics)):
             code = max(code, 1)
     return code
 
@@ -364,8 +368,10 @@ def _convert_one(args: argparse.Namespace, notebook: str, output: str | None) ->
     except ConvertError as exc:  # on to the other notebooks
         print(_error_text(exc), file=sys.stderr)
         return exc.exit_code
+    from nb2pipe.diagnostics import problems
+
     positions = Positions(result.notebook) if result.notebook else None
-    for d in result.diagnostics:
+    for d in problems(result.diagnostics):  # notes are for `check --show-info`
         print(diagnostic_text(d, positions.of(d) if positions else None), file=sys.stderr)
     if not result.ok:
         print(f"nb2pipe: {notebook} has errors; nothing was written", file=sys.stderr)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from nb2pipe.model import Cell, Diagnostic, Severity
 
-E, W = Severity.ERROR, Severity.WARNING
+E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ CODES: dict[str, Code] = {
         Code("NB303", W, "exec, eval or globals()"),
         Code("NB304", W, "value unlikely to cross a process boundary"),
         Code("NB305", W, "file written in one step and read in another without a dependency"),
-        Code("NB306", W, "display-only cell inside a step"),
+        Code("NB306", INFO, "display-only cell inside a step (its output goes to the report)"),
         Code("NB307", W, "global random seed"),
     )
 }
@@ -80,6 +80,11 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def problems(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """The errors and warnings: what a person may have to act on (not the information)."""
+    return tuple(d for d in diagnostics if d.severity is not Severity.INFO)
 
 
 def close_match(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:

@@ -32,6 +32,7 @@ def split_lines(text: str) -> list[str]:
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"  # worth knowing, nothing to fix: shown on request (`check --show-info`)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class Step:
     metrics_cells: tuple[int, ...] = ()  # indexes of cells tagged `metrics`
     first_cell: int = 0  # index of the cell that starts the step
     implicit: bool = False
+    title: str | None = None  # the markdown heading that started it (--split headings)
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,7 @@ class StepNode:
     options: StepOptions
     metrics: tuple[str, ...]  # values this step publishes as metrics
     first_cell: int
+    title: str | None  # the heading that started the step, when a heading did
     # Names the step reads from module level (imports, functions, builtins) before it binds
     # them itself: as one function's body, it must bind them first (else UnboundLocalError).
     module_reads: tuple[str, ...] = ()

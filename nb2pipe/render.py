@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nb2pipe.diagnostics import problems
 from nb2pipe.model import Diagnostic, Notebook, Severity, StepGraph
 from nb2pipe.runtime.files import read_bytes
 from nb2pipe.text import one_line
@@ -31,9 +32,9 @@ def check_json(graph: StepGraph) -> dict[str, Any]:
             {"source": e.source, "target": e.target, "variables": list(e.variables)}
             for e in graph.edges
         ],
-        "parameters": [
-            {"name": p.name, "type": p.type, "default": p.default}
-            for p in sorted(graph.parameters, key=lambda p: p.name)
+        "parameters": [  # in the parameters cell's order; `source`: the default as written
+            {"name": p.name, "type": p.type, "default": p.default, "source": p.source}
+            for p in graph.parameters
         ],
         "diagnostics": [
             {
@@ -49,18 +50,22 @@ def check_json(graph: StepGraph) -> dict[str, Any]:
     }
 
 
-def render_check(graph: StepGraph, fmt: str, hint: str | None = None) -> str:
-    """The check report; `hint`: one more line for the person reading it (text and github)."""
+def render_check(graph: StepGraph, fmt: str, hint: str | None = None,
+                 show_info: bool = False) -> str:
+    """The check report; `hint`: one more line for the person reading it (text and github).
+    Information (severity info: nothing to fix) is left out of text and github unless
+    `show_info`; the JSON document always holds it."""
     if fmt == "json":
         return json.dumps(check_json(graph), indent=2)
     positions = Positions(graph.notebook)
+    shown = graph.diagnostics if show_info else problems(graph.diagnostics)
     if fmt == "github":
-        lines = [github_annotation(d, graph, positions) for d in graph.diagnostics]
+        lines = [github_annotation(d, graph, positions) for d in shown]
         notice = [f"::notice file={_escape_property(graph.notebook.display_path)}::"
                   f"{_escape_data(hint)}"] if hint else []
-        return "\n".join([*lines, summary(graph), *notice])
-    lines = [diagnostic_text(d, positions.of(d)) for d in graph.diagnostics]
-    return "\n".join([*lines, summary(graph), *([f"hint: {hint}"] if hint else [])])
+        return "\n".join([*lines, summary(graph, show_info), *notice])
+    lines = [diagnostic_text(d, positions.of(d)) for d in shown]
+    return "\n".join([*lines, summary(graph, show_info), *([f"hint: {hint}"] if hint else [])])
 
 
 class Positions:
@@ -107,14 +112,20 @@ def diagnostic_text(d: Diagnostic, position: tuple[int, int] | None = None) -> s
     return text + (f"\n    hint: {one_line(d.hint)}" if d.hint else "")
 
 
-def summary(graph: StepGraph) -> str:
+def summary(graph: StepGraph, show_info: bool = False) -> str:
+    """One line: steps, edges, parameters; errors and warnings, and the notes (information)
+    when there are some, saying how to see them when they were left out."""
     errors = sum(d.severity is Severity.ERROR for d in graph.diagnostics)
-    warnings = len(graph.diagnostics) - errors
+    warnings = sum(d.severity is Severity.WARNING for d in graph.diagnostics)
+    notes = sum(d.severity is Severity.INFO for d in graph.diagnostics)
     steps = ", ".join(s.name for s in graph.steps) or "none"
+    counted = f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
+    if notes:
+        counted += f", {_count(notes, 'note')}" + ("" if show_info else " (--show-info)")
     return (
         f"{one_line(graph.notebook.display_path)}: {_count(len(graph.steps), 'step')} ({steps}), "
         f"{_count(len(graph.edges), 'edge')}, {_count(len(graph.parameters), 'parameter')}; "
-        f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
+        + counted
     )
 
 
@@ -133,7 +144,8 @@ def github_annotation(d: Diagnostic, graph: StepGraph, positions: Positions | No
     where = f"cell {d.cell}, line {d.line}: " if d.cell and d.line else (
         f"cell {d.cell}: " if d.cell else "")
     message = where + d.message + (f" (hint: {d.hint})" if d.hint else "")
-    return f"::{d.severity.value} {','.join(properties)}::{_escape_data(message)}"
+    level = "notice" if d.severity is Severity.INFO else d.severity.value  # GitHub's word
+    return f"::{level} {','.join(properties)}::{_escape_data(message)}"
 
 
 def _escape_data(text: str) -> str:

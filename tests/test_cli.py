@@ -144,7 +144,7 @@ def test_json_format_is_one_object_with_the_documented_keys(
     assert set(data) == {"notebook", "steps", "edges", "parameters", "diagnostics"}
     assert all(set(s) == {"name", "cells", "uses", "defines", "after"} for s in data["steps"])
     assert all(set(e) == {"source", "target", "variables"} for e in data["edges"])
-    assert all(set(p) == {"name", "type", "default"} for p in data["parameters"])
+    assert all(set(p) == {"name", "type", "default", "source"} for p in data["parameters"])
     assert all(set(d) == {"code", "severity", "message", "cell", "line", "hint"}
                for d in data["diagnostics"])
     assert data["edges"] == sorted(data["edges"], key=lambda e: (e["source"], e["target"]))
@@ -298,7 +298,7 @@ def test_graph_of_a_notebook_with_errors_exits_1(capsys: pytest.CaptureFixture[s
 def test_split_modes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["graph", str(NOTEBOOKS / "split_headings.ipynb"), "--split", "headings"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "load" and lines[1].split() == ["sort_the_data", "<-", "load", "[data]"]
+    assert lines[0] == "load" and lines[1].split() == ["sort_data", "<-", "load", "[data]"]
 
 
 def test_version_help_and_usage_errors() -> None:
@@ -361,3 +361,43 @@ def test_main_prints_an_error_once_with_its_exit_code(
         monkeypatch.setattr(cli, "_graph", fail)
         assert main(["graph", "x.ipynb"]) == code
         assert capsys.readouterr().err == shown + "\n"
+
+
+def test_notes_are_left_out_of_check_unless_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    """NB306 (a cell only displays values: its output goes to the report) is information, not
+    a warning: `check` counts it in its summary, lists it with --show-info only, and --strict
+    does not fail on it."""
+    assert main(["check", str(CHURN)]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert not [line for line in plain if "NB306" in line]
+    assert plain[-1].endswith("; 0 errors, 0 warnings, 4 notes (--show-info)")
+    assert main(["check", str(CHURN), "--strict"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(CHURN), "--show-info"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    notes = [line for line in shown if ": NB306 info: " in line]
+    assert len(notes) == 4 and "(cell " in notes[0]
+    assert shown[-1].endswith("; 0 errors, 0 warnings, 4 notes")
+    assert main(["check", str(CHURN), "--format", "github"]) == 0
+    assert "NB306" not in capsys.readouterr().out
+    assert main(["check", str(CHURN), "--format", "github", "--show-info"]) == 0
+    github = [line for line in capsys.readouterr().out.splitlines() if "NB306" in line]
+    assert len(github) == 4 and all(line.startswith("::notice ") for line in github)
+    assert main(["check", str(CHURN), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {d["severity"] for d in data["diagnostics"] if d["code"] == "NB306"} == {"info"}
+
+
+def test_json_parameters_keep_the_cell_order_and_the_literal_text(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from support import write_notebook
+
+    path = write_notebook(tmp_path / "params.ipynb",
+                          ("n_estimators = 100\nC = 1.0\nalpha = 1e-3\ndata_path = 'a.csv'",
+                           "parameters"),
+                          ("x = n_estimators * C * alpha\nprint(data_path)", "step:first"))
+    assert main(["check", str(path), "--format", "json"]) == 0
+    parameters = json.loads(capsys.readouterr().out)["parameters"]
+    assert [(p["name"], p["source"], p["default"]) for p in parameters] == [
+        ("n_estimators", "100", 100), ("C", "1.0", 1.0), ("alpha", "1e-3", 0.001),
+        ("data_path", "'a.csv'", "a.csv")]

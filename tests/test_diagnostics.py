@@ -108,3 +108,14 @@ def test_magic_written_with_a_space_is_named() -> None:
     graph = analyze_notebook(NOTEBOOKS / "warn_magic_space.ipynb")
     [found] = [d for d in graph.diagnostics if d.code == "NB109"]
     assert "`% matplotlib inline`" in found.message and "%matplotlib" in (found.hint or "")
+
+
+def test_the_readme_table_lists_every_code_with_its_severity() -> None:
+    """The README's table of codes is the CODES table as users read it; NB306 (a cell whose
+    output goes to the run's report) is information, not a warning."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listed = dict(re.findall(r"^\| (NB\d{3}) \| (\w+) \|", readme, re.MULTILINE))
+    assert listed == {code: c.severity.value for code, c in CODES.items()}
+    assert listed["NB306"] == "info"

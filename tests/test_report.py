@@ -411,3 +411,63 @@ def test_a_report_address_with_spaces_and_parentheses_stays_one_link() -> None:
     url = "https://storage.example/a b/(x)/report [1].html"
     [link] = [t for t in markdown_shape(md_link(url, url)) if t[0] == "link_open"]
     assert link[2] == (("href", "https://storage.example/a%20b/%28x%29/report%20%5B1%5D.html"),)
+
+
+def test_a_duration_is_written_the_same_way_everywhere() -> None:
+    """The report's rule; present.ts `seconds` writes the panel's durations by the same one."""
+    assert [report.duration_text(s) for s in (None, 0.0, 0.4234, 1.3, 9.999, 12.34, 89.9,
+                                               125.2)] == [
+        "", "0.00 s", "0.42 s", "1.30 s", "10.00 s", "12.3 s", "89.9 s", "2 min 5 s"]
+
+
+def test_a_step_duration_counts_its_code_not_the_wait_for_its_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps that plot take turns on the threads: a step's duration starts when its code does."""
+    import threading
+    import time
+
+    from nb2pipe.runtime import project, tasks
+
+    monkeypatch.setenv("NB2PIPE_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("NB2PIPE_REPORT", "off")
+    monkeypatch.setattr(project, "step", lambda name: {"name": name, "pyplot": True})
+    busy = threading.Event()
+
+    def other_step() -> None:
+        with tasks.PYPLOT:
+            busy.set()
+            time.sleep(1.0)
+
+    other = threading.Thread(target=other_step)
+    other.start()
+    busy.wait()
+    clock = tasks.Clock()
+    began = time.perf_counter()
+    outputs, _ = tasks._call("quick", lambda: {"x": 1}, {}, clock)
+    waited = time.perf_counter() - began
+    other.join()
+    assert outputs == {"x": 1}
+    assert waited >= 0.5 and clock.seconds is not None and clock.seconds < 0.1, (waited, clock)
+
+
+@pytest.mark.integration
+def test_a_step_duration_is_one_figure_in_the_events_and_the_report(
+        tmp_path: Path, prefect_harness: None) -> None:
+    """Two steps that plot take turns on the threads: the second waits for the first. Each
+    step's duration in the progress events (what the JupyterLab panel shows) is the figure the
+    report shows: how long its code ran."""
+    notebook = write_notebook(
+        tmp_path / "turns.ipynb",
+        ("import time\nimport matplotlib.pyplot as plt",),
+        ("plt.plot([1, 2])\ntime.sleep(1.0)\nfirst = 1", "step:first"),
+        ("plt.plot([2, 1])\ntime.sleep(1.0)\nsecond = 2", "step:second"))
+    result, target = run_with_report(notebook, tmp_path)
+    assert result.ok, result.error
+    page = BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser")
+    for step in ("first", "second"):
+        shown = result.steps[step].duration
+        assert shown is not None and shown >= 1.0, (step, shown)
+        heading = page.select_one(f"h2#step-{step}")
+        assert heading is not None
+        assert heading.get_text().endswith(f"in {report.duration_text(shown)}"), (
+            step, shown, heading.get_text())

@@ -196,6 +196,15 @@ def test_only_the_newest_runs_of_a_notebook_are_kept(tmp_path: Path,
 
 # --- documents -------------------------------------------------------------------------------
 
+def test_a_refused_path_says_which_kind_in_plain_english(tmp_path: Path) -> None:
+    from nb2pipe.server.paths import PathError, notebook_file, output_dir
+
+    for check, what in ((output_dir, "the output folder"), (notebook_file, "the notebook path")):
+        with pytest.raises(PathError) as refused:
+            check(tmp_path, "a/../../b")
+        assert str(refused.value) == f"a/../../b: '..' is not allowed in {what}"
+
+
 def test_cycle_edges_are_the_edges_on_a_cycle(tmp_path: Path) -> None:
     cycle = documents.analyze(NOTEBOOKS, NOTEBOOKS / "error_cycle.ipynb")
     assert cycle["cycle_edges"] == [["one", "two"], ["two", "one"]]

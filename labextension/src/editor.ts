@@ -9,7 +9,7 @@ import type { NotebookPanel } from '@jupyterlab/notebook';
 import { Signal } from '@lumino/signaling';
 
 import { analyzeContent, errorReply } from './api';
-import { applyColors } from './colors';
+import { applyColors, stepPalette } from './colors';
 import { stepsByCell, type CellStep } from './present';
 import { kindOf } from './tags';
 import type { Analysis, Grammar } from './types';
@@ -63,6 +63,28 @@ export function withoutOutputs(content: Json): Json {
   };
 }
 
+/**
+ * What the pipeline is made of, as one string: each cell's kind, code and tags. Two notebooks
+ * with the same one give the same pipeline, whatever else differs (the kernel JupyterLab
+ * records in the metadata, outputs, execution counts).
+ */
+export function pipelineSource(content: Json): string {
+  const cells = Array.isArray(content.cells) ? content.cells : [];
+  return JSON.stringify(
+    cells.map((cell: Json) => {
+      const source = Array.isArray(cell.source)
+        ? cell.source.join('')
+        : String(cell.source ?? '');
+      const metadata =
+        typeof cell.metadata === 'object' && cell.metadata !== null
+          ? (cell.metadata as Json)
+          : {};
+      const tags = Array.isArray(metadata.tags) ? metadata.tags : [];
+      return [cell.cell_type, source, tags];
+    })
+  );
+}
+
 /** Keeps the badges of one notebook in step with its content; tells who listens. */
 export class StepBadges {
   analysis: Analysis | null = null;
@@ -73,16 +95,25 @@ export class StepBadges {
   private waiting: ((analysis: Analysis | null) => void)[] = [];
   private grammar: Grammar | null = null;
   private readonly pending = new WeakSet<Cell>();
+  /** `pipelineSource` of the file as last loaded or saved. */
+  private savedSource: string | null = null;
 
+  /** `onBadge`: a step's badge was clicked (or Enter pressed on it). */
   constructor(
     readonly panel: NotebookPanel,
-    grammar: Promise<Grammar>
+    grammar: Promise<Grammar>,
+    private readonly onBadge?: (step: string) => void
   ) {
     void grammar.then(loaded => {
       this.grammar = loaded;
       this.render();
     });
     void panel.context.ready.then(() => {
+      this.savedSource = this.pipelineSource();
+      // saved or reverted: the model is the file's again
+      panel.context.fileChanged.connect(
+        () => (this.savedSource = this.pipelineSource())
+      );
       this.schedule(0);
       panel.context.model.contentChanged.connect(() =>
         this.schedule(DEBOUNCE_MS)
@@ -138,6 +169,21 @@ export class StepBadges {
     return withoutOutputs(this.panel.context.model.toJSON() as Json);
   }
 
+  private pipelineSource(): string {
+    return pipelineSource(this.panel.context.model.toJSON() as Json);
+  }
+
+  /** Whether the cells (what the pipeline is made of) differ from the saved file's. A
+   * notebook JupyterLab marks changed only for its kernel's metadata has none. */
+  unsaved(): boolean {
+    if (!this.panel.context.model.dirty) {
+      return false;
+    }
+    return (
+      this.savedSource === null || this.pipelineSource() !== this.savedSource
+    );
+  }
+
   private async update(): Promise<void> {
     if (this.panel.isDisposed) {
       return;
@@ -164,6 +210,24 @@ export class StepBadges {
     this.render();
     this.analyzed.emit(analysis);
     waiting.forEach(resolve => resolve(analysis));
+  }
+
+  /** A step's badge opens the step's options, by mouse and by keyboard. */
+  private clickable(badge: HTMLElement): void {
+    const open = (event: Event): void => {
+      const step = badge.dataset.step;
+      if (step && this.onBadge) {
+        event.preventDefault();
+        event.stopPropagation(); // the cell would take the click as a selection
+        this.onBadge(step);
+      }
+    };
+    badge.addEventListener('click', open);
+    badge.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        open(event);
+      }
+    });
   }
 
   render(): void {
@@ -220,6 +284,7 @@ export class StepBadges {
       badge = document.createElement('div');
       badge.className = BADGE;
       header.appendChild(badge);
+      this.clickable(badge);
     }
     const continued = step && !step.first;
     badge.textContent = step
@@ -229,13 +294,24 @@ export class StepBadges {
       : (role ?? '');
     badge.title = step
       ? continued
-        ? `part of step ${step.name}: a cell with no step tag joins the step above it`
-        : `pipeline step ${step.name} starts here`
+        ? `part of step ${step.name}: a cell with no step tag joins the step above it. ` +
+          "Click for the step's options"
+        : `pipeline step ${step.name} starts here. Click for its options: retries, ` +
+          'timeout, cache, resources'
       : `${role}: not a pipeline step`;
+    badge.dataset.step = step?.name ?? '';
+    if (step) {
+      badge.setAttribute('role', 'button');
+      badge.tabIndex = 0;
+    } else {
+      badge.removeAttribute('role');
+      badge.removeAttribute('tabindex');
+    }
     badge.classList.toggle('nb2pipe-mod-role', !step);
     badge.classList.toggle('nb2pipe-mod-continued', Boolean(continued));
-    if (step) {
-      applyColors(cell.node, step.name);
+    if (step && this.analysis) {
+      const names = this.analysis.check.steps.map(s => s.name);
+      applyColors(cell.node, stepPalette(names).colors(step.name));
     }
     cell.node.classList.toggle('nb2pipe-cell-step', Boolean(step));
     cell.node.dataset.nb2pipeStep = step ? step.name : (role ?? '');

@@ -4,24 +4,26 @@
  * edges highlighted on hover or focus, and run states shown by an icon and in words.
  */
 
-import { applyColors } from './colors';
+import { applyColors, stepPalette } from './colors';
 import {
   bestLayout,
   browserMeasure,
   curvePath,
+  fitScale,
   GraphInput,
   GraphLayout,
   ICON_SPACE,
+  LINE_HEIGHT,
   Measure,
-  NODE_PADDING
+  NODE_PADDING,
+  Room
 } from './layout';
 import { plural, stateIcon, stateText } from './present';
 import type { StepState } from './types';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const ZOOM_STEP = 1.25;
-const ZOOM_MIN = 0.25;
-const FIT_MIN = 0.6; // fitting stops here: smaller text is not read, the frame scrolls
+const ZOOM_MIN = 0.1;
 const ZOOM_MAX = 3;
 
 function element<K extends keyof SVGElementTagNameMap>(
@@ -144,6 +146,7 @@ export function drawGraph(
   }
 
   const nodeLayer = element('g', { class: 'nb2pipe-nodes' }, svg);
+  const palette = stepPalette(layout.nodes.map(n => n.name));
   for (const node of layout.nodes) {
     const group = element(
       'g',
@@ -156,7 +159,7 @@ export function drawGraph(
       },
       nodeLayer
     );
-    applyColors(group, node.name);
+    applyColors(group, palette.colors(node.name));
     const title = element('title', {}, group);
     title.textContent = `step ${node.name}: select its first cell`;
     element(
@@ -203,7 +206,19 @@ export function drawGraph(
       },
       group
     );
-    text.textContent = node.name;
+    // a long name is cut, or on two lines: the title holds the whole name
+    node.lines.forEach((line, i) => {
+      const offset = (i - (node.lines.length - 1) / 2) * LINE_HEIGHT;
+      const span = element(
+        'tspan',
+        {
+          x: node.x + (node.width + ICON_SPACE) / 2,
+          dy: i ? LINE_HEIGHT : offset
+        },
+        text
+      );
+      span.textContent = line;
+    });
     if (options.onStep) {
       const onStep = options.onStep;
       group.addEventListener('click', () => onStep(node.name));
@@ -278,23 +293,38 @@ export function showStates(
   });
 }
 
+/** How much of the window's height the graph's frame may take. */
+const FRAME_SHARE = 0.55;
+const FRAME_MIN = 200;
+const DRAG_PIXELS = 4; // a press that moves less is a click
+const WHEEL_ZOOM = 0.0015; // per pixel of wheel (or pinch) travel
+
 /**
- * The graph in a frame with zoom controls: it fits the frame's width until the user zooms;
- * "Fit" returns to that.
+ * The graph in a frame with zoom controls. "Fit" (until the user zooms) shows the whole graph:
+ * it is scaled to the frame's width and to at most FRAME_SHARE of the window's height, and the
+ * layout's direction is the one that fits largest. Zoomed in, dragging pans the graph;
+ * Ctrl+wheel and a pinch zoom about the pointer.
  */
 export class GraphView {
   readonly node: HTMLElement;
-  readonly svg: SVGSVGElement;
-  readonly layout: GraphLayout;
+  private drawn: SVGSVGElement;
+  private laidOut: GraphLayout;
   private zoom: number | 'fit' = 'fit';
+  private states: Record<string, StepState | undefined> = {};
+  private roomWidth: number;
+  private readonly measure: Measure;
   private readonly frame: HTMLElement;
   private readonly level: HTMLElement;
   private readonly observer: ResizeObserver | null;
+  private drag: { x: number; y: number; left: number; top: number } | null =
+    null;
+  private dragged = false;
 
-  /** `room`: the width the graph has (the panel's), to choose its direction. */
-  constructor(input: GraphInput, options: GraphOptions = {}, room = Infinity) {
-    this.layout = bestLayout(input, options.measure ?? browserMeasure(), room);
-    this.svg = drawGraph(this.layout, options);
+  constructor(
+    private readonly input: GraphInput,
+    private readonly options: GraphOptions = {}
+  ) {
+    this.measure = options.measure ?? browserMeasure();
     this.node = document.createElement('div');
     this.node.className = 'nb2pipe-graph-view';
     const controls = document.createElement('div');
@@ -310,24 +340,37 @@ export class GraphView {
       b.addEventListener('click', act);
       controls.appendChild(b);
     };
-    button('Fit', 'Fit the graph to the panel width', () =>
-      this.setZoom('fit')
+    button('Fit', 'Show the whole graph', () => this.setZoom('fit'));
+    button('−', 'Zoom out (Ctrl+wheel)', () =>
+      this.setZoom(this.scale() / ZOOM_STEP)
     );
-    button('−', 'Zoom out', () => this.setZoom(this.scale() / ZOOM_STEP));
-    button('+', 'Zoom in', () => this.setZoom(this.scale() * ZOOM_STEP));
+    button('+', 'Zoom in (Ctrl+wheel)', () =>
+      this.setZoom(this.scale() * ZOOM_STEP)
+    );
     this.level = document.createElement('span');
     this.level.className = 'nb2pipe-zoom-level';
     controls.appendChild(this.level);
     this.frame = document.createElement('div');
     this.frame.className = 'nb2pipe-graph-frame';
-    this.frame.appendChild(this.svg);
     this.node.append(controls, this.frame);
+    this.roomWidth = this.frame.clientWidth;
+    this.laidOut = bestLayout(input, this.measure, this.room());
+    this.drawn = this.draw();
+    this.listen();
     this.observer =
       typeof ResizeObserver === 'undefined'
         ? null
-        : new ResizeObserver(() => this.apply());
-    this.observer?.observe(this.frame);
+        : new ResizeObserver(() => this.resized());
+    this.observer?.observe(this.node);
     this.apply();
+  }
+
+  get layout(): GraphLayout {
+    return this.laidOut;
+  }
+
+  get svg(): SVGSVGElement {
+    return this.drawn;
   }
 
   /** The zoom the user chose ('fit' until they zoom). */
@@ -335,15 +378,20 @@ export class GraphView {
     return this.zoom;
   }
 
+  /** The room the whole graph has: the frame's width, a share of the window's height. */
+  room(): Room {
+    const height =
+      typeof window === 'undefined' || !window.innerHeight
+        ? 0
+        : Math.max(FRAME_MIN, Math.round(window.innerHeight * FRAME_SHARE));
+    return { width: this.frame.clientWidth, height };
+  }
+
   /** The scale the picture is drawn at now. */
   scale(): number {
-    if (this.zoom !== 'fit') {
-      return this.zoom;
-    }
-    const room = this.frame.clientWidth;
-    return room > 0 && this.layout.width > room
-      ? Math.max(FIT_MIN, room / this.layout.width)
-      : 1;
+    return this.zoom === 'fit'
+      ? fitScale(this.laidOut, this.room())
+      : this.zoom;
   }
 
   setZoom(zoom: number | 'fit'): void {
@@ -352,22 +400,127 @@ export class GraphView {
     this.apply();
   }
 
-  private apply(): void {
-    const scale = this.scale();
-    this.svg.setAttribute(
-      'width',
-      String(Math.round(this.layout.width * scale))
-    );
-    this.svg.setAttribute(
-      'height',
-      String(Math.round(this.layout.height * scale))
-    );
-    this.level.textContent = `${Math.round(scale * 100)}%`;
-    this.node.dataset.zoom = this.zoom === 'fit' ? 'fit' : String(scale);
-    this.node.dataset.direction = this.layout.direction;
+  /** Shows each step's run state (kept across redraws). */
+  showStates(states: Record<string, StepState | undefined>): void {
+    this.states = states;
+    showStates(this.drawn, states);
   }
 
   dispose(): void {
     this.observer?.disconnect();
+  }
+
+  private draw(): SVGSVGElement {
+    const svg = drawGraph(this.laidOut, this.options);
+    showStates(svg, this.states);
+    this.frame.replaceChildren(svg);
+    return svg;
+  }
+
+  /** A new width may call for the other direction; either way the picture is scaled anew. */
+  private resized(): void {
+    const width = this.frame.clientWidth;
+    if (!width) {
+      return; // hidden (another notebook's view, a closed sidebar): nothing to fit
+    }
+    if (width !== this.roomWidth && this.zoom === 'fit') {
+      this.roomWidth = width;
+      const best = bestLayout(this.input, this.measure, this.room());
+      if (
+        best.direction !== this.laidOut.direction ||
+        best.density !== this.laidOut.density
+      ) {
+        this.laidOut = best;
+        this.drawn = this.draw();
+      }
+    }
+    this.apply();
+  }
+
+  private apply(): void {
+    const scale = this.scale();
+    const width = Math.round(this.laidOut.width * scale);
+    const height = Math.round(this.laidOut.height * scale);
+    this.drawn.setAttribute('width', String(width));
+    this.drawn.setAttribute('height', String(height));
+    const limit = this.room().height;
+    this.frame.style.height = limit
+      ? `${Math.min(height, limit) + (width > this.frame.clientWidth ? 12 : 0)}px`
+      : '';
+    this.level.textContent = `${Math.round(scale * 100)}%`;
+    this.node.dataset.zoom = this.zoom === 'fit' ? 'fit' : String(scale);
+    this.node.dataset.direction = this.laidOut.direction;
+    this.node.dataset.density = this.laidOut.density;
+  }
+
+  /** Drag pans, Ctrl+wheel (a pinch, on a touchpad) zooms about the pointer. */
+  private listen(): void {
+    const frame = this.frame;
+    frame.addEventListener('pointerdown', event => {
+      if (event.button === 0) {
+        this.drag = {
+          x: event.clientX,
+          y: event.clientY,
+          left: frame.scrollLeft,
+          top: frame.scrollTop
+        };
+        this.dragged = false;
+      }
+    });
+    frame.addEventListener('pointermove', event => {
+      const drag = this.drag;
+      if (!drag) {
+        return;
+      }
+      const dx = event.clientX - drag.x;
+      const dy = event.clientY - drag.y;
+      if (!this.dragged && Math.hypot(dx, dy) < DRAG_PIXELS) {
+        return;
+      }
+      if (!this.dragged) {
+        this.dragged = true;
+        frame.classList.add('nb2pipe-mod-panning');
+        frame.setPointerCapture?.(event.pointerId);
+      }
+      frame.scrollLeft = drag.left - dx;
+      frame.scrollTop = drag.top - dy;
+    });
+    const release = (): void => {
+      this.drag = null;
+      frame.classList.remove('nb2pipe-mod-panning');
+    };
+    frame.addEventListener('pointerup', release);
+    frame.addEventListener('pointercancel', release);
+    // a drag that ends on a step does not select it
+    frame.addEventListener(
+      'click',
+      event => {
+        if (this.dragged) {
+          event.stopPropagation();
+          event.preventDefault();
+          this.dragged = false;
+        }
+      },
+      true
+    );
+    frame.addEventListener(
+      'wheel',
+      event => {
+        if (!event.ctrlKey && !event.metaKey) {
+          return; // the wheel alone scrolls the panel
+        }
+        event.preventDefault();
+        const before = this.scale();
+        const box = this.drawn.getBoundingClientRect();
+        const gx = (event.clientX - box.left) / before;
+        const gy = (event.clientY - box.top) / before;
+        this.setZoom(before * Math.exp(-event.deltaY * WHEEL_ZOOM));
+        const after = this.scale();
+        const moved = this.drawn.getBoundingClientRect();
+        frame.scrollLeft += moved.left + gx * after - event.clientX;
+        frame.scrollTop += moved.top + gy * after - event.clientY;
+      },
+      { passive: false }
+    );
   }
 }

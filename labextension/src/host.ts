@@ -18,6 +18,8 @@ export interface PanelHost {
   analyzeOpen(path: string): Promise<Analysis | null> | undefined;
   /** The open notebook's content for the server (no outputs); null when it is not open. */
   content(path: string): object | null;
+  /** Whether what the pipeline is made of (the cells' code, kind and tags) differs from the
+   * saved file; other changes (JupyterLab records the kernel in the metadata) do not count. */
   isDirty(path: string): boolean;
   save(path: string): Promise<void>;
   /** Writes tags into the notebook's cells (opening it if needed); returns how many cells
@@ -28,8 +30,9 @@ export interface PanelHost {
   showNotebook(path: string): Promise<void>;
   pickFolder(): Promise<string | undefined>;
   openFile(path: string): void;
-  /** Shows a run's HTML report in a tab of JupyterLab (one tab, reused), at `url`. */
-  openReport(url: string, title: string): void;
+  /** Shows a run's HTML report in a main-area tab of JupyterLab beside the notebook (one
+   * tab, reused), at `url`. */
+  openReport(url: string, title: string, path: string): void;
 }
 
 export type StatusKind = 'info' | 'busy' | 'success' | 'error';

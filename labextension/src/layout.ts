@@ -15,6 +15,16 @@ export const LABEL_HEIGHT = 18;
 export const LABEL_PADDING = 6; // each side of the label text
 export const LABEL_MAX_NAMES = 3;
 export const MARGIN = 12;
+/** Longer step names are cut (with "…") in the picture; the whole name shows on hover. */
+export const NODE_LABEL_CHARS = 22;
+/** Compact pictures (a narrow room): names on up to two lines of this many characters. */
+export const LINE_CHARS = 9;
+export const LINE_HEIGHT = 14;
+const COMPACT_PADDING = 7;
+/** The smallest scale at which the picture still reads: a 12 px label drawn 10 px high. */
+export const READABLE_SCALE = 0.85;
+/** Likewise a variable's name on an edge. */
+export const VARIABLE_CHARS = 14;
 
 /** The width in pixels of a text as drawn in a node or an edge label. */
 export type Measure = (text: string, kind: 'node' | 'label') => number;
@@ -39,6 +49,14 @@ export interface Box {
 
 export interface PlacedNode extends Box {
   name: string;
+  /** The name as drawn: on one line cut to NODE_LABEL_CHARS, or on two (compact). */
+  lines: string[];
+}
+
+/** The room the graph is drawn in, in pixels. */
+export interface Room {
+  width: number;
+  height: number;
 }
 
 export interface PlacedEdge {
@@ -57,25 +75,71 @@ export interface PlacedEdge {
 /** Top to bottom, or left to right (for wide fan-outs in a narrow panel). */
 export type Direction = 'TB' | 'LR';
 
+/** Full: the variables on the edges; compact (a narrow room): names on two lines, the
+ * variables only in each edge's tooltip. */
+export type Density = 'full' | 'compact';
+
 export interface GraphLayout {
   direction: Direction;
+  density: Density;
   width: number;
   height: number;
   nodes: PlacedNode[];
   edges: PlacedEdge[];
 }
 
+/** `text` cut to `limit` characters, the last one an ellipsis. */
+export function shortened(text: string, limit: number): string {
+  const chars = Array.from(text);
+  return chars.length <= limit
+    ? text
+    : `${chars.slice(0, limit - 1).join('')}…`;
+}
+
 /** "a, b, c, +2": the variables an edge carries, at most three by name. */
 export function edgeLabel(variables: readonly string[]): string {
-  const shown = variables.slice(0, LABEL_MAX_NAMES).join(', ');
+  const shown = variables
+    .slice(0, LABEL_MAX_NAMES)
+    .map(v => shortened(v, VARIABLE_CHARS))
+    .join(', ');
   const more = variables.length - LABEL_MAX_NAMES;
   return more > 0 ? `${shown}, +${more}` : shown;
 }
 
-export function nodeWidth(name: string, measure: Measure): number {
+/** A name on at most two lines of LINE_CHARS, broken after an underscore where it can be:
+ * train_boosting -> train_ / boosting. */
+export function nameLines(name: string): string[] {
+  const chars = Array.from(name);
+  if (chars.length <= LINE_CHARS) {
+    return [name];
+  }
+  const head = chars.slice(0, LINE_CHARS);
+  const cut = head.lastIndexOf('_');
+  const first = cut > 0 ? cut + 1 : LINE_CHARS;
+  return [
+    chars.slice(0, first).join(''),
+    shortened(chars.slice(first).join(''), LINE_CHARS)
+  ];
+}
+
+export function nodeLines(name: string, density: Density): string[] {
+  return density === 'compact'
+    ? nameLines(name)
+    : [shortened(name, NODE_LABEL_CHARS)];
+}
+
+export function nodeWidth(
+  name: string,
+  measure: Measure,
+  density: Density = 'full'
+): number {
+  const text = Math.max(
+    ...nodeLines(name, density).map(line => measure(line, 'node'))
+  );
+  const padding = density === 'compact' ? COMPACT_PADDING : NODE_PADDING;
   return Math.max(
-    NODE_MIN_WIDTH,
-    Math.ceil(measure(name, 'node') + 2 * NODE_PADDING + ICON_SPACE)
+    density === 'compact' ? 0 : NODE_MIN_WIDTH,
+    Math.ceil(text + 2 * padding + ICON_SPACE)
   );
 }
 
@@ -83,49 +147,75 @@ function round(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
+/** The scale at which a picture of `size` fits the room whole (never above 1). */
+export function fitScale(
+  size: { width: number; height: number },
+  room: Room
+): number {
+  if (room.width <= 0 || room.height <= 0 || !size.width || !size.height) {
+    return 1;
+  }
+  return Math.min(1, room.width / size.width, room.height / size.height);
+}
+
 /**
- * The layout that reads best in a panel `room` pixels wide: top to bottom unless that is wider
- * than the room and left to right is narrower (a wide fan-out).
+ * The layout that reads best in the room: the first of top to bottom, left to right (a wide
+ * fan-out), then both compact, that fits whole at a readable scale; when none does, the one
+ * that fits at the largest scale. Top to bottom comes first: it reads like the notebook.
  */
 export function bestLayout(
   input: GraphInput,
   measure: Measure,
-  room: number
+  room: Room
 ): GraphLayout {
-  const down = layoutGraph(input, measure, 'TB');
-  if (down.width <= room) {
-    return down;
+  const tries: [Direction, Density][] = [
+    ['TB', 'full'],
+    ['LR', 'full'],
+    ['TB', 'compact'],
+    ['LR', 'compact']
+  ];
+  let best: GraphLayout | null = null;
+  for (const [direction, density] of tries) {
+    const layout = layoutGraph(input, measure, direction, density);
+    const scale = fitScale(layout, room);
+    if (scale >= READABLE_SCALE) {
+      return layout;
+    }
+    if (!best || scale > fitScale(best, room) + 1e-9) {
+      best = layout;
+    }
   }
-  const across = layoutGraph(input, measure, 'LR');
-  return across.width < down.width ? across : down;
+  return best as GraphLayout;
 }
 
 export function layoutGraph(
   input: GraphInput,
   measure: Measure,
-  direction: Direction = 'TB'
+  direction: Direction = 'TB',
+  density: Density = 'full'
 ): GraphLayout {
+  const compact = density === 'compact';
   const graph = new graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>({
     multigraph: false
   });
   graph.setGraph({
     rankdir: direction,
-    nodesep: 28,
-    edgesep: 14,
-    ranksep: 36,
+    nodesep: compact ? 14 : 28,
+    edgesep: compact ? 8 : 14,
+    ranksep: compact ? 26 : 36,
     marginx: MARGIN,
     marginy: MARGIN
   });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const name of input.steps) {
     graph.setNode(name, {
-      width: nodeWidth(name, measure),
-      height: NODE_HEIGHT
+      width: nodeWidth(name, measure, density),
+      height: NODE_HEIGHT + (nodeLines(name, density).length - 1) * LINE_HEIGHT
     });
   }
   const labels = new Map<string, string>();
   for (const edge of input.edges) {
-    const label = edgeLabel(edge.variables);
+    const label = compact ? '' : edgeLabel(edge.variables);
     labels.set(`${edge.source}\n${edge.target}`, label);
     graph.setEdge(edge.source, edge.target, {
       width: label ? Math.ceil(measure(label, 'label') + 2 * LABEL_PADDING) : 0,
@@ -140,6 +230,7 @@ export function layoutGraph(
     const node = graph.node(name);
     return {
       name,
+      lines: nodeLines(name, density),
       x: round((node.x ?? 0) - node.width / 2),
       y: round((node.y ?? 0) - node.height / 2),
       width: node.width,
@@ -181,6 +272,7 @@ export function layoutGraph(
   const size = graph.graph();
   return {
     direction,
+    density,
     width: Math.ceil(size.width ?? 0),
     height: Math.ceil(size.height ?? 0),
     nodes,

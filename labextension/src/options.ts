@@ -8,7 +8,8 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { html } from './dom';
-import { isSwitch, optionTags } from './tags';
+import { optionRow } from './optionFields';
+import { optionTags } from './tags';
 import type { TagSpec } from './types';
 
 class OptionsForm extends Widget {
@@ -30,29 +31,12 @@ class OptionsForm extends Widget {
       this.node
     );
     for (const spec of specs) {
-      const row = html('label', 'nb2pipe-option', undefined, this.node);
-      row.dataset.kind = spec.kind;
-      const input = html('input', 'jp-mod-styled nb2pipe-option-input');
-      if (isSwitch(spec)) {
-        input.type = 'checkbox';
-        input.checked = values[spec.kind] !== 'off';
-        row.append(
-          input,
-          html('span', 'nb2pipe-option-name', `${spec.kind}: on`)
-        );
-      } else {
-        input.type = 'text';
-        input.value = values[spec.kind] ?? '';
-        input.placeholder = spec.example;
-        input.spellcheck = false;
-        row.append(html('span', 'nb2pipe-option-name', spec.kind), input);
-      }
-      html('span', 'nb2pipe-option-help', spec.description, row);
-      const problem = problems[spec.kind];
-      if (problem) {
-        html('span', 'nb2pipe-option-error', problem, row);
-        input.setAttribute('aria-invalid', 'true');
-      }
+      const { row, input } = optionRow(
+        spec,
+        values[spec.kind] ?? '',
+        problems[spec.kind]
+      );
+      this.node.appendChild(row);
       this.inputs.set(spec.kind, input);
     }
   }

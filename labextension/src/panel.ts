@@ -1,9 +1,9 @@
 /**
- * The pipeline panel, docked beside the notebook: a fixed header (Export, Run, Stop, the
- * output folder and one status line), then the latest action's result, the on-ramp for
- * notebooks without step tags, the Run parameters, the steps, the graph, the diagnostics
+ * One notebook's view in the pipeline sidebar (sidebar.ts): a fixed header (Export, Run,
+ * Stop, the output folder and one status line), then the latest action's result, the on-ramp
+ * for notebooks without step tags, the Run parameters, the steps, the graph, the diagnostics
  * and the notebook's run history. It follows the notebook's live analysis (so tag edits show
- * at once) and re-attaches to a run still going when it is opened again.
+ * at once) and re-attaches to a run still going when it is made again.
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
@@ -14,7 +14,7 @@ import { Widget } from '@lumino/widgets';
 import { analyzeFile, errorReply, splitTags } from './api';
 import { button, html, messageOf, setDisabled } from './dom';
 import { Exporter } from './exporting';
-import { GraphView, showStates } from './graph';
+import { GraphView } from './graph';
 import type { PanelHost, PanelParts, StatusKind } from './host';
 import { exportBlocked, plural, runBlocked, summary } from './present';
 import { RunControl } from './running';
@@ -34,6 +34,7 @@ const STOP_TITLE = 'Stop the run and everything it started';
 
 export class PipelinePanel extends Widget implements PanelParts {
   private analysis: Analysis | null = null;
+  private shownAnalysis = '';
   private graph: GraphView | null = null;
   private busy: string | null = null;
   private outputEdited = false;
@@ -56,14 +57,13 @@ export class PipelinePanel extends Widget implements PanelParts {
   ) {
     super();
     this.id = `nb2pipe-panel-${path.replace(/[^A-Za-z0-9_-]/g, '-')}`;
-    this.title.label = `Pipeline: ${PathExt.basename(path)}`;
-    this.title.caption = `Export to Pipeline: ${path}`;
-    this.title.closable = true;
     this.addClass('nb2pipe-panel');
+    this.node.dataset.path = path;
 
     const header = html('header', 'nb2pipe-header', undefined, this.node);
     const titleRow = html('div', 'nb2pipe-title-row', undefined, header);
-    html('h2', 'nb2pipe-title', PathExt.basename(path), titleRow);
+    const name = html('h2', 'nb2pipe-title', PathExt.basename(path), titleRow);
+    name.title = path;
     this.summaryLine = html('span', 'nb2pipe-summary', 'Analyzing…', titleRow);
     const actions = html('div', 'nb2pipe-actions', undefined, header);
     actions.setAttribute('role', 'toolbar');
@@ -159,12 +159,6 @@ export class PipelinePanel extends Widget implements PanelParts {
     void this.runs.loadHistory(true);
   }
 
-  /** Closing the panel disposes it (it is made anew when opened again); a run goes on. */
-  protected onCloseRequest(msg: Message): void {
-    super.onCloseRequest(msg);
-    this.dispose();
-  }
-
   dispose(): void {
     if (this.isDisposed) {
       return;
@@ -194,6 +188,7 @@ export class PipelinePanel extends Widget implements PanelParts {
         return;
       }
       this.analysis = null;
+      this.shownAnalysis = '';
       this.content.replaceChildren();
       this.summaryLine.textContent = `Cannot analyze ${this.path}`;
       this.say(`Cannot analyze ${this.path}: ${messageOf(error)}`, 'error');
@@ -205,9 +200,16 @@ export class PipelinePanel extends Widget implements PanelParts {
     if (this.isDisposed) {
       return;
     }
-    this.analysis = analysis;
+    // An edit that changes nothing of the pipeline (JupyterLab recording the kernel, a
+    // markdown typo) redraws nothing: the graph keeps its zoom and place under the pointer.
     this.summaryLine.textContent = summary(analysis);
     this.summaryLine.classList.toggle('nb2pipe-mod-error', !analysis.ok);
+    const shown = JSON.stringify(analysis);
+    if (shown === this.shownAnalysis) {
+      return;
+    }
+    this.shownAnalysis = shown;
+    this.analysis = analysis;
     if (!this.outputEdited) {
       this.output.value = analysis.default_output;
     }
@@ -268,27 +270,25 @@ export class PipelinePanel extends Widget implements PanelParts {
             select(first, null);
           }
         }
-      },
-      Math.max(this.content.clientWidth - 24, 240)
+      }
     );
-    this.graph.setZoom(zoom); // an edit redraws the graph at the zoom the user chose
     graphSection.appendChild(this.graph.node);
     parts.push(graphSection);
     parts.push(diagnosticsSection(analysis.check.diagnostics, select));
     this.content.replaceChildren(...parts);
+    this.graph.setZoom(zoom); // an edit redraws the graph at the zoom the user chose
     this.showStates();
   }
 
   private showStates(): void {
-    if (this.graph) {
-      const states = Object.fromEntries(
+    this.graph?.showStates(
+      Object.fromEntries(
         Object.entries(this.runs.run?.steps ?? {}).map(([name, s]) => [
           name,
           s.state
         ])
-      );
-      showStates(this.graph.svg, states);
-    }
+      )
+    );
   }
 
   // --- header -----------------------------------------------------------------------
@@ -335,14 +335,15 @@ export class PipelinePanel extends Widget implements PanelParts {
     this.updateButtons();
   }
 
-  /** Export and Run read the saved file: offer to save unsaved changes first. */
+  /** Export and Run read the saved file: offer to save first when the cells (their code,
+   * kind or tags: what the pipeline is made of) differ from the file's. */
   async saved(action: string): Promise<boolean> {
     if (!this.host.isDirty(this.path)) {
       return true;
     }
     const answer = await showDialog({
       title: 'Save the notebook?',
-      body: `${action} reads the saved notebook, and it has unsaved changes.`,
+      body: `${action} reads the saved notebook, and its cells have unsaved changes.`,
       buttons: [
         Dialog.cancelButton(),
         Dialog.okButton({ label: `Save and ${action.toLowerCase()}` })

@@ -6,6 +6,7 @@ import type {
   CheckStep,
   ParameterValue,
   RunState,
+  RunStatus,
   RunSummary,
   StepOptions,
   StepState
@@ -55,11 +56,14 @@ export function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
-/** One line: "7 steps, 9 edges, 4 parameters; 0 errors, 1 warning". */
+/** One line: "7 steps, 9 edges, 4 parameters; 0 errors, 1 warning" (notes, severity info,
+ * are not warnings and are not counted). */
 export function summary(analysis: Analysis): string {
   const check = analysis.check;
   const errors = check.diagnostics.filter(d => d.severity === 'error').length;
-  const warnings = check.diagnostics.length - errors;
+  const warnings = check.diagnostics.filter(
+    d => d.severity === 'warning'
+  ).length;
   return (
     `${plural(check.steps.length, 'step')}, ${plural(check.edges.length, 'edge')}, ` +
     `${plural(check.parameters.length, 'parameter')}; ` +
@@ -102,7 +106,8 @@ export function runBlocked(
   return null;
 }
 
-/** "1.2 s" for a duration. */
+/** A duration as every view of a run writes it ("0.42 s", "12.3 s", "2 min 5 s"): the
+ * run's report follows the same rule (nb2pipe/runtime/report.py `duration_text`). */
 export function seconds(duration: number | null): string {
   if (duration === null) {
     return '';
@@ -110,7 +115,59 @@ export function seconds(duration: number | null): string {
   if (duration >= 90) {
     return `${Math.floor(duration / 60)} min ${Math.round(duration % 60)} s`;
   }
-  return `${duration.toFixed(1)} s`;
+  return `${duration.toFixed(duration < 10 ? 2 : 1)} s`;
+}
+
+/** Whole seconds of waiting, as the status line counts them: "7 s", "1 min 5 s". */
+export function elapsed(duration: number): string {
+  const whole = Math.max(0, Math.floor(duration));
+  return whole >= 60
+    ? `${Math.floor(whole / 60)} min ${whole % 60} s`
+    : `${whole} s`;
+}
+
+/** What a run is doing, in words for the status line: never an address (the links below
+ * the status open those). */
+export function phaseText(run: RunSummary): string {
+  if (run.phase === 'flow_run') {
+    return 'the flow run has started in Prefect';
+  }
+  const text = (run.message ?? run.phase ?? 'working')
+    .replace(/\s*\bhttps?:\/\/\S+/g, '')
+    .replace(/[\s:]+$/, '');
+  return text || 'working';
+}
+
+/** "3 of 7 steps done; train_forest running", or null before any step has started. */
+export function stepProgress(run: RunStatus): string | null {
+  const steps = Object.entries(run.steps);
+  const started = steps.filter(([, s]) => s.state !== 'pending');
+  if (!started.length) {
+    return null;
+  }
+  const done = steps.filter(([, s]) =>
+    ['completed', 'cached', 'failed', 'skipped', 'cancelled'].includes(s.state)
+  ).length;
+  const running = steps
+    .filter(([, s]) => s.state === 'running')
+    .map(([n]) => n);
+  return (
+    `${done} of ${plural(steps.length, 'step')} done` +
+    (running.length ? `; ${running.join(', ')} running` : '')
+  );
+}
+
+/** The status line of a run still going, with the time it has waited so far: since the
+ * current phase began before any step started (`since`), since the run started after. */
+export function runStatusText(
+  run: RunStatus,
+  since: number,
+  now: number
+): string {
+  const progress = stepProgress(run);
+  const waited = elapsed(now - (progress ? run.started : since));
+  const why = !progress && run.phase_detail ? `; ${run.phase_detail}` : '';
+  return `Run ${run.state}: ${progress ?? phaseText(run)} (${waited}${why})`;
 }
 
 const STATES: Record<StepState | RunState, [string, string]> = {
@@ -140,24 +197,6 @@ export function stateLabel(
 ): string {
   const time = duration !== null ? ` (${seconds(duration)})` : '';
   return `${stateIcon(state)} ${stateText(state)}${time}`;
-}
-
-/**
- * What an unfinished run is doing, for the status line: its phase message, and when the phase
- * is a wait (the local Prefect server starting), for how long and why:
- * "starting local Prefect server… 12 s (first start: creating its database)".
- */
-export function runActivity(
-  run: RunSummary,
-  now: number = Date.now() / 1000
-): string {
-  const doing = run.message ?? run.phase ?? 'working';
-  if (run.phase_since === null) {
-    return doing;
-  }
-  const waited = Math.max(0, Math.floor(now - run.phase_since));
-  const why = run.phase_detail ? ` (${run.phase_detail})` : '';
-  return `${doing} ${waited} s${why}`;
 }
 
 export function isFinished(state: RunState): boolean {
@@ -204,6 +243,18 @@ export function inputKind(parameter: CheckParameter): InputKind {
   return 'text';
 }
 
+/** A parameter's default as the Run form shows it: as the parameters cell writes it (`1.0`
+ * stays `1.0`, not `1`), unless it is text (the form takes text as it is, without quotes) or
+ * takes more than one line. */
+export function defaultText(parameter: CheckParameter): string {
+  const source = parameter.source;
+  return typeof parameter.default === 'string' ||
+    !source ||
+    /[\r\n]/.test(source)
+    ? valueText(parameter.default)
+    : source;
+}
+
 /** A default value written the way the Run form (and `-p`/`-y`) takes it back. */
 export function valueText(value: ParameterValue): string {
   if (value === null) {
@@ -226,7 +277,7 @@ export function changedParameters(
   const changed: Record<string, string> = {};
   for (const p of parameters) {
     const text = typed[p.name];
-    if (text !== undefined && text !== valueText(p.default)) {
+    if (text !== undefined && text !== defaultText(p)) {
       changed[p.name] = text;
     }
   }

@@ -15,13 +15,31 @@ import {
   changedParameters,
   errorHead,
   isFinished,
-  runActivity,
+  runStatusText,
   stateLabel
 } from './present';
 import { historySection, ParameterForm, RunView } from './sections';
 import type { Analysis, RunStatus, RunSummary } from './types';
 
 const POLL_MS = 1000;
+const TICK_MS = 1000; // the status line counts the seconds of a wait
+
+/** When the run's current wait began, in seconds since the epoch: the server's
+ * `phase_since` when it sends one, else when this page first saw the run in that phase
+ * (a new phase or message starts the count again). */
+export class PhaseClock {
+  private seen = '';
+  private at = 0;
+
+  since(run: RunSummary, now: number): number {
+    const key = `${run.id}\n${run.phase ?? ''}\n${run.message ?? ''}`;
+    if (key !== this.seen) {
+      this.seen = key;
+      this.at = now;
+    }
+    return run.phase_since ?? this.at;
+  }
+}
 
 /** What the run control tells the panel. */
 export interface RunEvents {
@@ -42,6 +60,8 @@ export class RunControl {
   private runView: RunView | null = null;
   private history: RunSummary[] = [];
   private pollTimer: number | undefined;
+  private ticker: number | undefined;
+  private readonly clock = new PhaseClock();
   private disposed = false;
 
   constructor(
@@ -53,6 +73,7 @@ export class RunControl {
   dispose(): void {
     this.disposed = true;
     window.clearTimeout(this.pollTimer);
+    window.clearInterval(this.ticker);
   }
 
   async start(analysis: Analysis | null): Promise<void> {
@@ -173,10 +194,31 @@ export class RunControl {
         kind
       );
     } else {
-      this.panel.say(`Run ${run.state}: ${runActivity(run)}`, 'busy');
+      this.sayProgress();
     }
+    this.tick(!isFinished(run.state));
     this.events.changed();
     this.renderHistory();
+  }
+
+  /** While a run goes on, the status line says what it waits for and for how long, every
+   * second, whether or not the server has news. */
+  private tick(on: boolean): void {
+    if (!on) {
+      window.clearInterval(this.ticker);
+      this.ticker = undefined;
+    } else if (this.ticker === undefined) {
+      this.ticker = window.setInterval(() => this.sayProgress(), TICK_MS);
+    }
+  }
+
+  private sayProgress(): void {
+    const run = this.run;
+    if (!run || isFinished(run.state) || this.stopping || this.disposed) {
+      return;
+    }
+    const now = Date.now() / 1000;
+    this.panel.say(runStatusText(run, this.clock.since(run, now), now), 'busy');
   }
 
   async loadHistory(attach: boolean): Promise<void> {
@@ -200,7 +242,11 @@ export class RunControl {
   openReport(id: string, step?: string): void {
     const anchor = step ? `#step-${encodeURIComponent(step)}` : '';
     const name = this.panel.path.split('/').pop() ?? this.panel.path;
-    this.panel.host.openReport(`${reportUrl(id)}${anchor}`, `Report: ${name}`);
+    this.panel.host.openReport(
+      `${reportUrl(id)}${anchor}`,
+      `Report: ${name}`,
+      this.panel.path
+    );
   }
 
   private renderHistory(): void {
@@ -209,7 +255,8 @@ export class RunControl {
         this.history,
         this.run?.id ?? null,
         id => void this.pick(id),
-        reportUrl
+        reportUrl,
+        id => this.openReport(id)
       )
     );
   }

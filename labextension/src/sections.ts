@@ -4,18 +4,19 @@
  * result and the notebook's run history.
  */
 
-import { applyColors } from './colors';
+import { applyColors, stepPalette } from './colors';
 import { actionable, button, html } from './dom';
 import {
   cellRanges,
+  defaultText,
   errorHead,
   historyLine,
   inputKind,
   isFinished,
   optionsText,
   plural,
+  phaseText,
   stateLabel,
-  valueText,
   where
 } from './present';
 import type {
@@ -149,7 +150,7 @@ export function parametersSection(
       row
     );
     input.id = id;
-    const text = form.typed[parameter.name] ?? valueText(parameter.default);
+    const text = form.typed[parameter.name] ?? defaultText(parameter);
     const kind = inputKind(parameter);
     if (kind === 'checkbox') {
       input.type = 'checkbox';
@@ -171,7 +172,7 @@ export function parametersSection(
         input.removeAttribute('aria-invalid');
       });
     }
-    input.title = `default: ${valueText(parameter.default)}`;
+    input.title = `default: ${defaultText(parameter)}`;
     const problem = form.errors[parameter.name];
     if (problem) {
       row.classList.add('nb2pipe-mod-invalid');
@@ -211,6 +212,7 @@ export function stepsSection(
     'nb2pipe-steps-section'
   );
   const list = html('ol', 'nb2pipe-steps', undefined, node);
+  const palette = stepPalette(analysis.check.steps.map(s => s.name));
   for (const step of analysis.check.steps) {
     const info = analysis.steps.find(s => s.name === step.name);
     const first = info?.first_cell ?? step.cells[0];
@@ -222,7 +224,7 @@ export function stepsSection(
       () => act.select(first, null)
     );
     const swatch = html('span', 'nb2pipe-swatch', undefined, item);
-    applyColors(swatch, step.name);
+    applyColors(swatch, palette.colors(step.name));
     html('span', 'nb2pipe-step-name', step.name, item);
     html(
       'span',
@@ -282,15 +284,37 @@ export function diagnosticsSection(
   diagnostics: readonly Diagnostic[],
   select: (cell: number, line: number | null) => void
 ): HTMLElement {
+  const problems = diagnostics.filter(d => d.severity !== 'info');
+  const notes = diagnostics.filter(d => d.severity === 'info');
   const node = section(
-    `Diagnostics (${diagnostics.length})`,
+    `Diagnostics (${problems.length})`,
     'nb2pipe-diagnostics-section'
   );
-  if (!diagnostics.length) {
+  if (!problems.length) {
     html('p', 'nb2pipe-none', 'No problems found.', node);
-    return node;
+  } else {
+    node.appendChild(diagnosticList(problems, select));
   }
-  const list = html('ul', 'nb2pipe-diagnostics', undefined, node);
+  if (notes.length) {
+    // information, nothing to fix: out of the count, behind a toggle
+    const toggle = html('details', 'nb2pipe-notes', undefined, node);
+    html('summary', '', `${plural(notes.length, 'note')}`, toggle);
+    toggle.appendChild(diagnosticList(notes, select));
+  }
+  return node;
+}
+
+const SEVERITY_ICONS: Record<Diagnostic['severity'], string> = {
+  error: '✗',
+  warning: '⚠',
+  info: 'ℹ'
+};
+
+function diagnosticList(
+  diagnostics: readonly Diagnostic[],
+  select: (cell: number, line: number | null) => void
+): HTMLElement {
+  const list = html('ul', 'nb2pipe-diagnostics');
   for (const d of diagnostics) {
     const item = html(
       'li',
@@ -303,7 +327,7 @@ export function diagnosticsSection(
     html(
       'span',
       'nb2pipe-code',
-      `${d.severity === 'error' ? '✗' : '⚠'} ${d.code} ${d.severity}`,
+      `${SEVERITY_ICONS[d.severity]} ${d.code} ${d.severity}`,
       head
     );
     html('span', 'nb2pipe-where', where(d), head);
@@ -317,7 +341,7 @@ export function diagnosticsSection(
       actionable(item, `Select cell ${cell}`, () => select(cell, d.line));
     }
   }
-  return node;
+  return list;
 }
 
 // --- a run's result --------------------------------------------------------------------
@@ -342,7 +366,7 @@ export class RunView {
     this.node.dataset.run = id;
     this.head = html('div', 'nb2pipe-run-head', '', this.node);
     this.failures = html('ul', 'nb2pipe-run-failures', undefined, this.node);
-    this.links = html('div', 'nb2pipe-run-links', undefined, this.node);
+    this.links = html('ul', 'nb2pipe-run-links', undefined, this.node);
     this.logToggle = html(
       'details',
       'nb2pipe-run-log-toggle',
@@ -358,7 +382,7 @@ export class RunView {
     const started = new Date(run.started * 1000).toLocaleTimeString();
     this.head.textContent =
       `Run of ${started}: ${stateLabel(run.state, run.duration)}` +
-      (!isFinished(run.state) && run.message ? ` — ${run.message}` : '');
+      (!isFinished(run.state) ? ` — ${phaseText(run)}` : '');
     this.failures.replaceChildren();
     const failed = Object.entries(run.steps).filter(
       ([, s]) => s.state === 'failed' && s.error
@@ -389,30 +413,31 @@ export class RunView {
     if (!failed.length && run.state === 'failed' && run.error) {
       html('li', 'nb2pipe-run-failure', errorHead(run.error), this.failures);
     }
+    // one link a line: they never run together
     this.links.replaceChildren();
     if (run.report) {
-      const link = html(
-        'a',
-        'nb2pipe-report-link',
-        'Open the run report',
-        this.links
+      const item = html('li', '', undefined, this.links);
+      item.appendChild(
+        reportLink(
+          run.id,
+          'Open the run report',
+          this.reportUrl,
+          this.openReport
+        )
       );
-      link.href = this.reportUrl(run.id);
-      link.addEventListener('click', event => {
-        event.preventDefault(); // a tab inside JupyterLab, not a browser tab
-        this.openReport(run.id);
-      });
     }
     if (run.flow_run && isWebAddress(run.flow_run)) {
+      const item = html('li', '', undefined, this.links);
       const link = html(
         'a',
         'nb2pipe-flow-run-link',
         'Open the flow run in Prefect',
-        this.links
+        item
       );
       link.href = run.flow_run;
       link.target = '_blank';
       link.rel = 'noopener';
+      link.title = `${run.flow_run} (Prefect's UI, in a browser tab)`;
     }
     this.log.textContent = run.log.join('\n');
     this.logToggle.hidden = !run.log.length;
@@ -430,6 +455,25 @@ export function isWebAddress(address: string): boolean {
   }
 }
 
+/** A link to a run's report that opens it in a JupyterLab tab (its address is the
+ * fallback of a middle click or "open in a new tab"). */
+function reportLink(
+  id: string,
+  text: string,
+  reportUrl: (id: string) => string,
+  openReport: (id: string) => void
+): HTMLAnchorElement {
+  const link = html('a', 'nb2pipe-report-link', text);
+  link.href = reportUrl(id);
+  link.title = 'The run report, in a JupyterLab tab';
+  link.addEventListener('click', event => {
+    event.preventDefault(); // a tab inside JupyterLab, not a browser tab
+    event.stopPropagation(); // a history item would show the run instead
+    openReport(id);
+  });
+  return link;
+}
+
 /** The step error without its "notebook: cell N, line M (step 'x'): " prefix, which the link
  * already shows. */
 export function trimLocation(error: string): string {
@@ -442,7 +486,8 @@ export function historySection(
   runs: readonly RunSummary[],
   shown: string | null,
   pick: (id: string) => void,
-  reportUrl: (id: string) => string
+  reportUrl: (id: string) => string,
+  openReport: (id: string) => void
 ): HTMLElement {
   const node = section(`Run history (${runs.length})`, 'nb2pipe-history');
   if (!runs.length) {
@@ -458,10 +503,7 @@ export function historySection(
     actionable(item, 'Show this run', () => pick(run.id));
     html('span', 'nb2pipe-history-line', historyLine(run), item);
     if (run.report) {
-      const link = html('a', 'nb2pipe-report-link', 'report', item);
-      link.href = reportUrl(run.id);
-      link.target = '_blank';
-      link.rel = 'noopener';
+      item.appendChild(reportLink(run.id, 'report', reportUrl, openReport));
     }
   }
   return node;

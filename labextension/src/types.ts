@@ -3,7 +3,8 @@
  * test/types.test.ts checks these against fixtures the Python side writes.
  */
 
-export type Severity = 'error' | 'warning';
+/** `info`: worth knowing, nothing to fix (left out of the warning count). */
+export type Severity = 'error' | 'warning' | 'info';
 
 /** One entry of `nb2pipe.tags.grammar_json()`. */
 export interface TagSpec {
@@ -49,6 +50,8 @@ export interface CheckParameter {
   name: string;
   type: string;
   default: ParameterValue;
+  /** The default as the parameters cell writes it (`1.0`, `'a.csv'`). */
+  source: string;
 }
 
 export interface Diagnostic {
@@ -161,10 +164,11 @@ export interface RunSummary {
   /** What the run is doing now (from `nb2pipe run`'s phase events). */
   phase: string | null;
   message: string | null;
-  /** When the phase is a wait: since when (seconds since the epoch, server clock)... */
-  phase_since: number | null;
-  /** ...and what is waited for ("first start: creating its database"). */
-  phase_detail: string | null;
+  /** When the phase is a wait (the local Prefect server starting): since when, in seconds
+   * since the epoch, and why, from servers whose phase events say it; without them the panel
+   * counts from when it saw the phase. */
+  phase_since?: number | null;
+  phase_detail?: string | null;
   error: string | null;
   /** Parameter values as the user typed them. */
   parameters: Record<string, string>;

@@ -3,7 +3,7 @@ import * as path from 'path';
 
 import type { NotebookPanel } from '@jupyterlab/notebook';
 
-import { StepBadges } from '../src/editor';
+import { pipelineSource, StepBadges } from '../src/editor';
 import type { Analysis, Grammar } from '../src/types';
 
 jest.mock('../src/api', () => ({
@@ -90,5 +90,82 @@ describe('step badges', () => {
     expect(steps).toContain('evaluate');
     badges.render();
     expect(later.map(c => c.headerLookups)).toEqual(later.map(() => 2));
+  });
+
+  it('open the options of the step when a step badge is clicked or Enter is pressed on it', async () => {
+    const cells = Array.from({ length: 10 }, () => new FakeCell());
+    cells.forEach(cell => cell.draw());
+    const panel = {
+      isDisposed: false,
+      content: { widgets: cells },
+      context: { ready: new Promise(() => undefined), path: 'churn.ipynb' },
+      disposed: signal
+    };
+    const opened: string[] = [];
+    const badges = new StepBadges(
+      panel as unknown as NotebookPanel,
+      Promise.resolve(grammar),
+      step => opened.push(step)
+    );
+    await Promise.resolve();
+    badges.analysis = analysis;
+    badges.render();
+    const first = cells[5].node.querySelector<HTMLElement>('.nb2pipe-badge');
+    const joined = cells[6].node.querySelector<HTMLElement>('.nb2pipe-badge');
+    expect(first?.textContent).toBe('step load');
+    expect(first?.getAttribute('role')).toBe('button');
+    expect(first?.tabIndex).toBe(0);
+    first?.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+    joined?.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    joined?.dispatchEvent(new KeyboardEvent('keydown', { key: 'a' }));
+    expect(opened).toEqual(['load', 'load']);
+  });
+});
+
+describe('what the pipeline is made of', () => {
+  const cell = (source: string | string[], tags?: string[]): object => ({
+    cell_type: 'code',
+    source,
+    metadata: tags ? { tags, collapsed: false } : {},
+    outputs: [{ output_type: 'stream', text: 'x' }],
+    execution_count: 3
+  });
+  const notebook = (
+    cells: object[],
+    kernel = 'python3'
+  ): { [k: string]: unknown } => ({
+    cells,
+    metadata: {
+      kernelspec: { name: kernel },
+      language_info: { version: '3.11' }
+    },
+    nbformat: 4,
+    nbformat_minor: 5
+  });
+
+  it("is the cells' kind, code and tags: not the kernel JupyterLab records, nor outputs", () => {
+    const saved = pipelineSource(
+      notebook([cell('a = 1', ['step:a']), cell('b = a')])
+    );
+    expect(
+      pipelineSource(
+        notebook(
+          [
+            cell(['a = ', '1'], ['step:a']),
+            { ...(cell('b = a') as object), outputs: [], execution_count: null }
+          ],
+          'python3.11'
+        )
+      )
+    ).toBe(saved);
+    expect(
+      pipelineSource(notebook([cell('a = 2', ['step:a']), cell('b = a')]))
+    ).not.toBe(saved);
+    expect(
+      pipelineSource(notebook([cell('a = 1', ['step:b']), cell('b = a')]))
+    ).not.toBe(saved);
+    expect(pipelineSource(notebook([cell('a = 1', ['step:a'])]))).not.toBe(
+      saved
+    );
   });
 });

@@ -7,10 +7,13 @@ import {
   Box,
   curvePath,
   edgeLabel,
+  fitScale,
   GraphInput,
   layoutGraph,
   Measure,
-  overlaps
+  nameLines,
+  overlaps,
+  READABLE_SCALE
 } from '../src/layout';
 import type { Analysis } from '../src/types';
 
@@ -109,9 +112,11 @@ describe('the graph layout', () => {
 
   it('lays a wide fan-out left to right when top to bottom does not fit the room', () => {
     const chain = input(churn);
-    expect(bestLayout(chain, measure, 2000).direction).toBe('TB');
+    expect(
+      bestLayout(chain, measure, { width: 2000, height: 2000 }).direction
+    ).toBe('TB');
     const down = layoutGraph(wide, measure, 'TB');
-    const across = bestLayout(wide, measure, 500);
+    const across = bestLayout(wide, measure, { width: 500, height: 1500 });
     expect(across.direction).toBe('LR');
     expect(across.width).toBeLessThan(down.width);
     const byName = new Map(across.nodes.map(n => [n.name, n]));
@@ -271,6 +276,115 @@ describe('the graph picture', () => {
     expect(view.scale()).toBe(3);
     view.setZoom('fit');
     expect(view.node.dataset.zoom).toBe('fit');
+    view.dispose();
+  });
+});
+
+/** A fan-out of `count` steps between a source and a sink; one name far too long to draw. */
+function fanOut(count: number): GraphInput {
+  const middle = Array.from({ length: count - 2 }, (_, i) =>
+    i === 3
+      ? 'gridsearchcv_evaluating_multiple_scorers_with_repeated_folds'
+      : `feature_${i}`
+  );
+  return {
+    steps: ['load', ...middle, 'report'],
+    edges: [
+      ...middle.map(m => ({ source: 'load', target: m, variables: ['df'] })),
+      ...middle.map(m => ({
+        source: m,
+        target: 'report',
+        variables: [`${m}_score`]
+      }))
+    ],
+    cycles: []
+  };
+}
+
+/** A frame of the given width (jsdom lays nothing out) in a window of the given height. */
+function framed(view: GraphView, width: number, height: number): void {
+  const frame = view.node.querySelector('.nb2pipe-graph-frame') as HTMLElement;
+  Object.defineProperty(frame, 'clientWidth', {
+    value: width,
+    configurable: true
+  });
+  Object.defineProperty(window, 'innerHeight', {
+    value: height,
+    configurable: true
+  });
+  view.setZoom('fit');
+}
+
+describe('fitting the graph', () => {
+  const churn = analysis('analysis-churn.json');
+  const room = { width: 276, height: 385 }; // the panel at 1024x700
+
+  it('shows the whole graph at any size: 40 steps in a 276 px frame', () => {
+    for (const count of [7, 15, 40]) {
+      const layout = bestLayout(fanOut(count), measure, room);
+      const scale = fitScale(layout, room);
+      expect(layout.width * scale).toBeLessThanOrEqual(room.width + 0.5);
+      expect(layout.height * scale).toBeLessThanOrEqual(room.height + 0.5);
+    }
+    const view = new GraphView(fanOut(40), { measure });
+    framed(view, 276, 700);
+    expect(Number(view.svg.getAttribute('width'))).toBeLessThanOrEqual(276);
+    expect(Number(view.svg.getAttribute('height'))).toBeLessThanOrEqual(385);
+    view.dispose();
+  });
+
+  it('keeps the labels readable where the room allows: churn at 1024 px', () => {
+    const layout = bestLayout(input(churn), measure, room);
+    expect(fitScale(layout, room)).toBeGreaterThanOrEqual(READABLE_SCALE);
+    expect(layout.density).toBe('compact'); // names on two lines, variables on hover
+    const wide = bestLayout(input(churn), measure, {
+      width: 1000,
+      height: 800
+    });
+    expect(wide.density).toBe('full');
+    expect(fitScale(wide, { width: 1000, height: 800 })).toBe(1);
+  });
+
+  it('cuts long names and keeps the whole name in the tooltip', () => {
+    expect(nameLines('train_boosting')).toEqual(['train_', 'boosting']);
+    expect(nameLines('evaluate')).toEqual(['evaluate']);
+    expect(nameLines('gridsearchcv_evaluating_multiple')).toEqual([
+      'gridsearc',
+      'hcv_eval…'
+    ]);
+    const layout = layoutGraph(fanOut(7), measure);
+    const long = layout.nodes.find(n => n.name.startsWith('gridsearchcv'));
+    expect(long?.lines).toEqual(['gridsearchcv_evaluati…']);
+    const svg = drawGraph(layout);
+    const group = svg.querySelector(`g[data-step="${long?.name}"]`);
+    expect(group?.querySelector('title')?.textContent).toBe(
+      `step ${long?.name}: select its first cell`
+    );
+    expect(group?.querySelector('.nb2pipe-node-label')?.textContent).toBe(
+      'gridsearchcv_evaluati…'
+    );
+  });
+
+  it('zooms with Ctrl+wheel (a pinch) and leaves the plain wheel to scroll the panel', () => {
+    const view = new GraphView(input(churn), { measure });
+    framed(view, 276, 700);
+    const fit = view.scale();
+    const frame = view.node.querySelector(
+      '.nb2pipe-graph-frame'
+    ) as HTMLElement;
+    const plain = new WheelEvent('wheel', { deltaY: -100, cancelable: true });
+    frame.dispatchEvent(plain);
+    expect(view.scale()).toBe(fit);
+    expect(plain.defaultPrevented).toBe(false);
+    const pinch = new WheelEvent('wheel', {
+      deltaY: -100,
+      ctrlKey: true,
+      cancelable: true
+    });
+    frame.dispatchEvent(pinch);
+    expect(pinch.defaultPrevented).toBe(true);
+    expect(view.scale()).toBeGreaterThan(fit);
+    expect(view.zoomLevel).not.toBe('fit');
     view.dispose();
   });
 });

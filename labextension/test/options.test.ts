@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+import { optionRow } from '../src/optionFields';
 import {
   isSwitch,
   optionSpecs,
@@ -43,6 +44,41 @@ describe('the step options form', () => {
     ).toEqual(['cache:off', 'retries:2', 'timeout:60']);
     expect(optionTags(specs, { retries: '', timeout: '', cache: '' })).toEqual(
       []
+    );
+  });
+
+  it('labels the cache switch by what checked means, and says what each field wants', () => {
+    const byKind = Object.fromEntries(specs.map(s => [s.kind, s]));
+    const cache = optionRow(byKind.cache, '');
+    expect(cache.input.type).toBe('checkbox');
+    expect(cache.input.checked).toBe(true);
+    expect(cache.row.textContent).toMatch(/^cache results/);
+    expect(
+      cache.row.querySelector('.nb2pipe-option-help')?.textContent
+    ).toMatch(
+      /^Checked \(the default\): a run takes the step from the cache.*Unchecked: the step runs every time \(tag cache:off\)\.$/
+    );
+    expect(optionRow(byKind.cache, 'off').input.checked).toBe(false);
+    const placeholders = Object.fromEntries(
+      specs
+        .filter(s => !isSwitch(s))
+        .map(s => [s.kind, optionRow(s, '').input.placeholder])
+    );
+    expect(placeholders).toEqual({
+      retries: 'a whole number, e.g. 2',
+      timeout: 'seconds, e.g. 600',
+      cpu: 'a number, e.g. 2',
+      gpu: 'a number, e.g. 2',
+      memory: 'a size, e.g. 4GB'
+    });
+    for (const text of Object.values(placeholders)) {
+      expect(text).not.toMatch(/:/); // never a whole tag like retries:N
+    }
+    const retries = optionRow(byKind.retries, 'x', 'not a whole number');
+    expect(retries.input.getAttribute('aria-invalid')).toBe('true');
+    const help = retries.input.getAttribute('aria-describedby') ?? '';
+    expect(retries.row.querySelector(`#${help}`)?.textContent).toBe(
+      byKind.retries.description
     );
   });
 });

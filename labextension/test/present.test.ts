@@ -5,6 +5,8 @@ import {
   ago,
   cellRanges,
   changedParameters,
+  defaultText,
+  elapsed,
   errorHead,
   exportBlocked,
   firstCell,
@@ -12,9 +14,10 @@ import {
   inputKind,
   joinedCells,
   optionsText,
+  phaseText,
   plural,
-  runActivity,
   runBlocked,
+  runStatusText,
   seconds,
   stateLabel,
   stepsByCell,
@@ -22,7 +25,8 @@ import {
   valueText,
   where
 } from '../src/present';
-import type { Analysis, RunHistory } from '../src/types';
+import { PhaseClock } from '../src/running';
+import type { Analysis, RunHistory, RunStatus } from '../src/types';
 
 function fixture<T>(name: string): T {
   return JSON.parse(
@@ -34,9 +38,12 @@ describe('what the panel shows', () => {
   const churn = fixture<Analysis>('analysis-churn.json');
   const broken = fixture<Analysis>('analysis-broken.json');
 
-  it('summarises the analysis', () => {
+  it('summarises the analysis, notes (information) not counted as warnings', () => {
+    expect(churn.check.diagnostics.filter(d => d.code === 'NB306').length).toBe(
+      4
+    );
     expect(summary(churn)).toBe(
-      '7 steps, 10 edges, 6 parameters; 0 errors, 4 warnings'
+      '7 steps, 10 edges, 6 parameters; 0 errors, 0 warnings'
     );
     expect(summary(broken)).toBe(
       '3 steps, 2 edges, 0 parameters; 1 error, 0 warnings'
@@ -71,15 +78,28 @@ describe('what the panel shows', () => {
     );
     expect(plural(1, 'edge')).toBe('1 edge');
     expect(plural(2, 'edge')).toBe('2 edges');
-    expect(seconds(1.25)).toBe('1.3 s');
-    expect(seconds(125)).toBe('2 min 5 s');
     expect(seconds(null)).toBe('');
     expect(cellRanges([3])).toBe('cell 3');
     expect(cellRanges([9, 5, 6, 7, 12])).toBe('cells 5–7, 9, 12');
   });
 
+  it('writes a duration by the rule of the run report (duration_text)', () => {
+    // the same values as tests/test_report.py::test_a_duration_is_written_the_same_way_everywhere
+    expect(
+      [0.0, 0.4234, 1.3, 9.999, 12.34, 89.9, 125.2].map(d => seconds(d))
+    ).toEqual([
+      '0.00 s',
+      '0.42 s',
+      '1.30 s',
+      '10.00 s',
+      '12.3 s',
+      '89.9 s',
+      '2 min 5 s'
+    ]);
+  });
+
   it('tells states by icon and word, never by colour alone', () => {
-    expect(stateLabel('completed', 1.25)).toBe('✓ completed (1.3 s)');
+    expect(stateLabel('completed', 1.25)).toBe('✓ completed (1.25 s)');
     expect(stateLabel('failed')).toBe('✗ failed');
     expect(stateLabel('cancelled')).toBe('⊘ cancelled');
     expect(stateLabel('pending')).toBe('○ waiting');
@@ -95,20 +115,6 @@ describe('what the panel shows', () => {
     expect(historyLine(active, 1100 + 10)).toBe('… starting, just now');
     expect(ago(0, 2 * 86400)).toBe('1970-01-01');
     expect(ago(0, 7200)).toBe('2 h ago');
-  });
-
-  it('counts the seconds of a wait and says what is waited for', () => {
-    const [active, failed] = fixture<RunHistory>('history.json').runs;
-    expect(runActivity(active, 1100.5 + 12.7)).toBe(
-      'starting local Prefect server… 12 s (first start: creating its database)'
-    );
-    expect(runActivity(active, 1000)).toBe(
-      'starting local Prefect server… 0 s (first start: creating its database)'
-    );
-    expect(runActivity({ ...active, phase_detail: null }, 1100.5 + 3)).toBe(
-      'starting local Prefect server… 3 s'
-    );
-    expect(runActivity({ ...failed, message: 'running…' })).toBe('running…');
   });
 
   it('shows step options that differ from the defaults', () => {
@@ -135,13 +141,47 @@ describe('the Run parameters form', () => {
       random_state: 'number',
       test_size: 'number'
     });
-    expect(inputKind({ name: 'v', type: 'bool', default: true })).toBe(
-      'checkbox'
-    );
+    expect(
+      inputKind({ name: 'v', type: 'bool', default: true, source: 'True' })
+    ).toBe('checkbox');
     expect(valueText(true)).toBe('True');
     expect(valueText(null)).toBe('None');
     expect(valueText([1, 'a'])).toBe('[1,"a"]');
     expect(valueText(0.25)).toBe('0.25');
+  });
+
+  it("lists the parameters in the cell's order, each default as the cell writes it", () => {
+    expect(parameters.map(p => p.name)).toEqual([
+      'data_path',
+      'test_size',
+      'random_state',
+      'n_estimators',
+      'C',
+      'max_depth'
+    ]);
+    const shown = Object.fromEntries(
+      parameters.map(p => [p.name, defaultText(p)])
+    );
+    expect(shown.C).toBe('1.0');
+    expect(shown.data_path).toBe('data/customers.csv'); // text, without its quotes
+    expect(
+      defaultText({
+        name: 'd',
+        type: 'dict',
+        default: { a: 1 },
+        source: "{'a': 1}"
+      })
+    ).toBe("{'a': 1}");
+    expect(
+      defaultText({
+        name: 'l',
+        type: 'list',
+        default: [1],
+        source: '[\n  1,\n]'
+      })
+    ).toBe('[1]');
+    expect(changedParameters(parameters, { C: '1.0' })).toEqual({});
+    expect(changedParameters(parameters, { C: '1' })).toEqual({ C: '1' });
   });
 
   it('sends only the values changed from the defaults', () => {
@@ -153,6 +193,85 @@ describe('the Run parameters form', () => {
         unknown: 'x'
       })
     ).toEqual({ n_estimators: '50' });
+  });
+});
+
+describe('the status line of a run going on', () => {
+  const run: RunStatus = {
+    ...fixture<RunStatus>('run-started.json'),
+    phase: 'server',
+    message: 'starting the local Prefect server…'
+  };
+
+  it('says what the run waits for and counts the seconds of the wait', () => {
+    expect(runStatusText(run, 1200, 1226.4)).toBe(
+      'Run starting: starting the local Prefect server… (26 s)'
+    );
+    expect(elapsed(65)).toBe('1 min 5 s');
+    expect(
+      runStatusText(
+        { ...run, phase_detail: 'first start: creating its database' },
+        1200,
+        1212
+      )
+    ).toBe(
+      'Run starting: starting the local Prefect server… (12 s; first start: creating its database)'
+    );
+  });
+
+  it('shows no address: the links below open those', () => {
+    const flowRun = {
+      ...run,
+      phase: 'flow_run',
+      message: 'flow run: http://127.0.0.1:4200/runs/flow-run/1'
+    };
+    expect(phaseText(flowRun)).toBe('the flow run has started in Prefect');
+    expect(
+      phaseText({ ...run, phase: 'x', message: 'see http://h/a for it' })
+    ).toBe('see for it');
+    expect(runStatusText(flowRun, 1200, 1203)).not.toMatch(/https?:/);
+  });
+
+  it('counts the steps once they run, and the time since the run started', () => {
+    const running: RunStatus = {
+      ...run,
+      state: 'running',
+      steps: {
+        load: {
+          state: 'completed',
+          duration: 1,
+          error: null,
+          cell: null,
+          line: null
+        },
+        scale: {
+          state: 'running',
+          duration: null,
+          error: null,
+          cell: null,
+          line: null
+        },
+        report: {
+          state: 'pending',
+          duration: null,
+          error: null,
+          cell: null,
+          line: null
+        }
+      }
+    };
+    expect(runStatusText(running, 1290, 1275)).toBe(
+      'Run running: 1 of 3 steps done; scale running (1 min 15 s)'
+    );
+  });
+
+  it('counts from when the phase began: as the server says, else when it was first seen', () => {
+    const clock = new PhaseClock();
+    expect(clock.since(run, 1210)).toBe(1210);
+    expect(clock.since(run, 1215)).toBe(1210); // the same wait goes on
+    const next = { ...run, message: 'running…' };
+    expect(clock.since(next, 1220)).toBe(1220);
+    expect(clock.since({ ...next, phase_since: 1201.5 }, 1222)).toBe(1201.5);
   });
 });
 

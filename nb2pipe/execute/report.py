@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from nb2pipe.execute.engine import RunResult
 from nb2pipe.execute.progress import StepReport
+from nb2pipe.runtime.report import duration_text
 
 _WORDS = {"running": "started", "completed": "done", "cached": "cached", "failed": "failed",
           "skipped": "skipped"}
@@ -23,7 +24,7 @@ class TextProgress:
         word = _WORDS.get(report.state, report.state)
         detail = ""
         if report.state == "completed" and report.duration is not None:
-            detail = f"{report.duration:.2f} s"
+            detail = duration_text(report.duration)  # as the report and JupyterLab write it
         elif report.state in ("failed", "skipped") and report.error:
             detail = report.error.replace("\n", "\n" + " " * (self.width + 14))
         print(f"  {report.name:<{self.width}}  {word:<8}  {detail}".rstrip(), file=self.stream,

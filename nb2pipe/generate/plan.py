@@ -63,6 +63,7 @@ class StepPlan:
     pyplot: bool = False  # draws on pyplot's global figures: never at the same time as another
     blas: bool = False  # may change the BLAS thread setting: never beside another such step
     rebound: tuple[str, ...] = ()  # module-level names the function binds again first
+    title: str | None = None  # the heading that started the step (its docstring says it)
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,7 @@ class _Planner:
             after=tuple(a for a in node.after if a not in node.upstream),
             preamble=code.preamble, body=code.body, options=node.options,
             module_code=module_code, rebound=code.rebound, pyplot=node.name in self.plotting,
-            blas=uses_blas_threads(node),
+            blas=uses_blas_threads(node), title=node.title,
         )
         return plan
 

@@ -102,7 +102,14 @@ def _function(step: StepPlan, cells: dict[int, str],
     summary = (f'Step `{step.name}` (cell{"s" if len(step.cells) > 1 else ""} {where}): '
                f"returns {returns}.")
     lines = [f"def {step.function}({', '.join(step.arguments)}) -> dict:"]
-    if len(summary) <= 90:
+    if step.title:  # the heading the step's short name was made from, in full
+        title = docstring_text(step.title)
+        wrapped = textwrap.wrap(title, 92, initial_indent='    """', subsequent_indent="    ",
+                                break_long_words=False, break_on_hyphens=False)
+        lines.extend([*wrapped, ""])
+        lines.extend(textwrap.wrap(summary, 92, initial_indent="    ", subsequent_indent="    "))
+        lines.append('    """')
+    elif len(summary) <= 90:
         lines.append(f'    """{summary}"""')
     else:
         wrapped = textwrap.wrap(summary, 92, initial_indent='    """', subsequent_indent="    ")

@@ -131,5 +131,6 @@ def _node(state: StepState, outputs: dict[str, None], after: tuple[str, ...]) ->
         options=step.options,
         metrics=tuple(sorted(state.metrics)),
         first_cell=step.first_cell,
+        title=step.title,
         module_reads=tuple(sorted(state.module_reads)),
     )

@@ -7,6 +7,7 @@ Modes: `tags` (step:NAME starts a step), `headings` (each markdown H1/H2 starts 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 from nb2pipe.diagnostics import close_match, diagnostic
@@ -21,6 +22,20 @@ from nb2pipe.notebook.tags import (
 
 SPLIT_MODES = ("tags", "headings", "cells")
 _HEADING = re.compile(r"^\s{0,3}(#{1,2})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# A step name made from a heading names a Prefect task, a function and a report anchor: short.
+NAME_CHARS = 32
+NAME_WORDS = 4
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) -> text
+_WORD = re.compile(r"[0-9A-Za-z]+")
+# "4.4 ", "1) ", "II. ", "b: " before the words of a heading
+_NUMBERING = re.compile(r"^(?:(?:[0-9]+(?:\.[0-9]+)*|[IVXLC]+|[ivxlc]+|[A-Za-z])[.):]\s*"
+                        r"|[0-9]+(?:\.[0-9]+)*\s+)+")
+# Words a name can do without ("Training of the model" -> training_model).
+_FILLER = frozenset({
+    "a", "an", "the", "and", "or", "of", "for", "to", "in", "on", "at", "by", "with", "using",
+    "via", "from", "into", "onto", "as", "is", "are", "be", "this", "that", "these", "those",
+    "our", "its", "their", "your", "my", "we", "let", "s",
+})
 
 
 @dataclass
@@ -37,6 +52,7 @@ class _Open:
     resources: dict[str, float] = field(default_factory=dict)  # tags cpu:, memory:, gpu:
     metrics: list[int] = field(default_factory=list)
     closed: bool = False
+    title: str | None = None  # the heading that started it, in full
 
 
 def split(notebook: Notebook, mode: str = "tags") -> Split:
@@ -62,7 +78,9 @@ class _Splitter:
             elif cell.cell_type == "markdown" and self.mode == "headings":
                 heading = _HEADING.search(cell.source)
                 if heading:
-                    self._start(suggest_identifier(heading.group(2)), cell, automatic=True)
+                    title = heading_text(heading.group(2))
+                    self._start(heading_step_name(title), cell, automatic=True)
+                    self.steps[-1].title = title
         steps = [s for s in self.steps if s.cells or self._empty(s)]
         self._check_after(steps)
         return Split(
@@ -158,9 +176,9 @@ class _Splitter:
         if name not in taken:
             return name
         number = 2
-        while f"{name}_{number}" in taken:
+        while _numbered(name, number) in taken:
             number += 1
-        return f"{name}_{number}"
+        return _numbered(name, number)
 
     def _report_tag(self, tag: object, cell: Cell) -> None:
         from nb2pipe.notebook.tags import Tag
@@ -194,6 +212,38 @@ class _Splitter:
     _warn = _error  # severity comes from the code table
 
 
+def _numbered(name: str, number: int) -> str:
+    """`name_N`, cut so that a short name stays short."""
+    suffix = f"_{number}"
+    if len(name) + len(suffix) > NAME_CHARS >= len(name):
+        name = name[:NAME_CHARS - len(suffix)].rstrip("_")
+    return name + suffix
+
+
+def heading_text(heading: str) -> str:
+    """A markdown heading as read: links as their text, no emphasis or code marks."""
+    text = _LINK.sub(r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text)  # inline HTML (<a id=...></a>, <b>)
+    text = re.sub(r"[*`~]|(?<!\w)_|_(?!\w)", "", text)
+    return " ".join(text.split())
+
+
+def heading_step_name(heading: str) -> str:
+    """A short step name for a heading: its first few meaningful words, at most NAME_CHARS
+    characters, a valid identifier. "4.4 GridSearchCV evaluating using multiple scorers, ..."
+    -> gridsearchcv_evaluating_multiple."""
+    plain = unicodedata.normalize("NFKD", heading).encode("ascii", "ignore").decode()
+    words = [w.lower() for w in _WORD.findall(_NUMBERING.sub("", plain))]
+    meaningful = [w for w in words if w not in _FILLER] or words
+    chosen: list[str] = []
+    for word in meaningful[:NAME_WORDS]:
+        if chosen and len("_".join([*chosen, word])) > NAME_CHARS:
+            break
+        chosen.append(word)
+    name = suggest_identifier("_".join(chosen))
+    return name if len(name) <= NAME_CHARS else suggest_identifier(name[:NAME_CHARS].rstrip("_"))
+
+
 def _freeze(step: _Open) -> Step:
     options = replace(step.options, resources=tuple(sorted(step.resources.items())))
     return Step(
@@ -204,4 +254,5 @@ def _freeze(step: _Open) -> Step:
         metrics_cells=tuple(step.metrics),
         first_cell=step.first_cell,
         implicit=step.implicit,
+        title=step.title,
     )

@@ -20,14 +20,16 @@ class StepError(Exception):
     """A step failed. The message names the notebook, cell and line, and the original error."""
 
     def __init__(self, message: str, step: str = "", cell: int | None = None,
-                 line: int | None = None, error: str = "", deterministic: bool = True) -> None:
+                 line: int | None = None, error: str = "", deterministic: bool = True,
+                 seconds: float | None = None) -> None:
         super().__init__(message)
         self.step, self.cell, self.line = step, cell, line
         self.error, self.deterministic = error, deterministic
+        self.seconds = seconds  # how long the step's code ran before it failed (tasks.Clock)
 
     def __reduce__(self) -> tuple[Any, ...]:  # keeps the fields across processes (Dask, pools)
         return (StepError, (str(self), self.step, self.cell, self.line, self.error,
-                            self.deterministic))
+                            self.deterministic, self.seconds))
 
 
 def locate(manifest: dict[str, Any], step: str, line_in_steps: int) -> tuple[int, int] | None:

@@ -47,6 +47,7 @@ class Values(Mapping[str, Any]):
         self.notebook: str | None = None  # notebook mode: the executed step notebook
         self.record: str | None = None  # the step's outputs for the run's report (report.py)
         self.key: str | None = None  # the cache key it is stored under, if any (records.py)
+        self.seconds: float | None = None  # how long the step's code ran (tasks.Clock)
 
     def __getitem__(self, name: str) -> Any:
         from_store = os.environ.get("NB2PIPE_HANDOFF") == "store"
@@ -102,7 +103,7 @@ class Values(Mapping[str, Any]):
         if self.memory and self.location:
             self.save(Store(self.location), for_later=False)
         return (_restore, (self.step, self.refs, self.location, self.run, self.unsaved,
-                           self.notebook, self.record))
+                           self.notebook, self.record, self.seconds))
 
     def _store(self) -> Store:
         if self.location is None:
@@ -112,10 +113,11 @@ class Values(Mapping[str, Any]):
 
 def _restore(step: str, refs: dict[str, Ref], location: str | None, run: str | None,
              unsaved: dict[str, str], notebook: str | None,
-             record: str | None = None) -> Values:
+             record: str | None = None, seconds: float | None = None) -> Values:
     restored = Values(step, None, {n: Ref(*r) for n, r in refs.items()}, location, run, unsaved)
     restored.notebook = notebook
     restored.record = record
+    restored.seconds = seconds
     return restored
 
 

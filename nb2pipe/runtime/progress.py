@@ -4,12 +4,15 @@
 tasks carry these hooks only then (see tasks.py), in whichever process they run. Events:
 
     {"event": "step", "step": NAME, "state": "running"}
-    {"event": "step", "step": NAME, "state": "completed" | "cached", "duration": S,
+    {"event": "step", "step": NAME, "state": "completed" | "cached", "duration": S | null,
      "metrics": {NAME: scalar}, "notebook": PATH | null}
-    {"event": "step", "step": NAME, "state": "failed", "duration": S, "error": TEXT,
+    {"event": "step", "step": NAME, "state": "failed", "duration": S | null, "error": TEXT,
      "cell": N | null, "line": N | null}
     {"event": "exit", "step": NAME, "error": TEXT, "cell": N | null, "line": N | null}
     {"event": "warning", "step": NAME, "message": TEXT}
+
+`duration` is how long the step's code ran (tasks.Clock, the figure the report shows too);
+null for a cached step, which ran nothing, and for a failure that did not come from its code.
 
 A process that a step ends (`os._exit`, a crash in native code) cannot report its own failure:
 `os._exit` from a step first sends an "exit" event naming the cell, and a crash leaves Python's
@@ -113,8 +116,9 @@ def started(task: Any, task_run: Any, state: Any) -> None:
 
 def finished(task: Any, task_run: Any, state: Any) -> None:
     """Prefect on_completion hook: done or cached, with the step's scalar metrics."""
-    event: dict[str, Any] = {"event": "step", "step": task.name, "duration": _duration(
-        task_run, state), "state": "cached" if state.name == "Cached" else "completed"}
+    cached = state.name == "Cached"
+    event: dict[str, Any] = {"event": "step", "step": task.name, "duration": None,
+                             "state": "cached" if cached else "completed"}
     try:
         result = state.result(raise_on_failure=False, _sync=True)
     except Exception:  # a result that cannot be read back: report the state alone
@@ -122,6 +126,8 @@ def finished(task: Any, task_run: Any, state: Any) -> None:
     if result is not None and hasattr(result, "refs"):
         event["metrics"] = scalar_metrics(task.name, result)
         event["notebook"] = getattr(result, "notebook", None)
+        if not cached:  # a cached step ran no code in this run: no duration
+            event["duration"] = getattr(result, "seconds", None)
     emit(event)
 
 
@@ -137,7 +143,7 @@ def failed(task: Any, task_run: Any, state: Any) -> None:
         limit = f" of {float(seconds.group(1)):g} s" if seconds else ""
         text = f"step '{task.name}' ran longer than its timeout{limit} (tag timeout:SECONDS)"
     emit({"event": "step", "step": task.name, "state": "failed",
-          "duration": _duration(task_run, state), "error": text,
+          "duration": getattr(error, "seconds", None), "error": text,
           "cell": getattr(error, "cell", None), "line": getattr(error, "line", None)})
 
 
@@ -153,11 +159,6 @@ def scalar_metrics(step: str, result: Any) -> dict[str, Any]:
         if isinstance(value, bool | int | float | str):
             found[name] = value
     return found
-
-
-def _duration(task_run: Any, state: Any) -> float | None:
-    start, end = getattr(task_run, "start_time", None), getattr(state, "timestamp", None)
-    return round((end - start).total_seconds(), 3) if start and end else None
 
 
 @functools.cache

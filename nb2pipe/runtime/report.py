@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -103,7 +102,8 @@ def _run_id() -> str | None:
 
 
 def save_step(step: str, cells: dict[int, list[dict[str, Any]]], state: str,
-              started: float, figures: list[tuple[int, bytes]] | None = None,
+              started: float, seconds: float | None,
+              figures: list[tuple[int, bytes]] | None = None,
               error: str | None = None, error_cell: int | None = None,
               metrics: dict[str, Any] | None = None, notebook: str | None = None) -> str | None:
     """Write the step's record (and figures, as image artifacts too); returns its path in the
@@ -120,7 +120,7 @@ def save_step(step: str, cells: dict[int, list[dict[str, Any]]], state: str,
         _image_artifact(store.url(path), f"{step}-figure-{number}",
                         f"Figure {number} of step {md_text(step)} (cell {cell})")
     record = {"step": step, "state": state, "started": started,
-              "duration": round(time.time() - started, 3), "error": error,
+              "duration": seconds, "error": error,
               "error_cell": error_cell, "metrics": metrics or {}, "figures": saved,
               "notebook": notebook, "cells": {str(k): v for k, v in sorted(cells.items())}}
     path = record_path(run, step)
@@ -141,7 +141,7 @@ def step_cached(task: Any, task_run: Any, state: Any) -> None:
             return
         store = _store()
         record = json.loads(store.read_bytes(earlier))
-        record.update(state="cached", duration=0.0)
+        record.update(state="cached", duration=None)  # it did not run in this run
         store.write_bytes(record_path(str(task_run.flow_run_id), task.name),
                           json.dumps(record).encode())
     except Exception:  # the report lacks this step's outputs; the run goes on
@@ -235,7 +235,9 @@ def _title(manifest: dict[str, Any]) -> str:
 
 def _seconds(value: object) -> str:
     """A duration from a record, as shown: '' when the record holds no number there."""
-    return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return duration_text(value)
+    return ""
 
 
 def _header(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
@@ -258,8 +260,18 @@ def _header(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
     return "\n".join(lines)
 
 
+def duration_text(seconds: float | None) -> str:
+    """A step's duration as every view of a run writes it (the JupyterLab panel's `seconds`
+    in present.ts follows the same rule): "0.42 s", "12.3 s", "2 min 5 s"; '' for none."""
+    if seconds is None:
+        return ""
+    if seconds >= 90:
+        return f"{int(seconds // 60)} min {round(seconds % 60)} s"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
 def _step_table(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
-    lines = ["| step | state | seconds | cells |", "|---|---|---|---|"]
+    lines = ["| step | state | time | cells |", "|---|---|---|---|"]
     for step in manifest["steps"]:
         name = str(step["name"])
         record = records.get(name, {})
@@ -282,7 +294,7 @@ def _step_heading(step: dict[str, Any], records: dict[str, dict[str, Any]]) -> s
     state = str(record.get("state", "not run"))
     color = STATE_COLORS.get(state, "#757575")
     seconds = _seconds(record.get("duration"))
-    duration = f" in {seconds} s" if seconds and record.get("duration") else ""
+    duration = f" in {seconds}" if seconds and record.get("duration") else ""
     text = (f'<h2 id="step-{html_text(name)}">Step {html_text(name)} '
             f'<span class="nb2pipe-state" style="color:{color}">{html_text(state)}{duration}'
             '</span></h2>')
@@ -392,7 +404,7 @@ def _image_artifact(url: str, key: str, description: str) -> None:
 def summary_markdown(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
                      url: str) -> str:
     """The run's summary artifact: the title, the report's link, each step's state."""
-    rows = ["| step | state | seconds |", "|---|---|---|"]
+    rows = ["| step | state | time |", "|---|---|---|"]
     for step in manifest["order"]:
         record = records.get(step, {})
         rows.append(f"| {md_text(str(step))} | {md_text(str(record.get('state', 'not run')))} | "

@@ -85,16 +85,18 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
     if fingerprints:
         _write_fingerprints(fingerprints, name, "inputs", arguments)
     executed = None
+    clock = Clock()
     if os.environ.get("NB2PIPE_MODE") == "notebook":
-        outputs, executed, shown = _call_notebook(name, arguments)
+        outputs, executed, shown = _call_notebook(name, arguments, clock)
     else:
-        outputs, shown = _call(name, function, arguments)
+        outputs, shown = _call(name, function, arguments, clock)
     if fingerprints:
         _write_fingerprints(fingerprints, name, "outputs", outputs)
     run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
     values = Values(name, outputs, run=run)
     values.notebook = executed
-    values.record = _recorded(name, outputs, shown)
+    values.seconds = clock.seconds
+    values.record = _recorded(name, outputs, shown, clock.seconds)
     if context is not None:
         store = Store.for_storage(context.result_store.result_storage)
         if caching:
@@ -112,45 +114,69 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
 Shown = dict[str, Any]  # what a step showed, for its record in the run's report
 
 
-def _call(name: str, function: Callable[..., dict[str, Any]],
-          arguments: dict[str, Any]) -> tuple[dict[str, Any], Shown | None]:
+class Clock:
+    """How long a step's code ran: from the start of its first cell to the end of its last,
+    not counting the wait for its turn (pyplot, BLAS), reading its inputs, saving its values
+    or Prefect's own work. The one duration of a step that the progress events (and so the
+    JupyterLab panel) and the run's report show."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds = round(time.perf_counter() - start, 3)
+
+
+def _call(name: str, function: Callable[..., dict[str, Any]], arguments: dict[str, Any],
+          clock: Clock) -> tuple[dict[str, Any], Shown | None]:
     here = project.workdir()
     if Path.cwd() != here:
         os.chdir(here)
     steps_file = str(project.PROJECT / "steps.py")
     if not capture.enabled():
         try:
-            with _turns(name):
+            with _turns(name), clock.running():
                 return function(**arguments), None
         except (Exception, SystemExit) as error:
-            raise errors.step_error(project.manifest(), steps_file, name, error) from error
+            failure = errors.step_error(project.manifest(), steps_file, name, error)
+            failure.seconds = clock.seconds
+            raise failure from error
     report.prepare()
     raised: BaseException | None = None
     with _turns(name), capture.capturing(name) as shown:
         try:
-            outputs = function(**arguments)
+            with clock.running():
+                outputs = function(**arguments)
         except (Exception, SystemExit) as error:
             raised = error
             cell = shown.error(error)
     if raised is not None:
         failure = errors.step_error(project.manifest(), steps_file, name, raised)
-        report.save_step(name, shown.cells, "failed", shown.started, shown.figures,
-                         error=str(failure), error_cell=failure.cell or cell)
+        failure.seconds = clock.seconds
+        report.save_step(name, shown.cells, "failed", shown.started, clock.seconds,
+                         shown.figures, error=str(failure), error_cell=failure.cell or cell)
         raise failure from raised
     return outputs, {"cells": shown.cells, "started": shown.started, "figures": shown.figures}
 
 
-def _call_notebook(name: str, arguments: dict[str, Any]
+def _call_notebook(name: str, arguments: dict[str, Any], clock: Clock
                    ) -> tuple[dict[str, Any], str, Shown | None]:
     """Notebook mode: the executed step notebook's outputs are the step's, for the report."""
     from .notebook import executed_outputs, executed_path, run_notebook_step
 
     started = time.time()
     try:
-        outputs, executed = run_notebook_step(name, arguments)
+        with clock.running():
+            outputs, executed = run_notebook_step(name, arguments)
     except errors.StepError as failure:
+        failure.seconds = clock.seconds
         report.save_step(name, executed_outputs(executed_path(name)), "failed", started,
-                         error=str(failure), error_cell=failure.cell,
+                         clock.seconds, error=str(failure), error_cell=failure.cell,
                          notebook=str(executed_path(name)))
         raise
     shown = {"cells": executed_outputs(Path(executed)), "started": started, "figures": [],
@@ -158,11 +184,12 @@ def _call_notebook(name: str, arguments: dict[str, Any]
     return outputs, executed, shown if capture.enabled() else None
 
 
-def _recorded(name: str, outputs: dict[str, Any], shown: Shown | None) -> str | None:
+def _recorded(name: str, outputs: dict[str, Any], shown: Shown | None,
+              seconds: float | None) -> str | None:
     """Write the step's record for the report (its metrics included); its path, or None."""
     if shown is None:
         return None
-    return report.save_step(name, shown["cells"], "completed", shown["started"],
+    return report.save_step(name, shown["cells"], "completed", shown["started"], seconds,
                             shown["figures"], metrics=progress.scalar_metrics(name, outputs),
                             notebook=shown.get("notebook"))
 

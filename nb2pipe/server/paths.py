@@ -24,7 +24,7 @@ def confine(root: str | Path, api_path: object, *, what: str = "path") -> Path:
         raise PathError(400, f"the {what} contains a NUL character")
     posix = PurePosixPath(api_path.replace("\\", "/"))
     if ".." in posix.parts:
-        raise PathError(403, f"{api_path}: '..' is not allowed in a {what}")
+        raise PathError(403, f"{api_path}: '..' is not allowed in the {what}")
     base = Path(root).resolve()
     candidate = Path(posix) if posix.is_absolute() else base / posix
     full = candidate.resolve()
