@@ -81,6 +81,8 @@ examples:
   nb2pipe deploy churn_pipeline                to the server at PREFECT_API_URL
   nb2pipe deploy churn_pipeline --cron "0 6 * * *" -p n_estimators 200
   nb2pipe deploy churn_pipeline --serve        serve it from this process instead
+  nb2pipe deploy churn_pipeline --git          workers clone this commit from the remote
+  nb2pipe deploy churn_pipeline --git URL --branch main
 
 exit codes: 0 deployed, 1 the deployment failed, 2 usage error
 """,
@@ -209,6 +211,11 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--pool", help="work pool (default: the one in prefect.yaml)")
     deploy.add_argument("--name", help="deployment name (default: the one in prefect.yaml)")
     deploy.add_argument("--cron", metavar="EXPR", help="schedule, e.g. '0 6 * * *'")
+    deploy.add_argument("--git", nargs="?", const="", metavar="URL",
+                        help="workers clone the project from git: this commit, from URL "
+                             "(default: the checkout's remote), instead of running it from "
+                             "this folder")
+    deploy.add_argument("--branch", help="with --git: the branch (default: the current one)")
     deploy.add_argument("--serve", action="store_true",
                         help="serve the flow from this process instead (no server-side worker)")
     _parameter_flags(deploy)
@@ -544,7 +551,7 @@ def _deploy(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from nb2pipe.deploy import deploy, serve
+    from nb2pipe.deploy import deploy, git_source, remote_url, serve
     from nb2pipe.prepare import parameters, prepare
 
     project = Path(args.project)
@@ -560,10 +567,22 @@ def _deploy(args: argparse.Namespace) -> int:
               f"'{prepared.manifest['flow']['name']}/{name}'", flush=True)
         serve(project, name=args.name, cron=args.cron, parameters=values)
         return 0
+    git = None
+    if args.git is not None:
+        workdir = project / str(prepared.manifest.get("workdir", "."))
+        git = git_source(project, workdir, args.git or None, args.branch)
+    elif args.branch:
+        raise _UsageError("--branch goes with --git")
     deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
-                        parameters=values)
+                        parameters=values, git=git)
     print(f"deployed {deployment.full_name} to {deployment.api_url} (work pool "
           f"'{deployment.pool}')")
+    if git is not None:
+        print(f"  workers clone {git.url} at {git.commit[:12]} ({git.branch}), folder "
+              f"{git.folder}")
+    elif remote_url(project):
+        print(f"  workers run it from {project.resolve()} on this machine; to let workers "
+              "anywhere clone it from git instead: --git")
     if args.cron:
         print(f"  scheduled: {args.cron}")
     print(f"start a worker:  prefect worker start --pool {deployment.pool}")

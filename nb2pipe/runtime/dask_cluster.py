@@ -73,7 +73,8 @@ class ClusterRunner(DaskTaskRunner):
 
         client: Any = self.client
         if self._shipped is None:
-            check_resources(workers(client), str(self.address))
+            steps = [project.step(name) for name in project.manifest()["order"]]
+            check_resources(steps, workers(client), str(self.address))
             self._shipped = ship(client)
         digest, inside = self._shipped
         upstream: list[Any] = []
@@ -206,10 +207,12 @@ def workers(client: Any) -> dict[str, dict[str, float]]:
     return {address: dict(info.get("resources") or {}) for address, info in found.items()}
 
 
-def check_resources(available: dict[str, dict[str, float]], address: str) -> None:
-    """MissingResources for the first step in pipeline order that no worker can run."""
-    for name in project.manifest()["order"]:
-        needs = dict(project.step(name).get("options", {}).get("resources") or {})
+def check_resources(steps: list[dict[str, Any]], available: dict[str, dict[str, float]],
+                    address: str) -> None:
+    """MissingResources for the first step (of pipeline.json's, in order) no worker can run."""
+    for step in steps:
+        name = step["name"]
+        needs = dict(step.get("options", {}).get("resources") or {})
         if not needs or any(all(has.get(k, 0) >= v for k, v in needs.items())
                             for has in available.values()):
             continue
