@@ -40,12 +40,12 @@ class GitSource:
     folder: str  # the project, relative to the repository's top, "/"-separated ("." at the top)
 
     def pull_steps(self) -> list[dict[str, Any]]:
-        """prefect.yaml's pull section: clone that commit, then run from the project's folder."""
+        """prefect.yaml's pull section: clone that commit (Prefect takes a commit or a branch,
+        not both), then run from the project's folder."""
         folder = "{{ clone.directory }}" + ("" if self.folder == "." else f"/{self.folder}")
         return [
             {"prefect.deployments.steps.git_clone": {
-                "id": "clone", "repository": self.url, "branch": self.branch,
-                "commit_sha": self.commit}},
+                "id": "clone", "repository": self.url, "commit_sha": self.commit}},
             {"prefect.deployments.steps.set_working_directory": {"directory": folder}},
         ]
 

@@ -133,7 +133,8 @@ def test_git_source_is_the_pushed_commit_and_the_projects_folder(checkout: Path)
     assert (source.branch, source.commit) == ("main", git(checkout, "rev-parse", "HEAD"))
     assert source.folder == "analysis/nb_pipeline"
     clone, workdir = source.pull_steps()
-    assert clone["prefect.deployments.steps.git_clone"]["commit_sha"] == source.commit
+    assert clone["prefect.deployments.steps.git_clone"] == {
+        "id": "clone", "repository": source.url, "commit_sha": source.commit}
     assert workdir["prefect.deployments.steps.set_working_directory"]["directory"] == (
         "{{ clone.directory }}/analysis/nb_pipeline")
 
@@ -160,3 +161,28 @@ def test_git_source_outside_a_repository_or_without_a_remote_says_what_to_do(
     git(tmp_path / "nb", "init", "-b", "main")
     with pytest.raises(DeployError, match="has no remote"):
         git_source(project, project.parent)
+
+
+def test_a_worker_process_imports_the_project_of_each_step_with_its_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    monkeypatch.delitem(sys.modules, dask_worker.STATE, raising=False)
+    for version in ("one", "two"):
+        (tmp_path / version / "work" / "p").mkdir(parents=True)
+        (tmp_path / version / "work" / "p" / "steps.py").write_text(f"VERSION = {version!r}\n")
+    with dask_worker._project(tmp_path / "one", "work/p", {"NB2PIPE_CACHE": "off"}):
+        import steps
+
+        assert steps.VERSION == "one"
+        assert dask_worker.os.environ["NB2PIPE_CACHE"] == "off"
+        assert dask_worker.os.environ["NB2PIPE_WORKDIR"] == str(tmp_path / "one" / "work")
+    with dask_worker._project(tmp_path / "two", "work/p", {}):
+        del steps
+        import steps
+
+        assert steps.VERSION == "two"  # the other project's module was forgotten
+        assert "NB2PIPE_CACHE" not in dask_worker.os.environ  # the other run's setting too
+    monkeypatch.delenv("NB2PIPE_WORKDIR")

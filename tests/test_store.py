@@ -137,3 +137,33 @@ def test_a_failed_write_of_a_frame_is_raised_not_lost() -> None:
         writer.write(b"x" * 1000)
     with pytest.raises(OSError, match="No space left"):
         writer.finish()
+
+
+def test_a_block_that_lost_its_name_on_the_way_to_a_worker_is_the_configured_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.filesystems import RemoteFileSystem
+
+    from nb2pipe.runtime.store import Store
+
+    unnamed = RemoteFileSystem(basepath="memory://bucket")
+    with pytest.raises(ValueError, match="saved Prefect block"):
+        Store.for_storage(unnamed)
+    monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", "remote-file-system/results")
+    assert Store.for_storage(unnamed).location == "block:remote-file-system/results"
+    monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", "s3-bucket/results")  # another type: no
+    with pytest.raises(ValueError, match="saved Prefect block"):
+        Store.for_storage(unnamed)
+
+
+def test_a_storage_that_cannot_be_reached_fails_the_step_naming_the_storage() -> None:
+    from nb2pipe.runtime.tasks import StorageError, _storing
+
+    def unreachable() -> None:
+        raise ConnectionError("Read timeout on endpoint URL")
+
+    with pytest.raises(StorageError) as raised:
+        _storing("train", "save its values", unreachable, location="block:s3-bucket/results")
+    assert str(raised.value) == (
+        "step 'train' could not save its values in the result storage block:s3-bucket/results:"
+        " ConnectionError: Read timeout on endpoint URL; when the storage answers again, run "
+        "the flow again (steps already saved are not computed again)")

@@ -24,6 +24,7 @@ serializers work without Prefect):
     notebook     notebook mode: a step as a papermill notebook
     capture      what a step shows (figures, displays, prints), for the run's report
     report       the run's report: each step's record, then the HTML page and its artifacts
+    attempts     where each step ran, attempt by attempt (a Dask worker lost mid-step)
     render       the page, with nbconvert, in a process that loads it while the steps run
 
 Configuration, read when the flow is imported or a step runs (see README.md of the project):

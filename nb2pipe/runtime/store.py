@@ -61,6 +61,11 @@ class Store:
         if type(storage).__name__ == "LocalFileSystem":
             return cls(str(Path(basepath or ".").expanduser().resolve()))
         name = getattr(storage, "_block_document_name", None)
+        configured = configured_storage()
+        if storage is not None and not name and isinstance(configured, str) and (
+                configured.partition("/")[0] == storage.get_block_type_slug()):
+            # The block as it reached another process (a Dask worker) lost its name.
+            name = configured.partition("/")[2]
         if storage is None or not name:
             raise ValueError("result storage must be a folder or a saved Prefect block")
         return cls(f"{BLOCK}{storage.get_block_type_slug()}/{name}")
