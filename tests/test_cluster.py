@@ -186,7 +186,8 @@ def test_a_step_no_worker_can_run_fails_at_once_naming_its_tags_and_the_workers(
     assert done.returncode == 1
     assert "step 'huge' needs gpu:2, memory:64GB (its tags), but no worker of the Dask " \
            f"cluster at {cluster.scheduler} has them" in done.stderr, done.stderr
-    assert "cpu-worker" in done.stderr and "GPU=1" in done.stderr, done.stderr
+    assert "gpu-worker (tcp://127.0.0.1:" in done.stderr, done.stderr
+    assert "CPU=1, GPU=1, MEMORY=2000000000" in done.stderr, done.stderr
     assert time.monotonic() - started < 300  # not a wait for a worker that never comes
 
 

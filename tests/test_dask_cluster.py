@@ -96,8 +96,10 @@ def test_a_step_no_worker_can_run_is_named_with_its_tags_and_the_workers_resourc
         check_resources(STEPS, workers, "tcp://scheduler:8786")
     message = str(raised.value)
     assert "step 'train' needs cpu:4, gpu:1, memory:8GB (its tags)" in message
-    assert "tcp://10.0.0.1:1: CPU=4, MEMORY=1.6e+10; tcp://10.0.0.2:1: no resources" in message
-    assert 'dask worker tcp://scheduler:8786 --resources "CPU=4 GPU=1 MEMORY=8e+09"' in message
+    assert ("tcp://10.0.0.1:1: CPU=4, MEMORY=16000000000; tcp://10.0.0.2:1: no resources"
+            in message)
+    assert ('dask worker tcp://scheduler:8786 --resources "CPU=4 GPU=1 MEMORY=8000000000"'
+            in message)
 
 
 def test_steps_some_worker_can_run_pass_the_check() -> None:

@@ -202,9 +202,15 @@ def _files(prefix: str, root: Path, skip: Path) -> list[tuple[str, Path]]:
 
 
 def workers(client: Any) -> dict[str, dict[str, float]]:
-    """Each worker's address -> its resources."""
+    """Each worker (its name and address) -> its resources."""
     found = client.scheduler_info(n_workers=-1).get("workers", {})
-    return {address: dict(info.get("resources") or {}) for address, info in found.items()}
+    return {(address if str(info.get("name", address)) == address else
+             f"{info['name']} ({address})"): dict(info.get("resources") or {})
+            for address, info in found.items()}
+
+
+def _amount(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def check_resources(steps: list[dict[str, Any]], available: dict[str, dict[str, float]],
@@ -216,9 +222,9 @@ def check_resources(steps: list[dict[str, Any]], available: dict[str, dict[str, 
         if not needs or any(all(has.get(k, 0) >= v for k, v in needs.items())
                             for has in available.values()):
             continue
-        have = "; ".join(f"{worker}: " + (", ".join(f"{k}={v:g}" for k, v in sorted(
+        have = "; ".join(f"{worker}: " + (", ".join(f"{k}={_amount(v)}" for k, v in sorted(
             has.items())) or "no resources") for worker, has in sorted(available.items()))
-        wanted = " ".join(f"{k}={v:g}" for k, v in sorted(needs.items()))
+        wanted = " ".join(f"{k}={_amount(v)}" for k, v in sorted(needs.items()))
         raise MissingResources(
             f"step '{name}' needs {project.resource_tags(needs)} (its tags), but no worker of "
             f"the Dask cluster at {address} has them ({have or 'no workers'}): start one with "
