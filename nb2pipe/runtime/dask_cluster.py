@@ -76,6 +76,12 @@ class ClusterRunner(DaskTaskRunner):
             steps = [project.step(name) for name in project.manifest()["order"]]
             check_resources(steps, workers(client), str(self.address))
             self._shipped = ship(client)
+            storage = configured_storage()
+            if isinstance(storage, Path):
+                self.logger.warning(
+                    "the result storage is the folder %s: the Dask workers at %s must see it "
+                    "at that path (a shared disk); else name a bucket's block in "
+                    "NB2PIPE_RESULT_STORAGE", storage, self.address)
         digest, inside = self._shipped
         upstream: list[Any] = []
 

@@ -100,7 +100,8 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
     run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
     values = Values(name, outputs, run=run)
     values.notebook = executed
-    values.record = _recorded(name, outputs, shown)
+    values.record = _storing(name, "save its outputs for the run's report", _recorded, name,
+                             outputs, shown)
     if context is not None:
         store = Store.for_storage(context.result_store.result_storage)
         if caching:
