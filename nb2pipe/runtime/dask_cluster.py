@@ -31,7 +31,7 @@ from prefect.futures import PrefectFuture
 from prefect.utilities.collections import visit_collection
 from prefect_dask.task_runners import DaskTaskRunner, PrefectDaskFuture
 
-from . import dask_worker, project
+from . import dask_worker, progress, project
 from .store import configured_storage
 
 # Sent by value to the scheduler and workers, which need not have the runtime installed.
@@ -108,7 +108,7 @@ class ClusterRunner(DaskTaskRunner):
                 "copy_to_child_ctx": True}),
         }
         future = client.submit(dask_worker.step_runner(), digest, inside, settings(),
-                               cloudpickle.dumps(arguments), *upstream,
+                               progress.run_key(), cloudpickle.dumps(arguments), *upstream,
                                key=f"{task.name}-{task_run_id}", pure=False)
         states: Any = StateFuture(future)
         return PrefectDaskFuture(wrapped_future=states, task_run_id=task_run_id)

@@ -96,11 +96,12 @@ def step_runner() -> Callable[..., bytes]:
     return run
 
 
-def run_step_task(digest: str, project: str, settings: dict[str, str], payload: bytes,
-                  *upstream: bytes) -> bytes:
+def run_step_task(digest: str, project: str, settings: dict[str, str], key: str | None,
+                  payload: bytes, *upstream: bytes) -> bytes:
     """Run one step's Prefect task (`payload`: the pickled keyword arguments of Prefect's
     `run_task_sync`), with the upstream steps' final states in place of their `Upstream`
-    markers; returns the task's final state, pickled."""
+    markers; returns the task's final state, pickled. `key`: the run's key for step events
+    (progress.py), when its channel is one this worker can write to."""
     import cloudpickle
     from distributed import get_worker
 
@@ -110,6 +111,7 @@ def run_step_task(digest: str, project: str, settings: dict[str, str], payload: 
                            f"({root}): the flow registers them when it starts; was the "
                            "worker's local directory removed?")
     with _project(root, project, settings):
+        importlib.import_module("nb2pipe_runtime.progress").authorize(key)
         states = [cloudpickle.loads(data) for data in upstream]
         arguments = cloudpickle.loads(payload)
         from prefect.task_engine import run_task_sync
