@@ -315,7 +315,9 @@ def test_version_help_and_usage_errors() -> None:
 NOT_REPORTED = {"nb2pipe.runtime.errors.StepError", "nb2pipe.execute.supervise.Interrupted",
                 "nb2pipe.server.work.Superseded", "nb2pipe.server.work.WorkerLost",
                 "nb2pipe.server.paths.PathError", "nb2pipe.runtime.store.Tampered",
-                "nb2pipe.runtime.auth.StorageKeyError", "nb2pipe.runtime.records.Untrusted"}
+                "nb2pipe.runtime.auth.StorageKeyError", "nb2pipe.runtime.records.Untrusted",
+                "nb2pipe.runtime.tasks.StorageError", "nb2pipe.runtime.dask_cluster.ShippingError",
+                "nb2pipe.runtime.dask_cluster.MissingResources"}
 
 
 def test_every_error_nb2pipe_reports_has_the_one_base() -> None:
