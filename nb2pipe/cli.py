@@ -84,6 +84,8 @@ examples:
   nb2pipe deploy churn_pipeline                to the server at PREFECT_API_URL
   nb2pipe deploy churn_pipeline --cron "0 6 * * *" -p n_estimators 200
   nb2pipe deploy churn_pipeline --serve        serve it from this process instead
+  nb2pipe deploy churn_pipeline --git          workers clone this commit from the remote
+  nb2pipe deploy churn_pipeline --git URL --branch main
   nb2pipe deploy churn_pipeline --yes          CI: deploy a hand-edited prefect.yaml as it is
 
 A prefect.yaml edited by hand may run steps nb2pipe never wrote (build and push steps run
@@ -221,6 +223,11 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--pool", help="work pool (default: the one in prefect.yaml)")
     deploy.add_argument("--name", help="deployment name (default: the one in prefect.yaml)")
     deploy.add_argument("--cron", metavar="EXPR", help="schedule, e.g. '0 6 * * *'")
+    deploy.add_argument("--git", nargs="?", const="", metavar="URL",
+                        help="workers clone the project from git: this commit, from URL "
+                             "(default: the checkout's remote), instead of running it from "
+                             "this folder")
+    deploy.add_argument("--branch", help="with --git: the branch (default: the current one)")
     deploy.add_argument("--serve", action="store_true",
                         help="serve the flow from this process instead (no server-side worker)")
     deploy.add_argument("--yes", action="store_true",
@@ -586,7 +593,7 @@ def _deploy(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from nb2pipe.deploy import HandEdited, deploy, serve
+    from nb2pipe.deploy import HandEdited, deploy, git_source, remote_url, serve
     from nb2pipe.prepare import parameters, prepare
 
     project = Path(args.project)
@@ -602,9 +609,15 @@ def _deploy(args: argparse.Namespace) -> int:
               f"'{prepared.manifest['flow']['name']}/{name}'", flush=True)
         serve(project, name=args.name, cron=args.cron, parameters=values)
         return 0
+    git = None
+    if args.git is not None:
+        workdir = project / str(prepared.manifest.get("workdir", "."))
+        git = git_source(project, workdir, args.git or None, args.branch)
+    elif args.branch:
+        raise _UsageError("--branch goes with --git")
     try:
         deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
-                            parameters=values, edited_ok=args.yes)
+                            parameters=values, edited_ok=args.yes, git=git)
     except HandEdited as exc:
         if not _confirmed(exc.lines(), "Deploy it as it is, running these steps? [y/N] "):
             if not sys.stdin.isatty():
@@ -613,7 +626,7 @@ def _deploy(args: argparse.Namespace) -> int:
             print("nb2pipe: nothing was deployed", file=sys.stderr)
             return 1
         deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
-                            parameters=values, edited_ok=True)
+                            parameters=values, edited_ok=True, git=git)
     if deployment.hand_edited is not None and args.yes:
         from nb2pipe.text import one_line
 
@@ -621,6 +634,12 @@ def _deploy(args: argparse.Namespace) -> int:
               *deployment.hand_edited.lines()[1:], sep="\n", file=sys.stderr)
     print(f"deployed {deployment.full_name} to {deployment.api_url} (work pool "
           f"'{deployment.pool}')")
+    if git is not None:
+        print(f"  workers clone {git.url} at {git.commit[:12]} ({git.branch}), folder "
+              f"{git.folder}")
+    elif remote_url(project):
+        print(f"  workers run it from {project.resolve()} on this machine; to let workers "
+              "anywhere clone it from git instead: --git")
     if args.cron:
         print(f"  scheduled: {args.cron}")
     print(f"start a worker:  prefect worker start --pool {deployment.pool}")

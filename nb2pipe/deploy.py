@@ -3,7 +3,8 @@
 Prefect does the deploying (`prefect deploy`, run in the project folder), so what nb2pipe deploys
 is exactly what a data engineer would deploy by hand; nb2pipe adds the checks that make the
 first deployment work: a reachable server, the work pool, parameters of the right types, and
-the project's absolute folder for the worker's pull step.
+the worker's pull step: the project's absolute folder (a worker on this machine), or, with
+`--git`, a clone of the commit checked out here from its remote (a worker anywhere).
 """
 
 from __future__ import annotations
@@ -59,6 +60,27 @@ class HandEdited(DeployError):
     def lines(self) -> list[str]:
         """The message and each step on a line of its own: what the user is asked about."""
         return [str(self), *(f"  {section}: {step}" for section, step in self.steps)]
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """Where a worker clones the project from: the commit this checkout is at, on a branch of
+    a remote repository, and the project's folder inside the repository."""
+
+    url: str
+    branch: str
+    commit: str
+    folder: str  # the project, relative to the repository's top, "/"-separated ("." at the top)
+
+    def pull_steps(self) -> list[dict[str, Any]]:
+        """prefect.yaml's pull section: clone that commit (Prefect takes a commit or a branch,
+        not both), then run from the project's folder."""
+        folder = "{{ clone.directory }}" + ("" if self.folder == "." else f"/{self.folder}")
+        return [
+            {"prefect.deployments.steps.git_clone": {
+                "id": "clone", "repository": self.url, "commit_sha": self.commit}},
+            {"prefect.deployments.steps.set_working_directory": {"directory": folder}},
+        ]
 
 
 @dataclass(frozen=True)
@@ -152,11 +174,68 @@ def read_prefect_file(project: Path, manifest: dict[str, Any]) -> tuple[dict[str
     return document, HandEdited(path, state is True, tuple(steps))
 
 
+def _git(project: Path, *args: str) -> str | None:
+    """A git command's output in the project's folder; None when it fails (or no git)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True,
+                              timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def remote_url(project: Path) -> str | None:
+    """The URL of the remote the checkout holding the project pushes to (its branch's
+    upstream remote, else origin); None outside a git repository or without one."""
+    if _git(project, "rev-parse", "--show-toplevel") is None:
+        return None
+    branch = _git(project, "symbolic-ref", "--quiet", "--short", "HEAD") or ""
+    remote = (_git(project, "config", f"branch.{branch}.remote") if branch else None) or "origin"
+    return _git(project, "remote", "get-url", remote)
+
+
+def git_source(project: Path, workdir: Path, url: str | None = None,
+               branch: str | None = None) -> GitSource:
+    """The git source of a deployment of this project, checked: the project and the notebook's
+    folder are committed, and the branch on the remote is at this commit (else the worker
+    would run something else than what is here)."""
+    project = project.resolve()
+    top = _git(project, "rev-parse", "--show-toplevel")
+    if top is None:
+        raise DeployError(f"{project} is not inside a git repository: --git deploys a commit "
+                          "that workers clone; commit the notebook and the project first")
+    url = url or remote_url(project)
+    if not url:
+        raise DeployError(f"the git repository at {top} has no remote: give its URL "
+                          "(--git URL) or add one (git remote add origin URL) and push")
+    branch = branch or _git(project, "symbolic-ref", "--quiet", "--short", "HEAD")
+    if not branch:
+        raise DeployError("this checkout is on no branch: name the branch workers clone "
+                          "with --branch")
+    commit = _git(project, "rev-parse", "HEAD") or ""
+    changed = _git(project, "status", "--porcelain", "--untracked-files=all", "--",
+                   str(project), str(workdir.resolve()))
+    if changed:
+        files = ", ".join(line[3:] for line in changed.splitlines()[:5])
+        raise DeployError(f"files of the pipeline are not committed ({files}): workers clone "
+                          "the commit, so commit them and push first")
+    remote = _git(project, "ls-remote", url, f"refs/heads/{branch}")
+    found = remote.split()[0] if remote else None
+    if found != commit:
+        where = f"at {found[:12]}" if found else "missing"
+        raise DeployError(f"branch '{branch}' of {url} is {where}, this checkout at "
+                          f"{commit[:12]}: push it (git push) so that workers clone what is "
+                          "deployed from here")
+    folder = Path(project).relative_to(Path(top).resolve()).as_posix()
+    return GitSource(url, branch, commit, folder)
+
+
 def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
            cron: str | None = None, parameters: dict[str, Any] | None = None,
-           edited_ok: bool = False) -> Deployment:
-    """Deploy the project's first deployment. A prefect.yaml that is not as nb2pipe wrote it
-    is deployed only with `edited_ok` (else HandEdited, before anything runs)."""
+           edited_ok: bool = False, git: GitSource | None = None) -> Deployment:
+    """Deploy the project's first deployment (cloned by workers from `git` when given). A
+    prefect.yaml that is not as nb2pipe wrote it is deployed only with `edited_ok` (else
+    HandEdited, before anything runs)."""
     import yaml
 
     from nb2pipe.runtime.project import read_manifest
@@ -171,6 +250,8 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
     pool = pool or entry["work_pool"]["name"]
     name = name or entry["name"]
     entry["name"] = name
+    if git is not None:
+        entry["pull"] = git.pull_steps()  # the deployment's own, in place of the file's
     ensure_pool(pool)
     with tempfile.TemporaryDirectory(prefix="nb2pipe-deploy-") as folder:
         prefect_file = Path(folder) / "prefect.yaml"

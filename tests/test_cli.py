@@ -318,7 +318,9 @@ NOT_REPORTED = {"nb2pipe.runtime.errors.StepError", "nb2pipe.execute.supervise.I
                 "nb2pipe.runtime.auth.StorageKeyError", "nb2pipe.runtime.records.Untrusted",
                 "nb2pipe.runtime.files.NotAFile",  # an OSError of the copied runtime
                 "nb2pipe.server.bodies.BadRequest",  # answered with an HTTP status
-                "nb2pipe.execute.local_server._Cancelled"}  # a command stopped waiting
+                "nb2pipe.execute.local_server._Cancelled",  # a command stopped waiting
+                "nb2pipe.runtime.tasks.StorageError", "nb2pipe.runtime.dask_cluster.ShippingError",
+                "nb2pipe.runtime.dask_cluster.MissingResources"}
 
 
 def test_every_error_nb2pipe_reports_has_the_one_base() -> None:

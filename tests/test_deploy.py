@@ -10,8 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,33 +20,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from cluster import flow_run, free_port, stop
 from support import EXAMPLES, project_modules, write_notebook
 
 from nb2pipe.convert import convert
 
 pytestmark = pytest.mark.integration
 PREFECT = [sys.executable, "-m", "prefect"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
-    """SIGINT, then SIGTERM and SIGKILL for what is left of the process group."""
-    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture(scope="module")
@@ -112,56 +90,6 @@ def project_copy(tmp_path: Path, notebook: Path | None = None, **options: Any) -
     project = folder / "pipeline"
     assert convert(folder / source.name, project, **options).ok
     return project
-
-
-def flow_run(server: dict[str, str], deployment: str, parameters: dict[str, Any]
-             ) -> dict[str, Any]:
-    """Trigger a run through the Prefect API and wait for it; returns what the API says of it."""
-    script = f"""
-import json, sys, time
-from prefect import get_client
-from prefect.deployments import run_deployment
-from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
-    FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId)
-run = run_deployment({deployment!r}, parameters=json.loads(sys.argv[1]), timeout=400,
-                     poll_interval=1)
-with get_client(sync_client=True) as client:
-    # Task-run states reach the API as events, after the flow run's own final state: wait until
-    # none is still pending or running (or the deadline says the task really is stuck).
-    deadline = time.monotonic() + 60
-    while True:
-        tasks = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
-        if all(t.state.is_final() for t in tasks) or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    # The run's process ships its logs in batches, the last ones as it exits: after the state
-    # the API reports, until the flow's own closing line is in and nothing more arrives.
-    logs, deadline = [], time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
-        if len(found) == len(logs) and any(entry.task_run_id is None and
-                                           entry.message.startswith("Finished in state")
-                                           for entry in found):
-            break
-        logs = found
-        time.sleep(1)
-    logs = found
-    # Read after the closing line: the flow's state hooks (the report) run before it.
-    artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
-        flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
-print(json.dumps({{"id": str(run.id), "state": run.state.type.value,
-    "parameters": run.parameters,
-    "tasks": {{t.name: t.state.type.value for t in tasks}},
-    "task_states": {{t.name: t.state.name for t in tasks}},
-    "artifacts": {{a.key: a.data for a in artifacts}},
-    "logs": [entry.message for entry in logs]}}))
-"""
-    result = subprocess.run([sys.executable, "-c", script, json.dumps(parameters)], env=server,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_deploy_and_run_with_non_default_parameters(server: dict[str, str], worker: None,

@@ -471,3 +471,19 @@ def test_a_step_duration_is_one_figure_in_the_events_and_the_report(
         assert heading is not None
         assert heading.get_text().endswith(f"in {report.duration_text(shown)}"), (
             step, shown, heading.get_text())
+
+
+def test_the_report_says_where_each_attempt_of_a_step_ran() -> None:
+    from nb2pipe.runtime.attempts import describe
+
+    assert describe([{"worker": None, "error": None}]) is None  # one attempt, no Dask
+    assert describe([{"worker": "gpu (tcp://h:1)", "error": None}]) == (
+        "Ran on Dask worker gpu (tcp://h:1).")
+    text = describe([{"worker": "gpu (tcp://h:1)", "error": None},
+                     {"worker": "cpu (tcp://h:2)", "error": "OSError: disk\nmore"},
+                     {"worker": "cpu (tcp://h:2)", "error": None}])
+    assert text == (
+        "3 attempts: attempt 1 on Dask worker gpu (tcp://h:1): ended without a result: the "
+        "process or machine running it stopped, and the step ran again; attempt 2 on Dask "
+        "worker cpu (tcp://h:2): failed: OSError: disk; attempt 3 on Dask worker cpu "
+        "(tcp://h:2): the last attempt.")

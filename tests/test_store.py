@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,3 +138,71 @@ def test_a_failed_write_of_a_frame_is_raised_not_lost() -> None:
         writer.write(b"x" * 1000)
     with pytest.raises(OSError, match="No space left"):
         writer.finish()
+
+
+def test_a_block_that_lost_its_name_on_the_way_to_a_worker_is_the_configured_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.filesystems import RemoteFileSystem
+
+    from nb2pipe.runtime.store import Store
+
+    unnamed = RemoteFileSystem(basepath="memory://bucket")
+    with pytest.raises(ValueError, match="saved Prefect block"):
+        Store.for_storage(unnamed)
+    monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", "remote-file-system/results")
+    assert Store.for_storage(unnamed).location == "block:remote-file-system/results"
+    monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", "s3-bucket/results")  # another type: no
+    with pytest.raises(ValueError, match="saved Prefect block"):
+        Store.for_storage(unnamed)
+
+
+def test_a_storage_that_cannot_be_reached_fails_the_step_naming_the_storage() -> None:
+    from nb2pipe.runtime.tasks import StorageError, _storing
+
+    def unreachable() -> None:
+        raise ConnectionError("Read timeout on endpoint URL")
+
+    with pytest.raises(StorageError) as raised:
+        _storing("train", "save its values", unreachable, location="block:s3-bucket/results")
+    assert str(raised.value) == (
+        "step 'train' could not save its values in the result storage block:s3-bucket/results:"
+        " ConnectionError: Read timeout on endpoint URL; when the storage answers again, run "
+        "the flow again (steps already saved are not computed again)")
+
+
+class ObjectStore:
+    """An object store's block, as Prefect's S3, GCS and Azure blocks are: files stream in and
+    out through file objects; reading or writing a whole file as bytes is refused."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def upload_from_file_object(self, handle: Any, path: str) -> None:
+        self.objects[path] = handle.read()
+
+    def download_object_to_file_object(self, path: str, handle: Any) -> None:
+        handle.write(self.objects[path])
+
+    def read_path(self, path: str) -> bytes:
+        raise AssertionError("read whole into memory")
+
+    def write_path(self, path: str, content: bytes) -> None:
+        raise AssertionError("written whole from memory")
+
+
+def test_values_stream_to_and_from_an_object_stores_block(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nb2pipe.runtime import store as module
+
+    bucket = ObjectStore()
+    monkeypatch.setattr(module, "_block", lambda location: bucket)
+    store = module.Store("block:s3-bucket/results")
+    frame = pd.DataFrame({"a": np.arange(1000.0)})
+    refs, unsaved = store.save({"frame": frame, "array": np.ones(10)})
+    assert unsaved == {} and len(bucket.objects) == 2
+    loaded = store.load(refs)
+    pd.testing.assert_frame_equal(loaded["frame"], frame)
+    assert store.discard_damaged(refs) is None
+    path = refs["frame"].path
+    bucket.objects[path] = bucket.objects[path][:-1]
+    assert "changed since it was stored" in str(store.discard_damaged(refs))

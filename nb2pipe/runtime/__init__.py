@@ -17,10 +17,14 @@ serializers work without Prefect):
     cache        StepCache: the Prefect cache policy of every step
     tasks        step_task and run_step: a step as a Prefect task; result storage; metrics
     runners      the task runner (threads, processes, Dask) and per-step Dask resources
+    dask_cluster a Dask cluster whose workers share nothing: the project shipped to them,
+                 the run's settings sent with each step, resources checked first
+    dask_worker  its side on the workers (sent to them by value)
     progress     step events for `nb2pipe run`, from Prefect's state hooks
     notebook     notebook mode: a step as a papermill notebook
     capture      what a step shows (figures, displays, prints), for the run's report
     report       the run's report: each step's record, then the HTML page and its artifacts
+    attempts     where each step ran, attempt by attempt (a Dask worker lost mid-step)
     render       the page, with nbconvert, in a process that loads it while the steps run
 
 Configuration, read when the flow is imported or a step runs (see README.md of the project):

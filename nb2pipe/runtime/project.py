@@ -64,3 +64,21 @@ def code_hash(name: str) -> str:
 @functools.cache
 def _steps_file_hash() -> str:
     return hashlib.sha256(files.read_bytes(PROJECT / "steps.py")).hexdigest()
+
+
+def memory_text(amount: float) -> str:
+    """Bytes as a memory tag spells them, exactly: 4e9 -> '4GB', 2**29 -> '512MiB'."""
+    for unit, factor in (("TB", 1000**4), ("TiB", 1024**4), ("GB", 1000**3), ("GiB", 1024**3),
+                         ("MB", 1000**2), ("MiB", 1024**2), ("KB", 1000), ("KiB", 1024)):
+        if amount >= factor and amount % factor == 0:
+            return f"{int(amount // factor)}{unit}"
+    return f"{int(amount)}B" if float(amount).is_integer() else f"{amount}B"
+
+
+def resource_tags(needs: dict[str, float]) -> str:
+    """A step's resource needs as its tags say them: `cpu:4, memory:8GB, gpu:1`."""
+    spelled = [f"{name.lower()}:" + (memory_text(amount) if name == "MEMORY" else
+                                     f"{int(amount)}" if float(amount).is_integer()
+                                     else f"{amount}")
+               for name, amount in sorted(needs.items())]
+    return ", ".join(spelled)

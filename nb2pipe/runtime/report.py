@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from . import capture, files, project
+from . import attempts, capture, files, project
 from .render import HEADER_TAG, Renderer, render_html
 from .store import BLOCK, Store, configured_storage
 from .text import html_text, md_anchor, md_code, md_link, md_text
@@ -86,6 +86,19 @@ def record_path(run: str, step: str) -> str:
 def _store() -> Store:
     storage = configured_storage()
     return Store(str(storage) if isinstance(storage, Path) else f"{BLOCK}{storage}")
+
+
+def begin_attempt(step: str) -> str | None:
+    """A step starts (see attempts.py): its attempt's record, or None outside a flow run."""
+    run = _run_id()
+    if run is None or not capture.enabled():
+        return None
+    return attempts.begin(_store(), run, step)
+
+
+def attempt_failed(where: str | None, error: str) -> None:
+    if where is not None:
+        attempts.failed(_store(), where, error)
 
 
 def _run_id() -> str | None:
@@ -164,6 +177,7 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
             records[step] = json.loads(store.read_bytes(record_path(run, step)))
         except Exception:  # a step that never ran (or left no record)
             continue
+        records[step]["where"] = attempts.describe(attempts.read(store, run, step))
     parameters = dict(getattr(flow_run, "parameters", None) or {})
     document = build_document(manifest, records, parameters, _notebook_cells(manifest),
                               state_name=str(getattr(state, "name", "")), run=run)
@@ -298,6 +312,8 @@ def _step_heading(step: dict[str, Any], records: dict[str, dict[str, Any]]) -> s
     text = (f'<h2 id="step-{html_text(name)}">Step {html_text(name)} '
             f'<span class="nb2pipe-state" style="color:{color}">{html_text(state)}{duration}'
             '</span></h2>')
+    if record.get("where"):
+        text += f"\n\n<p>{html_text(str(record['where']))}</p>"
     if record.get("error"):
         text += f"\n\n<pre>{html_text(str(record['error']))}</pre>"
     return text

@@ -1,7 +1,7 @@
 """Where steps run: the flow's task runner, and what a step needs of the worker it runs on.
 
 Threads by default. With prefect-dask installed, NB2PIPE_DASK_ADDRESS=tcp://host:port runs the
-steps on that Dask cluster (its workers need the project folder on their PYTHONPATH), and
+steps on that Dask cluster (the flow sends its workers the project: dask_cluster.py), and
 NB2PIPE_DASK_WORKERS=N on a local cluster of N worker processes, one step per worker at a time.
 `nb2pipe run --runner thread|process|dask` chooses with `task_runner(kind)`.
 """
@@ -38,9 +38,9 @@ def task_runner(kind: str | None = None, *, address: str | None = None,
                                initargs=(progress.run_key(),))
     if kind == "dask":
         if address:
-            from prefect_dask.task_runners import DaskTaskRunner
+            from .dask_cluster import ClusterRunner
 
-            return DaskTaskRunner(address=address)
+            return ClusterRunner(address=address)
         from .local_dask import LocalDaskRunner
 
         return LocalDaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={

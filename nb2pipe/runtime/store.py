@@ -61,6 +61,11 @@ class Store:
         if type(storage).__name__ == "LocalFileSystem":
             return cls(str(Path(basepath or ".").expanduser().resolve()))
         name = getattr(storage, "_block_document_name", None)
+        configured = configured_storage()
+        if storage is not None and not name and isinstance(configured, str) and (
+                configured.partition("/")[0] == storage.get_block_type_slug()):
+            # The block as it reached another process (a Dask worker) lost its name.
+            name = configured.partition("/")[2]
         if storage is None or not name:
             raise ValueError("result storage must be a folder or a saved Prefect block")
         return cls(f"{BLOCK}{storage.get_block_type_slug()}/{name}")
@@ -129,8 +134,10 @@ class Store:
         folder = self.folder
         try:
             if folder is None:
-                data = bytearray(_block(self.location).read_path(path))
-                digest = hashlib.sha256(data).hexdigest()
+                with tempfile.TemporaryDirectory(prefix="nb2pipe-") as scratch:
+                    local = Path(scratch) / "file"
+                    self._download(path, local)
+                    data, digest = _read_hashing(local)
             else:
                 data, digest = _read_hashing(folder / path)
         except FileNotFoundError:
@@ -204,7 +211,13 @@ class Store:
     def _put(self, local: Path, path: str) -> None:
         folder = self.folder
         if folder is None:
-            _block(self.location).write_path(path, local.read_bytes())
+            block = _block(self.location)
+            if hasattr(block, "upload_from_file_object"):  # an object store's block
+                # Streamed from the file, in parts (multipart) when it is large.
+                with open(local, "rb") as handle:
+                    block.upload_from_file_object(handle, path)
+            else:
+                block.write_path(path, local.read_bytes())
             return
         target = folder / path
         if target.exists() and not path.startswith("runs/"):
@@ -216,7 +229,20 @@ class Store:
         folder = self.folder
         if folder is not None:
             return file_hash(folder / path)
-        return hashlib.sha256(_block(self.location).read_path(path)).hexdigest()
+        with tempfile.TemporaryDirectory(prefix="nb2pipe-") as scratch:
+            local = Path(scratch) / "file"
+            self._download(path, local)
+            return file_hash(local)
+
+    def _download(self, path: str, local: Path) -> None:
+        """A block's file into a local one: an object store's block streams it (in parts,
+        side by side, when it is large), never holding it whole in memory."""
+        block = _block(self.location)
+        if hasattr(block, "download_object_to_file_object"):
+            with open(local, "wb") as handle:
+                block.download_object_to_file_object(path, handle)
+        else:
+            local.write_bytes(block.read_path(path))
 
 
 def configured_storage() -> Path | str:

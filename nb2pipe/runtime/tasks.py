@@ -81,34 +81,67 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
         store = Store.for_storage(context.result_store.result_storage)
         auth.check_outside(store.folder)
         auth.storage_key()
+    attempt = _storing(name, "record where it runs", report.begin_attempt, name)
     fingerprints = os.environ.get("NB2PIPE_FINGERPRINTS")
     if fingerprints:
         _write_fingerprints(fingerprints, name, "inputs", arguments)
     executed = None
     clock = Clock()
-    if os.environ.get("NB2PIPE_MODE") == "notebook":
-        outputs, executed, shown = _call_notebook(name, arguments, clock)
-    else:
-        outputs, shown = _call(name, function, arguments, clock)
+    try:
+        if os.environ.get("NB2PIPE_MODE") == "notebook":
+            outputs, executed, shown = _call_notebook(name, arguments, clock)
+        else:
+            outputs, shown = _call(name, function, arguments, clock)
+    except Exception as error:
+        with contextlib.suppress(Exception):  # the storage may be what failed
+            report.attempt_failed(attempt, str(error))
+        raise
     if fingerprints:
         _write_fingerprints(fingerprints, name, "outputs", outputs)
     run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
     values = Values(name, outputs, run=run)
     values.notebook = executed
     values.seconds = clock.seconds
-    values.record = _recorded(name, outputs, shown, clock.seconds)
+    values.record = _storing(name, "save its outputs for the run's report", _recorded, name,
+                             outputs, shown, clock.seconds)
     if context is not None:
         store = Store.for_storage(context.result_store.result_storage)
         if caching:
-            values.save(store, for_later=True)  # later steps' cache keys need their hashes
+            # later steps' cache keys need their hashes
+            _storing(name, "save its values", values.save, store, True, location=store.location)
             transaction = get_transaction()
             values.key = transaction.key if transaction is not None else None
         else:
             values.location = store.location  # saved only to cross processes
             if os.environ.get("NB2PIPE_HANDOFF") == "store":
-                values.save(store, for_later=False)
+                _storing(name, "save its values", values.save, store, False,
+                         location=store.location)
         publish_metrics(name, outputs)
     return values
+
+
+class StorageError(RuntimeError):
+    """The result storage cannot be reached or written: a failure of the environment (retried
+    by `retries:N`), named with the storage and what the step was doing."""
+
+
+def _storing(step: str, doing: str, function: Callable[..., Any], *arguments: Any,
+             location: str | None = None) -> Any:
+    try:
+        return function(*arguments)
+    except OSError as error:
+        if location is None or not location.startswith("block:"):
+            raise  # a folder's own error names its file
+        raise StorageError(_storage_message(step, doing, location, error)) from error
+    except Exception as error:
+        where = location or str(configured_storage())
+        raise StorageError(_storage_message(step, doing, where, error)) from error
+
+
+def _storage_message(step: str, doing: str, location: str, error: BaseException) -> str:
+    return (f"step '{step}' could not {doing} in the result storage {location}: "
+            f"{type(error).__name__}: {error}; when the storage answers again, run the flow "
+            "again (steps already saved are not computed again)")
 
 
 Shown = dict[str, Any]  # what a step showed, for its record in the run's report

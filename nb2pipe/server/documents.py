@@ -20,6 +20,7 @@ from nb2pipe.model import Notebook, StepGraph
 from nb2pipe.notebook.reader import ReadError, parse_notebook, read_notebook
 from nb2pipe.pipeline import notebook_graph
 from nb2pipe.render import check_json
+from nb2pipe.runtime.project import memory_text
 from nb2pipe.server import bodies
 from nb2pipe.server.paths import relative
 
@@ -93,18 +94,10 @@ def _options(options: object) -> dict[str, Any]:
     needs = dict(document.pop("resources", ()))
     for name in ("CPU", "MEMORY", "GPU"):
         amount = needs.get(name)
-        document[name.lower()] = (None if amount is None else _size(amount) if name == "MEMORY"
-                                  else int(amount) if float(amount).is_integer() else amount)
+        document[name.lower()] = (
+            None if amount is None else memory_text(amount) if name == "MEMORY"
+            else int(amount) if float(amount).is_integer() else amount)
     return dict(sorted(document.items()))
-
-
-def _size(amount: float) -> str:
-    """Bytes as a memory tag spells them, exactly: 4e9 -> '4GB', 2**29 -> '512MiB'."""
-    for unit, factor in (("TB", 1000**4), ("TiB", 1024**4), ("GB", 1000**3), ("GiB", 1024**3),
-                         ("MB", 1000**2), ("MiB", 1024**2), ("KB", 1000), ("KiB", 1024)):
-        if amount >= factor and amount % factor == 0:
-            return f"{int(amount // factor)}{unit}"
-    return f"{int(amount)}B" if float(amount).is_integer() else f"{amount}B"
 
 
 # --- the on-ramp for notebooks without step tags ----------------------------------------
