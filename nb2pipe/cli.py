@@ -592,15 +592,11 @@ def _verify(args: argparse.Namespace) -> int:
     values = parameters(prepared, _flags(args))
     graph = _analyze(args)
     phase = _phase_printer(jsonl=False, stream=sys.stdout)
-    try:
-        with prefect_api.connected(lambda message: phase("server", message)):
-            startup.import_prefect()
-            with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
-                verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
-                                 prepared.project, lambda message: phase("verify", message))
-    except RuntimeError as exc:  # the pipeline failed
-        print(f"nb2pipe: {exc}", file=sys.stderr)
-        return 1
+    with prefect_api.connected(lambda message: phase("server", message)):
+        startup.import_prefect()
+        with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
+            verdict = verify(Path(args.notebook), args.split or "tags", values, graph,
+                             prepared.project, lambda message: phase("verify", message))
     name = Path(args.notebook).name
     for (step, kind, variable) in verdict.nondeterministic:
         print(f"  left out: '{variable}' ({step} {kind}) differs between two notebook runs "
