@@ -706,14 +706,10 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
     from nb2pipe.execute.verify import verify
 
     graph = _analyze(args, notebook)
-    try:
-        with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
-            verdict = verify(Path(notebook), args.split or "tags", values, graph,
-                             prepared.project, lambda message: phase("verify", message),
-                             connect=api.connected)
-    except RuntimeError as exc:  # the pipeline failed
-        print(f"nb2pipe: {exc}", file=sys.stderr)
-        return 1
+    with prefect_api.flow_run_links(lambda url: phase("flow_run", f"flow run: {url}")):
+        verdict = verify(Path(notebook), args.split or "tags", values, graph,
+                         prepared.project, lambda message: phase("verify", message),
+                         connect=api.connected)  # a failed pipeline: PipelineFailed
     name = Path(notebook).name
     for (step, kind, variable) in verdict.nondeterministic:
         print(f"  left out: '{variable}' ({step} {kind}) differs between two notebook runs "

@@ -23,3 +23,11 @@ class Nb2pipeError(Exception):
     exit_code: ClassVar[int] = 2
     label: ClassVar[str] = "nb2pipe: error: "
     one_line: ClassVar[bool] = True
+
+
+class PipelineFailed(Nb2pipeError):
+    """The pipeline ran and failed; the message is the run's error as it reported it."""
+
+    exit_code = 1
+    label = "nb2pipe: "  # a step failed, not nb2pipe
+    one_line = False  # it may end with the step's error as Python reported it

@@ -403,3 +403,36 @@ def test_json_parameters_keep_the_cell_order_and_the_literal_text(
     assert [(p["name"], p["source"], p["default"]) for p in parameters] == [
         ("n_estimators", "100", 100), ("C", "1.0", 1.0), ("alpha", "1e-3", 0.001),
         ("data_path", "'a.csv'", "a.csv")]
+
+
+def test_verify_reports_a_failed_pipeline_through_the_one_error_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import contextlib
+
+    from support import write_notebook
+
+    from nb2pipe import cli
+    from nb2pipe.exceptions import PipelineFailed
+    from nb2pipe.execute import engine, prefect_api, startup, verify
+
+    for name in ("PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_LOGGING_LEVEL",
+                 "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"):
+        monkeypatch.setenv(name, os.environ.get(name, "x"))  # restored after the test
+    monkeypatch.setenv("NB2PIPE_CACHE_DIR", str(tmp_path / "cache"))
+    failed = engine.RunResult(ok=False, steps={}, outputs={}, seconds=0.0, startup=0.0,
+                              error="step 'b' failed (cell 2, line 1): ZeroDivisionError")
+    monkeypatch.setattr(verify, "notebook_fingerprints", lambda graph, parameters: {})
+    monkeypatch.setattr(engine, "run_project", lambda project, options, connect=None: failed)
+    monkeypatch.setattr(prefect_api, "connecting", lambda report: contextlib.nullcontext(
+        prefect_api.Connection(None, "http://127.0.0.1:1/api")))
+    monkeypatch.setattr(prefect_api, "flow_run_links", lambda found: contextlib.nullcontext())
+    monkeypatch.setattr(startup, "import_prefect", lambda: None)
+    shown: list[Exception] = []
+    error_text = cli._error_text
+    monkeypatch.setattr(cli, "_error_text", lambda exc: shown.append(exc) or error_text(exc))
+    notebook = write_notebook(tmp_path / "n.ipynb", ("a = 1", "step:a"), ("b = a / 0", "step:b"))
+    assert main(["verify", str(notebook)]) == 1
+    assert [type(exc) for exc in shown] == [PipelineFailed]
+    assert capsys.readouterr().err == (
+        "nb2pipe: step 'b' failed (cell 2, line 1): ZeroDivisionError\n")

@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.execute import prefect_schema
+from nb2pipe.groups import end_group
 from nb2pipe.runtime.store import cache_folder
 
 HOST = "127.0.0.1"
@@ -417,33 +417,16 @@ def stop(root: Path | None = None) -> Server | None:
 def _terminate(server: Server) -> None:
     """SIGTERM to the server's process group (the server and its children), SIGKILL to what
     is left after STOP_SECONDS."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, sig)
-            os.killpg(server.pid, signal.SIGCONT)  # a stopped process acts on its SIGTERM
-        deadline = time.monotonic() + STOP_SECONDS
-        while time.monotonic() < deadline:
-            _reap(server.pid)
-            if not _group_alive(server.pid):
-                return
-            time.sleep(0.1)
-    raise ServerError(f"the local Prefect server (pid {server.pid}) did not stop")
+    stopped = end_group(server.pid, grace=STOP_SECONDS, kill_wait=STOP_SECONDS)
+    _reap(server.pid)
+    if not stopped:
+        raise ServerError(f"the local Prefect server (pid {server.pid}) did not stop")
 
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the server is this process's own child."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- checks -------------------------------------------------------------------------------

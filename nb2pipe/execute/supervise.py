@@ -28,6 +28,7 @@ from typing import IO, Any
 from nb2pipe.execute import prefect_api
 from nb2pipe.execute.engine import RunOptions, RunResult, written_report
 from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker, remove_stale_folders
+from nb2pipe.groups import kill_group, signal_group
 from nb2pipe.runtime.project import read_manifest
 
 GRACE = 3.0  # seconds a stopped run has to end by itself before it is killed
@@ -154,15 +155,13 @@ def _stop(child: subprocess.Popen[bytes]) -> int:
     """Ctrl-C: ask the run's processes to stop, then kill what is left; a second Ctrl-C kills
     at once."""
     for sig, wait in ((signal.SIGINT, GRACE), (signal.SIGKILL, GRACE)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, sig)
+        signal_group(child.pid, sig)
         try:
             return child.wait(wait)
         except subprocess.TimeoutExpired:
             continue
         except KeyboardInterrupt:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
+            kill_group(child.pid)
             return child.wait()
     return child.wait()
 
@@ -173,16 +172,14 @@ def _reap(child: subprocess.Popen[bytes], ended: threading.Event,
     thread it waits for at exit is stuck) is over: its processes are killed."""
     ended.wait()
     if not exited.wait(EXIT_GRACE):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
+        kill_group(child.pid)
 
 
 def stop_leftovers(group: int, mark: str) -> None:
     """Kill what the run left behind (but this process): its process group, and processes
     that left the group (notebook kernels start sessions of their own, the watchdog one too)
     but carry the run's mark."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGKILL)
+    kill_group(group)
     if not mark:
         return
     needle = f"{MARK}={mark}".encode()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.exceptions import PipelineFailed
 from nb2pipe.model import Bind, Mutate, StepGraph
 from nb2pipe.runtime.fingerprint import same_fingerprint
 
@@ -169,7 +170,7 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
                 entry = json.loads(line)
                 pipeline[(entry["step"], entry["kind"], entry["name"])] = entry["fingerprint"]
     if not result.ok:
-        raise RuntimeError(result.error or "the pipeline failed")
+        raise PipelineFailed(result.error or "the pipeline failed")
     phase(f"pipeline done ({result.seconds:.1f} s); comparing the values at the step "
           "boundaries…")
     return compare(graph, first, second, pipeline)

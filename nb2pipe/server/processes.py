@@ -1,17 +1,13 @@
-"""Subprocesses of the server, as process groups: output read in chunks and cut into lines,
-the exit awaited (not the pipe's end, which an orphan may hold), and the whole group ended."""
+"""Subprocesses of the server: output read in chunks and cut into lines, and the exit awaited
+(not the pipe's end, which an orphan may hold). Their process groups are ended by groups.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
-import time
 from collections.abc import Callable
-
-from nb2pipe.groups import group_alive
 
 EVENT_BYTES = 1 << 20  # a line longer than this is cut (a progress event is one line)
 CHUNK = 1 << 16
@@ -76,24 +72,3 @@ async def exit_code(popen: subprocess.Popen[bytes]) -> int:
         loop.remove_reader(pidfd)
         os.close(pidfd)
 
-
-def signal_group(group: int, number: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, number)
-
-
-async def end_group(group: int, grace: float) -> None:
-    """SIGTERM to every process of the group; SIGKILL to what is left after `grace` s."""
-    if not group_alive(group):
-        return
-    signal_group(group, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        if not group_alive(group):
-            return
-    signal_group(group, signal.SIGKILL)
-    for _ in range(100):
-        if not group_alive(group):
-            return
-        await asyncio.sleep(0.05)

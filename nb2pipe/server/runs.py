@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,14 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb2pipe.groups import group_alive
-from nb2pipe.server.processes import (
-    CHUNK,
-    LineReader,
-    end_group,
-    exit_code,
-    signal_group,
-)
+from nb2pipe.groups import end_group_async
+from nb2pipe.server.processes import CHUNK, LineReader, exit_code
 
 LOG_LINES = 400  # the tail of the output kept per run
 LOG_LINE_CHARS = 4000  # a longer line of output is cut to this
@@ -327,7 +320,7 @@ class RunStore:
         try:
             returncode = await exit_code(process.popen)
             # Whatever the run left in its group (an orphaned Prefect server) goes too.
-            await end_group(process.group, grace=0.5)
+            await end_group_async(process.group, grace=0.5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closed.wait(), DRAIN_SECONDS)
         finally:
@@ -363,7 +356,7 @@ class RunStore:
             run.phase, run.message = "stopping", "Stopping the run and what it started"
             run.phase_since, run.phase_detail = None, None
             self._save(run, force=True)
-            await end_group(process.group, grace=STOP_SECONDS)
+            await end_group_async(process.group, grace=STOP_SECONDS)
         if process.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(process.task)
@@ -371,25 +364,6 @@ class RunStore:
 
     async def stop_all(self, reason: str = "the Jupyter server shut down") -> None:
         await asyncio.gather(*(self.cancel(run_id, reason) for run_id in list(self._processes)))
-
-    def stop_all_now(self, reason: str = "the Jupyter server shut down") -> None:
-        """Without an event loop (the server is going away): end every group and record it."""
-        for process in self._processes.values():
-            process.stopping = reason
-            signal_group(process.group, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        while time.monotonic() < deadline and any(
-                group_alive(p.group) for p in self._processes.values()):
-            time.sleep(0.1)
-        for run_id, process in list(self._processes.items()):
-            signal_group(process.group, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout=STOP_SECONDS)
-            run = self.runs[run_id]
-            run.cancelled(reason)
-            run.exited(process.popen.returncode if process.popen.returncode is not None else -9)
-            self._save(run, force=True)
-        self._processes.clear()
 
     # --- on disk ------------------------------------------------------------------------
 
