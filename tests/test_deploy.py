@@ -309,7 +309,9 @@ def test_generated_flow_on_dask_matches_threads(tmp_path: Path, prefect_harness:
         os.chdir(before)
     assert threads["join"]["total"] == dask["join"]["total"] == 9.0
     left, right = dask["left"]["left"][0], dask["right"]["right"][0]
-    assert left != right and os.getpid() not in (left, right)  # two Dask worker processes
+    # Dask worker processes, not this one (which worker takes which step is Dask's choice:
+    # both may land on one)
+    assert os.getpid() not in (left, right)
     assert threads["left"]["left"][0] == threads["right"]["right"][0] == os.getpid()
 
 
