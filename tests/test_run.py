@@ -296,6 +296,24 @@ def test_verify_passes_with_a_seed_after_a_draw(tmp_path: Path) -> None:
     assert "left out: 'b'" not in result.stdout and "left out: 'd'" not in result.stdout
 
 
+@pytest.mark.parametrize("kernel", ["python2", "conda-root-py"])
+def test_verify_runs_a_notebook_naming_a_kernel_this_machine_lacks_with_its_python(
+        kernel: str, tmp_path: Path) -> None:
+    """Notebooks keep the kernel of their author's machine; the notebook runs in the Python
+    the steps run in, whatever kernel it names."""
+    notebook = write_notebook(tmp_path / "elsewhere.ipynb",
+                              ("import sys\nx = 2", "step:first"),
+                              ("y = x * 3\nwhere = sys.executable", "step:second", "metrics"))
+    raw = json.loads(notebook.read_text())
+    raw["metadata"]["kernelspec"] = {"name": kernel, "language": "python",
+                                     "display_name": kernel}
+    notebook.write_text(json.dumps(raw))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert "No such kernel" not in result.stdout + result.stderr
+
+
 PLOT_LOOP = ("for i in range(20):\n    plt.figure()\n"
              "    plt.scatter(np.arange(50), np.arange(50), c=np.arange(50))\n"
              "    plt.colorbar()\n    plt.tight_layout()\n    plt.close()\n")

@@ -95,8 +95,7 @@ def execute(graph: StepGraph, path: Path, parameters: dict[str, object] | None =
     from nb2pipe.runtime.notebook import run_notebook
 
     failure = run_notebook(path, path.with_suffix(".out.ipynb"),
-                           graph.notebook.path.resolve().parent, graph.notebook.kernel_name,
-                           parameters)
+                           graph.notebook.path.resolve().parent, parameters)
     if failure is not None:
         cell = next((c.index for c in graph.notebook.cells if c.id == failure.cell_id), None)
         where = f"cell {cell}" if cell else "a cell"

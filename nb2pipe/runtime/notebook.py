@@ -64,15 +64,14 @@ def run_notebook_step(name: str, arguments: dict[str, Any]) -> tuple[dict[str, A
         document_cells.append(_cell("\n".join(
             f"{ALIAS}.dump({str(folder / 'out')!r}, {n!r}, {n})" for n in returns) or "pass",
             "outputs"))
-        kernel = manifest.get("kernel", "python3")
         document = {"cells": document_cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {
-            "kernelspec": {"name": kernel, "language": "python", "display_name": kernel},
+            "kernelspec": {"name": KERNEL, "language": "python", "display_name": KERNEL},
             "language_info": {"name": "python"}}}
         step_notebook = folder / f"{name}.ipynb"
         step_notebook.write_text(json.dumps(document), encoding="utf-8")
         executed = executed_path(name)
         executed.parent.mkdir(parents=True, exist_ok=True)
-        failure = run_notebook(step_notebook, executed, project.workdir(), kernel, parameters)
+        failure = run_notebook(step_notebook, executed, project.workdir(), parameters)
         if failure is not None:
             raise _step_error(manifest, name, executed, failure)
         return values.load(str(folder / "out")), str(executed)
@@ -151,16 +150,31 @@ def _cell(code: str, cell_id: str, tags: list[str] | None = None,
             "outputs": [], "source": code}
 
 
-def run_notebook(notebook: Path, executed: Path, cwd: Path, kernel: str,
+KERNEL = "nb2pipe-python"  # the kernel every notebook runs with here: this Python
+
+
+def run_notebook(notebook: Path, executed: Path, cwd: Path,
                  parameters: dict[str, Any] | None = None) -> NotebookFailure | None:
     """Execute `notebook` into `executed` with papermill, in its own process: papermill's `cwd=`
-    would change the working directory of this whole process. None when every cell ran."""
-    command = [sys.executable, "-m", "papermill", str(notebook), str(executed),
-               "--cwd", str(cwd), "--kernel", kernel, "--language", "python",
-               "--no-progress-bar", "--log-level", "ERROR"]
-    if parameters:
-        command += ["-y", json.dumps(parameters)]  # JSON is YAML
-    finished = subprocess.run(command, capture_output=True, text=True)
+    would change the working directory of this whole process. None when every cell ran.
+
+    The kernel is this Python, whatever kernel the notebook names ("python2", a conda
+    environment of its author's machine): the steps run in this Python, so the notebook they
+    are compared with must too."""
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-kernel-") as folder:
+        spec = Path(folder) / "kernels" / KERNEL
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python (nb2pipe)", "language": "python"}), encoding="utf-8")
+        paths = [folder, *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]
+        env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(paths)}
+        command = [sys.executable, "-m", "papermill", str(notebook), str(executed),
+                   "--cwd", str(cwd), "--kernel", KERNEL, "--language", "python",
+                   "--no-progress-bar", "--log-level", "ERROR"]
+        if parameters:
+            command += ["-y", json.dumps(parameters)]  # JSON is YAML
+        finished = subprocess.run(command, capture_output=True, text=True, env=env)
     if finished.returncode == 0:
         return None
     failure = _failure(executed)
