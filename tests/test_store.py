@@ -170,6 +170,25 @@ def test_a_storage_that_cannot_be_reached_fails_the_step_naming_the_storage() ->
         "the flow again (steps already saved are not computed again)")
 
 
+def test_a_report_write_to_a_storage_block_that_times_out_names_the_storage(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """botocore's timeouts are OSErrors: on a block they are the storage's failure, not a
+    folder's error that names its own file."""
+    from nb2pipe.runtime.tasks import StorageError, _storing
+
+    def timed_out(*_: object) -> None:
+        raise TimeoutError("Read timeout on endpoint URL")
+
+    monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", "s3-bucket/results")
+    with pytest.raises(StorageError, match=(
+            r"^step 'train' could not save its outputs for the run's report in the result "
+            r"storage block:s3-bucket/results: TimeoutError: Read timeout")):
+        _storing("train", "save its outputs for the run's report", timed_out)
+    monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", str(tmp_path))  # a folder's error names its file
+    with pytest.raises(TimeoutError):
+        _storing("train", "save its outputs for the run's report", timed_out)
+
+
 class ObjectStore:
     """An object store's block, as Prefect's S3, GCS and Azure blocks are: files stream in and
     out through file objects; reading or writing a whole file as bytes is refused."""

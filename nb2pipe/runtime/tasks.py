@@ -129,13 +129,17 @@ def _storing(step: str, doing: str, function: Callable[..., Any], *arguments: An
              location: str | None = None) -> Any:
     try:
         return function(*arguments)
-    except OSError as error:
-        if location is None or not location.startswith("block:"):
-            raise  # a folder's own error names its file
-        raise StorageError(_storage_message(step, doing, location, error)) from error
     except Exception as error:
-        where = location or str(configured_storage())
+        where = location or _configured_location()
+        if isinstance(error, OSError) and not where.startswith("block:"):
+            raise  # a folder's own error names its file
         raise StorageError(_storage_message(step, doing, where, error)) from error
+
+
+def _configured_location() -> str:
+    """The result storage as Store names it: block:TYPE/NAME, or the folder."""
+    configured = configured_storage()
+    return f"block:{configured}" if isinstance(configured, str) else str(configured)
 
 
 def _storage_message(step: str, doing: str, location: str, error: BaseException) -> str:
