@@ -17,11 +17,11 @@ PACKAGE = Path(__file__).parent.parent / "nb2pipe"
 # server sit on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("runtime",),
-    ("", "model", "exceptions", "text", "groups", "diagnostics"),  # "": nb2pipe/__init__.py
+    ("", "model", "exceptions", "escape", "groups", "diagnostics"),  # "": nb2pipe/__init__.py
     ("notebook",),
     ("analysis",),
     ("graph",),
-    ("pipeline", "render"),
+    ("pipeline", "graph_text"),
     ("generate",),
     ("folder", "writer"),
     ("execute",),

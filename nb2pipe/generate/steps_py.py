@@ -8,10 +8,10 @@ import textwrap
 from dataclasses import dataclass
 
 from nb2pipe.analysis.versions import static_test
+from nb2pipe.escape import docstring_text
 from nb2pipe.generate.code import literal, string_lines
 from nb2pipe.generate.plan import Line, Plan, StepPlan
 from nb2pipe.generate.step_code import DISPLAYHOOK
-from nb2pipe.text import docstring_text
 
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
 
