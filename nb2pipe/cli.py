@@ -20,7 +20,7 @@ from nb2pipe import __version__
 from nb2pipe.exceptions import Nb2pipeError
 
 if TYPE_CHECKING:
-    from nb2pipe.execute.report import JsonProgress
+    from nb2pipe.execute.run_output import JsonProgress
     from nb2pipe.model import StepGraph
 
 EXAMPLES = """\
@@ -140,7 +140,7 @@ class _UsageError(Nb2pipeError):
 def _error_text(exc: Nb2pipeError) -> str:
     """The error as the command line shows it: a message naming a file whose name holds a
     line break is still one line."""
-    from nb2pipe.text import one_line
+    from nb2pipe.escape import one_line
 
     return exc.label + (one_line(str(exc)) if exc.one_line else str(exc))
 
@@ -300,7 +300,7 @@ def _analyze(args: argparse.Namespace, notebook: str | None = None) -> StepGraph
 
 def _check(args: argparse.Namespace) -> int:
     from nb2pipe.diagnostics import has_errors, problems
-    from nb2pipe.render import render_check
+    from nb2pipe.graph_text import render_check
 
     if args.format == "json" and len(args.notebook) > 1:
         raise _UsageError("--format json reports one notebook; give one, or use text/github")
@@ -342,7 +342,7 @@ def _plural(n: int, word: str) -> str:
 
 def _graph(args: argparse.Namespace) -> int:
     from nb2pipe.diagnostics import has_errors
-    from nb2pipe.render import Positions, diagnostic_text, render_graph
+    from nb2pipe.graph_text import Positions, diagnostic_text, render_graph
 
     graph = _analyze(args)
     errors = [d for d in graph.diagnostics if d.severity.value == "error"]
@@ -367,7 +367,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _convert_one(args: argparse.Namespace, notebook: str, output: str | None) -> int:
     from nb2pipe.convert import ConvertError, convert
-    from nb2pipe.render import Positions, diagnostic_text
+    from nb2pipe.graph_text import Positions, diagnostic_text
 
     try:
         result = convert(notebook, output, split=args.split, force=args.force,
@@ -487,7 +487,7 @@ def _server_phase(phase: Callable[..., None]) -> Callable[[Any], None]:
 def _run(args: argparse.Namespace) -> int:
     _prefect_environment(args.verbose)
     from nb2pipe.execute import RunOptions, prefect_api
-    from nb2pipe.execute.report import JsonProgress, TextProgress, document, summary
+    from nb2pipe.execute.run_output import JsonProgress, TextProgress, document, summary
     from nb2pipe.execute.supervise import Interrupted, supervise
     from nb2pipe.prepare import parameters, prepare
 
@@ -628,7 +628,7 @@ def _deploy(args: argparse.Namespace) -> int:
         deployment = deploy(project, pool=args.pool, name=args.name, cron=args.cron,
                             parameters=values, edited_ok=True, git=git)
     if deployment.hand_edited is not None and args.yes:
-        from nb2pipe.text import one_line
+        from nb2pipe.escape import one_line
 
         print(f"nb2pipe: {one_line(str(deployment.hand_edited))} (--yes):",
               *deployment.hand_edited.lines()[1:], sep="\n", file=sys.stderr)
@@ -653,7 +653,7 @@ def _deploy(args: argparse.Namespace) -> int:
 def _confirmed(lines: list[str], question: str) -> bool:
     """Show `lines` on stderr, then ask `question` when a person is at the terminal (False
     when none is: a program must say yes with a flag)."""
-    from nb2pipe.text import one_line
+    from nb2pipe.escape import one_line
 
     print(f"nb2pipe: {one_line(lines[0])}", *lines[1:], sep="\n", file=sys.stderr)
     if not sys.stdin.isatty():

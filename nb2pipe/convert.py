@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nb2pipe.diagnostics import has_errors
+from nb2pipe.escape import UnsafeText
 from nb2pipe.exceptions import Nb2pipeError
-from nb2pipe.generate.project import Options
+from nb2pipe.generate.project_files import Options
 from nb2pipe.model import Diagnostic, Notebook
 from nb2pipe.notebook.reader import ReadError
 from nb2pipe.notebook.split import SPLIT_MODES
-from nb2pipe.text import UnsafeText
 
 
 class ConvertError(Nb2pipeError):

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.escape import one_line
 from nb2pipe.exceptions import Nb2pipeError
-from nb2pipe.execute.params import flow_arguments
-from nb2pipe.text import one_line
+from nb2pipe.execute.param_flags import flow_arguments
 
 
 class DeployError(Nb2pipeError):

@@ -331,6 +331,10 @@ class CellSymbols:
     parse_error: tuple[int, str] | None = None  # (line, message)
     warnings: tuple[tuple[str, int, str], ...] = field(default_factory=tuple)  # (code, line, msg)
     dead_reads: tuple[str, ...] = ()  # names read only in branches Python 3 never runs
+    # Of those, the reads of notebook globals (no function or comprehension around binds the
+    # name), and the globals its functions and lambdas read when called: (name, line) each.
+    dead_global_reads: tuple[tuple[str, int], ...] = ()
+    late_reads: tuple[tuple[str, int], ...] = ()
     # `global` statements inside functions: (line, UTF-8 column, names). Inside a step's
     # function they become `nonlocal`: the notebook's globals are that function's locals.
     global_statements: tuple[tuple[int, int, tuple[str, ...]], ...] = ()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
-from nb2pipe.execute.params import ParameterArgs, ParameterError, check, collect
+from nb2pipe.execute.param_flags import ParameterArgs, ParameterError, check, collect
 from nb2pipe.runtime.project import read_manifest
 
 
@@ -65,7 +65,7 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
         raise RunError(str(exc)) from None
     if not result.ok:
         errors = [d for d in result.diagnostics if d.severity.value == "error"]
-        from nb2pipe.render import diagnostic_text
+        from nb2pipe.graph_text import diagnostic_text
 
         raise NotebookErrors("\n".join([*(diagnostic_text(d) for d in errors),
                                         f"{target}: has errors; nothing was run"]))

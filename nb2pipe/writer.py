@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.escape import comment, md_comment
 from nb2pipe.folder import (
     STAGING,
     WriteError,
@@ -32,7 +33,6 @@ from nb2pipe.folder import (
     target_of,
 )
 from nb2pipe.runtime.files import NotAFile, kind, read_bytes
-from nb2pipe.text import comment, md_comment
 
 __all__ = ["MANIFEST", "STAGING", "Changes", "WriteError", "digest", "edited", "finish",
            "manifest_bytes", "read_manifest", "recover", "stale_files", "stamp", "write"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import NOTEBOOKS
+from support import NOTEBOOKS, write_notebook
 
 from nb2pipe.convert import convert
 from nb2pipe.diagnostics import has_errors
@@ -230,6 +230,33 @@ def test_failure_classes_from_public_notebooks_run(tmp_path: Path) -> None:
     folder = project("codegen_ambiguous_names", tmp_path / "f")
     assert "    I, = copied(" in (folder / "flow.py").read_text()
     assert run_steps(folder)["grow"]["l"] == 3
+
+
+def _lint(notebook: Path) -> tuple[str, str]:
+    """Convert `notebook`: its steps.py, and what ruff says of the project (empty: clean)."""
+    output = notebook.parent / "project"
+    assert convert(notebook, output).ok
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "-q", "."],
+                          cwd=output, capture_output=True, text=True)
+    return (output / "steps.py").read_text(), lint.stdout
+
+
+def test_lint_marks_follow_what_python_runs(tmp_path: Path) -> None:
+    # A read after `break` never runs, like one under `if False:`: no input for it, and inside
+    # the step's function ruff reports it unless it is marked.
+    (tmp_path / "a").mkdir()
+    steps, lint = _lint(write_notebook(
+        tmp_path / "a" / "dead.ipynb", ("x_trn = [1, 2, 3]", "step:train"),
+        ("score = 0.5\nfor _ in range(1):\n    break\n    score = sum(x_trn)", "step:report")))
+    assert "        score = sum(x_trn)  # noqa: F821 (read where it is not defined)\n" in steps
+    assert lint == ""
+    # A default argument is evaluated when `def` runs, before the `del`: nothing to mark.
+    (tmp_path / "b").mkdir()
+    steps, lint = _lint(write_notebook(
+        tmp_path / "b" / "default.ipynb", ("import re", "step:a"),
+        ("checker = re.compile('x')\ndef f(s, c=checker):\n    return c.search(s)\n"
+         "hit = f('x') is not None\ndel checker, f", "step:b")))
+    assert "noqa" not in steps and lint == ""
 
 
 def test_run_script_and_dynamic_names_are_explained() -> None:

@@ -333,6 +333,23 @@ def test_python2_builtins_behind_a_version_check() -> None:
     assert set(g.symbols[2].dead_reads) >= {"unicode", "xrange", "long", "raw_input"}
 
 
+def test_reads_that_never_run_or_run_late_have_their_lines() -> None:
+    """What steps.py marks for ruff comes from here: reads of globals in code Python 3 never
+    runs (a dead branch, after `break`), and the globals a cell's functions and lambdas read
+    when called, each with its line; not a function's own names, nor a default argument,
+    which runs with the `def`."""
+    g = graph_of(("a = b = c = 1", "step:one"),
+                 ("for i in range(2):\n    break\n    print(a)\n"
+                  "if False:\n    print(b)\n"
+                  "def f(x, d=c):\n    if False:\n        return x + i\n    y = 2\n"
+                  "    return lambda: y + a + d\n"
+                  "g = lambda: [a for a in range(b)]\n", "step:two"))
+    symbols = g.symbols[2]
+    assert symbols.dead_global_reads == (("print", 3), ("a", 3), ("print", 5), ("b", 5),
+                                         ("i", 8))
+    assert symbols.late_reads == (("a", 10), ("range", 11), ("b", 11))
+
+
 def test_version_checks_that_differ_between_python_3_versions_are_not_static() -> None:
     g = graph_of("import sys", ("if sys.version_info >= (3, 8):\n    x = 1\nelse:\n    x = nope",
                                 "step:one"))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from support import EXAMPLES, NOTEBOOKS, match_golden
 
+from nb2pipe.graph_text import check_json
 from nb2pipe.pipeline import analyze_notebook
-from nb2pipe.render import check_json
 
 sys.path.insert(0, str(NOTEBOOKS))
 import make_notebooks

@@ -21,7 +21,7 @@ from browser.lab import Jupyter, running_jupyter, wait_until
 from support import write_notebook
 
 from nb2pipe.execute import prefect_api
-from nb2pipe.execute.progress import PREFIX, Channel, remove_stale_folders
+from nb2pipe.execute.step_events import PREFIX, Channel, remove_stale_folders
 from nb2pipe.runtime.progress import signed
 from nb2pipe.server.runs import Run
 

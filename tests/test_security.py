@@ -265,7 +265,7 @@ def test_pip_options_in_the_notebook_are_not_requirement_lines(tmp_path: Path) -
 def test_check_output_stays_one_line_per_finding(case: str, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from nb2pipe.cli import main
-    from nb2pipe.text import one_line
+    from nb2pipe.escape import one_line
 
     notebook = hostile_notebook(tmp_path / "nb", HOSTILE[case])
     raw = json.loads(notebook.read_text())

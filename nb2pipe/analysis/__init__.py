@@ -180,6 +180,8 @@ def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: s
         warnings=warnings,
         shown=_shown(tree),
         dead_reads=tuple(visitor.dead_reads),
+        dead_global_reads=tuple(visitor.dead_global_reads),
+        late_reads=tuple(scope.late_reads),
         global_statements=tuple((line, column, names) for (line, column), names
                                 in sorted(visitor.global_statements.items())),
         module_globals=tuple(visitor.module_globals),

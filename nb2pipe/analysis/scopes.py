@@ -63,6 +63,15 @@ class Scope:
     def star_import(self, module: str, node: ast.stmt) -> None:
         pass
 
+    def late_read(self, name: str, line: int) -> None:
+        """A function or lambda inside this scope reads `name`, not its own, when called."""
+        if self.parent is not None:
+            self.parent.late_read(name, line)
+
+    def is_global(self, name: str) -> bool:
+        """Whether `name` read here is the notebook's global (no scope in between binds it)."""
+        return self.parent is None or self.parent.is_global(name)
+
     def random_call(self, call: RandomCall) -> None:
         """A call that may seed or draw from a global generator."""
         if self.parent is not None:
@@ -114,6 +123,10 @@ class ModuleScope(Scope):
         self.import_guard = False  # the statement only guards imports (`try: import x ...`)
         self.loops: list[frozenset[str]] = []  # names bound by each enclosing loop body
         self.guards = 0
+        self.late_reads: dict[tuple[str, int], None] = {}  # (name, line), in order
+
+    def late_read(self, name: str, line: int) -> None:
+        self.late_reads[(name, line)] = None
 
     def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         carried = any(name in bound for bound in self.loops)
@@ -206,6 +219,15 @@ class FunctionScope(Scope):
     def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         if not self._is_local(name):
             self.free[name] = None
+            if not soft and self.parent is not None:  # soft: a nested function's, already told
+                self.parent.late_read(name, line)
+
+    def late_read(self, name: str, line: int) -> None:
+        if not self._is_local(name) and self.parent is not None:
+            self.parent.late_read(name, line)
+
+    def is_global(self, name: str) -> bool:
+        return not self._is_local(name) and super().is_global(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
         if name in self.global_names:
@@ -276,6 +298,13 @@ class ComprehensionScope(Scope):
     def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         if name not in self.aliases:
             self.parent.load(name, line, soft, reference)
+
+    def late_read(self, name: str, line: int) -> None:
+        if name not in self.aliases:
+            self.parent.late_read(name, line)
+
+    def is_global(self, name: str) -> bool:
+        return name not in self.aliases and self.parent.is_global(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
         self.aliases[name] = self._outer(aliases)

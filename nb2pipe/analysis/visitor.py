@@ -11,7 +11,7 @@ import ast
 from collections.abc import Callable, Sequence
 
 from nb2pipe.analysis.aliases import selects, sources
-from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names, names_loaded
+from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names
 from nb2pipe.analysis.randomness import CANDIDATES, DRAWING_CLASSES
 from nb2pipe.analysis.rules import SpanKey
 from nb2pipe.analysis.scopes import (
@@ -36,6 +36,7 @@ class Visitor:
         # `global` statements inside functions: (line, UTF-8 column, names)
         self.global_statements: dict[tuple[int, int], tuple[str, ...]] = {}
         self.dead_reads: dict[str, None] = {}  # names read in branches Python 3 never runs
+        self.dead_global_reads: dict[tuple[str, int], None] = {}  # of globals: (name, line)
         self.module_globals: list[tuple[int, int, int]] = []  # top-level `global` statements
         # Names bound to boolean masks or lists of labels, in notebook order (shared by the
         # cells): `df[mask]` and `df[columns]` are new objects, not parts of `df`.
@@ -91,7 +92,7 @@ class Visitor:
             self.statement(node, scope)
             if isinstance(node, ast.Return | ast.Raise | ast.Continue | ast.Break):
                 for dead in body[at + 1:]:  # never runs: what it reads is no use
-                    self.dead_reads.update(dict.fromkeys(names_loaded(dead)))
+                    self._dead(dead, scope)
                 return
 
     def statement(self, node: ast.stmt, scope: Scope) -> None:
@@ -232,10 +233,16 @@ class Visitor:
         # `if sys.version_info < (3,): s = unicode(s)`: one branch never runs on Python 3.
         live, dead = (node.body, node.orelse) if known else (node.orelse, node.body)
         for child in dead:
-            for sub in ast.walk(child):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
-                    self.dead_reads[sub.id] = None
+            self._dead(child, scope)
         self.statements(live, scope)
+
+    def _dead(self, node: ast.stmt, scope: Scope) -> None:
+        """A statement that never runs: the names it reads are no input of anything."""
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                self.dead_reads[sub.id] = None
+                if scope.is_global(sub.id):
+                    self.dead_global_reads[(sub.id, sub.lineno)] = None
 
     def _with(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.With | ast.AsyncWith)

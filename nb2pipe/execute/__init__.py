@@ -5,6 +5,6 @@ notebook (record, verify); the local Prefect server (local_server, prefect_api).
 from __future__ import annotations
 
 from nb2pipe.execute.engine import RunOptions, RunResult, run_project
-from nb2pipe.execute.params import ParameterArgs, ParameterError
+from nb2pipe.execute.param_flags import ParameterArgs, ParameterError
 
 __all__ = ["ParameterArgs", "ParameterError", "RunOptions", "RunResult", "run_project"]

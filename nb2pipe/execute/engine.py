@@ -21,8 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from nb2pipe.execute.params import flow_arguments
-from nb2pipe.execute.progress import Channel, Emit, StepReport, Tracker
+from nb2pipe.execute.param_flags import flow_arguments
+from nb2pipe.execute.step_events import Channel, Emit, StepReport, Tracker
 from nb2pipe.runtime.project import read_manifest
 
 RUNNERS = ("thread", "process", "dask")

@@ -6,7 +6,7 @@ process, in a process group of its own; this process reads the step events and, 
 ends without finishing the run (or Ctrl-C is pressed), reports the step that was running, with
 its cell, and stops every process the run started: worker processes, a temporary Prefect server,
 notebook kernels. If this process is killed outright, a watchdog of the child does it (child.py),
-and the next run removes the run's folder if nothing else could (progress.py).
+and the next run removes the run's folder if nothing else could (step_events.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from nb2pipe.execute import prefect_api
 from nb2pipe.execute.engine import RunOptions, RunResult, written_report
-from nb2pipe.execute.progress import Channel, Emit, Ended, Tracker, remove_stale_folders
+from nb2pipe.execute.step_events import Channel, Emit, Ended, Tracker, remove_stale_folders
 from nb2pipe.groups import kill_group, signal_group
 from nb2pipe.runtime.project import read_manifest
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from nb2pipe.generate.flow_py import flow_names, render_flow
 from nb2pipe.generate.plan import Plan, content_hash, make_plan
-from nb2pipe.generate.project import (
+from nb2pipe.generate.project_files import (
     Options,
     manifest,
     render_dockerfile,

@@ -1,5 +1,5 @@
 """Small, safe building blocks for generated Python: identifiers, literals, indentation. Text
-from outside the cells is escaped by nb2pipe.text."""
+from outside the cells is escaped by nb2pipe.escape."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 import tokenize
 from collections.abc import Iterable
 
-from nb2pipe.text import py_string
+from nb2pipe.escape import py_string
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED = frozenset((*keyword.kwlist, *dir(builtins)))

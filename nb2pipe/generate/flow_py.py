@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 from nb2pipe.analysis.parameters import flow_argument
+from nb2pipe.escape import docstring_text
 from nb2pipe.generate.code import Namer, literal
 from nb2pipe.generate.plan import Plan, StepPlan
-from nb2pipe.text import docstring_text
 
 _TYPES_NEEDING_ANY = ("None",)
 # What flow.py imports, by module: every name is claimed after the notebook's parameters, so

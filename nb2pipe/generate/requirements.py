@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from nb2pipe.text import comment, requirement_line
+from nb2pipe.escape import comment, requirement_line
 
 # Import name -> distribution, for packages that are not installed here.
 KNOWN_DISTRIBUTIONS = {

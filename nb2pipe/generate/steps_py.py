@@ -7,13 +7,14 @@ import builtins
 import textwrap
 from dataclasses import dataclass
 
-from nb2pipe.analysis.versions import static_test
+from nb2pipe.escape import docstring_text
 from nb2pipe.generate.code import literal, string_lines
 from nb2pipe.generate.plan import Line, Plan, StepPlan
 from nb2pipe.generate.step_code import DISPLAYHOOK
-from nb2pipe.text import docstring_text
+from nb2pipe.model import Bind, CellSymbols, Delete
 
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
+_BUILTINS = frozenset(dir(builtins))
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
     for step in plan.steps:
         out.extend(["", ""])
         start = len(out)
-        source, body_start = _function(step, cells, module_names)
+        source, body_start = _function(step, cells, plan.graph.symbols, module_names)
         out.extend(source)
         functions[step.name] = "\n".join(source)
         line_map[step.name] = [
@@ -94,8 +95,8 @@ def _after_def(out: list[str]) -> bool:
     return any(line.startswith(("def ", "class ", "@")) for line in out[-30:])
 
 
-def _function(step: StepPlan, cells: dict[int, str],
-              module_names: frozenset[str] = frozenset()) -> tuple[list[str], int]:
+def _function(step: StepPlan, cells: dict[int, str], symbols: dict[int, CellSymbols],
+              module_names: frozenset[str]) -> tuple[list[str], int]:
     """The function's lines, and where its body (preamble, then cells) starts."""
     returns = ", ".join(step.returns) or "nothing"
     where = ", ".join(str(c) for c in step.cells)
@@ -117,7 +118,9 @@ def _function(step: StepPlan, cells: dict[int, str],
     body_start = len(lines)
     lines.extend(_indented(list(step.preamble) + list(step.body), cells, "    "))
     lines.extend(_return(step))
-    return _lint_marks(lines, module_names), body_start
+    known = frozenset(step.arguments) | module_names | _BUILTINS
+    return _lint_marks(lines, [*step.preamble, *step.body], body_start, symbols, cells,
+                       known), body_start
 
 
 def _top_level_names(lines: list[str]) -> frozenset[str]:
@@ -147,68 +150,41 @@ def _bound_in(nodes: list[ast.stmt]) -> set[str]:
     return found
 
 
-def _lint_marks(lines: list[str], module_names: frozenset[str]) -> list[str]:
+def _lint_marks(lines: list[str], code: list[Line], at: int, symbols: dict[int, CellSymbols],
+                cells: dict[int, str], known: frozenset[str]) -> list[str]:
     """Reads that run as the notebook runs them but that ruff reports as undefined (F821)
     inside a step's function, marked for ruff so the project passes its own lint:
 
-    - a name the cell deletes after its own function or lambda read it (`checker = ...`,
+    - a name the step deletes that its own functions or lambdas read (`checker = ...`,
       `def num(x): return checker.search(x)`, `rooms = [...]`, `del checker, num`): at a
       notebook's top level ruff does not report it, inside a function it does;
-    - a name read only in a branch Python 3 never runs (`if False:`, `if six.PY2:`) that this
-      step does not have (another step binds it): the analysis rightly gives it no input.
+    - a name read only where Python 3 never goes (`if False:`, `if six.PY2:`, after `break`)
+      that the step's function does not have (another step binds it): the analysis rightly
+      gives it no input.
+
+    `code` are the function's lines from cells, the first at `lines[at]`; `known`: the names
+    the function has without binding them (its arguments, steps.py's globals, builtins).
     """
-    try:
-        function = ast.parse("\n".join(lines)).body[0]
-    except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
-        return lines
-    assert isinstance(function, ast.FunctionDef)
-    scope = _own_scope(function)
-    marked: set[int] = set()
-    deleted = {target.id for node in scope if isinstance(node, ast.Delete)
-               for target in node.targets if isinstance(target, ast.Name)}
-    known = (_bound_in(function.body) | {a.arg for a in ast.walk(function.args)
-                                         if isinstance(a, ast.arg)}
-             | module_names | set(dir(builtins)))
-    for node in scope:
-        if isinstance(node, ast.If) and (answer := static_test(node.test)) is not None:
-            for dead in node.orelse if answer else node.body:
-                marked.update(name.lineno - 1 for name in ast.walk(dead)
-                              if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)
-                              and name.id not in known)
-    if not deleted and not marked:
-        return lines
-    for node in scope:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            bound = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
-                    bound.add(inner.id)
-            marked.update(inner.lineno - 1 for inner in ast.walk(node)
-                          if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Load)
-                          and inner.id in deleted and inner.id not in bound)
+    where: dict[tuple[int, int], list[int]] = {}
+    for offset, line in enumerate(code):
+        if line.cell is not None and line.line is not None:
+            where.setdefault((line.cell, line.line), []).append(at + offset)
+    present = sorted({cell for cell, _ in where})
+    own = [e for cell in present for e in symbols[cell].events if (cell, e.line) in where]
+    bound = known | {e.name for e in own if isinstance(e, Bind)}
+    deleted = {e.name for e in own if isinstance(e, Delete)}
+    marked = {(cell, line) for cell in present
+              for name, line in symbols[cell].dead_global_reads if name not in bound}
+    marked |= {(cell, line) for cell in present
+               for name, line in symbols[cell].late_reads if name in deleted}
     out = list(lines)
-    for index in marked:
-        if "noqa" not in out[index]:
-            out[index] += "  # noqa: F821 (read where it is not defined)"
-    try:  # a line that goes on in a string or after a backslash: leave the function as it was
-        same = ast.dump(ast.parse("\n".join(out))) == ast.dump(ast.parse("\n".join(lines)))
-    except SyntaxError:
-        same = False
-    return out if same else lines
-
-
-def _own_scope(function: ast.stmt) -> list[ast.AST]:
-    """The statements and expressions of a function's own scope, and the nested functions and
-    lambdas themselves (not what is inside them)."""
-    found: list[ast.AST] = []
-    todo: list[ast.AST] = list(getattr(function, "body", []))
-    while todo:
-        node = todo.pop()
-        found.append(node)
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
-                          | ast.ClassDef):
-            todo.extend(ast.iter_child_nodes(node))
-    return found
+    for cell, number in marked & where.keys():
+        if number + 1 in string_lines(cells[cell]):  # the line ends inside a string
+            continue
+        for index in where[(cell, number)]:
+            if "noqa" not in out[index] and not out[index].endswith("\\"):
+                out[index] += "  # noqa: F821 (read where it is not defined)"
+    return out
 
 
 def _return(step: StepPlan) -> list[str]:

@@ -7,10 +7,10 @@ inputs recorded while the notebook ran, the outputs recorded then (floats with a
 
 from __future__ import annotations
 
+from nb2pipe.escape import docstring_text
 from nb2pipe.generate.code import literal
 from nb2pipe.generate.flow_py import flow_names
 from nb2pipe.generate.plan import Plan
-from nb2pipe.text import docstring_text
 
 CONFTEST = '''"""Test set-up: Prefect runs on a temporary database in a throwaway PREFECT_HOME."""
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe.diagnostics import has_errors
+from nb2pipe.graph_text import check_json
 from nb2pipe.model import Notebook, StepGraph
 from nb2pipe.notebook.reader import ReadError, parse_notebook, read_notebook
 from nb2pipe.pipeline import notebook_graph
-from nb2pipe.render import check_json
 from nb2pipe.runtime.project import memory_text
 from nb2pipe.server import bodies
 from nb2pipe.server.paths import relative
@@ -273,7 +273,7 @@ def run_plan(root: str | Path, notebook: Path, given: dict[str, str]) -> dict[st
     """What a run needs before it starts: its steps, and the `nb2pipe run` flags for the
     parameters the user typed, checked the way `-p` is. `error` says what is wrong
     ({message, parameter}) when it cannot start."""
-    from nb2pipe.execute.params import ParameterArgs, ParameterError, check, collect
+    from nb2pipe.execute.param_flags import ParameterArgs, ParameterError, check, collect
 
     graph = notebook_graph(load(root, notebook))
     if has_errors(graph.diagnostics):

@@ -8,7 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from nb2pipe.execute.engine import RunResult
-from nb2pipe.execute.progress import StepReport
+from nb2pipe.execute.step_events import StepReport
 from nb2pipe.runtime.report import duration_text
 
 _WORDS = {"running": "started", "completed": "done", "cached": "cached", "failed": "failed",

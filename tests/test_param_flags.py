@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nb2pipe.execute.params import ParameterArgs, ParameterError, check, collect, resolve_type
+from nb2pipe.execute.param_flags import ParameterArgs, ParameterError, check, collect, resolve_type
 
 DECLARED = [{"name": "rate", "type": "float"}, {"name": "n", "type": "int"},
             {"name": "name", "type": "str"}, {"name": "flag", "type": "bool"},

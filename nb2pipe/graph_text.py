@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from nb2pipe.diagnostics import problems
+from nb2pipe.escape import one_line
 from nb2pipe.model import Diagnostic, Notebook, Severity, StepGraph
 from nb2pipe.runtime.files import read_bytes
-from nb2pipe.text import one_line
 
 CHECK_FORMATS = ("text", "json", "github")
 GRAPH_FORMATS = ("mermaid", "dot", "text")

@@ -8,11 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nb2pipe import __version__
-from nb2pipe.generate.code import literal
-from nb2pipe.generate.flow_py import flow_names
-from nb2pipe.generate.plan import Plan
-from nb2pipe.render import mermaid
-from nb2pipe.text import (
+from nb2pipe.escape import (
     comment,
     dockerfile_path,
     md_code,
@@ -21,6 +17,10 @@ from nb2pipe.text import (
     shell_word,
     yaml_string,
 )
+from nb2pipe.generate.code import literal
+from nb2pipe.generate.flow_py import flow_names
+from nb2pipe.generate.plan import Plan
+from nb2pipe.graph_text import mermaid
 
 DEFAULT_POOL = "nb2pipe-process"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # where `prefect server start` listens
