@@ -20,8 +20,10 @@ from nb2pipe import __version__
 from nb2pipe.exceptions import Nb2pipeError
 
 if TYPE_CHECKING:
+    from nb2pipe.execute import RunOptions
     from nb2pipe.execute.report import JsonProgress
     from nb2pipe.model import StepGraph
+    from nb2pipe.prepare import Prepared
 
 EXAMPLES = """\
 examples:
@@ -486,34 +488,23 @@ def _server_phase(phase: Callable[..., None]) -> Callable[[Any], None]:
 
 def _run(args: argparse.Namespace) -> int:
     _prefect_environment(args.verbose)
-    from nb2pipe.execute import RunOptions, prefect_api
-    from nb2pipe.execute.report import JsonProgress, TextProgress, document, summary
+    from nb2pipe.execute import prefect_api
+    from nb2pipe.execute.report import (
+        JsonProgress,
+        TextProgress,
+        print_interrupted,
+        print_result,
+    )
     from nb2pipe.execute.supervise import Interrupted, supervise
-    from nb2pipe.prepare import parameters, prepare
 
-    flags = _flags(args)
     jsonl = JsonProgress() if args.progress == "jsonl" else None
-    try:
-        prepared = prepare(args.notebook, args.split or "tags", args.output)
-        values = parameters(prepared, flags)
-    except Nb2pipeError as exc:
-        _failed(jsonl, exc)
-        raise
-    if args.mode == "notebook" and prepared.notebook is None:
-        raise _UsageError(f"{args.notebook}: notebook mode needs the notebook, not found at "
-                          f"{prepared.manifest['notebook']}")
+    prepared, values = _prepare_run(args, jsonl)
     order = prepared.manifest["order"]
     text = TextProgress(max(len(n) for n in order)) if not (jsonl or args.json) else None
     if text:
         where = "" if not prepared.converted else f" (project: {prepared.project})"
         print(f"nb2pipe run {args.notebook}{where}", flush=True)
-    options = RunOptions(parameters=values, mode=args.mode, runner=args.runner,
-                         cache=not args.no_cache, dask_address=args.dask_address,
-                         workdir=args.cwd, max_workers=args.workers,
-                         notebook=str(prepared.notebook) if prepared.notebook else None,
-                         report=None if args.no_report else
-                         str(Path(args.report).resolve()) if args.report else
-                         _report_file(prepared.manifest))
+    options = _run_options(args, prepared, values)
     phase = _phase_printer(jsonl is not None, sys.stderr if args.json else sys.stdout)
     links: list[str] = []
 
@@ -543,33 +534,41 @@ def _run(args: argparse.Namespace) -> int:
         _failed(jsonl, exc)
         raise
     except Interrupted as stop:
-        result = stop.result
-        if jsonl:
-            jsonl.finished(result)
-        elif not args.json:
-            print(summary(result))
-        print("nb2pipe: interrupted; the run's processes were stopped", file=sys.stderr)
+        print_interrupted(stop.result, jsonl, args.json)
         return 130
-    if jsonl:
-        if result.report:
-            jsonl.report(result.report)
-        jsonl.finished(result)
-    elif args.json:
-        print(json.dumps({**document(result, str(prepared.project)),
-                          "flow_run_url": links[0] if links else None}, indent=2))
-    else:
-        print(summary(result))
-        if result.report:
-            print(f"report: {result.report}")
-        kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
-        for folder in kept:
-            print(f"executed step notebooks: {folder}")
-        for step, found in result.metrics.items():
-            for name, value in found.items():
-                print(f"  {step}.{name} = {value!r}")
-        if result.error:
-            print(f"nb2pipe: {result.error}", file=sys.stderr)
+    print_result(result, str(prepared.project), jsonl, args.json, links[0] if links else None)
     return 0 if result.ok else 1
+
+
+def _prepare_run(args: argparse.Namespace,
+                 jsonl: JsonProgress | None) -> tuple[Prepared, dict[str, Any]]:
+    """The project to run (converted first when given a notebook) and its parameters."""
+    from nb2pipe.prepare import parameters, prepare
+
+    flags = _flags(args)
+    try:
+        prepared = prepare(args.notebook, args.split or "tags", args.output)
+        values = parameters(prepared, flags)
+    except Nb2pipeError as exc:
+        _failed(jsonl, exc)
+        raise
+    if args.mode == "notebook" and prepared.notebook is None:
+        raise _UsageError(f"{args.notebook}: notebook mode needs the notebook, not found at "
+                          f"{prepared.manifest['notebook']}")
+    return prepared, values
+
+
+def _run_options(args: argparse.Namespace, prepared: Prepared,
+                 values: dict[str, Any]) -> RunOptions:
+    from nb2pipe.execute import RunOptions
+
+    return RunOptions(parameters=values, mode=args.mode, runner=args.runner,
+                      cache=not args.no_cache, dask_address=args.dask_address,
+                      workdir=args.cwd, max_workers=args.workers,
+                      notebook=str(prepared.notebook) if prepared.notebook else None,
+                      report=None if args.no_report else
+                      str(Path(args.report).resolve()) if args.report else
+                      _report_file(prepared.manifest))
 
 
 def _failed(jsonl: JsonProgress | None, exc: Exception) -> None:
