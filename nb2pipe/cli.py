@@ -157,6 +157,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nb2pipe {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    _add_check(commands)
+    graph = _command(commands, "graph", "print the step graph", _graph)
+    graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
+    _add_convert(commands)
+    _add_run(commands)
+    _add_deploy(commands)
+    verify = _command(commands, "verify",
+                      "check that the pipeline computes what the notebook computes", _verify,
+                      several=True)
+    _parameter_flags(verify)
+    _add_server(commands)
+    return parser
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe check NOTEBOOK..."""
     check = _command(commands, "check", "check notebooks: steps, dependencies, problems", _check,
                      several=True)
     check.add_argument("--format", choices=("text", "json", "github"), default="text",
@@ -166,9 +182,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="also list the notes (information, nothing to fix: e.g. NB306, a "
                             "cell whose output goes to the run's report)")
 
-    graph = _command(commands, "graph", "print the step graph", _graph)
-    graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
 
+def _add_convert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe convert NOTEBOOK..."""
     convert = _command(commands, "convert", "write a Prefect project for a notebook", _convert,
                        several=True)
     convert.add_argument("-o", "--output", metavar="DIR",
@@ -186,6 +202,9 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--docker", action="store_true", default=None,
                          help="also write a Dockerfile and docker/kubernetes deployments")
 
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe run NOTEBOOK"""
     from nb2pipe.execute.engine import MODES, RUNNERS
 
     run = _command(commands, "run", "run a notebook's pipeline (or a converted project)", _run)
@@ -216,6 +235,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true",
                      help="show Prefect's own log lines (failed tasks' tracebacks included)")
 
+
+def _add_deploy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe deploy PROJECT"""
     deploy = commands.add_parser(
         "deploy", help="deploy a converted project to a Prefect server",
         description="Deploy a converted project to the Prefect server at PREFECT_API_URL, "
@@ -238,11 +260,9 @@ def _parser() -> argparse.ArgumentParser:
     _parameter_flags(deploy)
     deploy.set_defaults(handler=_deploy)
 
-    verify = _command(commands, "verify",
-                      "check that the pipeline computes what the notebook computes", _verify,
-                      several=True)
-    _parameter_flags(verify)
 
+def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe server status|start|stop"""
     server = commands.add_parser(
         "server", help="the local Prefect server that nb2pipe run and verify share",
         description="The local Prefect server that nb2pipe run and verify start on first use "
@@ -258,7 +278,6 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=_server, action=action)
         if action == "status":
             sub.add_argument("--json", action="store_true", help="one JSON object")
-    return parser
 
 
 def _parameter_flags(sub: argparse.ArgumentParser) -> None:
