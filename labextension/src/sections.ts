@@ -4,7 +4,7 @@
  * result and the notebook's run history.
  */
 
-import { applyColors, stepPalette } from './colors';
+import { applyColors, stepPalette, StepPalette } from './colors';
 import { actionable, button, html } from './dom';
 import {
   cellRanges,
@@ -22,10 +22,12 @@ import {
 import type {
   Analysis,
   CheckParameter,
+  CheckStep,
   Diagnostic,
   Onramp,
   RunStatus,
   RunSummary,
+  StepInfo,
   StepStatus
 } from './types';
 
@@ -215,67 +217,84 @@ export function stepsSection(
   const palette = stepPalette(analysis.check.steps.map(s => s.name));
   for (const step of analysis.check.steps) {
     const info = analysis.steps.find(s => s.name === step.name);
-    const first = info?.first_cell ?? step.cells[0];
-    const item = html('li', 'nb2pipe-step', undefined, list);
-    item.dataset.step = step.name;
-    actionable(
-      item,
-      `Select cell ${first}, where step ${step.name} starts`,
-      () => act.select(first, null)
-    );
-    const swatch = html('span', 'nb2pipe-swatch', undefined, item);
-    applyColors(swatch, palette.colors(step.name));
-    html('span', 'nb2pipe-step-name', step.name, item);
-    html(
-      'span',
-      'nb2pipe-step-cells',
-      step.cells.length ? cellRanges(step.cells) : 'no cells',
-      item
-    );
-    const options = info ? optionsText(info.options) : '';
-    html('span', 'nb2pipe-step-options', options, item);
-    const status = statuses?.[step.name];
-    const state = html(
-      'span',
-      'nb2pipe-step-state',
-      status ? stateLabel(status.state, status.duration) : '',
-      item
-    );
-    if (status?.state === 'failed' && status.error) {
-      state.title = status.error;
-    }
-    const report = act.report;
-    if (status && report) {
-      state.classList.add('nb2pipe-step-report-link');
-      state.tabIndex = 0;
-      state.setAttribute('role', 'link');
-      state.title = `Open step ${step.name} in the run's report`;
-      const open = (event: Event): void => {
-        event.preventDefault();
-        event.stopPropagation(); // the row itself selects the step's cell
-        report(step.name);
-      };
-      state.addEventListener('click', open);
-      state.addEventListener('keydown', event => {
-        if (event.key === 'Enter') {
-          open(event);
-        }
-      });
-    }
-    const settings = button(
-      'nb2pipe-step-settings',
-      '⚙',
-      `Options of step ${step.name}: retries, timeout, cache, resources`,
-      () => act.options(step.name),
-      item
-    );
-    settings.setAttribute('aria-label', `Options of step ${step.name}`);
-    item.dataset.state = status?.state ?? '';
-    if (status?.state === 'failed' && status.error) {
-      state.title = status.error;
-    }
+    stepItem(step, info, statuses?.[step.name], palette, act, list);
   }
   return node;
+}
+
+/** A step's row: its colour, name, cells and options, its run state and its options button;
+ * the row selects the step's first cell. */
+function stepItem(
+  step: CheckStep,
+  info: StepInfo | undefined,
+  status: StepStatus | undefined,
+  palette: StepPalette,
+  act: StepActions,
+  list: HTMLElement
+): void {
+  const first = info?.first_cell ?? step.cells[0];
+  const item = html('li', 'nb2pipe-step', undefined, list);
+  item.dataset.step = step.name;
+  actionable(item, `Select cell ${first}, where step ${step.name} starts`, () =>
+    act.select(first, null)
+  );
+  const swatch = html('span', 'nb2pipe-swatch', undefined, item);
+  applyColors(swatch, palette.colors(step.name));
+  html('span', 'nb2pipe-step-name', step.name, item);
+  html(
+    'span',
+    'nb2pipe-step-cells',
+    step.cells.length ? cellRanges(step.cells) : 'no cells',
+    item
+  );
+  const options = info ? optionsText(info.options) : '';
+  html('span', 'nb2pipe-step-options', options, item);
+  stepState(step.name, status, act.report, item);
+  const settings = button(
+    'nb2pipe-step-settings',
+    '⚙',
+    `Options of step ${step.name}: retries, timeout, cache, resources`,
+    () => act.options(step.name),
+    item
+  );
+  settings.setAttribute('aria-label', `Options of step ${step.name}`);
+  item.dataset.state = status?.state ?? '';
+}
+
+/** A step's state in the latest run: a link to its section of the run's report when there is
+ * one; a failed step's error as its tooltip. */
+function stepState(
+  name: string,
+  status: StepStatus | undefined,
+  report: StepActions['report'],
+  item: HTMLElement
+): void {
+  const state = html(
+    'span',
+    'nb2pipe-step-state',
+    status ? stateLabel(status.state, status.duration) : '',
+    item
+  );
+  if (status && report) {
+    state.classList.add('nb2pipe-step-report-link');
+    state.tabIndex = 0;
+    state.setAttribute('role', 'link');
+    state.title = `Open step ${name} in the run's report`;
+    const open = (event: Event): void => {
+      event.preventDefault();
+      event.stopPropagation(); // the row itself selects the step's cell
+      report(name);
+    };
+    state.addEventListener('click', open);
+    state.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        open(event);
+      }
+    });
+  }
+  if (status?.state === 'failed' && status.error) {
+    state.title = status.error;
+  }
 }
 
 // --- diagnostics ---------------------------------------------------------------------
