@@ -138,51 +138,7 @@ export function parametersSection(
   );
   const list = html('div', 'nb2pipe-parameter-list', undefined, node);
   for (const parameter of parameters) {
-    const row = html('div', 'nb2pipe-parameter', undefined, list);
-    row.dataset.parameter = parameter.name;
-    const id = `nb2pipe-parameter-${parameter.name}-${Math.random().toString(36).slice(2, 8)}`;
-    const label = html('label', 'nb2pipe-parameter-name', undefined, row);
-    label.htmlFor = id;
-    html('span', 'nb2pipe-parameter-label', parameter.name, label);
-    html('span', 'nb2pipe-parameter-type', parameter.type, label);
-    const input = html(
-      'input',
-      'jp-mod-styled nb2pipe-parameter-input',
-      undefined,
-      row
-    );
-    input.id = id;
-    const text = form.typed[parameter.name] ?? defaultText(parameter);
-    const kind = inputKind(parameter);
-    if (kind === 'checkbox') {
-      input.type = 'checkbox';
-      input.checked = text === 'True';
-      input.addEventListener('change', () => {
-        form.typed[parameter.name] = input.checked ? 'True' : 'False';
-      });
-    } else {
-      input.type = 'text';
-      input.value = text;
-      input.spellcheck = false;
-      if (kind === 'number') {
-        input.inputMode = 'decimal';
-      }
-      input.addEventListener('input', () => {
-        form.typed[parameter.name] = input.value;
-        form.errors[parameter.name] = '';
-        row.classList.remove('nb2pipe-mod-invalid');
-        input.removeAttribute('aria-invalid');
-      });
-    }
-    input.title = `default: ${defaultText(parameter)}`;
-    const problem = form.errors[parameter.name];
-    if (problem) {
-      row.classList.add('nb2pipe-mod-invalid');
-      input.setAttribute('aria-invalid', 'true');
-      const message = html('div', 'nb2pipe-parameter-error', problem, row);
-      message.id = `${id}-error`;
-      input.setAttribute('aria-describedby', message.id);
-    }
+    parameterRow(parameter, form, list);
   }
   if (!parameters.length) {
     html(
@@ -193,6 +149,60 @@ export function parametersSection(
     );
   }
   return node;
+}
+
+/** A parameter's label and field (a checkbox for a bool), holding what was typed, and the
+ * server's message when it refused the value. */
+function parameterRow(
+  parameter: CheckParameter,
+  form: ParameterForm,
+  list: HTMLElement
+): void {
+  const row = html('div', 'nb2pipe-parameter', undefined, list);
+  row.dataset.parameter = parameter.name;
+  const id = `nb2pipe-parameter-${parameter.name}-${Math.random().toString(36).slice(2, 8)}`;
+  const label = html('label', 'nb2pipe-parameter-name', undefined, row);
+  label.htmlFor = id;
+  html('span', 'nb2pipe-parameter-label', parameter.name, label);
+  html('span', 'nb2pipe-parameter-type', parameter.type, label);
+  const input = html(
+    'input',
+    'jp-mod-styled nb2pipe-parameter-input',
+    undefined,
+    row
+  );
+  input.id = id;
+  const text = form.typed[parameter.name] ?? defaultText(parameter);
+  const kind = inputKind(parameter);
+  if (kind === 'checkbox') {
+    input.type = 'checkbox';
+    input.checked = text === 'True';
+    input.addEventListener('change', () => {
+      form.typed[parameter.name] = input.checked ? 'True' : 'False';
+    });
+  } else {
+    input.type = 'text';
+    input.value = text;
+    input.spellcheck = false;
+    if (kind === 'number') {
+      input.inputMode = 'decimal';
+    }
+    input.addEventListener('input', () => {
+      form.typed[parameter.name] = input.value;
+      form.errors[parameter.name] = '';
+      row.classList.remove('nb2pipe-mod-invalid');
+      input.removeAttribute('aria-invalid');
+    });
+  }
+  input.title = `default: ${defaultText(parameter)}`;
+  const problem = form.errors[parameter.name];
+  if (problem) {
+    row.classList.add('nb2pipe-mod-invalid');
+    input.setAttribute('aria-invalid', 'true');
+    const message = html('div', 'nb2pipe-parameter-error', problem, row);
+    message.id = `${id}-error`;
+    input.setAttribute('aria-describedby', message.id);
+  }
 }
 
 // --- steps ---------------------------------------------------------------------------
