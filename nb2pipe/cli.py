@@ -20,8 +20,10 @@ from nb2pipe import __version__
 from nb2pipe.exceptions import Nb2pipeError
 
 if TYPE_CHECKING:
+    from nb2pipe.execute import RunOptions
     from nb2pipe.execute.run_output import JsonProgress
     from nb2pipe.model import StepGraph
+    from nb2pipe.prepare import Prepared
 
 EXAMPLES = """\
 examples:
@@ -155,6 +157,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nb2pipe {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    _add_check(commands)
+    graph = _command(commands, "graph", "print the step graph", _graph)
+    graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
+    _add_convert(commands)
+    _add_run(commands)
+    _add_deploy(commands)
+    verify = _command(commands, "verify",
+                      "check that the pipeline computes what the notebook computes", _verify,
+                      several=True)
+    _parameter_flags(verify)
+    _add_server(commands)
+    return parser
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe check NOTEBOOK..."""
     check = _command(commands, "check", "check notebooks: steps, dependencies, problems", _check,
                      several=True)
     check.add_argument("--format", choices=("text", "json", "github"), default="text",
@@ -164,9 +182,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="also list the notes (information, nothing to fix: e.g. NB306, a "
                             "cell whose output goes to the run's report)")
 
-    graph = _command(commands, "graph", "print the step graph", _graph)
-    graph.add_argument("--format", choices=("mermaid", "dot", "text"), default="text")
 
+def _add_convert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe convert NOTEBOOK..."""
     convert = _command(commands, "convert", "write a Prefect project for a notebook", _convert,
                        several=True)
     convert.add_argument("-o", "--output", metavar="DIR",
@@ -184,6 +202,9 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--docker", action="store_true", default=None,
                          help="also write a Dockerfile and docker/kubernetes deployments")
 
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe run NOTEBOOK"""
     from nb2pipe.execute.engine import MODES, RUNNERS
 
     run = _command(commands, "run", "run a notebook's pipeline (or a converted project)", _run)
@@ -214,6 +235,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true",
                      help="show Prefect's own log lines (failed tasks' tracebacks included)")
 
+
+def _add_deploy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe deploy PROJECT"""
     deploy = commands.add_parser(
         "deploy", help="deploy a converted project to a Prefect server",
         description="Deploy a converted project to the Prefect server at PREFECT_API_URL, "
@@ -236,11 +260,9 @@ def _parser() -> argparse.ArgumentParser:
     _parameter_flags(deploy)
     deploy.set_defaults(handler=_deploy)
 
-    verify = _command(commands, "verify",
-                      "check that the pipeline computes what the notebook computes", _verify,
-                      several=True)
-    _parameter_flags(verify)
 
+def _add_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """nb2pipe server status|start|stop"""
     server = commands.add_parser(
         "server", help="the local Prefect server that nb2pipe run and verify share",
         description="The local Prefect server that nb2pipe run and verify start on first use "
@@ -256,7 +278,6 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=_server, action=action)
         if action == "status":
             sub.add_argument("--json", action="store_true", help="one JSON object")
-    return parser
 
 
 def _parameter_flags(sub: argparse.ArgumentParser) -> None:
@@ -486,34 +507,23 @@ def _server_phase(phase: Callable[..., None]) -> Callable[[Any], None]:
 
 def _run(args: argparse.Namespace) -> int:
     _prefect_environment(args.verbose)
-    from nb2pipe.execute import RunOptions, prefect_api
-    from nb2pipe.execute.run_output import JsonProgress, TextProgress, document, summary
+    from nb2pipe.execute import prefect_api
+    from nb2pipe.execute.run_output import (
+        JsonProgress,
+        TextProgress,
+        print_interrupted,
+        print_result,
+    )
     from nb2pipe.execute.supervise import Interrupted, supervise
-    from nb2pipe.prepare import parameters, prepare
 
-    flags = _flags(args)
     jsonl = JsonProgress() if args.progress == "jsonl" else None
-    try:
-        prepared = prepare(args.notebook, args.split or "tags", args.output)
-        values = parameters(prepared, flags)
-    except Nb2pipeError as exc:
-        _failed(jsonl, exc)
-        raise
-    if args.mode == "notebook" and prepared.notebook is None:
-        raise _UsageError(f"{args.notebook}: notebook mode needs the notebook, not found at "
-                          f"{prepared.manifest['notebook']}")
+    prepared, values = _prepare_run(args, jsonl)
     order = prepared.manifest["order"]
     text = TextProgress(max(len(n) for n in order)) if not (jsonl or args.json) else None
     if text:
         where = "" if not prepared.converted else f" (project: {prepared.project})"
         print(f"nb2pipe run {args.notebook}{where}", flush=True)
-    options = RunOptions(parameters=values, mode=args.mode, runner=args.runner,
-                         cache=not args.no_cache, dask_address=args.dask_address,
-                         workdir=args.cwd, max_workers=args.workers,
-                         notebook=str(prepared.notebook) if prepared.notebook else None,
-                         report=None if args.no_report else
-                         str(Path(args.report).resolve()) if args.report else
-                         _report_file(prepared.manifest))
+    options = _run_options(args, prepared, values)
     phase = _phase_printer(jsonl is not None, sys.stderr if args.json else sys.stdout)
     links: list[str] = []
 
@@ -543,33 +553,41 @@ def _run(args: argparse.Namespace) -> int:
         _failed(jsonl, exc)
         raise
     except Interrupted as stop:
-        result = stop.result
-        if jsonl:
-            jsonl.finished(result)
-        elif not args.json:
-            print(summary(result))
-        print("nb2pipe: interrupted; the run's processes were stopped", file=sys.stderr)
+        print_interrupted(stop.result, jsonl, args.json)
         return 130
-    if jsonl:
-        if result.report:
-            jsonl.report(result.report)
-        jsonl.finished(result)
-    elif args.json:
-        print(json.dumps({**document(result, str(prepared.project)),
-                          "flow_run_url": links[0] if links else None}, indent=2))
-    else:
-        print(summary(result))
-        if result.report:
-            print(f"report: {result.report}")
-        kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
-        for folder in kept:
-            print(f"executed step notebooks: {folder}")
-        for step, found in result.metrics.items():
-            for name, value in found.items():
-                print(f"  {step}.{name} = {value!r}")
-        if result.error:
-            print(f"nb2pipe: {result.error}", file=sys.stderr)
+    print_result(result, str(prepared.project), jsonl, args.json, links[0] if links else None)
     return 0 if result.ok else 1
+
+
+def _prepare_run(args: argparse.Namespace,
+                 jsonl: JsonProgress | None) -> tuple[Prepared, dict[str, Any]]:
+    """The project to run (converted first when given a notebook) and its parameters."""
+    from nb2pipe.prepare import parameters, prepare
+
+    flags = _flags(args)
+    try:
+        prepared = prepare(args.notebook, args.split or "tags", args.output)
+        values = parameters(prepared, flags)
+    except Nb2pipeError as exc:
+        _failed(jsonl, exc)
+        raise
+    if args.mode == "notebook" and prepared.notebook is None:
+        raise _UsageError(f"{args.notebook}: notebook mode needs the notebook, not found at "
+                          f"{prepared.manifest['notebook']}")
+    return prepared, values
+
+
+def _run_options(args: argparse.Namespace, prepared: Prepared,
+                 values: dict[str, Any]) -> RunOptions:
+    from nb2pipe.execute import RunOptions
+
+    return RunOptions(parameters=values, mode=args.mode, runner=args.runner,
+                      cache=not args.no_cache, dask_address=args.dask_address,
+                      workdir=args.cwd, max_workers=args.workers,
+                      notebook=str(prepared.notebook) if prepared.notebook else None,
+                      report=None if args.no_report else
+                      str(Path(args.report).resolve()) if args.report else
+                      _report_file(prepared.manifest))
 
 
 def _failed(jsonl: JsonProgress | None, exc: Exception) -> None:

@@ -16,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 from markdown_it import MarkdownIt
-from support import EXAMPLES, write_notebook
+from support import EXAMPLES, graph_of, write_notebook
 
 from nb2pipe.convert import convert
+from nb2pipe.generate.plan import make_plan
+from nb2pipe.generate.project_files import Options, render_readme
 
 # Quotes of both kinds, a command substitution and backticks: what breaks or runs when pasted.
 HOSTILE_DEFAULT = "$(touch PWN) \"q\" 'a' `touch PWN2` \\"
@@ -55,6 +57,17 @@ def test_run_command_is_one_shell_word_of_valid_python(tmp_path: Path) -> None:
         compile(argv[2], "README", "exec")
         for block in bash_blocks((project / "README.md").read_text()):
             assert subprocess.run(["bash", "-n"], input=block, text=True).returncode == 0
+
+
+def test_notebook_text_that_looks_like_a_template_placeholder_is_kept_as_written() -> None:
+    """The README's prose is a string.Template: a notebook's `$pool` is not filled in."""
+    plan = make_plan(graph_of(('title = "$pool ${slug} $$"\ntimes = 2', "parameters"),
+                              ("text = title * times", "step:make")))
+    readme = render_readme(plan, Options(notebook="../$version.ipynb"))
+    assert '| `title` | `str` | `"$pool ${slug} $$"` |' in readme
+    assert "test(title=\"$pool ${slug} $$\")" in readme
+    assert "from `../$version.ipynb`:" in readme
+    assert "--pool nb2pipe-process" in readme  # the template's own placeholders are filled
 
 
 def _converted_example(tmp_path: Path) -> Path:

@@ -252,17 +252,7 @@ export class StepBadges {
       return;
     }
     if (cell.isPlaceholder()) {
-      if (!this.pending.has(cell)) {
-        this.pending.add(cell);
-        void cell.ready.then(() => {
-          this.pending.delete(cell);
-          const at = this.panel.content.widgets.indexOf(cell);
-          if (at >= 0 && !this.panel.isDisposed) {
-            const now = this.analysis ? stepsByCell(this.analysis) : new Map();
-            this.renderCell(cell, at, now);
-          }
-        });
-      }
+      this.renderWhenDrawn(cell);
       return;
     }
     const header = cell.node.querySelector<HTMLElement>(
@@ -286,29 +276,7 @@ export class StepBadges {
       header.appendChild(badge);
       this.clickable(badge);
     }
-    const continued = step && !step.first;
-    badge.textContent = step
-      ? continued
-        ? `↳ ${step.name}`
-        : `step ${step.name}`
-      : (role ?? '');
-    badge.title = step
-      ? continued
-        ? `part of step ${step.name}: a cell with no step tag joins the step above it. ` +
-          "Click for the step's options"
-        : `pipeline step ${step.name} starts here. Click for its options: retries, ` +
-          'timeout, cache, resources'
-      : `${role}: not a pipeline step`;
-    badge.dataset.step = step?.name ?? '';
-    if (step) {
-      badge.setAttribute('role', 'button');
-      badge.tabIndex = 0;
-    } else {
-      badge.removeAttribute('role');
-      badge.removeAttribute('tabindex');
-    }
-    badge.classList.toggle('nb2pipe-mod-role', !step);
-    badge.classList.toggle('nb2pipe-mod-continued', Boolean(continued));
+    describeBadge(badge, step, role);
     if (step && this.analysis) {
       const names = this.analysis.check.steps.map(s => s.name);
       applyColors(cell.node, stepPalette(names).colors(step.name));
@@ -316,4 +284,52 @@ export class StepBadges {
     cell.node.classList.toggle('nb2pipe-cell-step', Boolean(step));
     cell.node.dataset.nb2pipeStep = step ? step.name : (role ?? '');
   }
+
+  /** Renders a placeholder cell's badge once the cell is drawn. */
+  private renderWhenDrawn(cell: Cell): void {
+    if (this.pending.has(cell)) {
+      return;
+    }
+    this.pending.add(cell);
+    void cell.ready.then(() => {
+      this.pending.delete(cell);
+      const at = this.panel.content.widgets.indexOf(cell);
+      if (at >= 0 && !this.panel.isDisposed) {
+        const now = this.analysis ? stepsByCell(this.analysis) : new Map();
+        this.renderCell(cell, at, now);
+      }
+    });
+  }
+}
+
+/** A badge's text, tooltip and role: the cell's step (where it starts, or a cell that joins
+ * it), or the role of a cell that is no step (parameters, skip, library). */
+function describeBadge(
+  badge: HTMLElement,
+  step: CellStep | undefined,
+  role: string | undefined
+): void {
+  const continued = step && !step.first;
+  badge.textContent = step
+    ? continued
+      ? `↳ ${step.name}`
+      : `step ${step.name}`
+    : (role ?? '');
+  badge.title = step
+    ? continued
+      ? `part of step ${step.name}: a cell with no step tag joins the step above it. ` +
+        "Click for the step's options"
+      : `pipeline step ${step.name} starts here. Click for its options: retries, ` +
+        'timeout, cache, resources'
+    : `${role}: not a pipeline step`;
+  badge.dataset.step = step?.name ?? '';
+  if (step) {
+    badge.setAttribute('role', 'button');
+    badge.tabIndex = 0;
+  } else {
+    badge.removeAttribute('role');
+    badge.removeAttribute('tabindex');
+  }
+  badge.classList.toggle('nb2pipe-mod-role', !step);
+  badge.classList.toggle('nb2pipe-mod-continued', Boolean(continued));
 }

@@ -4,11 +4,13 @@
  * edges highlighted on hover or focus, and run states shown by an icon and in words.
  */
 
-import { applyColors, stepPalette } from './colors';
+import { applyColors, stepPalette, StepPalette } from './colors';
 import {
   bestLayout,
+  Box,
   browserMeasure,
   curvePath,
+  Direction,
   fitScale,
   GraphInput,
   GraphLayout,
@@ -16,6 +18,8 @@ import {
   LINE_HEIGHT,
   Measure,
   NODE_PADDING,
+  PlacedEdge,
+  PlacedNode,
   Room
 } from './layout';
 import { plural, stateIcon, stateText } from './present';
@@ -60,7 +64,26 @@ export function drawGraph(
       `Dependency graph: ${plural(layout.nodes.length, 'step')}, ` +
       `${plural(layout.edges.length, 'edge')}`
   });
-  const defs = element('defs', {}, svg);
+  drawArrowheads(element('defs', {}, svg));
+  const edgeLayer = element('g', { class: 'nb2pipe-edges' }, svg);
+  const labelLayer = element('g', { class: 'nb2pipe-edge-labels' }, svg);
+  for (const edge of layout.edges) {
+    const title = drawEdge(edge, layout.direction, edgeLayer);
+    if (edge.labelBox) {
+      drawEdgeLabel(edge, edge.labelBox, title, labelLayer);
+    }
+  }
+  const nodeLayer = element('g', { class: 'nb2pipe-nodes' }, svg);
+  const palette = stepPalette(layout.nodes.map(n => n.name));
+  for (const node of layout.nodes) {
+    const group = drawNode(node, palette, nodeLayer);
+    listenToNode(svg, group, node.name, options);
+  }
+  return svg;
+}
+
+/** The two arrowheads the edges end with: a plain one and a cycle edge's. */
+function drawArrowheads(defs: SVGDefsElement): void {
   for (const [id, kind] of [
     ['nb2pipe-arrow', 'nb2pipe-arrowhead'],
     ['nb2pipe-arrow-cycle', 'nb2pipe-arrowhead nb2pipe-mod-cycle']
@@ -81,161 +104,184 @@ export function drawGraph(
     );
     element('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: kind }, marker);
   }
+}
 
-  const edgeLayer = element('g', { class: 'nb2pipe-edges' }, svg);
-  const labelLayer = element('g', { class: 'nb2pipe-edge-labels' }, svg);
-  for (const edge of layout.edges) {
-    const classes = ['nb2pipe-edge'];
-    if (edge.cycle) {
-      classes.push('nb2pipe-mod-cycle');
-    }
-    const group = element(
-      'g',
-      {
-        class: classes.join(' '),
-        'data-source': edge.source,
-        'data-target': edge.target
-      },
-      edgeLayer
-    );
-    const title = element('title', {}, group);
-    title.textContent =
-      `${edge.source} → ${edge.target}` +
-      (edge.variables.length ? `: ${edge.variables.join(', ')}` : ' (after)') +
-      (edge.cycle ? ' — part of a dependency cycle' : '');
-    element(
-      'path',
-      {
-        d: curvePath(edge.points, layout.direction),
-        class: edge.dashed
-          ? 'nb2pipe-edge-line nb2pipe-mod-dashed'
-          : 'nb2pipe-edge-line',
-        'marker-end': `url(#${edge.cycle ? 'nb2pipe-arrow-cycle' : 'nb2pipe-arrow'})`
-      },
-      group
-    );
-    if (edge.labelBox) {
-      const box = edge.labelBox;
-      const label = element(
-        'g',
-        {
-          class: 'nb2pipe-edge-label-group',
-          'data-source': edge.source,
-          'data-target': edge.target
-        },
-        labelLayer
-      );
-      element(
-        'rect',
-        { ...box, rx: 3, class: 'nb2pipe-edge-label-box' },
-        label
-      );
-      const text = element(
-        'text',
-        {
-          x: box.x + box.width / 2,
-          y: box.y + box.height / 2,
-          class: 'nb2pipe-edge-label'
-        },
-        label
-      );
-      text.textContent = edge.label;
-      const tip = element('title', {}, label);
-      tip.textContent = title.textContent;
-    }
+/** An edge's line with its title (which the label repeats); returns the title. */
+function drawEdge(
+  edge: PlacedEdge,
+  direction: Direction,
+  layer: SVGGElement
+): SVGTitleElement {
+  const classes = ['nb2pipe-edge'];
+  if (edge.cycle) {
+    classes.push('nb2pipe-mod-cycle');
   }
+  const group = element(
+    'g',
+    {
+      class: classes.join(' '),
+      'data-source': edge.source,
+      'data-target': edge.target
+    },
+    layer
+  );
+  const title = element('title', {}, group);
+  title.textContent =
+    `${edge.source} → ${edge.target}` +
+    (edge.variables.length ? `: ${edge.variables.join(', ')}` : ' (after)') +
+    (edge.cycle ? ' — part of a dependency cycle' : '');
+  element(
+    'path',
+    {
+      d: curvePath(edge.points, direction),
+      class: edge.dashed
+        ? 'nb2pipe-edge-line nb2pipe-mod-dashed'
+        : 'nb2pipe-edge-line',
+      'marker-end': `url(#${edge.cycle ? 'nb2pipe-arrow-cycle' : 'nb2pipe-arrow'})`
+    },
+    group
+  );
+  return title;
+}
 
-  const nodeLayer = element('g', { class: 'nb2pipe-nodes' }, svg);
-  const palette = stepPalette(layout.nodes.map(n => n.name));
-  for (const node of layout.nodes) {
-    const group = element(
-      'g',
-      {
-        class: 'nb2pipe-node',
-        'data-step': node.name,
-        tabindex: 0,
-        role: 'button',
-        'aria-label': `step ${node.name}`
-      },
-      nodeLayer
-    );
-    applyColors(group, palette.colors(node.name));
-    const title = element('title', {}, group);
-    title.textContent = `step ${node.name}: select its first cell`;
-    element(
-      'rect',
-      {
-        x: node.x,
-        y: node.y,
-        width: node.width,
-        height: node.height,
-        rx: 6,
-        class: 'nb2pipe-node-box'
-      },
-      group
-    );
-    element(
-      'rect',
-      {
-        x: node.x,
-        y: node.y,
-        width: 5,
-        height: node.height,
-        rx: 2,
-        class: 'nb2pipe-node-stripe'
-      },
-      group
-    );
-    const icon = element(
-      'text',
-      {
-        x: node.x + NODE_PADDING / 2 + ICON_SPACE / 2,
-        y: node.y + node.height / 2,
-        class: 'nb2pipe-node-icon',
-        'aria-hidden': 'true'
-      },
-      group
-    );
-    icon.textContent = '';
-    const text = element(
-      'text',
+/** The boxed variable names of an edge, on their own layer above all edges. */
+function drawEdgeLabel(
+  edge: PlacedEdge,
+  box: Box,
+  title: SVGTitleElement,
+  layer: SVGGElement
+): void {
+  const label = element(
+    'g',
+    {
+      class: 'nb2pipe-edge-label-group',
+      'data-source': edge.source,
+      'data-target': edge.target
+    },
+    layer
+  );
+  element('rect', { ...box, rx: 3, class: 'nb2pipe-edge-label-box' }, label);
+  const text = element(
+    'text',
+    {
+      x: box.x + box.width / 2,
+      y: box.y + box.height / 2,
+      class: 'nb2pipe-edge-label'
+    },
+    label
+  );
+  text.textContent = edge.label;
+  const tip = element('title', {}, label);
+  tip.textContent = title.textContent;
+}
+
+/** A step's box in its colours: stripe, run state icon and name; returns its group. */
+function drawNode(
+  node: PlacedNode,
+  palette: StepPalette,
+  layer: SVGGElement
+): SVGGElement {
+  const group = element(
+    'g',
+    {
+      class: 'nb2pipe-node',
+      'data-step': node.name,
+      tabindex: 0,
+      role: 'button',
+      'aria-label': `step ${node.name}`
+    },
+    layer
+  );
+  applyColors(group, palette.colors(node.name));
+  const title = element('title', {}, group);
+  title.textContent = `step ${node.name}: select its first cell`;
+  element(
+    'rect',
+    {
+      x: node.x,
+      y: node.y,
+      width: node.width,
+      height: node.height,
+      rx: 6,
+      class: 'nb2pipe-node-box'
+    },
+    group
+  );
+  element(
+    'rect',
+    {
+      x: node.x,
+      y: node.y,
+      width: 5,
+      height: node.height,
+      rx: 2,
+      class: 'nb2pipe-node-stripe'
+    },
+    group
+  );
+  const icon = element(
+    'text',
+    {
+      x: node.x + NODE_PADDING / 2 + ICON_SPACE / 2,
+      y: node.y + node.height / 2,
+      class: 'nb2pipe-node-icon',
+      'aria-hidden': 'true'
+    },
+    group
+  );
+  icon.textContent = '';
+  drawNodeName(node, group);
+  return group;
+}
+
+/** A step's name beside its icon: one line, or two in a compact graph. */
+function drawNodeName(node: PlacedNode, group: SVGGElement): void {
+  const text = element(
+    'text',
+    {
+      x: node.x + (node.width + ICON_SPACE) / 2,
+      y: node.y + node.height / 2,
+      class: 'nb2pipe-node-label'
+    },
+    group
+  );
+  // a long name is cut, or on two lines: the title holds the whole name
+  node.lines.forEach((line, i) => {
+    const offset = (i - (node.lines.length - 1) / 2) * LINE_HEIGHT;
+    const span = element(
+      'tspan',
       {
         x: node.x + (node.width + ICON_SPACE) / 2,
-        y: node.y + node.height / 2,
-        class: 'nb2pipe-node-label'
+        dy: i ? LINE_HEIGHT : offset
       },
-      group
+      text
     );
-    // a long name is cut, or on two lines: the title holds the whole name
-    node.lines.forEach((line, i) => {
-      const offset = (i - (node.lines.length - 1) / 2) * LINE_HEIGHT;
-      const span = element(
-        'tspan',
-        {
-          x: node.x + (node.width + ICON_SPACE) / 2,
-          dy: i ? LINE_HEIGHT : offset
-        },
-        text
-      );
-      span.textContent = line;
+    span.textContent = line;
+  });
+}
+
+/** A step opens on click or Enter, and its edges light up on hover or focus. */
+function listenToNode(
+  svg: SVGSVGElement,
+  group: SVGGElement,
+  name: string,
+  options: GraphOptions
+): void {
+  if (options.onStep) {
+    const onStep = options.onStep;
+    group.addEventListener('click', () => onStep(name));
+    group.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        onStep(name);
+      }
     });
-    if (options.onStep) {
-      const onStep = options.onStep;
-      group.addEventListener('click', () => onStep(node.name));
-      group.addEventListener('keydown', event => {
-        if (event.key === 'Enter' || event.key === ' ') {
-          event.preventDefault();
-          onStep(node.name);
-        }
-      });
-    }
-    const highlight = (on: boolean): void => highlightStep(svg, node.name, on);
-    group.addEventListener('mouseenter', () => highlight(true));
-    group.addEventListener('mouseleave', () => highlight(false));
-    group.addEventListener('focus', () => highlight(true));
-    group.addEventListener('blur', () => highlight(false));
   }
-  return svg;
+  const highlight = (on: boolean): void => highlightStep(svg, name, on);
+  group.addEventListener('mouseenter', () => highlight(true));
+  group.addEventListener('mouseleave', () => highlight(false));
+  group.addEventListener('focus', () => highlight(true));
+  group.addEventListener('blur', () => highlight(false));
 }
 
 /** Marks the edges of a step (and dims the rest), or clears the marks. */

@@ -12,7 +12,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import { cellTags, setCellTags, StepBadges } from './editor';
 import type { PanelHost } from './host';
-import type { Analysis } from './types';
+import type { Analysis, SplitTags } from './types';
 
 export interface LabParts {
   app: JupyterFrontEnd;
@@ -79,31 +79,8 @@ export function createHost(parts: LabParts, listeners: Listeners): PanelHost {
     const panel = notebookAt(notebooks, path);
     return panel ? badges.get(panel) : undefined;
   };
-  let reportTab: MainAreaWidget<IFrame> | null = null;
-
   return {
-    async selectCell(path, cell, line) {
-      const panel = await openNotebook(parts, path);
-      if (!panel) {
-        return;
-      }
-      const notebook = panel.content;
-      const index = cell - 1;
-      if (index < 0 || index >= notebook.widgets.length) {
-        return;
-      }
-      app.shell.activateById(panel.id);
-      notebook.mode = 'command';
-      notebook.activeCellIndex = index;
-      notebook.deselectAll();
-      await notebook.scrollToItem(index, 'center');
-      const target = notebook.widgets[index];
-      if (line && target.model.type === 'code') {
-        await target.ready;
-        markLine(target, line);
-        notebook.mode = 'edit';
-      }
-    },
+    selectCell: (path, cell, line) => selectCell(parts, path, cell, line),
     watch(path, listener) {
       const set = listeners.get(path) ?? new Set();
       set.add(listener);
@@ -122,24 +99,7 @@ export function createHost(parts: LabParts, listeners: Listeners): PanelHost {
     async save(path) {
       await notebookAt(notebooks, path)?.context.save();
     },
-    async applyTags(path, cells) {
-      const panel = await openNotebook(parts, path);
-      if (!panel) {
-        throw new Error(`cannot open ${path}`);
-      }
-      let changed = 0;
-      for (const change of cells) {
-        const cell =
-          panel.content.widgets.find(c => c.model.id === change.id) ??
-          panel.content.widgets[change.cell - 1];
-        if (cell && cellTags(cell).join('\n') !== change.tags.join('\n')) {
-          setCellTags(cell, change.tags);
-          changed++;
-        }
-      }
-      badges.get(panel)?.schedule(0);
-      return changed;
-    },
+    applyTags: (path, cells) => applyTags(parts, path, cells),
     async editStepOptions(path, step) {
       const panel = await openNotebook(parts, path);
       const stepBadges = panel ? badges.get(panel) : undefined;
@@ -165,23 +125,84 @@ export function createHost(parts: LabParts, listeners: Listeners): PanelHost {
     openFile(path) {
       docManager.openOrReveal(path);
     },
-    openReport(url, title, path) {
-      if (!reportTab || reportTab.isDisposed) {
-        // The report is the notebook's own output: no scripts, no rights of this page.
-        const frame = new IFrame({ sandbox: [] });
-        reportTab = new MainAreaWidget({ content: frame });
-        reportTab.id = 'nb2pipe-report';
-        reportTab.addClass('nb2pipe-report-tab');
-        // a tab beside the notebook's: the main area keeps its width
-        app.shell.add(reportTab, 'main', {
-          mode: 'tab-after',
-          ref: notebookAt(notebooks, path)?.id ?? null
-        });
-      }
-      reportTab.title.label = title;
-      reportTab.title.closable = true;
-      reportTab.content.url = url;
-      app.shell.activateById(reportTab.id);
+    openReport: reportOpener(parts)
+  };
+}
+
+/** Selects a 1-based cell of the notebook (opening it), and a line of it when given. */
+async function selectCell(
+  parts: LabParts,
+  path: string,
+  cell: number,
+  line?: number | null
+): Promise<void> {
+  const panel = await openNotebook(parts, path);
+  if (!panel) {
+    return;
+  }
+  const notebook = panel.content;
+  const index = cell - 1;
+  if (index < 0 || index >= notebook.widgets.length) {
+    return;
+  }
+  parts.app.shell.activateById(panel.id);
+  notebook.mode = 'command';
+  notebook.activeCellIndex = index;
+  notebook.deselectAll();
+  await notebook.scrollToItem(index, 'center');
+  const target = notebook.widgets[index];
+  if (line && target.model.type === 'code') {
+    await target.ready;
+    markLine(target, line);
+    notebook.mode = 'edit';
+  }
+}
+
+/** Writes tags into the notebook's cells (by cell id, else by number); returns how many
+ * cells changed. */
+async function applyTags(
+  parts: LabParts,
+  path: string,
+  cells: SplitTags['cells']
+): Promise<number> {
+  const panel = await openNotebook(parts, path);
+  if (!panel) {
+    throw new Error(`cannot open ${path}`);
+  }
+  let changed = 0;
+  for (const change of cells) {
+    const cell =
+      panel.content.widgets.find(c => c.model.id === change.id) ??
+      panel.content.widgets[change.cell - 1];
+    if (cell && cellTags(cell).join('\n') !== change.tags.join('\n')) {
+      setCellTags(cell, change.tags);
+      changed++;
     }
+  }
+  parts.badges.get(panel)?.schedule(0);
+  return changed;
+}
+
+/** Shows a run's report in one main-area tab, made the first time and reused after. */
+function reportOpener(parts: LabParts): PanelHost['openReport'] {
+  const { app, notebooks } = parts;
+  let reportTab: MainAreaWidget<IFrame> | null = null;
+  return (url, title, path) => {
+    if (!reportTab || reportTab.isDisposed) {
+      // The report is the notebook's own output: no scripts, no rights of this page.
+      const frame = new IFrame({ sandbox: [] });
+      reportTab = new MainAreaWidget({ content: frame });
+      reportTab.id = 'nb2pipe-report';
+      reportTab.addClass('nb2pipe-report-tab');
+      // a tab beside the notebook's: the main area keeps its width
+      app.shell.add(reportTab, 'main', {
+        mode: 'tab-after',
+        ref: notebookAt(notebooks, path)?.id ?? null
+      });
+    }
+    reportTab.title.label = title;
+    reportTab.title.closable = true;
+    reportTab.content.url = url;
+    app.shell.activateById(reportTab.id);
   };
 }

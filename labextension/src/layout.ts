@@ -194,10 +194,37 @@ export function layoutGraph(
   direction: Direction = 'TB',
   density: Density = 'full'
 ): GraphLayout {
+  const { graph, labels } = dagreGraph(input, measure, direction, density);
+  dagreLayout(graph);
+  const nodes = placedNodes(graph, input, density);
+  const edges = placedEdges(graph, input, labels);
+  spreadEnds(nodes, edges, direction);
+  for (const edge of edges) {
+    edge.points = edge.points.map(([x, y]) => [round(x), round(y)]);
+  }
+  const size = graph.graph();
+  return {
+    direction,
+    density,
+    width: Math.ceil(size.width ?? 0),
+    height: Math.ceil(size.height ?? 0),
+    nodes,
+    edges
+  };
+}
+
+type DagreGraph = graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>;
+
+/** The graph for dagre to lay out, with each step's size and each edge label's; and the
+ * label of each edge, by `source\ntarget`. */
+function dagreGraph(
+  input: GraphInput,
+  measure: Measure,
+  direction: Direction,
+  density: Density
+): { graph: DagreGraph; labels: Map<string, string> } {
   const compact = density === 'compact';
-  const graph = new graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>({
-    multigraph: false
-  });
+  const graph: DagreGraph = new graphlib.Graph({ multigraph: false });
   graph.setGraph({
     rankdir: direction,
     nodesep: compact ? 14 : 28,
@@ -224,9 +251,16 @@ export function layoutGraph(
       minlen: 1
     });
   }
-  dagreLayout(graph);
+  return { graph, labels };
+}
 
-  const nodes: PlacedNode[] = input.steps.map(name => {
+/** Where dagre put each step, as boxes from their top left corner. */
+function placedNodes(
+  graph: DagreGraph,
+  input: GraphInput,
+  density: Density
+): PlacedNode[] {
+  return input.steps.map(name => {
     const node = graph.node(name);
     return {
       name,
@@ -237,8 +271,16 @@ export function layoutGraph(
       height: node.height
     };
   });
+}
+
+/** The routes dagre found for the edges, with their labels' boxes. */
+function placedEdges(
+  graph: DagreGraph,
+  input: GraphInput,
+  labels: Map<string, string>
+): PlacedEdge[] {
   const cycles = new Set(input.cycles.map(([s, t]) => `${s}\n${t}`));
-  const edges: PlacedEdge[] = input.edges.map(edge => {
+  return input.edges.map(edge => {
     const placed = graph.edge(edge.source, edge.target);
     const label = labels.get(`${edge.source}\n${edge.target}`) ?? '';
     const points = (placed.points ?? []).map(
@@ -265,19 +307,6 @@ export function layoutGraph(
           : null
     };
   });
-  spreadEnds(nodes, edges, direction);
-  for (const edge of edges) {
-    edge.points = edge.points.map(([x, y]) => [round(x), round(y)]);
-  }
-  const size = graph.graph();
-  return {
-    direction,
-    density,
-    width: Math.ceil(size.width ?? 0),
-    height: Math.ceil(size.height ?? 0),
-    nodes,
-    edges
-  };
 }
 
 /**

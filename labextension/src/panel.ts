@@ -7,14 +7,14 @@
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { PathExt } from '@jupyterlab/coreutils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { analyzeFile, errorReply, splitTags } from './api';
-import { button, html, messageOf, setDisabled } from './dom';
+import { html, messageOf, setDisabled } from './dom';
 import { Exporter } from './exporting';
 import { GraphView } from './graph';
+import { EXPORT_TITLE, panelHeader, RUN_TITLE, STOP_TITLE } from './header';
 import type { PanelHost, PanelParts, StatusKind } from './host';
 import { exportBlocked, plural, runBlocked, summary } from './present';
 import { RunControl } from './running';
@@ -27,10 +27,6 @@ import {
 import type { Analysis } from './types';
 
 export type { PanelHost } from './host';
-
-const EXPORT_TITLE = 'Write the Prefect project into the output folder';
-const RUN_TITLE = 'Run the pipeline (nb2pipe run) with the parameters below';
-const STOP_TITLE = 'Stop the run and everything it started';
 
 export class PipelinePanel extends Widget implements PanelParts {
   private analysis: Analysis | null = null;
@@ -60,70 +56,21 @@ export class PipelinePanel extends Widget implements PanelParts {
     this.addClass('nb2pipe-panel');
     this.node.dataset.path = path;
 
-    const header = html('header', 'nb2pipe-header', undefined, this.node);
-    const titleRow = html('div', 'nb2pipe-title-row', undefined, header);
-    const name = html('h2', 'nb2pipe-title', PathExt.basename(path), titleRow);
-    name.title = path;
-    this.summaryLine = html('span', 'nb2pipe-summary', 'Analyzing…', titleRow);
-    const actions = html('div', 'nb2pipe-actions', undefined, header);
-    actions.setAttribute('role', 'toolbar');
-    actions.setAttribute('aria-label', 'Pipeline actions');
-    this.exportButton = button(
-      'jp-mod-accept nb2pipe-export',
-      'Export',
-      EXPORT_TITLE,
-      () => void this.exporter.export(false),
-      actions
-    );
-    this.runButton = button(
-      'nb2pipe-run',
-      '▶ Run',
-      RUN_TITLE,
-      () => void this.runs.start(this.analysis),
-      actions
-    );
-    this.stopButton = button(
-      'nb2pipe-stop',
-      '■ Stop',
-      STOP_TITLE,
-      () => void this.runs.stop(),
-      actions
-    );
-    const refresh = button(
-      'nb2pipe-refresh',
-      '⟳',
-      'Analyze the notebook again',
-      () => void this.refresh(),
-      actions
-    );
-    refresh.setAttribute('aria-label', 'Analyze again');
-    for (const b of [this.exportButton, this.runButton, this.stopButton]) {
-      b.addEventListener('click', () => {
-        if (b.dataset.reason) {
-          this.say(b.dataset.reason, 'info');
-        }
-      });
-    }
-    const folder = html('label', 'nb2pipe-output-label', undefined, header);
-    html('span', '', 'Export to', folder);
-    this.output = html(
-      'input',
-      'jp-mod-styled nb2pipe-output',
-      undefined,
-      folder
-    );
-    this.output.spellcheck = false;
-    this.output.addEventListener('input', () => (this.outputEdited = true));
-    button(
-      'nb2pipe-choose',
-      'Choose…',
-      'Pick the output folder',
-      () => void this.choose(),
-      folder
-    );
-    this.status = html('div', 'nb2pipe-status', '', header);
-    this.status.setAttribute('role', 'status');
-    this.status.setAttribute('aria-live', 'polite');
+    const header = panelHeader(path, this.node, {
+      export: () => void this.exporter.export(false),
+      run: () => void this.runs.start(this.analysis),
+      stop: () => void this.runs.stop(),
+      refresh: () => void this.refresh(),
+      choose: () => void this.choose(),
+      explain: reason => this.say(reason, 'info'),
+      outputEdited: () => (this.outputEdited = true)
+    });
+    this.summaryLine = header.summaryLine;
+    this.exportButton = header.exportButton;
+    this.runButton = header.runButton;
+    this.stopButton = header.stopButton;
+    this.output = header.output;
+    this.status = header.status;
 
     const body = html('div', 'nb2pipe-body', undefined, this.node);
     this.result = html('div', 'nb2pipe-result', undefined, body);

@@ -4,7 +4,7 @@
  * result and the notebook's run history.
  */
 
-import { applyColors, stepPalette } from './colors';
+import { applyColors, stepPalette, StepPalette } from './colors';
 import { actionable, button, html } from './dom';
 import {
   cellRanges,
@@ -22,10 +22,12 @@ import {
 import type {
   Analysis,
   CheckParameter,
+  CheckStep,
   Diagnostic,
   Onramp,
   RunStatus,
   RunSummary,
+  StepInfo,
   StepStatus
 } from './types';
 
@@ -136,51 +138,7 @@ export function parametersSection(
   );
   const list = html('div', 'nb2pipe-parameter-list', undefined, node);
   for (const parameter of parameters) {
-    const row = html('div', 'nb2pipe-parameter', undefined, list);
-    row.dataset.parameter = parameter.name;
-    const id = `nb2pipe-parameter-${parameter.name}-${Math.random().toString(36).slice(2, 8)}`;
-    const label = html('label', 'nb2pipe-parameter-name', undefined, row);
-    label.htmlFor = id;
-    html('span', 'nb2pipe-parameter-label', parameter.name, label);
-    html('span', 'nb2pipe-parameter-type', parameter.type, label);
-    const input = html(
-      'input',
-      'jp-mod-styled nb2pipe-parameter-input',
-      undefined,
-      row
-    );
-    input.id = id;
-    const text = form.typed[parameter.name] ?? defaultText(parameter);
-    const kind = inputKind(parameter);
-    if (kind === 'checkbox') {
-      input.type = 'checkbox';
-      input.checked = text === 'True';
-      input.addEventListener('change', () => {
-        form.typed[parameter.name] = input.checked ? 'True' : 'False';
-      });
-    } else {
-      input.type = 'text';
-      input.value = text;
-      input.spellcheck = false;
-      if (kind === 'number') {
-        input.inputMode = 'decimal';
-      }
-      input.addEventListener('input', () => {
-        form.typed[parameter.name] = input.value;
-        form.errors[parameter.name] = '';
-        row.classList.remove('nb2pipe-mod-invalid');
-        input.removeAttribute('aria-invalid');
-      });
-    }
-    input.title = `default: ${defaultText(parameter)}`;
-    const problem = form.errors[parameter.name];
-    if (problem) {
-      row.classList.add('nb2pipe-mod-invalid');
-      input.setAttribute('aria-invalid', 'true');
-      const message = html('div', 'nb2pipe-parameter-error', problem, row);
-      message.id = `${id}-error`;
-      input.setAttribute('aria-describedby', message.id);
-    }
+    parameterRow(parameter, form, list);
   }
   if (!parameters.length) {
     html(
@@ -191,6 +149,60 @@ export function parametersSection(
     );
   }
   return node;
+}
+
+/** A parameter's label and field (a checkbox for a bool), holding what was typed, and the
+ * server's message when it refused the value. */
+function parameterRow(
+  parameter: CheckParameter,
+  form: ParameterForm,
+  list: HTMLElement
+): void {
+  const row = html('div', 'nb2pipe-parameter', undefined, list);
+  row.dataset.parameter = parameter.name;
+  const id = `nb2pipe-parameter-${parameter.name}-${Math.random().toString(36).slice(2, 8)}`;
+  const label = html('label', 'nb2pipe-parameter-name', undefined, row);
+  label.htmlFor = id;
+  html('span', 'nb2pipe-parameter-label', parameter.name, label);
+  html('span', 'nb2pipe-parameter-type', parameter.type, label);
+  const input = html(
+    'input',
+    'jp-mod-styled nb2pipe-parameter-input',
+    undefined,
+    row
+  );
+  input.id = id;
+  const text = form.typed[parameter.name] ?? defaultText(parameter);
+  const kind = inputKind(parameter);
+  if (kind === 'checkbox') {
+    input.type = 'checkbox';
+    input.checked = text === 'True';
+    input.addEventListener('change', () => {
+      form.typed[parameter.name] = input.checked ? 'True' : 'False';
+    });
+  } else {
+    input.type = 'text';
+    input.value = text;
+    input.spellcheck = false;
+    if (kind === 'number') {
+      input.inputMode = 'decimal';
+    }
+    input.addEventListener('input', () => {
+      form.typed[parameter.name] = input.value;
+      form.errors[parameter.name] = '';
+      row.classList.remove('nb2pipe-mod-invalid');
+      input.removeAttribute('aria-invalid');
+    });
+  }
+  input.title = `default: ${defaultText(parameter)}`;
+  const problem = form.errors[parameter.name];
+  if (problem) {
+    row.classList.add('nb2pipe-mod-invalid');
+    input.setAttribute('aria-invalid', 'true');
+    const message = html('div', 'nb2pipe-parameter-error', problem, row);
+    message.id = `${id}-error`;
+    input.setAttribute('aria-describedby', message.id);
+  }
 }
 
 // --- steps ---------------------------------------------------------------------------
@@ -215,67 +227,84 @@ export function stepsSection(
   const palette = stepPalette(analysis.check.steps.map(s => s.name));
   for (const step of analysis.check.steps) {
     const info = analysis.steps.find(s => s.name === step.name);
-    const first = info?.first_cell ?? step.cells[0];
-    const item = html('li', 'nb2pipe-step', undefined, list);
-    item.dataset.step = step.name;
-    actionable(
-      item,
-      `Select cell ${first}, where step ${step.name} starts`,
-      () => act.select(first, null)
-    );
-    const swatch = html('span', 'nb2pipe-swatch', undefined, item);
-    applyColors(swatch, palette.colors(step.name));
-    html('span', 'nb2pipe-step-name', step.name, item);
-    html(
-      'span',
-      'nb2pipe-step-cells',
-      step.cells.length ? cellRanges(step.cells) : 'no cells',
-      item
-    );
-    const options = info ? optionsText(info.options) : '';
-    html('span', 'nb2pipe-step-options', options, item);
-    const status = statuses?.[step.name];
-    const state = html(
-      'span',
-      'nb2pipe-step-state',
-      status ? stateLabel(status.state, status.duration) : '',
-      item
-    );
-    if (status?.state === 'failed' && status.error) {
-      state.title = status.error;
-    }
-    const report = act.report;
-    if (status && report) {
-      state.classList.add('nb2pipe-step-report-link');
-      state.tabIndex = 0;
-      state.setAttribute('role', 'link');
-      state.title = `Open step ${step.name} in the run's report`;
-      const open = (event: Event): void => {
-        event.preventDefault();
-        event.stopPropagation(); // the row itself selects the step's cell
-        report(step.name);
-      };
-      state.addEventListener('click', open);
-      state.addEventListener('keydown', event => {
-        if (event.key === 'Enter') {
-          open(event);
-        }
-      });
-    }
-    const settings = button(
-      'nb2pipe-step-settings',
-      '⚙',
-      `Options of step ${step.name}: retries, timeout, cache, resources`,
-      () => act.options(step.name),
-      item
-    );
-    settings.setAttribute('aria-label', `Options of step ${step.name}`);
-    item.dataset.state = status?.state ?? '';
-    if (status?.state === 'failed' && status.error) {
-      state.title = status.error;
-    }
+    stepItem(step, info, statuses?.[step.name], palette, act, list);
   }
   return node;
+}
+
+/** A step's row: its colour, name, cells and options, its run state and its options button;
+ * the row selects the step's first cell. */
+function stepItem(
+  step: CheckStep,
+  info: StepInfo | undefined,
+  status: StepStatus | undefined,
+  palette: StepPalette,
+  act: StepActions,
+  list: HTMLElement
+): void {
+  const first = info?.first_cell ?? step.cells[0];
+  const item = html('li', 'nb2pipe-step', undefined, list);
+  item.dataset.step = step.name;
+  actionable(item, `Select cell ${first}, where step ${step.name} starts`, () =>
+    act.select(first, null)
+  );
+  const swatch = html('span', 'nb2pipe-swatch', undefined, item);
+  applyColors(swatch, palette.colors(step.name));
+  html('span', 'nb2pipe-step-name', step.name, item);
+  html(
+    'span',
+    'nb2pipe-step-cells',
+    step.cells.length ? cellRanges(step.cells) : 'no cells',
+    item
+  );
+  const options = info ? optionsText(info.options) : '';
+  html('span', 'nb2pipe-step-options', options, item);
+  stepState(step.name, status, act.report, item);
+  const settings = button(
+    'nb2pipe-step-settings',
+    '⚙',
+    `Options of step ${step.name}: retries, timeout, cache, resources`,
+    () => act.options(step.name),
+    item
+  );
+  settings.setAttribute('aria-label', `Options of step ${step.name}`);
+  item.dataset.state = status?.state ?? '';
+}
+
+/** A step's state in the latest run: a link to its section of the run's report when there is
+ * one; a failed step's error as its tooltip. */
+function stepState(
+  name: string,
+  status: StepStatus | undefined,
+  report: StepActions['report'],
+  item: HTMLElement
+): void {
+  const state = html(
+    'span',
+    'nb2pipe-step-state',
+    status ? stateLabel(status.state, status.duration) : '',
+    item
+  );
+  if (status && report) {
+    state.classList.add('nb2pipe-step-report-link');
+    state.tabIndex = 0;
+    state.setAttribute('role', 'link');
+    state.title = `Open step ${name} in the run's report`;
+    const open = (event: Event): void => {
+      event.preventDefault();
+      event.stopPropagation(); // the row itself selects the step's cell
+      report(name);
+    };
+    state.addEventListener('click', open);
+    state.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        open(event);
+      }
+    });
+  }
+  if (status?.state === 'failed' && status.error) {
+    state.title = status.error;
+  }
 }
 
 // --- diagnostics ---------------------------------------------------------------------

@@ -39,89 +39,113 @@ export const EDITOR_COMMANDS = {
 
 const COMMANDS = EDITOR_COMMANDS;
 
+/** What the step editor commands work with. */
+interface EditorParts {
+  commands: JupyterFrontEnd['commands'];
+  notebooks: INotebookTracker;
+  badges: WeakMap<NotebookPanel, StepBadges>;
+  grammar: () => Promise<Grammar>;
+}
+
+type EditOptions = (
+  panel: NotebookPanel,
+  stepBadges: StepBadges,
+  step: string
+) => Promise<void>;
+
 export function addStepEditorCommands(
   commands: JupyterFrontEnd['commands'],
   notebooks: INotebookTracker,
   badges: WeakMap<NotebookPanel, StepBadges>,
   grammar: () => Promise<Grammar>
-): {
-  editOptions: (
-    panel: NotebookPanel,
-    stepBadges: StepBadges,
-    step: string
-  ) => Promise<void>;
-} {
-  /** The current notebook and its selected cells, for the step editor commands. */
-  const selection = () => {
-    const panel = notebooks.currentWidget;
-    if (!panel) {
-      return null;
-    }
-    return { panel, cells: selectedCells(panel), badges: badges.get(panel) };
-  };
+): { editOptions: EditOptions } {
+  const parts: EditorParts = { commands, notebooks, badges, grammar };
+  const editOptions: EditOptions = (panel, stepBadges, step) =>
+    editStepOptions(parts, panel, stepBadges, step);
+  addAssignCommand(parts);
+  addOptionsCommand(parts, editOptions);
+  addToggleCommands(parts);
+  addAfterCommand(parts);
+  return { editOptions };
+}
 
-  /** Tags cells as a step; says so when untagged cells below now join it too. */
-  const assign = async (
-    panel: NotebookPanel,
-    cells: Cell[],
-    name: string
-  ): Promise<void> => {
-    const tags = await grammar();
-    const stepBadges = badges.get(panel);
-    const before = stepBadges?.analysis ?? null;
-    const previous = cells.map(cell => [cell, cellTags(cell)] as const);
-    const chosen: number[] = [];
-    for (const cell of cells) {
-      if (cell.model.type === 'code') {
-        setCellTags(cell, withStep(tags, cellTags(cell), name));
-        chosen.push(panel.content.widgets.indexOf(cell) + 1);
-      }
+/** The current notebook and its selected cells, for the step editor commands. */
+function selection({ notebooks, badges }: EditorParts): {
+  panel: NotebookPanel;
+  cells: Cell[];
+  badges: StepBadges | undefined;
+} | null {
+  const panel = notebooks.currentWidget;
+  if (!panel) {
+    return null;
+  }
+  return { panel, cells: selectedCells(panel), badges: badges.get(panel) };
+}
+
+/** Tags cells as a step; says so when untagged cells below now join it too. */
+async function assign(
+  { commands, badges, grammar }: EditorParts,
+  panel: NotebookPanel,
+  cells: Cell[],
+  name: string
+): Promise<void> {
+  const tags = await grammar();
+  const stepBadges = badges.get(panel);
+  const before = stepBadges?.analysis ?? null;
+  const previous = cells.map(cell => [cell, cellTags(cell)] as const);
+  const chosen: number[] = [];
+  for (const cell of cells) {
+    if (cell.model.type === 'code') {
+      setCellTags(cell, withStep(tags, cellTags(cell), name));
+      chosen.push(panel.content.widgets.indexOf(cell) + 1);
     }
-    const after = stepBadges ? await stepBadges.refresh() : null;
-    const joined = before && after ? joinedCells(before, after, chosen) : null;
-    if (!joined) {
-      return;
-    }
-    const first = joined.cells[0];
-    const one = joined.cells.length === 1;
-    Notification.warning(
-      `${cellRanges(joined.cells)} below ${one ? 'has' : 'have'} no step tag, so ` +
-        `${one ? 'it now belongs' : 'they now belong'} to step ${joined.step} too.`,
-      {
-        autoClose: false,
-        actions: [
-          {
-            label: `New step at cell ${first}…`,
-            callback: () => {
-              panel.content.activeCellIndex = first - 1;
-              panel.content.deselectAll();
-              void commands.execute(COMMANDS.assignStep);
-            }
-          },
-          {
-            label: 'Undo',
-            callback: () => {
-              for (const [cell, old] of previous) {
-                setCellTags(cell, old);
-              }
-              stepBadges?.schedule(0);
-            }
+  }
+  const after = stepBadges ? await stepBadges.refresh() : null;
+  const joined = before && after ? joinedCells(before, after, chosen) : null;
+  if (!joined) {
+    return;
+  }
+  const first = joined.cells[0];
+  const one = joined.cells.length === 1;
+  Notification.warning(
+    `${cellRanges(joined.cells)} below ${one ? 'has' : 'have'} no step tag, so ` +
+      `${one ? 'it now belongs' : 'they now belong'} to step ${joined.step} too.`,
+    {
+      autoClose: false,
+      actions: [
+        {
+          label: `New step at cell ${first}…`,
+          callback: () => {
+            panel.content.activeCellIndex = first - 1;
+            panel.content.deselectAll();
+            void commands.execute(COMMANDS.assignStep);
           }
-        ]
-      }
-    );
-  };
+        },
+        {
+          label: 'Undo',
+          callback: () => {
+            for (const [cell, old] of previous) {
+              setCellTags(cell, old);
+            }
+            stepBadges?.schedule(0);
+          }
+        }
+      ]
+    }
+  );
+}
 
-  commands.addCommand(COMMANDS.assignStep, {
+function addAssignCommand(parts: EditorParts): void {
+  parts.commands.addCommand(COMMANDS.assignStep, {
     label: 'Assign Cells to Step…',
     caption: 'Tag the selected cells step:NAME (a new or an existing step)',
-    isEnabled: () => notebooks.currentWidget !== null,
+    isEnabled: () => parts.notebooks.currentWidget !== null,
     execute: async () => {
-      const current = selection();
+      const current = selection(parts);
       if (!current) {
         return;
       }
-      const tags = await grammar();
+      const tags = await parts.grammar();
       const names = current.badges?.stepNames ?? [];
       const active = current.panel.content.activeCellIndex;
       const result = await InputDialog.getItem({
@@ -141,57 +165,60 @@ export function addStepEditorCommands(
         void showErrorMessage('Assign to step', problem);
         return;
       }
-      await assign(current.panel, current.cells, name);
+      await assign(parts, current.panel, current.cells, name);
     }
   });
+}
 
-  /** The options dialog of a step; writes the option tags on its first code cell. */
-  const editOptions = async (
-    panel: NotebookPanel,
-    stepBadges: StepBadges,
-    step: string
-  ): Promise<void> => {
-    const tags = await grammar();
-    const analysis = stepBadges.analysis ?? (await stepBadges.refresh());
-    const info = analysis?.steps.find(s => s.name === step);
-    const checked = analysis?.check.steps.find(s => s.name === step);
-    if (!analysis || !info || !checked || !checked.cells.length) {
-      void showErrorMessage(
-        'Step options',
-        `There is no step ${step} with code cells.`
-      );
-      return;
-    }
-    const cells = checked.cells
-      .map(number => panel.content.widgets[number - 1])
-      .filter((cell): cell is Cell => cell !== undefined);
-    const specs = optionSpecs(tags, info.options);
-    const current: Record<string, string> = {};
-    for (const spec of specs) {
-      for (const cell of cells) {
-        current[spec.kind] ||= tagValue(tags, cellTags(cell), spec.kind);
-      }
-    }
-    const chosen = await askStepOptions(step, specs, current, async written =>
-      written.length ? (await checkTags(written)).problems : {}
+/** The options dialog of a step; writes the option tags on its first code cell. */
+async function editStepOptions(
+  { grammar }: EditorParts,
+  panel: NotebookPanel,
+  stepBadges: StepBadges,
+  step: string
+): Promise<void> {
+  const tags = await grammar();
+  const analysis = stepBadges.analysis ?? (await stepBadges.refresh());
+  const info = analysis?.steps.find(s => s.name === step);
+  const checked = analysis?.check.steps.find(s => s.name === step);
+  if (!analysis || !info || !checked || !checked.cells.length) {
+    void showErrorMessage(
+      'Step options',
+      `There is no step ${step} with code cells.`
     );
-    if (chosen === null) {
-      return;
+    return;
+  }
+  const cells = checked.cells
+    .map(number => panel.content.widgets[number - 1])
+    .filter((cell): cell is Cell => cell !== undefined);
+  const specs = optionSpecs(tags, info.options);
+  const current: Record<string, string> = {};
+  for (const spec of specs) {
+    for (const cell of cells) {
+      current[spec.kind] ||= tagValue(tags, cellTags(cell), spec.kind);
     }
-    cells.forEach((cell, i) => {
-      const kept = withoutOptions(tags, cellTags(cell), specs);
-      setCellTags(cell, i === 0 ? [...kept, ...chosen] : kept);
-    });
-    stepBadges.schedule(0);
-  };
+  }
+  const chosen = await askStepOptions(step, specs, current, async written =>
+    written.length ? (await checkTags(written)).problems : {}
+  );
+  if (chosen === null) {
+    return;
+  }
+  cells.forEach((cell, i) => {
+    const kept = withoutOptions(tags, cellTags(cell), specs);
+    setCellTags(cell, i === 0 ? [...kept, ...chosen] : kept);
+  });
+  stepBadges.schedule(0);
+}
 
-  commands.addCommand(COMMANDS.stepOptions, {
+function addOptionsCommand(parts: EditorParts, editOptions: EditOptions): void {
+  parts.commands.addCommand(COMMANDS.stepOptions, {
     label: 'Step Options…',
     caption:
       "Retries, timeout, cache and resources of the selected cell's step",
-    isEnabled: () => notebooks.currentWidget !== null,
+    isEnabled: () => parts.notebooks.currentWidget !== null,
     execute: async () => {
-      const current = selection();
+      const current = selection(parts);
       if (!current?.badges) {
         return;
       }
@@ -211,7 +238,12 @@ export function addStepEditorCommands(
       await editOptions(current.panel, current.badges, step);
     }
   });
+}
 
+/** Mark as Parameters and Skip in Pipeline: each toggles one tag on the selected cells. */
+function addToggleCommands(parts: EditorParts): void {
+  const { commands, notebooks, grammar } = parts;
+  // a menu asks isToggled synchronously: the grammar as soon as it has loaded
   let loadedGrammar: Grammar | null = null;
   void grammar()
     .then(loaded => (loadedGrammar = loaded))
@@ -236,7 +268,7 @@ export function addStepEditorCommands(
         );
       },
       execute: async () => {
-        const current = selection();
+        const current = selection(parts);
         if (!current) {
           return;
         }
@@ -250,14 +282,17 @@ export function addStepEditorCommands(
   };
   toggleCommand(COMMANDS.toggleParameters, 'Mark as Parameters', 'parameters');
   toggleCommand(COMMANDS.toggleSkip, 'Skip in Pipeline', 'skip');
+}
 
-  commands.addCommand(COMMANDS.addAfter, {
+function addAfterCommand(parts: EditorParts): void {
+  const { notebooks, grammar } = parts;
+  parts.commands.addCommand(COMMANDS.addAfter, {
     label: 'Run Step After…',
     caption:
       'Add an after:NAME tag: this step runs after NAME even without a data dependency',
     isEnabled: () => notebooks.activeCell !== null,
     execute: async () => {
-      const current = selection();
+      const current = selection(parts);
       const cell = notebooks.activeCell;
       if (!current || !cell) {
         return;
@@ -282,6 +317,4 @@ export function addStepEditorCommands(
       }
     }
   });
-
-  return { editOptions };
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from nb2pipe.execute.engine import RunResult
@@ -80,3 +81,37 @@ def document(result: RunResult, project: str) -> dict[str, Any]:
         "metrics": result.metrics,
         "report": result.report,
     }
+
+
+def print_result(result: RunResult, project: str, jsonl: JsonProgress | None, as_json: bool,
+                 flow_run_url: str | None) -> None:
+    """The end of `nb2pipe run`: the last events (--progress jsonl), one JSON document
+    (--json), or lines for people: the summary, the report, the metrics, the error."""
+    if jsonl:
+        if result.report:
+            jsonl.report(result.report)
+        jsonl.finished(result)
+    elif as_json:
+        print(json.dumps({**document(result, project), "flow_run_url": flow_run_url},
+                         indent=2))
+    else:
+        print(summary(result))
+        if result.report:
+            print(f"report: {result.report}")
+        kept = sorted({Path(r.notebook).parent for r in result.steps.values() if r.notebook})
+        for folder in kept:
+            print(f"executed step notebooks: {folder}")
+        for step, found in result.metrics.items():
+            for name, value in found.items():
+                print(f"  {step}.{name} = {value!r}")
+        if result.error:
+            print(f"nb2pipe: {result.error}", file=sys.stderr)
+
+
+def print_interrupted(result: RunResult, jsonl: JsonProgress | None, as_json: bool) -> None:
+    """The end of a run stopped by Ctrl-C: what ran until then, and that it was stopped."""
+    if jsonl:
+        jsonl.finished(result)
+    elif not as_json:
+        print(summary(result))
+    print("nb2pipe: interrupted; the run's processes were stopped", file=sys.stderr)

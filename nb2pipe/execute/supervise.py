@@ -73,30 +73,9 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
         tracker.apply(event)
 
     channel.follow(follow)
-    spec = channel.folder / "run.json"
     outcome = channel.folder / "result.json"
-    spec.write_text(json.dumps({"project": str(project), "options": asdict(options)}),
-                    encoding="utf-8")
     mark = uuid.uuid4().hex
-    env = {**os.environ, "NB2PIPE_PROGRESS": str(channel.path), MARK: mark}
-    if verbose:
-        env["NB2PIPE_VERBOSE"] = "1"
-    else:  # Prefect's own lines in the terminal (failed tasks' tracebacks): with --verbose
-        env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
-    # The lifeline: the key of the step events, then open until this process ends (child.py).
-    lifeline_end, lifeline = os.pipe()
-    os.write(lifeline, f"{channel.key}\n".encode())
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "nb2pipe.execute.child", str(spec), str(outcome),
-             str(lifeline_end)], env=env, stdout=stdout, start_new_session=True,
-            pass_fds=(lifeline_end, channel.lock))
-    except BaseException:
-        os.close(lifeline)
-        channel.remove()
-        raise
-    finally:
-        os.close(lifeline_end)
+    child, lifeline = _start(project, options, channel, outcome, mark, verbose, stdout)
     interrupted = False
     started = time.perf_counter()
     # Stopped from outside (the JupyterLab server ending a run, a closed terminal): like Ctrl-C.
@@ -131,6 +110,45 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
         os.close(lifeline)  # the watchdog was stopped with the rest: it does nothing
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    result = _result(tracker, finished, code, interrupted, started, options)
+    if interrupted:
+        raise Interrupted(result)
+    return result
+
+
+def _start(project: Path, options: RunOptions, channel: Channel, outcome: Path, mark: str,
+           verbose: bool, stdout: IO[str] | None) -> tuple[subprocess.Popen[bytes], int]:
+    """The child process that runs the flow, in a process group of its own; with the write end
+    of its lifeline, which the caller closes once the run is over."""
+    spec = channel.folder / "run.json"
+    spec.write_text(json.dumps({"project": str(project), "options": asdict(options)}),
+                    encoding="utf-8")
+    env = {**os.environ, "NB2PIPE_PROGRESS": str(channel.path), MARK: mark}
+    if verbose:
+        env["NB2PIPE_VERBOSE"] = "1"
+    else:  # Prefect's own lines in the terminal (failed tasks' tracebacks): with --verbose
+        env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
+    # The lifeline: the key of the step events, then open until this process ends (child.py).
+    lifeline_end, lifeline = os.pipe()
+    os.write(lifeline, f"{channel.key}\n".encode())
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "nb2pipe.execute.child", str(spec), str(outcome),
+             str(lifeline_end)], env=env, stdout=stdout, start_new_session=True,
+            pass_fds=(lifeline_end, channel.lock))
+    except BaseException:
+        os.close(lifeline)
+        channel.remove()
+        raise
+    finally:
+        os.close(lifeline_end)
+    return child, lifeline
+
+
+def _result(tracker: Tracker, finished: dict[str, Any] | None, code: int | None,
+            interrupted: bool, started: float, options: RunOptions) -> RunResult:
+    """How the run went: from what the child wrote when it finished, else from its steps'
+    events and how its process ended."""
     failed = tracker.failed
     ok = finished is not None and bool(finished["ok"]) and not failed and not interrupted
     error = None
@@ -138,13 +156,10 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
         error = (failed[0].error if failed else (finished or {}).get("error")) or (
             "interrupted" if interrupted else f"the run ended unexpectedly ({_how(code)})")
     elapsed = time.perf_counter() - started  # when the run could not say how long it took
-    result = RunResult(ok=ok, steps=tracker.reports, outputs={},
-                       seconds=float((finished or {}).get("seconds", elapsed)),
-                       startup=float((finished or {}).get("startup", 0.0)), error=error,
-                       warnings=tracker.warnings, report=written_report(options))
-    if interrupted:
-        raise Interrupted(result)
-    return result
+    return RunResult(ok=ok, steps=tracker.reports, outputs={},
+                     seconds=float((finished or {}).get("seconds", elapsed)),
+                     startup=float((finished or {}).get("startup", 0.0)), error=error,
+                     warnings=tracker.warnings, report=written_report(options))
 
 
 def _interrupt(signum: int, frame: object) -> None:

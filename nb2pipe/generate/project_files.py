@@ -3,8 +3,11 @@ pyproject.toml (pytest and ruff settings)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+from importlib import resources
+from string import Template
 from typing import Any
 
 from nb2pipe import __version__
@@ -24,6 +27,7 @@ from nb2pipe.graph_text import mermaid
 
 DEFAULT_POOL = "nb2pipe-process"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # where `prefect server start` listens
+README_TEMPLATE = "project_readme.md"  # beside this module: README.md's prose, $-placeholders
 
 
 @dataclass(frozen=True)
@@ -166,23 +170,47 @@ def render_pyproject(plan: Plan) -> str:
 
 
 def render_readme(plan: Plan, options: Options) -> str:
+    """README.md from the prose in project_readme.md; every value from the notebook goes in
+    escaped for where it lands (a table cell, inline code, a shell word, a fenced block)."""
     names = flow_names(plan)
-    name = deployment_name(plan)
-    lines = [
-        f"# {plan.slug} pipeline",
-        "",
-        f"Converted by nb2pipe {__version__} from {md_code(options.notebook)}: one Prefect task "
-        "per step,",
-        "dependencies inferred from the code. Edit the notebook, then convert again; a file you",
-        "edit here is kept (nb2pipe refuses to overwrite it unless `--force`).",
-        "",
-        "## Steps",
-        "",
-        *md_fence("mermaid", mermaid(plan.graph).splitlines()),
-        "",
-        "| step | cells | reads | returns |",
-        "|---|---|---|---|",
-    ]
+    example = plan.parameters[0] if plan.parameters else None
+    override = f"{example.name}={literal(example.default)}" if example else ""
+    call = f"from flow import {names.flow}; {names.flow}({override})"
+    run = ["prefect", "deployment", "run",
+           shell_word(f"{plan.slug}/{deployment_name(plan)}"), "--watch"]
+    if example:
+        run += ["-p", shell_word(f"{example.name}={json_value(example.default)}")]
+    return _readme_template().substitute(
+        slug=plan.slug,
+        version=__version__,
+        notebook=md_code(options.notebook),
+        graph=_lines(md_fence("mermaid", mermaid(plan.graph).splitlines())),
+        steps=_lines(_steps_table(plan)),
+        parameters=_lines(_parameters_table(plan)),
+        run=_lines(md_fence("bash", [
+            "pip install -r requirements.txt",
+            "python flow.py                       # runs every step with the default parameters",
+            f"python -c {shell_word(call)}",
+        ])),
+        api_url=LOCAL_API_URL,
+        pool=DEFAULT_POOL,
+        deployment_run=_lines(md_fence("bash", [" ".join(run)])),
+    )
+
+
+@functools.cache
+def _readme_template() -> Template:
+    # read as package data, so that it is found in an installed wheel too
+    text = resources.files("nb2pipe.generate").joinpath(README_TEMPLATE).read_text(encoding="utf-8")
+    return Template(text)
+
+
+def _lines(lines: list[str]) -> str:
+    return "\n".join(lines)
+
+
+def _steps_table(plan: Plan) -> list[str]:
+    lines = ["| step | cells | reads | returns |", "|---|---|---|---|"]
     for step in plan.steps:
         reads = ", ".join(f"{md_code(v, in_table=True)} ({p})" for v, p in step.inputs)
         used = ", ".join(md_code(p, in_table=True) for p in step.parameters)
@@ -190,101 +218,18 @@ def render_readme(plan: Plan, options: Options) -> str:
         returns = ", ".join(md_code(r, in_table=True) for r in step.returns)
         cells = ", ".join(str(c) for c in step.cells)
         lines.append(f"| {step.name} | {cells} | {reads or '-'} | {returns or '-'} |")
-    lines.extend(["", "## Parameters", ""])
-    if plan.parameters:
-        lines.extend(["| name | type | default | description |", "|---|---|---|---|"])
-        for p in plan.parameters:
-            row = [md_code(p.name, in_table=True), md_code(p.type, in_table=True),
-                   md_code(literal(p.default), in_table=True), md_text(p.help or "")]
-            lines.append("| " + " | ".join(row) + " |")
-    else:
-        lines.append("The notebook has no `parameters` cell.")
-    example = plan.parameters[0] if plan.parameters else None
-    override = f"{example.name}={literal(example.default)}" if example else ""
-    call = f"from flow import {names.flow}; {names.flow}({override})"
-    pool = DEFAULT_POOL
-    run = ["prefect", "deployment", "run", shell_word(f"{plan.slug}/{name}"), "--watch"]
-    if example:
-        run += ["-p", shell_word(f"{example.name}={json_value(example.default)}")]
-    lines.extend([
-        "",
-        "## Run",
-        "",
-        *md_fence("bash", [
-            "pip install -r requirements.txt",
-            "python flow.py                       # runs every step with the default parameters",
-            f"python -c {shell_word(call)}",
-        ]),
-        "",
-        "Steps run in the notebook's folder, so its relative paths work. Independent steps run",
-        "concurrently.",
-        "",
-        "## Results and caching",
-        "",
-        "Each step's values are kept in the result storage, and a step runs again only when its",
-        "code, the parameters it reads or the content of its inputs changed (Prefect reports",
-        "it `Cached`); a failed flow run, retried, runs the failed step and the steps after it.",
-        "The storage is the folder `~/.cache/nb2pipe/results` unless `NB2PIPE_RESULT_STORAGE`",
-        "names another folder or a saved Prefect filesystem block as `TYPE/NAME`",
-        "(`s3-bucket/pipeline-results`), in the environment of the run or of a deployment:",
-        "",
-        "```yaml",
-        "    work_pool:",
-        "      job_variables:",
-        "        env:",
-        "          NB2PIPE_RESULT_STORAGE: s3-bucket/pipeline-results",
-        "          NB2PIPE_STORAGE_KEY_BLOCK: pipeline-storage-key",
-        "```",
-        "",
-        "What is read back from the storage is trusted only when signed with the storage key,",
-        "which is kept out of it: `NB2PIPE_STORAGE_KEY` (the secret itself), else the Prefect",
-        "Secret block that `NB2PIPE_STORAGE_KEY_BLOCK` names, else `~/.config/nb2pipe/storage.key`",
-        "(made on first use). Machines sharing a storage need the same key.",
-        "",
-        "`NB2PIPE_CACHE=off` runs every step. `nb2pipe_runtime/` holds what the flow needs at run",
-        "time (the cache policy, the storage, errors named by notebook cell and line).",
-        "",
-        "## Report",
-        "",
-        "Every run writes one HTML report, as the notebook would have shown the run: each",
-        "step's cells with what they displayed (figures, tables, the value of a cell's last",
-        "expression, printed text), a header with the parameters, the step graph, each step's",
-        "state and duration and the metrics, and the failing cell marked. It is",
-        "`reports/RUN/report.html` in the result storage (its figures are beside it, in",
-        "`figures/`), and the flow run links it in Prefect's UI (artifacts: the report and",
-        "each figure). `NB2PIPE_REPORT=off` captures nothing and writes no report;",
-        "`NB2PIPE_REPORT=PATH` writes the report there instead.",
-        "",
-        "## Test",
-        "",
-        *md_fence("bash", ["pytest"]),
-        "",
-        "## Deploy",
-        "",
-        "A Prefect server, in a terminal of its own (or use your own server: set",
-        "`PREFECT_API_URL` to its API address instead):",
-        "",
-        *md_fence("bash", ["prefect server start"]),
-        "",
-        "Then, in this folder: point Prefect at the server, create the work pool and deploy",
-        "(the worker will run the flow from this folder):",
-        "",
-        *md_fence("bash", [
-            f"prefect config set PREFECT_API_URL={LOCAL_API_URL}",
-            f"prefect work-pool create --type process {pool} --overwrite",
-            "prefect --no-prompt deploy --all",
-        ]),
-        "",
-        "A worker, in a terminal of its own:",
-        "",
-        *md_fence("bash", [f"prefect worker start --pool {pool}"]),
-        "",
-        "Run the deployment and wait for its result:",
-        "",
-        *md_fence("bash", [" ".join(run)]),
-        "",
-    ])
-    return "\n".join(lines)
+    return lines
+
+
+def _parameters_table(plan: Plan) -> list[str]:
+    if not plan.parameters:
+        return ["The notebook has no `parameters` cell."]
+    lines = ["| name | type | default | description |", "|---|---|---|---|"]
+    for p in plan.parameters:
+        row = [md_code(p.name, in_table=True), md_code(p.type, in_table=True),
+               md_code(literal(p.default), in_table=True), md_text(p.help or "")]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def json_value(value: object) -> str:
