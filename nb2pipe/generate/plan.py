@@ -350,9 +350,12 @@ class _Planner:
         # A step that changes a value another step also reads gets a copy. Every value it
         # changes is copied in the same `copied` call: they may share objects (`frames` holds
         # `train`), and one memo keeps the copies sharing them the same way.
+        # Only what must be: a value another step reads meanwhile, and the values that may
+        # share objects with it (from the same producer). A value no other step reads is
+        # changed as it is: it may not even be copyable (an estimator holding a lock).
         mutated = [(v, producer) for v, producer in node.inputs if v in set(node.mutates)]
-        shared = any(concurrent[(node.name, v)] for v, _ in mutated)
-        copied = tuple(sorted(v for v, _ in mutated)) if shared else ()
+        sharing = {producer for v, producer in mutated if concurrent[(node.name, v)]}
+        copied = tuple(sorted(v for v, producer in mutated if producer in sharing))
         module_code = tuple(sorted({_key(e) for e in node.code
                                     if (e.span, e.names) in self.hoisted}))
         plan = StepPlan(

@@ -14,6 +14,7 @@ import ast
 import re
 from dataclasses import dataclass
 
+from nb2pipe.analysis.parse import segment
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
 from nb2pipe.model import Bind, Cell, CodeEntity, Delete, Read, Span, StepGraph, StepNode
 
@@ -307,11 +308,27 @@ def shown_last_value(code: str, removed: set[tuple[int, int]], cell: int) -> str
     last = lines[end_line - 1].encode()
     if last[end_col:].lstrip().startswith(b";"):
         return code
-    lines[end_line - 1] = (last[:end_col] + b")" + last[end_col:]).decode()
+    opening, closing = _call_brackets(value, segment(code, value))
+    lines[end_line - 1] = (last[:end_col] + closing.encode() + last[end_col:]).decode()
     first = lines[value.lineno - 1].encode()
-    lines[value.lineno - 1] = (first[:value.col_offset] + f"{DISPLAYHOOK}(".encode()
+    lines[value.lineno - 1] = (first[:value.col_offset] + f"{DISPLAYHOOK}{opening}".encode()
                                + first[value.col_offset:]).decode()
     return "\n".join(lines)
+
+
+def _call_brackets(value: ast.expr, text: str) -> tuple[str, str]:
+    """The brackets that make `text` the one argument of a call: `(` `)` for most expressions;
+    `((` `))` when the call's brackets alone would read it as several arguments (`a, b`)."""
+    expected = ast.dump(value, include_attributes=False)
+    for opening, closing in (("(", ")"), ("((", "))")):
+        try:
+            call = ast.parse(f"{DISPLAYHOOK}{opening}{text}{closing}", mode="eval").body
+        except SyntaxError:
+            continue
+        if (isinstance(call, ast.Call) and len(call.args) == 1 and not call.keywords
+                and ast.dump(call.args[0], include_attributes=False) == expected):
+            return opening, closing
+    return "((", "))"
 
 
 def span_lines(cells: dict[int, Cell], span: Span) -> list[Line]:

@@ -76,8 +76,7 @@ class _Walk:
             digest.update(f"dtype:{value.descr if value.fields else value.str};".encode())
             return
         if isinstance(value, type | type(len) | type(optional) | type(os)):
-            name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
-            digest.update(f"code:{getattr(value, '__module__', '')}.{name};".encode())
+            digest.update(f"code:{code_name(value)};".encode())
             return
         if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series) or (
                 numpy is not None and isinstance(value, numpy.ndarray)
@@ -114,12 +113,27 @@ class _Walk:
             # took seconds per figure before giving up) that holds ids of this process.
             raise ValueError(f"a {kind.__module__.partition('.')[0]} {kind.__qualname__}: "
                              "drawings are not compared")
-        self.digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
+        self.digest.update(f"{code_name(kind)}:".encode())
         state = object_state(value)
         if state is None:  # the type compares itself: its pickle is its identity
             self.digest.update(pickle.dumps(value, protocol=4))
             return []
         return [state]
+
+
+# The notebook's own code: its kernel's `__main__`, or the project's steps.py.
+NOTEBOOK_MODULES = frozenset(("__main__", "steps"))
+
+
+def code_name(value: Any) -> str:
+    """A class's or function's name as the notebook would give it: `pandas.DataFrame`, and
+    for the notebook's own code just its name (a kernel defines it in `__main__`, steps.py
+    inside a step's function: `clean.<locals>.Scaler`)."""
+    name = str(getattr(value, "__qualname__", getattr(value, "__name__", "")))
+    module = getattr(value, "__module__", "") or ""
+    if module in NOTEBOOK_MODULES:
+        return name.rpartition("<locals>.")[2]
+    return f"{module}.{name}"
 
 
 def _numeric(value: Any) -> bool:

@@ -1,0 +1,91 @@
+"""Green check => the steps compute what the notebook computes: reproductions of notebooks that
+checked clean and then failed or computed other values, each with the class of code it stands
+for. Each notebook runs twice here (tests/semantics/harness.py): its cells in one namespace, as
+a kernel runs them, and its generated steps with values handed over through the store, as
+between processes; every value the notebook leaves behind is compared.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from semantics.harness import Outcome, compare, notebook
+
+from nb2pipe.generate.flow_py import render_flow
+from nb2pipe.generate.plan import make_plan
+from nb2pipe.generate.step_code import shown_last_value
+from nb2pipe.pipeline import notebook_graph
+
+
+def steps(*sources: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Each source a cell, each cell a step of its own."""
+    return [(source, (f"step:s{i}",)) for i, source in enumerate(sources, start=1)]
+
+
+def assert_same_values(*sources: str) -> Outcome:
+    outcome = compare(steps(*sources))
+    assert outcome.kind == "ok", outcome
+    return outcome
+
+
+# -- 1. a cell's last value is shown as one value, whatever the expression ---------------------
+
+LAST_VALUES = [
+    "a, b", "Q1, Q3", "sum(d), max(d)", "x.real, x.imag", "(a), b", "a,", "*d, a",
+    "a, \\\n    b", "(a,\n b)", "a, b  # both", "a if a else b", "lambda: a", "(y := a)",
+    "(v for v in d)", "[v for v in d], {a: b}", "-a, not b", "a; b", "x = 1; a, b",
+]
+
+
+@pytest.mark.parametrize("last", LAST_VALUES)
+def test_the_last_value_of_a_cell_is_shown_as_one_argument(last: str) -> None:
+    code = f"a = 1\nb = 2\n{last}"
+    shown = shown_last_value(code, set(), 1)
+    tree = ast.parse(shown)
+    [call] = [n for n in ast.walk(tree.body[-1]) if isinstance(n, ast.Call)
+              and getattr(n.func, "id", "") == "displayhook"]
+    original = ast.parse(code).body[-1]
+    assert isinstance(original, ast.Expr) and len(call.args) == 1 and not call.keywords
+    assert ast.dump(call.args[0]) == ast.dump(ast.parse(ast.unparse(original.value),
+                                                        mode="eval").body)
+    assert shown.count("\n") == code.count("\n")  # the same lines: errors name the cell's line
+
+
+def test_a_bare_tuple_as_a_cells_last_line_runs() -> None:
+    assert_same_values("a = 1\nb = 2\na, b", "d = [1, 2, 3]\nsum(d), max(d)",
+                       "import numpy as np\nx = np.arange(4)\nx.min(), x.max()")
+
+
+# -- 2. copy only what must be copied; say which value cannot be ------------------------------
+
+# Pickled, so it crosses processes, but not copied (as an estimator holding a native handle).
+UNCOPYABLE = ("class Encoder:\n"
+              "    def __deepcopy__(self, memo):\n"
+              "        raise TypeError('an Encoder cannot be copied')\n"
+              "    def fit_transform(self, values):\n"
+              "        return [v.upper() for v in values]")
+
+
+def test_a_value_no_other_step_reads_is_not_copied() -> None:
+    sources = ["towns = {'town': ['a', 'b', 'a']}", "n = len(towns)",
+               f"{UNCOPYABLE}\nle = Encoder()", "towns['town'] = le.fit_transform(towns['town'])"]
+    flow = render_flow(make_plan(notebook_graph(notebook(steps(*sources)))))
+    assert "copied((s1[\"towns\"],), step=\"s4\", names=[\"towns\"])" in flow
+    assert_same_values(*sources)
+
+
+def test_a_value_that_cannot_be_copied_is_named_with_its_type_step_and_what_to_do() -> None:
+    from nb2pipe.runtime.errors import StepError
+    from nb2pipe.runtime.handoff import copied
+
+    namespace: dict[str, object] = {}
+    exec(UNCOPYABLE, namespace)  # noqa: S102
+    encoder = namespace["Encoder"]()  # type: ignore[operator]
+    with pytest.raises(StepError) as raised:
+        copied(([1], encoder), step="s4", names=["towns", "le"])
+    message = str(raised.value)
+    assert "step 's4'" in message and "'le' (builtins.Encoder)" in message
+    assert "cannot be copied (TypeError: an Encoder cannot be copied)" in message
+    assert "Make or load it again in this step" in message
+    assert raised.value.step == "s4" and raised.value.deterministic
