@@ -11,6 +11,7 @@ import ast
 
 import pytest
 from semantics.harness import Outcome, compare, notebook
+from support import graph_of
 
 from nb2pipe.generate.flow_py import render_flow
 from nb2pipe.generate.plan import make_plan
@@ -89,3 +90,22 @@ def test_a_value_that_cannot_be_copied_is_named_with_its_type_step_and_what_to_d
     assert "cannot be copied (TypeError: an Encoder cannot be copied)" in message
     assert "Make or load it again in this step" in message
     assert raised.value.step == "s4" and raised.value.deterministic
+
+
+# -- 3. a handler that catches NameError guards a missing name ---------------------------------
+
+@pytest.mark.parametrize("handler", ["except Exception:", "except:", "except BaseException:",
+                                     "except (ValueError, Exception):", "except NameError:",
+                                     "except builtins.NameError:", "except (KeyError, NameError):"])
+def test_a_handler_catching_name_error_guards_a_missing_name(handler: str) -> None:
+    guarded = f"import builtins\ntry:\n    y = x\n{handler}\n    y = None"
+    # never bound; bound by an earlier step and deleted by another; bound only later
+    assert_same_values("x = 1\ndel x", guarded)
+    assert_same_values("x = 1", "del x", guarded, "z = y")
+    assert_same_values(guarded, "x = 2")
+
+
+def test_a_handler_that_does_not_catch_name_error_leaves_it_an_error() -> None:
+    graph = graph_of(("x = 1\ndel x", "step:a"),
+                     ("try:\n    y = x\nexcept KeyError:\n    y = None", "step:b"))
+    assert [d.code for d in graph.diagnostics] == ["NB201"]

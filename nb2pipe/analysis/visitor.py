@@ -550,11 +550,19 @@ def _type_param_scope(node: ast.AST, scope: Scope) -> Scope:
     return inner
 
 
+# NameError and the classes above it: a handler naming one catches a missing name.
+_CATCHES_NAME_ERROR = frozenset(("NameError", "UnboundLocalError", "Exception", "BaseException"))
+
+
 def _catches_name_error(handler: ast.expr | None) -> bool:
-    """`except NameError` (alone or in a tuple): a name missing in the `try` body is handled."""
+    """`except NameError`, `except Exception`, `except BaseException`, a bare `except:` (alone
+    or in a tuple, `builtins.` or not): a name missing in the `try` body is handled."""
+    if handler is None:
+        return True
     if isinstance(handler, ast.Tuple):
         return any(_catches_name_error(e) for e in handler.elts)
-    return isinstance(handler, ast.Name) and handler.id in ("NameError", "UnboundLocalError")
+    name = handler.attr if isinstance(handler, ast.Attribute) else getattr(handler, "id", None)
+    return name in _CATCHES_NAME_ERROR
 
 
 _GUARD_BODY = (ast.Import, ast.ImportFrom, ast.Pass, ast.Global)

@@ -296,6 +296,8 @@ class Resolver(Explanations):
             self._demand(state, name, block)
             return
         binding = self.bindings.get(name)
+        if optional and (name in state.deleted or name in self.deleted):
+            binding = None  # deleted: the `try` finds it missing, as the notebook does
         if binding is None:
             provided = self._from_namespace(name)
             if provided is not None:
