@@ -109,3 +109,16 @@ def test_a_handler_that_does_not_catch_name_error_leaves_it_an_error() -> None:
     graph = graph_of(("x = 1\ndel x", "step:a"),
                      ("try:\n    y = x\nexcept KeyError:\n    y = None", "step:b"))
     assert [d.code for d in graph.diagnostics] == ["NB201"]
+
+
+# -- 8. `except E as err:` unbinds err when the handler ends ----------------------------------
+
+def test_the_name_of_a_caught_exception_is_unbound_after_its_handler() -> None:
+    handled = "try:\n    1 / 0\nexcept ZeroDivisionError as err:\n    message = str(err)"
+    graph = graph_of((handled, "step:a"), ("print(err)", "step:b"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB201", 2, 1)]
+    graph = graph_of((handled + "\nprint(err)", "step:a"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB201", 1, 5)]
+    # a handler that did not run leaves the earlier value; the one that ran, what it set
+    assert_same_values("err = 5", "try:\n    pass\nexcept KeyError as err:\n    pass\nkept = err",
+                       handled, "again = message")

@@ -260,6 +260,10 @@ class Visitor:
             if handler.name:
                 scope.store(handler.name, handler.lineno)
             self.statements(handler.body, scope)
+            if handler.name:  # Python ends the handler with `err = None; del err`
+                end = handler.end_lineno or handler.lineno
+                scope.store(handler.name, end)
+                scope.delete(handler.name, end)
             scope.leave_block()
         self._branch(scope, node.orelse)
         self.statements(node.finalbody, scope)
