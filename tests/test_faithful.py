@@ -122,3 +122,25 @@ def test_the_name_of_a_caught_exception_is_unbound_after_its_handler() -> None:
     # a handler that did not run leaves the earlier value; the one that ran, what it set
     assert_same_values("err = 5", "try:\n    pass\nexcept KeyError as err:\n    pass\nkept = err",
                        handled, "again = message")
+
+
+# -- 5. writing through a numpy view changes the array it views ---------------------------------
+
+VIEWS = ["A.reshape((1, 10))", "A.ravel()", "A.T", "A.transpose()", "A[:, 1:3]", "A[0]",
+         "A.view()", "np.asarray(A)", "np.reshape(A, (10,))", "np.transpose(A)", "A.squeeze()",
+         "np.ravel(A)", "np.atleast_2d(A)", "np.flip(A)", "A.real", "A[...]"]
+WRITES = ["B[0] = 5", "B += 1", "B.fill(7)", "np.add(B, 1, out=B)", "np.add.at(B, 0, 3)",
+          "B.sort()", "np.copyto(B, 9)", "B[...] = B * 2", "np.random.default_rng(0).shuffle(B)"]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_write_through_a_view_changes_its_array(view: str) -> None:
+    assert_same_values("import numpy as np\nA = np.arange(10).reshape(2, 5)", f"B = {view}",
+                       "B[0, ...] = 5" if view != "A[0]" else "B[...] = 5", "C = A.copy()")
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_each_way_of_writing_into_a_view_changes_its_array(write: str) -> None:
+    # `peek` reads B while `change` runs: the step that writes works on copies of both
+    assert_same_values("import numpy as np\nA = np.arange(10.0)[::-1]", "B = A[2:8]",
+                       "peek = float(B.sum())", write, "C = A.copy()\nD = B.copy()")

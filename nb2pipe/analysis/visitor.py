@@ -416,6 +416,7 @@ class Visitor:
                 scope.random_call(RandomCall(f"{drawn}.{node.func.attr}", (), self.cell,
                                              node.lineno, via=drawn))
         self._random_call(node, scope)
+        self._writes_into(node, scope)
         actions = self.calls.get(self._span(node)) if self.calls else None
         if not actions:
             return
@@ -432,6 +433,21 @@ class Visitor:
             target = root_name(node.args[0])
             if target:
                 scope.mutate(target, node.lineno, "changed in place by the call")
+
+    def _writes_into(self, node: ast.Call, scope: Scope) -> None:
+        """numpy's `out=` (`np.add(a, 1, out=a)`), `np.add.at(a, i, 1)`, `rng.shuffle(a)`:
+        the call writes into an array it is given."""
+        targets = [k.value for k in node.keywords if k.arg == "out"]
+        func = node.func
+        if isinstance(func, ast.Attribute) and node.args and (
+                func.attr in _WRITES_FIRST_ARGUMENT
+                or (func.attr == "at" and isinstance(func.value, ast.Attribute))):
+            targets.append(node.args[0])
+        for target in targets:
+            for leaf in _flatten(target):
+                root = root_name(leaf)
+                if root:
+                    scope.mutate(root, node.lineno, "written into by the call")
 
     def _random_call(self, node: ast.Call, scope: Scope) -> None:
         """A call that may seed or draw from a global generator: the resolver decides."""
@@ -477,6 +493,9 @@ class Visitor:
 
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+# Methods that change the array passed first (on any receiver: `rng.shuffle(a)`).
+_WRITES_FIRST_ARGUMENT = frozenset(("shuffle",))
 
 
 # Calls that make a random generator object (numpy, random, torch).
