@@ -8,6 +8,8 @@ between processes; every value the notebook leaves behind is compared.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from semantics.harness import Outcome, compare, notebook
@@ -144,3 +146,68 @@ def test_each_way_of_writing_into_a_view_changes_its_array(write: str) -> None:
     # `peek` reads B while `change` runs: the step that writes works on copies of both
     assert_same_values("import numpy as np\nA = np.arange(10.0)[::-1]", "B = A[2:8]",
                        "peek = float(B.sum())", write, "C = A.copy()\nD = B.copy()")
+
+
+# -- 4. star imports bind what the installed module binds ---------------------------------------
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder of installed modules, seen by this process and by the environment's Python."""
+    from nb2pipe.analysis import star_names
+    from nb2pipe.notebook import pylab
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.syspath_prepend(str(site))
+    caches = (star_names.environment_names, star_names._names, pylab._table)
+    for cache in caches:
+        cache.cache_clear()
+    yield site
+    for cache in caches:
+        cache.cache_clear()
+
+
+def _step_code(graph_specs: list[tuple[str, str]]) -> tuple[list[str], str]:
+    graph = graph_of(*graph_specs)
+    from nb2pipe.generate.steps_py import render_steps
+
+    return [d.message for d in graph.diagnostics], render_steps(make_plan(graph)).text
+
+
+def test_a_star_import_of_numpy_binds_what_the_installed_numpy_binds(installed: Path) -> None:
+    # numpy 1.26's names, as a stand-in: `bool` is not among them, `float_`, `NaN` are
+    (installed / "numpy").mkdir()
+    (installed / "numpy" / "__init__.py").write_text(
+        "__version__ = '1.26.4'\n"
+        "__all__ = ['float_', 'NaN'] + ['product']  # computed, as numpy's is\n"
+        "float_ = float\nNaN = float('nan')\n"
+        "def product(values):\n    return 6\n")
+    problems, code = _step_code([("from numpy import *", "step:one"),
+                                 ("z = bool(1)\nw = float_(2)\nm = NaN\np = product([2, 3])",
+                                  "step:two")])
+    assert problems == []
+    assert "from numpy import float_, NaN, product" in code and "import bool" not in code
+
+
+def test_a_star_import_binds_what_the_installed_module_binds(installed: Path) -> None:
+    (installed / "shapes.py").write_text(
+        "import math\n__all__ = [n for n in ('area', 'unit') if n]\n"
+        "def area(r):\n    return math.pi * r * r\nunit = 'cm'\nhidden = 1\n")
+    problems, code = _step_code([("from shapes import *", "step:one"),
+                                 ("a = area(1.0)\nu = unit\nsize = len([1])", "step:two")])
+    assert problems == [] and "from shapes import area, unit" in code
+    problems, _ = _step_code([("from shapes import *", "step:one"), ("h = hidden", "step:two")])
+    assert problems == ["name 'hidden' is used in step 'two' but never defined before it"]
+
+
+def test_a_module_beside_the_notebook_is_never_imported_to_learn_its_names(
+        installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nb2pipe.analysis.star_names import environment_names
+
+    beside = tmp_path / "notebook"
+    beside.mkdir()
+    (beside / "helpers.py").write_text("open('ran', 'w').close()\n__all__ = ['x']\nx = 1\n")
+    monkeypatch.chdir(beside)
+    assert environment_names("helpers") is None
+    assert not (beside / "ran").exists()

@@ -1,11 +1,14 @@
-"""The names `from MODULE import *` binds, for modules that can be known without running the
-notebook's code, so a step imports each name it uses explicitly.
+"""The names `from MODULE import *` binds, as the notebook's kernel would see them, so a step
+imports each name it uses explicitly, and only names that exist.
 
-A module with Python source is read, not imported: its `__all__` when that is a literal, else
-its public top-level names (following `from .sub import *` inside a package). A built-in or
-compiled module of the standard library (math, itertools) is imported: that runs no Python code.
-Anything else (the notebook's own modules, packages not installed here, an `__all__` computed at
-import time) is unknown, and a name that may come from it stays an error.
+A module whose installed source declares a literal `__all__` is read, not imported. Any other
+installed module (numpy, whose `__all__` is computed at import time and differs from one version
+to the next) is imported in a new process of the environment's Python, away from the notebook's
+folder, and what it binds is recorded: that runs the installed library's code, never the
+notebook's. When it cannot be imported there, its source's public top-level names stand in
+(following `from .sub import *` inside a package), and a built-in or compiled module of the
+standard library is imported here (that runs no Python code). Anything else (the notebook's own
+modules, packages not installed) is unknown, and a name that may come from it stays an error.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.machinery
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -22,10 +26,76 @@ _NOT_IMPORTED = frozenset(("readline", "antigravity", "this"))
 
 
 def star_names(module: str) -> frozenset[str] | None:
-    """The names `from module import *` binds, or None when they cannot be known."""
-    if not module or module.startswith(".") or not all(p.isidentifier() for p in module.split(".")):
+    """The names `from module import *` binds, or None when they cannot be known: a literal
+    `__all__` in the installed source, else what importing the installed module in the
+    notebook's environment binds, else (it cannot be imported here) its source's public
+    top-level names."""
+    if not _valid(module):
         return None
+    spec = _find(module)
+    if spec is not None and (spec.origin or "").endswith(".py"):
+        has_all, declared = _declared_all(_tree(Path(spec.origin or "")) or ast.Module([], []))
+        if has_all and declared is not None:
+            return declared
+    found = environment_names(module)
+    if found is not None:
+        return frozenset(found)
     return _names(module, 0)
+
+
+def _valid(module: str) -> bool:
+    return bool(module) and not module.startswith(".") and all(
+        p.isidentifier() for p in module.split("."))
+
+
+# Seconds to wait for a namespace's imports (tensorflow's take long on a busy machine).
+_IMPORT_TIMEOUT = 120
+
+
+@cache
+def environment_names(namespace: str) -> dict[str, str] | None:
+    """What `from MODULE import *` (or `%pylab`) binds where the notebook runs, as a kernel
+    sees it: name -> the import statement binding it (`{}` stands for the name). The imports
+    run in a new process of this environment's Python, whose path has neither the notebook's
+    folder nor the current one (`-P`, run in an empty folder): only installed modules are
+    imported, never a file beside the notebook. None when the module is not installed here,
+    is one whose import acts (`antigravity`), or its import fails."""
+    from nb2pipe.notebook.pylab import known
+
+    top = namespace.partition(".")[0]
+    if not known(namespace) and (
+            not _valid(namespace) or top in _NOT_IMPORTED
+            or (_find(namespace) is None and top not in sys.stdlib_module_names)):
+        return None
+    import json
+    import subprocess
+    import tempfile
+
+    command = [sys.executable, "-P", "-m", "nb2pipe.notebook.pylab", "--names", namespace]
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-names-") as empty:
+        try:
+            done = subprocess.run(command, cwd=empty, capture_output=True, text=True,
+                                  timeout=_IMPORT_TIMEOUT, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "MPLBACKEND": "Agg"})
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if done.returncode != 0:
+        return None
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        return None
+    return found
+
+
+def _tree(path: Path) -> ast.Module | None:
+    try:
+        return ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 @cache
@@ -63,9 +133,8 @@ def _find(module: str) -> importlib.machinery.ModuleSpec | None:
 
 
 def _from_source(module: str, path: Path, package: bool, depth: int) -> frozenset[str] | None:
-    try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _tree(path)
+    if tree is None:
         return None
     has_all, declared = _declared_all(tree)
     if has_all:

@@ -1,9 +1,10 @@
 """What `%pylab` and `from pylab import *` put in a notebook's namespace, name by name.
 
 A pipeline step imports each name it uses explicitly (`from numpy import linspace`), so the
-analysis must know where every one of them comes from. The table is data, written by running
-this module (`python -m nb2pipe.notebook.pylab`) where numpy and matplotlib are installed: it
-executes the very imports IPython's `%pylab` executes and records the origin of each name.
+analysis must know where every one of them comes from: in the environment the notebook runs in
+(`python -m nb2pipe.notebook.pylab --names NAMESPACE` runs there the very imports IPython's
+`%pylab` runs and records the origin of each name), else from the table written by running this
+module (`python -m nb2pipe.notebook.pylab`) where numpy and matplotlib are installed.
 """
 
 from __future__ import annotations
@@ -45,13 +46,46 @@ def import_for(namespace: str, name: str) -> str | None:
 
 @cache
 def _table(namespace: str) -> dict[str, str]:
-    from nb2pipe.notebook.pylab_names import NAMESPACES
+    """What the namespace binds in the environment the notebook runs in (the installed numpy
+    and matplotlib, imported as a kernel would); the table written here when they cannot be
+    imported."""
+    from nb2pipe.analysis.star_names import environment_names
 
+    templates = environment_names(namespace)
+    if templates is None:
+        from nb2pipe.notebook.pylab_names import NAMESPACES
+
+        templates = {name: statement for statement, names in
+                     NAMESPACES[_stored(namespace)].items() for name in names.split()}
+    return {name: statement.format(name) for name, statement in templates.items()}
+
+
+def bound_names(namespace: str) -> dict[str, str]:
+    """Run the namespace's imports here and say, for each public name they bind, the import
+    statement binding it (`{}` stands for the name): what `--names` prints."""
+    import importlib
+
+    source = SOURCES.get(namespace, f"from {namespace} import *\n")
+    origins = _ORIGINS if namespace in SOURCES else (namespace,)
+    modules = {name: module for name in origins
+               if (module := _imported(importlib, name)) is not None}
+    scope: dict[str, Any] = {}
+    exec(source, scope)  # noqa: S102 - the fixed imports above, or `from MODULE import *`
     found: dict[str, str] = {}
-    for statement, names in NAMESPACES[_stored(namespace)].items():
-        for name in names.split():
-            found[name] = statement.format(name)
+    for name in sorted(n for n in scope if not n.startswith("_")):
+        statement = _statement(name, scope[name], modules,
+                               "from matplotlib.pylab import {}" if namespace in SOURCES
+                               else f"from {namespace} import {{}}")
+        if statement is not None:
+            found[name] = statement
     return found
+
+
+def _imported(importlib: Any, name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)  # type: ignore[no-any-return]
+    except Exception:  # not installed, or broken here: names are not looked up in it
+        return None
 
 
 def _stored(namespace: str) -> str:
@@ -60,7 +94,8 @@ def _stored(namespace: str) -> str:
 
 # -- writing the table ---------------------------------------------------------------------------
 
-def _statement(name: str, value: Any, modules: dict[str, ModuleType]) -> str | None:
+def _statement(name: str, value: Any, modules: dict[str, ModuleType],
+               fallback: str = "from matplotlib.pylab import {}") -> str | None:
     """The import binding `name` to `value`, or None for a builtin (no import needed)."""
     import builtins
 
@@ -74,19 +109,16 @@ def _statement(name: str, value: Any, modules: dict[str, ModuleType]) -> str | N
         return f"import {full} as {name}"
     if hasattr(builtins, name) and getattr(builtins, name) is value:
         return None  # (numpy.newaxis is None: not a builtin)
-    for origin in _ORIGINS:
-        if getattr(modules[origin], name, None) is value:
+    for origin, module in modules.items():
+        if getattr(module, name, None) is value:
             return f"from {origin} import {{}}"
-    return "from matplotlib.pylab import {}"
+    return fallback
 
 
 def _write(target: Path) -> None:
-    import importlib
-
     import matplotlib
     import numpy
 
-    modules = {name: importlib.import_module(name) for name in _ORIGINS}
     lines = [
         f'"""Written by `python -m nb2pipe.notebook.pylab` (numpy {numpy.__version__}, '
         f'matplotlib {matplotlib.__version__}).',
@@ -96,16 +128,13 @@ def _write(target: Path) -> None:
         "",
         "NAMESPACES: dict[str, dict[str, str]] = {",
     ]
-    for namespace, source in SOURCES.items():
+    for namespace in SOURCES:
         if namespace != _stored(namespace):
             continue
-        scope: dict[str, Any] = {}
-        exec(source, scope)  # the fixed imports above, to see what they bind
         grouped: dict[str, list[str]] = {}
-        for name in sorted(n for n in scope if not n.startswith("_")):
-            statement = _statement(name, scope[name], modules)
-            if statement is not None:  # a template ("from numpy import {}") or one statement
-                grouped.setdefault(statement, []).append(name)
+        for name, statement in bound_names(namespace).items():
+            # a template ("from numpy import {}") or one statement
+            grouped.setdefault(statement, []).append(name)
         lines.append(f"    {json.dumps(namespace)}: {{")
         for statement in sorted(grouped):
             lines.append(f"        {json.dumps(statement)}: (")
@@ -129,5 +158,8 @@ def _wrapped(text: str, indent: str, width: int = 99) -> list[str]:
 
 
 if __name__ == "__main__":
-    _write(Path(__file__).with_name("pylab_names.py"))
+    if sys.argv[1:2] == ["--names"]:  # what the namespace binds here, as JSON (star_names.py)
+        json.dump(bound_names(sys.argv[2]), sys.stdout)
+    else:
+        _write(Path(__file__).with_name("pylab_names.py"))
     sys.exit(0)
