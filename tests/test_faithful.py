@@ -160,7 +160,7 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     site.mkdir()
     monkeypatch.setenv("PYTHONPATH", str(site))
     monkeypatch.syspath_prepend(str(site))
-    caches = (star_names.environment_names, star_names._names, pylab._table)
+    caches = (pylab.environment_names, star_names._names, pylab._table)
     for cache in caches:
         cache.cache_clear()
     yield site
@@ -203,7 +203,7 @@ def test_a_star_import_binds_what_the_installed_module_binds(installed: Path) ->
 
 def test_a_module_beside_the_notebook_is_never_imported_to_learn_its_names(
         installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nb2pipe.analysis.star_names import environment_names
+    from nb2pipe.notebook.pylab import environment_names
 
     beside = tmp_path / "notebook"
     beside.mkdir()
@@ -211,3 +211,104 @@ def test_a_module_beside_the_notebook_is_never_imported_to_learn_its_names(
     monkeypatch.chdir(beside)
     assert environment_names("helpers") is None
     assert not (beside / "ran").exists()
+
+
+# -- 6. a class, function or module changed in a later step keeps the change ----------------
+
+CHANGED_DEFINITIONS = [
+    # (the definition, the change, what a later step reads)
+    ("class Cfg:\n    lr = 0.1", "Cfg.lr = 0.5", "v = Cfg.lr"),
+    ("class Cfg:\n    items = []", "Cfg.items.append(3)", "v = list(Cfg.items)"),
+    ("class Cfg:\n    n = 1", "Cfg.n += 1", "v = Cfg.n"),
+    ("class Cfg:\n    lr = 0.1", "setattr(Cfg, 'lr', 0.5)", "v = Cfg.lr"),
+    ("class Cfg:\n    n = 0\n    @classmethod\n    def bump(cls):\n        cls.n += 1",
+     "Cfg.bump()", "v = Cfg.n"),
+    ("def f():\n    return 1", "f.calls = 3", "v = f.calls"),
+    ("def f():\n    return 1", "f.__doc__ = 'one'", "v = f.__doc__"),
+    ("class Cfg:\n    lr = 0.1\nCfg.lr = 0.7", "x = 1", "v = Cfg.lr"),  # in its own step
+    ("class C:\n    k = 1\nc = C()", "C.k = 5", "v = c.k"),  # an instance sees its class
+    ("def tune():\n    Cfg.lr = 0.9\nclass Cfg:\n    lr = 0.1", "tune()", "v = Cfg.lr"),
+    ("import matplotlib as mpl\nw = mpl.rcParams['lines.linewidth']",
+     "mpl.rcParams['lines.linewidth'] = 3.0", "v = mpl.rcParams['lines.linewidth']"),
+    ("import pandas as pd\nr = pd.get_option('display.max_rows')",
+     "pd.set_option('display.max_rows', 7)", "v = pd.get_option('display.max_rows')"),
+]
+
+
+@pytest.mark.parametrize("definition, change, read", CHANGED_DEFINITIONS)
+def test_a_definition_changed_in_a_later_step_keeps_the_change(
+        definition: str, change: str, read: str) -> None:
+    assert_same_values(definition, change, read)
+
+
+def test_a_value_made_of_a_class_reading_notebook_values_later_is_reported() -> None:
+    graph = graph_of(("scale = 2", "step:a"),
+                     ("class Cfg:\n    def scaled(self):\n        return scale", "step:b"),
+                     ("Cfg.lr = 0.5", "step:c"), ("scale = 3\nv = Cfg().scaled()", "step:d"))
+    [found] = graph.diagnostics
+    assert (found.code, found.cell, found.line) == ("NB308", 2, 1)  # where it is defined
+    assert found.hint == "pass scale to 'Cfg' as argument"
+
+
+# -- 7. decorators run where the definition is, and may change their own state -------------
+
+DECORATED = [
+    ("REG = {}\ndef register(f):\n    REG[f.__name__] = f\n    return f",
+     "@register\ndef g():\n    return 1", "n = len(REG)\nfirst = REG['g']()"),
+    ("class App:\n    def __init__(self):\n        self.routes = {}\n"
+     "    def route(self, path):\n        def add(f):\n            self.routes[path] = f\n"
+     "            return f\n        return add\napp = App()",
+     "@app.route('/')\ndef home():\n    return 'hi'", "n = len(app.routes)\npage = home()"),
+    ("CALLS = []\ndef traced(f):\n    CALLS.append(f.__name__)\n    return f",
+     "@traced\nclass Model:\n    size = 2", "n = len(CALLS)\nsize = Model.size"),
+    ("def counted(f):\n    def inner(*a):\n        inner.calls += 1\n        return f(*a)\n"
+     "    inner.calls = 0\n    return inner",
+     "@counted\ndef double(x):\n    return 2 * x\ny = double(2)",
+     "z = double(3)\nc = double.calls"),
+]
+
+
+@pytest.mark.parametrize("decorator, decorated, read", DECORATED)
+def test_a_decorator_runs_once_where_the_definition_is(
+        decorator: str, decorated: str, read: str) -> None:
+    assert_same_values(decorator, decorated, read)
+
+
+def test_a_step_of_definitions_that_changes_a_value_is_a_task() -> None:
+    graph = graph_of(("REG = {}\ndef register(f):\n    REG[f.__name__] = f\n    return f",
+                      "step:a"), ("@register\ndef g():\n    return 1", "step:b"),
+                     ("n = len(REG)", "step:c"))
+    assert [s.name for s in graph.steps] == ["a", "b", "c"]
+    assert graph.step("c").inputs == (("REG", "b"),)
+
+
+# -- 9. default arguments are evaluated when the definition runs ----------------------------
+
+DEFINED_WITH = [
+    ("def f(x, t=threshold):\n    return x + t", "r = f(0)"),
+    ("def f(x, *, t=threshold):\n    return x + t", "r = f(0)"),
+    ("f = lambda x, t=threshold: x + t", "r = f(0)"),
+    ("class C:\n    k = threshold", "r = C.k"),
+    ("def make(t):\n    return lambda: t\ndef f(g=make(threshold)):\n    return g()", "r = f()"),
+]
+
+
+@pytest.mark.parametrize("definition, use", DEFINED_WITH)
+def test_what_a_definition_reads_is_read_when_it_is_defined(definition: str, use: str) -> None:
+    assert_same_values("threshold = 1", definition, "threshold = 2", use)
+
+
+def test_a_definition_whose_reads_do_not_change_stays_code() -> None:
+    graph = graph_of(("threshold = 1", "step:a"),
+                     ("def f(x, t=threshold):\n    return x + t", "step:b"),
+                     ("r = f(0)", "step:c"))
+    assert [s.name for s in graph.steps] == ["a", "c"]  # f is emitted where it is used
+    assert graph.step("c").inputs == (("threshold", "a"),)
+
+
+def test_a_default_changed_by_each_call_is_the_functions_state() -> None:
+    assert_same_values("def add(x, seen=[]):\n    seen.append(x)\n    return len(seen)",
+                       "a = add(1)", "b = add(2)")
+    assert_same_values("def count():\n    n = 0\n    def inc():\n        nonlocal n\n"
+                       "        n += 1\n        return n\n    return inc\nstep = count()",
+                       "a = step()", "b = step()")

@@ -238,6 +238,12 @@ def _statement(cell: int, node: ast.stmt) -> Statement:
     ):
         return Statement(span, "call", root_name(node.value.func),
                          ast.unparse(node.value.func))
+    targets = (node.targets if isinstance(node, ast.Assign) else
+               [node.target] if isinstance(node, ast.AugAssign) else [])
+    roots = {root_name(t) if isinstance(t, ast.Attribute | ast.Subscript) else None
+             for t in targets}
+    if len(roots) == 1 and None not in roots:
+        return Statement(span, "setting", roots.pop())  # `plt.rcParams["x"] = 1`
     return Statement(span, "other")
 
 

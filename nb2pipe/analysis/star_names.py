@@ -16,10 +16,11 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.machinery
-import os
 import sys
 from functools import cache
 from pathlib import Path
+
+from nb2pipe.notebook.pylab import environment_names
 
 _MAX_DEPTH = 4  # nested `from .sub import *` followed inside a package
 _NOT_IMPORTED = frozenset(("readline", "antigravity", "this"))
@@ -37,7 +38,7 @@ def star_names(module: str) -> frozenset[str] | None:
         has_all, declared = _declared_all(_tree(Path(spec.origin or "")) or ast.Module([], []))
         if has_all and declared is not None:
             return declared
-    found = environment_names(module)
+    found = _installed_names(module)
     if found is not None:
         return frozenset(found)
     return _names(module, 0)
@@ -48,47 +49,12 @@ def _valid(module: str) -> bool:
         p.isidentifier() for p in module.split("."))
 
 
-# Seconds to wait for a namespace's imports (tensorflow's take long on a busy machine).
-_IMPORT_TIMEOUT = 120
-
-
-@cache
-def environment_names(namespace: str) -> dict[str, str] | None:
-    """What `from MODULE import *` (or `%pylab`) binds where the notebook runs, as a kernel
-    sees it: name -> the import statement binding it (`{}` stands for the name). The imports
-    run in a new process of this environment's Python, whose path has neither the notebook's
-    folder nor the current one (`-P`, run in an empty folder): only installed modules are
-    imported, never a file beside the notebook. None when the module is not installed here,
-    is one whose import acts (`antigravity`), or its import fails."""
-    from nb2pipe.notebook.pylab import known
-
-    top = namespace.partition(".")[0]
-    if not known(namespace) and (
-            not _valid(namespace) or top in _NOT_IMPORTED
-            or (_find(namespace) is None and top not in sys.stdlib_module_names)):
-        return None
-    import json
-    import subprocess
-    import tempfile
-
-    command = [sys.executable, "-P", "-m", "nb2pipe.notebook.pylab", "--names", namespace]
-    with tempfile.TemporaryDirectory(prefix="nb2pipe-names-") as empty:
-        try:
-            done = subprocess.run(command, cwd=empty, capture_output=True, text=True,
-                                  timeout=_IMPORT_TIMEOUT, stdin=subprocess.DEVNULL,
-                                  env={**os.environ, "MPLBACKEND": "Agg"})
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-    if done.returncode != 0:
-        return None
-    try:
-        found = json.loads(done.stdout)
-    except ValueError:
-        return None
-    if not isinstance(found, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
-        return None
-    return found
+def _installed_names(module: str) -> dict[str, str] | None:
+    """What importing the installed module binds, where the notebook runs (pylab.py)."""
+    top = module.partition(".")[0]
+    if top in _NOT_IMPORTED or (_find(module) is None and top not in sys.stdlib_module_names):
+        return None  # not installed here (the notebook's own module), or its import acts
+    return environment_names(module)
 
 
 def _tree(path: Path) -> ast.Module | None:

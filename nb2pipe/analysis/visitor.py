@@ -8,12 +8,13 @@ name reaches the objects the others refer to.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Sequence
 
 from nb2pipe.analysis.aliases import selects, sources
 from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names, names_loaded
 from nb2pipe.analysis.randomness import CANDIDATES, DRAWING_CLASSES
-from nb2pipe.analysis.rules import SpanKey
+from nb2pipe.analysis.rules import MUTATING_METHODS, SpanKey
 from nb2pipe.analysis.scopes import (
     ClassScope,
     ComprehensionScope,
@@ -120,8 +121,18 @@ class Visitor:
             self.expr(expr, annotations)
         body = self.function_scope(node.args, node.body, scope, _type_params(node))
         body.is_generator = is_generator(node)
+        body.mutable_defaults = _mutable_defaults(node.args)
         self.statements(node.body, body)
         scope.define(node.name, node, "function", body.info())
+        self._decorate(node, scope)
+
+    def _decorate(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+                  scope: Scope) -> None:
+        """`@register`: the decorator is called with the new function when the definition runs
+        (what it changes is changed there, once)."""
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Name):
+                scope.call(decorator.id, ((node.name,),), (), decorator.lineno)
 
     def function_scope(self, args: ast.arguments, body: Sequence[ast.AST], parent: Scope,
                        type_params: Names = ()) -> FunctionScope:
@@ -161,6 +172,7 @@ class Visitor:
         body.local.update(_type_params(node))
         self.statements(node.body, body)
         scope.define(node.name, node, "class", body.info())
+        self._decorate(node, scope)
 
     def _type_alias(self, node: ast.AST, scope: Scope) -> None:
         """`type Vec = list[T]` (3.12+): binds Vec; the value is evaluated lazily, when used."""
@@ -337,7 +349,9 @@ class Visitor:
                         known.add(node.id)
                     else:
                         known.discard(node.id)
-            scope.store(node.id, node.lineno, shared)
+            made_by = (value.func.id if isinstance(value, ast.Call)
+                       and isinstance(value.func, ast.Name) else None)
+            scope.store(node.id, node.lineno, shared, made_by=made_by)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
                 isinstance(value, ast.Tuple | ast.List)
@@ -423,7 +437,10 @@ class Visitor:
         receiver = root_name(node.func.value) if isinstance(node.func, ast.Attribute) else None
         if receiver and "mutate" in actions:
             method = node.func.attr if isinstance(node.func, ast.Attribute) else "call"
-            scope.mutate(receiver, node.lineno, f".{method}() changes it in place")
+            # `Tools.mark()` as a statement: assumed to change Tools, not known to
+            assumed = isinstance(node.func, ast.Attribute) and isinstance(
+                node.func.value, ast.Name) and not re.match(MUTATING_METHODS, method)
+            scope.mutate(receiver, node.lineno, f".{method}() changes it in place", assumed)
         if receiver and "store" in actions:
             stored: tuple[str, ...] = ()
             for arg in (*node.args, *(k.value for k in node.keywords)):
@@ -543,6 +560,24 @@ def _flatten(node: ast.expr) -> list[ast.expr]:
     if isinstance(node, ast.Tuple | ast.List):
         return [leaf for element in node.elts for leaf in _flatten(element)]
     return [node]
+
+
+def _mutable_defaults(args: ast.arguments) -> frozenset[str]:
+    """Parameters whose default is an object made once, when the definition runs, that the
+    body could change (`seen=[]`, `cache={}`, `model=Model()`): not a constant."""
+    positional = [*args.posonlyargs, *args.args]
+    pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True),
+             *((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+               if d is not None)]
+    return frozenset(a.arg for a, d in pairs if not _constant(d))
+
+
+def _constant(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Tuple):
+        return all(_constant(e) for e in node.elts)
+    return isinstance(node, ast.UnaryOp) and _constant(node.operand)
 
 
 def _defaults(args: ast.arguments) -> list[ast.expr]:

@@ -121,6 +121,7 @@ class StepCode:
             if entity.span.cell in node.cells and entity.span in statements:
                 fixed.update(lines_of(entity.span))
         definitions: dict[tuple[Span, tuple[str, ...]], Span] = {}
+        values: list[CodeEntity] = []  # definitions that are values made here: they stay
         for index in node.cells:
             symbols = self.graph.symbols[index]
             spans = {s.span for s in symbols.statements}
@@ -131,21 +132,26 @@ class StepCode:
                 defined = event.code if isinstance(event, Bind) else None
                 if (defined is not None and defined.kind in ("function", "class")
                         and defined.span in spans):
-                    definitions[(defined.span, defined.names)] = defined.span
+                    if set(defined.names) & node_values(self.graph, node):
+                        values.append(defined)
+                    else:
+                        definitions[(defined.span, defined.names)] = defined.span
         by_name: dict[str, list[CodeEntity]] = {}
         for entity in node.code:
             for name in entity.names:
                 by_name.setdefault(name, []).append(entity)
+        late = [n for v in values if v.function is not None
+                for n in (*v.function.free_reads, *v.function.inherits)]
         needed: set[tuple[Span, tuple[str, ...]]] = set()
         while True:
             removed = set(fixed)
             for key, span in definitions.items():
                 if key not in needed:
                     removed.update(lines_of(span))
-            queue = [event.name for index in node.cells
-                     for event in self.graph.symbols[index].events
-                     if isinstance(event, Read) and event.line > 0
-                     and (index, event.line) not in removed]
+            queue = [*late, *(event.name for index in node.cells
+                              for event in self.graph.symbols[index].events
+                              if isinstance(event, Read) and event.line > 0
+                              and (index, event.line) not in removed)]
             found: set[tuple[Span, tuple[str, ...]]] = set()
             while queue:
                 for entity in by_name.get(queue.pop(), ()):
@@ -329,6 +335,12 @@ def _call_brackets(value: ast.expr, text: str) -> tuple[str, str]:
                 and ast.dump(call.args[0], include_attributes=False) == expected):
             return opening, closing
     return "((", "))"
+
+
+def node_values(graph: StepGraph, node: StepNode) -> set[str]:
+    """Names of definitions that are values where the step makes them (a class changed in
+    place, a function whose defaults read notebook data): data, not code to emit elsewhere."""
+    return set(node.defines) & graph.data_names
 
 
 def span_lines(cells: dict[int, Cell], span: Span) -> list[Line]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.analysis.randomness import SEED_NAMES, Effect, classify, hidden_hint
@@ -65,10 +65,13 @@ class Resolution:
     code: tuple[CodeEntity, ...]  # every code entity, notebook order
     data_names: frozenset[str]
     random_states: tuple[tuple[str, str], ...] = ()  # (variable, generator) carried
+    # Definitions that read other values where they are used than where they are defined.
+    conflicts: dict[tuple[Span, tuple[str, ...]], str] = field(default_factory=dict)
 
 
 class Resolver(Explanations):
-    def __init__(self, notebook: Notebook, split: Split, analysis: Analysis) -> None:
+    def __init__(self, notebook: Notebook, split: Split, analysis: Analysis,
+                 values: Mapping[tuple[Span, tuple[str, ...]], str] | None = None) -> None:
         self.notebook = notebook
         self.split = split
         self.analysis = analysis
@@ -93,6 +96,17 @@ class Resolver(Explanations):
         self.seeded = _seeds(analysis)
         self.random_names = _random_names(analysis)
         self.hidden_seeds: set[tuple[int, int]] = set()
+        # Definitions that are values (changed in place, or reading data when defined)
+        self.value_classes: set[str] = set()  # classes among them
+        self.instances: dict[str, set[str]] = {}  # class -> names bound to its instances
+        self.fixed_reads: set[tuple[str, Span]] = set()  # NB308 reported
+        # A def or class runs again where it is emitted: what its definition reads (defaults,
+        # decorators, a class body) as bound where it is defined; one that would read other
+        # values where it is used is a conflict, and a value from its definition on.
+        self.definition_reads: dict[tuple[Span, tuple[str, ...]],
+                                    dict[str, tuple[int, int] | None]] = {}
+        self.values = values or {}
+        self.conflicts: dict[tuple[Span, tuple[str, ...]], str] = {}  # and why
 
     # -- driver ------------------------------------------------------------------------------
 
@@ -129,7 +143,8 @@ class Resolver(Explanations):
         carried = tuple((name, generator) for generator, name in self.random_names.items()
                         if name in self.data_names)
         return Resolution(self.states, self.diagnostics, code, frozenset(self.data_names),
-                          carried)
+                          carried, {k: v for k, v in self.conflicts.items()
+                                    if k not in self.values})
 
     # -- parameters and library cells --------------------------------------------------------
 
@@ -147,11 +162,13 @@ class Resolver(Explanations):
                 continue
             if event.code is not None:
                 self._unlink(event.name)
-                self.bindings[event.name] = _Binding("code", None, event.code, symbols.cell)
+                self.bindings[event.name] = _Binding("code", None, event.code, symbols.cell,
+                                                     bound=(event.cell, event.line))
                 self.entities[(event.code.span, event.code.names)] = event.code
             elif role == "parameters" and event.name in self.parameter_names:
                 self._unlink(event.name)
-                self.bindings[event.name] = _Binding("param", None, None, symbols.cell)
+                self.bindings[event.name] = _Binding("param", None, None, symbols.cell,
+                                                     bound=(event.cell, event.line))
             elif role == "library" and span is not None:
                 entity = CodeEntity("library", (event.name,), span,
                                     tuple(dict.fromkeys(reads.get(span, []))))
@@ -187,7 +204,8 @@ class Resolver(Explanations):
         elif isinstance(event, Bind):
             self._bind(state, event)
         elif isinstance(event, Mutate):
-            self._mutate(state, event.name, event.cell, event.line, event.block)
+            self._mutate(state, event.name, event.cell, event.line, event.block,
+                         definite=not event.maybe)
         elif isinstance(event, Link):
             self._link(event.name, event.sources)
         elif isinstance(event, Delete):
@@ -254,9 +272,12 @@ class Resolver(Explanations):
         """`pd.set_option(...)`, `warnings.filterwarnings(...)`: configuration of an imported
         module. It is code: it goes wherever the module does, and is not a reason for a task.
         Only calls in the SETUP_CALLS table count: `time.sleep(1)` or `os.makedirs(p)` act."""
-        if statement.shape != "call" or statement.root is None or not statement.callee:
+        if statement.root is None:
             return False
-        if not SETUP_CALLS.search(statement.callee):
+        if statement.shape == "call":
+            if not statement.callee or not SETUP_CALLS.search(statement.callee):
+                return False
+        elif statement.shape != "setting":  # `plt.rcParams["x"] = 1`, `pd.options.a = 2`
             return False
         root = state.local.get(statement.root) or self.bindings.get(statement.root)
         if root is None or root.entity is None or root.entity.kind != "import":
@@ -268,7 +289,8 @@ class Resolver(Explanations):
                 if not (event.name in NOTEBOOK_BUILTINS or (binding and binding.kind == "code")):
                     return False
                 reads.append(event.name)
-            elif not (isinstance(event, Mutate | Call) and event.name in (statement.root, *reads)):
+            elif not (isinstance(event, Mutate | Call | Link)
+                      and event.name in (statement.root, *reads)):
                 return False
         entity = CodeEntity("setup", (statement.root,), statement.span,
                             tuple(dict.fromkeys(reads)))
@@ -391,6 +413,15 @@ class Resolver(Explanations):
         names: list[str] = []
         if entity.span.cell != cell or entity.kind in ("library", "setup"):
             names.extend(entity.reads)  # decorators, defaults: they run again where emitted
+            known = self.definition_reads.get((entity.span, entity.names))
+            changed = [n for n, b in (known or {}).items() if self._bound(state, n) != b]
+            if changed:
+                # They would read other values than where the definition is: it must be a
+                # value made there (a second pass of the resolver makes it one).
+                self.conflicts.setdefault((entity.span, entity.names), (
+                    f"its definition reads {', '.join(repr(n) for n in changed)}, which "
+                    f"{'change' if len(changed) > 1 else 'changes'} before step "
+                    f"'{state.step.name}' uses it"))
         if entity.function is not None:
             names.extend(entity.function.free_reads)
             names.extend(entity.function.inherits)  # a base class's methods run as its own
@@ -407,20 +438,44 @@ class Resolver(Explanations):
             state.passthrough.pop(name, None)
         state.deleted.pop(name, None)
         state.defines[name] = None
+        self._forget_instance(name)
         if event.code is not None:
-            state.local[name] = _Binding("code", state.step.name, event.code, event.cell)
             self.entities[(event.code.span, event.code.names)] = event.code
             self._unlink(name)
+            why = self._made_as_value(state, event.code)
+            for decorator in event.code.decorators:  # `@app.get("/")` registers with app
+                binding = state.local.get(decorator) or self.bindings.get(decorator)
+                if binding is not None and binding.kind == "data":
+                    self._mutate(state, decorator, event.cell, event.line)
+            if why is None:
+                state.local[name] = _Binding("code", state.step.name, event.code, event.cell,
+                                             bound=(event.cell, event.line))
+                self.definition_reads[(event.code.span, event.code.names)] = {
+                    n: self._bound(state, n) for n in event.code.reads}
+            else:
+                self._becomes_value(state, name, event.code, event.cell, event.line, why,
+                                    (event.cell, event.line))
             return
         self.data_names.add(name)
-        state.local[name] = _Binding("data", state.step.name, None, event.cell)
+        state.code_only = False
+        state.local[name] = _Binding("data", state.step.name, None, event.cell,
+                                     bound=(event.cell, event.line))
+        if event.made_by is not None and self._is_class(state, event.made_by):
+            self.instances.setdefault(event.made_by, set()).add(name)
         if not event.keep_aliases:
             self._unlink(name)
             self._link(name, event.aliases)
 
     def _mutate(self, state: StepState, name: str, cell: int, line: int,
-                block: tuple[int, ...] = ()) -> None:
-        for target in sorted({name, *self.groups.get(name, ())}):
+                block: tuple[int, ...] = (), definite: bool = True) -> None:
+        if not definite:  # `Counter.bump()`: known to change Counter if a classmethod does
+            info = self._function(state, name)
+            definite = info is not None and info.stateful
+        changed = definite and self._changed_definition(state, name, cell, line)
+        # An instance refers to its class: a class changed changes what its instances see.
+        targets = {name, *self.groups.get(name, ()), *(self.instances.get(name, ())
+                                                        if changed else ())}
+        for target in sorted(targets):
             local = state.local.get(target)
             if local is not None:
                 if local.kind == "data":
@@ -431,12 +486,41 @@ class Resolver(Explanations):
             if binding is None or binding.kind == "code":
                 continue  # modules and functions are code; undefined names are reported on read
             self._read(state, target, cell, line, False, set())
-            state.local[target] = _Binding("data", state.step.name, None, cell)
+            state.code_only = False
+            state.local[target] = _Binding("data", state.step.name, None, cell,
+                                           bound=binding.bound)
             state.defines[target] = None
             state.mutates[target] = None
 
+    def _changed_definition(self, state: StepState, name: str, cell: int, line: int) -> bool:
+        """A function or class changed in place (`Cfg.lr = 0.5`, `f.calls += 1`, a call that
+        changes its default argument): from here on it is a value, the object this step
+        leaves, not code emitted again where it is used (which would undo the change)."""
+        binding = state.local.get(name) or self.bindings.get(name)
+        if binding is None:
+            return False
+        if binding.kind == "data":
+            return name in self.value_classes
+        entity = binding.entity
+        if entity is None or entity.kind not in ("function", "class"):
+            return False
+        if state.local.get(name) is None:  # its code runs here first (what it reads, below)
+            self._read(state, name, cell, line, False, set(), reference=True)
+            # Other steps may hold what it made before (instances of a class, a function's
+            # results): it must be the one object throughout, a value from its definition on.
+            self.conflicts[(entity.span, entity.names)] = f"cell {cell} changes it in place"
+        self._becomes_value(state, name, entity, cell, line, "it is changed in place here",
+                            binding.bound)
+        return True
+
     def _call(self, state: StepState, event: Call) -> None:
         kwargs = dict(event.kwargs)
+        binding = state.local.get(event.name) or self.bindings.get(event.name)
+        if (binding is not None and binding.kind == "data"
+                and event.name not in self.value_classes):
+            # A value called (a closure keeping a count, an object with __call__) may change
+            # what it holds: `step()` in two steps gives 1 and 2.
+            self._mutate(state, event.name, event.cell, event.line)
         self._apply(state, event.name, event.args, kwargs, event.cell, event.line, set())
 
     def _apply(self, state: StepState, callee: str, args: tuple[tuple[str, ...], ...],
@@ -446,6 +530,9 @@ class Resolver(Explanations):
         if info is None or callee in seen:
             return
         seen = seen | {callee}
+        if info.stateful or self._wrapped_with_state(state, callee):
+            # `def add(x, seen=[])`, a decorator counting calls: each call changes it
+            self._mutate(state, callee, cell, line)
         bound = {
             p: args[i] if i < len(args) else kwargs.get(p, ()) for i, p in enumerate(info.params)
         }
@@ -466,6 +553,77 @@ class Resolver(Explanations):
             actual = tuple(_substitute(a, bound) for a in site.args)
             named = {k: _substitute(v, bound) for k, v in site.kwargs}
             self._apply(state, site.callee, actual, named, cell, line, seen)
+
+    def _made_as_value(self, state: StepState, entity: CodeEntity) -> str | None:
+        """Why a def or class is a value where it is defined, not code to emit again where it
+        is used: what it reads when it is defined (defaults, decorators, a class body) is
+        notebook data, which may change before it is used; or a decorator changes something
+        (`@register` adding it to a registry), which must happen once, here."""
+        if entity.kind not in ("function", "class"):
+            return None
+        forced = self.values.get((entity.span, entity.names))
+        if forced is not None:
+            return forced
+        for name in entity.decorators:
+            binding = state.local.get(name) or self.bindings.get(name)
+            if binding is None:
+                continue
+            if binding.kind == "data":
+                return f"its decorator changes '{name}'"
+            info = self._function(state, name)
+            if info is not None and (info.mutated_params or info.free_mutations
+                                     or info.global_writes or info.stateful):
+                return f"its decorator '{name}' changes what it is given or notebook values"
+        return None
+
+    def _becomes_value(self, state: StepState, name: str, entity: CodeEntity, cell: int,
+                       line: int, why: str, bound: tuple[int, int]) -> None:
+        """`name` (a def or class) is data from here on: this step leaves the object."""
+        self.data_names.add(name)
+        state.code_only = False
+        state.defines[name] = None
+        state.local[name] = _Binding("data", state.step.name, None, cell, bound=bound)
+        if entity.kind == "class":
+            self.value_classes.add(name)
+        info = entity.function
+        if info is None:
+            return
+        # Its code, when called later, reads these as the step that makes it has them.
+        self._expand(state, entity, cell, line, set())
+        late = [n for n in (*info.free_reads, *info.global_writes) if n not in NOTEBOOK_BUILTINS
+                and (b := state.local.get(n) or self.bindings.get(n)) is not None
+                and b.kind != "code" and n != name]
+        if late and (name, entity.span) not in self.fixed_reads:
+            self.fixed_reads.add((name, entity.span))
+            self._report(
+                "NB308", f"'{name}' is a value from cell {cell} on ({why}), so when it runs in "
+                f"a later step its code reads {', '.join(repr(n) for n in late)} as step "
+                f"'{state.step.name}' has {'them' if len(late) > 1 else 'it'}, not as the "
+                f"notebook has {'them' if len(late) > 1 else 'it'} when it is called",
+                self.cells[cell], line,
+                f"pass {', '.join(late)} to '{name}' as argument{'s' if len(late) > 1 else ''}")
+
+    def _wrapped_with_state(self, state: StepState, name: str) -> bool:
+        """`@counted def f`: what the notebook calls is what the decorator made, which keeps
+        state between calls when the decorator's inner function changes it."""
+        binding = state.local.get(name) or self.bindings.get(name)
+        if binding is None or binding.entity is None:
+            return False
+        return any((info := self._function(state, d)) is not None and info.closes_over_state
+                   for d in binding.entity.decorators)
+
+    def _bound(self, state: StepState, name: str) -> tuple[int, int] | None:
+        binding = state.local.get(name) or self.bindings.get(name)
+        return binding.bound if binding is not None else None
+
+    def _is_class(self, state: StepState, name: str) -> bool:
+        binding = state.local.get(name) or self.bindings.get(name)
+        return name in self.value_classes or (
+            binding is not None and binding.entity is not None and binding.entity.kind == "class")
+
+    def _forget_instance(self, name: str) -> None:
+        for instances in self.instances.values():
+            instances.discard(name)
 
     def _function(self, state: StepState, name: str) -> FunctionInfo | None:
         binding = state.local.get(name) or self.bindings.get(name)

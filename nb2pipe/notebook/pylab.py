@@ -10,6 +10,7 @@ module (`python -m nb2pipe.notebook.pylab`) where numpy and matplotlib are insta
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -49,8 +50,6 @@ def _table(namespace: str) -> dict[str, str]:
     """What the namespace binds in the environment the notebook runs in (the installed numpy
     and matplotlib, imported as a kernel would); the table written here when they cannot be
     imported."""
-    from nb2pipe.analysis.star_names import environment_names
-
     templates = environment_names(namespace)
     if templates is None:
         from nb2pipe.notebook.pylab_names import NAMESPACES
@@ -58,6 +57,41 @@ def _table(namespace: str) -> dict[str, str]:
         templates = {name: statement for statement, names in
                      NAMESPACES[_stored(namespace)].items() for name in names.split()}
     return {name: statement.format(name) for name, statement in templates.items()}
+
+
+# Seconds to wait for a namespace's imports (tensorflow's take long on a busy machine).
+_IMPORT_TIMEOUT = 120
+
+
+@cache
+def environment_names(namespace: str) -> dict[str, str] | None:
+    """What `from MODULE import *` (or `%pylab`) binds where the notebook runs, as a kernel
+    sees it: name -> the import statement binding it (`{}` stands for the name). The imports
+    run in a new process of this environment's Python, whose path has neither the notebook's
+    folder nor the current one (`-P`, run in an empty folder): only installed modules are
+    imported, never a file beside the notebook. None when the import fails (the caller
+    checks that the module is installed, and not one whose import acts)."""
+    import subprocess
+    import tempfile
+
+    command = [sys.executable, "-P", "-m", "nb2pipe.notebook.pylab", "--names", namespace]
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-names-") as empty:
+        try:
+            done = subprocess.run(command, cwd=empty, capture_output=True, text=True,
+                                  timeout=_IMPORT_TIMEOUT, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "MPLBACKEND": "Agg"})
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if done.returncode != 0:
+        return None
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        return None
+    return found
 
 
 def bound_names(namespace: str) -> dict[str, str]:
