@@ -10,11 +10,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
-def call_keeping_locals(function: Callable[..., Any], arguments: dict[str, Any]
-                        ) -> tuple[Any, dict[str, Any]]:
+def call_keeping_locals(function: Callable[..., T], arguments: dict[str, Any]
+                        ) -> tuple[T, dict[str, Any]]:
     """`function(**arguments)`, and its local variables as it returned (or raised)."""
     code = getattr(function, "__code__", None)
     kept: dict[str, Any] = {}
