@@ -312,3 +312,53 @@ def test_a_default_changed_by_each_call_is_the_functions_state() -> None:
     assert_same_values("def count():\n    n = 0\n    def inc():\n        nonlocal n\n"
                        "        n += 1\n        return n\n    return inc\nstep = count()",
                        "a = step()", "b = step()")
+
+
+# -- found by the differential tester (tests/semantics) ----------------------------------------
+
+def test_a_nested_function_binding_nonlocal_state_leaves_its_outer_function_alone() -> None:
+    # `nonlocal count` in `inc` made `count` a global the outer function sets
+    assert_same_values("x = 1", "def make():\n    count = 0\n    def inc(v):\n"
+                       "        nonlocal count\n        count += v\n        return count\n"
+                       "    return inc\nstep = make()", "a = step(2)", "b = step(3)")
+    graph = graph_of(("def outer():\n    def inner():\n        y = 1\n        yield y\n"
+                      "    return 2\nz = outer()", "step:a"), ("w = z + 1", "step:b"))
+    assert graph.diagnostics == () and graph.step("b").inputs == (("z", "a"),)
+
+
+def test_a_generator_object_passed_to_another_step_is_reported() -> None:
+    graph = graph_of(("def numbers():\n    yield from range(5)\nit = numbers()", "step:a"),
+                     ("first = next(it)", "step:b"))
+    [found] = graph.diagnostics
+    assert (found.code, found.cell, found.line) == ("NB304", 1, 3)
+    assert "'it' (a generator, made by numbers())" in found.message
+    assert compare(steps("def numbers():\n    yield from range(5)\nit = numbers()\n"
+                         "first = next(it)")).kind == "ok"  # in one step: fine
+
+
+@pytest.mark.parametrize("lazy", ["iter(xs)", "reversed(xs)", "enumerate(xs)", "zip(xs, xs)",
+                                  "map(abs, xs)", "filter(None, xs)"])
+def test_a_lazy_iterator_sees_a_later_change_of_what_it_iterates(lazy: str) -> None:
+    assert_same_values("xs = [3, 6]", f"it = {lazy}", "xs.reverse()\nxs.append(1)",
+                       "seen = list(it)")
+
+
+@pytest.mark.parametrize("consume", ["a = list(it)", "a = sum(it)", "for v in it:\n    pass",
+                                     "a = [v for v in it]", "a = next(it)", "a = max(*it)"])
+def test_an_iterator_consumed_in_one_step_stays_consumed(consume: str) -> None:
+    assert_same_values("xs = [1, 2, 3]\nit = iter(xs)", consume, "rest = list(it)")
+    assert_same_values("it = (v * 2 for v in range(3))\n" + consume + "\nrest = list(it)")
+
+
+def test_a_star_import_binds_again_the_names_it_binds() -> None:
+    # numpy's names include `random`: after the star import, `random` is numpy.random
+    assert_same_values("import random\nimport numpy as np", "np.random.seed(5)",
+                       "from numpy import *\nr = int(sum(array([1, 2])))",
+                       "draw = random.randint(0, 1000)")
+
+
+def test_a_classmethod_that_changes_its_class_changes_it_wherever_it_is_called() -> None:
+    counter = "class C:\n    made = 0\n    @classmethod\n    def count(cls):\n        cls.made += 1"
+    assert_same_values(counter + "\nC.count()", "C.count()", "r = C.made")
+    assert_same_values("L = [1]", counter, "def bump():\n    C.count()\n    L.append(2)",
+                       "bump()", "r = C.made + len(L)")

@@ -77,6 +77,7 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     selectors: set[str] = set()
     generators: set[str] = set()
     drawers: set[str] = set()
+    iterators: set[str] = set()
     for cell in split.parameter_cells:
         if cell.index in trees:
             found, problems = read_parameters(cell, trees[cell.index], path)
@@ -89,9 +90,9 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             continue
         try:
             symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors, generators,
-                                                   drawers)
+                                                   drawers, iterators)
         except RecursionError:
-            deep = _deep_cell(cell, tree, rules, selectors, generators, drawers)
+            deep = _deep_cell(cell, tree, rules, selectors, generators, drawers, iterators)
             if isinstance(deep, Unparsed):
                 symbols[cell.index] = CellSymbols(cell.index, ())
                 unparsed.append(deep)
@@ -121,7 +122,8 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
 
 
 def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
-               generators: set[str], drawers: set[str]) -> CellSymbols | Unparsed:
+               generators: set[str], drawers: set[str],
+               iterators: set[str]) -> CellSymbols | Unparsed:
     """A cell too deep for the default recursion limit (a sum of a thousand terms is a
     thousand levels deep): analysed with more room when Python itself compiles it."""
     try:
@@ -131,7 +133,8 @@ def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[
                                   "too deeply (split it into several statements)")
     with deep_recursion():
         try:
-            return _cell_symbols(cell, tree, rules, selectors, generators, drawers)
+            return _cell_symbols(cell, tree, rules, selectors, generators, drawers,
+                                 iterators)
         except RecursionError:
             return Unparsed(cell, 1, "the cell is nested too deeply to analyse")
 
@@ -152,10 +155,11 @@ def _skipped_names(cells: tuple[Cell, ...]
 
 
 def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
-                  generators: set[str], drawers: set[str]) -> CellSymbols:
+                  generators: set[str], drawers: set[str],
+                  iterators: set[str]) -> CellSymbols:
     lines = cell.code.split("\n")
     visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors, generators,
-                      drawers)
+                      drawers, iterators)
     scope = visitor.module(tree)
     implicit = tuple(
         Bind(bound, cell.index, 0, code=CodeEntity("import", (bound,), Span(cell.index, 0, 0),

@@ -49,6 +49,10 @@ def _call_sources(node: ast.Call, selectors: set[str] | frozenset[str]) -> Names
         found.append(func.value)
     if name in VIEW_FUNCTIONS and node.args:
         found.append(node.args[0])
+    if isinstance(func, ast.Name) and name in LAZY_FUNCTIONS:
+        found.extend(node.args)  # `it = iter(xs)` then `xs.reverse()`: it sees the change
+    if isinstance(func, ast.Attribute) and name in LIVE_VIEW_METHODS:
+        found.append(func.value)
     return _union(found, selectors)
 
 
@@ -64,6 +68,12 @@ VIEW_FUNCTIONS = frozenset((
     "flipud", "rot90", "real", "imag", "diagonal", "broadcast_to", "as_strided", "frombuffer",
     "from_numpy", "from_dlpack",
 ))
+
+# Lazy iterators and live views over their arguments (or receiver): what they yield is read
+# from those when they are consumed, so a later change of one shows through.
+LAZY_FUNCTIONS = frozenset(("iter", "reversed", "enumerate", "zip", "map", "filter",
+                            "memoryview"))
+LIVE_VIEW_METHODS = frozenset(("keys", "values", "items"))
 
 
 def _union(nodes: Sequence[ast.expr], selectors: set[str] | frozenset[str]) -> Names:

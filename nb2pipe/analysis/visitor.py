@@ -30,7 +30,7 @@ from nb2pipe.model import RandomCall, Span
 class Visitor:
     def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]],
                  selectors: set[str] | None = None, generators: set[str] | None = None,
-                 drawers: set[str] | None = None) -> None:
+                 drawers: set[str] | None = None, iterators: set[str] | None = None) -> None:
         self.cell = cell
         self.lines = lines
         self.calls = calls
@@ -47,6 +47,9 @@ class Visitor:
         # Names bound to estimators made without `random_state` (`KMeans(3)`): using one draws
         # from numpy's global generator.
         self.drawers: set[str] = drawers if drawers is not None else set()
+        # Names bound to lazy iterators (`it = iter(xs)`, `(v for v in xs)`), shared the same
+        # way: a call given one, or a loop over one, consumes it, which changes it.
+        self.iterators: set[str] = iterators if iterators is not None else set()
         self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
             ast.FunctionDef: self._function_def,
             ast.AsyncFunctionDef: self._function_def,
@@ -218,6 +221,7 @@ class Visitor:
     def _for(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.For | ast.AsyncFor)
         self.expr(node.iter, scope)
+        self._consume(node.iter, scope)
         scope.enter_block()
         self.target(node.target, scope, None, self.sources(node.iter))
         scope.enter_loop(loop_bound_names(node.body))
@@ -344,7 +348,8 @@ class Visitor:
                 selector = value is not None and selects(value, self.selectors)
                 for known, belongs in ((self.selectors, selector),
                                        (self.generators, _makes_generator(value)),
-                                       (self.drawers, _makes_drawer(value))):
+                                       (self.drawers, _makes_drawer(value)),
+                                       (self.iterators, _makes_iterator(value))):
                     if belongs:
                         known.add(node.id)
                     else:
@@ -422,6 +427,10 @@ class Visitor:
                 tuple((k.arg or "**", self.sources(k.value)) for k in node.keywords),
                 node.lineno,
             )
+        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            # `Counter.bump()`: a method of what the name is; the resolver knows whether that
+            # is a class whose classmethod changes it
+            scope.call(f"{node.func.value.id}.{node.func.attr}", (), (), node.lineno)
         if isinstance(node.func, ast.Attribute):
             drawn = root_name(node.func.value)
             if drawn in self.generators:
@@ -431,6 +440,8 @@ class Visitor:
                                              node.lineno, via=drawn))
         self._random_call(node, scope)
         self._writes_into(node, scope)
+        for arg in (*node.args, *(k.value for k in node.keywords)):
+            self._consume(arg, scope)
         actions = self.calls.get(self._span(node)) if self.calls else None
         if not actions:
             return
@@ -450,6 +461,13 @@ class Visitor:
             target = root_name(node.args[0])
             if target:
                 scope.mutate(target, node.lineno, "changed in place by the call")
+
+    def _consume(self, node: ast.expr, scope: Scope) -> None:
+        """`list(it)`, `for x in it:`: an iterator given to a call or looped over is consumed."""
+        if isinstance(node, ast.Starred):
+            node = node.value
+        if isinstance(node, ast.Name) and node.id in self.iterators:
+            scope.mutate(node.id, node.lineno, "consumed")
 
     def _writes_into(self, node: ast.Call, scope: Scope) -> None:
         """numpy's `out=` (`np.add(a, 1, out=a)`), `np.add.at(a, i, 1)`, `rng.shuffle(a)`:
@@ -481,6 +499,8 @@ class Visitor:
         inner = ComprehensionScope(scope)
         for i, generator in enumerate(generators):
             self.expr(generator.iter, scope if i == 0 else inner)
+            if i == 0:
+                self._consume(generator.iter, scope)
             self.target(generator.target, inner, None, self.sources(generator.iter))
             for condition in generator.ifs:
                 self.expr(condition, inner)
@@ -526,6 +546,17 @@ def _makes_generator(value: ast.expr | None) -> bool:
     func = value.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     return name in _GENERATOR_MAKERS
+
+
+# Builtins that make lazy iterators over what they are given.
+_ITERATOR_MAKERS = frozenset(("iter", "reversed", "enumerate", "zip", "map", "filter"))
+
+
+def _makes_iterator(value: ast.expr | None) -> bool:
+    """`iter(xs)`, `zip(a, b)`, `(v * 2 for v in xs)`: consumed as it is used."""
+    return isinstance(value, ast.GeneratorExp) or (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+        and value.func.id in _ITERATOR_MAKERS)
 
 
 def _makes_drawer(value: ast.expr | None) -> bool:

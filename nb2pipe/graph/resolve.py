@@ -100,6 +100,9 @@ class Resolver(Explanations):
         self.value_classes: set[str] = set()  # classes among them
         self.instances: dict[str, set[str]] = {}  # class -> names bound to its instances
         self.fixed_reads: set[tuple[str, Span]] = set()  # NB308 reported
+        # names bound to generator objects: (cell, line, generator function)
+        self.generator_values: dict[str, tuple[int, int, str]] = {}
+        self.generators_reported: set[tuple[str, str]] = set()
         # A def or class runs again where it is emitted: what its definition reads (defaults,
         # decorators, a class body) as bound where it is defined; one that would read other
         # values where it is used is a conflict, and a value from its definition on.
@@ -157,7 +160,7 @@ class Resolver(Explanations):
             if isinstance(event, Read) and span is not None:
                 reads.setdefault(span, []).append(event.name)
             if isinstance(event, StarImport):
-                self._star_import(event, None)
+                self._star_import(event, None, None)
             if not isinstance(event, Bind):
                 continue
             if event.code is not None:
@@ -219,7 +222,7 @@ class Resolver(Explanations):
         elif isinstance(event, Call):
             self._call(state, event)
         elif isinstance(event, StarImport):
-            self._star_import(event, state.step.name)
+            self._star_import(event, state.step.name, state)
         elif isinstance(event, RandomCall):
             self._random_call(state, event, event.cell, event.line)
 
@@ -260,13 +263,28 @@ class Resolver(Explanations):
                 self._read(state, name, cell, line, False, set())
             self._bind(state, Bind(name, cell, line))
 
-    def _star_import(self, event: StarImport, step: str | None) -> None:
+    def _star_import(self, event: StarImport, step: str | None,
+                     state: StepState | None) -> None:
         """`from m import *`, `%pylab`, `%run script.py`: the names each binds are imported one
-        by one where they are used, when they can be known; otherwise using one is NB203."""
+        by one where they are used, when they can be known; otherwise using one is NB203.
+        A name bound before that it binds is bound again (`import random` then `from numpy
+        import *`: `random` is numpy's)."""
         if not event.module.startswith(("%run", "%%")):
             self.namespaces.append(event)
         if not known_namespace(event.module):
             self.star_imports.append((event, step))
+        bound = {*self.bindings, *(state.local if state else {})}
+        for name in sorted(bound):
+            entity = self._from_namespace(name)
+            if entity is None or entity.span != event.span:
+                continue  # not one it binds (or its names cannot be known)
+            binding = _Binding("code", step, entity, event.cell, bound=(event.cell, event.line))
+            if state is not None:
+                state.local[name] = binding
+                state.defines[name] = None
+            else:
+                self.bindings[name] = binding
+            self._unlink(name)
 
     def _setup(self, state: StepState, statement: Statement, events: list[Event]) -> bool:
         """`pd.set_option(...)`, `warnings.filterwarnings(...)`: configuration of an imported
@@ -290,7 +308,7 @@ class Resolver(Explanations):
                     return False
                 reads.append(event.name)
             elif not (isinstance(event, Mutate | Call | Link)
-                      and event.name in (statement.root, *reads)):
+                      and event.name.partition(".")[0] in (statement.root, *reads)):
                 return False
         entity = CodeEntity("setup", (statement.root,), statement.span,
                             tuple(dict.fromkeys(reads)))
@@ -308,7 +326,7 @@ class Resolver(Explanations):
         `reference`: the object is named, not run (a base class): its late reads wait."""
         local = state.local.get(name)
         if local is not None:
-            if local.entity is not None:
+            if local.entity is not None and local.kind == "code":
                 state.code.setdefault((local.entity.span, local.entity.names), local.entity)
                 if direct:
                     state.module_reads[name] = None  # the plan may hoist the definition
@@ -344,6 +362,7 @@ class Resolver(Explanations):
             state.inputs[name] = binding.step
             self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
+            self._check_generator(state, name, binding.step)
         elif binding.entity is not None:
             if direct:
                 state.module_reads[name] = None
@@ -462,6 +481,11 @@ class Resolver(Explanations):
                                      bound=(event.cell, event.line))
         if event.made_by is not None and self._is_class(state, event.made_by):
             self.instances.setdefault(event.made_by, set()).add(name)
+        info = self._function(state, event.made_by) if event.made_by else None
+        if info is not None and info.is_generator:
+            self.generator_values[name] = (event.cell, event.line, event.made_by or "")
+        else:
+            self.generator_values.pop(name, None)
         if not event.keep_aliases:
             self._unlink(name)
             self._link(name, event.aliases)
@@ -487,7 +511,7 @@ class Resolver(Explanations):
                 continue  # modules and functions are code; undefined names are reported on read
             self._read(state, target, cell, line, False, set())
             state.code_only = False
-            state.local[target] = _Binding("data", state.step.name, None, cell,
+            state.local[target] = _Binding("data", state.step.name, binding.entity, cell,
                                            bound=binding.bound)
             state.defines[target] = None
             state.mutates[target] = None
@@ -526,6 +550,12 @@ class Resolver(Explanations):
     def _apply(self, state: StepState, callee: str, args: tuple[tuple[str, ...], ...],
                kwargs: dict[str, tuple[str, ...]], cell: int, line: int, seen: set[str]) -> None:
         """What calling a notebook function does to its arguments and to globals."""
+        receiver, dot, _ = callee.partition(".")
+        if dot:  # a method of a class whose classmethod changes it: calling it may
+            owner = self._function(state, receiver)
+            if owner is not None and owner.stateful and self._is_class(state, receiver):
+                self._mutate(state, receiver, cell, line)
+            return
         info = self._function(state, callee)
         if info is None or callee in seen:
             return
@@ -582,7 +612,8 @@ class Resolver(Explanations):
         self.data_names.add(name)
         state.code_only = False
         state.defines[name] = None
-        state.local[name] = _Binding("data", state.step.name, None, cell, bound=bound)
+        # (its code stays known: what calling it does to other values)
+        state.local[name] = _Binding("data", state.step.name, entity, cell, bound=bound)
         if entity.kind == "class":
             self.value_classes.add(name)
         info = entity.function
@@ -602,6 +633,20 @@ class Resolver(Explanations):
                 f"notebook has {'them' if len(late) > 1 else 'it'} when it is called",
                 self.cells[cell], line,
                 f"pass {', '.join(late)} to '{name}' as argument{'s' if len(late) > 1 else ''}")
+
+    def _check_generator(self, state: StepState, name: str, producer: str) -> None:
+        """A generator object (`it = numbers()`, numbers a generator function) cannot be
+        pickled: it cannot reach another step in another process."""
+        made = self.generator_values.get(name)
+        if made is None or (name, producer) in self.generators_reported:
+            return
+        self.generators_reported.add((name, producer))
+        cell, line, function = made
+        self._report("NB304", f"'{name}' (a generator, made by {function}()) is passed from "
+                     f"step '{producer}' to '{state.step.name}'; it cannot be pickled, so it "
+                     "cannot cross processes or be cached", self.cells[cell], line,
+                     "make it in the step that uses it, or pass what it yields "
+                     f"(`{name} = list({function}())`)")
 
     def _wrapped_with_state(self, state: StepState, name: str) -> bool:
         """`@counted def f`: what the notebook calls is what the decorator made, which keeps

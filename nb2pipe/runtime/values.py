@@ -8,6 +8,8 @@ has read and checked against that hash (store.py). Standard library only, plus p
 pyarrow when a value needs them.
 """
 
+import collections.abc
+import gc
 import io
 import os
 import pickle
@@ -235,7 +237,17 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
         items = value.values() if isinstance(value, dict) else value
         for item in items:
             found |= _identities(item, depth - 1)
+    elif depth and isinstance(value, _LAZY):
+        # `iter(xs)`, `d.values()`, `zip(a, b)`: they hold what they iterate, unconsumed
+        for held in gc.get_referents(value):
+            if not isinstance(held, type):
+                found |= _identities(held, depth - 1)
     return found
+
+
+# Iterators and views that hold the containers they go through.
+_LAZY = (collections.abc.Iterator, collections.abc.KeysView, collections.abc.ValuesView,
+         collections.abc.ItemsView)
 
 
 def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
