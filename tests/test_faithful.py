@@ -362,3 +362,16 @@ def test_a_classmethod_that_changes_its_class_changes_it_wherever_it_is_called()
     assert_same_values(counter + "\nC.count()", "C.count()", "r = C.made")
     assert_same_values("L = [1]", counter, "def bump():\n    C.count()\n    L.append(2)",
                        "bump()", "r = C.made + len(L)")
+
+
+def test_a_starred_value_shown_by_a_cell_hides_no_change_after_it() -> None:
+    # tree-sitter read `*[1, 2],` together with the next statement: the in-place sort was lost
+    assert_same_values("import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 5]})", "*[1, 2],",
+                       "df.sort_values('a', ascending=False, inplace=True)")
+    assert_same_values("xs = [2, 1]", "*xs, 3\nxs.sort()", "n = xs[0]")
+
+
+def test_an_input_read_late_by_a_lambda_and_changed_in_its_step_starts_as_given() -> None:
+    # it was started as None ("bound on an earlier pass of a loop")
+    assert_same_values("def set_g():\n    global g\n    g = 4\nset_g()",
+                       "f = lambda x: x + g\ng *= 2\ny = f(1)")

@@ -71,7 +71,8 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             trees[cell.index] = parsed
         else:
             unparsed.append(Unparsed(cell, *parsed))
-    rules = run_rules([(c.index, c.code) for c in cells if c.index in trees])
+    rules = run_rules([(c.index, _for_rules(c.code, trees[c.index]))
+                       for c in cells if c.index in trees])
     parameters: list[Parameter] = []
     symbols: dict[int, CellSymbols] = {}
     selectors: set[str] = set()
@@ -119,6 +120,25 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     }
     return Analysis(symbols, tuple(_last_wins(parameters)), tuple(diagnostics), skipped,
                     unparsed_names, python2 is not None, last_expressions)
+
+
+def _for_rules(code: str, tree: ast.Module) -> str:
+    """The cell's code as ast-grep's parser reads it right: an expression statement that
+    starts with a starred item (`*names, last`, a cell's shown value) has its `*` blanked
+    (same lines and columns), else tree-sitter reads it together with the next statement and
+    the rules miss the calls there (`df.sort_values(..., inplace=True)`)."""
+    starts = [(node.value.elts[0].lineno, node.value.elts[0].col_offset)
+              for node in ast.walk(tree)
+              if isinstance(node, ast.Expr) and isinstance(node.value, ast.Tuple)
+              and node.value.elts and isinstance(node.value.elts[0], ast.Starred)]
+    if not starts:
+        return code
+    lines = code.split("\n")
+    for line, column in starts:
+        text = lines[line - 1].encode()
+        if text[column:column + 1] == b"*":
+            lines[line - 1] = (text[:column] + b" " + text[column + 1:]).decode()
+    return "\n".join(lines)
 
 
 def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],

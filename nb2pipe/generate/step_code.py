@@ -78,8 +78,10 @@ class StepCode:
         preamble, body = self._nonlocal(preamble), self._nonlocal(body)
         arguments = {v for v, _ in node.inputs} | set(node.parameters)
         available = bound | arguments | {n for n, _ in rebound}
+        # (an argument is bound from the start, even when the body binds it again)
         preamble[:0] = [*self._declarations(preamble + body, available),
-                        *self._carried(node, removed, available - own_bound, own_bound)]
+                        *self._carried(node, removed, (available - own_bound) | arguments,
+                                       own_bound)]
         restore, capture = self._random_state(node)
         preamble[:0] = restore
         body.extend(capture)
