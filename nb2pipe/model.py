@@ -243,6 +243,9 @@ class Bind:
     keep_aliases: bool = False  # `x += ...` rebinds x to (possibly) the same object
     block: tuple[int, ...] = ()
     made_by: str | None = None  # `x = Name(...)`: an instance refers to its class
+    # `x = f(a, b)`: names the call's arguments may share objects with; when f is the
+    # notebook's own function or class, x may hold them (`return xs`, `self.data = data`)
+    call_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -375,3 +375,18 @@ def test_an_input_read_late_by_a_lambda_and_changed_in_its_step_starts_as_given(
     # it was started as None ("bound on an earlier pass of a loop")
     assert_same_values("def set_g():\n    global g\n    g = 4\nset_g()",
                        "f = lambda x: x + g\ng *= 2\ny = f(1)")
+
+
+@pytest.mark.parametrize("made", [
+    "def ident(x):\n    return x\nb = ident(a)",
+    "def first(x):\n    return x[0]\nb = first([a])",
+    "class Box:\n    def __init__(self, x):\n        self.x = x\nbox = Box(a)\nb = box.x",
+    "import copy\nb = copy.copy([a])[0]",
+])
+def test_what_a_notebook_function_returns_may_be_what_it_was_given(made: str) -> None:
+    assert_same_values("a = [1]", made, "b.append(2)", "n = len(a)")
+
+
+def test_an_object_of_a_notebook_class_travels_with_what_it_holds() -> None:
+    assert_same_values("a = [1]", "class Box:\n    def __init__(self, x):\n"
+                       "        self.x = x\nb = Box(a)", "b.x.append(2)", "n = len(a)")

@@ -53,6 +53,9 @@ def _call_sources(node: ast.Call, selectors: set[str] | frozenset[str]) -> Names
         found.extend(node.args)  # `it = iter(xs)` then `xs.reverse()`: it sees the change
     if isinstance(func, ast.Attribute) and name in LIVE_VIEW_METHODS:
         found.append(func.value)
+    if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and (func.value.id, name) == ("copy", "copy") and node.args):
+        found.append(node.args[0])  # a shallow copy holds the same items
     return _union(found, selectors)
 
 

@@ -38,7 +38,7 @@ class Scope:
         raise NotImplementedError
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None) -> None:
+              made_by: str | None = None, call_args: Names = ()) -> None:
         raise NotImplementedError
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
@@ -123,9 +123,10 @@ class ModuleScope(Scope):
         self.statement_reads.append(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None) -> None:
+              made_by: str | None = None, call_args: Names = ()) -> None:
         self.events.append(Bind(name, self.cell, line, aliases, bool(self.block),
-                                keep_aliases=keep, block=self.block, made_by=made_by))
+                                keep_aliases=keep, block=self.block, made_by=made_by,
+                                call_args=call_args))
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
         self.events.append(Mutate(name, self.cell, line, reason, self.block, maybe))
@@ -220,7 +221,7 @@ class FunctionScope(Scope):
             self.free[name] = None
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None) -> None:
+              made_by: str | None = None, call_args: Names = ()) -> None:
         if name in self.global_names:
             self.global_writes[name] = None
         elif not keep:
@@ -293,7 +294,7 @@ class ComprehensionScope(Scope):
             self.parent.load(name, line, soft, reference)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None) -> None:
+              made_by: str | None = None, call_args: Names = ()) -> None:
         self.aliases[name] = self._outer(aliases)
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
@@ -335,7 +336,7 @@ class ClassScope(Scope):
             self.parent.load(name, line, soft, reference)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None) -> None:
+              made_by: str | None = None, call_args: Names = ()) -> None:
         self.local.add(name)
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:

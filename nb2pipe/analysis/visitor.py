@@ -356,7 +356,11 @@ class Visitor:
                         known.discard(node.id)
             made_by = (value.func.id if isinstance(value, ast.Call)
                        and isinstance(value.func, ast.Name) else None)
-            scope.store(node.id, node.lineno, shared, made_by=made_by)
+            arguments: tuple[str, ...] = ()
+            if made_by is not None and isinstance(value, ast.Call):
+                for argument in (*value.args, *(k.value for k in value.keywords)):
+                    arguments += self.sources(argument)
+            scope.store(node.id, node.lineno, shared, made_by=made_by, call_args=arguments)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
                 isinstance(value, ast.Tuple | ast.List)

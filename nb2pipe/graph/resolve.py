@@ -490,6 +490,9 @@ class Resolver(Explanations, DefinitionValues):
         if not event.keep_aliases:
             self._unlink(name)
             self._link(name, event.aliases)
+            if event.call_args and event.made_by and self._function(
+                    state, event.made_by) is not None:
+                self._link(name, event.call_args)  # what the notebook's function returns
 
     def _mutate(self, state: StepState, name: str, cell: int, line: int,
                 block: tuple[int, ...] = (), definite: bool = True) -> None:

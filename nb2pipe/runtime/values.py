@@ -242,7 +242,15 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
         for held in gc.get_referents(value):
             if not isinstance(held, type):
                 found |= _identities(held, depth - 1)
+    elif depth and type(value).__module__ in _NOTEBOOK_MODULES and isinstance(
+            getattr(value, "__dict__", None), dict):
+        for held in vars(value).values():  # an object of the notebook's own class
+            found |= _identities(held, depth - 1)
     return found
+
+
+# Where the notebook's own classes live: steps.py in a pipeline, `__main__` in a kernel.
+_NOTEBOOK_MODULES = frozenset(("steps", "__main__"))
 
 
 # Iterators and views that hold the containers they go through.

@@ -138,7 +138,7 @@ def container(env: Env) -> list[Statement] | None:
 
 def container_change(env: Env) -> list[Statement] | None:
     name = env.pick(NESTED)
-    if name is None:
+    if name is None or env.extra.get(name) == "objects":
         return None
     items = f"{name}.values()" if env.extra.get(name) == "dict" else name
     first = f"{name}['a']" if env.extra.get(name) == "dict" else f"{name}[0]"
@@ -211,7 +211,8 @@ def read(env: Env) -> list[Statement] | None:
         NESTED: f"repr({name})", OBJ: f"{name}.total()", SET: f"sorted({name})",
         TUPLE: f"len({name})", INT: f"{name} * 3", TEXT: f"len({name})",
     }[kind]
-    return _s("read", f"{env.new('r', INT)} = {form}")
+    numeric = kind in (LIST, ARRAY, FRAME, OBJ, TUPLE, INT, TEXT)
+    return _s("read", f"{env.new('r', INT if numeric else TEXT)} = {form}")
 
 
 # -- numpy: views and writes ----------------------------------------------------------------
@@ -371,6 +372,63 @@ def counted_read(env: Env) -> list[Statement] | None:
     if fn is None:
         return None
     return _s("decorator-state", f"{env.new('r', INT)} = {fn}.calls")
+
+
+def func_returns_argument(env: Env) -> list[Statement] | None:
+    name = env.pick(LIST)
+    if name is None:
+        return None
+    fn = env.new("fn", FUNC)
+    form = env.rng.choice([(f"def {fn}(x):\n    return x", f"{fn}({name})"),
+                           (f"def {fn}(xs):\n    return xs[0]", f"{fn}([{name}])")])
+    return _s("function-returns-argument",
+              f"{form[0]}\n{env.new('b', LIST)} = {form[1]}")
+
+
+def holder(env: Env) -> list[Statement] | None:
+    name = env.pick(LIST)
+    if name is None:
+        return None
+    box = env.new("box", OBJ)
+    env.extra[box] = "holder"
+    return _s("object-holds", f"class Box_{box}:\n    def __init__(self, x):\n"
+                              f"        self.x = x\n    def total(self):\n"
+                              f"        return sum(self.x)\n{box} = Box_{box}({name})")
+
+
+def holder_change(env: Env) -> list[Statement] | None:
+    box = next((n for n, v in sorted(env.extra.items()) if v == "holder" and n in env.kinds),
+               None)
+    if box is None:
+        return None
+    return _s("object-holds", f"{box}.x.append({env.small()})")
+
+
+def objects_in_container(env: Env) -> list[Statement] | None:
+    first, second = env.pick(OBJ), env.pick(OBJ)
+    if first is None or second is None or env.extra.get(first) or env.extra.get(second):
+        return None
+    group = env.new("objs", NESTED)
+    env.extra[group] = "objects"
+    return _s("objects-in-container", f"{group} = [{first}, {second}]\nfor item in {group}:\n"
+                                      f"    item.bump()")
+
+
+def func_changes_object(env: Env) -> list[Statement] | None:
+    name = env.pick(OBJ)
+    if name is None or env.extra.get(name):
+        return None
+    fn = env.new("fn", FUNC)
+    return _s("function-changes-object", f"def reset_{fn}(o):\n    o.v = 0\n"
+                                         f"def {fn}(x):\n    return x\nreset_{fn}({name})")
+
+
+def shallow_copy(env: Env) -> list[Statement] | None:
+    name = env.pick(NESTED)
+    if name is None or env.extra.get(name) in ("dict", "objects"):
+        return None
+    copy = env.new("box", NESTED)
+    return _s("shallow-copy", f"import copy\n{copy} = copy.copy({name})")
 
 
 # -- classes --------------------------------------------------------------------------------
@@ -558,7 +616,9 @@ IDIOMS: tuple[tuple[Idiom, float], ...] = (
     (counted_read, 1), (class_new, 1.5), (instance, 2), (object_change, 2), (class_change, 2),
     (class_read, 2), (iterator, 1), (generator, 0.7), (advance, 2), (comprehension, 1.5),
     (try_except, 1.5), (star_import, 0.7), (random_state, 2), (plotting, 1.5),
-    (display, 3), (global_statement, 0.5),
+    (display, 3), (global_statement, 0.5), (func_returns_argument, 1), (holder, 1),
+    (holder_change, 1.5), (objects_in_container, 1), (func_changes_object, 1),
+    (shallow_copy, 0.7),
 )
 
 
