@@ -45,14 +45,16 @@ def _copy_error(value: Any, step: str, names: Sequence[str],
                 error: Exception) -> errors.StepError:
     """The step, the value that cannot be copied (its name and type), and what to do."""
     subject = f"{', '.join(repr(n) for n in names) or 'its inputs'}"
+    failing: list[str] = []
     if isinstance(value, tuple) and len(names) == len(value):
         for name, item in zip(names, value, strict=True):
             try:
                 copy.deepcopy(item, view_copies(item))
             except Exception as failure:
                 kind = type(item)
-                subject, error = f"'{name}' ({kind.__module__}.{kind.__qualname__})", failure
-                break
+                failing.append(f"'{name}' ({kind.__module__}.{kind.__qualname__})")
+                error = failure
+        subject = " and ".join(failing) or subject
     where, cell = f"step '{step}'", None
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError):
         from . import project
@@ -63,10 +65,11 @@ def _copy_error(value: Any, step: str, names: Sequence[str],
         where = (f"{notebook}: cell{'s' if len(cells) > 1 else ''} "
                  f"{', '.join(map(str, cells))} (step '{step}')")
     reason = f"{type(error).__name__}: {error}"
+    them, they = ("them", "they") if len(failing) > 1 else ("it", "it")
     return errors.StepError(
-        f"{where}: the step changes {subject} in place while another step reads it, so it "
-        f"works on a copy, but it cannot be copied ({reason}). Make or load it again in this "
-        "step, or tag the cells that read and change it into one step",
+        f"{where}: the step changes {subject} in place while another step reads {them}, so "
+        f"it works on a copy, but {they} cannot be copied ({reason}). Make or load {them} "
+        f"again in this step, or tag the cells that read and change {them} into one step",
         step, cell, None, reason)
 
 
