@@ -203,6 +203,8 @@ class FunctionInfo:
     # The functions it makes keep state between calls: they change its variables (`nonlocal`)
     # or their own attributes (a decorator counting calls).
     closes_over_state: bool = False
+    # What it returns may be (or hold) what it was given: `return xs`, `return frame[col]`
+    returns_arguments: bool = False
 
 
 @dataclass(frozen=True)

@@ -390,3 +390,38 @@ def test_what_a_notebook_function_returns_may_be_what_it_was_given(made: str) ->
 def test_an_object_of_a_notebook_class_travels_with_what_it_holds() -> None:
     assert_same_values("a = [1]", "class Box:\n    def __init__(self, x):\n"
                        "        self.x = x\nb = Box(a)", "b.x.append(2)", "n = len(a)")
+
+
+def test_values_sharing_objects_through_several_steps_come_from_one() -> None:
+    # box2 (from s1) and box3 (from s2) both hold L1: s3 takes them all from s2
+    assert_same_values("L1 = list(range(4))\nbox2 = {'a': L1}", "box3 = [L1]",
+                       "inner = box2['a']\ninner.extend([0])\nn = len(box3[0])")
+    assert_same_values("xs = [3, 6]\nd = {'a': xs}", "it = iter(xs)",
+                       "xs.reverse()\nxs.append(1)", "seen = list(it)")
+
+
+def test_what_a_notebook_function_passes_on_may_be_what_it_was_given() -> None:
+    assert_same_values("a = [1]", "def ident(x):\n    return x\ndef wrap(x):\n"
+                       "    return ident(x)\nb = wrap(a)", "b.append(2)", "n = len(a)")
+
+
+@pytest.mark.parametrize("make", [
+    "def holder(x):\n    return lambda: x\nget = holder(a)",
+    "def holder(x):\n    def get():\n        return x\n    return get\nget = holder(a)",
+    "def holder(x):\n    return (lambda: x) if x else None\nget = holder(a)",
+])
+def test_a_function_a_notebook_function_makes_holds_what_it_was_given(make: str) -> None:
+    # the closure keeps `a`: changed later, the closure sees the change
+    assert_same_values("a = [1]", make, "a.append(2)", "n = len(get())")
+
+
+def test_a_result_that_holds_no_argument_is_not_changed_with_it() -> None:
+    # `total` returns a new number: changing L later leaves s alone, so s comes from where it
+    # was made, not from the step that changes L
+    graph = graph_of(("L = [1, 2]", "step:a"),
+                     ("def total(xs):\n    return sum(xs)\ns = total(L)", "step:b"),
+                     ("L.append(3)", "step:c"), ("t = s + len(L)", "step:d"))
+    assert graph.step("c").inputs == (("L", "a"),)
+    assert graph.step("d").inputs == (("L", "c"), ("s", "b"))
+    assert_same_values("L = [1, 2]", "def total(xs):\n    return sum(xs)\ns = total(L)",
+                       "L.append(3)", "t = s + len(L)")

@@ -201,6 +201,10 @@ class FunctionScope(Scope):
     random_calls: list[RandomCall] = field(default_factory=list)
     mutable_defaults: frozenset[str] = frozenset()  # parameters whose default is not constant
     closes_over_state: bool = False  # a function it makes changes this one's variables
+    returned: set[str] = field(default_factory=set)  # parameters what it returns may hold
+
+    def returns(self, names: Names) -> None:
+        self.returned.update(n for n in self.resolve(names) if n in self.params)
 
     def absorb(self, info: FunctionInfo, line: int) -> None:
         super().absorb(info, line)
@@ -272,6 +276,7 @@ class FunctionScope(Scope):
             random_calls=tuple(self.random_calls),
             stateful=bool(self.mutable_defaults & set(self.mutated_params)),
             closes_over_state=self.closes_over_state,
+            returns_arguments=bool(self.returned),
         )
 
 

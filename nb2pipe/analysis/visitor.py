@@ -8,6 +8,7 @@ name reaches the objects the others refer to.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from collections.abc import Callable, Sequence
 
@@ -70,6 +71,7 @@ class Visitor:
             ast.Delete: self._delete,
             ast.Global: self._global,
             ast.Nonlocal: self._global,
+            ast.Return: self._return,
         }
         if hasattr(ast, "TryStar"):
             self._statement[ast.TryStar] = self._try
@@ -126,6 +128,9 @@ class Visitor:
         body.is_generator = is_generator(node)
         body.mutable_defaults = _mutable_defaults(node.args)
         self.statements(node.body, body)
+        if body.is_generator or _makes_closures(node.body):
+            # the generator or the function it makes keeps the call's frame: all it was given
+            body.returns(body.params)
         scope.define(node.name, node, "function", body.info())
         self._decorate(node, scope)
 
@@ -331,6 +336,13 @@ class Visitor:
                     if root:
                         scope.mutate(root, node.lineno, "del of an item or attribute")
 
+    def _return(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.Return)
+        if node.value is not None:
+            self.expr(node.value, scope)
+            if isinstance(scope, FunctionScope):
+                scope.returns((*self.sources(node.value), *_passed_on(node.value)))
+
     def _global(self, node: ast.AST, scope: Scope) -> None:
         # In a function: handled when its locals are collected. At a cell's top level it does
         # nothing, but in a step's function it would: noted, so the generated code drops it.
@@ -404,6 +416,9 @@ class Visitor:
                 self.expr(default, scope)
             body = self.function_scope(node.args, [node.body], scope)
             self.expr(node.body, body)
+            body.returns((*self.sources(node.body), *_passed_on(node.body)))
+            if _makes_closures([node.body]):
+                body.returns(body.params)
             scope.absorb(body.info(), node.lineno)
         elif kind in _COMPREHENSIONS:
             self._comprehension(node, scope)
@@ -534,6 +549,26 @@ class Visitor:
 
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _passed_on(value: ast.expr) -> Names:
+    """Names given to a call of a name that is not a builtin (`return wrap(x)`): what it
+    returns may hold them."""
+    found: dict[str, None] = {}
+    for node in ast.walk(value):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id not in _BUILTINS):
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                found.update(dict.fromkeys(sources(arg)))
+    return tuple(found)
+
+
+def _makes_closures(body: Sequence[ast.AST]) -> bool:
+    """Whether a body defines a function, lambda or class, which may keep its variables."""
+    return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef)
+               for part in body for node in ast.walk(part))
 
 # Methods that change the array passed first (on any receiver: `rng.shuffle(a)`).
 _WRITES_FIRST_ARGUMENT = frozenset(("shuffle",))

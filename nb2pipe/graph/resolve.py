@@ -110,6 +110,7 @@ class Resolver(Explanations, DefinitionValues):
         self.definition_reads: dict[tuple[Span, tuple[str, ...]],
                                     dict[str, tuple[int, int] | None]] = {}
         self.values = values or {}
+        self.joined: dict[str, str] = {}  # name -> the step where it last joined an alias group
         self.conflicts: dict[tuple[Span, tuple[str, ...]], str] = {}  # and why
 
     # -- driver ------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class Resolver(Explanations, DefinitionValues):
             self._mutate(state, event.name, event.cell, event.line, event.block,
                          definite=not event.maybe)
         elif isinstance(event, Link):
-            self._link(event.name, event.sources)
+            self._link(event.name, event.sources, state.step.name)
         elif isinstance(event, Delete):
             if event.name not in state.local:
                 # `del train` of a value from an earlier step: the step must have it to delete
@@ -489,10 +490,10 @@ class Resolver(Explanations, DefinitionValues):
             self.generator_values.pop(name, None)
         if not event.keep_aliases:
             self._unlink(name)
-            self._link(name, event.aliases)
-            if event.call_args and event.made_by and self._function(
-                    state, event.made_by) is not None:
-                self._link(name, event.call_args)  # what the notebook's function returns
+            self._link(name, event.aliases, state.step.name)
+            if event.call_args and event.made_by and self._may_return_arguments(
+                    state, event.made_by):
+                self._link(name, event.call_args, state.step.name)  # what it returns
 
     def _mutate(self, state: StepState, name: str, cell: int, line: int,
                 block: tuple[int, ...] = (), definite: bool = True) -> None:
@@ -596,25 +597,53 @@ class Resolver(Explanations, DefinitionValues):
 
     # -- aliases -----------------------------------------------------------------------------
 
+    def _may_return_arguments(self, state: StepState, name: str) -> bool:
+        """Whether calling the notebook's function or class `name` may give back what it was
+        given: a function returning a parameter (or part of one), an instance holding it."""
+        info = self._function(state, name)
+        return info is not None and (info.returns_arguments or self._is_class(state, name))
+
     def _share_holder(self, state: StepState) -> None:
         """Two inputs that may share objects (`frames = [train, test]` in one step, both read
         in a later one) must come from one producer: values from two steps arrive as two
         copies when they cross processes, and a change made through one would miss the other.
-        The step that made the alias read the older value, so it passes that value on too."""
-        for name, producer in list(state.inputs.items()):
-            for other in sorted(self.groups.get(name, ())):
-                holder = state.inputs.get(other)
-                if holder is None or holder == producer:
-                    continue
-                if self.position[holder] > self.position[producer] and (
-                        self.by_name[holder].inputs.get(name) == producer):
-                    state.inputs[name] = holder
-                    break
+        The step that made the alias read the older value, so it passes that value on too;
+        when it did not read it (`box3 = [L1]` there, while `box2` holds `L1` too), it is
+        given it, to pass on with what it made."""
+        changed = True
+        while changed:
+            changed = False
+            for name, producer in list(state.inputs.items()):
+                for other in sorted(self.groups.get(name, ())):
+                    holder = state.inputs.get(other)
+                    if holder is None or holder == producer:
+                        continue
+                    if self.position[holder] < self.position[producer]:
+                        continue
+                    held = self.by_name[holder]
+                    if held.inputs.get(name) is None and (
+                            name in held.local or name in held.deleted
+                            or self.joined.get(other) != holder
+                            or not set(state.mutates) & {name, *self.groups[name]}):
+                        # the holder binds it again (not the value read here); the two started
+                        # sharing elsewhere (`models = {"a": a, "b": b}` here); or nothing
+                        # changes them here (two copies read alike)
+                        continue
+                    if held.inputs.get(name) is None:
+                        held.inputs[name] = producer
+                        held.uses[name] = None
+                        self._demand(self.by_name[producer], name)
+                    if held.inputs.get(name) == producer:
+                        state.inputs[name] = holder
+                        changed = True
+                        break
 
-    def _link(self, name: str, sources: Iterable[str]) -> None:
+    def _link(self, name: str, sources: Iterable[str], step: str | None = None) -> None:
         for source in sources:
             if source == name:
                 continue
+            if step is not None:  # where the two started sharing objects
+                self.joined[name] = self.joined[source] = step
             group = {name, source, *self.groups.get(name, ()), *self.groups.get(source, ())}
             for member in group:
                 self.groups[member] = group - {member}

@@ -15,6 +15,7 @@ import os
 import pickle
 import struct
 import sys
+import types
 from typing import Any
 
 UNRECORDED = ".unrecorded"
@@ -242,11 +243,24 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
         for held in gc.get_referents(value):
             if not isinstance(held, type):
                 found |= _identities(held, depth - 1)
+    elif depth and isinstance(value, types.FunctionType):
+        # a closure keeps its cells, a function its defaults: `lambda: xs` holds xs
+        cells = [c.cell_contents for c in value.__closure__ or () if _filled(c)]
+        for held in (*cells, *(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values()):
+            found |= _identities(held, depth - 1)
     elif depth and type(value).__module__ in _NOTEBOOK_MODULES and isinstance(
             getattr(value, "__dict__", None), dict):
         for held in vars(value).values():  # an object of the notebook's own class
             found |= _identities(held, depth - 1)
     return found
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
 
 
 # Where the notebook's own classes live: steps.py in a pipeline, `__main__` in a kernel.
