@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from semantics.differential import run  # noqa: E402
+from semantics.differential import run
 
 
 def _slice(arguments: tuple[int, int, int]) -> dict[str, Any]:

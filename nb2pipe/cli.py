@@ -724,7 +724,6 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
               f"{len(verdict.skipped)} could not be fingerprinted, "
               f"{len(verdict.nondeterministic)} differ between two notebook runs, "
               f"{len(verdict.missing)} not in the pipeline")
-    startup.leave()
     if verdict.divergence is not None:
         print(f"nb2pipe: first divergence: {verdict.divergence.describe(name)}", file=sys.stderr)
         return 1

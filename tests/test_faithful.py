@@ -83,7 +83,7 @@ def test_a_value_that_cannot_be_copied_is_named_with_its_type_step_and_what_to_d
     from nb2pipe.runtime.handoff import copied
 
     namespace: dict[str, object] = {}
-    exec(UNCOPYABLE, namespace)  # noqa: S102
+    exec(UNCOPYABLE, namespace)
     encoder = namespace["Encoder"]()  # type: ignore[operator]
     with pytest.raises(StepError) as raised:
         copied(([1], encoder), step="s4", names=["towns", "le"])

@@ -104,7 +104,7 @@ def bound_names(namespace: str) -> dict[str, str]:
     modules = {name: module for name in origins
                if (module := _imported(importlib, name)) is not None}
     scope: dict[str, Any] = {}
-    exec(source, scope)  # noqa: S102 - the fixed imports above, or `from MODULE import *`
+    exec(source, scope)  # the fixed imports above, or `from MODULE import *`
     found: dict[str, str] = {}
     for name in sorted(n for n in scope if not n.startswith("_")):
         statement = _statement(name, scope[name], modules,

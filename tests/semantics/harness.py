@@ -130,8 +130,8 @@ def run_notebook(specs: Sequence[Spec]) -> NotebookRun:
     with _in_folder():
         for index, (source, _) in enumerate(specs, start=1):
             try:
-                exec(compile(source, f"<cell {index}>", "exec"), run.namespace)  # noqa: S102
-            except BaseException as error:  # noqa: BLE001 - the notebook's own failure
+                exec(compile(source, f"<cell {index}>", "exec"), run.namespace)
+            except BaseException as error:  # the notebook's own failure
                 run.error = f"cell {index}: {type(error).__name__}: {error}"
                 break
             finally:
@@ -174,7 +174,7 @@ def run_pipeline(graph: StepGraph) -> PipelineRun:
             module.__file__ = str(folder / "steps.py")
             fresh_process_state()
             try:
-                exec(code, module.__dict__)  # noqa: S102 - a fresh module: as in a new process
+                exec(code, module.__dict__)  # a fresh module: as in a new process
                 with reading():
                     passed: dict[str, Any] = {v: handles[p][v] for v, p in step.inputs}
                     # flow.py: `a, b = copied((x["a"], y["b"]), step=..., names=[...])`
@@ -186,7 +186,7 @@ def run_pipeline(graph: StepGraph) -> PipelineRun:
                     function = getattr(module, step.function)
                     result, kept = call_keeping_locals(
                         function, {a: passed[a] for a in step.arguments})
-            except BaseException as error:  # noqa: BLE001 - the pipeline's failure
+            except BaseException as error:  # the pipeline's failure
                 return PipelineRun(found, f"step '{name}': {type(error).__name__}: {error}")
             finally:
                 _close_figures()
@@ -245,14 +245,14 @@ def _compare(specs: Sequence[Spec], split: str, runner: PipelineRunner) -> Outco
         return Outcome("notebook-failed", first.error)
     try:
         graph = notebook_graph(notebook(specs), split)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return Outcome("crash", f"check: {type(error).__name__}: {error}")
     diagnosed = semantic_diagnostics(graph)
     if diagnosed:
         return Outcome("diagnosed", diagnosed[0], diagnostics=diagnosed)
     try:
         pipeline = runner(graph, specs)
-    except Exception as error:  # noqa: BLE001 - convert itself failed
+    except Exception as error:  # convert itself failed
         return Outcome("crash", f"convert: {type(error).__name__}: {error}")
     if pipeline.error is not None:
         return Outcome("failed", pipeline.error)
