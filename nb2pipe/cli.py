@@ -734,11 +734,22 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
               "(unseeded randomness or time?)")
     for (step, kind, variable), reason in verdict.skipped:
         print(f"  left out: '{variable}' ({step} {kind}) cannot be fingerprinted: {reason}")
+    for variable in verdict.missing:
+        print(f"  left out: '{variable}': the notebook has it as its run ends, no step of the "
+              "pipeline leaves it")
+    counts = (f"{verdict.total} values compared: {verdict.compared} at the step boundaries, "
+              f"{verdict.compared_final} that the notebook leaves behind; "
+              f"{len(verdict.skipped)} could not be fingerprinted, "
+              f"{len(verdict.nondeterministic)} differ between two notebook runs, "
+              f"{len(verdict.missing)} not in the pipeline")
     if verdict.divergence is not None:
         print(f"nb2pipe: first divergence: {verdict.divergence.describe(name)}", file=sys.stderr)
         return 1
-    print(f"{name}: the pipeline computes what the notebook computes "
-          f"({verdict.compared} values compared at the step boundaries)", flush=True)
+    if verdict.total == 0:
+        print(f"nb2pipe: {name}: nothing could be compared, so verify cannot tell whether the "
+              f"pipeline computes what the notebook computes ({counts})", file=sys.stderr)
+        return 1
+    print(f"{name}: the pipeline computes what the notebook computes ({counts})", flush=True)
     return 0
 
 

@@ -48,6 +48,7 @@ CODES: dict[str, Code] = {
         Code("NB305", W, "file written in one step and read in another without a dependency"),
         Code("NB306", INFO, "display-only cell inside a step (its output goes to the report)"),
         Code("NB307", W, "global random seed"),
+        Code("NB308", W, "a function or class made a value reads notebook values when it runs"),
     )
 }
 

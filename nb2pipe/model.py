@@ -196,6 +196,15 @@ class FunctionInfo:
     is_generator: bool = False
     inherits: tuple[str, ...] = ()  # for a class: its base classes named by a plain name
     random_calls: tuple[RandomCall, ...] = ()  # seeds and draws of global generators
+    # Calling it changes the function object itself: its body changes a default argument's
+    # value in place (`def add(x, seen=[]): seen.append(x)`); for a class, a classmethod
+    # changes the class (`cls.count += 1`).
+    stateful: bool = False
+    # The functions it makes keep state between calls: they change its variables (`nonlocal`)
+    # or their own attributes (a decorator counting calls).
+    closes_over_state: bool = False
+    # What it returns may be (or hold) what it was given: `return xs`, `return frame[col]`
+    returns_arguments: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,9 @@ class CodeEntity:
     function: FunctionInfo | None = None  # for def/class: what a call reads and changes
     module: str | None = None  # for imports
     text: str | None = None  # for imports: one statement binding just `names`
+    # For def/class: the names its decorators start from (`register`, `app` of `@app.get()`);
+    # a decorator runs once, where the definition is, and may change what it starts from.
+    decorators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,6 +244,10 @@ class Bind:
     code: CodeEntity | None = None
     keep_aliases: bool = False  # `x += ...` rebinds x to (possibly) the same object
     block: tuple[int, ...] = ()
+    made_by: str | None = None  # `x = Name(...)`: an instance refers to its class
+    # `x = f(a, b)`: names the call's arguments may share objects with; when f is the
+    # notebook's own function or class, x may hold them (`return xs`, `self.data = data`)
+    call_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -241,6 +257,8 @@ class Mutate:
     line: int
     reason: str
     block: tuple[int, ...] = ()
+    # Assumed, not known: a method called as a statement (`Tools.mark()`) may change it.
+    maybe: bool = False
 
 
 @dataclass(frozen=True)
@@ -311,7 +329,8 @@ class Statement:
     """A top-level statement: its lines and shape.
 
     shape: "import" | "function" | "class" | "nothing" (pass, docstring) | "call" (a call on an
-    attribute chain as a statement: `pd.set_option(...)`, whose root is `root`) | "other".
+    attribute chain as a statement: `pd.set_option(...)`, whose root is `root`) | "setting"
+    (an assignment to attributes or items of `root`: `plt.rcParams["x"] = 1`) | "other".
     """
 
     span: Span

@@ -289,7 +289,7 @@ def test_step_that_changes_a_shared_input_gets_a_copy(tmp_path: Path) -> None:
     flow = (tmp_path / "out" / "flow.py").read_text()
     # size reads load's list while grow changes it; grow takes it (with f, which may share
     # it) from first, which passes on the object it was given.
-    assert 'copied((first["data"], first["f"]))' in flow
+    assert 'copied((first["data"], first["f"]), step="grow", names=["data", "f"])' in flow
 
 
 def test_requirements_map_imports_to_distributions(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB305": ("warn_file_handoff", 3),
     "NB306": ("warn_display_seed", 3),
     "NB307": ("warn_hidden_seed", 2),
+    "NB308": ("warn_value_reads_later", 2),
 }
 
 

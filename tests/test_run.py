@@ -255,7 +255,10 @@ def test_cli_run_failure_exits_1_with_the_cell(tmp_path: Path) -> None:
 @pytest.mark.parametrize("notebook", [*sorted(EXAMPLES.glob("*/*.ipynb")),
                                       NOTEBOOKS / "alias_frames_loop.ipynb",
                                       NOTEBOOKS / "mutation_fit.ipynb",
-                                      NOTEBOOKS / "random_state_flow.ipynb"],
+                                      NOTEBOOKS / "random_state_flow.ipynb",
+                                      NOTEBOOKS / "value_class_attribute.ipynb",
+                                      NOTEBOOKS / "value_decorator_registers.ipynb",
+                                      NOTEBOOKS / "value_default_argument.ipynb"],
                          ids=lambda p: p.stem)
 def test_verify_passes_on_examples(notebook: Path, tmp_path: Path) -> None:
     shutil.copytree(notebook.parent, tmp_path / "nb",
@@ -273,7 +276,7 @@ def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.M
 
     notebook = tmp_path / "mutation_inplace.ipynb"
     shutil.copy(NOTEBOOKS / "mutation_inplace.ipynb", notebook)
-    monkeypatch.setattr(Resolver, "_mutate", lambda *args: None)  # mutation tracking off
+    monkeypatch.setattr(Resolver, "_mutate", lambda *args, **kwargs: None)  # tracking off
     graph = analyze_notebook(notebook)
     assert ("load", "count", ("df",)) in {(e.source, e.target, e.variables) for e in graph.edges}
     verdict = verify(notebook, "tags", {}, graph, prepare(notebook, cache=store).project)
@@ -281,6 +284,42 @@ def test_verify_catches_a_wrong_dependency(tmp_path: Path, monkeypatch: pytest.M
     assert (verdict.divergence.step, verdict.divergence.kind,
             verdict.divergence.name) == ("count", "inputs", "df")
     assert "step 'count'" in verdict.divergence.describe(notebook.name)
+
+
+def test_verify_compares_what_the_notebook_leaves_behind(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         store: Path,
+                                                         prefect_harness: None) -> None:
+    """`x`, drawn in the last step, crosses no step boundary: verify compares it with the
+    notebook's `x` as the notebook's run ends (here the random state is not carried, so the
+    pipeline draws another number)."""
+    from nb2pipe.execute.verify import verify
+    from nb2pipe.graph import resolve
+    from nb2pipe.pipeline import analyze_notebook
+
+    notebook = write_notebook(tmp_path / "last.ipynb",
+                              ("import random\nrandom.seed(1)\nkept = 2", "step:seed"),
+                              ("x = random.random()", "step:draw"))
+    monkeypatch.setattr(resolve, "_seeds", lambda analysis: False)  # state carrying off
+    graph = analyze_notebook(notebook)
+    verdict = verify(notebook, "tags", {}, graph, prepare(notebook, cache=store).project)
+    assert verdict.divergence is not None, verdict
+    assert (verdict.divergence.step, verdict.divergence.kind,
+            verdict.divergence.name) == ("draw", "final", "x")
+    assert "the value of 'x' it leaves behind differs from the notebook's as its run ends" in (
+        verdict.divergence.describe(notebook.name))
+    assert verdict.compared == 0 and verdict.compared_final == 2  # x and kept: no step reads
+
+
+def test_verify_never_calls_nothing_compared_a_proof(tmp_path: Path) -> None:
+    notebook = write_notebook(tmp_path / "nothing.ipynb",
+                              ("import os\nprint(os.sep)", "step:show"),
+                              ("def f():\n    return 1", "step:define"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "nothing could be compared, so verify cannot tell" in result.stderr
+    assert "the pipeline computes what the notebook computes" not in result.stdout
+    assert "Still processing items" not in result.stdout + result.stderr
 
 
 def test_verify_passes_with_a_seed_after_a_draw(tmp_path: Path) -> None:

@@ -71,12 +71,14 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             trees[cell.index] = parsed
         else:
             unparsed.append(Unparsed(cell, *parsed))
-    rules = run_rules([(c.index, c.code) for c in cells if c.index in trees])
+    rules = run_rules([(c.index, _for_rules(c.code, trees[c.index]))
+                       for c in cells if c.index in trees])
     parameters: list[Parameter] = []
     symbols: dict[int, CellSymbols] = {}
     selectors: set[str] = set()
     generators: set[str] = set()
     drawers: set[str] = set()
+    iterators: set[str] = set()
     for cell in split.parameter_cells:
         if cell.index in trees:
             found, problems = read_parameters(cell, trees[cell.index], path)
@@ -89,9 +91,9 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             continue
         try:
             symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors, generators,
-                                                   drawers)
+                                                   drawers, iterators)
         except RecursionError:
-            deep = _deep_cell(cell, tree, rules, selectors, generators, drawers)
+            deep = _deep_cell(cell, tree, rules, selectors, generators, drawers, iterators)
             if isinstance(deep, Unparsed):
                 symbols[cell.index] = CellSymbols(cell.index, ())
                 unparsed.append(deep)
@@ -120,8 +122,28 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
                     unparsed_names, python2 is not None, last_expressions)
 
 
+def _for_rules(code: str, tree: ast.Module) -> str:
+    """The cell's code as ast-grep's parser reads it right: an expression statement that
+    starts with a starred item (`*names, last`, a cell's shown value) has its `*` blanked
+    (same lines and columns), else tree-sitter reads it together with the next statement and
+    the rules miss the calls there (`df.sort_values(..., inplace=True)`)."""
+    starts = [(node.value.elts[0].lineno, node.value.elts[0].col_offset)
+              for node in ast.walk(tree)
+              if isinstance(node, ast.Expr) and isinstance(node.value, ast.Tuple)
+              and node.value.elts and isinstance(node.value.elts[0], ast.Starred)]
+    if not starts:
+        return code
+    lines = code.split("\n")
+    for line, column in starts:
+        text = lines[line - 1].encode()
+        if text[column:column + 1] == b"*":
+            lines[line - 1] = (text[:column] + b" " + text[column + 1:]).decode()
+    return "\n".join(lines)
+
+
 def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
-               generators: set[str], drawers: set[str]) -> CellSymbols | Unparsed:
+               generators: set[str], drawers: set[str],
+               iterators: set[str]) -> CellSymbols | Unparsed:
     """A cell too deep for the default recursion limit (a sum of a thousand terms is a
     thousand levels deep): analysed with more room when Python itself compiles it."""
     try:
@@ -131,7 +153,8 @@ def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[
                                   "too deeply (split it into several statements)")
     with deep_recursion():
         try:
-            return _cell_symbols(cell, tree, rules, selectors, generators, drawers)
+            return _cell_symbols(cell, tree, rules, selectors, generators, drawers,
+                                 iterators)
         except RecursionError:
             return Unparsed(cell, 1, "the cell is nested too deeply to analyse")
 
@@ -152,10 +175,11 @@ def _skipped_names(cells: tuple[Cell, ...]
 
 
 def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
-                  generators: set[str], drawers: set[str]) -> CellSymbols:
+                  generators: set[str], drawers: set[str],
+                  iterators: set[str]) -> CellSymbols:
     lines = cell.code.split("\n")
     visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors, generators,
-                      drawers)
+                      drawers, iterators)
     scope = visitor.module(tree)
     implicit = tuple(
         Bind(bound, cell.index, 0, code=CodeEntity("import", (bound,), Span(cell.index, 0, 0),
@@ -240,6 +264,12 @@ def _statement(cell: int, node: ast.stmt) -> Statement:
     ):
         return Statement(span, "call", root_name(node.value.func),
                          ast.unparse(node.value.func))
+    targets = (node.targets if isinstance(node, ast.Assign) else
+               [node.target] if isinstance(node, ast.AugAssign) else [])
+    roots = {root_name(t) if isinstance(t, ast.Attribute | ast.Subscript) else None
+             for t in targets}
+    if len(roots) == 1 and None not in roots:
+        return Statement(span, "setting", roots.pop())  # `plt.rcParams["x"] = 1`
     return Statement(span, "other")
 
 

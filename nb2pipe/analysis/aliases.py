@@ -35,13 +35,48 @@ def sources(node: ast.expr | None, selectors: set[str] | frozenset[str] = frozen
         return _union([node.body, node.orelse], selectors)
     if isinstance(node, ast.BoolOp):
         return _union(node.values, selectors)
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in RETURNS_SELF
-    ):
-        return sources(node.func.value, selectors)
+    if isinstance(node, ast.Call):
+        return _call_sources(node, selectors)
     return ()
+
+
+def _call_sources(node: ast.Call, selectors: set[str] | frozenset[str]) -> Names:
+    """`clf.fit(X, y)` is clf; `a.reshape(2, 5)`, `a.T`, `np.asarray(a)` share a's memory."""
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    found: list[ast.expr] = []
+    if isinstance(func, ast.Attribute) and (name in RETURNS_SELF or name in VIEW_METHODS):
+        found.append(func.value)
+    if name in VIEW_FUNCTIONS and node.args:
+        found.append(node.args[0])
+    if isinstance(func, ast.Name) and name in LAZY_FUNCTIONS:
+        found.extend(node.args)  # `it = iter(xs)` then `xs.reverse()`: it sees the change
+    if isinstance(func, ast.Attribute) and name in LIVE_VIEW_METHODS:
+        found.append(func.value)
+    if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and (func.value.id, name) == ("copy", "copy") and node.args):
+        found.append(node.args[0])  # a shallow copy holds the same items
+    return _union(found, selectors)
+
+
+# numpy methods and functions whose result is a view of their receiver's (or first argument's)
+# memory: writing through the view writes into the array it views, and the other way round.
+# (Attributes such as `a.T`, `a.real`, `a.flat`, `df.values` are parts of their object anyway.)
+VIEW_METHODS = frozenset(("reshape", "ravel", "transpose", "view", "swapaxes", "squeeze",
+                          "diagonal", "to_numpy", "numpy", "__array__"))
+VIEW_FUNCTIONS = frozenset((
+    "asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "reshape", "ravel",
+    "transpose", "permute_dims", "matrix_transpose", "squeeze", "swapaxes", "moveaxis",
+    "rollaxis", "expand_dims", "atleast_1d", "atleast_2d", "atleast_3d", "flip", "fliplr",
+    "flipud", "rot90", "real", "imag", "diagonal", "broadcast_to", "as_strided", "frombuffer",
+    "from_numpy", "from_dlpack",
+))
+
+# Lazy iterators and live views over their arguments (or receiver): what they yield is read
+# from those when they are consumed, so a later change of one shows through.
+LAZY_FUNCTIONS = frozenset(("iter", "reversed", "enumerate", "zip", "map", "filter",
+                            "memoryview"))
+LIVE_VIEW_METHODS = frozenset(("keys", "values", "items"))
 
 
 def _union(nodes: Sequence[ast.expr], selectors: set[str] | frozenset[str]) -> Names:

@@ -61,6 +61,8 @@ def _own_nodes(body: Sequence[ast.AST]) -> list[ast.AST]:
     while stack:
         node = stack.pop()
         found.append(node)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue  # a definition among the statements: its name is bound here, no more
         if isinstance(node, ast.comprehension):  # its targets are the comprehension's own
             stack.extend((node.iter, *node.ifs))
             continue

@@ -37,10 +37,11 @@ class Scope:
     def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         raise NotImplementedError
 
-    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
+              made_by: str | None = None, call_args: Names = ()) -> None:
         raise NotImplementedError
 
-    def mutate(self, name: str, line: int, reason: str) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
         raise NotImplementedError
 
     def link(self, name: str, sources: Names, line: int) -> None:
@@ -134,12 +135,14 @@ class ModuleScope(Scope):
                                 optional=self.guards > 0, reference=reference))
         self.statement_reads.append(name)
 
-    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
+              made_by: str | None = None, call_args: Names = ()) -> None:
         self.events.append(Bind(name, self.cell, line, aliases, bool(self.block),
-                                keep_aliases=keep, block=self.block))
+                                keep_aliases=keep, block=self.block, made_by=made_by,
+                                call_args=call_args))
 
-    def mutate(self, name: str, line: int, reason: str) -> None:
-        self.events.append(Mutate(name, self.cell, line, reason, self.block))
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
+        self.events.append(Mutate(name, self.cell, line, reason, self.block, maybe))
 
     def link(self, name: str, sources: Names, line: int) -> None:
         if sources:
@@ -155,13 +158,15 @@ class ModuleScope(Scope):
     def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
                module: str | None = None, text: str | None = None) -> None:
         reads = tuple(dict.fromkeys(self.statement_reads))
+        decorators = tuple(dict.fromkeys(
+            root for d in getattr(node, "decorator_list", ()) if (root := _decorator_root(d))))
         span = self.statement_span
         if kind == "import" and (self.block or node.lineno != span.start):
             if self.import_guard:
                 text = None  # inside try/if guarding imports: the whole statement is the code
             else:  # inside a statement that computes: the import line alone is
                 span = Span(self.cell, node.lineno, node.end_lineno or node.lineno)
-        entity = CodeEntity(kind, (name,), span, reads, info, module, text)
+        entity = CodeEntity(kind, (name,), span, reads, info, module, text, decorators)
         self.events.append(Bind(name, self.cell, node.lineno, (), bool(self.block), entity,
                                 block=self.block))
 
@@ -207,6 +212,18 @@ class FunctionScope(Scope):
     aliases: dict[str, set[str]] = field(default_factory=dict)
     is_generator: bool = False
     random_calls: list[RandomCall] = field(default_factory=list)
+    mutable_defaults: frozenset[str] = frozenset()  # parameters whose default is not constant
+    closes_over_state: bool = False  # a function it makes changes this one's variables
+    returned: set[str] = field(default_factory=set)  # parameters what it returns may hold
+
+    def returns(self, names: Names) -> None:
+        self.returned.update(n for n in self.resolve(names) if n in self.params)
+
+    def absorb(self, info: FunctionInfo, line: int) -> None:
+        super().absorb(info, line)
+        if any(self._is_local(n) for n in (*info.free_mutations, *info.global_writes)):
+            # `inner.calls += 1`, `nonlocal count; count += 1`: what it returns keeps state
+            self.closes_over_state = True
 
     def random_call(self, call: RandomCall) -> None:
         root = call.callee.partition(".")[0]
@@ -229,7 +246,8 @@ class FunctionScope(Scope):
     def is_global(self, name: str) -> bool:
         return not self._is_local(name) and super().is_global(name)
 
-    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
+              made_by: str | None = None, call_args: Names = ()) -> None:
         if name in self.global_names:
             self.global_writes[name] = None
         elif not keep:
@@ -245,7 +263,7 @@ class FunctionScope(Scope):
                 found[name] = None
         return tuple(found)
 
-    def mutate(self, name: str, line: int, reason: str) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
         for target in self.resolve((name,)):
             if target in self.params and target not in self.global_names:
                 self.mutated_params[target] = None
@@ -278,6 +296,9 @@ class FunctionScope(Scope):
             calls=tuple(self.calls),
             is_generator=self.is_generator,
             random_calls=tuple(self.random_calls),
+            stateful=bool(self.mutable_defaults & set(self.mutated_params)),
+            closes_over_state=self.closes_over_state,
+            returns_arguments=bool(self.returned),
         )
 
 
@@ -306,12 +327,13 @@ class ComprehensionScope(Scope):
     def is_global(self, name: str) -> bool:
         return name not in self.aliases and self.parent.is_global(name)
 
-    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
+              made_by: str | None = None, call_args: Names = ()) -> None:
         self.aliases[name] = self._outer(aliases)
 
-    def mutate(self, name: str, line: int, reason: str) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
         for target in self._outer((name,)):
-            self.parent.mutate(target, line, reason)
+            self.parent.mutate(target, line, reason, maybe)
 
     def link(self, name: str, sources: Names, line: int) -> None:
         for target in self._outer((name,)):
@@ -341,17 +363,19 @@ class ClassScope(Scope):
         self.local: set[str] = set()
         self.methods: list[FunctionInfo] = []
         self.bases = bases
+        self.changes_itself = False
 
     def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         if name not in self.local:
             self.parent.load(name, line, soft, reference)
 
-    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False) -> None:
+    def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
+              made_by: str | None = None, call_args: Names = ()) -> None:
         self.local.add(name)
 
-    def mutate(self, name: str, line: int, reason: str) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
         if name not in self.local:
-            self.parent.mutate(name, line, reason)
+            self.parent.mutate(name, line, reason, maybe)
 
     def link(self, name: str, sources: Names, line: int) -> None:
         pass
@@ -369,6 +393,10 @@ class ClassScope(Scope):
         self.local.add(name)
         if info is not None:
             self.methods.append(info)
+            decorators = {_decorator_root(d) for d in getattr(node, "decorator_list", ())}
+            if "classmethod" in decorators and info.params and (
+                    info.params[0] in info.mutated_params):
+                self.changes_itself = True  # `cls.count += 1`: calling it changes the class
 
     def info(self) -> FunctionInfo:
         """Using the class may run any method (its own or a base class's): the union of what
@@ -386,4 +414,12 @@ class ClassScope(Scope):
             calls.extend(method.calls)
         return FunctionInfo(params=(), free_reads=tuple(free), free_mutations=tuple(mutations),
                             global_writes=tuple(writes), calls=tuple(calls),
-                            inherits=self.bases, random_calls=tuple(random_calls))
+                            inherits=self.bases, random_calls=tuple(random_calls),
+                            stateful=self.changes_itself)
+
+
+def _decorator_root(node: ast.expr) -> str | None:
+    """`@register` -> register, `@app.get("/")` -> app, `@functools.cache` -> functools."""
+    while isinstance(node, ast.Call | ast.Attribute | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None

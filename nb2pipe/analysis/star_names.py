@@ -1,11 +1,14 @@
-"""The names `from MODULE import *` binds, for modules that can be known without running the
-notebook's code, so a step imports each name it uses explicitly.
+"""The names `from MODULE import *` binds, as the notebook's kernel would see them, so a step
+imports each name it uses explicitly, and only names that exist.
 
-A module with Python source is read, not imported: its `__all__` when that is a literal, else
-its public top-level names (following `from .sub import *` inside a package). A built-in or
-compiled module of the standard library (math, itertools) is imported: that runs no Python code.
-Anything else (the notebook's own modules, packages not installed here, an `__all__` computed at
-import time) is unknown, and a name that may come from it stays an error.
+A module whose installed source declares a literal `__all__` is read, not imported. Any other
+installed module (numpy, whose `__all__` is computed at import time and differs from one version
+to the next) is imported in a new process of the environment's Python, away from the notebook's
+folder, and what it binds is recorded: that runs the installed library's code, never the
+notebook's. When it cannot be imported there, its source's public top-level names stand in
+(following `from .sub import *` inside a package), and a built-in or compiled module of the
+standard library is imported here (that runs no Python code). Anything else (the notebook's own
+modules, packages not installed) is unknown, and a name that may come from it stays an error.
 """
 
 from __future__ import annotations
@@ -17,15 +20,48 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from nb2pipe.notebook.pylab import environment_names
+
 _MAX_DEPTH = 4  # nested `from .sub import *` followed inside a package
 _NOT_IMPORTED = frozenset(("readline", "antigravity", "this"))
 
 
 def star_names(module: str) -> frozenset[str] | None:
-    """The names `from module import *` binds, or None when they cannot be known."""
-    if not module or module.startswith(".") or not all(p.isidentifier() for p in module.split(".")):
+    """The names `from module import *` binds, or None when they cannot be known: a literal
+    `__all__` in the installed source, else what importing the installed module in the
+    notebook's environment binds, else (it cannot be imported here) its source's public
+    top-level names."""
+    if not _valid(module):
         return None
+    spec = _find(module)
+    if spec is not None and (spec.origin or "").endswith(".py"):
+        has_all, declared = _declared_all(_tree(Path(spec.origin or "")) or ast.Module([], []))
+        if has_all and declared is not None:
+            return declared
+    found = _installed_names(module)
+    if found is not None:
+        return frozenset(found)
     return _names(module, 0)
+
+
+def _valid(module: str) -> bool:
+    return bool(module) and not module.startswith(".") and all(
+        p.isidentifier() for p in module.split("."))
+
+
+def _installed_names(module: str) -> dict[str, str] | None:
+    """What importing the installed module binds, where the notebook runs (pylab.py)."""
+    top = module.partition(".")[0]
+    if top in _NOT_IMPORTED or (_find(module) is None and top not in sys.stdlib_module_names):
+        return None  # not installed here (the notebook's own module), or its import acts
+    return environment_names(module)
+
+
+def _tree(path: Path) -> ast.Module | None:
+    try:
+        return ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 @cache
@@ -63,9 +99,8 @@ def _find(module: str) -> importlib.machinery.ModuleSpec | None:
 
 
 def _from_source(module: str, path: Path, package: bool, depth: int) -> frozenset[str] | None:
-    try:
-        tree = ast.parse(path.read_bytes())
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _tree(path)
+    if tree is None:
         return None
     has_all, declared = _declared_all(tree)
     if has_all:

@@ -8,12 +8,14 @@ name reaches the objects the others refer to.
 from __future__ import annotations
 
 import ast
+import builtins
+import re
 from collections.abc import Callable, Sequence
 
 from nb2pipe.analysis.aliases import selects, sources
 from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names
 from nb2pipe.analysis.randomness import CANDIDATES, DRAWING_CLASSES
-from nb2pipe.analysis.rules import SpanKey
+from nb2pipe.analysis.rules import MUTATING_METHODS, SpanKey
 from nb2pipe.analysis.scopes import (
     ClassScope,
     ComprehensionScope,
@@ -29,7 +31,7 @@ from nb2pipe.model import RandomCall, Span
 class Visitor:
     def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]],
                  selectors: set[str] | None = None, generators: set[str] | None = None,
-                 drawers: set[str] | None = None) -> None:
+                 drawers: set[str] | None = None, iterators: set[str] | None = None) -> None:
         self.cell = cell
         self.lines = lines
         self.calls = calls
@@ -47,6 +49,9 @@ class Visitor:
         # Names bound to estimators made without `random_state` (`KMeans(3)`): using one draws
         # from numpy's global generator.
         self.drawers: set[str] = drawers if drawers is not None else set()
+        # Names bound to lazy iterators (`it = iter(xs)`, `(v for v in xs)`), shared the same
+        # way: a call given one, or a loop over one, consumes it, which changes it.
+        self.iterators: set[str] = iterators if iterators is not None else set()
         self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
             ast.FunctionDef: self._function_def,
             ast.AsyncFunctionDef: self._function_def,
@@ -67,6 +72,7 @@ class Visitor:
             ast.Delete: self._delete,
             ast.Global: self._global,
             ast.Nonlocal: self._global,
+            ast.Return: self._return,
         }
         if hasattr(ast, "TryStar"):
             self._statement[ast.TryStar] = self._try
@@ -121,8 +127,21 @@ class Visitor:
             self.expr(expr, annotations)
         body = self.function_scope(node.args, node.body, scope, _type_params(node))
         body.is_generator = is_generator(node)
+        body.mutable_defaults = _mutable_defaults(node.args)
         self.statements(node.body, body)
+        if body.is_generator or _makes_closures(node.body):
+            # the generator or the function it makes keeps the call's frame: all it was given
+            body.returns(body.params)
         scope.define(node.name, node, "function", body.info())
+        self._decorate(node, scope)
+
+    def _decorate(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
+                  scope: Scope) -> None:
+        """`@register`: the decorator is called with the new function when the definition runs
+        (what it changes is changed there, once)."""
+        for decorator in node.decorator_list:
+            if isinstance(decorator, ast.Name):
+                scope.call(decorator.id, ((node.name,),), (), decorator.lineno)
 
     def function_scope(self, args: ast.arguments, body: Sequence[ast.AST], parent: Scope,
                        type_params: Names = ()) -> FunctionScope:
@@ -162,6 +181,7 @@ class Visitor:
         body.local.update(_type_params(node))
         self.statements(node.body, body)
         scope.define(node.name, node, "class", body.info())
+        self._decorate(node, scope)
 
     def _type_alias(self, node: ast.AST, scope: Scope) -> None:
         """`type Vec = list[T]` (3.12+): binds Vec; the value is evaluated lazily, when used."""
@@ -207,6 +227,7 @@ class Visitor:
     def _for(self, node: ast.AST, scope: Scope) -> None:
         assert isinstance(node, ast.For | ast.AsyncFor)
         self.expr(node.iter, scope)
+        self._consume(node.iter, scope)
         scope.enter_block()
         self.target(node.target, scope, None, self.sources(node.iter))
         scope.enter_loop(loop_bound_names(node.body))
@@ -267,6 +288,10 @@ class Visitor:
             if handler.name:
                 scope.store(handler.name, handler.lineno)
             self.statements(handler.body, scope)
+            if handler.name:  # Python ends the handler with `err = None; del err`
+                end = handler.end_lineno or handler.lineno
+                scope.store(handler.name, end)
+                scope.delete(handler.name, end)
             scope.leave_block()
         self._branch(scope, node.orelse)
         self.statements(node.finalbody, scope)
@@ -318,6 +343,13 @@ class Visitor:
                     if root:
                         scope.mutate(root, node.lineno, "del of an item or attribute")
 
+    def _return(self, node: ast.AST, scope: Scope) -> None:
+        assert isinstance(node, ast.Return)
+        if node.value is not None:
+            self.expr(node.value, scope)
+            if isinstance(scope, FunctionScope):
+                scope.returns((*self.sources(node.value), *_passed_on(node.value)))
+
     def _global(self, node: ast.AST, scope: Scope) -> None:
         # In a function: handled when its locals are collected. At a cell's top level it does
         # nothing, but in a step's function it would: noted, so the generated code drops it.
@@ -335,12 +367,19 @@ class Visitor:
                 selector = value is not None and selects(value, self.selectors)
                 for known, belongs in ((self.selectors, selector),
                                        (self.generators, _makes_generator(value)),
-                                       (self.drawers, _makes_drawer(value))):
+                                       (self.drawers, _makes_drawer(value)),
+                                       (self.iterators, _makes_iterator(value))):
                     if belongs:
                         known.add(node.id)
                     else:
                         known.discard(node.id)
-            scope.store(node.id, node.lineno, shared)
+            made_by = (value.func.id if isinstance(value, ast.Call)
+                       and isinstance(value.func, ast.Name) else None)
+            arguments: tuple[str, ...] = ()
+            if made_by is not None and isinstance(value, ast.Call):
+                for argument in (*value.args, *(k.value for k in value.keywords)):
+                    arguments += self.sources(argument)
+            scope.store(node.id, node.lineno, shared, made_by=made_by, call_args=arguments)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
                 isinstance(value, ast.Tuple | ast.List)
@@ -384,6 +423,9 @@ class Visitor:
                 self.expr(default, scope)
             body = self.function_scope(node.args, [node.body], scope)
             self.expr(node.body, body)
+            body.returns((*self.sources(node.body), *_passed_on(node.body)))
+            if _makes_closures([node.body]):
+                body.returns(body.params)
             scope.absorb(body.info(), node.lineno)
         elif kind in _COMPREHENSIONS:
             self._comprehension(node, scope)
@@ -411,6 +453,10 @@ class Visitor:
                 tuple((k.arg or "**", self.sources(k.value)) for k in node.keywords),
                 node.lineno,
             )
+        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            # `Counter.bump()`: a method of what the name is; the resolver knows whether that
+            # is a class whose classmethod changes it
+            scope.call(f"{node.func.value.id}.{node.func.attr}", (), (), node.lineno)
         if isinstance(node.func, ast.Attribute):
             drawn = root_name(node.func.value)
             if drawn in self.generators:
@@ -419,13 +465,19 @@ class Visitor:
                 scope.random_call(RandomCall(f"{drawn}.{node.func.attr}", (), self.cell,
                                              node.lineno, via=drawn))
         self._random_call(node, scope)
+        self._writes_into(node, scope)
+        for arg in (*node.args, *(k.value for k in node.keywords)):
+            self._consume(arg, scope)
         actions = self.calls.get(self._span(node)) if self.calls else None
         if not actions:
             return
         receiver = root_name(node.func.value) if isinstance(node.func, ast.Attribute) else None
         if receiver and "mutate" in actions:
             method = node.func.attr if isinstance(node.func, ast.Attribute) else "call"
-            scope.mutate(receiver, node.lineno, f".{method}() changes it in place")
+            # `Tools.mark()` as a statement: assumed to change Tools, not known to
+            assumed = isinstance(node.func, ast.Attribute) and isinstance(
+                node.func.value, ast.Name) and not re.match(MUTATING_METHODS, method)
+            scope.mutate(receiver, node.lineno, f".{method}() changes it in place", assumed)
         if receiver and "store" in actions:
             stored: tuple[str, ...] = ()
             for arg in (*node.args, *(k.value for k in node.keywords)):
@@ -435,6 +487,28 @@ class Visitor:
             target = root_name(node.args[0])
             if target:
                 scope.mutate(target, node.lineno, "changed in place by the call")
+
+    def _consume(self, node: ast.expr, scope: Scope) -> None:
+        """`list(it)`, `for x in it:`: an iterator given to a call or looped over is consumed."""
+        if isinstance(node, ast.Starred):
+            node = node.value
+        if isinstance(node, ast.Name) and node.id in self.iterators:
+            scope.mutate(node.id, node.lineno, "consumed")
+
+    def _writes_into(self, node: ast.Call, scope: Scope) -> None:
+        """numpy's `out=` (`np.add(a, 1, out=a)`), `np.add.at(a, i, 1)`, `rng.shuffle(a)`:
+        the call writes into an array it is given."""
+        targets = [k.value for k in node.keywords if k.arg == "out"]
+        func = node.func
+        if isinstance(func, ast.Attribute) and node.args and (
+                func.attr in _WRITES_FIRST_ARGUMENT
+                or (func.attr == "at" and isinstance(func.value, ast.Attribute))):
+            targets.append(node.args[0])
+        for target in targets:
+            for leaf in _flatten(target):
+                root = root_name(leaf)
+                if root:
+                    scope.mutate(root, node.lineno, "written into by the call")
 
     def _random_call(self, node: ast.Call, scope: Scope) -> None:
         """A call that may seed or draw from a global generator: the resolver decides."""
@@ -451,6 +525,8 @@ class Visitor:
         inner = ComprehensionScope(scope)
         for i, generator in enumerate(generators):
             self.expr(generator.iter, scope if i == 0 else inner)
+            if i == 0:
+                self._consume(generator.iter, scope)
             self.target(generator.target, inner, None, self.sources(generator.iter))
             for condition in generator.ifs:
                 self.expr(condition, inner)
@@ -481,6 +557,29 @@ class Visitor:
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _passed_on(value: ast.expr) -> Names:
+    """Names given to a call of a name that is not a builtin (`return wrap(x)`): what it
+    returns may hold them."""
+    found: dict[str, None] = {}
+    for node in ast.walk(value):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id not in _BUILTINS):
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                found.update(dict.fromkeys(sources(arg)))
+    return tuple(found)
+
+
+def _makes_closures(body: Sequence[ast.AST]) -> bool:
+    """Whether a body defines a function, lambda or class, which may keep its variables."""
+    return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef)
+               for part in body for node in ast.walk(part))
+
+# Methods that change the array passed first (on any receiver: `rng.shuffle(a)`).
+_WRITES_FIRST_ARGUMENT = frozenset(("shuffle",))
+
 
 # Calls that make a random generator object (numpy, random, torch).
 _GENERATOR_MAKERS = frozenset(("default_rng", "RandomState", "Generator", "Random",
@@ -493,6 +592,17 @@ def _makes_generator(value: ast.expr | None) -> bool:
     func = value.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     return name in _GENERATOR_MAKERS
+
+
+# Builtins that make lazy iterators over what they are given.
+_ITERATOR_MAKERS = frozenset(("iter", "reversed", "enumerate", "zip", "map", "filter"))
+
+
+def _makes_iterator(value: ast.expr | None) -> bool:
+    """`iter(xs)`, `zip(a, b)`, `(v * 2 for v in xs)`: consumed as it is used."""
+    return isinstance(value, ast.GeneratorExp) or (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+        and value.func.id in _ITERATOR_MAKERS)
 
 
 def _makes_drawer(value: ast.expr | None) -> bool:
@@ -529,6 +639,24 @@ def _flatten(node: ast.expr) -> list[ast.expr]:
     return [node]
 
 
+def _mutable_defaults(args: ast.arguments) -> frozenset[str]:
+    """Parameters whose default is an object made once, when the definition runs, that the
+    body could change (`seen=[]`, `cache={}`, `model=Model()`): not a constant."""
+    positional = [*args.posonlyargs, *args.args]
+    pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True),
+             *((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+               if d is not None)]
+    return frozenset(a.arg for a, d in pairs if not _constant(d))
+
+
+def _constant(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Tuple):
+        return all(_constant(e) for e in node.elts)
+    return isinstance(node, ast.UnaryOp) and _constant(node.operand)
+
+
 def _defaults(args: ast.arguments) -> list[ast.expr]:
     return [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
 
@@ -557,11 +685,19 @@ def _type_param_scope(node: ast.AST, scope: Scope) -> Scope:
     return inner
 
 
+# NameError and the classes above it: a handler naming one catches a missing name.
+_CATCHES_NAME_ERROR = frozenset(("NameError", "UnboundLocalError", "Exception", "BaseException"))
+
+
 def _catches_name_error(handler: ast.expr | None) -> bool:
-    """`except NameError` (alone or in a tuple): a name missing in the `try` body is handled."""
+    """`except NameError`, `except Exception`, `except BaseException`, a bare `except:` (alone
+    or in a tuple, `builtins.` or not): a name missing in the `try` body is handled."""
+    if handler is None:
+        return True
     if isinstance(handler, ast.Tuple):
         return any(_catches_name_error(e) for e in handler.elts)
-    return isinstance(handler, ast.Name) and handler.id in ("NameError", "UnboundLocalError")
+    name = handler.attr if isinstance(handler, ast.Attribute) else getattr(handler, "id", None)
+    return name in _CATCHES_NAME_ERROR
 
 
 _GUARD_BODY = (ast.Import, ast.ImportFrom, ast.Pass, ast.Global)

@@ -219,3 +219,26 @@ def flow_run_links(found: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+
+
+def send_pending_events(timeout: float = 15.0) -> None:
+    """Send what Prefect still holds to send (run state events, logs) now, so that the process
+    ends without Prefect's "EventsWorker - Still processing items" warning on the terminal
+    (logged while it sends them at exit, whenever some are left). A process that has not
+    imported Prefect has nothing to send, and does not import it here."""
+    import logging
+
+    if "prefect" not in sys.modules:
+        return
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (EventsWorker, APILogWorker):
+        logger = logging.getLogger(service.__name__)
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            service.drain_all(timeout=timeout, at_exit=False)
+        finally:
+            logger.setLevel(level)

@@ -1,10 +1,12 @@
 """`nb2pipe verify`: the oracle. Does the pipeline compute what the notebook computes?
 
 The notebook runs twice with papermill and the pipeline once; every value that crosses a step
-boundary (each step's inputs before it runs, its outputs after) is fingerprinted in all three.
-Values that differ between the two notebook runs (unseeded randomness, clocks) are left out and
-named; the first value where the pipeline differs from the notebook is reported with its step,
-variable and cell.
+boundary (each step's inputs before it runs, its outputs after) is fingerprinted in all three,
+and so is every value the notebook leaves behind when its run ends, against the value the last
+step that binds or changes it leaves in its function. Values that differ between the two
+notebook runs (unseeded randomness, clocks) are left out and named, and so are values that
+cannot be fingerprinted; the first value where the pipeline differs from the notebook is
+reported with its step, variable and cell. Nothing compared proves nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from nb2pipe.exceptions import PipelineFailed
 from nb2pipe.model import Bind, Mutate, StepGraph
 from nb2pipe.runtime.fingerprint import same_fingerprint
 
-Key = tuple[str, str, str]  # (step, "inputs" | "outputs", variable)
+Key = tuple[str, str, str]  # (step, "inputs" | "outputs" | "final", variable)
 
 
 @dataclass
@@ -37,22 +39,29 @@ class Divergence:
 
     def describe(self, notebook_name: str) -> str:
         where = f", cell {self.cell}" if self.cell else ""
-        role = "reads" if self.kind == "inputs" else "leaves"
+        role = {"inputs": "reads", "outputs": "leaves"}.get(self.kind, "leaves behind")
+        theirs = "the notebook's as its run ends" if self.kind == "final" else "the notebook's"
         return (f"{notebook_name}: step '{self.step}'{where}: the value of '{self.name}' it "
-                f"{role} differs from the notebook's ({_show(self.notebook)} in the notebook, "
+                f"{role} differs from {theirs} ({_show(self.notebook)} in the notebook, "
                 f"{_show(self.pipeline)} in the pipeline)")
 
 
 @dataclass
 class Verdict:
-    compared: int = 0
+    compared: int = 0  # at the step boundaries
+    compared_final: int = 0  # values the notebook leaves behind
     divergence: Divergence | None = None
     nondeterministic: list[Key] = field(default_factory=list)
     skipped: list[tuple[Key, str]] = field(default_factory=list)  # not fingerprintable
+    missing: list[str] = field(default_factory=list)  # values no step of the pipeline leaves
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None
+        return self.divergence is None and self.total > 0
+
+    @property
+    def total(self) -> int:
+        return self.compared + self.compared_final
 
 
 def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[Key, Any]:
@@ -68,6 +77,9 @@ def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[
                 states + _capture(output, node.name, "inputs", list(node.reads)))
             inserts.setdefault(node.cells[-1], []).append(
                 states + _capture(output, node.name, "outputs", list(node.returns)))
+        carried = [name for name, _ in graph.random_states]
+        inserts.setdefault(len(graph.notebook.cells), []).append(  # as the run ends
+            f"_nb2pipe_fingerprint.write_final({str(output)!r}, globals(), {carried!r})")
         with instrumented(graph, inserts) as path:
             execute(graph, path, parameters)
         found: dict[Key, Any] = {}
@@ -86,27 +98,66 @@ def _capture(output: Path, step: str, kind: str, names: list[str]) -> str:
 def compare(graph: StepGraph, first: dict[Key, Any], second: dict[Key, Any],
             pipeline: dict[Key, Any]) -> Verdict:
     verdict = Verdict()
+    left = _left_behind(graph, first, verdict)
     for node in graph.steps:  # notebook order: the first divergence is usually the cause
         for kind in ("inputs", "outputs"):
             names = sorted({k[2] for k in (*first, *pipeline) if k[:2] == (node.name, kind)})
             for name in names:
                 key = (node.name, kind, name)
-                mine, theirs, again = pipeline.get(key), first.get(key), second.get(key)
-                if mine is None or theirs is None:
-                    continue
-                if "skip" in (mine["kind"], theirs["kind"]):
-                    verdict.skipped.append((key, (theirs if theirs["kind"] == "skip"
-                                                  else mine).get("reason", "")))
-                    continue
-                if again is not None and not same_fingerprint(theirs, again):
-                    verdict.nondeterministic.append(key)
-                    continue
-                verdict.compared += 1
-                if not same_fingerprint(mine, theirs) and verdict.divergence is None:
-                    verdict.divergence = Divergence(node.name, kind, name,
-                                                    _cell_of(graph, node.name, kind, name),
-                                                    theirs, mine)
+                _compare_one(graph, verdict, key, key, first, second, pipeline)
+    for node in graph.steps:  # then as the run ends
+        for name in left.get(node.name, []):
+            _compare_one(graph, verdict, ("", "final", name), (node.name, "final", name),
+                         first, second, pipeline)
     return verdict
+
+
+def _left_behind(graph: StepGraph, notebook: dict[Key, Any],
+                 verdict: Verdict) -> dict[str, list[str]]:
+    """The values the notebook holds as its run ends, by the step that last binds or changes
+    each (in notebook order); code no step makes a value of is emitted where it is used."""
+    last: dict[str, str] = {}
+    for node in graph.steps:
+        for name in node.defines:
+            last[name] = node.name
+    # the generators' states are compared at the boundaries; parameters are the flow's
+    carried = {name for name, _ in graph.random_states} | {p.name for p in graph.parameters}
+    found: dict[str, list[str]] = {}
+    for step, kind, name in sorted(notebook):
+        if (step, kind) != ("", "final"):
+            continue
+        if name in last:
+            found.setdefault(last[name], []).append(name)
+        elif name in graph.data_names and name not in carried:
+            verdict.missing.append(name)
+    return found
+
+
+def _compare_one(graph: StepGraph, verdict: Verdict, notebook_key: Key, key: Key,
+                 first: dict[Key, Any], second: dict[Key, Any],
+                 pipeline: dict[Key, Any]) -> None:
+    step, kind, name = key
+    mine, theirs, again = pipeline.get(key), first.get(notebook_key), second.get(notebook_key)
+    if theirs is None:
+        return
+    if mine is None:
+        if kind == "final":
+            verdict.missing.append(name)
+        return
+    if "skip" in (mine["kind"], theirs["kind"]):
+        verdict.skipped.append((key, (theirs if theirs["kind"] == "skip"
+                                      else mine).get("reason", "")))
+        return
+    if again is not None and not same_fingerprint(theirs, again):
+        verdict.nondeterministic.append(key)
+        return
+    if kind == "final":
+        verdict.compared_final += 1
+    else:
+        verdict.compared += 1
+    if not same_fingerprint(mine, theirs) and verdict.divergence is None:
+        verdict.divergence = Divergence(step, kind, name, _cell_of(graph, step, kind, name),
+                                        theirs, mine)
 
 
 def _cell_of(graph: StepGraph, step: str, kind: str, name: str) -> int | None:
@@ -169,6 +220,9 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
             for line in found.read_text(encoding="utf-8").splitlines():
                 entry = json.loads(line)
                 pipeline[(entry["step"], entry["kind"], entry["name"])] = entry["fingerprint"]
+    from nb2pipe.execute.prefect_api import send_pending_events
+
+    send_pending_events()
     if not result.ok:
         raise PipelineFailed(result.error or "the pipeline failed")
     phase(f"pipeline done ({result.seconds:.1f} s); comparing the values at the step "

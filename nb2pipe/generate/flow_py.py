@@ -144,7 +144,8 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
         comma = "," if len(step.copied) == 1 else ""
         lines.append(f"    # {', '.join(step.copied)}: changed in place here, read by other "
                      "steps too")
-        lines.append(f"    {targets}{comma} = {names['copied']}(({sources}{comma}))")
+        lines.append(f"    {targets}{comma} = {names['copied']}(({sources}{comma}), "
+                     f"step={literal(step.name)}, names={literal(list(step.copied))})")
         passed.update({v: v for v in step.copied})
     passed.update({p: p for p in step.parameters})
     call_args = "".join(f", {a}={passed[a]}" for a in step.arguments)

@@ -165,6 +165,8 @@ class _Planner:
                     continue
                 if entity.function is not None and entity.function.global_writes:
                     continue  # its `global` statements must reach the step's own variables
+                if entity.kind == "setup" and self._used_before(entity):
+                    continue  # at module level it would change the steps before it too
                 reads = set(entity.reads)
                 if entity.function is not None:
                     reads |= set(entity.function.free_reads)
@@ -174,6 +176,14 @@ class _Planner:
                     module_names.update(entity.names)
                     changed = True
         return hoisted
+
+    def _used_before(self, setup: CodeEntity) -> bool:
+        """Whether a step before `pd.set_option(...)` (or `plt.rcParams[k] = v`), or its own
+        step in an earlier cell, uses the module it configures: there it is not configured."""
+        module = setup.names[0]
+        return any(min(node.cells) < setup.span.cell and any(
+            module in e.names and e.kind == "import" for e in node.code)
+            for node in self.graph.steps)
 
     def _module(self, steps: list[StepPlan]) -> tuple[ModuleBlock, ...]:
         """Module-level code, in notebook order. An import every user of which binds the name
@@ -350,9 +360,12 @@ class _Planner:
         # A step that changes a value another step also reads gets a copy. Every value it
         # changes is copied in the same `copied` call: they may share objects (`frames` holds
         # `train`), and one memo keeps the copies sharing them the same way.
+        # Only what must be: a value another step reads meanwhile, and the values that may
+        # share objects with it (from the same producer). A value no other step reads is
+        # changed as it is: it may not even be copyable (an estimator holding a lock).
         mutated = [(v, producer) for v, producer in node.inputs if v in set(node.mutates)]
-        shared = any(concurrent[(node.name, v)] for v, _ in mutated)
-        copied = tuple(sorted(v for v, _ in mutated)) if shared else ()
+        sharing = {producer for v, producer in mutated if concurrent[(node.name, v)]}
+        copied = tuple(sorted(v for v, producer in mutated if producer in sharing))
         module_code = tuple(sorted({_key(e) for e in node.code
                                     if (e.span, e.names) in self.hoisted}))
         plan = StepPlan(

@@ -14,6 +14,7 @@ import ast
 import re
 from dataclasses import dataclass
 
+from nb2pipe.analysis.parse import segment
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
 from nb2pipe.model import Bind, Cell, CodeEntity, Delete, Read, Span, StepGraph, StepNode
 
@@ -77,8 +78,10 @@ class StepCode:
         preamble, body = self._nonlocal(preamble), self._nonlocal(body)
         arguments = {v for v, _ in node.inputs} | set(node.parameters)
         available = bound | arguments | {n for n, _ in rebound}
+        # (an argument is bound from the start, even when the body binds it again)
         preamble[:0] = [*self._declarations(preamble + body, available),
-                        *self._carried(node, removed, available - own_bound, own_bound)]
+                        *self._carried(node, removed, (available - own_bound) | arguments,
+                                       own_bound)]
         restore, capture = self._random_state(node)
         preamble[:0] = restore
         body.extend(capture)
@@ -120,6 +123,7 @@ class StepCode:
             if entity.span.cell in node.cells and entity.span in statements:
                 fixed.update(lines_of(entity.span))
         definitions: dict[tuple[Span, tuple[str, ...]], Span] = {}
+        values: list[CodeEntity] = []  # definitions that are values made here: they stay
         for index in node.cells:
             symbols = self.graph.symbols[index]
             spans = {s.span for s in symbols.statements}
@@ -130,21 +134,26 @@ class StepCode:
                 defined = event.code if isinstance(event, Bind) else None
                 if (defined is not None and defined.kind in ("function", "class")
                         and defined.span in spans):
-                    definitions[(defined.span, defined.names)] = defined.span
+                    if set(defined.names) & node_values(self.graph, node):
+                        values.append(defined)
+                    else:
+                        definitions[(defined.span, defined.names)] = defined.span
         by_name: dict[str, list[CodeEntity]] = {}
         for entity in node.code:
             for name in entity.names:
                 by_name.setdefault(name, []).append(entity)
+        late = [n for v in values if v.function is not None
+                for n in (*v.function.free_reads, *v.function.inherits)]
         needed: set[tuple[Span, tuple[str, ...]]] = set()
         while True:
             removed = set(fixed)
             for key, span in definitions.items():
                 if key not in needed:
                     removed.update(lines_of(span))
-            queue = [event.name for index in node.cells
-                     for event in self.graph.symbols[index].events
-                     if isinstance(event, Read) and event.line > 0
-                     and (index, event.line) not in removed]
+            queue = [*late, *(event.name for index in node.cells
+                              for event in self.graph.symbols[index].events
+                              if isinstance(event, Read) and event.line > 0
+                              and (index, event.line) not in removed)]
             found: set[tuple[Span, tuple[str, ...]]] = set()
             while queue:
                 for entity in by_name.get(queue.pop(), ()):
@@ -307,11 +316,33 @@ def shown_last_value(code: str, removed: set[tuple[int, int]], cell: int) -> str
     last = lines[end_line - 1].encode()
     if last[end_col:].lstrip().startswith(b";"):
         return code
-    lines[end_line - 1] = (last[:end_col] + b")" + last[end_col:]).decode()
+    opening, closing = _call_brackets(value, segment(code, value))
+    lines[end_line - 1] = (last[:end_col] + closing.encode() + last[end_col:]).decode()
     first = lines[value.lineno - 1].encode()
-    lines[value.lineno - 1] = (first[:value.col_offset] + f"{DISPLAYHOOK}(".encode()
+    lines[value.lineno - 1] = (first[:value.col_offset] + f"{DISPLAYHOOK}{opening}".encode()
                                + first[value.col_offset:]).decode()
     return "\n".join(lines)
+
+
+def _call_brackets(value: ast.expr, text: str) -> tuple[str, str]:
+    """The brackets that make `text` the one argument of a call: `(` `)` for most expressions;
+    `((` `))` when the call's brackets alone would read it as several arguments (`a, b`)."""
+    expected = ast.dump(value, include_attributes=False)
+    for opening, closing in (("(", ")"), ("((", "))")):
+        try:
+            call = ast.parse(f"{DISPLAYHOOK}{opening}{text}{closing}", mode="eval").body
+        except SyntaxError:
+            continue
+        if (isinstance(call, ast.Call) and len(call.args) == 1 and not call.keywords
+                and ast.dump(call.args[0], include_attributes=False) == expected):
+            return opening, closing
+    return "((", "))"
+
+
+def node_values(graph: StepGraph, node: StepNode) -> set[str]:
+    """Names of definitions that are values where the step makes them (a class changed in
+    place, a function whose defaults read notebook data): data, not code to emit elsewhere."""
+    return set(node.defines) & graph.data_names
 
 
 def span_lines(cells: dict[int, Cell], span: Span) -> list[Line]:

@@ -18,6 +18,7 @@ from nb2pipe.model import (
     Diagnostic,
     Edge,
     Notebook,
+    Span,
     Split,
     StepGraph,
     StepNode,
@@ -29,6 +30,10 @@ __all__ = ["build_graph"]
 def build_graph(notebook: Notebook, split: Split, analysis: Analysis,
                 extra: Iterable[Diagnostic] = ()) -> StepGraph:
     resolution = Resolver(notebook, split, analysis).run()
+    values: dict[tuple[Span, tuple[str, ...]], str] = {}
+    while resolution.conflicts:  # definitions that must be values where they are defined
+        values.update(resolution.conflicts)
+        resolution = Resolver(notebook, split, analysis, values).run()
     diagnostics = [*resolution.diagnostics, *extra]
     tasks = [s for s in resolution.states if not s.code_only]
     after = _task_after(resolution.states)

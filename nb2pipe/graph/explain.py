@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.analysis.parse import PYTHON2_BUILTINS
+from nb2pipe.analysis.star_names import star_names
 from nb2pipe.diagnostics import close_match, diagnostic
 from nb2pipe.model import Bind, Cell, CellSymbols, Diagnostic, Notebook, Split, StarImport
 
@@ -61,6 +62,8 @@ class Explanations:
                              cell, line, f"import it from the script: from {module} import "
                              f"{name}" if module and module.isidentifier() else
                              "copy the script's code into a cell")
+            elif star_names(star.module) is not None:
+                continue  # its names are known, and this is not one of them
             else:
                 self._report("NB203", f"name '{name}' may come from `from {star.module} import "
                              f"*` (cell {star.cell}), which the analysis cannot see into",

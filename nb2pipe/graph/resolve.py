@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from nb2pipe.analysis import Analysis
 from nb2pipe.analysis.randomness import SEED_NAMES, Effect, classify, hidden_hint
 from nb2pipe.analysis.star_names import star_names
+from nb2pipe.graph.definitions import DefinitionValues
 from nb2pipe.graph.explain import Explanations, first_binders
 from nb2pipe.graph.state import StepState, _Binding
 from nb2pipe.model import (
@@ -65,10 +66,13 @@ class Resolution:
     code: tuple[CodeEntity, ...]  # every code entity, notebook order
     data_names: frozenset[str]
     random_states: tuple[tuple[str, str], ...] = ()  # (variable, generator) carried
+    # Definitions that read other values where they are used than where they are defined.
+    conflicts: dict[tuple[Span, tuple[str, ...]], str] = field(default_factory=dict)
 
 
-class Resolver(Explanations):
-    def __init__(self, notebook: Notebook, split: Split, analysis: Analysis) -> None:
+class Resolver(Explanations, DefinitionValues):
+    def __init__(self, notebook: Notebook, split: Split, analysis: Analysis,
+                 values: Mapping[tuple[Span, tuple[str, ...]], str] | None = None) -> None:
         self.notebook = notebook
         self.split = split
         self.analysis = analysis
@@ -93,6 +97,21 @@ class Resolver(Explanations):
         self.seeded = _seeds(analysis)
         self.random_names = _random_names(analysis)
         self.hidden_seeds: set[tuple[int, int]] = set()
+        # Definitions that are values (changed in place, or reading data when defined)
+        self.value_classes: set[str] = set()  # classes among them
+        self.instances: dict[str, set[str]] = {}  # class -> names bound to its instances
+        self.fixed_reads: set[tuple[str, Span]] = set()  # NB308 reported
+        # names bound to generator objects: (cell, line, generator function)
+        self.generator_values: dict[str, tuple[int, int, str]] = {}
+        self.generators_reported: set[tuple[str, str]] = set()
+        # A def or class runs again where it is emitted: what its definition reads (defaults,
+        # decorators, a class body) as bound where it is defined; one that would read other
+        # values where it is used is a conflict, and a value from its definition on.
+        self.definition_reads: dict[tuple[Span, tuple[str, ...]],
+                                    dict[str, tuple[int, int] | None]] = {}
+        self.values = values or {}
+        self.joined: dict[str, str] = {}  # name -> the step where it last joined an alias group
+        self.conflicts: dict[tuple[Span, tuple[str, ...]], str] = {}  # and why
 
     # -- driver ------------------------------------------------------------------------------
 
@@ -129,7 +148,8 @@ class Resolver(Explanations):
         carried = tuple((name, generator) for generator, name in self.random_names.items()
                         if name in self.data_names)
         return Resolution(self.states, self.diagnostics, code, frozenset(self.data_names),
-                          carried)
+                          carried, {k: v for k, v in self.conflicts.items()
+                                    if k not in self.values})
 
     # -- parameters and library cells --------------------------------------------------------
 
@@ -142,16 +162,18 @@ class Resolver(Explanations):
             if isinstance(event, Read) and span is not None:
                 reads.setdefault(span, []).append(event.name)
             if isinstance(event, StarImport):
-                self._star_import(event, None)
+                self._star_import(event, None, None)
             if not isinstance(event, Bind):
                 continue
             if event.code is not None:
                 self._unlink(event.name)
-                self.bindings[event.name] = _Binding("code", None, event.code, symbols.cell)
+                self.bindings[event.name] = _Binding("code", None, event.code, symbols.cell,
+                                                     bound=(event.cell, event.line))
                 self.entities[(event.code.span, event.code.names)] = event.code
             elif role == "parameters" and event.name in self.parameter_names:
                 self._unlink(event.name)
-                self.bindings[event.name] = _Binding("param", None, None, symbols.cell)
+                self.bindings[event.name] = _Binding("param", None, None, symbols.cell,
+                                                     bound=(event.cell, event.line))
             elif role == "library" and span is not None:
                 entity = CodeEntity("library", (event.name,), span,
                                     tuple(dict.fromkeys(reads.get(span, []))))
@@ -187,9 +209,10 @@ class Resolver(Explanations):
         elif isinstance(event, Bind):
             self._bind(state, event)
         elif isinstance(event, Mutate):
-            self._mutate(state, event.name, event.cell, event.line, event.block)
+            self._mutate(state, event.name, event.cell, event.line, event.block,
+                         definite=not event.maybe)
         elif isinstance(event, Link):
-            self._link(event.name, event.sources)
+            self._link(event.name, event.sources, state.step.name)
         elif isinstance(event, Delete):
             if event.name not in state.local:
                 # `del train` of a value from an earlier step: the step must have it to delete
@@ -201,7 +224,7 @@ class Resolver(Explanations):
         elif isinstance(event, Call):
             self._call(state, event)
         elif isinstance(event, StarImport):
-            self._star_import(event, state.step.name)
+            self._star_import(event, state.step.name, state)
         elif isinstance(event, RandomCall):
             self._random_call(state, event, event.cell, event.line)
 
@@ -242,21 +265,39 @@ class Resolver(Explanations):
                 self._read(state, name, cell, line, False, set())
             self._bind(state, Bind(name, cell, line))
 
-    def _star_import(self, event: StarImport, step: str | None) -> None:
+    def _star_import(self, event: StarImport, step: str | None,
+                     state: StepState | None) -> None:
         """`from m import *`, `%pylab`, `%run script.py`: the names each binds are imported one
-        by one where they are used, when they can be known; otherwise using one is NB203."""
+        by one where they are used, when they can be known; otherwise using one is NB203.
+        A name bound before that it binds is bound again (`import random` then `from numpy
+        import *`: `random` is numpy's)."""
         if not event.module.startswith(("%run", "%%")):
             self.namespaces.append(event)
         if not known_namespace(event.module):
             self.star_imports.append((event, step))
+        bound = {*self.bindings, *(state.local if state else {})}
+        for name in sorted(bound):
+            entity = self._from_namespace(name)
+            if entity is None or entity.span != event.span:
+                continue  # not one it binds (or its names cannot be known)
+            binding = _Binding("code", step, entity, event.cell, bound=(event.cell, event.line))
+            if state is not None:
+                state.local[name] = binding
+                state.defines[name] = None
+            else:
+                self.bindings[name] = binding
+            self._unlink(name)
 
     def _setup(self, state: StepState, statement: Statement, events: list[Event]) -> bool:
         """`pd.set_option(...)`, `warnings.filterwarnings(...)`: configuration of an imported
         module. It is code: it goes wherever the module does, and is not a reason for a task.
         Only calls in the SETUP_CALLS table count: `time.sleep(1)` or `os.makedirs(p)` act."""
-        if statement.shape != "call" or statement.root is None or not statement.callee:
+        if statement.root is None:
             return False
-        if not SETUP_CALLS.search(statement.callee):
+        if statement.shape == "call":
+            if not statement.callee or not SETUP_CALLS.search(statement.callee):
+                return False
+        elif statement.shape != "setting":  # `plt.rcParams["x"] = 1`, `pd.options.a = 2`
             return False
         root = state.local.get(statement.root) or self.bindings.get(statement.root)
         if root is None or root.entity is None or root.entity.kind != "import":
@@ -268,7 +309,8 @@ class Resolver(Explanations):
                 if not (event.name in NOTEBOOK_BUILTINS or (binding and binding.kind == "code")):
                     return False
                 reads.append(event.name)
-            elif not (isinstance(event, Mutate | Call) and event.name in (statement.root, *reads)):
+            elif not (isinstance(event, Mutate | Call | Link)
+                      and event.name.partition(".")[0] in (statement.root, *reads)):
                 return False
         entity = CodeEntity("setup", (statement.root,), statement.span,
                             tuple(dict.fromkeys(reads)))
@@ -286,7 +328,7 @@ class Resolver(Explanations):
         `reference`: the object is named, not run (a base class): its late reads wait."""
         local = state.local.get(name)
         if local is not None:
-            if local.entity is not None:
+            if local.entity is not None and local.kind == "code":
                 state.code.setdefault((local.entity.span, local.entity.names), local.entity)
                 if direct:
                     state.module_reads[name] = None  # the plan may hoist the definition
@@ -296,6 +338,8 @@ class Resolver(Explanations):
             self._demand(state, name, block)
             return
         binding = self.bindings.get(name)
+        if optional and (name in state.deleted or name in self.deleted):
+            binding = None  # deleted: the `try` finds it missing, as the notebook does
         if binding is None:
             provided = self._from_namespace(name)
             if provided is not None:
@@ -320,6 +364,7 @@ class Resolver(Explanations):
             state.inputs[name] = binding.step
             self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
+            self._check_generator(state, name, binding.step)
         elif binding.entity is not None:
             if direct:
                 state.module_reads[name] = None
@@ -389,6 +434,15 @@ class Resolver(Explanations):
         names: list[str] = []
         if entity.span.cell != cell or entity.kind in ("library", "setup"):
             names.extend(entity.reads)  # decorators, defaults: they run again where emitted
+            known = self.definition_reads.get((entity.span, entity.names))
+            changed = [n for n, b in (known or {}).items() if self._bound(state, n) != b]
+            if changed:
+                # They would read other values than where the definition is: it must be a
+                # value made there (a second pass of the resolver makes it one).
+                self.conflicts.setdefault((entity.span, entity.names), (
+                    f"its definition reads {', '.join(repr(n) for n in changed)}, which "
+                    f"{'change' if len(changed) > 1 else 'changes'} before step "
+                    f"'{state.step.name}' uses it"))
         if entity.function is not None:
             names.extend(entity.function.free_reads)
             names.extend(entity.function.inherits)  # a base class's methods run as its own
@@ -405,20 +459,52 @@ class Resolver(Explanations):
             state.passthrough.pop(name, None)
         state.deleted.pop(name, None)
         state.defines[name] = None
+        self._forget_instance(name)
         if event.code is not None:
-            state.local[name] = _Binding("code", state.step.name, event.code, event.cell)
             self.entities[(event.code.span, event.code.names)] = event.code
             self._unlink(name)
+            why = self._made_as_value(state, event.code)
+            for decorator in event.code.decorators:  # `@app.get("/")` registers with app
+                binding = state.local.get(decorator) or self.bindings.get(decorator)
+                if binding is not None and binding.kind == "data":
+                    self._mutate(state, decorator, event.cell, event.line)
+            if why is None:
+                state.local[name] = _Binding("code", state.step.name, event.code, event.cell,
+                                             bound=(event.cell, event.line))
+                self.definition_reads[(event.code.span, event.code.names)] = {
+                    n: self._bound(state, n) for n in event.code.reads}
+            else:
+                self._becomes_value(state, name, event.code, event.cell, event.line, why,
+                                    (event.cell, event.line))
             return
         self.data_names.add(name)
-        state.local[name] = _Binding("data", state.step.name, None, event.cell)
+        state.code_only = False
+        state.local[name] = _Binding("data", state.step.name, None, event.cell,
+                                     bound=(event.cell, event.line))
+        if event.made_by is not None and self._is_class(state, event.made_by):
+            self.instances.setdefault(event.made_by, set()).add(name)
+        info = self._function(state, event.made_by) if event.made_by else None
+        if info is not None and info.is_generator:
+            self.generator_values[name] = (event.cell, event.line, event.made_by or "")
+        else:
+            self.generator_values.pop(name, None)
         if not event.keep_aliases:
             self._unlink(name)
-            self._link(name, event.aliases)
+            self._link(name, event.aliases, state.step.name)
+            if event.call_args and event.made_by and self._may_return_arguments(
+                    state, event.made_by):
+                self._link(name, event.call_args, state.step.name)  # what it returns
 
     def _mutate(self, state: StepState, name: str, cell: int, line: int,
-                block: tuple[int, ...] = ()) -> None:
-        for target in sorted({name, *self.groups.get(name, ())}):
+                block: tuple[int, ...] = (), definite: bool = True) -> None:
+        if not definite:  # `Counter.bump()`: known to change Counter if a classmethod does
+            info = self._function(state, name)
+            definite = info is not None and info.stateful
+        changed = definite and self._changed_definition(state, name, cell, line)
+        # An instance refers to its class: a class changed changes what its instances see.
+        targets = {name, *self.groups.get(name, ()), *(self.instances.get(name, ())
+                                                        if changed else ())}
+        for target in sorted(targets):
             local = state.local.get(target)
             if local is not None:
                 if local.kind == "data":
@@ -429,21 +515,38 @@ class Resolver(Explanations):
             if binding is None or binding.kind == "code":
                 continue  # modules and functions are code; undefined names are reported on read
             self._read(state, target, cell, line, False, set())
-            state.local[target] = _Binding("data", state.step.name, None, cell)
+            state.code_only = False
+            state.local[target] = _Binding("data", state.step.name, binding.entity, cell,
+                                           bound=binding.bound)
             state.defines[target] = None
             state.mutates[target] = None
 
     def _call(self, state: StepState, event: Call) -> None:
         kwargs = dict(event.kwargs)
+        binding = state.local.get(event.name) or self.bindings.get(event.name)
+        if (binding is not None and binding.kind == "data"
+                and event.name not in self.value_classes):
+            # A value called (a closure keeping a count, an object with __call__) may change
+            # what it holds: `step()` in two steps gives 1 and 2.
+            self._mutate(state, event.name, event.cell, event.line)
         self._apply(state, event.name, event.args, kwargs, event.cell, event.line, set())
 
     def _apply(self, state: StepState, callee: str, args: tuple[tuple[str, ...], ...],
                kwargs: dict[str, tuple[str, ...]], cell: int, line: int, seen: set[str]) -> None:
         """What calling a notebook function does to its arguments and to globals."""
+        receiver, dot, _ = callee.partition(".")
+        if dot:  # a method of a class whose classmethod changes it: calling it may
+            owner = self._function(state, receiver)
+            if owner is not None and owner.stateful and self._is_class(state, receiver):
+                self._mutate(state, receiver, cell, line)
+            return
         info = self._function(state, callee)
         if info is None or callee in seen:
             return
         seen = seen | {callee}
+        if info.stateful or self._wrapped_with_state(state, callee):
+            # `def add(x, seen=[])`, a decorator counting calls: each call changes it
+            self._mutate(state, callee, cell, line)
         bound = {
             p: args[i] if i < len(args) else kwargs.get(p, ()) for i, p in enumerate(info.params)
         }
@@ -494,25 +597,53 @@ class Resolver(Explanations):
 
     # -- aliases -----------------------------------------------------------------------------
 
+    def _may_return_arguments(self, state: StepState, name: str) -> bool:
+        """Whether calling the notebook's function or class `name` may give back what it was
+        given: a function returning a parameter (or part of one), an instance holding it."""
+        info = self._function(state, name)
+        return info is not None and (info.returns_arguments or self._is_class(state, name))
+
     def _share_holder(self, state: StepState) -> None:
         """Two inputs that may share objects (`frames = [train, test]` in one step, both read
         in a later one) must come from one producer: values from two steps arrive as two
         copies when they cross processes, and a change made through one would miss the other.
-        The step that made the alias read the older value, so it passes that value on too."""
-        for name, producer in list(state.inputs.items()):
-            for other in sorted(self.groups.get(name, ())):
-                holder = state.inputs.get(other)
-                if holder is None or holder == producer:
-                    continue
-                if self.position[holder] > self.position[producer] and (
-                        self.by_name[holder].inputs.get(name) == producer):
-                    state.inputs[name] = holder
-                    break
+        The step that made the alias read the older value, so it passes that value on too;
+        when it did not read it (`box3 = [L1]` there, while `box2` holds `L1` too), it is
+        given it, to pass on with what it made."""
+        changed = True
+        while changed:
+            changed = False
+            for name, producer in list(state.inputs.items()):
+                for other in sorted(self.groups.get(name, ())):
+                    holder = state.inputs.get(other)
+                    if holder is None or holder == producer:
+                        continue
+                    if self.position[holder] < self.position[producer]:
+                        continue
+                    held = self.by_name[holder]
+                    if held.inputs.get(name) is None and (
+                            name in held.local or name in held.deleted
+                            or self.joined.get(other) != holder
+                            or not set(state.mutates) & {name, *self.groups[name]}):
+                        # the holder binds it again (not the value read here); the two started
+                        # sharing elsewhere (`models = {"a": a, "b": b}` here); or nothing
+                        # changes them here (two copies read alike)
+                        continue
+                    if held.inputs.get(name) is None:
+                        held.inputs[name] = producer
+                        held.uses[name] = None
+                        self._demand(self.by_name[producer], name)
+                    if held.inputs.get(name) == producer:
+                        state.inputs[name] = holder
+                        changed = True
+                        break
 
-    def _link(self, name: str, sources: Iterable[str]) -> None:
+    def _link(self, name: str, sources: Iterable[str], step: str | None = None) -> None:
         for source in sources:
             if source == name:
                 continue
+            if step is not None:  # where the two started sharing objects
+                self.joined[name] = self.joined[source] = step
             group = {name, source, *self.groups.get(name, ()), *self.groups.get(source, ())}
             for member in group:
                 self.groups[member] = group - {member}

@@ -15,6 +15,9 @@ class _Binding:
     entity: CodeEntity | None = None
     cell: int = 0
     setup: list[CodeEntity] = field(default_factory=list)  # `pd.set_option(...)` after an import
+    # Where the name was bound to this object: (cell, line), kept when the object is changed
+    # in place (a new binding is a new object; a change is the same one).
+    bound: tuple[int, int] = (0, 0)
 
 
 @dataclass

@@ -1,14 +1,16 @@
 """What `%pylab` and `from pylab import *` put in a notebook's namespace, name by name.
 
 A pipeline step imports each name it uses explicitly (`from numpy import linspace`), so the
-analysis must know where every one of them comes from. The table is data, written by running
-this module (`python -m nb2pipe.notebook.pylab`) where numpy and matplotlib are installed: it
-executes the very imports IPython's `%pylab` executes and records the origin of each name.
+analysis must know where every one of them comes from: in the environment the notebook runs in
+(`python -m nb2pipe.notebook.pylab --names NAMESPACE` runs there the very imports IPython's
+`%pylab` runs and records the origin of each name), else from the table written by running this
+module (`python -m nb2pipe.notebook.pylab`) where numpy and matplotlib are installed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -45,13 +47,79 @@ def import_for(namespace: str, name: str) -> str | None:
 
 @cache
 def _table(namespace: str) -> dict[str, str]:
-    from nb2pipe.notebook.pylab_names import NAMESPACES
+    """What the namespace binds in the environment the notebook runs in (the installed numpy
+    and matplotlib, imported as a kernel would); the table written here when they cannot be
+    imported."""
+    templates = environment_names(namespace)
+    if templates is None:
+        from nb2pipe.notebook.pylab_names import NAMESPACES
 
-    found: dict[str, str] = {}
-    for statement, names in NAMESPACES[_stored(namespace)].items():
-        for name in names.split():
-            found[name] = statement.format(name)
+        templates = {name: statement for statement, names in
+                     NAMESPACES[_stored(namespace)].items() for name in names.split()}
+    return {name: statement.format(name) for name, statement in templates.items()}
+
+
+# Seconds to wait for a namespace's imports (tensorflow's take long on a busy machine).
+_IMPORT_TIMEOUT = 120
+
+
+@cache
+def environment_names(namespace: str) -> dict[str, str] | None:
+    """What `from MODULE import *` (or `%pylab`) binds where the notebook runs, as a kernel
+    sees it: name -> the import statement binding it (`{}` stands for the name). The imports
+    run in a new process of this environment's Python, whose path has neither the notebook's
+    folder nor the current one (`-P`, run in an empty folder): only installed modules are
+    imported, never a file beside the notebook. None when the import fails (the caller
+    checks that the module is installed, and not one whose import acts)."""
+    import subprocess
+    import tempfile
+
+    command = [sys.executable, "-P", "-m", "nb2pipe.notebook.pylab", "--names", namespace]
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-names-") as empty:
+        try:
+            done = subprocess.run(command, cwd=empty, capture_output=True, text=True,
+                                  timeout=_IMPORT_TIMEOUT, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "MPLBACKEND": "Agg"})
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if done.returncode != 0:
+        return None
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        return None
     return found
+
+
+def bound_names(namespace: str) -> dict[str, str]:
+    """Run the namespace's imports here and say, for each public name they bind, the import
+    statement binding it (`{}` stands for the name): what `--names` prints."""
+    import importlib
+
+    source = SOURCES.get(namespace, f"from {namespace} import *\n")
+    origins = _ORIGINS if namespace in SOURCES else (namespace,)
+    modules = {name: module for name in origins
+               if (module := _imported(importlib, name)) is not None}
+    scope: dict[str, Any] = {}
+    exec(source, scope)  # the fixed imports above, or `from MODULE import *`
+    found: dict[str, str] = {}
+    for name in sorted(n for n in scope if not n.startswith("_")):
+        statement = _statement(name, scope[name], modules,
+                               "from matplotlib.pylab import {}" if namespace in SOURCES
+                               else f"from {namespace} import {{}}")
+        if statement is not None:
+            found[name] = statement
+    return found
+
+
+def _imported(importlib: Any, name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)  # type: ignore[no-any-return]
+    except Exception:  # not installed, or broken here: names are not looked up in it
+        return None
 
 
 def _stored(namespace: str) -> str:
@@ -60,7 +128,8 @@ def _stored(namespace: str) -> str:
 
 # -- writing the table ---------------------------------------------------------------------------
 
-def _statement(name: str, value: Any, modules: dict[str, ModuleType]) -> str | None:
+def _statement(name: str, value: Any, modules: dict[str, ModuleType],
+               fallback: str = "from matplotlib.pylab import {}") -> str | None:
     """The import binding `name` to `value`, or None for a builtin (no import needed)."""
     import builtins
 
@@ -74,19 +143,16 @@ def _statement(name: str, value: Any, modules: dict[str, ModuleType]) -> str | N
         return f"import {full} as {name}"
     if hasattr(builtins, name) and getattr(builtins, name) is value:
         return None  # (numpy.newaxis is None: not a builtin)
-    for origin in _ORIGINS:
-        if getattr(modules[origin], name, None) is value:
+    for origin, module in modules.items():
+        if getattr(module, name, None) is value:
             return f"from {origin} import {{}}"
-    return "from matplotlib.pylab import {}"
+    return fallback
 
 
 def _write(target: Path) -> None:
-    import importlib
-
     import matplotlib
     import numpy
 
-    modules = {name: importlib.import_module(name) for name in _ORIGINS}
     lines = [
         f'"""Written by `python -m nb2pipe.notebook.pylab` (numpy {numpy.__version__}, '
         f'matplotlib {matplotlib.__version__}).',
@@ -96,16 +162,13 @@ def _write(target: Path) -> None:
         "",
         "NAMESPACES: dict[str, dict[str, str]] = {",
     ]
-    for namespace, source in SOURCES.items():
+    for namespace in SOURCES:
         if namespace != _stored(namespace):
             continue
-        scope: dict[str, Any] = {}
-        exec(source, scope)  # the fixed imports above, to see what they bind
         grouped: dict[str, list[str]] = {}
-        for name in sorted(n for n in scope if not n.startswith("_")):
-            statement = _statement(name, scope[name], modules)
-            if statement is not None:  # a template ("from numpy import {}") or one statement
-                grouped.setdefault(statement, []).append(name)
+        for name, statement in bound_names(namespace).items():
+            # a template ("from numpy import {}") or one statement
+            grouped.setdefault(statement, []).append(name)
         lines.append(f"    {json.dumps(namespace)}: {{")
         for statement in sorted(grouped):
             lines.append(f"        {json.dumps(statement)}: (")
@@ -129,5 +192,8 @@ def _wrapped(text: str, indent: str, width: int = 99) -> list[str]:
 
 
 if __name__ == "__main__":
-    _write(Path(__file__).with_name("pylab_names.py"))
+    if sys.argv[1:2] == ["--names"]:  # what the namespace binds here, as JSON (star_names.py)
+        json.dump(bound_names(sys.argv[2]), sys.stdout)
+    else:
+        _write(Path(__file__).with_name("pylab_names.py"))
     sys.exit(0)

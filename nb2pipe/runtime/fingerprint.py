@@ -9,6 +9,7 @@ import json
 import math
 import os
 import pickle
+import re
 from typing import Any
 
 from .compare import object_state
@@ -76,8 +77,9 @@ class _Walk:
             digest.update(f"dtype:{value.descr if value.fields else value.str};".encode())
             return
         if isinstance(value, type | type(len) | type(optional) | type(os)):
-            name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
-            digest.update(f"code:{getattr(value, '__module__', '')}.{name};".encode())
+            digest.update(f"code:{code_name(value)};".encode())
+            if getattr(value, "__module__", None) in NOTEBOOK_MODULES:
+                self._state_of_code(value)  # the notebook's own: what it holds can change
             return
         if pandas is not None and isinstance(value, pandas.DataFrame | pandas.Series) or (
                 numpy is not None and isinstance(value, numpy.ndarray)
@@ -91,6 +93,25 @@ class _Walk:
         try:
             for item in self._items(value):
                 self.add(item)
+        finally:
+            self.active.discard(id(value))
+
+    def _state_of_code(self, value: Any) -> None:
+        """A class's own attributes that are data (`lr = 0.1`), a function's defaults and
+        attributes (`f.calls`): what a later cell may change."""
+        if id(value) in self.active:
+            return
+        self.active.add(id(value))
+        try:
+            if isinstance(value, type):
+                held = {k: v for k, v in vars(value).items()
+                        if not (k.startswith("__") and k.endswith("__")) and not callable(v)
+                        and not isinstance(v, staticmethod | classmethod | property)}
+            else:
+                held = {"__defaults__": getattr(value, "__defaults__", None),
+                        "__kwdefaults__": getattr(value, "__kwdefaults__", None),
+                        **(getattr(value, "__dict__", None) or {})}
+            self.add(dict(sorted(held.items())))
         finally:
             self.active.discard(id(value))
 
@@ -114,12 +135,27 @@ class _Walk:
             # took seconds per figure before giving up) that holds ids of this process.
             raise ValueError(f"a {kind.__module__.partition('.')[0]} {kind.__qualname__}: "
                              "drawings are not compared")
-        self.digest.update(f"{kind.__module__}.{kind.__qualname__}:".encode())
+        self.digest.update(f"{code_name(kind)}:".encode())
         state = object_state(value)
         if state is None:  # the type compares itself: its pickle is its identity
             self.digest.update(pickle.dumps(value, protocol=4))
             return []
         return [state]
+
+
+# The notebook's own code: its kernel's `__main__`, or the project's steps.py.
+NOTEBOOK_MODULES = frozenset(("__main__", "steps"))
+
+
+def code_name(value: Any) -> str:
+    """A class's or function's name as the notebook would give it: `pandas.DataFrame`, and
+    for the notebook's own code just its name (a kernel defines it in `__main__`, steps.py
+    inside a step's function: `clean.<locals>.Scaler`)."""
+    name = str(getattr(value, "__qualname__", getattr(value, "__name__", "")))
+    module = getattr(value, "__module__", "") or ""
+    if module in NOTEBOOK_MODULES:
+        return name.rpartition("<locals>.")[2]
+    return f"{module}.{name}"
 
 
 def _numeric(value: Any) -> bool:
@@ -141,6 +177,20 @@ def same_fingerprint(a: dict[str, Any], b: dict[str, Any], rtol: float = 1e-6,
         return (math.isnan(a["value"]) and math.isnan(b["value"])) or math.isclose(
             a["value"], b["value"], rel_tol=rtol, abs_tol=atol)
     return bool(a.get("hash") == b.get("hash"))
+
+
+# What IPython puts in a notebook's namespace, and what nb2pipe's own cells add: not values
+# of the notebook's.
+_SESSION = re.compile(r"^(_+|_i+|_i?\d+|_[dio]h|In|Out|exit|quit|get_ipython|open|"
+                      r"_nb2pipe\w*|__\w+__)$")
+
+
+def write_final(path: str, namespace: dict[str, Any], leave_out: list[str]) -> None:
+    """Fingerprint every value the notebook holds as its run ends (inside the kernel): what
+    its cells leave behind, modules aside."""
+    names = sorted(n for n, v in namespace.items() if not _SESSION.match(n)
+                   and n not in leave_out and not isinstance(v, type(os)))
+    write_fingerprints(path, "", "final", names, namespace)
 
 
 def write_fingerprints(path: str, step: str, kind: str, names: list[str],

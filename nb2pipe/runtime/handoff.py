@@ -14,9 +14,10 @@ import contextlib
 import contextvars
 import copy
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from . import errors
 from .store import Ref, Store, Tampered
 from .values import view_copies
 
@@ -25,11 +26,51 @@ _READ: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = contextvars.C
     "nb2pipe_read", default=None)
 
 
-def copied(value: Any) -> Any:
+def copied(value: Any, *, step: str | None = None, names: Sequence[str] = ()) -> Any:
     """`copy.deepcopy(value)` for a step that changes its inputs in place while other steps
     read them, except that numpy arrays that are views of one array (`x[:2, :2]` and `x`)
-    stay views of its copy, so that changing one changes the other, as in the notebook."""
-    return copy.deepcopy(value, view_copies(value))
+    stay views of its copy, so that changing one changes the other, as in the notebook.
+
+    flow.py passes the step and the names of the values (`value` is then a tuple of them):
+    a value that cannot be copied fails the step with an error saying which, and what to do."""
+    try:
+        return copy.deepcopy(value, view_copies(value))
+    except Exception as error:
+        if step is None:
+            raise
+        raise _copy_error(value, step, names, error) from error
+
+
+def _copy_error(value: Any, step: str, names: Sequence[str],
+                error: Exception) -> errors.StepError:
+    """The step, the value that cannot be copied (its name and type), and what to do."""
+    subject = f"{', '.join(repr(n) for n in names) or 'its inputs'}"
+    failing: list[str] = []
+    if isinstance(value, tuple) and len(names) == len(value):
+        for name, item in zip(names, value, strict=True):
+            try:
+                copy.deepcopy(item, view_copies(item))
+            except Exception as failure:
+                kind = type(item)
+                failing.append(f"'{name}' ({kind.__module__}.{kind.__qualname__})")
+                error = failure
+        subject = " and ".join(failing) or subject
+    where, cell = f"step '{step}'", None
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError):
+        from . import project
+
+        cells = project.step(step)["cells"]
+        notebook = os.path.basename(str(project.manifest().get("notebook", "")))
+        cell = int(cells[0])
+        where = (f"{notebook}: cell{'s' if len(cells) > 1 else ''} "
+                 f"{', '.join(map(str, cells))} (step '{step}')")
+    reason = f"{type(error).__name__}: {error}"
+    them, they = ("them", "they") if len(failing) > 1 else ("it", "it")
+    return errors.StepError(
+        f"{where}: the step changes {subject} in place while another step reads {them}, so "
+        f"it works on a copy, but {they} cannot be copied ({reason}). Make or load {them} "
+        f"again in this step, or tag the cells that read and change {them} into one step",
+        step, cell, None, reason)
 
 
 class Values(Mapping[str, Any]):

@@ -26,6 +26,7 @@ from prefect.transactions import get_transaction
 
 from . import auth, capture, errors, progress, project, records, report
 from .cache import StepCache
+from .final import call_keeping_locals
 from .fingerprint import fingerprint
 from .handoff import Values, reading
 from .store import Store, configured_storage
@@ -86,6 +87,9 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
     if fingerprints:
         _write_fingerprints(fingerprints, name, "inputs", arguments)
     executed = None
+    left: dict[str, Any] = {}  # verify: what the step's cells leave behind (its locals)
+    if fingerprints:
+        function = _keeping_locals(function, left)
     clock = Clock()
     try:
         if os.environ.get("NB2PIPE_MODE") == "notebook":
@@ -98,6 +102,7 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
         raise
     if fingerprints:
         _write_fingerprints(fingerprints, name, "outputs", outputs)
+        _write_fingerprints(fingerprints, name, "final", left)
     run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
     values = Values(name, outputs, run=run)
     values.notebook = executed
@@ -240,6 +245,17 @@ def _turns(name: str) -> Iterator[None]:
             if needed:
                 turns.enter_context(lock)
         yield
+
+
+def _keeping_locals(function: Callable[..., dict[str, Any]],
+                    left: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+    """The step's function, keeping its local variables as it returns in `left`."""
+    def call(**arguments: Any) -> dict[str, Any]:
+        result, found = call_keeping_locals(function, arguments)
+        left.update(found)
+        return result
+
+    return call
 
 
 def _write_fingerprints(path: str, step: str, kind: str, found: dict[str, Any]) -> None:

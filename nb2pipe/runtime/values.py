@@ -8,11 +8,14 @@ has read and checked against that hash (store.py). Standard library only, plus p
 pyarrow when a value needs them.
 """
 
+import collections.abc
+import gc
 import io
 import os
 import pickle
 import struct
 import sys
+import types
 from typing import Any
 
 UNRECORDED = ".unrecorded"
@@ -235,7 +238,38 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
         items = value.values() if isinstance(value, dict) else value
         for item in items:
             found |= _identities(item, depth - 1)
+    elif depth and isinstance(value, _LAZY):
+        # `iter(xs)`, `d.values()`, `zip(a, b)`: they hold what they iterate, unconsumed
+        for held in gc.get_referents(value):
+            if not isinstance(held, type):
+                found |= _identities(held, depth - 1)
+    elif depth and isinstance(value, types.FunctionType):
+        # a closure keeps its cells, a function its defaults: `lambda: xs` holds xs
+        cells = [c.cell_contents for c in value.__closure__ or () if _filled(c)]
+        for held in (*cells, *(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values()):
+            found |= _identities(held, depth - 1)
+    elif depth and type(value).__module__ in _NOTEBOOK_MODULES and isinstance(
+            getattr(value, "__dict__", None), dict):
+        for held in vars(value).values():  # an object of the notebook's own class
+            found |= _identities(held, depth - 1)
     return found
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+# Where the notebook's own classes live: steps.py in a pipeline, `__main__` in a kernel.
+_NOTEBOOK_MODULES = frozenset(("steps", "__main__"))
+
+
+# Iterators and views that hold the containers they go through.
+_LAZY = (collections.abc.Iterator, collections.abc.KeysView, collections.abc.ValuesView,
+         collections.abc.ItemsView)
 
 
 def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:

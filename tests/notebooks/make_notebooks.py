@@ -108,6 +108,33 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("window[0, 0] = 99", "step:change"),
         code("corner = int(x[0, 0])", "step:read_array"),
     ],
+    # -- definitions that are values, not code to emit again -------------------------------
+    # A class changed in place in a later step: from there on the class is a value.
+    "value_class_attribute": [
+        code("class Cfg:\n    lr = 0.1", "step:define"),
+        code("Cfg.lr = 0.5", "step:tune"),
+        code("v = Cfg.lr", "step:use"),
+    ],
+    # A decorator that registers runs once, where the definition is, and changes REG there.
+    "value_decorator_registers": [
+        code("REG = {}\n\ndef register(f):\n    REG[f.__name__] = f\n    return f",
+             "step:registry"),
+        code("@register\ndef g():\n    return 1", "step:define"),
+        code("n = len(REG)\nfirst = REG['g']()", "step:use"),
+    ],
+    # A default argument is evaluated when the function is defined (threshold is 1 there).
+    "value_default_argument": [
+        code("threshold = 1", "step:first"),
+        code("def f(x, t=threshold):\n    return x + t", "step:define"),
+        code("threshold = 2", "step:change"),
+        code("r = f(0)", "step:use"),
+    ],
+    # A default list changed by each call: the function's state, carried as a value.
+    "value_mutable_default": [
+        code("def add(x, seen=[]):\n    seen.append(x)\n    return len(seen)", "step:define"),
+        code("a = add(1)", "step:once"),
+        code("b = add(2)", "step:twice"),
+    ],
     # -- deletion, functions, scoping -------------------------------------------------------
     "del_name": [
         code("data = [1, 2, 3]", "step:load"),
@@ -261,6 +288,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("import torch\nimport numpy as np"),
         code("torch.manual_seed(0)\nnp.random.seed(0)", "step:seed"),
         code("values = np.random.rand(3)", "step:draw"),
+    ],
+    # Cfg is a value from its definition on (cell 3 changes it in place): its method reads
+    # `scale` as step `define` has it, not as the notebook has it when `use` calls it.
+    "warn_value_reads_later": [
+        code("scale = 2", "step:config"),
+        code("class Cfg:\n    lr = 0.1\n\n    def scaled(self):\n        return self.lr * scale",
+             "step:define"),
+        code("Cfg.lr = 0.5", "step:tune"),
+        code("scale = 3\nv = Cfg().scaled()", "step:use"),
     ],
     "warn_magic_empty_step": [
         code("a = 1", "step:first"),
