@@ -253,18 +253,13 @@ def from_document(document: Mapping[str, Any], path: str = NAME) -> Manifest:
                             f"reads format {FORMAT}): {AGAIN} with this nb2pipe, or upgrade it")
     if version < 1:
         raise ManifestError(f"{path}: 'format' {version} is no format nb2pipe wrote; {AGAIN}")
-    options = top.object("options")
-    flow = top.object("flow")
     manifest = Manifest(
         nb2pipe=top.get("nb2pipe", fields.text),
         notebook=top.get("notebook", fields.text),
         source_sha256=top.get("source_sha256", fields.text),
-        options=ConvertOptions(options.get("split", fields.text),
-                               options.get("record", fields.flag),
-                               options.get("docker", fields.flag)),
+        options=_options(top.object("options"), fields),
         workdir=top.get("workdir", fields.text),
-        flow=FlowEntry(flow.get("name", fields.text), flow.get("function", fields.text),
-                       flow.get("entrypoint", fields.text)),
+        flow=_flow(top.object("flow"), fields),
         parameters=tuple(_parameter(entry, fields) for entry in top.objects("parameters")),
         steps=tuple(_step(entry, fields) for entry in top.objects("steps")),
         order=top.get("order", fields.texts),
@@ -280,6 +275,16 @@ def from_document(document: Mapping[str, Any], path: str = NAME) -> Manifest:
     return manifest
 
 
+def _options(options: _Object, fields: _Fields) -> ConvertOptions:
+    return ConvertOptions(options.get("split", fields.text), options.get("record", fields.flag),
+                          options.get("docker", fields.flag))
+
+
+def _flow(flow: _Object, fields: _Fields) -> FlowEntry:
+    return FlowEntry(flow.get("name", fields.text), flow.get("function", fields.text),
+                     flow.get("entrypoint", fields.text))
+
+
 def _parameter(entry: _Object, fields: _Fields) -> ParameterEntry:
     name = entry.get("name", fields.text)
     return ParameterEntry(name, entry.get("type", fields.text), entry.get("default", _any),
@@ -289,7 +294,7 @@ def _parameter(entry: _Object, fields: _Fields) -> ParameterEntry:
 
 
 def _step(entry: _Object, fields: _Fields) -> StepEntry:
-    options = entry.object("options")
+    """A step's entry, its fields checked in the order the file has them."""
     return StepEntry(
         name=entry.get("name", fields.text),
         function=entry.get("function", fields.text),
@@ -305,15 +310,19 @@ def _step(entry: _Object, fields: _Fields) -> StepEntry:
         consumed_in_place=entry.get("consumed_in_place", fields.texts),
         pyplot=entry.get("pyplot", fields.flag),
         blas=entry.get("blas", fields.flag),
-        options=StepSettings(options.get("retries", fields.integer),
-                             options.get("timeout", fields.optional_number),
-                             options.get("cache", fields.flag),
-                             MappingProxyType(options.get("resources", fields.number_map))),
+        options=_settings(entry.object("options"), fields),
         code_sha256=entry.get("code_sha256", fields.text),
         lines=tuple(LineRun(*run) for run in entry.get("lines", fields.integer_rows(4))),
         notebook_code=tuple(CodeSpan(*span) for span in
                             entry.object("notebook").get("code", fields.integer_rows(3))),
     )
+
+
+def _settings(options: _Object, fields: _Fields) -> StepSettings:
+    return StepSettings(options.get("retries", fields.integer),
+                        options.get("timeout", fields.optional_number),
+                        options.get("cache", fields.flag),
+                        MappingProxyType(options.get("resources", fields.number_map)))
 
 
 def _check_names(manifest: Manifest, path: str) -> None:
