@@ -409,13 +409,13 @@ def _check_projects(args: argparse.Namespace) -> int:
     notebook its pipeline.json names (which must be under the current folder too)."""
     import os
 
-    from nb2pipe.runtime.manifest import ManifestError, NotNb2pipe, load
+    from nb2pipe.runtime.manifest import NAME, ManifestError, NotNb2pipe, load
 
     here = Path.cwd().resolve()
     projects = []
     for folder, names, files in os.walk(here):
         names[:] = sorted(n for n in names if not n.startswith(".") and n not in _NOT_PROJECTS)
-        if "pipeline.json" in files:
+        if NAME in files:
             projects.append(Path(folder))
     code, checked = 0, 0
     for project in projects:
