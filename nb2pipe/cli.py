@@ -430,25 +430,25 @@ def _check_projects(args: argparse.Namespace) -> int:
     notebook its pipeline.json names (which must be under the current folder too)."""
     import os
 
-    from nb2pipe.writer import WriteError, read_manifest
+    from nb2pipe.runtime.manifest import NAME, ManifestError, NotNb2pipe, load
 
     here = Path.cwd().resolve()
     projects = []
     for folder, names, files in os.walk(here):
         names[:] = sorted(n for n in names if not n.startswith(".") and n not in _NOT_PROJECTS)
-        if "pipeline.json" in files:
+        if NAME in files:
             projects.append(Path(folder))
     code, checked = 0, 0
     for project in projects:
         try:
-            manifest = read_manifest(project) or {}
-        except WriteError as exc:  # on to the other projects
-            print(_error_text(exc), file=sys.stderr)
-            code = max(code, exc.exit_code)
-            continue
-        notebook = manifest.get("notebook")
-        if "nb2pipe" not in manifest or not isinstance(notebook, str):
+            notebook = load(project).notebook
+        except NotNb2pipe:
             continue  # a pipeline.json of something else
+        except ManifestError as exc:  # on to the other projects
+            error = Nb2pipeError(str(exc))
+            print(_error_text(error), file=sys.stderr)
+            code = max(code, error.exit_code)
+            continue
         shown = project.relative_to(here)
         source = (project / notebook).resolve()
         if not source.is_relative_to(here):
@@ -518,7 +518,7 @@ def _run(args: argparse.Namespace) -> int:
 
     jsonl = JsonProgress() if args.progress == "jsonl" else None
     prepared, values = _prepare_run(args, jsonl)
-    order = prepared.manifest["order"]
+    order = prepared.manifest.order
     text = TextProgress(max(len(n) for n in order)) if not (jsonl or args.json) else None
     if text:
         where = "" if not prepared.converted else f" (project: {prepared.project})"
@@ -573,7 +573,7 @@ def _prepare_run(args: argparse.Namespace,
         raise
     if args.mode == "notebook" and prepared.notebook is None:
         raise _UsageError(f"{args.notebook}: notebook mode needs the notebook, not found at "
-                          f"{prepared.manifest['notebook']}")
+                          f"{prepared.manifest.notebook}")
     return prepared, values
 
 
@@ -587,7 +587,7 @@ def _run_options(args: argparse.Namespace, prepared: Prepared,
                       notebook=str(prepared.notebook) if prepared.notebook else None,
                       report=None if args.no_report else
                       str(Path(args.report).resolve()) if args.report else
-                      _report_file(prepared.manifest))
+                      _report_file(prepared.manifest.flow.name))
 
 
 def _failed(jsonl: JsonProgress | None, exc: Exception) -> None:
@@ -596,14 +596,14 @@ def _failed(jsonl: JsonProgress | None, exc: Exception) -> None:
         print(json.dumps({"event": "finished", "state": "failed", "error": str(exc)}))
 
 
-def _report_file(manifest: dict[str, Any]) -> str:
+def _report_file(flow: str) -> str:
     """A new file for the run's HTML report: in the user's cache, by flow and time."""
     import time
 
     from nb2pipe.runtime.store import cache_folder
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = cache_folder() / "reports" / manifest["flow"]["name"]
+    folder = cache_folder() / "reports" / flow
     return str(folder / f"{stamp}-{os.getpid()}.html")
 
 
@@ -621,15 +621,15 @@ def _deploy(args: argparse.Namespace) -> int:
     prepared = prepare(project)
     values = parameters(prepared, _flags(args))
     if args.serve:
-        name = args.name or prepared.manifest["flow"]["name"].replace("_", "-")
-        print(f"serving {prepared.manifest['flow']['name']}/{name} from this process "
-              f"(Ctrl-C stops); trigger a run with:\n  prefect deployment run "
-              f"'{prepared.manifest['flow']['name']}/{name}'", flush=True)
+        flow = prepared.manifest.flow.name
+        name = args.name or flow.replace("_", "-")
+        print(f"serving {flow}/{name} from this process (Ctrl-C stops); trigger a run with:"
+              f"\n  prefect deployment run '{flow}/{name}'", flush=True)
         serve(project, name=args.name, cron=args.cron, parameters=values)
         return 0
     git = None
     if args.git is not None:
-        workdir = project / str(prepared.manifest.get("workdir", "."))
+        workdir = project / prepared.manifest.workdir
         git = git_source(project, workdir, args.git or None, args.branch)
     elif args.branch:
         raise _UsageError("--branch goes with --git")
@@ -661,9 +661,9 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.cron:
         print(f"  scheduled: {args.cron}")
     print(f"start a worker:  prefect worker start --pool {deployment.pool}")
-    numbers = [p for p in prepared.manifest["parameters"] if p["type"] in ("int", "float")]
-    example = next(iter(numbers or prepared.manifest["parameters"]), None)
-    hint = f" -p {example['name']}={json.dumps(example['default'])}" if example else ""
+    declared = prepared.manifest.parameters
+    example = next(iter([p for p in declared if p.type in ("int", "float")] or declared), None)
+    hint = f" -p {example.name}={json.dumps(example.default)}" if example else ""
     print(f"trigger a run:   prefect deployment run '{deployment.full_name}'{hint}")
     return 0
 

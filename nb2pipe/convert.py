@@ -58,17 +58,16 @@ def convert(
     """
     from nb2pipe.generate import generate
     from nb2pipe.pipeline import analyze_notebook
-    from nb2pipe.writer import WriteError, finish, read_manifest, stale_files, write
+    from nb2pipe.writer import WriteError, finish, previous, stale_files, write
 
     notebook = Path(notebook)
     target = Path(output) if output is not None else default_output(notebook)
     try:
-        previous = (read_manifest(target) or {}).get("options")
+        before = previous(target)
     except WriteError as exc:
         raise ConvertError(str(exc)) from None
-    previous = previous if isinstance(previous, dict) else {}
-    split = split or _known(previous.get("split"), SPLIT_MODES) or "tags"
-    docker = bool(previous.get("docker") is True) if docker is None else docker
+    split = split or _known(before.split, SPLIT_MODES) or "tags"
+    docker = before.docker if docker is None else docker
     try:
         graph = analyze_notebook(notebook, split)
     except ReadError as exc:
@@ -88,7 +87,7 @@ def convert(
                 raise ConvertError(f"{exc}; nothing was written") from None
         else:  # --check never runs the notebook: the fixtures are compared as they are
             fixtures = _recorded(target)
-    elif record is None and previous.get("record") is True:
+    elif record is None and before.record:
         fixtures = _recorded(target) or None  # kept as recorded; --record records them again
     options = _options(notebook, target, split, fixtures is not None, docker)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from nb2pipe.escape import one_line
 from nb2pipe.exceptions import Nb2pipeError
-from nb2pipe.execute.param_flags import flow_arguments
+from nb2pipe.runtime.manifest import Manifest, ManifestError, load
 
 
 class DeployError(Nb2pipeError):
@@ -134,9 +134,10 @@ def ensure_pool(name: str) -> bool:
     return False
 
 
-def read_prefect_file(project: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any],
-                                                                   HandEdited | None]:
-    """The project's prefect.yaml, and what it runs if it is not as nb2pipe wrote it."""
+def read_prefect_file(project: Path, recorded: str | None) -> tuple[dict[str, Any],
+                                                                  HandEdited | None]:
+    """The project's prefect.yaml, and what it runs if it is not as nb2pipe wrote it (nor has
+    the hash `recorded` for it in pipeline.json)."""
     import yaml
 
     from nb2pipe.runtime.files import NotAFile, read_bytes
@@ -159,9 +160,7 @@ def read_prefect_file(project: Path, manifest: dict[str, Any]) -> tuple[dict[str
     deployments = document.get("deployments") if isinstance(document, dict) else None
     if not (isinstance(deployments, list) and deployments and isinstance(deployments[0], dict)):
         raise UnreadableProject(f"{path}: has no deployment; convert the notebook again")
-    files = manifest.get("files")
-    recorded = files.get("prefect.yaml") if isinstance(files, dict) else None
-    state = edited("prefect.yaml", content, recorded if isinstance(recorded, str) else None)
+    state = edited("prefect.yaml", content, recorded)
     if state is False:
         return document, None
     entry = deployments[0]
@@ -238,11 +237,9 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
     HandEdited, before anything runs)."""
     import yaml
 
-    from nb2pipe.runtime.project import read_manifest
-
     project = project.resolve()
-    manifest = read_manifest(project)
-    document, hand_edited = read_prefect_file(project, manifest)
+    manifest = _manifest(project)
+    document, hand_edited = read_prefect_file(project, manifest.files.get("prefect.yaml"))
     if hand_edited is not None and not edited_ok:
         raise hand_edited
     url = api_url()
@@ -262,14 +259,14 @@ def deploy(project: Path, *, pool: str | None = None, name: str | None = None,
         if cron:
             command += ["--cron", cron]
         if parameters:
-            command += ["--params", json.dumps(flow_arguments(manifest, parameters))]
+            command += ["--params", json.dumps(manifest.flow_arguments(parameters))]
         # prefect.yaml's pull step is this folder, recorded from $PWD when deploying
         env = {**os.environ, "PWD": str(project), "PREFECT_API_URL": url}
         finished = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if finished.returncode != 0:
         output = (finished.stdout + finished.stderr).strip().splitlines()
         raise DeployError("prefect deploy failed:\n" + "\n".join(output[-15:]))
-    return Deployment(manifest["flow"]["name"], name, pool, url, hand_edited)
+    return Deployment(manifest.flow.name, name, pool, url, hand_edited)
 
 
 def serve(project: Path, *, name: str | None = None, cron: str | None = None,
@@ -277,11 +274,16 @@ def serve(project: Path, *, name: str | None = None, cron: str | None = None,
     """Serve the flow from this process until interrupted (the simplest setup: no worker)."""
     from prefect.flows import load_flow_from_entrypoint
 
-    from nb2pipe.runtime.project import read_manifest
-
     project = project.resolve()
-    manifest = read_manifest(project)
-    flow: Any = load_flow_from_entrypoint(str(project / manifest["flow"]["entrypoint"]),
-                                     use_placeholder_flow=False)
-    flow.serve(name=name or manifest["flow"]["name"].replace("_", "-"), cron=cron,
-               parameters=flow_arguments(manifest, parameters or {}))
+    manifest = _manifest(project)
+    flow: Any = load_flow_from_entrypoint(str(project / manifest.flow.entrypoint),
+                                          use_placeholder_flow=False)
+    flow.serve(name=name or manifest.flow.name.replace("_", "-"), cron=cron,
+               parameters=manifest.flow_arguments(parameters or {}))
+
+
+def _manifest(project: Path) -> Manifest:
+    try:
+        return load(project)
+    except ManifestError as exc:
+        raise UnreadableProject(str(exc)) from None

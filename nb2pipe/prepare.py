@@ -11,7 +11,8 @@ from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.execute.param_flags import ParameterArgs, ParameterError, check, collect
-from nb2pipe.runtime.project import read_manifest
+from nb2pipe.runtime import PACKAGE
+from nb2pipe.runtime.manifest import Manifest, ManifestError, NoManifest, load
 
 
 class RunError(Nb2pipeError):
@@ -31,7 +32,7 @@ class NotebookErrors(RunError):
 class Prepared:
     project: Path
     notebook: Path | None
-    manifest: dict[str, Any]
+    manifest: Manifest
     converted: bool  # the project was written just now from the notebook
 
 
@@ -43,18 +44,18 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
 
     target = Path(target)
     if target.is_dir():
-        if not (target / "pipeline.json").is_file():
-            raise RunError(f"{target}: not an nb2pipe project (no pipeline.json); "
-                           "give a notebook or a folder written by nb2pipe convert")
         try:
-            manifest = read_manifest(target)
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{target}/pipeline.json: cannot be read: {exc}") from None
-        if not (target / "nb2pipe_runtime").is_dir():
-            raise RunError(f"{target}: written by an older nb2pipe (no nb2pipe_runtime/); "
+            manifest = load(target)
+        except NoManifest:
+            raise RunError(f"{target}: not an nb2pipe project (no pipeline.json); "
+                           "give a notebook or a folder written by nb2pipe convert") from None
+        except ManifestError as exc:
+            raise RunError(str(exc)) from None
+        if not (target / PACKAGE).is_dir():
+            raise RunError(f"{target}: written by an older nb2pipe (no {PACKAGE}/); "
                            f"convert the notebook again: nb2pipe convert NOTEBOOK -o {target}")
         _regular_files(target, manifest)
-        notebook = (target / manifest["notebook"]).resolve()
+        notebook = (target / manifest.notebook).resolve()
         return Prepared(target, notebook if notebook.exists() else None, manifest, False)
     if target.suffix != ".ipynb" and not target.exists():
         raise RunError(f"{target}: no such notebook or project folder")
@@ -69,10 +70,14 @@ def prepare(target: str | Path, split: str = "tags", output: str | Path | None =
 
         raise NotebookErrors("\n".join([*(diagnostic_text(d) for d in errors),
                                         f"{target}: has errors; nothing was run"]))
-    return Prepared(project, target.resolve(), read_manifest(project), True)
+    try:
+        manifest = load(project)
+    except ManifestError as exc:  # written just now: only a file swapped in meanwhile
+        raise RunError(str(exc)) from None
+    return Prepared(project, target.resolve(), manifest, True)
 
 
-def _regular_files(project: Path, manifest: dict[str, Any]) -> None:
+def _regular_files(project: Path, manifest: Manifest) -> None:
     """Refuse a project whose files (flow.py, steps.py, ... as pipeline.json lists them) are
     pipes or devices: importing or reading one would wait forever."""
     import os
@@ -81,8 +86,7 @@ def _regular_files(project: Path, manifest: dict[str, Any]) -> None:
     from nb2pipe.folder import is_relative_name
     from nb2pipe.runtime.files import kind
 
-    listed = manifest.get("files")
-    for path in sorted(listed) if isinstance(listed, dict) else []:
+    for path in sorted(manifest.files):
         try:
             mode = os.stat(project / path).st_mode if is_relative_name(path) else None
         except OSError:  # missing: Python says so when it imports it
@@ -105,4 +109,4 @@ def parameters(prepared: Prepared, flags: ParameterArgs) -> dict[str, Any]:
         values = collect(flags)
     except OSError as exc:
         raise ParameterError(f"cannot read parameters file: {exc}") from None
-    return check(values, prepared.manifest["parameters"], flags)
+    return check(values, {p.name: p.type for p in prepared.manifest.parameters}, flags)

@@ -11,6 +11,7 @@ from typing import Any
 
 from nb2pipe.model import Cell, Notebook, StepGraph
 from nb2pipe.pipeline import notebook_graph
+from nb2pipe.runtime.manifest import Manifest
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -83,3 +84,24 @@ def project_modules(project: Path) -> Iterator[tuple[ModuleType, ModuleType]]:
     finally:
         if str(project) in sys.path:
             sys.path.remove(str(project))
+
+
+def manifest_of(steps: dict[str, list[int]], *, notebook: str = "n.ipynb", flow: str = "n",
+                edges: tuple[tuple[str, str], ...] = (),
+                parameters: dict[str, Any] | None = None) -> Manifest:
+    """A pipeline.json for a test: the steps (name -> cells, in order), the edges between
+    them and the parameters (name -> default) it names; every other field empty."""
+    from nb2pipe.runtime import manifest
+
+    settings = manifest.StepSettings(0, None, True, {})
+    return manifest.Manifest(
+        nb2pipe="0", notebook=notebook, source_sha256="",
+        options=manifest.ConvertOptions("tags", False, False), workdir=".",
+        flow=manifest.FlowEntry(flow, flow, f"flow.py:{flow}"),
+        parameters=tuple(manifest.ParameterEntry(name, "str", default, None, 1, 1, name)
+                         for name, default in (parameters or {}).items()),
+        steps=tuple(manifest.StepEntry(name, name, name, tuple(cells), (), (), (), (), (), (),
+                                       (), False, False, settings, "", (), ())
+                    for name, cells in steps.items()),
+        order=tuple(steps), edges=tuple(manifest.EdgeEntry(s, t, ()) for s, t in edges),
+        kernel="python3")

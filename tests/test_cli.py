@@ -317,6 +317,9 @@ NOT_REPORTED = {"nb2pipe.runtime.errors.StepError", "nb2pipe.execute.supervise.I
                 "nb2pipe.server.paths.PathError", "nb2pipe.runtime.store.Tampered",
                 "nb2pipe.runtime.auth.StorageKeyError", "nb2pipe.runtime.records.Untrusted",
                 "nb2pipe.runtime.files.NotAFile",  # an OSError of the copied runtime
+                # pipeline.json unusable, in the copied runtime; nb2pipe reports them as its own
+                "nb2pipe.runtime.manifest.ManifestError", "nb2pipe.runtime.manifest.NoManifest",
+                "nb2pipe.runtime.manifest.NotNb2pipe", "nb2pipe.runtime.manifest.NotRegular",
                 "nb2pipe.server.bodies.BadRequest",  # answered with an HTTP status
                 "nb2pipe.execute.local_server._Cancelled",  # a command stopped waiting
                 "nb2pipe.runtime.tasks.StorageError", "nb2pipe.runtime.dask_cluster.ShippingError",

@@ -85,8 +85,7 @@ def test_an_archive_with_paths_leading_out_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "outside.txt").exists()
 
 
-STEPS = [{"name": "load", "options": {"resources": {}}},
-         {"name": "train", "options": {"resources": {"CPU": 4.0, "MEMORY": 8e9, "GPU": 1.0}}}]
+STEPS = {"load": {}, "train": {"CPU": 4.0, "MEMORY": 8e9, "GPU": 1.0}}
 
 
 def test_a_step_no_worker_can_run_is_named_with_its_tags_and_the_workers_resources() -> None:
@@ -104,7 +103,7 @@ def test_a_step_no_worker_can_run_is_named_with_its_tags_and_the_workers_resourc
 
 def test_steps_some_worker_can_run_pass_the_check() -> None:
     check_resources(STEPS, {"a": {"CPU": 8.0, "MEMORY": 32e9, "GPU": 2.0}, "b": {}}, "x")
-    check_resources(STEPS[:1], {}, "x")  # no needs: any worker, even one joining later
+    check_resources({"load": {}}, {}, "x")  # no needs: any worker, even one joining later
 
 
 def git(folder: Path, *args: str) -> str:

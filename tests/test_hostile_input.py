@@ -404,15 +404,15 @@ def test_a_prefect_yaml_is_deployed_unasked_only_as_nb2pipe_wrote_it(tmp_path: P
     from nb2pipe.deploy import read_prefect_file
 
     _, project = converted(tmp_path)
-    manifest = json.loads((project / "pipeline.json").read_text())
-    assert read_prefect_file(project, manifest)[1] is None
+    recorded = json.loads((project / "pipeline.json").read_text())["files"]["prefect.yaml"]
+    assert read_prefect_file(project, recorded)[1] is None
     unstamped = (project / "prefect.yaml").read_text().split("\n", 1)[1].encode()
     (project / "prefect.yaml").write_bytes(unstamped)
-    found = read_prefect_file(project, {"files": {}})[1]
+    found = read_prefect_file(project, None)[1]
     assert found is not None and not found.stamped
     assert str(found).endswith("prefect.yaml was not written by nb2pipe; deploying it runs 1 "
                                "build, push or pull step of its own")
-    recorded = {"files": {"prefect.yaml": hashlib.sha256(unstamped).hexdigest()}}
+    recorded = hashlib.sha256(unstamped).hexdigest()
     assert read_prefect_file(project, recorded)[1] is None  # as pipeline.json recorded it
 
 

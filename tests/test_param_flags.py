@@ -8,10 +8,8 @@ import pytest
 
 from nb2pipe.execute.param_flags import ParameterArgs, ParameterError, check, collect, resolve_type
 
-DECLARED = [{"name": "rate", "type": "float"}, {"name": "n", "type": "int"},
-            {"name": "name", "type": "str"}, {"name": "flag", "type": "bool"},
-            {"name": "layers", "type": "list[int]"}, {"name": "limit", "type": "None"},
-            {"name": "mode", "type": "Literal['a', 'b']"}, {"name": "cap", "type": "int | None"}]
+DECLARED = {"rate": "float", "n": "int", "name": "str", "flag": "bool", "layers": "list[int]",
+            "limit": "None", "mode": "Literal['a', 'b']", "cap": "int | None"}
 
 
 @pytest.mark.parametrize(("text", "value"), [

@@ -4,6 +4,7 @@ section of the step and cell that showed it; notebook mode and failures too."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,13 +15,14 @@ from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup, Tag
-from support import write_notebook
+from support import manifest_of, write_notebook
 from test_security import HOSTILE, PLAIN, name_of
 
 from nb2pipe.execute import RunOptions, run_project
 from nb2pipe.generate.step_code import shown_last_value
 from nb2pipe.prepare import prepare
 from nb2pipe.runtime import capture, render, report
+from nb2pipe.runtime.manifest import Manifest
 
 PLOTS = [
     ("n = 20", "parameters"),
@@ -114,10 +116,7 @@ def test_rich_representations_are_kept_by_mime_type() -> None:
 
 
 def test_the_document_puts_outputs_under_their_step_and_marks_the_failing_cell() -> None:
-    manifest = {"notebook": "n.ipynb", "flow": {"name": "n"}, "parameters": [],
-                "order": ["a", "b"], "edges": [{"source": "a", "target": "b",
-                                                "variables": ["x"]}],
-                "steps": [{"name": "a", "cells": [1]}, {"name": "b", "cells": [3]}]}
+    manifest = manifest_of({"a": [1], "b": [3]}, edges=(("a", "b"),))
     cells = [{"cell_type": "code", "source": "x = 1\nprint(x)", "skip": False},
              {"cell_type": "markdown", "source": "## Then", "skip": False},
              {"cell_type": "code", "source": "1 / 0", "skip": False}]
@@ -318,14 +317,11 @@ def hostile_texts() -> dict[str, str]:
     return {**HOSTILE, **XSS, PLAIN: PLAIN}
 
 
-def outside_text_report(text: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
+def outside_text_report(text: str) -> tuple[Manifest, dict[str, dict[str, Any]],
                                             dict[str, Any]]:
     """(manifest, records, parameters) with `text` in every place outside text can reach."""
-    manifest = {"notebook": f"{name_of(text)}.ipynb", "flow": {"name": text},
-                "parameters": [{"name": "title", "argument": "title", "default": text}],
-                "order": ["load", text], "edges": [{"source": "load", "target": text,
-                                                    "variables": ["x"]}],
-                "steps": [{"name": "load", "cells": [1]}, {"name": text, "cells": [2]}]}
+    manifest = manifest_of({"load": [1], text: [2]}, notebook=f"{name_of(text)}.ipynb",
+                           flow=text, edges=(("load", text),), parameters={"title": text})
     records = {"load": {"state": text, "duration": text, "error": text, "cells": {},
                         "metrics": {text: text}},
                text: {"state": "failed", "duration": 0.5, "error": text, "error_cell": 2,
@@ -430,7 +426,8 @@ def test_a_step_duration_counts_its_code_not_the_wait_for_its_turn(
 
     monkeypatch.setenv("NB2PIPE_WORKDIR", str(tmp_path))
     monkeypatch.setenv("NB2PIPE_REPORT", "off")
-    monkeypatch.setattr(project, "step", lambda name: {"name": name, "pyplot": True})
+    plotting = dataclasses.replace(manifest_of({"quick": [1]}).step("quick"), pyplot=True)
+    monkeypatch.setattr(project, "step", lambda name: plotting)
     busy = threading.Event()
 
     def other_step() -> None:

@@ -3,7 +3,6 @@ processes, the step errors and the progress events (no kernel, no Prefect run)."
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import subprocess
@@ -19,6 +18,7 @@ from support import write_notebook
 from nb2pipe.convert import convert
 from nb2pipe.runtime import errors, progress, store, tasks
 from nb2pipe.runtime.handoff import Values, reading
+from nb2pipe.runtime.manifest import load
 from nb2pipe.runtime.store import Store
 
 RUNTIME = Path(__file__).parent.parent / "nb2pipe" / "runtime"
@@ -155,9 +155,8 @@ def test_result_storage_is_a_folder_or_a_block_name(tmp_path: Path,
 
 def test_a_step_error_names_cell_and_line_and_sys_exit_is_one(tmp_path: Path) -> None:
     folder = project(tmp_path)
-    manifest = json.loads((folder / "pipeline.json").read_text())
-    entry = next(s for s in manifest["steps"] if s["name"] == "use")
-    steps_line = entry["lines"][-1][0]  # the line of `sys.exit(3)` in steps.py
+    manifest = load(folder)
+    steps_line = manifest.step("use").lines[-1].start  # the line of `sys.exit(3)` in steps.py
     code = compile("\n" * (steps_line - 1) + "raise SystemExit(3)", str(folder / "steps.py"),
                    "exec")
     try:
@@ -204,9 +203,9 @@ def test_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch,
 
 def test_where_sees_through_a_function_from_another_cell(tmp_path: Path) -> None:
     folder = project(tmp_path)
-    manifest = json.loads((folder / "pipeline.json").read_text())
-    entry = next(s for s in manifest["steps"] if s["name"] == "make")
+    manifest = load(folder)
     steps_file = str(folder / "steps.py")
-    frames = [traceback.FrameSummary(steps_file, entry["lines"][0][0], "make", line="rows"),
+    frames = [traceback.FrameSummary(steps_file, manifest.step("make").lines[0].start, "make",
+                                     line="rows"),
               traceback.FrameSummary(steps_file, 1, "helper", line="helper")]
     assert errors.where(manifest, steps_file, "make", frames) == (2, 1, "rows")

@@ -21,13 +21,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from nb2pipe.execute.param_flags import flow_arguments
 from nb2pipe.execute.step_events import Channel, Emit, StepReport, Tracker
-from nb2pipe.runtime.project import read_manifest
+from nb2pipe.runtime import PACKAGE
+from nb2pipe.runtime.manifest import load
 
 RUNNERS = ("thread", "process", "dask")
 MODES = ("module", "notebook")
-RUNTIME = "nb2pipe_runtime"
 
 
 @dataclass(frozen=True)
@@ -76,8 +75,8 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
     imported, just before it runs (the Prefect server it waits for may still be starting
     until then)."""
     project = project.resolve()
-    manifest = read_manifest(project)
-    tracker = Tracker(list(manifest["order"]), emit)
+    manifest = load(project)
+    tracker = Tracker(list(manifest.order), emit)
     own = Channel() if channel is None else None
     if own is not None:
         own.follow(tracker.apply)
@@ -89,11 +88,11 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
         with _environment(_settings(project, options, events)), _shared_server(options.runner):
             flow_module = load_flow(project)
             _authorize(key)
-            pipeline = getattr(flow_module, manifest["flow"]["function"])
-            runtime = sys.modules[f"{RUNTIME}.runners"]
+            pipeline = getattr(flow_module, manifest.flow.function)
+            runtime = sys.modules[f"{PACKAGE}.runners"]
             runner = runtime.task_runner(options.runner, address=options.dask_address,
                                          workers=options.max_workers)
-            report = importlib.import_module(f"{RUNTIME}.report")
+            report = importlib.import_module(f"{PACKAGE}.report")
             runs: list[str] = []
 
             def running(flow: Any, flow_run: Any, state: Any) -> None:
@@ -108,7 +107,7 @@ def run_project(project: Path, options: RunOptions, emit: Emit | None = None,
                 on_running=[running])
             try:
                 with connect() if connect is not None else contextlib.nullcontext():
-                    state = _quietly(pipeline, flow_arguments(manifest, options.parameters))
+                    state = _quietly(pipeline, manifest.flow_arguments(options.parameters))
             finally:
                 for run in runs:  # a renderer no report took (a crashed run) is stopped
                     report.discard(run)
@@ -146,7 +145,7 @@ def load_flow(project: Path) -> ModuleType:
     """Import the project's flow.py as `flow` (with its steps and runtime package), as Prefect
     would from its folder; anything imported from another project before is forgotten."""
     for name in list(sys.modules):
-        if name in ("flow", "steps", RUNTIME) or name.startswith(f"{RUNTIME}."):
+        if name in ("flow", "steps", PACKAGE) or name.startswith(f"{PACKAGE}."):
             del sys.modules[name]
     for path in _LOADED:
         if path in sys.path:
@@ -166,9 +165,9 @@ def _authorize(key: str | None) -> None:
     from nb2pipe.runtime import progress
 
     progress.authorize(key)
-    runtime = sys.modules[f"{RUNTIME}.progress"]
+    runtime = sys.modules[f"{PACKAGE}.progress"]
     if not hasattr(runtime, "authorize"):
-        raise RuntimeError(f"{Path(runtime.__file__ or RUNTIME).parent.parent}: written by an "
+        raise RuntimeError(f"{Path(runtime.__file__ or PACKAGE).parent.parent}: written by an "
                            "older nb2pipe; convert the notebook again")
     runtime.authorize(key)
 

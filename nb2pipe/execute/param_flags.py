@@ -9,7 +9,7 @@ cell before any step runs.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +78,10 @@ def _yaml(text: str, where: str) -> dict[str, Any]:
     return loaded
 
 
-def check(values: dict[str, Any], declared: Sequence[dict[str, Any]],
+def check(values: dict[str, Any], types: Mapping[str, str],
           flags: ParameterArgs | None = None) -> dict[str, Any]:
-    """Validate and convert `values` against the manifest's parameters; returns the values to
-    pass (ints given for floats become floats)."""
-    types = {p["name"]: p["type"] for p in declared}
+    """Validate and convert `values` against the notebook's parameters (name -> type); returns
+    the values to pass (ints given for floats become floats)."""
     checked: dict[str, Any] = {}
     raw_names = {name for name, _ in flags.raw} if flags else set()
     for name, value in values.items():
@@ -169,9 +168,3 @@ def _split_union(text: str) -> list[str]:
         else:
             current += char
     return [*parts, current]
-
-
-def flow_arguments(manifest: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values by the names the flow function gives them (`_run` is `run_` there)."""
-    names = {p["name"]: p.get("argument", p["name"]) for p in manifest["parameters"]}
-    return {names.get(name, name): value for name, value in values.items()}

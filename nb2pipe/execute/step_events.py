@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nb2pipe.runtime.manifest import Manifest
+
 END = {"event": "end"}  # written by the reader's owner when the run is over
 PREFIX = "nb2pipe-run-"
 FINAL = ("completed", "cached", "failed", "skipped")
@@ -47,7 +49,7 @@ class Ended:
     Python's fault reports left in the channel's folder by a crash."""
 
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     project: Path
     how: str = "it ended"
 
@@ -228,7 +230,7 @@ def remove_stale_folders(where: Path | None = None) -> list[Path]:
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<function>\S+)')
 
 
-def fault_locations(folder: Path, manifest: dict[str, Any],
+def fault_locations(folder: Path, manifest: Manifest,
                     project: Path) -> dict[str, dict[str, Any]]:
     """Steps that crashed in native code, from Python's fault reports: step -> cell, line."""
     from nb2pipe.runtime.errors import locate
@@ -244,11 +246,11 @@ def fault_locations(folder: Path, manifest: dict[str, Any],
         for match in _FRAME.finditer(text):  # innermost frame first
             if os.path.abspath(match["file"]) != steps_file:
                 continue
-            located = [(entry["name"], where) for entry in manifest["steps"]
-                       if (where := locate(manifest, entry["name"], int(match["line"])))]
+            located = [(entry.name, where) for entry in manifest.steps
+                       if (where := locate(manifest, entry.name, int(match["line"])))]
             if located:
                 step, (cell, line) = located[0]
-                notebook = os.path.basename(manifest.get("notebook", "notebook.ipynb"))
+                notebook = os.path.basename(manifest.notebook)
                 found.setdefault(step, {
                     "cell": cell, "line": line,
                     "error": f"{notebook}: cell {cell}, line {line} (step '{step}'): the "

@@ -29,7 +29,7 @@ from nb2pipe.execute import prefect_api
 from nb2pipe.execute.engine import RunOptions, RunResult, written_report
 from nb2pipe.execute.step_events import Channel, Emit, Ended, Tracker, remove_stale_folders
 from nb2pipe.groups import kill_group, signal_group
-from nb2pipe.runtime.project import read_manifest
+from nb2pipe.runtime.manifest import load
 
 GRACE = 3.0  # seconds a stopped run has to end by itself before it is killed
 EXIT_GRACE = 30.0  # seconds a run that wrote how it ended has to end before it is killed
@@ -51,7 +51,7 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
     """Run the project in a child process (with the Prefect API of this one's environment);
     raises Interrupted on Ctrl-C."""
     project = project.resolve()
-    manifest = read_manifest(project)
+    manifest = load(project)
     api_url = os.environ.get("PREFECT_API_URL")
 
     def linked(name: str, message: str, url: str | None, **waiting: Any) -> None:
@@ -62,7 +62,7 @@ def supervise(project: Path, options: RunOptions, emit: Emit | None = None,
         if phase is not None and (url is None or prefect_api.ui_link(url, known)):
             phase(name, message, url, **waiting)
 
-    tracker = Tracker(list(manifest["order"]), emit, warn, linked)
+    tracker = Tracker(list(manifest.order), emit, warn, linked)
     remove_stale_folders()
     channel = Channel()
     ended = threading.Event()  # the child wrote how the run ended: all that is left is exiting

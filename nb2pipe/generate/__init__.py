@@ -7,9 +7,8 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from nb2pipe.generate.flow_py import flow_names, render_flow
+from nb2pipe.generate.flow_py import render_flow
 from nb2pipe.generate.plan import Plan, content_hash, make_plan
 from nb2pipe.generate.project_files import (
     Options,
@@ -23,16 +22,15 @@ from nb2pipe.generate.requirements import render_requirements, requirements
 from nb2pipe.generate.steps_py import render_steps
 from nb2pipe.generate.tests_py import render_tests
 from nb2pipe.model import StepGraph
-
-MANIFEST = "pipeline.json"
-RUNTIME = "nb2pipe_runtime"  # nb2pipe/runtime/, copied into every project under this name
+from nb2pipe.runtime import PACKAGE
+from nb2pipe.runtime.manifest import Manifest
 
 
 @dataclass(frozen=True)
 class Project:
     plan: Plan
     files: dict[str, bytes]  # relative path -> content; text files carry no stamp yet
-    manifest: dict[str, object]
+    manifest: Manifest
 
 
 def generate(graph: StepGraph, options: Options,
@@ -65,37 +63,14 @@ def generate(graph: StepGraph, options: Options,
     files = {path: content.encode() for path, content in text.items()}
     files.update(runtime_files())
     files.update(fixtures or {})
-    document = manifest(plan, options, source_hash(graph), rendered.line_map, code_hashes)
-    return Project(plan, files, _run_facts(document, plan))
+    return Project(plan, files,
+                   manifest(plan, options, source_hash(graph), rendered.line_map, code_hashes))
 
 
 def runtime_files() -> dict[str, bytes]:
     """nb2pipe/runtime/*.py, byte for byte, as the project's nb2pipe_runtime/ package."""
     folder = Path(__file__).resolve().parent.parent / "runtime"
-    return {f"{RUNTIME}/{path.name}": path.read_bytes() for path in sorted(folder.glob("*.py"))}
-
-
-def _run_facts(document: dict[str, Any], plan: Plan) -> dict[str, Any]:
-    """What the runtime reads besides the steps: the notebook's kernel; for each step the
-    code it needs from other cells as (cell, first line, last line), for notebook mode, and
-    what it needs of a Dask worker (tags cpu:, memory:, gpu:)."""
-    code = {}
-    for node in plan.graph.steps:
-        spans = []
-        for entity in node.code:
-            span = (entity.span.cell, entity.span.start, entity.span.end)
-            if entity.span.cell in node.cells or entity.span.start == 0 or list(span) in spans:
-                continue
-            spans.append(list(span))
-        code[node.name] = spans
-    resources = {s.name: dict(s.options.resources) for s in plan.steps}
-    steps = [{**entry, "options": {**entry["options"], "resources": resources[entry["name"]]},
-              "notebook": {"code": code[entry["name"]]}} for entry in document["steps"]]
-    arguments = flow_names(plan).arguments
-    parameters = [{**entry, "argument": arguments[entry["name"]]}
-                  for entry in document["parameters"]]
-    return {**document, "kernel": plan.graph.notebook.kernel_name, "steps": steps,
-            "parameters": parameters}
+    return {f"{PACKAGE}/{path.name}": path.read_bytes() for path in sorted(folder.glob("*.py"))}
 
 
 def _extra_requirements(plan: Plan, options: Options,

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
-from typing import Any
+from types import MappingProxyType
 
 from nb2pipe import __version__
 from nb2pipe.escape import (
@@ -24,6 +24,18 @@ from nb2pipe.generate.code import literal
 from nb2pipe.generate.flow_py import flow_names
 from nb2pipe.generate.plan import Plan
 from nb2pipe.graph_text import mermaid
+from nb2pipe.runtime.manifest import (
+    CodeSpan,
+    ConvertOptions,
+    EdgeEntry,
+    FlowEntry,
+    InputEntry,
+    LineRun,
+    Manifest,
+    ParameterEntry,
+    StepEntry,
+    StepSettings,
+)
 
 DEFAULT_POOL = "nb2pipe-process"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # where `prefect server start` listens
@@ -239,47 +251,64 @@ def json_value(value: object) -> str:
 
 
 def manifest(plan: Plan, options: Options, source_sha256: str,
-             line_map: dict[str, list[list[int]]], code_hashes: dict[str, str]) -> dict[str, Any]:
+             line_map: dict[str, list[list[int]]], code_hashes: dict[str, str]) -> Manifest:
+    """What pipeline.json says (the writer adds the files' hashes): read back by the project
+    at run time and by nb2pipe run, verify and deploy."""
     names = flow_names(plan)
-    return {
-        "nb2pipe": __version__,
-        "notebook": options.notebook,
-        "source_sha256": source_sha256,
-        "options": {"split": options.split, "record": options.record, "docker": options.docker},
-        "workdir": options.workdir,
-        "flow": {"name": plan.slug, "function": names.flow,
-                 "entrypoint": f"flow.py:{names.flow}"},
-        "parameters": [
-            {"name": p.name, "type": p.type, "default": p.default, "help": p.help,
-             "cell": p.cell, "line": p.line}
-            for p in plan.parameters
-        ],
-        "steps": [
-            {
-                "name": s.name,
-                "function": s.function,
-                "task": names.tasks[s.name],
-                "cells": list(s.cells),
-                "inputs": [{"name": v, "from": p} for v, p in s.inputs],
-                "parameters": list(s.parameters),
-                "outputs": list(s.outputs),
-                "metrics": list(s.metrics),
-                "copied": list(s.copied),
-                "after": list(s.after),
-                "consumed_in_place": list(s.consumed_in_place),
-                "pyplot": s.pyplot,
-                "blas": s.blas,
-                "options": {"retries": s.options.retries, "timeout": s.options.timeout,
-                            "cache": s.options.cache},
-                "code_sha256": code_hashes[s.name],
-                "lines": _ranges(line_map.get(s.name, [])),
-            }
-            for s in plan.steps
-        ],
-        "order": list(plan.order),
-        "edges": [{"source": e.source, "target": e.target, "variables": list(e.variables)}
-                  for e in plan.graph.edges],
-    }
+    spans = _code_spans(plan)
+    return Manifest(
+        nb2pipe=__version__,
+        notebook=options.notebook,
+        source_sha256=source_sha256,
+        options=ConvertOptions(options.split, options.record, options.docker),
+        workdir=options.workdir,
+        flow=FlowEntry(plan.slug, names.flow, f"flow.py:{names.flow}"),
+        parameters=tuple(
+            ParameterEntry(p.name, p.type, p.default, p.help, p.cell, p.line,
+                           names.arguments[p.name])
+            for p in plan.parameters),
+        steps=tuple(
+            StepEntry(
+                name=s.name,
+                function=s.function,
+                task=names.tasks[s.name],
+                cells=tuple(s.cells),
+                inputs=tuple(InputEntry(v, p) for v, p in s.inputs),
+                parameters=tuple(s.parameters),
+                outputs=tuple(s.outputs),
+                metrics=tuple(s.metrics),
+                copied=tuple(s.copied),
+                after=tuple(s.after),
+                consumed_in_place=tuple(s.consumed_in_place),
+                pyplot=s.pyplot,
+                blas=s.blas,
+                options=StepSettings(s.options.retries, s.options.timeout, s.options.cache,
+                                     MappingProxyType(dict(s.options.resources))),
+                code_sha256=code_hashes[s.name],
+                lines=tuple(LineRun(*run) for run in _ranges(line_map.get(s.name, []))),
+                notebook_code=spans[s.name],
+            )
+            for s in plan.steps),
+        order=tuple(plan.order),
+        edges=tuple(EdgeEntry(e.source, e.target, tuple(e.variables))
+                    for e in plan.graph.edges),
+        kernel=plan.graph.notebook.kernel_name,
+    )
+
+
+def _code_spans(plan: Plan) -> dict[str, tuple[CodeSpan, ...]]:
+    """For each step, the code it needs from other cells (imports, functions) as (cell, first
+    line, last line): notebook mode runs them before the step's own cells."""
+    code = {}
+    for node in plan.graph.steps:
+        spans: list[CodeSpan] = []
+        for entity in node.code:
+            span = CodeSpan(entity.span.cell, entity.span.start, entity.span.end)
+            if entity.span.cell in node.cells or entity.span.start == 0 or span in spans:
+                continue
+            spans.append(span)
+        code[node.name] = tuple(spans)
+    return code
 
 
 def _ranges(lines: list[list[int]]) -> list[list[int]]:

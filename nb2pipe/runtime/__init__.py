@@ -5,7 +5,8 @@ reports errors without nb2pipe installed. Modules (only relative imports between
 numpy, pyarrow and Prefect are imported where they are used, so `import nb2pipe_runtime` and the
 serializers work without Prefect):
 
-    project      the project's pipeline.json, the folder steps run in, each step's code hash
+    manifest     pipeline.json as a type, read and checked in one place (untrusted input)
+    project      this project's manifest, the folder steps run in, each step's code hash
     errors       an error in a step, named by its notebook cell and line
     values       values as files: parquet, Arrow IPC, .npy, pickle
     compare      whether two values are the same (generated tests)
@@ -33,3 +34,5 @@ NB2PIPE_STORAGE_KEY_BLOCK, NB2PIPE_CONFIG_DIR, NB2PIPE_WORKDIR, NB2PIPE_MODE, NB
 NB2PIPE_RUN_DIR, NB2PIPE_DASK_ADDRESS, NB2PIPE_DASK_WORKERS; `nb2pipe run` and `verify` also set
 NB2PIPE_PROGRESS, NB2PIPE_FINGERPRINTS and NB2PIPE_HANDOFF.
 """
+
+PACKAGE = "nb2pipe_runtime"  # this package's name in a generated project

@@ -49,8 +49,8 @@ class StepCache(CachePolicy):
             return None  # the step says why when it runs (run_step)
         name = task_ctx.task.name
         reads: dict[str, list[str]] = {}
-        for entry in project.step(name)["inputs"]:
-            reads.setdefault(entry["from"], []).append(entry["name"])
+        for entry in project.step(name).inputs:
+            reads.setdefault(entry.source, []).append(entry.name)
         parameters: dict[str, Any] = {}
         contents: dict[str, dict[str, str]] = {}
         for argument, value in sorted(inputs.items()):

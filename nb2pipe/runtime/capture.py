@@ -33,6 +33,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from . import errors, project
+from .manifest import LineRun
 
 __all__ = ["Capture", "capturing", "display", "displayhook", "enabled", "flush_figures"]
 
@@ -70,7 +71,7 @@ class Capture:
         self.text_chars: dict[int, int] = {}
         self.started = time.time()
         self._steps_file = os.path.abspath(project.PROJECT / "steps.py")
-        self._lines: list[list[int]] | None = None
+        self._lines: tuple[LineRun, ...] | None = None
 
     # -- where --------------------------------------------------------------------------
 
@@ -89,9 +90,9 @@ class Capture:
     def _locate(self, line: int) -> int:
         if self._lines is None:
             try:
-                self._lines = list(project.step(self.step).get("lines", []))
+                self._lines = project.step(self.step).lines
             except (OSError, ValueError, KeyError):
-                self._lines = []
+                self._lines = ()
         for start, cell, _first, count in self._lines:
             if start <= line < start + count:
                 return int(cell)

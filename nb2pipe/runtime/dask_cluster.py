@@ -23,6 +23,7 @@ import io
 import os
 import uuid
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,9 @@ class ClusterRunner(DaskTaskRunner):
 
         client: Any = self.client
         if self._shipped is None:
-            steps = [project.step(name) for name in project.manifest()["order"]]
-            check_resources(steps, workers(client), str(self.address))
+            needs = {name: project.step(name).options.resources
+                     for name in project.manifest().order}
+            check_resources(needs, workers(client), str(self.address))
             self._shipped = ship(client)
             storage = configured_storage()
             if isinstance(storage, Path):
@@ -219,12 +221,12 @@ def _amount(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def check_resources(steps: list[dict[str, Any]], available: dict[str, dict[str, float]],
+def check_resources(steps: Mapping[str, Mapping[str, float]],
+                    available: dict[str, dict[str, float]],
                     address: str) -> None:
     """MissingResources for the first step (of pipeline.json's, in order) no worker can run."""
-    for step in steps:
-        name = step["name"]
-        needs = dict(step.get("options", {}).get("resources") or {})
+    for name, needed in steps.items():
+        needs = dict(needed)
         if not needs or any(all(has.get(k, 0) >= v for k, v in needs.items())
                             for has in available.values()):
             continue

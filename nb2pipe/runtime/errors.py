@@ -9,6 +9,8 @@ import os
 import traceback
 from typing import Any
 
+from .manifest import Manifest
+
 # A retry cannot fix these: they come from the code or the data, not from the environment.
 BUG_ERRORS: tuple[type[BaseException], ...] = (
     NameError, KeyError, TypeError, ValueError, AssertionError, SyntaxError, AttributeError,
@@ -32,18 +34,18 @@ class StepError(Exception):
                             self.deterministic, self.seconds))
 
 
-def locate(manifest: dict[str, Any], step: str, line_in_steps: int) -> tuple[int, int] | None:
+def locate(manifest: Manifest, step: str, line_in_steps: int) -> tuple[int, int] | None:
     """steps.py line -> (cell, line in cell), through the manifest's line map."""
-    for entry in manifest["steps"]:
-        if entry["name"] != step:
+    for entry in manifest.steps:
+        if entry.name != step:
             continue
-        for start, cell, first, count in entry["lines"]:
+        for start, cell, first, count in entry.lines:
             if start <= line_in_steps < start + count:
                 return cell, first + line_in_steps - start
     return None
 
 
-def step_error(manifest: dict[str, Any], steps_file: str, step: str,
+def step_error(manifest: Manifest, steps_file: str, step: str,
                exc: BaseException) -> StepError:
     """A StepError for `exc`, raised while running `step` from `steps_file` (`sys.exit()` in
     a step is an error of the step too, never the end of the run)."""
@@ -56,7 +58,7 @@ def step_error(manifest: dict[str, Any], steps_file: str, step: str,
                      error, isinstance(exc, (*BUG_ERRORS, SystemExit)))
 
 
-def where(manifest: dict[str, Any], steps_file: str, step: str,
+def where(manifest: Manifest, steps_file: str, step: str,
           frames: list[traceback.FrameSummary]) -> tuple[int, int, str] | None:
     """(cell, line, source line) of the innermost frame in steps.py that is code of `step`'s
     cells; a function defined in another cell and called from the step is seen through."""
@@ -68,10 +70,10 @@ def where(manifest: dict[str, Any], steps_file: str, step: str,
     return None
 
 
-def describe(manifest: dict[str, Any], step: str, error: str,
+def describe(manifest: Manifest, step: str, error: str,
              found: tuple[int, int, str] | None) -> str:
     """`churn.ipynb: cell 14, line 3 (step 'features'): KeyError: 'tenure'` + the line."""
-    notebook = os.path.basename(manifest.get("notebook", "notebook.ipynb"))
+    notebook = os.path.basename(manifest.notebook)
     if found is None:
         return f"{notebook}: step '{step}' failed: {error}"
     cell, line, source = found

@@ -59,8 +59,8 @@ def _copy_error(value: Any, step: str, names: Sequence[str],
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError):
         from . import project
 
-        cells = project.step(step)["cells"]
-        notebook = os.path.basename(str(project.manifest().get("notebook", "")))
+        cells = project.step(step).cells
+        notebook = os.path.basename(project.manifest().notebook)
         cell = int(cells[0])
         where = (f"{notebook}: cell{'s' if len(cells) > 1 else ''} "
                  f"{', '.join(map(str, cells))} (step '{step}')")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import errors, project, values
+from .manifest import Manifest
 
 ALIAS = "_nb2pipe_values"
 
@@ -40,9 +41,9 @@ def run_notebook_step(name: str, arguments: dict[str, Any]) -> tuple[dict[str, A
     """Run the step's notebook; returns its outputs and the executed notebook's path."""
     manifest = project.manifest()
     entry = project.step(name)
-    notebook = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest["notebook"])
+    notebook = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest.notebook)
     cells = _notebook_cells(notebook, manifest)
-    parameters = {p: arguments[p] for p in entry["parameters"]}
+    parameters = {p: arguments[p] for p in entry.parameters}
     with tempfile.TemporaryDirectory(prefix=f"nb2pipe-{name}-") as scratch:
         folder = Path(scratch)
         inputs = {n: values.dump(str(folder / "in"), n, v)
@@ -54,13 +55,13 @@ def run_notebook_step(name: str, arguments: dict[str, Any]) -> tuple[dict[str, A
             _cell("\n".join(f"{n} = {ALIAS}.load_file({str(folder / 'in' / f)!r})"
                             for n, f in sorted(inputs.items())) or "pass", "inputs"),
         ]
-        for cell, start, end in entry["notebook"]["code"]:  # code it needs from other cells
+        for cell, start, end in entry.notebook_code:  # code it needs from other cells
             lines = cells[cell].split("\n")
             document_cells.append(_cell("\n".join(lines[start - 1:end]),
                                         f"code-{cell}-{start}", origin=cell))
-        for cell in entry["cells"]:
+        for cell in entry.cells:
             document_cells.append(_cell(cells[cell], f"cell-{cell}", origin=cell))
-        returns = sorted({*entry["outputs"], *entry["metrics"]})
+        returns = sorted({*entry.outputs, *entry.metrics})
         document_cells.append(_cell("\n".join(
             f"{ALIAS}.dump({str(folder / 'out')!r}, {n!r}, {n})" for n in returns) or "pass",
             "outputs"))
@@ -110,7 +111,7 @@ def setup_code(modules: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def _notebook_cells(path: Path, manifest: dict[str, Any]) -> dict[int, str]:
+def _notebook_cells(path: Path, manifest: Manifest) -> dict[int, str]:
     """The notebook's cell sources by position; it must be the notebook the project was
     converted from (the cell spans in pipeline.json point into it)."""
     document = json.loads(path.read_text(encoding="utf-8"))
@@ -122,7 +123,7 @@ def _notebook_cells(path: Path, manifest: dict[str, Any]) -> dict[int, str]:
         tags = cell.get("metadata", {}).get("tags", [])
         digest.update(json.dumps([cell.get("cell_type"), source, list(tags)]).encode())
         cells[index] = source
-    if manifest.get("source_sha256") not in (None, digest.hexdigest()):
+    if manifest.source_sha256 != digest.hexdigest():
         raise errors.StepError(f"{path}: the notebook changed since the project was converted; "
                                "convert it again (nb2pipe convert)")
     return cells
@@ -200,7 +201,7 @@ def _failure(executed: Path) -> NotebookFailure | None:
     return None
 
 
-def _step_error(manifest: dict[str, Any], step: str, executed: Path,
+def _step_error(manifest: Manifest, step: str, executed: Path,
                 failure: NotebookFailure) -> errors.StepError:
     """The failing cell of the step notebook -> the user's cell (kept in its metadata)."""
     cell = None

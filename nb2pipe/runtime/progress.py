@@ -149,7 +149,7 @@ def failed(task: Any, task_run: Any, state: Any) -> None:
 
 def scalar_metrics(step: str, result: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for name in project.step(step).get("metrics", []):
+    for name in project.step(step).metrics:
         try:
             value = result[name]
         except Exception:  # a metric the step did not leave
@@ -189,7 +189,7 @@ def _step_frame(frames: list[traceback.FrameSummary]
                 ) -> tuple[str, tuple[int, int, str] | None] | None:
     """The step whose function in steps.py is on the stack, and the cell it is in."""
     steps_file = str(project.PROJECT / "steps.py")
-    functions = {s["function"]: s["name"] for s in project.manifest()["steps"]}
+    functions = {s.function: s.name for s in project.manifest().steps}
     for frame in reversed(frames):
         if os.path.abspath(frame.filename) == steps_file and frame.name in functions:
             step = functions[frame.name]

@@ -8,47 +8,30 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from . import files
+from .manifest import Manifest, StepEntry, load
 
 PROJECT = Path(__file__).resolve().parent.parent
-MANIFEST = "pipeline.json"
-
-
-def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """A project's pipeline.json (OSError or ValueError when missing or unreadable; a pipe or
-    a device is refused, never waited on)."""
-    try:
-        document = json.loads(files.read_bytes(os.path.join(folder, MANIFEST)))
-    except RecursionError:
-        raise ValueError(f"{folder}/{MANIFEST}: nested too deeply to read") from None
-    if not isinstance(document, dict):
-        raise ValueError(f"{folder}/{MANIFEST}: not a JSON object")
-    return document
 
 
 @functools.cache
-def manifest() -> dict[str, Any]:
+def manifest() -> Manifest:
     """This project's pipeline.json: steps, parameters, the line map back to the notebook."""
-    return read_manifest(PROJECT)
+    return load(PROJECT)
 
 
-def step(name: str) -> dict[str, Any]:
-    for entry in manifest()["steps"]:
-        if entry["name"] == name:
-            return dict(entry)
-    raise KeyError(f"pipeline.json has no step '{name}'")
+def step(name: str) -> StepEntry:
+    return manifest().step(name)
 
 
 def workdir() -> Path:
     """Where steps run: the notebook's folder (NB2PIPE_WORKDIR overrides), like papermill --cwd,
     so the notebook's relative paths work."""
     configured = os.environ.get("NB2PIPE_WORKDIR")
-    return Path(configured or PROJECT / manifest()["workdir"]).resolve()
+    return Path(configured or PROJECT / manifest().workdir).resolve()
 
 
 def code_hash(name: str) -> str:
@@ -56,8 +39,8 @@ def code_hash(name: str) -> str:
     as generated; once steps.py is edited by hand, the hash of the whole file (an edit anywhere
     runs every step again)."""
     written = _steps_file_hash()
-    if manifest().get("files", {}).get("steps.py") == written:
-        return str(step(name)["code_sha256"])
+    if manifest().files.get("steps.py") == written:
+        return step(name).code_sha256
     return f"steps.py:{written}"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from . import attempts, capture, files, project
+from .manifest import Manifest, StepEntry
 from .render import HEADER_TAG, Renderer, render_html
 from .store import BLOCK, Store, configured_storage
 from .text import html_text, md_anchor, md_code, md_link, md_text
@@ -172,7 +173,7 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
     store = _store()
     manifest = project.manifest()
     records: dict[str, dict[str, Any]] = {}
-    for step in manifest["order"]:
+    for step in manifest.order:
         try:
             records[step] = json.loads(store.read_bytes(record_path(run, step)))
         except Exception:  # a step that never ran (or left no record)
@@ -197,12 +198,12 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
     _report_artifacts(manifest, records, url, run)
 
 
-def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+def build_document(manifest: Manifest, records: dict[str, dict[str, Any]],
                    parameters: dict[str, Any], cells: list[dict[str, Any]],
                    state_name: str = "", run: str = "") -> dict[str, Any]:
     """The report as an nbformat 4 notebook (a dict): header, then the notebook's cells."""
-    by_cell = {c: s for s in manifest["steps"] for c in s["cells"]}
-    first_cells = {s["cells"][0]: s for s in manifest["steps"] if s["cells"]}
+    by_cell = {c: s for s in manifest.steps for c in s.cells}
+    first_cells = {s.cells[0]: s for s in manifest.steps if s.cells}
     out = [_markdown(_header(manifest, records, parameters, state_name, run)),
            {"cell_type": "code", "id": "", "execution_count": None,
             "metadata": {"tags": [HEADER_TAG]}, "source": "", "outputs": [
@@ -219,7 +220,7 @@ def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
         step = by_cell.get(index)
         if cell.get("skip") or (step is None and not cell["source"].strip()):
             continue
-        record = records.get(step["name"]) if step else None
+        record = records.get(step.name) if step else None
         outputs = list(record["cells"].get(str(index), [])) if record else []
         tags = []
         if record and record.get("state") == "failed" and record.get("error_cell") == index:
@@ -243,8 +244,8 @@ def build_document(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
 # Markdown or for HTML; the notebook's own cells and outputs are the page's content (the page is
 # served sandboxed).
 
-def _title(manifest: dict[str, Any]) -> str:
-    return f"Run of {os.path.basename(str(manifest.get('notebook', 'notebook.ipynb')))}"
+def _title(manifest: Manifest) -> str:
+    return f"Run of {os.path.basename(manifest.notebook)}"
 
 
 def _seconds(value: object) -> str:
@@ -254,21 +255,21 @@ def _seconds(value: object) -> str:
     return ""
 
 
-def _header(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+def _header(manifest: Manifest, records: dict[str, dict[str, Any]],
             parameters: dict[str, Any], state_name: str, run: str) -> str:
     lines = [STYLE, f"# {md_text(_title(manifest))}", ""]
     failed = [s for s, r in records.items() if r.get("state") == "failed"]
     verdict = "failed" if failed or state_name in ("Failed", "Crashed") else "completed"
     at = f", at step {md_text(failed[0])}" if failed else ""
-    lines += [f"Flow {md_code(str(manifest['flow']['name']))}, run {md_code(run)}: "
+    lines += [f"Flow {md_code(manifest.flow.name)}, run {md_code(run)}: "
               f"**{verdict}**{at}.", ""]
-    if manifest.get("parameters"):
+    if manifest.parameters:
         lines += ["### Parameters", "", "| parameter | value | default |", "|---|---|---|"]
-        for entry in manifest["parameters"]:
-            value = parameters.get(entry["argument"], entry.get("default"))
-            lines.append(f"| {md_code(str(entry['name']), in_table=True)} | "
+        for entry in manifest.parameters:
+            value = parameters.get(entry.argument, entry.default)
+            lines.append(f"| {md_code(entry.name, in_table=True)} | "
                          f"{md_code(repr(value), in_table=True)} | "
-                         f"{md_code(repr(entry.get('default')), in_table=True)} |")
+                         f"{md_code(repr(entry.default), in_table=True)} |")
         lines.append("")
     lines.append("### Steps")
     return "\n".join(lines)
@@ -284,12 +285,12 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def _step_table(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
+def _step_table(manifest: Manifest, records: dict[str, dict[str, Any]]) -> str:
     lines = ["| step | state | time | cells |", "|---|---|---|---|"]
-    for step in manifest["steps"]:
-        name = str(step["name"])
+    for step in manifest.steps:
+        name = step.name
         record = records.get(name, {})
-        cells = ", ".join(str(c) for c in step["cells"])
+        cells = ", ".join(str(c) for c in step.cells)
         lines.append(f"| [{md_text(name)}]({md_anchor('step-' + name)}) | "
                      f"{md_text(str(record.get('state', 'not run')))} | "
                      f"{_seconds(record.get('duration'))} | {md_text(cells)} |")
@@ -302,8 +303,8 @@ def _step_table(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) ->
     return "\n".join(lines)
 
 
-def _step_heading(step: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
-    name = str(step["name"])
+def _step_heading(step: StepEntry, records: dict[str, dict[str, Any]]) -> str:
+    name = step.name
     record = records.get(name, {})
     state = str(record.get("state", "not run"))
     color = STATE_COLORS.get(state, "#757575")
@@ -319,17 +320,15 @@ def _step_heading(step: dict[str, Any], records: dict[str, dict[str, Any]]) -> s
     return text
 
 
-def _graph_svg(manifest: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
+def _graph_svg(manifest: Manifest, records: dict[str, dict[str, Any]]) -> str:
     """The steps as boxes in layers (a step one layer right of its last input), edges as
     lines; each box links to the step's section and is coloured by its state."""
-    order = list(manifest["order"])
+    order = list(manifest.order)
     inputs: dict[str, set[str]] = {s: set() for s in order}
-    for edge in manifest.get("edges", []):
-        if edge["target"] in inputs and edge["source"] in inputs:
-            inputs[edge["target"]].add(edge["source"])
-    for step in manifest["steps"]:
-        inputs.setdefault(step["name"], set()).update(a for a in step.get("after", [])
-                                                      if a in inputs)
+    for edge in manifest.edges:
+        inputs[edge.target].add(edge.source)
+    for step in manifest.steps:
+        inputs[step.name].update(step.after)
     layer: dict[str, int] = {}
     for name in order:
         layer[name] = 1 + max((layer[i] for i in inputs[name] if i in layer), default=-1)
@@ -367,10 +366,10 @@ def _markdown(text: str) -> dict[str, Any]:
     return {"cell_type": "markdown", "id": "", "metadata": {}, "source": text}
 
 
-def _notebook_cells(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def _notebook_cells(manifest: Manifest) -> list[dict[str, Any]]:
     """The notebook's cells (type, source, skip), read from the notebook when it is here;
     else each step's code as steps.py has it."""
-    path = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest["notebook"])
+    path = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest.notebook)
     try:
         document = json.loads(files.read_bytes(path))
         found = []
@@ -385,14 +384,14 @@ def _notebook_cells(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         return _cells_from_steps(manifest)
 
 
-def _cells_from_steps(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def _cells_from_steps(manifest: Manifest) -> list[dict[str, Any]]:
     try:
         lines = files.read_text(project.PROJECT / "steps.py").split("\n")
     except (OSError, ValueError):
         lines = []
     sources: dict[int, list[str]] = {}
-    for step in manifest["steps"]:
-        for start, cell, _first, count in step.get("lines", []):
+    for step in manifest.steps:
+        for start, cell, _first, count in step.lines:
             chunk = lines[start - 1:start - 1 + count]
             indent = min((len(x) - len(x.lstrip()) for x in chunk if x.strip()), default=0)
             sources.setdefault(cell, []).extend(x[indent:] for x in chunk)
@@ -417,11 +416,11 @@ def _image_artifact(url: str, key: str, description: str) -> None:
         return
 
 
-def summary_markdown(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+def summary_markdown(manifest: Manifest, records: dict[str, dict[str, Any]],
                      url: str) -> str:
     """The run's summary artifact: the title, the report's link, each step's state."""
     rows = ["| step | state | time |", "|---|---|---|"]
-    for step in manifest["order"]:
+    for step in manifest.order:
         record = records.get(step, {})
         rows.append(f"| {md_text(str(step))} | {md_text(str(record.get('state', 'not run')))} | "
                     f"{_seconds(record.get('duration'))} |")
@@ -429,14 +428,14 @@ def summary_markdown(manifest: dict[str, Any], records: dict[str, dict[str, Any]
             + "\n".join(rows))
 
 
-def _report_artifacts(manifest: dict[str, Any], records: dict[str, dict[str, Any]],
+def _report_artifacts(manifest: Manifest, records: dict[str, dict[str, Any]],
                       url: str, run: str) -> None:
     """The report as a link and a markdown summary on the flow run (created through the API
     with the run's id: a flow's state hook runs outside the run's context)."""
     from prefect import get_client
     from prefect.client.schemas.actions import ArtifactCreate
 
-    flow = manifest["flow"]["name"]
+    flow = manifest.flow.name
     try:
         with get_client(sync_client=True) as client:
             client.create_artifact(ArtifactCreate(

@@ -241,7 +241,7 @@ def _turns(name: str) -> Iterator[None]:
     """The locks the step's code needs, in one order (two steps never wait for each other)."""
     entry = project.step(name)
     with contextlib.ExitStack() as turns:
-        for lock, needed in ((BLAS, entry.get("blas")), (PYPLOT, entry.get("pyplot"))):
+        for lock, needed in ((BLAS, entry.blas), (PYPLOT, entry.pyplot)):
             if needed:
                 turns.enter_context(lock)
         yield
@@ -278,7 +278,7 @@ def publish_metrics(step: str, outputs: dict[str, Any]) -> None:
     from prefect.logging import get_run_logger
 
     rows = []
-    for name in project.step(step).get("metrics", []):
+    for name in project.step(step).metrics:
         value: Any = outputs.get(name)
         if hasattr(value, "item") and getattr(value, "shape", None) == ():
             value = value.item()  # a numpy scalar

@@ -281,8 +281,7 @@ def run_plan(root: str | Path, notebook: Path, given: dict[str, str]) -> dict[st
         return {"steps": [], "flags": [], "error": {
             "message": f"{relative(root, notebook)} has {errors} error{'s' if errors != 1 else ''}"
                        "; fix them before running", "parameter": None}}
-    declared = check_json(graph)["parameters"]
-    types = {p["name"]: str(p["type"]) for p in declared}
+    types = {p["name"]: str(p["type"]) for p in check_json(graph)["parameters"]}
     args = ParameterArgs()
     flags: list[str] = []
     for name, text in given.items():
@@ -299,7 +298,7 @@ def run_plan(root: str | Path, notebook: Path, given: dict[str, str]) -> dict[st
             args.typed.append((name, text))
             flags += ["-p", name, text]
     try:
-        check(collect(args), declared, args)
+        check(collect(args), types, args)
     except ParameterError as exc:
         found = re.search(r"parameter '([^']+)'", str(exc))
         return _plan_error(str(exc), found.group(1) if found else None)
