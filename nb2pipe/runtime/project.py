@@ -44,6 +44,12 @@ def step(name: str) -> dict[str, Any]:
     raise KeyError(f"pipeline.json has no step '{name}'")
 
 
+def readers(name: str) -> list[str]:
+    """The steps that read values of step `name`."""
+    return sorted({entry["name"] for entry in manifest()["steps"]
+                   if any(i.get("from") == name for i in entry.get("inputs", []))})
+
+
 def workdir() -> Path:
     """Where steps run: the notebook's folder (NB2PIPE_WORKDIR overrides), like papermill --cwd,
     so the notebook's relative paths work."""
