@@ -14,8 +14,8 @@ Measurements, side by side in one run on notebooks generated in a temporary fold
    only the last step reads. Goal: re-run <= 1.2 x that step's duration + fixed overhead, where
    the fixed overhead is what a re-run where nothing changed (all steps cached) costs.
 4. Handoff: a ~1 GB DataFrame crossing processes through nb2pipe's store, measured by calling
-   the store directly (as the cache keeps it, parquet; and as one run hands it to a step in
-   another process, pickle 5 with raw buffers) and end to end in a 2-step notebook with
+   the store directly (as the cache keeps it, pickle 5 in chunks; and as one run hands it to a
+   step in another process, pickle 5 with raw buffers) and end to end in a 2-step notebook with
    `--runner process --no-cache` (the project's own flow.py, run by `nb2pipe run`).
    Goal: handoff throughput >= 50% of raw disk write (with fsync) + read of the same bytes.
 5. Cold and warm: examples/churn as a whole process against papermill, as CI runs it (fresh
@@ -597,9 +597,9 @@ def available_memory() -> float:
 
 def handoff_store(bench: Bench, rows: int) -> tuple[int, float]:
     """The store's save + load of the frame, against raw disk: as the cache keeps it
-    (parquet, hashed) and as one run hands it to the next step in another process (pickle 5,
-    buffers as they are); and where the cache's save goes. Returns the frame's size in bytes
-    and raw write + read seconds."""
+    (pickle 5 in hashed chunks) and as one run hands it to the next step in another process
+    (pickle 5, buffers as they are); and where the cache's save goes. Returns the frame's size
+    in bytes and raw write + read seconds."""
     import numpy as np
     import pandas as pd
     import pyarrow.feather as feather
@@ -667,11 +667,11 @@ def handoff_store(bench: Bench, rows: int) -> tuple[int, float]:
     store_s = median(times["save"]) + median(times["load"])
     run_s = median(times["run_save"]) + median(times["run_load"])
     raw_s = median(times["write"]) + median(times["read"])
-    row("store, for the cache: save (parquet, hashed)", times["save"])
-    row("  parquet encoding, in memory (no compression)", times["encode"])
-    row("  writing the file while hashing it", times["write_hash"])
+    row("store, for the cache: save (pickle 5 chunks, hashed)", times["save"])
+    row("  for comparison: parquet encoding, in memory (no compression)", times["encode"])
+    row("  for comparison: writing parquet while hashing it", times["write_hash"])
     row("  for comparison: hashing the file alone", times["sha256"])
-    row("store, for the cache: load (parquet -> DataFrame)", times["load"])
+    row("store, for the cache: load (chunks -> DataFrame)", times["load"])
     row("store, for the next step only: save (pickle 5, raw buffers)", times["run_save"])
     row("store, for the next step only: load", times["run_load"])
     row("raw disk: write + fsync", times["write"])
@@ -779,7 +779,7 @@ def measure_authentication(bench: Bench) -> None:
         return run
 
     def cache(checked: bool) -> None:
-        # Saved as the cache keeps it (parquet, named by its hash either way).
+        # Saved as the cache keeps it (pickle 5 chunks, named by their hashes either way).
         ref = clock("cache save", lambda: store.save({"frame": frame})[0]["frame"])
         path = folder / ref.path
         if checked:

@@ -485,11 +485,11 @@ def test_a_damaged_cache_entry_is_recomputed_with_a_warning(
     first = run(notebook, store)
     assert first.ok and value(first, "use", "total") == 8.0
     values = store / "results" / "values"
-    array = next(values.rglob("*.npy"))
-    if damage == "change":  # the last element, 3.0 -> 1000003.0: the file still loads
-        data = bytearray(array.read_bytes())
-        data[-8:] = __import__("struct").pack("<d", 1000003.0)
-        array.write_bytes(bytes(data))
+    three = __import__("struct").pack("<d", 3.0)
+    array = next(p for p in values.rglob("*.value") if three in p.read_bytes())
+    if damage == "change":  # the last element, 3.0 -> 1000003.0: the file still decodes
+        data = array.read_bytes()
+        array.write_bytes(data.replace(three, __import__("struct").pack("<d", 1000003.0)))
     elif damage == "truncate":
         array.write_bytes(array.read_bytes()[:60])
     elif damage == "delete":
@@ -508,6 +508,54 @@ def test_a_damaged_cache_entry_is_recomputed_with_a_warning(
     third = run(notebook, store)
     assert states(third) == {"make": "cached", "use": "cached"}  # replaced: trusted again
     assert value(third, "use", "total") == 8.0
+
+
+BIG = [("import numpy as np\nimport pandas as pd\n"
+        "df = pd.DataFrame(np.arange(2_000_000.0).reshape(-1, 4), columns=list('abcd'))\n"
+        "df['c'] = pd.Categorical(np.arange(500_000) % 3)",
+        "step:make"),
+       ("df['e'] = df['a'] * 2", "step:add"),
+       ("m = float(df[['a', 'b', 'd', 'e']].to_numpy().mean())\nkinds = str(df.dtypes.to_dict())",
+        "step:mean", "metrics")]
+
+
+def test_a_big_frame_changed_in_place_is_cached_and_read_back_exactly(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    notebook = write_notebook(tmp_path / "big.ipynb", *BIG)
+    first = run(notebook, store)
+    assert first.ok, first.error
+    chunks = list((store / "results" / "chunks").rglob("*"))
+    assert chunks, "the frame's columns are kept as chunks"
+    again = run(notebook, store)
+    assert states(again) == {"make": "cached", "add": "cached", "mean": "cached"}
+    import numpy as np
+
+    a = np.arange(2_000_000.0).reshape(-1, 4)
+    expected = float(np.column_stack([a[:, 0], a[:, 1], a[:, 3], a[:, 0] * 2]).mean())
+    assert value(again, "mean", "m") == value(first, "mean", "m") == expected
+    assert "CategoricalDtype" in value(again, "mean", "kinds")
+    assert not [w for w in first.warnings + again.warnings if "could not be stored" in w]
+
+
+def test_a_value_that_could_not_be_stored_is_a_warning_and_recomputed_next_time(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    """The frame of `make` is written while `mean` runs; its write fails (no folder for its
+    chunks can be made): the run's result stands, the step is not cached."""
+    notebook = write_notebook(
+        tmp_path / "unstored.ipynb",
+        ("import numpy as np\nx = np.arange(1_000_000.0)", "step:make"),
+        ("m = float(x.mean())", "step:mean", "metrics"))
+    (store / "results").mkdir(parents=True)
+    (store / "results" / "chunks").write_text("a file where a folder must be")
+    first = run(notebook, store)
+    assert first.ok, first.error
+    assert value(first, "mean", "m") == 499999.5
+    assert any("step 'make': 'x' could not be stored in the result storage" in w
+               and "the step runs again next time" in w for w in first.warnings), first.warnings
+    (store / "results" / "chunks").unlink()
+    again = run(notebook, store)
+    assert states(again)["make"] == "completed" and value(again, "mean", "m") == 499999.5
+    assert states(run(notebook, store)) == {"make": "cached", "mean": "cached"}
 
 
 def test_results_go_to_a_prefect_filesystem_block(tmp_path: Path, store: Path,

@@ -86,8 +86,8 @@ def test_values_for_later_runs_are_content_addressed(tmp_path: Path) -> None:
     values = Values("make", {"a": np.arange(5), "frame": pd.DataFrame({"x": [1.5]})})
     values.save(Store(str(tmp_path)), for_later=True)
     hashes = values.hashes(["a", "frame"])
-    assert hashes is not None and values.refs["frame"].path.endswith(".parquet")
-    assert values.refs["a"].path == f"values/{hashes['a'][:2]}/{hashes['a']}.npy"
+    assert hashes is not None and values.refs["frame"].path.endswith(".value")
+    assert values.refs["a"].path == f"values/{hashes['a'][:2]}/{hashes['a']}.value"
     again = Values("make", {"a": np.arange(5)})
     again.save(Store(str(tmp_path)), for_later=True)
     assert again.refs["a"] == values.refs["a"]
@@ -99,7 +99,7 @@ def test_frames_read_back_can_be_changed_in_place(tmp_path: Path, run: str | Non
                           "name": ["a", "b"] * 500})
     refs, unsaved = Store(str(tmp_path)).save({"frame": frame, "array": np.ones(3)}, run=run)
     assert not unsaved
-    assert refs["frame"].path.endswith(".pkl5" if run else ".parquet")
+    assert refs["frame"].path.endswith(".pkl5" if run else ".value")
     loaded = Store(str(tmp_path)).load(refs)
     pd.testing.assert_frame_equal(loaded["frame"], frame)
     loaded["frame"].loc[0, "x"] = -1.0  # a step may change them in place
@@ -132,7 +132,8 @@ def test_damaged_files_are_found_and_removed(tmp_path: Path, damage: str) -> Non
     else:
         target.unlink()
     problem = Store(str(tmp_path)).discard_damaged(values.refs)
-    expected = "is missing" if damage == "delete" else "changed since it was stored"
+    expected = "is missing" if damage == "delete" else (
+        "does not hold what was stored there (its hash differs): changed since it was written")
     assert problem == f"{tmp_path / values.refs['a'].path} {expected}"
     assert not target.exists()
     values.refs.pop("a")

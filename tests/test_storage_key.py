@@ -245,12 +245,11 @@ def test_a_tampered_value_file_is_never_decoded_and_named(tmp_path: Path) -> Non
     np.arange(20)[::3], np.array(2.5, dtype=np.float32), np.zeros((0, 3)),
     np.array([(1, 2.0)], dtype=[("a", "<i4"), ("b", ">f8")]),
     np.array(["2024-01-01"], dtype="datetime64[D]"), np.arange(6, dtype=">i2")])
-def test_arrays_come_back_from_their_checked_bytes_as_numpy_saves_them(
+def test_arrays_come_back_from_their_checked_bytes_as_they_were(
         array: Any, tmp_path: Path) -> None:
     store = Store(str(tmp_path))
     ref = store.save({"a": array})[0]["a"]
-    assert ref.path.endswith(".npy")
-    np.testing.assert_array_equal(np.load(tmp_path / ref.path), array)  # numpy's own reader
+    assert ref.path.endswith(".value")
     loaded = store.load_ref(ref)
     assert loaded.dtype == array.dtype and loaded.shape == array.shape
     np.testing.assert_array_equal(loaded, array)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 from typing import Any
@@ -112,20 +111,6 @@ def test_a_drawing_is_not_fingerprinted_and_says_so() -> None:
     plt.close(figure)
 
 
-def test_a_frame_is_stored_as_parquet_under_the_hash_of_its_file(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"x": range(300_000), "name": ["a", "b", "c"] * 100_000})
-    store = Store(str(tmp_path))
-    ref = store.save({"frame": frame})[0]["frame"]
-    assert ref.path == f"values/{ref.sha256[:2]}/{ref.sha256}.parquet"
-    assert ref.sha256 == hashlib.sha256((tmp_path / ref.path).read_bytes()).hexdigest()
-    loaded = store.load_ref(ref)
-    pd.testing.assert_frame_equal(loaded, frame)
-    (tmp_path / ref.path).unlink()  # the frame holds its own memory, not the file's
-    loaded.loc[0, "x"] = -1  # and a step may change it in place
-    loaded["x"] += 1
-    assert loaded["x"].iloc[:2].tolist() == [0, 2]
-
-
 def test_a_failed_write_of_a_frame_is_raised_not_lost() -> None:
     from nb2pipe.runtime.values import _HashingWriter
 
@@ -224,4 +209,21 @@ def test_values_stream_to_and_from_an_object_stores_block(
     assert store.discard_damaged(refs) is None
     path = refs["frame"].path
     bucket.objects[path] = bucket.objects[path][:-1]
+    assert "changed since it was" in str(store.discard_damaged(refs))
+
+
+def test_a_large_values_chunks_stream_to_and_from_an_object_stores_block(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nb2pipe.runtime import store as module
+
+    bucket = ObjectStore()
+    monkeypatch.setattr(module, "_block", lambda location: bucket)
+    store = module.Store("block:s3-bucket/results")
+    big = np.arange(600_000.0)  # over a chunk's threshold: its memory is a chunk of its own
+    refs, _ = store.save({"big": big})
+    assert any(path.startswith("chunks/") for path in bucket.objects)
+    np.testing.assert_array_equal(store.load(refs)["big"], big)
+    assert store.discard_damaged(refs) is None
+    chunk = next(path for path in bucket.objects if path.startswith("chunks/"))
+    bucket.objects[chunk] = bucket.objects[chunk][:-8] + b"\0" * 8
     assert "changed since it was stored" in str(store.discard_damaged(refs))

@@ -29,6 +29,7 @@ _IMPORTS = (
     ("nb2pipe_runtime.runners", "resources", "resources"),
     ("nb2pipe_runtime.runners", "task_runner", "task_runner"),
     ("nb2pipe_runtime.tasks", "Values", "Values"),
+    ("nb2pipe_runtime.tasks", "finish_writes", "finish_writes"),
     ("nb2pipe_runtime.tasks", "result_storage", "result_storage"),
     ("nb2pipe_runtime.tasks", "run_step", "run_step"),
     ("nb2pipe_runtime.tasks", "step_task", "step_task"),
@@ -71,7 +72,7 @@ def render_flow(plan: Plan) -> str:
     body.extend(["", ""])
     body.extend(_main(plan, names))
     used = {"flow", "wait", "steps", "task_runner", "Values", "result_storage", "run_step",
-            "step_task", "write_report"}
+            "step_task", "write_report", "finish_writes"}
     used |= {"copied"} if any(s.copied for s in plan.steps) else set()
     used |= {"NO_CACHE"} if any(not s.options.cache for s in plan.steps) else set()
     used |= {"Any"} if any(p.type in _TYPES_NEEDING_ANY for p in plan.parameters) else set()
@@ -206,6 +207,8 @@ def _flow(plan: Plan, names: FlowNames) -> list[str]:
     lines.append("    }")
     lines.append(f"    {names['wait']}(list(runs.values()))  # independent steps finish even if "
                  "one fails")
+    lines.append(f"    {names['finish_writes']}()  # values still being written to the result "
+                 "storage")
     lines.append("    # In pipeline order: the first failed step's error, naming its cell, fails "
                  "the flow.")
     lines.append("    return {step: run.result() for step, run in runs.items()}")

@@ -27,11 +27,11 @@ from prefect._internal.compatibility.blocks import call_explicitly_sync_block_me
 from prefect.cache_policies import CachePolicy, TaskSource
 from prefect.context import TaskRunContext
 
-from . import auth, progress, project, records
+from . import auth, chunks, progress, project, records, runners, verified
 from .handoff import Values
 from .store import Store
 
-FORMAT = "nb2pipe-cache-3"  # changes when the key or the stored layout does
+FORMAT = "nb2pipe-cache-4"  # changes when the key or the stored layout does
 
 
 @dataclass
@@ -61,7 +61,10 @@ class StepCache(CachePolicy):
                 contents[value.step] = hashes
             else:
                 parameters[argument] = value
-        digest = hashlib.sha256(f"{FORMAT}\0{project.code_hash(name)}\0".encode())
+        # The versions of the libraries reading the stored values back are part of the key:
+        # a value pickled by one pandas is not always one another reads the same.
+        digest = hashlib.sha256(f"{FORMAT}\0{chunks.versions()}\0{project.code_hash(name)}\0"
+                                .encode())
         digest.update(str(TaskSource().compute_key(task_ctx, inputs, flow_parameters)).encode())
         digest.update(json.dumps(parameters, sort_keys=True, default=repr).encode())
         digest.update(json.dumps(contents, sort_keys=True).encode())
@@ -73,7 +76,9 @@ class StepCache(CachePolicy):
 def _drop_if_damaged(task_ctx: TaskRunContext, key: str) -> None:
     """A cached entry that is not nb2pipe's, or whose files do not match their hashes, must
     not be used: overwrite it with an empty record, which Prefect reads as no entry at all,
-    and remove the damaged files, so the step's new result is stored whole."""
+    and remove the damaged files, so the step's new result is stored whole. The files are
+    read whole to be checked; the steps of this process that read them take those bytes
+    (verified.py), so that nothing is read twice."""
     storage: Any = task_ctx.result_store.result_storage
     if storage is None:
         return
@@ -93,15 +98,20 @@ def _drop_if_damaged(task_ctx: TaskRunContext, key: str) -> None:
         if found.location is None:
             problem = f"{_where(storage, key)} names no store"
         else:
-            problem = Store(found.location).discard_damaged(found.refs)
+            readers = project.readers(step) if runners.shares_memory() else []
+            problem = Store(found.location).discard_damaged(found.refs, readers)
     if problem is None:
+        verified.passed(step)  # cached: it reads none of its inputs
         return
-    call_explicitly_sync_block_method(storage, "write_path", (key, b""), {})
+    drop(storage, key)
     for cached in [k for k in task_ctx.result_store.cache if str(k).endswith(key)]:
         task_ctx.result_store.cache.pop(cached, None)  # Prefect's copy in memory, if read
-    message = f"step '{step}': cached result not used, it runs again: {problem}"
-    _warn(message)
-    progress.emit({"event": "warning", "step": step, "message": message})
+    warn(step, f"step '{step}': cached result not used, it runs again: {problem}")
+
+
+def drop(storage: Any, key: str) -> None:
+    """Drop the cached entry under `key`: an empty record, which Prefect reads as none."""
+    call_explicitly_sync_block_method(storage, "write_path", (key, b""), {})
 
 
 def key_ready(storage: Any) -> bool:
@@ -127,10 +137,12 @@ def _where(storage: Any, key: str) -> str:
         return key
 
 
-def _warn(message: str) -> None:
+def warn(step: str, message: str) -> None:
+    """A warning about a step: in the run's log, and to `nb2pipe run` as a step event."""
     try:
         from prefect.logging import get_run_logger
 
         get_run_logger().warning(message)
     except Exception:  # no run context: the plain logger
         logging.getLogger("nb2pipe").warning(message)
+    progress.emit({"event": "warning", "step": step, "message": message})

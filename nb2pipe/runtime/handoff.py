@@ -14,10 +14,10 @@ import contextlib
 import contextvars
 import copy
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from . import errors
+from . import errors, writes
 from .store import Ref, Store, Tampered
 from .values import view_copies
 
@@ -105,7 +105,7 @@ class Values(Mapping[str, Any]):
         key = (str(self.location), ref.path)
         if read is None or key not in read:
             try:
-                loaded = self._store().load_ref(ref)
+                loaded = self._store().load_ref(ref, _reader())
             except Tampered as problem:  # never retried: the file stays what it is
                 raise Tampered(f"step '{self.step}': its value '{name}' cannot be read: "
                                f"{problem}") from None
@@ -129,20 +129,27 @@ class Values(Mapping[str, Any]):
         found = {n: self.refs[n].sha256 for n in names if n in self.refs and self.refs[n].kept}
         return found if len(found) == len(names) else None
 
-    def save(self, store: Store, for_later: bool) -> None:
-        """Write what is only in memory: for later runs (hashed) or for this run only."""
+    def save(self, store: Store, for_later: bool, *, background: Collection[str] = ()
+             ) -> None:
+        """Write what is only in memory: for later runs (hashed) or for this run only. The
+        files of values kept for later runs and named in `background` may still be being
+        written when this returns (store.py)."""
         self.location = store.location
         pending = {n: v for n, v in (self.memory or {}).items()
                    if n not in self.refs and n not in self.unsaved}
         if pending:
-            refs, unsaved = store.save(pending, None if for_later else self.run or "run")
+            refs, unsaved = store.save(pending, None if for_later else self.run or "run",
+                                       background=background)
             self.refs.update(refs)
             self.unsaved.update(unsaved)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Crossing to another process: the values go as files, the handle as a few names.
+        # Crossing to another process: the values go as files, the handle as a few names;
+        # files still being written in this process are written first.
         if self.memory and self.location:
             self.save(Store(self.location), for_later=False)
+        if self.location:
+            writes.wait_for(self.location, [ref.path for ref in self.refs.values()])
         return (_restore, (self.step, self.refs, self.location, self.run, self.unsaved,
                            self.notebook, self.record, self.seconds))
 
@@ -150,6 +157,16 @@ class Values(Mapping[str, Any]):
         if self.location is None:
             raise RuntimeError(f"step '{self.step}': its values were not saved")
         return Store(self.location)
+
+
+def _reader() -> str | None:
+    """The step whose task is reading a value, if any."""
+    try:
+        from prefect.context import TaskRunContext
+    except ImportError:  # the runtime without Prefect: generated tests, recorded values
+        return None
+    context = TaskRunContext.get()
+    return context.task.name if context is not None else None
 
 
 def _restore(step: str, refs: dict[str, Ref], location: str | None, run: str | None,

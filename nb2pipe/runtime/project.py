@@ -27,6 +27,12 @@ def step(name: str) -> StepEntry:
     return manifest().step(name)
 
 
+def readers(name: str) -> list[str]:
+    """The steps that read values of step `name`."""
+    return sorted({entry.name for entry in manifest().steps
+                   if any(i.source == name for i in entry.inputs)})
+
+
 def workdir() -> Path:
     """Where steps run: the notebook's folder (NB2PIPE_WORKDIR overrides), like papermill --cwd,
     so the notebook's relative paths work."""

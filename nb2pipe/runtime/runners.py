@@ -73,6 +73,16 @@ def _process_pool() -> type:
     return ProcessPool
 
 
+def shares_memory() -> bool:
+    """Whether the running flow's steps run in this process, on threads: the next steps
+    then take a step's values from memory, not from the files of the result storage."""
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    context = FlowRunContext.get()
+    return context is not None and isinstance(context.task_runner, ThreadPoolTaskRunner)
+
+
 def warm_up(key: str | None = None) -> None:
     """A new worker process: the run's key for its step events; import the steps and the
     serializers' libraries now."""

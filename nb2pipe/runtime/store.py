@@ -1,32 +1,38 @@
 """The artifact store: step values as files, in a local folder or a Prefect filesystem block.
 
-    values/AB/ABCDEF....EXT    a value kept for later runs, named by the sha256 of its file
-                               (parquet, .npy or pickle; values that share objects, such as a
-                               list of frames and the frames, are pickled together)
-    runs/RUN/STEP-ID/NAME.EXT  a value handed to the next step of one run only (Arrow IPC for
-                               frames); removed a day later
+    values/AB/ABCDEF....value  a value kept for later runs: its manifest, named by its sha256
+                               (chunks.py; values that share objects, such as a list of frames
+                               and the frames, are kept together)
+    chunks/AB/ABCDEF....       the memory of its arrays, in chunks named by their sha256: a
+                               chunk several values hold is stored once
+    runs/RUN/STEP-ID/NAME.EXT  a value handed to the next step of one run only (pickle 5 with
+                               the arrays' memory as it is); removed a day later
 
-Every file is hashed (SHA-256) as it is written, and read back only through its `Ref`, which
-holds that hash: the bytes are hashed as they are read and decoded only when they match, so
-nothing planted in the storage is ever unpickled. A ref is trusted because of where it comes
-from: a step's record, signed with the storage key (records.py, auth.py), or the run's own
-hand-over between its processes (handoff.py). A cached entry's files are also checked before
-the step is reported cached (cache.py).
+Every file is hashed (SHA-256) before or as it is written, and read back only through its
+`Ref`, which holds that hash: the bytes are hashed as they are read and decoded only when they
+match (a kept value's chunks, when the manifest that names them did), so nothing planted in
+the storage is ever unpickled. A ref is trusted because of where it comes from: a step's
+record, signed with the storage key (records.py, auth.py), or the run's own hand-over between
+its processes (handoff.py). A cached entry's files are checked, read whole, when the step is
+looked up (cache.py); the steps of this process that read them take those bytes (verified.py).
+A kept value's files may be written while the next steps run (writes.py).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import values
+from . import chunks, values, verified, writes
 from .values import shared_groups
 
 BLOCK = "block:"  # a location naming a Prefect block: block:TYPE/NAME
@@ -46,6 +52,10 @@ class Ref(NamedTuple):
 
 class Tampered(ValueError):
     """A file of the store is not what its ref says it holds (changed, truncated, missing)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path  # the damaged file, relative to the store's root
 
 
 class Store:
@@ -74,63 +84,111 @@ class Store:
     def folder(self) -> Path | None:
         return None if self.location.startswith(BLOCK) else Path(self.location)
 
-    def save(self, outputs: dict[str, Any], run: str | None = None
-             ) -> tuple[dict[str, Ref], dict[str, str]]:
+    def save(self, outputs: dict[str, Any], run: str | None = None, *,
+             background: Collection[str] = ()) -> tuple[dict[str, Ref], dict[str, str]]:
         """Save values: for later runs (content-addressed, hashed) or, given `run`, for the
-        next step of that run only. Returns refs by name, and why values could not be saved."""
+        next step of that run only. Returns refs by name, and why values could not be saved.
+        The files of values kept for later runs and named in `background` may still be
+        being written when this returns (writes.py); their memory must not change meanwhile,
+        or the files will not match their hashes (and are never read)."""
+        refs: dict[str, Ref] = {}
+        unsaved: dict[str, str] = {}
+        together = shared_groups(outputs)
+        alone = [(name,) for name in sorted(set(outputs).difference(*together))]
+        groups = [(members, len(members) > 1) for members in alone + together]
+        if not run:
+            for members, shared in groups:  # values sharing objects: pickled together
+                value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
+                try:
+                    ref = self._keep(value, any(m in background for m in members))
+                except Exception as error:  # neither pickle nor cloudpickle can save it
+                    unsaved.update(_unsaved(outputs, members, f"{type(error).__name__}: "
+                                            f"{error}"))
+                    continue
+                refs.update({m: ref._replace(member=m if shared else "") for m in members})
+            return refs, unsaved
         with tempfile.TemporaryDirectory(prefix=".staging-", dir=self._staging()) as staging:
-            refs: dict[str, Ref] = {}
-            unsaved: dict[str, str] = {}
-            target = f"runs/{run}/{uuid.uuid4().hex[:12]}" if run else ""
-            together = shared_groups(outputs)
-            alone = [(name,) for name in sorted(set(outputs).difference(*together))]
-            for members in alone + together:
-                shared = len(members) > 1  # values sharing objects: pickled together
+            target = f"runs/{run}/{uuid.uuid4().hex[:12]}"
+            for members, shared in groups:
                 name = f"{members[0]}.shared" if shared else members[0]
                 value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
-                written, digest = values.dump_hashed(staging, name, value, passing=bool(run))
+                written, digest = values.dump_hashed(staging, name, value, passing=True)
                 local = Path(staging) / written
                 if local.suffix == values.UNRECORDED:
-                    reason = local.read_text(encoding="utf-8")
-                    unsaved.update({m: f"it is a {_type_name(outputs[m])}, which neither pickle "
-                                    f"nor cloudpickle can save ({reason}); make it in the step "
-                                    "that uses it (tag both cells into one step)"
-                                    for m in members})
+                    unsaved.update(_unsaved(outputs, members,
+                                            local.read_text(encoding="utf-8")))
                     continue
-                digest = digest or file_hash(local)
-                if run:
-                    path = f"{target}/{written}"
-                else:
-                    path = f"values/{digest[:2]}/{digest}{local.suffix}"
+                path = f"{target}/{written}"
                 self._put(local, path)
                 for member in members:
-                    refs[member] = Ref(path, digest, member if shared else "")
-        if run and self.folder is not None:
+                    refs[member] = Ref(path, digest or file_hash(local),
+                                       member if shared else "")
+        if self.folder is not None:
             _prune_runs(str(self.folder))
         return refs, unsaved
 
-    def load(self, refs: dict[str, Ref]) -> dict[str, Any]:
+    def _keep(self, value: Any, background: bool) -> Ref:
+        """Keep a value for later runs: its chunks (those not stored already) and its
+        manifest, written now or, in the background, while the caller goes on."""
+        packed = chunks.pack(value)
+        path = chunks.manifest_path(packed.sha256)
+        files = [(chunks.chunk_path(p.sha256), (p.data,), p.data.nbytes) for p in packed.chunks]
+        jobs, others = [], []
+        for part, pieces, size in [*files, (path, packed.manifest, None)]:
+            claimed = writes.claim(self.location, part)
+            if claimed is None:  # written, or being written for another value
+                others.append(part)
+            elif self._holds(part, size):
+                claimed.set_result(None)
+            else:
+                jobs.append((claimed, functools.partial(self._write, part, pieces)))
+        writes.names(self.location, path, [part for part, _, _ in files])
+        if background:
+            for claimed, job in jobs:
+                writes.start(claimed, job)
+        else:
+            for future in [chunks.workers().submit(writes.run, *job) for job in jobs]:
+                future.result()
+            writes.wait_for(self.location, others)
+        return Ref(path, packed.sha256)
+
+    def load(self, refs: dict[str, Ref], reader: str | None = None) -> dict[str, Any]:
         """Values by name; values saved together are read once, so they share objects again."""
         files: dict[str, Any] = {}
         found = {}
         for name, ref in refs.items():
             if ref.path not in files:
-                files[ref.path] = self.load_ref(ref)
+                files[ref.path] = self.load_ref(ref, reader)
             loaded = files[ref.path]
             found[name] = loaded[ref.member] if ref.member else loaded
         return found
 
-    def load_ref(self, ref: Ref) -> Any:
+    def load_ref(self, ref: Ref, reader: str | None = None) -> Any:
         """The value(s) in the file `ref` names, once its bytes are those `ref` holds the hash
-        of (else `Tampered`, naming the file: nothing of it is decoded)."""
-        return values.load_bytes(self.read_checked(ref.path, ref.sha256),
-                                 os.path.splitext(ref.path)[1])
+        of (else `Tampered`, naming the file: nothing of it is decoded). A kept value's chunks
+        are read (each checked against the hash its manifest holds) before anything of it is
+        decoded. `reader`: the step reading it, which may take bytes its cache lookup checked
+        (verified.py)."""
+        extension = os.path.splitext(ref.path)[1]
+        data = verified.take(("file", self.location, ref.path, ref.sha256), reader)
+        if data is None:
+            data = self.read_checked(ref.path, ref.sha256)
+        if extension != chunks.EXTENSION:
+            return values.load_bytes(data, extension)
+        manifest = self._manifest(ref.path, data)
+        filled = {}
+        for index, buffer in enumerate(manifest.buffers):
+            if isinstance(buffer, chunks.Chunked):
+                taken = verified.take(self._buffer_key(buffer), reader)
+                filled[index] = taken if taken is not None else self._read_buffer(buffer)
+        return chunks.unpack(manifest, filled)
 
     def read_checked(self, path: str, sha256: str) -> bytearray:
         """The bytes of a file of the store, read once and hashed as they arrive; `Tampered`
         unless they are those of `sha256`."""
         if not sha256:
             raise Tampered(f"{self.where(path)} has no recorded hash to check it against")
+        writes.wait_for(self.location, [path])  # a file this process is writing: written
         folder = self.folder
         try:
             if folder is None:
@@ -141,11 +199,111 @@ class Store:
             else:
                 data, digest = _read_hashing(folder / path)
         except FileNotFoundError:
-            raise Tampered(f"{self.where(path)} is missing") from None
+            raise Tampered(f"{self.where(path)} is missing", path) from None
         if digest != sha256:
             raise Tampered(f"{self.where(path)} does not hold what was stored there (its "
-                           "hash differs): changed since it was written")
+                           "hash differs): changed since it was written", path)
         return data
+
+    def _manifest(self, path: str, data: bytearray) -> chunks.Manifest:
+        try:
+            return chunks.parse(data)
+        except ValueError as problem:  # checked, so written by nb2pipe: another version's
+            raise Tampered(f"{self.where(path)}: {problem}") from None
+
+    def _buffer_key(self, buffer: chunks.Chunked) -> tuple[str, str, tuple[str, ...]]:
+        return ("buffer", self.location, tuple(sha for sha, _ in buffer.chunks))
+
+    def _read_buffer(self, buffer: chunks.Chunked) -> bytearray:
+        """A large buffer of a kept value: its chunks read into one piece of memory, side by
+        side, each hashed as it arrives; `Tampered` unless each is what the manifest says."""
+        data = bytearray(buffer.size)
+        view = memoryview(data)
+        parts, offset = [], 0
+        for sha, size in buffer.chunks:
+            parts.append((sha, view[offset:offset + size]))
+            offset += size
+        writes.wait_for(self.location, [chunks.chunk_path(sha) for sha, _ in buffer.chunks])
+        for problem in chunks.workers().map(lambda part: self._read_chunk(*part), parts):
+            if problem is not None:
+                raise problem
+        del parts, view
+        return data
+
+    def _read_chunk(self, sha256: str, into: memoryview) -> Tampered | None:
+        """Read a chunk into `into`, hashing it; what is wrong with it, or None."""
+        path = chunks.chunk_path(sha256)
+        try:
+            digest = self._read_into(path, into)
+        except FileNotFoundError:
+            return Tampered(f"{self.where(path)} is missing", path)
+        if digest != sha256:
+            return Tampered(f"{self.where(path)} does not hold what was stored there (its "
+                            "hash differs): changed since it was written", path)
+        return None
+
+    def _holds(self, path: str, size: int | None) -> bool:
+        """Whether a folder has this file already (of this size): named by the hash of its
+        content, it holds these bytes, or fails its check when read and is written again.
+        A block's files are written again."""
+        folder = self.folder
+        if folder is None:
+            return False
+        try:
+            found = (folder / path).stat().st_size
+        except OSError:
+            return False
+        return size is None or found == size
+
+    def _write(self, path: str, pieces: Sequence[bytes | memoryview]) -> None:
+        """Write a file whole or not at all: under a temporary name beside it, then renamed."""
+        folder = self.folder
+        if folder is None:
+            block = _block(self.location)
+            if hasattr(block, "upload_from_file_object"):  # an object store: streamed
+                block.upload_from_file_object(_PiecesReader(pieces), path)
+            else:
+                block.write_path(path, b"".join(pieces))
+            return
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            with open(temporary, "wb") as handle:
+                for piece in pieces:
+                    handle.write(piece)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _read_into(self, path: str, into: memoryview) -> str | None:
+        """A file's bytes into `into`, hashed as they arrive: their sha256, or None when the
+        file is not exactly that long."""
+        folder = self.folder
+        digest = hashlib.sha256()
+        if folder is None:
+            block = _block(self.location)
+            if hasattr(block, "download_object_to_file_object"):  # an object store: streamed
+                writer = _IntoWriter(into, digest)
+                block.download_object_to_file_object(path, writer)
+                return digest.hexdigest() if writer.offset == into.nbytes else None
+            data = block.read_path(path)
+            if len(data) != into.nbytes:
+                return None
+            into[:] = data
+            digest.update(into)
+            return digest.hexdigest()
+        with open(folder / path, "rb") as handle:
+            offset = 0
+            while offset < into.nbytes:
+                count = handle.readinto(into[offset:offset + CHUNK])
+                if not count:
+                    return None
+                digest.update(into[offset:offset + count])
+                offset += count
+            if handle.read(1):
+                return None
+        return digest.hexdigest()
 
     def where(self, path: str) -> str:
         """A file of the store, named for a message: its full path, or block:TYPE/NAME/PATH."""
@@ -180,26 +338,61 @@ class Store:
                        getattr(_block(self.location), "bucket_folder", "") or "")
         return f"{basepath.rstrip('/')}/{path}" if basepath else path
 
-    def discard_damaged(self, refs: dict[str, Ref]) -> str | None:
-        """Check every file against its hash: None when all hold what they held when stored;
-        else what is wrong, the damaged files removed (from a folder; a block's are
-        overwritten when the values are saved again)."""
+    def discard_damaged(self, refs: dict[str, Ref], readers: Collection[str] = ()
+                        ) -> str | None:
+        """Check every file against its hash (a kept value's chunks too, against the hashes
+        its checked manifest holds): None when all hold what they held when stored; else what
+        is wrong, the damaged files removed (from a folder; a block's are overwritten when
+        the values are saved again). `readers`: the steps of this process that will read
+        these values: the checked bytes are kept for them (verified.py), not read again."""
         problems = []
         for path, digest in sorted({(r.path, r.sha256) for r in refs.values()}):
             try:
-                found = self._hash(path)
-            except OSError:
-                problems.append(f"{self.where(path)} is missing")
-                continue
+                self._check(path, digest, readers)
+            except Tampered as damaged:
+                problems.append(str(damaged))
+                if self.folder is not None and damaged.path:
+                    (self.folder / damaged.path).unlink(missing_ok=True)
+                    writes.forget(self.location, damaged.path)
             except Exception as exc:  # a block's own error: unreachable bucket, no such key
                 problems.append(f"{self.where(path)} cannot be read ({type(exc).__name__}: "
                                 f"{exc})")
-                continue
-            if found != digest:
-                problems.append(f"{self.where(path)} changed since it was stored")
-                if self.folder is not None:
-                    (self.folder / path).unlink(missing_ok=True)
         return "; ".join(problems) or None
+
+    def _check(self, path: str, digest: str, readers: Collection[str]) -> None:
+        """One file of an entry (and a kept value's chunks): `Tampered` unless it holds what
+        its hash says; read whole and kept for `readers` when there are any."""
+        key = ("file", self.location, path, digest)
+        data = verified.kept(key, readers)
+        if data is None and (readers or path.endswith(chunks.EXTENSION)):
+            data = self.read_checked(path, digest)
+            verified.keep(key, data, readers)
+        elif data is None:
+            self._check_hash(path, digest)
+            return
+        if not path.endswith(chunks.EXTENSION):
+            return
+        large = [b for b in self._manifest(path, data).buffers if isinstance(b, chunks.Chunked)]
+        if readers:
+            for buffer in large:
+                if verified.kept(self._buffer_key(buffer), readers) is None:
+                    verified.keep(self._buffer_key(buffer), self._read_buffer(buffer), readers)
+            return
+        parts = [sha for buffer in large for sha, _ in buffer.chunks]
+        for failed in chunks.workers().map(
+                lambda sha: _failure(self._check_hash, chunks.chunk_path(sha), sha), parts):
+            if failed is not None:
+                raise failed
+
+    def _check_hash(self, path: str, digest: str) -> None:
+        """`Tampered` unless the file's sha256 is `digest` (read in pieces, never whole)."""
+        writes.wait_for(self.location, [path])
+        try:
+            found = self._hash(path)
+        except FileNotFoundError:
+            raise Tampered(f"{self.where(path)} is missing", path) from None
+        if found != digest:
+            raise Tampered(f"{self.where(path)} changed since it was stored", path)
 
     def _staging(self) -> str | None:
         folder = self.folder
@@ -285,6 +478,66 @@ def _prune_runs(folder: str) -> None:
                 shutil.rmtree(run, ignore_errors=True)
         except OSError:
             continue
+
+
+class _PiecesReader(io.RawIOBase):
+    """Pieces of memory read as one file, with no copy of them joined: what an object
+    store's block uploads from."""
+
+    def __init__(self, pieces: Sequence[bytes | memoryview]) -> None:
+        self._pieces = [memoryview(p).cast("B") for p in pieces]
+        self._index = self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, into: Any) -> int:
+        target = memoryview(into).cast("B")
+        count = 0
+        while count < target.nbytes and self._index < len(self._pieces):
+            piece = self._pieces[self._index]
+            take = min(target.nbytes - count, piece.nbytes - self._offset)
+            target[count:count + take] = piece[self._offset:self._offset + take]
+            count += take
+            self._offset += take
+            if self._offset == piece.nbytes:
+                self._index, self._offset = self._index + 1, 0
+        return count
+
+
+class _IntoWriter(io.RawIOBase):
+    """A file an object store's block downloads into: the bytes go into `into` and are hashed
+    as they arrive; `offset` counts them (more than `into` holds: not the file expected)."""
+
+    def __init__(self, into: memoryview, digest: Any) -> None:
+        self._into, self._digest, self.offset = into, digest, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        piece = memoryview(data).cast("B")
+        end = self.offset + piece.nbytes
+        if end <= self._into.nbytes:
+            self._into[self.offset:end] = piece
+            self._digest.update(piece)
+        self.offset = end
+        return piece.nbytes
+
+
+def _unsaved(outputs: dict[str, Any], members: tuple[str, ...], reason: str
+             ) -> dict[str, str]:
+    return {m: f"it is a {_type_name(outputs[m])}, which neither pickle nor cloudpickle can "
+            f"save ({reason}); make it in the step that uses it (tag both cells into one "
+            "step)" for m in members}
+
+
+def _failure(check: Any, *arguments: Any) -> Tampered | None:
+    try:
+        check(*arguments)
+    except Tampered as damaged:
+        return damaged
+    return None
 
 
 def _type_name(value: object) -> str:

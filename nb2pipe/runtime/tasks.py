@@ -24,14 +24,26 @@ from prefect import Task, task
 from prefect.context import TaskRunContext
 from prefect.transactions import get_transaction
 
-from . import auth, capture, errors, progress, project, records, report
+from . import (
+    auth,
+    cache,
+    capture,
+    errors,
+    progress,
+    project,
+    records,
+    report,
+    runners,
+    verified,
+    writes,
+)
 from .cache import StepCache
 from .final import call_keeping_locals
 from .fingerprint import fingerprint
 from .handoff import Values, reading
 from .store import Store, configured_storage
 
-__all__ = ["Values", "result_storage", "run_step", "step_task"]
+__all__ = ["Values", "finish_writes", "result_storage", "run_step", "step_task"]
 
 P = ParamSpec("P")
 STEP_CACHE = StepCache()
@@ -76,6 +88,7 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
     runs unless caching is off (NB2PIPE_CACHE=off), and its metrics published. (`name` and
     `function` are positional only: a step may read a value called `name`.)"""
     progress.watch_process()
+    verified.passed(name)  # its inputs are read: what its cache lookup kept for it is let go
     context = TaskRunContext.get()
     caching = os.environ.get("NB2PIPE_CACHE") != "off"
     if context is not None and caching:  # a key that cannot be had: said before the step runs
@@ -112,10 +125,15 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
     if context is not None:
         store = Store.for_storage(context.result_store.result_storage)
         if caching:
-            # later steps' cache keys need their hashes
-            _storing(name, "save its values", values.save, store, True, location=store.location)
+            # Hashed now (later steps' cache keys need the hashes), written meanwhile unless
+            # a later step changes the value in place or reads it in another process.
+            background = _background(name, outputs)
+            _storing(name, "save its values", functools.partial(
+                values.save, store, True, background=background), location=store.location)
             transaction = get_transaction()
             values.key = transaction.key if transaction is not None else None
+            if background:
+                _WRITING.append((values, context.result_store.result_storage))
         else:
             values.location = store.location  # saved only to cross processes
             if os.environ.get("NB2PIPE_HANDOFF") == "store":
@@ -154,6 +172,40 @@ def _storage_message(step: str, doing: str, location: str, error: BaseException)
 
 
 Shown = dict[str, Any]  # what a step showed, for its record in the run's report
+# Steps whose values are being written in the background: their records are dropped when a
+# write fails (finish_writes).
+_WRITING: list[tuple[Values, Any]] = []
+
+
+def _background(name: str, outputs: dict[str, Any]) -> set[str]:
+    """The outputs of a step that may be written while the next steps run: those the next
+    steps take from memory (steps on threads of this process) and none changes in place."""
+    if not runners.shares_memory():
+        return set()
+    return set(outputs) - set(project.step(name).consumed_in_place)
+
+
+def finish_writes() -> None:
+    """The end of a flow run: wait for the values still being written to the result
+    storage. One that could not be written is a warning, and the cached result of its step
+    is dropped: the step runs again next time."""
+    failed = writes.settle()
+    verified.forget()
+    done = list(_WRITING)
+    del _WRITING[:len(done)]
+    for values, storage in done:
+        if values.location is None:
+            continue
+        broken = {name: failed[(values.location, ref.path)] for name, ref in
+                  sorted(values.refs.items()) if (values.location, ref.path) in failed}
+        if not broken:
+            continue
+        if values.key:
+            cache.drop(storage, values.key)
+        names = ", ".join(f"'{name}'" for name in broken)
+        cache.warn(values.step, f"step '{values.step}': {names} could not be stored in the "
+                   f"result storage ({next(iter(broken.values()))}): the step runs again "
+                   "next time")
 
 
 class Clock:

@@ -290,7 +290,7 @@ def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
             continue
         try:
             buffers.clear()
-            head = _dumps(module, value, 5, out_of_band)
+            head = dumps(module, value, 5, out_of_band)
         except Exception:  # not picklable: the caller says why (plain pickle's error)
             continue
         views = [buffer.raw() for buffer in buffers]
@@ -300,7 +300,7 @@ def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
     return None
 
 
-def _dumps(module: Any, value: Any, protocol: int, buffer_callback: Any = None) -> bytes:
+def dumps(module: Any, value: Any, protocol: int, buffer_callback: Any = None) -> bytes:
     """`module.dumps(value)` (pickle or cloudpickle), except that a numpy array that is a view
     of another array in the value stays a view of it: `x[:2, :2]` saved with `x` is read back
     as a window onto the copy of `x`, so changing one changes the other, as in the notebook.
@@ -478,7 +478,7 @@ def _save_pickle(base: str, value: Any) -> tuple[str, str | None] | None:
         if module is None:
             continue
         try:
-            data = _dumps(module, value, 4)
+            data = dumps(module, value, 4)
         except Exception as exc:  # pickling can fail in many ways
             errors.append(f"{type(exc).__name__}: {exc}")
             continue

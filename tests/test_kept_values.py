@@ -1,0 +1,246 @@
+"""Values kept for later runs: a manifest and content-addressed chunks, hashed in one pass
+over memory, written in the background, read back exactly as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nb2pipe.runtime import chunks, verified, writes
+from nb2pipe.runtime import store as store_module
+from nb2pipe.runtime.store import Store, Tampered
+
+
+def big_frame(rows: int = 200_000) -> pd.DataFrame:
+    """Large enough that every column is chunked (over chunks.INLINE bytes)."""
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(rng.standard_normal((rows, 4)), columns=list("abcd"))
+
+
+def chunk_files(folder: Path) -> set[Path]:
+    return set((folder / "chunks").rglob("*")) - {p for p in (folder / "chunks").rglob("*")
+                                                  if p.is_dir()}
+
+
+def odd_frame() -> pd.DataFrame:
+    index = pd.MultiIndex.from_arrays([pd.date_range("2024-01-01", periods=6, tz="UTC"),
+                                       list("aabbcc")], names=["when", "who"])
+    return pd.DataFrame({
+        "i8": np.arange(6, dtype="int8"),
+        "f32": np.linspace(0, 1, 6, dtype="float32"),
+        "nullable": pd.array([1, None, 3, 4, None, 6], dtype="Int64"),
+        "cat": pd.Categorical(list("xyxyzz"), categories=["z", "y", "x"], ordered=True),
+        "text": ["a", "bb", None, "d", "e", "f"],
+        "big": np.arange(6, dtype="uint64") * (1 << 60),
+    }, index=index)
+
+
+@pytest.mark.parametrize("value", [odd_frame(), big_frame(), big_frame()["a"],
+                                   np.asfortranarray(np.arange(600_000.0).reshape(1000, 600))],
+                         ids=["dtypes-index-categoricals", "large-frame", "series", "fortran"])
+def test_a_kept_value_is_read_back_with_its_exact_types(tmp_path: Path, value: Any) -> None:
+    store = Store(str(tmp_path))
+    ref = store.save({"value": value})[0]["value"]
+    loaded = store.load_ref(ref)
+    assert type(loaded) is type(value)
+    if isinstance(value, pd.DataFrame):
+        pd.testing.assert_frame_equal(loaded, value, check_exact=True)
+        assert loaded.index.names == value.index.names
+    elif isinstance(value, pd.Series):
+        pd.testing.assert_series_equal(loaded, value, check_exact=True)
+    else:
+        assert loaded.dtype == value.dtype and loaded.flags.f_contiguous
+        np.testing.assert_array_equal(loaded, value)
+
+
+def test_views_of_one_array_kept_together_are_views_of_one_array_again(tmp_path: Path) -> None:
+    whole = np.arange(400_000.0).reshape(2000, 200)
+    store = Store(str(tmp_path))
+    refs = store.save({"whole": whole, "corner": whole[:10, :10]})[0]
+    loaded = store.load(refs)
+    loaded["whole"][0, 0] = -1.0
+    assert loaded["corner"][0, 0] == -1.0  # a window onto the array read back, as before
+    np.testing.assert_array_equal(loaded["whole"][1:], whole[1:])
+
+
+def test_a_frame_is_a_manifest_named_by_its_hash_and_chunks_named_by_theirs(
+        tmp_path: Path) -> None:
+    frame = big_frame()
+    store = Store(str(tmp_path))
+    ref = store.save({"frame": frame})[0]["frame"]
+    assert ref.path == f"values/{ref.sha256[:2]}/{ref.sha256}.value"
+    assert ref.sha256 == hashlib.sha256((tmp_path / ref.path).read_bytes()).hexdigest()
+    files = chunk_files(tmp_path)
+    assert files and all(p.name == hashlib.sha256(p.read_bytes()).hexdigest() for p in files)
+    loaded = store.load_ref(ref)
+    loaded.loc[0, "a"] = 5.0  # its memory is its own, writable: a step may change it
+    assert frame.loc[0, "a"] != 5.0
+
+
+def test_a_frame_with_one_column_more_writes_only_that_column(tmp_path: Path) -> None:
+    frame = big_frame()
+    store = Store(str(tmp_path))
+    store.save({"df": frame})
+    before = chunk_files(tmp_path)
+    grown = frame.copy()
+    grown["e"] = grown["a"] * 2
+    ref = store.save({"df": grown})[0]["df"]
+    written = chunk_files(tmp_path) - before
+    assert 0 < sum(p.stat().st_size for p in written) <= grown["e"].nbytes
+    pd.testing.assert_frame_equal(store.load_ref(ref), grown)
+
+
+def test_saving_hashes_memory_and_never_reads_a_written_file_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a written file was read back to hash it")
+
+    monkeypatch.setattr(store_module, "file_hash", refused)
+    monkeypatch.setattr(store_module, "_read_hashing", refused)
+    ref = Store(str(tmp_path)).save({"df": big_frame()})[0]["df"]
+    assert ref.sha256 == hashlib.sha256((tmp_path / ref.path).read_bytes()).hexdigest()
+
+
+def test_pickling_a_frame_to_keep_it_makes_no_copy_of_its_columns() -> None:
+    import tracemalloc
+
+    frame = big_frame(rows=1_000_000)  # 32 MB
+    tracemalloc.start()
+    packed = chunks.pack(frame)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sum(piece.data.nbytes for piece in packed.chunks) >= frame.memory_usage().sum() - 1000
+    assert peak < frame.memory_usage().sum() / 4, peak
+
+
+def test_a_damaged_chunk_is_never_decoded_and_the_entry_is_discarded(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    refs = store.save({"df": big_frame()})[0]
+    damaged = sorted(chunk_files(tmp_path))[0]
+    data = bytearray(damaged.read_bytes())
+    data[0] ^= 1
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(Tampered, match="changed since it was written"):
+        store.load(refs)
+    assert "changed since it was stored" in str(store.discard_damaged(refs))
+    assert not damaged.exists()  # written again when the step's values are saved again
+    store.save({"df": big_frame()})
+    assert damaged.exists()
+
+
+class Held:
+    """Background writes held until released: what a step does meanwhile is seen."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+        self.release = threading.Event()
+        write = Store._write
+
+        def held(store: Store, path: str, pieces: Any) -> None:
+            assert self.release.wait(30)
+            if fail and path.startswith("chunks/"):
+                raise OSError(28, "No space left on device")
+            write(store, path, pieces)
+
+        monkeypatch.setattr(Store, "_write", held)
+
+
+def test_a_value_changed_while_its_write_was_under_way_is_a_miss_not_a_wrong_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = Held(monkeypatch)
+    array = np.arange(400_000.0)
+    store = Store(str(tmp_path))
+    refs = store.save({"df": array}, background={"df"})[0]  # returns before anything is written
+    assert not chunk_files(tmp_path)
+    array *= 2  # in place: the memory being written changes
+    held.release.set()
+    assert writes.settle() == {}
+    with pytest.raises(Tampered):
+        Store(str(tmp_path)).load(refs)
+    assert store.discard_damaged(refs) is not None
+
+
+def test_reading_a_value_still_being_written_waits_for_its_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = Held(monkeypatch)
+    frame = big_frame()
+    store = Store(str(tmp_path))
+    refs = store.save({"df": frame}, background={"df"})[0]
+    reader = threading.Thread(target=lambda: found.append(store.load(refs)["df"]))
+    found: list[pd.DataFrame] = []
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive()  # waiting for the write
+    held.release.set()
+    reader.join(30)
+    pd.testing.assert_frame_equal(found[0], frame)
+    writes.settle()
+
+
+def test_a_failed_background_write_is_a_warning_and_the_step_runs_again_next_time(
+            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nb2pipe.runtime import cache, tasks
+    from nb2pipe.runtime.handoff import Values
+
+    held = Held(monkeypatch, fail=True)
+    dropped: list[str] = []
+    monkeypatch.setattr(cache, "drop", lambda storage, key: dropped.append(key))
+    events: list[dict[str, Any]] = []
+    monkeypatch.setattr(cache.progress, "emit", events.append)
+    store = Store(str(tmp_path))
+    values = Values("make", {"df": big_frame()}, run="run-1")
+    values.save(store, for_later=True, background={"df"})
+    values.key = "the-cache-key"
+    monkeypatch.setattr(tasks, "_WRITING", [(values, object())])
+    held.release.set()
+    tasks.finish_writes()  # does not raise: the run's values were computed
+    assert dropped == ["the-cache-key"]
+    assert events == [{"event": "warning", "step": "make", "message": (
+        "step 'make': 'df' could not be stored in the result storage (OSError: [Errno 28] No "
+        "space left on device): the step runs again next time")}]
+    assert not chunk_files(tmp_path)  # nothing half-written
+
+
+def test_checked_bytes_of_a_cache_lookup_are_not_read_again_by_the_step_reading_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(str(tmp_path))
+    frame = big_frame()
+    refs = store.save({"df": frame})[0]
+    assert store.discard_damaged(refs, readers=["add"]) is None
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("read twice")
+
+    monkeypatch.setattr(Store, "read_checked", refused)
+    monkeypatch.setattr(Store, "_read_into", refused)
+    pd.testing.assert_frame_equal(store.load(refs, reader="add")["df"], frame)
+    verified.forget()
+
+
+def test_values_are_kept_and_read_back_when_pyarrow_cannot_be_imported(tmp_path: Path) -> None:
+    script = f"""
+import sys
+sys.modules["pyarrow"] = None  # as when pyarrow refuses the installed numpy
+import numpy as np, pandas as pd
+from nb2pipe.runtime.store import Store
+frame = pd.DataFrame({{"a": np.arange(300_000.0), "c": pd.Categorical(["x", "y"] * 150_000)}})
+store = Store({str(tmp_path)!r})
+refs = store.save({{"df": frame}})[0]
+pd.testing.assert_frame_equal(Store({str(tmp_path)!r}).load(refs)["df"], frame)
+assert refs["df"].path.endswith(".value")
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_versions_of_the_libraries_reading_values_back_are_part_of_the_cache_key() -> None:
+    assert "numpy " in chunks.versions() and "pandas " in chunks.versions()
