@@ -125,6 +125,22 @@ def test_a_run_that_reports_failing_as_it_is_stopped_was_cancelled() -> None:
         "a": "cached", "b": "cancelled", "c": "cancelled"}
 
 
+def test_a_run_being_stopped_never_shows_failed_while_its_process_ends() -> None:
+    """Between the stop and the process's exit the run reports its step interrupted and itself
+    failed: the panel, polling meanwhile, must not see a failed run that ends cancelled."""
+    run = Run(id="r", path="nb.ipynb")
+    run.state, run.steps = "running", {"a": {"state": "completed"}, "b": {"state": "running"}}
+    run.stopping = True
+    run.apply('{"event": "step", "step": "b", "state": "failed", "duration": 1.0, '
+              '"error": "interrupted"}')
+    run.apply('{"event": "finished", "state": "failed", "error": "step b failed"}')
+    assert run.state == "running" and not run.finished
+    assert run.steps["b"]["state"] == "cancelled"
+    run.cancelled("stopped by the user")
+    run.exited(1)
+    assert (run.state, run.error) == ("cancelled", "stopped by the user")
+
+
 def test_a_cancelled_run_cancels_every_step_not_finished() -> None:
     run = Run(id="r", path="nb.ipynb")
     run.steps = {"a": {"state": "completed"}, "b": {"state": "running"},

@@ -62,6 +62,9 @@ class Run:
     started: float = field(default_factory=time.time)
     ended: float | None = None
     returncode: int | None = None
+    # Being stopped: what the run reports from now on (its step interrupted, the run failing)
+    # is the stop's doing; it ends cancelled when its process is gone, never failed before.
+    stopping: bool = False
 
     @property
     def finished(self) -> bool:
@@ -131,8 +134,11 @@ class Run:
             if self.state == "starting":
                 self.state = "running"
             name = str(event.get("step"))
+            state = _text(event.get("state")) or "running"
+            if self.stopping and state in ("failed", "skipped"):
+                state = "cancelled"
             self.steps[name] = {
-                "state": _text(event.get("state")) or "running",
+                "state": state,
                 "duration": _number(event.get("duration")),
                 "error": _text(event.get("error")),
                 "cell": _integer(event.get("cell")),
@@ -141,6 +147,8 @@ class Run:
         elif kind == "report":
             if self.report_target is not None and event.get("path") == self.report_target:
                 self.report = self.report_target
+        elif kind == "finished" and self.stopping and event.get("state") != "completed":
+            return  # the stop's doing: cancelled once the process is gone (cancelled())
         elif kind == "finished" and not self.finished:
             self.state = "completed" if event.get("state") == "completed" else "failed"
             self.error = _text(event.get("error"))
@@ -353,6 +361,7 @@ class RunStore:
             return run
         if not process.stopping:
             process.stopping = reason
+            run.stopping = True
             run.phase, run.message = "stopping", "Stopping the run and what it started"
             run.phase_since, run.phase_detail = None, None
             self._save(run, force=True)
