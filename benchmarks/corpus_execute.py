@@ -11,7 +11,9 @@ would run them:
   check      `nb2pipe check NB --split S --format json`: clean, warnings only, or errors
   verify     `nb2pipe verify NB --split S` (two papermill runs and the project's flow.py, values
              compared): pass, diverges (another value), fails (an error on the way), timeout,
-             crash (a traceback from nb2pipe), or refused (check has errors: nothing runs)
+             crash (a traceback from nb2pipe), refused (check has errors: nothing runs), or
+             inconclusive (verify says it cannot tell: no value of the notebook is the same in
+             two runs of it, so none can be compared; not a pass)
 
 A notebook passes when verify passes. The figure that must be 0: notebooks whose check is
 green (no error) but whose verify does not pass. Figures are given per half of the tier:
@@ -51,7 +53,8 @@ BIN = Path(sys.executable).parent
 CHECK_TIMEOUT = 120.0
 PAPERMILL_TIMEOUT = 400.0
 GROUPS = (*HALVES, EARLIER)
-VERIFY_OUTCOMES = ("pass", "diverges", "fails", "timeout", "crash", "refused")
+VERIFY_OUTCOMES = ("pass", "diverges", "fails", "timeout", "crash", "refused", "inconclusive")
+NOTHING_COMPARED = "nothing could be compared"
 
 
 def tool(name: str) -> list[str]:
@@ -226,6 +229,8 @@ def outcome(code: int, timed_out: bool, timeout: float, out: str, err: str) -> t
         return "timeout", f"timed out after {timeout:.0f} s"
     if code == 0:
         return "pass", ""
+    if NOTHING_COMPARED in text:
+        return "inconclusive", next(line for line in lines if NOTHING_COMPARED in line)[:600]
     if "first divergence" in text:
         return "diverges", next(line for line in lines if "first divergence" in line)[:600]
     errors = [n for n, line in enumerate(lines) if "StepError: " in line]
@@ -335,7 +340,9 @@ def load(path: Path) -> list[Executed]:
     halves = {f"{e.repo}/{e.path}": e.half for e in read_list(EXECUTED_TSV)}
     records = [Executed(**{**r, "half": halves.get(r["notebook"], r["half"])}) for r in rows]
     for r in records:  # outcomes again from the output kept, as outcome() reads them now
-        if r.verify in ("fails", "crash") and r.output:
+        if r.verify in ("fails", "crash") and NOTHING_COMPARED in r.result:
+            r.verify = "inconclusive"
+        elif r.verify in ("fails", "crash") and r.output:
             r.verify, r.result = outcome(1, False, 0.0, "", r.output)
     return records
 

@@ -49,6 +49,7 @@ CODES: dict[str, Code] = {
         Code("NB306", INFO, "display-only cell inside a step (its output goes to the report)"),
         Code("NB307", W, "global random seed"),
         Code("NB308", W, "a function or class made a value reads notebook values when it runs"),
+        Code("NB309", W, "a function reads a name the notebook never defines"),
     )
 }
 

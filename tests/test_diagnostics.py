@@ -35,6 +35,7 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB306": ("warn_display_seed", 3),
     "NB307": ("warn_hidden_seed", 2),
     "NB308": ("warn_value_reads_later", 2),
+    "NB309": ("warn_name_defined_nowhere", 3),
 }
 
 

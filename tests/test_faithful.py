@@ -425,3 +425,25 @@ def test_a_result_that_holds_no_argument_is_not_changed_with_it() -> None:
     assert graph.step("d").inputs == (("L", "c"), ("s", "b"))
     assert_same_values("L = [1, 2]", "def total(xs):\n    return sum(xs)\ns = total(L)",
                        "L.append(3)", "t = s + len(L)")
+
+
+# -- A name a function body reads that the notebook never binds --------------------------------
+
+def test_a_method_that_is_always_overridden_may_read_a_name_never_bound() -> None:
+    """Python looks a function's names up when it runs: a base method that raises a name the
+    notebook never defines is no error while subclasses override it (the notebook runs)."""
+    base = ("class Test:\n    def __init__(self, data):\n        self.actual = self.stat(data)\n"
+            "    def stat(self, data):\n        raise UnimplementedMethodException()")
+    sub = "class Mean(Test):\n    def stat(self, data):\n        return sum(data) / len(data)"
+    graph = graph_of((base, "step:a"), (sub, "step:b"), ("t = Mean([1, 2, 3])", "step:c"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB309", 3, 1)]
+    assert_same_values(base, sub, "t = Mean([1, 2, 3])\nvalue = t.actual")
+
+
+def test_a_name_read_at_once_is_an_error_and_in_a_function_body_a_warning() -> None:
+    """A top-level read fails where it stands; a function body's fails only on a call that
+    reaches it, in the notebook as in the pipeline: a warning where the function is used."""
+    graph = graph_of(("y = missing_name", "step:a"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB201", 1, 1)]
+    graph = graph_of(("def f():\n    return missing_name", "step:a"), ("y = f()", "step:b"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB309", 2, 1)]

@@ -11,7 +11,7 @@ from nb2pipe.escape import docstring_text
 from nb2pipe.generate.code import literal, string_lines
 from nb2pipe.generate.plan import Line, Plan, StepPlan
 from nb2pipe.generate.step_code import DISPLAYHOOK
-from nb2pipe.model import Bind, CellSymbols, Delete
+from nb2pipe.model import Bind, CellSymbols, Delete, StarImport
 
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
 _BUILTINS = frozenset(dir(builtins))
@@ -177,6 +177,9 @@ def _lint_marks(lines: list[str], code: list[Line], at: int, symbols: dict[int, 
               for name, line in symbols[cell].dead_global_reads if name not in bound}
     marked |= {(cell, line) for cell in present
                for name, line in symbols[cell].late_reads if name in deleted}
+    nowhere = _defined_nowhere(symbols)
+    marked |= {(cell, line) for cell in present
+               for name, line in symbols[cell].late_reads if name in nowhere}
     out = list(lines)
     for cell, number in marked & where.keys():
         if number + 1 in string_lines(cells[cell]):  # the line ends inside a string
@@ -185,6 +188,18 @@ def _lint_marks(lines: list[str], code: list[Line], at: int, symbols: dict[int, 
             if "noqa" not in out[index] and not out[index].endswith("\\"):
                 out[index] += "  # noqa: F821 (read where it is not defined)"
     return out
+
+
+def _defined_nowhere(symbols: dict[int, CellSymbols]) -> frozenset[str]:
+    """Names a function of the notebook reads that no cell binds (NB309): ruff reports them in
+    steps.py as in the notebook. None when a star import or exec() may bind any name."""
+    events = [e for s in symbols.values() for e in s.events]
+    if any(isinstance(e, StarImport) for e in events) or any(
+            f.kind == "exec" for s in symbols.values() for f in s.facts):
+        return frozenset()
+    bound = {e.name for e in events if isinstance(e, Bind)}
+    return frozenset(name for s in symbols.values() for name, _ in s.late_reads
+                     if name not in bound and name not in _BUILTINS)
 
 
 def _return(step: StepPlan) -> list[str]:

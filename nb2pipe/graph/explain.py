@@ -34,7 +34,9 @@ class Explanations:
     parameter_names: set[str]
     diagnostics: list[Diagnostic]
 
-    def _undefined(self, state: StepState, name: str, cell_index: int, line: int) -> None:
+    def _undefined(self, state: StepState, name: str, cell_index: int, line: int,
+                   late: bool = False) -> None:
+        """`late`: read by a function body when it runs, which may be never."""
         cell = self.cells[cell_index]
         unparsed = self.analysis.unparsed_names.get(name)
         if unparsed is not None and unparsed < cell_index:
@@ -84,6 +86,15 @@ class Explanations:
             self._report("NB203", f"name '{name}' may be bound by exec(), globals(), locals() "
                          f"or vars() in cell {dynamic}, which the analysis cannot follow", cell,
                          line, f"assign '{name}' by name (`{name} = ...`) where it is made")
+            return
+        elif late:
+            # Bound nowhere in the notebook: Python looks the name up only when the function
+            # runs, so a call that reaches it fails in the notebook as in the pipeline, and a
+            # notebook that runs made none (a base class's method that subclasses override).
+            self._report("NB309", f"name '{name}', read inside a function or class this line "
+                         "uses, is defined nowhere in the notebook: a call that reaches it raises "
+                         "NameError, in the notebook as in the pipeline", cell, line,
+                         "define it, or import it, before the function is called")
             return
         else:
             known = [*self.bindings, *state.local, *self.parameter_names]

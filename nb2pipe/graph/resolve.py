@@ -587,7 +587,7 @@ class Resolver(Explanations, DefinitionValues):
         self._share_holder(state)
         for name, cell, line in state.soft:
             if name not in state.local and name not in self.bindings:
-                self._undefined(state, name, cell, line)
+                self._undefined(state, name, cell, line, late=True)
         for name, binding in state.local.items():
             self.bindings[name] = binding
             self.deleted.pop(name, None)  # bound again: an earlier `del` no longer matters

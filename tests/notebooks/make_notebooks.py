@@ -298,6 +298,16 @@ CASES: dict[str, list[dict[str, Any]]] = {
         code("Cfg.lr = 0.5", "step:tune"),
         code("scale = 3\nv = Cfg().scaled()", "step:use"),
     ],
+    # A base class's method reads a name the notebook never defines; subclasses override it,
+    # so the notebook runs, and so does the pipeline: Python looks the name up only on a call.
+    "warn_name_defined_nowhere": [
+        code("class Test:\n    def __init__(self, data):\n        self.actual = self.stat(data)\n\n"
+             "    def stat(self, data):\n        raise UnimplementedMethodException()",
+             "step:base"),
+        code("class Mean(Test):\n    def stat(self, data):\n        return sum(data) / len(data)",
+             "step:mean"),
+        code("t = Mean([1, 2, 3])\nactual = t.actual", "step:use"),
+    ],
     "warn_magic_empty_step": [
         code("a = 1", "step:first"),
         code("%%sql\nselect 1", "step:query"),

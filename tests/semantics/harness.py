@@ -43,8 +43,9 @@ from nb2pipe.runtime.store import Store
 # Diagnostics that say nothing about whether the steps compute the notebook's values: they do
 # not excuse a difference.
 # (NB302 says a function rebinds globals with `global`, which the steps do as the notebook
-# does: a style warning.)
-NOT_ABOUT_VALUES = frozenset({"NB306", "NB110", "NB103", "NB302"})
+# does: a style warning. NB309 says a function reads a name defined nowhere, which fails or
+# not in the steps exactly as in the notebook.)
+NOT_ABOUT_VALUES = frozenset({"NB306", "NB110", "NB103", "NB302", "NB309"})
 
 Spec = tuple[str, tuple[str, ...]]  # a code cell: source, tags
 
