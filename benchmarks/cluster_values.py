@@ -84,8 +84,8 @@ def handover(cluster: Cluster, path: Path, size: int, run: int) -> float:
                                NB2PIPE_STORAGE_KEY="benchmark-" + "k" * 40,
                                NB2PIPE_CACHE_DIR=str(cluster.root / "client" / "cache")),
         capture_output=True, text=True, timeout=3600)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
+    if done.returncode != 0:  # with --json, the run's error is in its document on stdout
+        raise RuntimeError(f"{done.stderr[-2000:]}\n{done.stdout[-3000:]}")
     return float(json.loads(done.stdout)["metrics"]["summary"]["handover"])
 
 
@@ -137,7 +137,13 @@ def main() -> None:
             path = notebook(Path(root) / "client" / kind / f"{kind}.ipynb", kind, size)
             for number in range(args.repeat):
                 restart_workers(cluster)
-                seconds = handover(cluster, path, size, number)
+                try:
+                    seconds = handover(cluster, path, size, number)
+                except RuntimeError:
+                    for name in WORKERS:  # what the workers said, to see why
+                        print(f"--- {name}\n{cluster.machines[name].text()[-4000:]}",
+                              file=sys.stderr)
+                    raise
                 peaks = worker_peaks(cluster)
                 write, read = direct(cluster, size)
                 rows.append((kind, seconds, write + read, peaks))

@@ -174,6 +174,30 @@ def test_a_report_write_to_a_storage_block_that_times_out_names_the_storage(
         _storing("train", "save its outputs for the run's report", timed_out)
 
 
+def test_the_block_given_to_a_task_saves_its_values_after_the_task_ended(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a Dask worker a step's values may be pickled (and saved) after its task ended, out of
+    Prefect's context: the block the task was given is used, never loaded again by name (which
+    would need a Prefect API the worker does not know)."""
+    from prefect.blocks.core import Block
+    from prefect.filesystems import RemoteFileSystem
+
+    from nb2pipe.runtime import store as module
+
+    def no_api(*_: object, **__: object) -> None:
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API")
+
+    monkeypatch.setattr(Block, "load", no_api)
+    monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", "remote-file-system/given")
+    monkeypatch.setattr(module, "_GIVEN", {})
+    given = RemoteFileSystem(basepath="memory://given-values")
+    location = module.Store.for_storage(given).location
+    later = module.Store(location)  # as Values rebuilds it when pickled
+    refs, unsaved = later.save({"frame": pd.DataFrame({"a": [1.0, 2.0]})}, "run")
+    assert unsaved == {}
+    assert later.load(refs)["frame"]["a"].tolist() == [1.0, 2.0]
+
+
 class ObjectStore:
     """An object store's block, as Prefect's S3, GCS and Azure blocks are: files stream in and
     out through file objects; reading or writing a whole file as bytes is refused."""

@@ -78,7 +78,12 @@ class Store:
             name = configured.partition("/")[2]
         if storage is None or not name:
             raise ValueError("result storage must be a folder or a saved Prefect block")
-        return cls(f"{BLOCK}{storage.get_block_type_slug()}/{name}")
+        location = f"{BLOCK}{storage.get_block_type_slug()}/{name}"
+        # The block Prefect gave the task: a step's values may be saved after the task has
+        # ended (pickled by Dask to cross to another worker), where no Prefect API is known to
+        # load it again by name.
+        _GIVEN.setdefault(location, storage)
+        return cls(location)
 
     @property
     def folder(self) -> Path | None:
@@ -460,8 +465,16 @@ def cache_folder() -> Path:
     return Path(base) / "nb2pipe"
 
 
-@functools.cache
+_GIVEN: dict[str, Any] = {}  # blocks Prefect handed to this process's tasks, by location
+
+
 def _block(location: str) -> Any:
+    given = _GIVEN.get(location)
+    return given if given is not None else _load_block(location)
+
+
+@functools.cache
+def _load_block(location: str) -> Any:
     from prefect.blocks.core import Block
 
     # `_sync`: the block, not a coroutine, even when this thread has an event loop running.
