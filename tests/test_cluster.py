@@ -135,11 +135,21 @@ def test_churn_deployed_from_git_runs_on_the_workers_with_values_in_the_bucket(
     steps = ["load", "clean", "features", "train_logreg", "train_forest", "train_boosting",
              "evaluate"]
     assert run["tasks"] == dict.fromkeys(steps, "COMPLETED")
-    # The Prefect worker cloned the repository and ran the flow from the clone (the clone sits in
-    # a folder the worker deletes once the run ends: its pull steps' log is what lasts).
-    pulled = [line for line in run["logs"] if "deployment pull step" in line or " step..." in line]
-    assert any(re.search(r"Running \S*git_clone step", line) for line in pulled), pulled
-    assert not any("set_working_directory" in line for line in pulled), pulled
+    # The Prefect worker ran the deployment's pull steps: a clone of the repository at the
+    # deployed commit, then the project's folder inside the clone (which the worker deletes
+    # once the run ends); nothing points at this checkout.
+    assert "Running 2 deployment pull step(s)" in run["logs"], run["logs"][:20]
+    pulls = json.loads(cluster.python(
+        "import json\nfrom prefect import get_client\n"
+        "with get_client(sync_client=True) as client:\n"
+        "    print(json.dumps(client.read_deployment_by_name('churn/churn').pull_steps))"))
+    assert [next(iter(step)) for step in pulls] == [
+        "prefect.deployments.steps.git_clone", "prefect.deployments.steps.set_working_directory"]
+    assert pulls[0]["prefect.deployments.steps.git_clone"]["repository"] == str(
+        cluster.root / "repository.git")
+    assert pulls[1]["prefect.deployments.steps.set_working_directory"]["directory"] == (
+        "{{ clone.directory }}/churn/pipeline")
+    assert str(checkout) not in json.dumps(pulls)
     ran_on_dask_workers(cluster, steps)
     # The same values as a run of the same notebook here, on threads.
     assert metrics(run, "evaluate") == local_metrics(cluster, checkout / "churn" /
