@@ -322,7 +322,7 @@ NOT_REPORTED = {"nb2pipe.runtime.errors.StepError", "nb2pipe.execute.supervise.I
                 "nb2pipe.runtime.manifest.NotNb2pipe", "nb2pipe.runtime.manifest.NotRegular",
                 "nb2pipe.server.bodies.BadRequest",  # answered with an HTTP status
                 "nb2pipe.execute.local_server._Cancelled",  # a command stopped waiting
-                "nb2pipe.runtime.tasks.StorageError", "nb2pipe.runtime.dask_cluster.ShippingError",
+                "nb2pipe.runtime.errors.StorageError", "nb2pipe.runtime.dask_cluster.ShippingError",
                 "nb2pipe.runtime.dask_cluster.MissingResources"}
 
 

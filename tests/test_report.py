@@ -422,7 +422,7 @@ def test_a_step_duration_counts_its_code_not_the_wait_for_its_turn(
     import threading
     import time
 
-    from nb2pipe.runtime import project, tasks
+    from nb2pipe.runtime import calls, project
 
     monkeypatch.setenv("NB2PIPE_WORKDIR", str(tmp_path))
     monkeypatch.setenv("NB2PIPE_REPORT", "off")
@@ -431,20 +431,20 @@ def test_a_step_duration_counts_its_code_not_the_wait_for_its_turn(
     busy = threading.Event()
 
     def other_step() -> None:
-        with tasks.PYPLOT:
+        with calls.PYPLOT:
             busy.set()
             time.sleep(1.0)
 
     other = threading.Thread(target=other_step)
     other.start()
     busy.wait()
-    clock = tasks.Clock()
+    call = calls.StepCall("quick", lambda: {"x": 1}, {})
     began = time.perf_counter()
-    outputs, _ = tasks._call("quick", lambda: {"x": 1}, {}, clock)
+    calls.in_process(call, [])
     waited = time.perf_counter() - began
     other.join()
-    assert outputs == {"x": 1}
-    assert waited >= 0.5 and clock.seconds is not None and clock.seconds < 0.1, (waited, clock)
+    assert call.outputs == {"x": 1}
+    assert waited >= 0.5 and call.seconds is not None and call.seconds < 0.1, (waited, call)
 
 
 @pytest.mark.integration

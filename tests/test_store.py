@@ -142,13 +142,13 @@ def test_a_block_that_lost_its_name_on_the_way_to_a_worker_is_the_configured_one
 
 
 def test_a_storage_that_cannot_be_reached_fails_the_step_naming_the_storage() -> None:
-    from nb2pipe.runtime.tasks import StorageError, _storing
+    from nb2pipe.runtime.errors import StorageError, storing
 
     def unreachable() -> None:
         raise ConnectionError("Read timeout on endpoint URL")
 
     with pytest.raises(StorageError) as raised:
-        _storing("train", "save its values", unreachable, location="block:s3-bucket/results")
+        storing("train", "save its values", unreachable, location="block:s3-bucket/results")
     assert str(raised.value) == (
         "step 'train' could not save its values in the result storage block:s3-bucket/results:"
         " ConnectionError: Read timeout on endpoint URL; when the storage answers again, run "
@@ -159,7 +159,7 @@ def test_a_report_write_to_a_storage_block_that_times_out_names_the_storage(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """botocore's timeouts are OSErrors: on a block they are the storage's failure, not a
     folder's error that names its own file."""
-    from nb2pipe.runtime.tasks import StorageError, _storing
+    from nb2pipe.runtime.errors import StorageError, storing
 
     def timed_out(*_: object) -> None:
         raise TimeoutError("Read timeout on endpoint URL")
@@ -168,10 +168,10 @@ def test_a_report_write_to_a_storage_block_that_times_out_names_the_storage(
     with pytest.raises(StorageError, match=(
             r"^step 'train' could not save its outputs for the run's report in the result "
             r"storage block:s3-bucket/results: TimeoutError: Read timeout")):
-        _storing("train", "save its outputs for the run's report", timed_out)
+        storing("train", "save its outputs for the run's report", timed_out)
     monkeypatch.setenv("NB2PIPE_RESULT_STORAGE", str(tmp_path))  # a folder's error names its file
     with pytest.raises(TimeoutError):
-        _storing("train", "save its outputs for the run's report", timed_out)
+        storing("train", "save its outputs for the run's report", timed_out)
 
 
 def test_the_block_given_to_a_task_saves_its_values_after_the_task_ended(

@@ -10,13 +10,17 @@ serializers work without Prefect):
     errors       an error in a step, named by its notebook cell and line
     values       values as files: parquet, Arrow IPC, .npy, pickle
     compare      whether two values are the same (generated tests)
-    fingerprint  small summaries of values (nb2pipe verify)
+    fingerprint  small summaries of values, and verify's hook writing each step's
+    final        a function's locals as it returns (what a step's cells leave behind)
     store        the artifact store: a local folder or a Prefect filesystem block
     handoff      Values: what a step leaves for the next, in memory or in the store
     auth         the storage key that signs what is kept in the result storage
     records      a step's record in the result storage: signed JSON, and its guard
     cache        StepCache: the Prefect cache policy of every step
-    tasks        step_task and run_step: a step as a Prefect task; result storage; metrics
+    tasks        step_task and run_step: a step as a Prefect task (call its code, save its
+                 values, publish its metrics); result storage; the tables of hooks and runners
+    switches     the environment variables that change what a step does, read in one place
+    calls        a step's call as hooks see it (StepCall, Hook) and the call in this process
     runners      the task runner (threads, processes, Dask) and per-step Dask resources
     dask_cluster a Dask cluster whose workers share nothing: the project shipped to them,
                  the run's settings sent with each step, resources checked first
@@ -24,6 +28,7 @@ serializers work without Prefect):
     progress     step events for `nb2pipe run`, from Prefect's state hooks
     notebook     notebook mode: a step as a papermill notebook
     capture      what a step shows (figures, displays, prints), for the run's report
+    reporting    the report's hook on each step: its attempt, what it showed, its record
     report       the run's report: each step's record, then the HTML page and its artifacts
     attempts     where each step ran, attempt by attempt (a Dask worker lost mid-step)
     render       the page, with nbconvert, in a process that loads it while the steps run

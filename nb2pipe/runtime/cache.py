@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ from prefect._internal.compatibility.blocks import call_explicitly_sync_block_me
 from prefect.cache_policies import CachePolicy, TaskSource
 from prefect.context import TaskRunContext
 
-from . import auth, chunks, progress, project, records, runners, verified
+from . import auth, chunks, progress, project, records, runners, switches, verified
 from .handoff import Values
 from .store import Store
 
@@ -43,7 +42,7 @@ class StepCache(CachePolicy):
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
-        if os.environ.get("NB2PIPE_CACHE") == "off" or task_ctx is None:
+        if not switches.read().cache or task_ctx is None:
             return None
         if not key_ready(task_ctx.result_store.result_storage):
             return None  # the step says why when it runs (run_step)

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any, TextIO
 
-from . import errors, project
+from . import errors, project, switches
 from .manifest import LineRun
 
 __all__ = ["Capture", "capturing", "display", "displayhook", "enabled", "flush_figures"]
@@ -58,7 +58,7 @@ _INSTALL = threading.Lock()
 
 def enabled() -> bool:
     """Whether steps capture their outputs: not when the report is off (NB2PIPE_REPORT=off)."""
-    return os.environ.get("NB2PIPE_REPORT", "").strip().lower() != "off"
+    return switches.read().report
 
 
 class Capture:

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .values import dumps, optional
+from .values import pickled_out_of_band
 
 MAGIC = b"nb2pipe-value-1\n"
 EXTENSION = ".value"
@@ -87,27 +87,7 @@ def pack(value: Any) -> Packed:
     """The value as a manifest and chunks, every chunk hashed (side by side on the machine's
     cores). Nothing is copied: the chunks are views of the value's own memory, which must
     not change until they are written. Raises what pickle (then cloudpickle) raised."""
-    buffers: list[memoryview] = []
-
-    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-        try:
-            buffers.append(buffer.raw())
-        except BufferError:  # not contiguous: in the pickle itself
-            return True
-        return False
-
-    error: Exception | None = None
-    for module in (pickle, optional("cloudpickle")):
-        if module is None:
-            continue
-        try:
-            buffers.clear()
-            head = dumps(module, value, 5, out_of_band)
-            break
-        except Exception as failed:  # not picklable this way: the next, or the caller says why
-            error = failed
-    else:
-        raise error or pickle.PicklingError("cannot be pickled")
+    head, buffers = pickled_out_of_band(value)
     pieces = [view[start:start + CHUNK] for view in buffers if view.nbytes >= INLINE
               for start in range(0, view.nbytes, CHUNK)]
     hashes = iter(hash_all(pieces))

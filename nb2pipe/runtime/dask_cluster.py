@@ -32,7 +32,7 @@ from prefect.futures import PrefectFuture
 from prefect.utilities.collections import visit_collection
 from prefect_dask.task_runners import DaskTaskRunner, PrefectDaskFuture
 
-from . import dask_worker, progress, project
+from . import dask_worker, progress, project, switches
 from .store import configured_storage
 
 # Sent by value to the scheduler and workers, which need not have the runtime installed.
@@ -40,8 +40,7 @@ cloudpickle.register_pickle_by_value(dask_worker)
 
 # Settings of the run that its steps read wherever they run; paths of the flow's machine
 # (the working folder, notebook mode's files) are not among them.
-FORWARDED = ("NB2PIPE_CACHE", "NB2PIPE_MODE", "NB2PIPE_HANDOFF", "NB2PIPE_REPORT",
-             "NB2PIPE_PROGRESS", "NB2PIPE_FINGERPRINTS", "NB2PIPE_STORAGE_KEY_BLOCK")
+FORWARDED = (*switches.VARIABLES, "NB2PIPE_PROGRESS", "NB2PIPE_STORAGE_KEY_BLOCK")
 MAX_BYTES = 512 << 20  # the notebook's folder and project, shipped to every worker
 SKIPPED = ("__pycache__",)  # and folders whose name starts with "."
 

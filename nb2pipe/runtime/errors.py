@@ -1,4 +1,5 @@
-"""An error in a step, named by the notebook cell and line that raised it.
+"""An error in a step, named by the notebook cell and line that raised it; a result storage
+that fails a step, named with what the step was doing.
 
 The line map from steps.py back to the notebook's cells comes from the project's pipeline.json.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from .manifest import Manifest
@@ -27,7 +29,7 @@ class StepError(Exception):
         super().__init__(message)
         self.step, self.cell, self.line = step, cell, line
         self.error, self.deterministic = error, deterministic
-        self.seconds = seconds  # how long the step's code ran before it failed (tasks.Clock)
+        self.seconds = seconds  # how long the step's code ran before it failed (calls.Clock)
 
     def __reduce__(self) -> tuple[Any, ...]:  # keeps the fields across processes (Dask, pools)
         return (StepError, (str(self), self.step, self.cell, self.line, self.error,
@@ -87,3 +89,35 @@ def retry_unless_bug(task: Any, task_run: Any, state: Any) -> bool:
     if isinstance(error, StepError):
         return not error.deterministic
     return not isinstance(error, BUG_ERRORS)
+
+
+class StorageError(RuntimeError):
+    """The result storage cannot be reached or written: a failure of the environment (retried
+    by `retries:N`), named with the storage and what the step was doing."""
+
+
+def storing(step: str, doing: str, function: Callable[..., Any], *arguments: Any,
+            location: str | None = None) -> Any:
+    """`function(*arguments)`, which writes to the result storage for `step`, `doing` what is
+    said: a failure of a storage block is a StorageError naming it."""
+    try:
+        return function(*arguments)
+    except Exception as error:
+        where = location or _configured_location()
+        if isinstance(error, OSError) and not where.startswith("block:"):
+            raise  # a folder's own error names its file
+        raise StorageError(_storage_message(step, doing, where, error)) from error
+
+
+def _configured_location() -> str:
+    """The result storage as Store names it: block:TYPE/NAME, or the folder."""
+    from .store import configured_storage
+
+    configured = configured_storage()
+    return f"block:{configured}" if isinstance(configured, str) else str(configured)
+
+
+def _storage_message(step: str, doing: str, location: str, error: BaseException) -> str:
+    return (f"step '{step}' could not {doing} in the result storage {location}: "
+            f"{type(error).__name__}: {error}; when the storage answers again, run the flow "
+            "again (steps already saved are not computed again)")

@@ -3,7 +3,12 @@
 A content hash of what a value holds (frames and arrays rounded to 9 decimals, so float noise
 does not count), the number itself for floats, or why it cannot be summarised. Objects are
 walked structurally: pickle's bytes depend on which parts happen to be shared in memory.
+
+In the notebook's kernel, verify's inserted cells write them (`write_fingerprints`,
+`write_final`); in the pipeline, the hook `Fingerprints` writes each step's.
 """
+
+from __future__ import annotations
 
 import json
 import math
@@ -12,7 +17,9 @@ import pickle
 import re
 from typing import Any
 
+from .calls import Hook, StepCall, StepFunction
 from .compare import object_state
+from .final import call_keeping_locals
 from .values import optional
 
 DRAWINGS = ("matplotlib",)  # packages whose objects are not fingerprinted
@@ -201,3 +208,29 @@ def write_fingerprints(path: str, step: str, kind: str, names: list[str],
             if name in namespace:
                 handle.write(json.dumps({"step": step, "kind": kind, "name": name,
                                          "fingerprint": fingerprint(namespace[name])}) + "\n")
+
+
+class Fingerprints(Hook):
+    """`nb2pipe verify`: each step's inputs, outputs and what its cells leave behind (its
+    function's locals as it returns), appended to the file `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.left: dict[str, Any] = {}
+
+    def before(self, call: StepCall) -> None:
+        write_fingerprints(self.path, call.step, "inputs", sorted(call.arguments),
+                           call.arguments)
+        call.function = self._keeping_locals(call.function)
+
+    def after(self, call: StepCall) -> None:
+        write_fingerprints(self.path, call.step, "outputs", sorted(call.outputs), call.outputs)
+        write_fingerprints(self.path, call.step, "final", sorted(self.left), self.left)
+
+    def _keeping_locals(self, function: StepFunction) -> StepFunction:
+        def call(**arguments: Any) -> dict[str, Any]:
+            result, found = call_keeping_locals(function, arguments)
+            self.left.update(found)
+            return result
+
+        return call

@@ -17,7 +17,7 @@ import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from . import errors, writes
+from . import errors, switches, writes
 from .store import Ref, Store, Tampered
 from .values import view_copies
 
@@ -88,10 +88,10 @@ class Values(Mapping[str, Any]):
         self.notebook: str | None = None  # notebook mode: the executed step notebook
         self.record: str | None = None  # the step's outputs for the run's report (report.py)
         self.key: str | None = None  # the cache key it is stored under, if any (records.py)
-        self.seconds: float | None = None  # how long the step's code ran (tasks.Clock)
+        self.seconds: float | None = None  # how long the step's code ran (calls.Clock)
 
     def __getitem__(self, name: str) -> Any:
-        from_store = os.environ.get("NB2PIPE_HANDOFF") == "store"
+        from_store = switches.read().handoff_through_store
         if self.memory is not None and name in self.memory and not (
                 from_store and name in self.refs):
             return self.memory[name]

@@ -15,11 +15,14 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import errors, project, values
+from .calls import Clock, Hook, StepCall
 from .manifest import Manifest
 
 ALIAS = "_nb2pipe_values"
@@ -37,11 +40,26 @@ class NotebookFailure:
         return f"{self.ename}: {self.evalue}"
 
 
+def in_notebook(call: StepCall, hooks: Sequence[Hook]) -> None:
+    """The runner of notebook mode: the step's cells run as the step notebook; its outputs
+    and its executed notebook are the call's. (`hooks` watch code in this process only.)"""
+    call.started = time.time()
+    clock = Clock()
+    try:
+        with clock.running():
+            call.outputs, call.notebook = run_notebook_step(call.step, call.arguments)
+    except errors.StepError as failure:
+        failure.seconds = clock.seconds
+        raise
+    finally:
+        call.seconds = clock.seconds
+
+
 def run_notebook_step(name: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Run the step's notebook; returns its outputs and the executed notebook's path."""
     manifest = project.manifest()
     entry = project.step(name)
-    notebook = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest.notebook)
+    notebook = project.notebook(manifest)
     cells = _notebook_cells(notebook, manifest)
     parameters = {p: arguments[p] for p in entry.parameters}
     with tempfile.TemporaryDirectory(prefix=f"nb2pipe-{name}-") as scratch:

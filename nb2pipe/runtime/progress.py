@@ -11,7 +11,7 @@ tasks carry these hooks only then (see tasks.py), in whichever process they run.
     {"event": "exit", "step": NAME, "error": TEXT, "cell": N | null, "line": N | null}
     {"event": "warning", "step": NAME, "message": TEXT}
 
-`duration` is how long the step's code ran (tasks.Clock, the figure the report shows too);
+`duration` is how long the step's code ran (calls.Clock, the figure the report shows too);
 null for a cached step, which ran nothing, and for a failure that did not come from its code.
 
 A process that a step ends (`os._exit`, a crash in native code) cannot report its own failure:

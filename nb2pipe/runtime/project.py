@@ -40,6 +40,12 @@ def workdir() -> Path:
     return Path(configured or PROJECT / manifest().workdir).resolve()
 
 
+def notebook(manifest: Manifest) -> Path:
+    """The notebook the project was converted from: NB2PIPE_NOTEBOOK, else the one the
+    manifest names, beside the project."""
+    return Path(os.environ.get("NB2PIPE_NOTEBOOK") or PROJECT / manifest.notebook)
+
+
 def code_hash(name: str) -> str:
     """What the step's code is, for the cache: its own hash from pipeline.json while steps.py is
     as generated; once steps.py is edited by hand, the hash of the whole file (an edit anywhere

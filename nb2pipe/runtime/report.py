@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from . import attempts, capture, files, project
+from . import attempts, capture, files, project, switches
 from .manifest import Manifest, StepEntry
 from .render import HEADER_TAG, Renderer, render_html
 from .store import BLOCK, Store, configured_storage
-from .text import html_text, md_anchor, md_code, md_link, md_text
+from .text import artifact_key, html_text, md_anchor, md_code, md_link, md_text
 
 FAILED_TAG = "nb2pipe-failed"
 STATE_COLORS = {"completed": "#2e7d32", "cached": "#1565c0", "failed": "#c62828",
@@ -183,7 +183,7 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
     document = build_document(manifest, records, parameters, _notebook_cells(manifest),
                               state_name=str(getattr(state, "name", "")), run=run)
     page = _render(run, document)
-    target = os.environ.get("NB2PIPE_REPORT", "").strip()
+    target = switches.read().report_file
     if target:
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -369,7 +369,7 @@ def _markdown(text: str) -> dict[str, Any]:
 def _notebook_cells(manifest: Manifest) -> list[dict[str, Any]]:
     """The notebook's cells (type, source, skip), read from the notebook when it is here;
     else each step's code as steps.py has it."""
-    path = Path(os.environ.get("NB2PIPE_NOTEBOOK") or project.PROJECT / manifest.notebook)
+    path = project.notebook(manifest)
     try:
         document = json.loads(files.read_bytes(path))
         found = []
@@ -403,15 +403,11 @@ def _cells_from_steps(manifest: Manifest) -> list[dict[str, Any]]:
 # -- Prefect artifacts ----------------------------------------------------------------------
 
 
-def _artifact_key(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
-
-
 def _image_artifact(url: str, key: str, description: str) -> None:
     from prefect.artifacts import create_image_artifact
 
     try:
-        create_image_artifact(image_url=url, key=_artifact_key(key), description=description)
+        create_image_artifact(image_url=url, key=artifact_key(key), description=description)
     except Exception:  # no API to tell (a step run outside a server)
         return
 
@@ -439,10 +435,10 @@ def _report_artifacts(manifest: Manifest, records: dict[str, dict[str, Any]],
     try:
         with get_client(sync_client=True) as client:
             client.create_artifact(ArtifactCreate(
-                key=_artifact_key(f"{flow}-report"), type="markdown", flow_run_id=UUID(run),
+                key=artifact_key(f"{flow}-report"), type="markdown", flow_run_id=UUID(run),
                 description="The run's HTML report", data=md_link("HTML report", url)))
             client.create_artifact(ArtifactCreate(
-                key=_artifact_key(f"{flow}-summary"), type="markdown", flow_run_id=UUID(run),
+                key=artifact_key(f"{flow}-summary"), type="markdown", flow_run_id=UUID(run),
                 description="Steps of this run", data=summary_markdown(manifest, records, url)))
     except Exception:  # no API to tell
         return

@@ -6,17 +6,19 @@ progress hooks; every other option is Prefect's own) and runs it with `run_step`
     @step_task("features", retries=2)
     def features(clean: Values, test_size: float) -> Values:
         return run_step("features", steps.features, df=clean["df"], test_size=test_size)
+
+`run_step` calls the step's function from steps.py, saves its values in the result storage
+and publishes its metrics. The rest is optional and chosen per step from the environment
+(switches.py), by two tables below: HOOKS, what a run adds to each step (the report's record
+of what it showed, `nb2pipe verify`'s fingerprints), and RUNNERS, how its code runs (in this
+process, or in notebook mode as a papermill notebook).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec
 
@@ -27,31 +29,31 @@ from prefect.transactions import get_transaction
 from . import (
     auth,
     cache,
-    capture,
     errors,
     progress,
     project,
     records,
     report,
     runners,
+    switches,
     verified,
     writes,
 )
 from .cache import StepCache
-from .final import call_keeping_locals
-from .fingerprint import fingerprint
+from .calls import Hook, Runner, StepCall, in_process
+from .errors import storing
+from .fingerprint import Fingerprints
 from .handoff import Values, reading
+from .notebook import in_notebook
+from .reporting import Reporting
 from .store import Store, configured_storage
+from .switches import Switches
+from .text import artifact_key
 
 __all__ = ["Values", "finish_writes", "result_storage", "run_step", "step_task"]
 
 P = ParamSpec("P")
 STEP_CACHE = StepCache()
-# pyplot's current figure is one per process: steps that plot take turns on the threads.
-PYPLOT = threading.Lock()
-# So is the maths library's thread count, which scikit-learn and SciPy change while they run:
-# steps using them take turns, so each computes with the setting it has in the notebook.
-BLAS = threading.Lock()
 
 
 def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
@@ -83,95 +85,78 @@ def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task
 
 def run_step(name: str, function: Callable[..., dict[str, Any]], /,
              **arguments: Any) -> Values:
-    """Run a step (its function, or in notebook mode its cells as a notebook) in the notebook's
-    folder; an error names the cell and line that raised it. Its values are saved for later
-    runs unless caching is off (NB2PIPE_CACHE=off), and its metrics published. (`name` and
-    `function` are positional only: a step may read a value called `name`.)"""
+    """Run a step: call its code (in the notebook's folder; an error names the cell and line
+    that raised it), save its values for later runs unless caching is off (NB2PIPE_CACHE=off),
+    and publish its metrics. What the run adds to the step comes from HOOKS and RUNNERS.
+    (`name` and `function` are positional only: a step may read a value called `name`.)"""
+    on = switches.read()  # what this run asks of its steps: the environment, read once
+    hooks = [hook for hook in (make(on) for make in HOOKS) if hook is not None]
     progress.watch_process()
     verified.passed(name)  # its inputs are read: what its cache lookup kept for it is let go
     context = TaskRunContext.get()
-    caching = os.environ.get("NB2PIPE_CACHE") != "off"
-    if context is not None and caching:  # a key that cannot be had: said before the step runs
+    if context is not None and on.cache:  # a key that cannot be had: said before the step runs
         store = Store.for_storage(context.result_store.result_storage)
         auth.check_outside(store.folder)
         auth.storage_key()
-    attempt = _storing(name, "record where it runs", report.begin_attempt, name)
-    fingerprints = os.environ.get("NB2PIPE_FINGERPRINTS")
-    if fingerprints:
-        _write_fingerprints(fingerprints, name, "inputs", arguments)
-    executed = None
-    left: dict[str, Any] = {}  # verify: what the step's cells leave behind (its locals)
-    if fingerprints:
-        function = _keeping_locals(function, left)
-    clock = Clock()
-    try:
-        if os.environ.get("NB2PIPE_MODE") == "notebook":
-            outputs, executed, shown = _call_notebook(name, arguments, clock)
-        else:
-            outputs, shown = _call(name, function, arguments, clock)
-    except Exception as error:
-        with contextlib.suppress(Exception):  # the storage may be what failed
-            report.attempt_failed(attempt, str(error))
-        raise
-    if fingerprints:
-        _write_fingerprints(fingerprints, name, "outputs", outputs)
-        _write_fingerprints(fingerprints, name, "final", left)
+    call = _call(StepCall(name, function, arguments), RUNNERS[on.notebook], hooks)
     run = str(context.task_run.flow_run_id or context.task_run.id) if context else None
-    values = Values(name, outputs, run=run)
-    values.notebook = executed
-    values.seconds = clock.seconds
-    values.record = _storing(name, "save its outputs for the run's report", _recorded, name,
-                             outputs, shown, clock.seconds)
+    values = Values(name, call.outputs, run=run)
+    values.notebook = call.notebook
+    values.seconds = call.seconds
+    values.record = call.record
     if context is not None:
-        store = Store.for_storage(context.result_store.result_storage)
-        if caching:
-            # Hashed now (later steps' cache keys need the hashes), written meanwhile unless
-            # a later step changes the value in place or reads it in another process.
-            background = _background(name, outputs)
-            _storing(name, "save its values", functools.partial(
-                values.save, store, True, background=background), location=store.location)
-            transaction = get_transaction()
-            values.key = transaction.key if transaction is not None else None
-            if background:
-                _WRITING.append((values, context.result_store.result_storage))
-        else:
-            values.location = store.location  # saved only to cross processes
-            if os.environ.get("NB2PIPE_HANDOFF") == "store":
-                _storing(name, "save its values", values.save, store, False,
-                         location=store.location)
-        publish_metrics(name, outputs)
+        _save(values, context.result_store.result_storage, on)
+        publish_metrics(name, call.outputs)
     return values
 
 
-class StorageError(RuntimeError):
-    """The result storage cannot be reached or written: a failure of the environment (retried
-    by `retries:N`), named with the storage and what the step was doing."""
+# What a run adds to each of its steps, in the order they start: each makes the hook of one
+# step (calls.Hook), or None when the switches (switches.py) leave it out.
+HOOKS: tuple[Callable[[Switches], Hook | None], ...] = (
+    lambda on: Reporting(on.notebook) if on.report else None,  # the run's report
+    lambda on: Fingerprints(on.fingerprints) if on.fingerprints else None,  # nb2pipe verify
+)
+# How a step's code runs: steps.py's function in this process, or (notebook mode) its cells
+# as a papermill notebook.
+RUNNERS: dict[bool, Runner] = {False: in_process, True: in_notebook}
 
 
-def _storing(step: str, doing: str, function: Callable[..., Any], *arguments: Any,
-             location: str | None = None) -> Any:
+def _call(call: StepCall, runner: Runner, hooks: list[Hook]) -> StepCall:
+    """Run the step's code with its hooks: each is told before it runs, and once it failed or
+    returned (in the opposite order, as nested blocks end)."""
+    for hook in hooks:
+        hook.before(call)
     try:
-        return function(*arguments)
+        runner(call, hooks)
     except Exception as error:
-        where = location or _configured_location()
-        if isinstance(error, OSError) and not where.startswith("block:"):
-            raise  # a folder's own error names its file
-        raise StorageError(_storage_message(step, doing, where, error)) from error
+        for hook in reversed(hooks):
+            hook.failed(call, error)
+        raise
+    for hook in reversed(hooks):
+        hook.after(call)
+    return call
 
 
-def _configured_location() -> str:
-    """The result storage as Store names it: block:TYPE/NAME, or the folder."""
-    configured = configured_storage()
-    return f"block:{configured}" if isinstance(configured, str) else str(configured)
+def _save(values: Values, storage: Any, on: Switches) -> None:
+    """Save a step's values to the result storage for later runs; with caching off, only so
+    far as they must cross processes (NB2PIPE_HANDOFF=store: all of them)."""
+    name, store = values.step, Store.for_storage(storage)
+    if not on.cache:
+        values.location = store.location  # saved only to cross processes
+        if on.handoff_through_store:
+            storing(name, "save its values", values.save, store, False, location=store.location)
+        return
+    # Hashed now (later steps' cache keys need the hashes), written meanwhile unless a later
+    # step changes the value in place or reads it in another process.
+    background = _background(name, values.memory or {})
+    storing(name, "save its values", functools.partial(
+        values.save, store, True, background=background), location=store.location)
+    transaction = get_transaction()
+    values.key = transaction.key if transaction is not None else None
+    if background:
+        _WRITING.append((values, storage))
 
 
-def _storage_message(step: str, doing: str, location: str, error: BaseException) -> str:
-    return (f"step '{step}' could not {doing} in the result storage {location}: "
-            f"{type(error).__name__}: {error}; when the storage answers again, run the flow "
-            "again (steps already saved are not computed again)")
-
-
-Shown = dict[str, Any]  # what a step showed, for its record in the run's report
 # Steps whose values are being written in the background: their records are dropped when a
 # write fails (finish_writes).
 _WRITING: list[tuple[Values, Any]] = []
@@ -208,115 +193,6 @@ def finish_writes() -> None:
                    "next time")
 
 
-class Clock:
-    """How long a step's code ran: from the start of its first cell to the end of its last,
-    not counting the wait for its turn (pyplot, BLAS), reading its inputs, saving its values
-    or Prefect's own work. The one duration of a step that the progress events (and so the
-    JupyterLab panel) and the run's report show."""
-
-    def __init__(self) -> None:
-        self.seconds: float | None = None
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds = round(time.perf_counter() - start, 3)
-
-
-def _call(name: str, function: Callable[..., dict[str, Any]], arguments: dict[str, Any],
-          clock: Clock) -> tuple[dict[str, Any], Shown | None]:
-    here = project.workdir()
-    if Path.cwd() != here:
-        os.chdir(here)
-    steps_file = str(project.PROJECT / "steps.py")
-    if not capture.enabled():
-        try:
-            with _turns(name), clock.running():
-                return function(**arguments), None
-        except (Exception, SystemExit) as error:
-            failure = errors.step_error(project.manifest(), steps_file, name, error)
-            failure.seconds = clock.seconds
-            raise failure from error
-    report.prepare()
-    raised: BaseException | None = None
-    with _turns(name), capture.capturing(name) as shown:
-        try:
-            with clock.running():
-                outputs = function(**arguments)
-        except (Exception, SystemExit) as error:
-            raised = error
-            cell = shown.error(error)
-    if raised is not None:
-        failure = errors.step_error(project.manifest(), steps_file, name, raised)
-        failure.seconds = clock.seconds
-        report.save_step(name, shown.cells, "failed", shown.started, clock.seconds,
-                         shown.figures, error=str(failure), error_cell=failure.cell or cell)
-        raise failure from raised
-    return outputs, {"cells": shown.cells, "started": shown.started, "figures": shown.figures}
-
-
-def _call_notebook(name: str, arguments: dict[str, Any], clock: Clock
-                   ) -> tuple[dict[str, Any], str, Shown | None]:
-    """Notebook mode: the executed step notebook's outputs are the step's, for the report."""
-    from .notebook import executed_outputs, executed_path, run_notebook_step
-
-    started = time.time()
-    try:
-        with clock.running():
-            outputs, executed = run_notebook_step(name, arguments)
-    except errors.StepError as failure:
-        failure.seconds = clock.seconds
-        report.save_step(name, executed_outputs(executed_path(name)), "failed", started,
-                         clock.seconds, error=str(failure), error_cell=failure.cell,
-                         notebook=str(executed_path(name)))
-        raise
-    shown = {"cells": executed_outputs(Path(executed)), "started": started, "figures": [],
-             "notebook": executed}
-    return outputs, executed, shown if capture.enabled() else None
-
-
-def _recorded(name: str, outputs: dict[str, Any], shown: Shown | None,
-              seconds: float | None) -> str | None:
-    """Write the step's record for the report (its metrics included); its path, or None."""
-    if shown is None:
-        return None
-    return report.save_step(name, shown["cells"], "completed", shown["started"], seconds,
-                            shown["figures"], metrics=progress.scalar_metrics(name, outputs),
-                            notebook=shown.get("notebook"))
-
-
-@contextlib.contextmanager
-def _turns(name: str) -> Iterator[None]:
-    """The locks the step's code needs, in one order (two steps never wait for each other)."""
-    entry = project.step(name)
-    with contextlib.ExitStack() as turns:
-        for lock, needed in ((BLAS, entry.blas), (PYPLOT, entry.pyplot)):
-            if needed:
-                turns.enter_context(lock)
-        yield
-
-
-def _keeping_locals(function: Callable[..., dict[str, Any]],
-                    left: dict[str, Any]) -> Callable[..., dict[str, Any]]:
-    """The step's function, keeping its local variables as it returns in `left`."""
-    def call(**arguments: Any) -> dict[str, Any]:
-        result, found = call_keeping_locals(function, arguments)
-        left.update(found)
-        return result
-
-    return call
-
-
-def _write_fingerprints(path: str, step: str, kind: str, found: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        for name, value in sorted(found.items()):
-            handle.write(json.dumps({"step": step, "kind": kind, "name": name,
-                                     "fingerprint": fingerprint(value)}) + "\n")
-
-
 def result_storage() -> Path | str:
     """Where results and cached values go: NB2PIPE_RESULT_STORAGE, a folder or a Prefect
     filesystem block as TYPE/NAME (e.g. s3-bucket/pipeline-results); by default the folder
@@ -339,12 +215,8 @@ def publish_metrics(step: str, outputs: dict[str, Any]) -> None:
             get_run_logger().info("%s: %s = %r", step, name, value)
         elif hasattr(value, "to_json") and hasattr(value, "columns"):
             table = json.loads(value.reset_index().to_json(orient="records", date_format="iso"))
-            create_table_artifact(key=_artifact_key(f"{step}-{name}"), table=table,
+            create_table_artifact(key=artifact_key(f"{step}-{name}"), table=table,
                                   description=f"{name}, from step {step}")
     if rows:
-        create_table_artifact(key=_artifact_key(f"{step}-metrics"), table=rows,
+        create_table_artifact(key=artifact_key(f"{step}-metrics"), table=rows,
                               description=f"Metrics of step {step}")
-
-
-def _artifact_key(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")

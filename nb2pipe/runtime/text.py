@@ -82,3 +82,8 @@ def md_anchor(text: str) -> str:
 def html_text(text: str) -> str:
     """Text for HTML element content or a quoted attribute value."""
     return html.escape(text, quote=True)
+
+
+def artifact_key(text: str) -> str:
+    """A Prefect artifact's key made of any text: lowercase letters, digits and dashes."""
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")

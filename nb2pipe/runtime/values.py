@@ -277,27 +277,38 @@ def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
     arrays written as they are (disk speed, no encoding), read back into memory the values
     own (a step may change them in place). For values one run hands to its next step."""
     path = base + BUFFERS
-    buffers: list[Any] = []
+    try:
+        head, views = pickled_out_of_band(value)
+    except Exception:  # not picklable: the caller says why (plain pickle's error)
+        return None
+    sizes = [len(head), *(view.nbytes for view in views)]
+    header = _MAGIC + struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes)
+    return path, _write(path, header, head, *views)
+
+
+def pickled_out_of_band(value: Any) -> tuple[bytes, list[memoryview]]:
+    """Pickle protocol 5 (pickle's, else cloudpickle's) with the contiguous buffers of frames
+    and arrays out of band: the pickle, and those buffers as views of the value's own memory
+    (nothing copied). Raises what the last pickler tried raised."""
+    buffers: list[memoryview] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-        if memoryview(buffer).contiguous:
-            buffers.append(buffer)
-            return False
-        return True  # in band
+        try:
+            buffers.append(buffer.raw())
+        except BufferError:  # not contiguous: in the pickle itself
+            return True
+        return False
 
+    error: Exception | None = None
     for module in (pickle, optional("cloudpickle")):
         if module is None:
             continue
         try:
             buffers.clear()
-            head = dumps(module, value, 5, out_of_band)
-        except Exception:  # not picklable: the caller says why (plain pickle's error)
-            continue
-        views = [buffer.raw() for buffer in buffers]
-        sizes = [len(head), *(view.nbytes for view in views)]
-        header = _MAGIC + struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes)
-        return path, _write(path, header, head, *views)
-    return None
+            return dumps(module, value, 5, out_of_band), buffers
+        except Exception as failed:  # not picklable this way: the next, or the caller says why
+            error = failed
+    raise error or pickle.PicklingError("cannot be pickled")
 
 
 def dumps(module: Any, value: Any, protocol: int, buffer_callback: Any = None) -> bytes:
