@@ -292,13 +292,15 @@ def test_verify_compares_what_the_notebook_leaves_behind(tmp_path: Path,
                                                          prefect_harness: None) -> None:
     """`x`, drawn in the last step, crosses no step boundary: verify compares it with the
     notebook's `x` as the notebook's run ends (here the random state is not carried, so the
-    pipeline draws another number)."""
+    pipeline draws another number: `after:draw` makes the seed come after the draw, where
+    two independent steps on threads would otherwise share the module's state by chance)."""
     from nb2pipe.execute.verify import verify
     from nb2pipe.graph import resolve
     from nb2pipe.pipeline import analyze_notebook
 
     notebook = write_notebook(tmp_path / "last.ipynb",
-                              ("import random\nrandom.seed(1)\nkept = 2", "step:seed"),
+                              ("import random\nrandom.seed(1)\nkept = 2", "step:seed",
+                               "after:draw"),
                               ("x = random.random()", "step:draw"))
     monkeypatch.setattr(resolve, "_seeds", lambda analysis: False)  # state carrying off
     graph = analyze_notebook(notebook)
