@@ -103,18 +103,12 @@ def storing(step: str, doing: str, function: Callable[..., Any], *arguments: Any
     try:
         return function(*arguments)
     except Exception as error:
-        where = location or _configured_location()
-        if isinstance(error, OSError) and not where.startswith("block:"):
+        from .store import Store
+
+        store = Store(location) if location else Store.configured()
+        if isinstance(error, OSError) and store.folder is not None:
             raise  # a folder's own error names its file
-        raise StorageError(_storage_message(step, doing, where, error)) from error
-
-
-def _configured_location() -> str:
-    """The result storage as Store names it: block:TYPE/NAME, or the folder."""
-    from .store import configured_storage
-
-    configured = configured_storage()
-    return f"block:{configured}" if isinstance(configured, str) else str(configured)
+        raise StorageError(_storage_message(step, doing, store.location, error)) from error
 
 
 def _storage_message(step: str, doing: str, location: str, error: BaseException) -> str:

@@ -28,7 +28,7 @@ from uuid import UUID
 from . import attempts, capture, files, project, switches
 from .manifest import Manifest, StepEntry
 from .render import HEADER_TAG, Renderer, render_html
-from .store import BLOCK, Store, configured_storage
+from .store import Store
 from .text import artifact_key, html_text, md_anchor, md_code, md_link, md_text
 
 FAILED_TAG = "nb2pipe-failed"
@@ -84,22 +84,17 @@ def record_path(run: str, step: str) -> str:
     return f"reports/{run}/steps/{step}.json"
 
 
-def _store() -> Store:
-    storage = configured_storage()
-    return Store(str(storage) if isinstance(storage, Path) else f"{BLOCK}{storage}")
-
-
 def begin_attempt(step: str) -> str | None:
     """A step starts (see attempts.py): its attempt's record, or None outside a flow run."""
     run = _run_id()
     if run is None or not capture.enabled():
         return None
-    return attempts.begin(_store(), run, step)
+    return attempts.begin(Store.configured(), run, step)
 
 
 def attempt_failed(where: str | None, error: str) -> None:
     if where is not None:
-        attempts.failed(_store(), where, error)
+        attempts.failed(Store.configured(), where, error)
 
 
 def _run_id() -> str | None:
@@ -125,7 +120,7 @@ def save_step(step: str, cells: dict[int, list[dict[str, Any]]], state: str,
     run = _run_id()
     if run is None or not capture.enabled():
         return None
-    store = _store()
+    store = Store.configured()
     saved = []
     for number, (cell, png) in enumerate(figures or [], start=1):
         path = f"reports/{run}/figures/{step}-cell{cell}-{number}.png"
@@ -153,7 +148,7 @@ def step_cached(task: Any, task_run: Any, state: Any) -> None:
         earlier = getattr(values, "record", None)
         if not earlier:
             return
-        store = _store()
+        store = Store.configured()
         record = json.loads(store.read_bytes(earlier))
         record.update(state="cached", duration=None)  # it did not run in this run
         store.write_bytes(record_path(str(task_run.flow_run_id), task.name),
@@ -170,7 +165,7 @@ def write_report(flow: Any, flow_run: Any, state: Any) -> None:
     if not capture.enabled():
         return
     run = str(flow_run.id)
-    store = _store()
+    store = Store.configured()
     manifest = project.manifest()
     records: dict[str, dict[str, Any]] = {}
     for step in manifest.order:

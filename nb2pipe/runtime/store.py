@@ -85,6 +85,12 @@ class Store:
         _GIVEN.setdefault(location, storage)
         return cls(location)
 
+    @classmethod
+    def configured(cls) -> Store:
+        """The store of the configured result storage (configured_storage)."""
+        storage = configured_storage()
+        return cls(str(storage) if isinstance(storage, Path) else f"{BLOCK}{storage}")
+
     @property
     def folder(self) -> Path | None:
         return None if self.location.startswith(BLOCK) else Path(self.location)
