@@ -33,7 +33,7 @@ PLOTS = [
     # After `line` (it reads xs): steps that draw at the same time on threads share pyplot's
     # current figure.
     ("grid = np.outer(xs[:4], np.arange(5))\nsns.heatmap(grid, annot=True)", "step:heat"),
-    # The heatmap is shown when its cell ends (steps.py closes it there, as Jupyter does); this
+    # The heatmap is shown when its cell ends (the runtime closes it there, as Jupyter does); this
     # figure, closed by its own cell, is not (Jupyter shows nothing either).
     ("plt.figure()\nplt.plot([1, 2])\nplt.savefig('saved.png')\nplt.close()", ),
     ("frame = pd.DataFrame({'alpha': [1, 2], 'beta': [3, 4]})\nframe", "step:table"),

@@ -18,6 +18,7 @@ from support import manifest_of
 
 from nb2pipe.runtime import calls, errors, project, switches, tasks
 from nb2pipe.runtime.calls import Hook, StepCall
+from nb2pipe.runtime.cell_ends import CellEnds
 from nb2pipe.runtime.fingerprint import Fingerprints
 from nb2pipe.runtime.reporting import Reporting
 
@@ -102,10 +103,10 @@ def test_no_runtime_module_but_switches_py_names_a_switch_in_its_code() -> None:
 
 
 @pytest.mark.parametrize(("environment", "hooks", "runner"), [
-    ({"NB2PIPE_REPORT": "off"}, [], "in_process"),
-    ({}, [Reporting], "in_process"),
+    ({"NB2PIPE_REPORT": "off"}, [CellEnds], "in_process"),
+    ({}, [CellEnds, Reporting], "in_process"),
     ({"NB2PIPE_MODE": "notebook", "NB2PIPE_REPORT": "off"}, [], "in_notebook"),
-    ({"NB2PIPE_FINGERPRINTS": "f.jsonl"}, [Reporting, Fingerprints], "in_process"),
+    ({"NB2PIPE_FINGERPRINTS": "f.jsonl"}, [CellEnds, Reporting, Fingerprints], "in_process"),
 ])
 def test_the_tables_choose_the_hooks_and_the_runner_from_the_switches(
         environment: dict[str, str], hooks: list[type], runner: str,

@@ -95,8 +95,6 @@ class Plan:
     ruff_builtins: tuple[str, ...] = ()
     # Imports of the global generators whose state steps carry (`import random as ...`).
     random_imports: tuple[str, ...] = ()
-    # steps.py's import of matplotlib.pyplot, when steps plot (to close figures as Jupyter does)
-    pyplot_import: str | None = None
     # Submodules the steps reach through a package's attribute (`xml.dom.minidom.parseString`
     # after `import xml`): in the notebook another cell, or a magic, imported them first.
     submodule_imports: tuple[str, ...] = ()
@@ -132,10 +130,8 @@ class _Planner:
         self.hoisted = self._hoisted()
         self.random_modules = _random_modules(graph)
         self.plotting = {n.name for n in graph.steps if uses_pyplot(graph, n)}
-        pyplot = self.random_modules["pyplot"][0] if self.plotting else None
         self.code = StepCode(graph, self.hoisted, {
-            name: self.random_modules[generator][0] for name, generator in graph.random_states},
-            pyplot)
+            name: self.random_modules[generator][0] for name, generator in graph.random_states})
 
     # -- module level ------------------------------------------------------------------------
 
@@ -294,7 +290,6 @@ class _Planner:
             notebook_names=tuple(sorted(provided)),
             ruff_builtins=tuple(sorted(dead - bound - NOTEBOOK_BUILTINS)),
             random_imports=self._random_imports(steps),
-            pyplot_import=self.random_modules["pyplot"][1] if self.plotting else None,
             submodule_imports=self._submodules(),
         )
 
@@ -406,10 +401,8 @@ def _random_modules(graph: StepGraph) -> dict[str, tuple[str, str]]:
     names = Namer(taken)
     numpy = names.claim("numpy_random")
     python = names.claim("random_module")
-    pyplot = names.claim("pyplot_module")
     return {"numpy": (numpy, f"import numpy.random as {numpy}"),
-            "random": (python, f"import random as {python}"),
-            "pyplot": (pyplot, f"import matplotlib.pyplot as {pyplot}")}
+            "random": (python, f"import random as {python}")}
 
 
 def _key(entity: CodeEntity) -> str:

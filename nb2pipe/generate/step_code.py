@@ -38,13 +38,11 @@ class StepLines:
 class StepCode:
     def __init__(self, graph: StepGraph,
                  hoisted: dict[tuple[Span, tuple[str, ...]], CodeEntity],
-                 random_modules: dict[str, str] | None = None,
-                 pyplot: str | None = None) -> None:
+                 random_modules: dict[str, str] | None = None) -> None:
         self.graph = graph
         self.hoisted = hoisted  # code at module level
         # variable carrying a global generator's state -> that generator's module in steps.py
         self.random_modules = random_modules or {}
-        self.pyplot = pyplot  # matplotlib.pyplot's name in steps.py, when a step plots
         self.cells = {c.index: c for c in graph.notebook.cells}
 
     def lines(self, node: StepNode) -> StepLines:
@@ -183,10 +181,6 @@ class StepCode:
             if kept:
                 lines.append(Line(f"# cell {index}"))
                 lines.extend(kept)
-                if self.pyplot and uses_pyplot(self.graph, node):
-                    # Jupyter's inline backend closes a cell's figures when the cell ends
-                    close = f'{self.pyplot}.close("all")  # as Jupyter does after a cell'
-                    lines.append(Line(close))
         return lines
 
     def _bound(self, node: StepNode, removed: set[tuple[int, int]]) -> set[str]:

@@ -64,8 +64,6 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
         ]
     imports.extend(line for line in plan.submodule_imports if line not in imports)
     imports.extend(plan.random_imports)
-    if plan.pyplot_import:
-        imports.append(plan.pyplot_import)
     if extra_lines or imports:
         out.extend(extra_lines + imports)
     else:

@@ -28,6 +28,7 @@ serializers work without Prefect):
     progress     step events for `nb2pipe run`, from Prefect's state hooks
     notebook     notebook mode: a step as a papermill notebook
     capture      what a step shows (figures, displays, prints), for the run's report
+    cell_ends    where a step's cells end: figures shown and closed there, as in Jupyter
     reporting    the report's hook on each step: its attempt, what it showed, its record
     report       the run's report: each step's record, then the HTML page and its artifacts
     attempts     where each step ran, attempt by attempt (a Dask worker lost mid-step)

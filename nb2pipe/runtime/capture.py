@@ -5,7 +5,8 @@ nbformat's outputs (stream, display_data, execute_result, error), so the run's r
 (report.py) renders them with nbconvert as if the notebook had run:
 
 - matplotlib figures, through an Agg backend (pyplot_backend.py): each is rendered once, to
-  PNG, at `plt.show()` or when the step ends, and closed, as Jupyter's inline backend does;
+  PNG, at `plt.show()`, when its cell ends (cell_ends.py) or when the step ends, and closed, as
+  Jupyter's inline backend does;
 - `display(value)` and the last expression of a cell (`displayhook(value)` in steps.py), with
   the value's rich representations (`_repr_html_`, `_repr_png_`, `_repr_mimebundle_`, ...);
 - text written to stdout and stderr, and prints that Prefect sends to its run logger.
@@ -250,7 +251,7 @@ def _png(figure: Any) -> bytes:
 
 def flush_figures(capture: Capture | None = None) -> None:
     """Render the open figures this step drew (to PNG, once) and close them: `plt.show()`,
-    and the end of the step."""
+    the end of a cell and the end of the step."""
     capture = capture or _CURRENT.get()
     pyplot = sys.modules.get("matplotlib.pyplot")
     if capture is None or pyplot is None:
@@ -267,8 +268,8 @@ def flush_figures(capture: Capture | None = None) -> None:
 
 
 def figure_closing(canvas: Any) -> None:
-    """A figure is being closed: by steps.py at the end of the cell that drew it (it is shown,
-    as Jupyter shows a cell's figures), or by the cell's own code (it is not)."""
+    """A figure is being closed: by code outside the step's cells (it is shown, as Jupyter
+    shows a cell's figures), or by a cell's own code (it is not)."""
     capture = _CURRENT.get()
     owner: object = getattr(canvas, "nb2pipe_capture", None)
     if capture is None or owner is not capture:

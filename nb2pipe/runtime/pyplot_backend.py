@@ -1,7 +1,7 @@
 """matplotlib's Agg backend for steps: figures are drawn off screen and handed to the step's
-capture (capture.py) at `plt.show()`, when the cell that drew them ends (steps.py closes a
-plotting cell's figures, as Jupyter does) and at the end of the step, as Jupyter's inline
-backend hands them to the notebook. capture.py selects it in the process that runs steps.
+capture (capture.py) at `plt.show()`, when the cell that drew them ends (cell_ends.py) and at
+the end of the step, as Jupyter's inline backend hands them to the notebook. capture.py
+selects it in the process that runs steps.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from . import capture
 
 class FigureManager(FigureManagerBase):
     def destroy(self) -> None:
-        """Closed at the end of its cell: shown first (a cell's own `plt.close()` is not)."""
+        """Closed outside the lines of a cell: shown first (a cell's own `plt.close()` is
+        not)."""
         capture.figure_closing(self.canvas)
         super().destroy()
 

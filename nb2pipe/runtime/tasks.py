@@ -41,6 +41,7 @@ from . import (
 )
 from .cache import StepCache
 from .calls import Hook, Runner, StepCall, in_process
+from .cell_ends import CellEnds
 from .errors import storing
 from .fingerprint import Fingerprints
 from .handoff import Values, reading
@@ -113,6 +114,9 @@ def run_step(name: str, function: Callable[..., dict[str, Any]], /,
 # What a run adds to each of its steps, in the order they start: each makes the hook of one
 # step (calls.Hook), or None when the switches (switches.py) leave it out.
 HOOKS: tuple[Callable[[Switches], Hook | None], ...] = (
+    # A plotting step's figures are shown and closed where each cell ends, as in Jupyter;
+    # first, as the others may wrap the function it compiles again.
+    lambda on: None if on.notebook else CellEnds(),
     lambda on: Reporting(on.notebook) if on.report else None,  # the run's report
     lambda on: Fingerprints(on.fingerprints) if on.fingerprints else None,  # nb2pipe verify
 )
