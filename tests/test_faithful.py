@@ -16,8 +16,8 @@ from semantics.harness import Outcome, compare, notebook
 from support import graph_of
 
 from nb2pipe.generate.flow_py import render_flow
+from nb2pipe.generate.last_value import shown_last_value
 from nb2pipe.generate.plan import make_plan
-from nb2pipe.generate.step_code import shown_last_value
 from nb2pipe.pipeline import notebook_graph
 
 

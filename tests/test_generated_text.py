@@ -28,3 +28,36 @@ def test_a_plotting_step_imports_pyplot_once_and_leaves_closing_figures_to_the_r
     assert text.count("import matplotlib.pyplot") == 1
     assert "import matplotlib.pyplot as plt" in text
     assert "close(" not in text
+
+
+def test_a_last_call_known_to_return_none_is_not_wrapped_in_displayhook() -> None:
+    text = steps_text(
+        ("import matplotlib.pyplot as plt\nimport numpy as np\nimport seaborn as sns\n"
+         "from numpy import random", ),
+        ("xs = np.arange(5)\nplt.plot(xs, xs)\nplt.tight_layout()", "step:draw"),
+        ("np.random.seed(0)", ),
+        ("random.seed(1)", ),
+        ("plt.style.use('default')", ),
+        ("sns.set_theme()", ),
+        ("plt.legend()", ),  # a Legend: Jupyter shows it
+        ("plt.ion()", ),  # a context manager: shown
+        ("xs.sort()", ),  # unknown: shown
+    )
+    for unwrapped in ("plt.tight_layout()", "np.random.seed(0)", "random.seed(1)",
+                      "plt.style.use('default')", "sns.set_theme()"):
+        assert f"\n    {unwrapped}\n" in text
+    for shown in ("plt.legend()", "plt.ion()", "xs.sort()"):
+        assert f"displayhook({shown})" in text
+
+
+def test_a_module_name_the_notebook_also_binds_otherwise_keeps_displayhook() -> None:
+    rebound = steps_text(
+        ("import matplotlib.pyplot as plt\nimport os", ),
+        ("class Fake:\n    def tight_layout(self):\n        return 1\n\nplt = Fake()",
+         "step:fake"),
+        ("plt.tight_layout()", ),
+        ("os.makedirs = print\nx = 1", "step:patched"),
+        ("os.makedirs('out')", ),
+    )
+    assert "displayhook(plt.tight_layout())" in rebound
+    assert "displayhook(os.makedirs('out'))" in rebound

@@ -19,7 +19,7 @@ from support import manifest_of, write_notebook
 from test_security import HOSTILE, PLAIN, name_of
 
 from nb2pipe.execute import RunOptions, run_project
-from nb2pipe.generate.step_code import shown_last_value
+from nb2pipe.generate.last_value import shown_last_value
 from nb2pipe.prepare import prepare
 from nb2pipe.runtime import capture, render, report
 from nb2pipe.runtime.manifest import Manifest

@@ -10,11 +10,10 @@ not run is left out (it is emitted where it runs, with the globals it reads).
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 
-from nb2pipe.analysis.parse import segment
+from nb2pipe.generate.last_value import imported_modules, shown_last_value
 from nb2pipe.graph.resolve import NOTEBOOK_BUILTINS, NOTEBOOK_PROVIDED
 from nb2pipe.model import Bind, Cell, CodeEntity, Delete, Read, Span, StepGraph, StepNode
 
@@ -44,6 +43,7 @@ class StepCode:
         # variable carrying a global generator's state -> that generator's module in steps.py
         self.random_modules = random_modules or {}
         self.cells = {c.index: c for c in graph.notebook.cells}
+        self.modules = imported_modules(graph)  # names that can only be these modules
 
     def lines(self, node: StepNode) -> StepLines:
         own = set(node.cells)
@@ -171,7 +171,7 @@ class StepCode:
         lines: list[Line] = []
         for index in node.cells:
             cell = self.cells[index]
-            code = shown_last_value(cell.code, removed, index)
+            code = shown_last_value(cell.code, removed, index, self.modules)
             kept = [Line(text, index, n) for n, text in enumerate(code.split("\n"), start=1)
                     if (index, n) not in removed]
             while kept and not kept[-1].text.strip():
@@ -273,64 +273,6 @@ class StepCode:
                     carried.append(event.name)
         return [Line(f"{name} = None  # bound on an earlier pass of the loop that reads it")
                 for name in carried]
-
-
-DISPLAYHOOK = "displayhook"  # nb2pipe_runtime.capture.displayhook, imported by steps.py
-# Calls whose value is None, that show something themselves, or that never return.
-_SHOWS_ITSELF = frozenset({"print", "display", "show", "savefig", "info", "close", "clf",
-                           "exit", "quit", "_exit"})
-
-
-def shown_last_value(code: str, removed: set[tuple[int, int]], cell: int) -> str:
-    """The cell's code with its last expression's value shown, as Jupyter shows it:
-    `df.head()` -> `displayhook(df.head())`, on the same lines. Not for an expression ended
-    by `;` (Jupyter hides it), a string, or a call that shows something itself."""
-    if DISPLAYHOOK in code:
-        return code
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return code
-    if not tree.body or not isinstance(tree.body[-1], ast.Expr):
-        return code
-    value = tree.body[-1].value
-    end_line, end_col = value.end_lineno, value.end_col_offset
-    if end_line is None or end_col is None:
-        return code
-    if isinstance(value, ast.Constant | ast.Await | ast.Yield | ast.YieldFrom):
-        return code
-    if isinstance(value, ast.Call):
-        called = value.func
-        name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
-        if name in _SHOWS_ITSELF or any(k.arg == "inplace" for k in value.keywords):
-            return code
-    if any((cell, n) in removed for n in range(value.lineno, end_line + 1)):
-        return code
-    lines = code.split("\n")
-    last = lines[end_line - 1].encode()
-    if last[end_col:].lstrip().startswith(b";"):
-        return code
-    opening, closing = _call_brackets(value, segment(code, value))
-    lines[end_line - 1] = (last[:end_col] + closing.encode() + last[end_col:]).decode()
-    first = lines[value.lineno - 1].encode()
-    lines[value.lineno - 1] = (first[:value.col_offset] + f"{DISPLAYHOOK}{opening}".encode()
-                               + first[value.col_offset:]).decode()
-    return "\n".join(lines)
-
-
-def _call_brackets(value: ast.expr, text: str) -> tuple[str, str]:
-    """The brackets that make `text` the one argument of a call: `(` `)` for most expressions;
-    `((` `))` when the call's brackets alone would read it as several arguments (`a, b`)."""
-    expected = ast.dump(value, include_attributes=False)
-    for opening, closing in (("(", ")"), ("((", "))")):
-        try:
-            call = ast.parse(f"{DISPLAYHOOK}{opening}{text}{closing}", mode="eval").body
-        except SyntaxError:
-            continue
-        if (isinstance(call, ast.Call) and len(call.args) == 1 and not call.keywords
-                and ast.dump(call.args[0], include_attributes=False) == expected):
-            return opening, closing
-    return "((", "))"
 
 
 def node_values(graph: StepGraph, node: StepNode) -> set[str]:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from nb2pipe.escape import docstring_text
 from nb2pipe.generate.code import literal, string_lines
+from nb2pipe.generate.last_value import DISPLAYHOOK
 from nb2pipe.generate.plan import Line, Plan, StepPlan
-from nb2pipe.generate.step_code import DISPLAYHOOK
 from nb2pipe.model import Bind, CellSymbols, Delete, StarImport
 
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
