@@ -61,3 +61,19 @@ def test_a_module_name_the_notebook_also_binds_otherwise_keeps_displayhook() -> 
     )
     assert "displayhook(plt.tight_layout())" in rebound
     assert "displayhook(os.makedirs('out'))" in rebound
+
+
+def test_a_task_names_its_step_once() -> None:
+    flow = flow_text(("x = 1", "step:load"), ("y = x + 1", "step:clean", "metrics"))
+    assert ('@step_task\ndef load() -> Values:\n    """Cell 1 of test.ipynb."""\n'
+            "    return run_step(steps.load)\n") in flow
+    assert ('@step_task\ndef clean(load: Values) -> Values:\n    """Cell 2 of test.ipynb."""\n'
+            '    return run_step(steps.clean, x=load["x"])\n') in flow
+    steps = steps_text(("x = 1", "step:load"))
+    assert 'def load() -> dict:\n    """Cell 1: returns nothing."""\n' in steps
+
+
+def test_a_task_whose_function_had_to_be_renamed_says_its_step() -> None:
+    flow = flow_text(("x = 1", "step:wait"), ("y = x + 1", "step:flow", "metrics"))
+    assert '@step_task(name="wait")\ndef wait_(' in flow
+    assert '"""Step `wait`: cell 1 of test.ipynb."""' in flow

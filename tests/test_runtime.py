@@ -8,12 +8,13 @@ import pickle
 import subprocess
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from support import write_notebook
+from support import manifest_of, write_notebook
 
 from nb2pipe.convert import convert
 from nb2pipe.runtime import errors, progress, store, tasks
@@ -210,3 +211,26 @@ def test_where_sees_through_a_function_from_another_cell(tmp_path: Path) -> None
                                      line="rows"),
               traceback.FrameSummary(steps_file, 1, "helper", line="helper")]
     assert errors.where(manifest, steps_file, "make", frames) == (2, 1, "rows")
+
+
+def test_a_step_task_is_named_after_its_function_unless_told_otherwise() -> None:
+    @tasks.step_task
+    def load() -> Values:
+        raise AssertionError("not run")
+
+    @tasks.step_task(name="open", retries=2)
+    def open_step() -> Values:
+        raise AssertionError("not run")
+
+    assert (load.name, load.task_run_name) == ("load", "load")
+    assert (open_step.name, open_step.task_run_name, open_step.retries) == ("open", "open", 2)
+
+
+def test_run_step_finds_its_step_by_the_function_of_steps_py() -> None:
+    manifest = manifest_of({"open": [1], "read": [2]})
+    manifest = replace(manifest, steps=(replace(manifest.steps[0], function="open_step"),
+                                        manifest.steps[1]))
+    assert manifest.step_of("open_step").name == "open"
+    assert manifest.step_of("read").name == "read"
+    with pytest.raises(KeyError, match="no step whose function is 'open'"):
+        manifest.step_of("open")

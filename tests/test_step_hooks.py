@@ -77,7 +77,7 @@ def test_run_step_reads_the_switches_only_through_switches_py(
         return {"total": total}
 
     with reads_noted(monkeypatch) as reads:
-        values = tasks.run_step("make", make, rows=[1, 2])
+        values = tasks.run_step(make, rows=[1, 2])
     assert values["total"] == 3
     elsewhere = sorted({(key, Path(file).name) for key, file in reads
                         if key in SWITCHES and Path(file).name != "switches.py"})
@@ -149,7 +149,10 @@ def test_hooks_start_in_the_tables_order_and_end_in_the_opposite_one(
     told: list[str] = []
     monkeypatch.setattr(tasks, "HOOKS", (lambda on: Told("a", told), lambda on: None,
                                          lambda on: Told("b", told)))
-    values = tasks.run_step("make", lambda: {"x": 1})
+    def make() -> dict[str, Any]:
+        return {"x": 1}
+
+    values = tasks.run_step(make)
     assert values["x"] == 1
     assert told == ["before a", "before b", "watching a", "watching b", "watched b",
                     "watched a", "after b: {'x': 1}", "after a: {'x': 1}"]
@@ -159,8 +162,9 @@ def test_hooks_start_in_the_tables_order_and_end_in_the_opposite_one(
     def broken() -> dict[str, Any]:
         raise KeyError("x")
 
+    broken.__name__ = "make"  # the step's function in steps.py
     with pytest.raises(errors.StepError, match="step 'make' failed: KeyError"):
-        tasks.run_step("make", broken)
+        tasks.run_step(broken)
     assert told == ["before a", "before b", "watching a", "watching b",
                     "failed b: StepError cell None", "failed a: StepError cell None"]
 

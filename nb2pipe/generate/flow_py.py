@@ -121,7 +121,9 @@ def _isort_key(line: str) -> tuple[int, str]:
 
 
 def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
-    options = [literal(step.name)]
+    function = names.tasks[step.name]
+    # The task is named after its function, which is the step's name unless that is taken.
+    options = [] if function == step.name else [f"name={literal(step.name)}"]
     if step.options.retries:
         options += [f"retries={step.options.retries}", "retry_delay_seconds=1"]
     if step.options.timeout:
@@ -133,10 +135,11 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
     arguments = [f"{upstream_names[producer]}: {values}" for producer in step.upstream]
     arguments += [f"{p}: {_annotation(plan, p, names)}" for p in step.parameters]
     lines = [*_decorator(names["step_task"], options),
-             f"def {names.tasks[step.name]}({', '.join(arguments)}) -> {values}:"]
-    cells = ", ".join(str(c) for c in step.cells)
-    lines.append(f'    """Step `{step.name}`: cell{"s" if len(step.cells) > 1 else ""} {cells} '
-                 f'of {docstring_text(plan.notebook_name)}."""')
+             f"def {function}({', '.join(arguments)}) -> {values}:"]
+    cells = f'ell{"s" if len(step.cells) > 1 else ""} {", ".join(str(c) for c in step.cells)}'
+    notebook = docstring_text(plan.notebook_name)
+    lines.append(f'    """C{cells} of {notebook}."""' if function == step.name else
+                 f'    """Step `{step.name}`: c{cells} of {notebook}."""')
     passed = {v: f"{upstream_names[producer]}[{literal(v)}]" for v, producer in step.inputs}
     if step.copied:
         # This step changes these values in place while another step reads them: give it copies.
@@ -150,8 +153,7 @@ def _task(plan: Plan, step: StepPlan, names: FlowNames) -> list[str]:
         passed.update({v: v for v in step.copied})
     passed.update({p: p for p in step.parameters})
     call_args = "".join(f", {a}={passed[a]}" for a in step.arguments)
-    lines.append(f"    return {names['run_step']}({literal(step.name)}, "
-                 f"{names['steps']}.{step.function}{call_args})")
+    lines.append(f"    return {names['run_step']}({names['steps']}.{step.function}{call_args})")
     return _wrap(lines)
 
 
@@ -231,6 +233,8 @@ def _main(plan: Plan, names: FlowNames) -> list[str]:
 
 
 def _decorator(name: str, options: list[str]) -> list[str]:
+    if not options:
+        return [f"@{name}"]
     single = f"@{name}({', '.join(options)})"
     if len(single) <= 100:
         return [single]

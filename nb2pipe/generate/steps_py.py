@@ -98,8 +98,9 @@ def _function(step: StepPlan, cells: dict[int, str], symbols: dict[int, CellSymb
     """The function's lines, and where its body (preamble, then cells) starts."""
     returns = ", ".join(step.returns) or "nothing"
     where = ", ".join(str(c) for c in step.cells)
-    summary = (f'Step `{step.name}` (cell{"s" if len(step.cells) > 1 else ""} {where}): '
-               f"returns {returns}.")
+    numbered = f'ell{"s" if len(step.cells) > 1 else ""} {where}'
+    summary = (f"C{numbered}: returns {returns}." if step.function == step.name else
+               f"Step `{step.name}` (c{numbered}): returns {returns}.")
     lines = [f"def {step.function}({', '.join(step.arguments)}) -> dict:"]
     if step.title:  # the heading the step's short name was made from, in full
         title = docstring_text(step.title)

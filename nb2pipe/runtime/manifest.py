@@ -150,6 +150,13 @@ class Manifest:
                 return entry
         raise KeyError(f"{NAME} has no step '{name}'")
 
+    def step_of(self, function: str) -> StepEntry:
+        """The step whose function in steps.py is called `function`."""
+        for entry in self.steps:
+            if entry.function == function:
+                return entry
+        raise KeyError(f"{NAME} has no step whose function is '{function}'")
+
     def flow_arguments(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Parameter values by the names the flow function gives them."""
         names = {p.name: p.argument for p in self.parameters}

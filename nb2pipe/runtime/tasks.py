@@ -3,9 +3,9 @@
 flow.py declares each step with `step_task` (Prefect's `task`, with nb2pipe's cache policy and
 progress hooks; every other option is Prefect's own) and runs it with `run_step`:
 
-    @step_task("features", retries=2)
+    @step_task(retries=2)
     def features(clean: Values, test_size: float) -> Values:
-        return run_step("features", steps.features, df=clean["df"], test_size=test_size)
+        return run_step(steps.features, df=clean["df"], test_size=test_size)
 
 `run_step` calls the step's function from steps.py, saves its values in the result storage
 and publishes its metrics. The rest is optional and chosen per step from the environment
@@ -20,7 +20,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, overload
 
 from prefect import Task, task
 from prefect.context import TaskRunContext
@@ -57,13 +57,23 @@ P = ParamSpec("P")
 STEP_CACHE = StepCache()
 
 
-def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]:
-    """`prefect.task` for the step `name`: task runs named after the step, nb2pipe's cache
-    policy, its values' record written as signed JSON (records.py), errors in the code never
-    retried, and progress hooks under `nb2pipe run`. Other options are passed to Prefect as
-    they are (retries, timeout_seconds, cache_policy)."""
-    options = {"name": name, "task_run_name": name, "cache_policy": STEP_CACHE,
-               "result_serializer": records.SERIALIZER, **options}
+@overload
+def step_task(function: Callable[P, Values], /) -> Task[P, Values]: ...
+
+
+@overload
+def step_task(*, name: str | None = None,
+              **options: Any) -> Callable[[Callable[P, Values]], Task[P, Values]]: ...
+
+
+def step_task(function: Callable[P, Values] | None = None, /, *, name: str | None = None,
+              **options: Any) -> Task[P, Values] | Callable[[Callable[P, Values]],
+                                                              Task[P, Values]]:
+    """`prefect.task` for a step, named after its function unless `name` says otherwise: task
+    runs named after the step, nb2pipe's cache policy, its values' record written as signed
+    JSON (records.py), errors in the code never retried, and progress hooks under `nb2pipe
+    run`. Other options are passed to Prefect as they are (retries, timeout_seconds,
+    cache_policy). `@step_task` or `@step_task(retries=2)`."""
     if options.get("retries"):
         options.setdefault("retry_condition_fn", errors.retry_unless_bug)
     completion: list[Callable[..., None]] = [report.step_cached]
@@ -78,18 +88,22 @@ def step_task(name: str, **options: Any) -> Callable[[Callable[P, Values]], Task
             with reading():
                 return function(*args, **kwargs)
 
-        made: Task[P, Values] = task(step, **options)
+        step_name = name or function.__name__
+        made: Task[P, Values] = task(step, **{
+            "name": step_name, "task_run_name": step_name, "cache_policy": STEP_CACHE,
+            "result_serializer": records.SERIALIZER, **options})
         return made
 
-    return decorate
+    return decorate if function is None else decorate(function)
 
 
-def run_step(name: str, function: Callable[..., dict[str, Any]], /,
-             **arguments: Any) -> Values:
-    """Run a step: call its code (in the notebook's folder; an error names the cell and line
-    that raised it), save its values for later runs unless caching is off (NB2PIPE_CACHE=off),
-    and publish its metrics. What the run adds to the step comes from HOOKS and RUNNERS.
-    (`name` and `function` are positional only: a step may read a value called `name`.)"""
+def run_step(function: Callable[..., dict[str, Any]], /, **arguments: Any) -> Values:
+    """Run a step: call its code (steps.py's `function`, in the notebook's folder; an error
+    names the cell and line that raised it), save its values for later runs unless caching is
+    off (NB2PIPE_CACHE=off), and publish its metrics. What the run adds to the step comes
+    from HOOKS and RUNNERS. (`function` is positional only: a step may read a value called
+    `function`.)"""
+    name = project.manifest().step_of(function.__name__).name
     on = switches.read()  # what this run asks of its steps: the environment, read once
     hooks = [hook for hook in (make(on) for make in HOOKS) if hook is not None]
     progress.watch_process()
