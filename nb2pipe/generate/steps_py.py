@@ -8,13 +8,14 @@ import textwrap
 from dataclasses import dataclass
 
 from nb2pipe.escape import docstring_text
-from nb2pipe.generate.code import literal, string_lines
+from nb2pipe.generate.code import Namer, literal, string_lines
 from nb2pipe.generate.last_value import DISPLAYHOOK
 from nb2pipe.generate.plan import Line, Plan, StepPlan
 from nb2pipe.model import Bind, CellSymbols, Delete, StarImport
 
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
 _BUILTINS = frozenset(dir(builtins))
+_TYPE_NAMES = frozenset({"bool", "int", "float", "str", "list", "dict", "tuple", "None"})
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,22 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
         "",
     ])
     imports = [b.lines[0].text for b in plan.module if b.kind == "import"]
+    bound = {e.name for symbols in plan.graph.symbols.values()
+             for e in symbols.events if isinstance(e, Bind)}
+    any_name = Namer(bound).claim("Any")
+    # Builtin type names the notebook binds to something else are not used in signatures.
+    types = _TYPE_NAMES - bound
+    annotations = {p.name: _annotation(p.type, any_name, types) for p in plan.parameters}
+    returns = f"dict[str, {any_name}]" if {"dict", "str"} <= types else "dict"
     extra = sorted({m for s in plan.graph.steps for i in s.cells
                     for m in plan.graph.notebook.cells[i - 1].implicit_imports})
     extra_lines = [f"import {m}" for m in extra if f"import {m}" not in imports]
     from nb2pipe.graph.resolve import NOTEBOOK_PROVIDED
 
     extra_lines.extend(NOTEBOOK_PROVIDED[name] for name in plan.notebook_names)
+    if plan.steps and (any_name in returns or any(v == any_name for v in annotations.values())):
+        extra_lines.insert(0, "from typing import Any" + (
+            f" as {any_name}" if any_name != "Any" else ""))
     if any(line.cell is not None and line.text.lstrip().startswith(f"{DISPLAYHOOK}(")
            for step in plan.steps for line in step.body):
         # A cell's last value, shown in the run's report as the notebook shows it.
@@ -78,7 +89,8 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
     for step in plan.steps:
         out.extend(["", ""])
         start = len(out)
-        source, body_start = _function(step, cells, plan.graph.symbols, module_names)
+        source, body_start = _function(step, cells, plan.graph.symbols, module_names,
+                                       _signature(step, annotations, returns))
         out.extend(source)
         functions[step.name] = "\n".join(source)
         line_map[step.name] = [
@@ -93,15 +105,46 @@ def _after_def(out: list[str]) -> bool:
     return any(line.startswith(("def ", "class ", "@")) for line in out[-30:])
 
 
+def _signature(step: StepPlan, annotations: dict[str, str | None], result: str) -> list[str]:
+    """`def f(df, test_size: float) -> dict[str, Any]:`, one argument a line when too long.
+    Parameters have the type the parameters cell gives them; values from other steps, any."""
+    arguments = [f"{a}: {annotations[a]}" if a in step.parameters and annotations.get(a) else a
+                 for a in step.arguments]
+    returns = f") -> {result}:"
+    line = f"def {step.function}({', '.join(arguments)}{returns}"
+    if len(line) <= 100:
+        return [line]
+    return [f"def {step.function}(", *(f"    {a}," for a in arguments), returns]
+
+
+def _annotation(type_name: str, any_name: str, types: frozenset[str]) -> str | None:
+    """A parameter's type as steps.py can spell it at module level: the builtin types the
+    parameters cell's literals have (`list[int]`), Any for None, else no annotation (a type
+    the notebook annotates with a name steps.py may not import)."""
+    if type_name == "None":
+        return any_name
+    try:
+        tree = ast.parse(type_name, mode="eval")
+    except SyntaxError:
+        return None
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    simple = all(isinstance(n, ast.Name | ast.Subscript | ast.Tuple | ast.Load | ast.BinOp
+                            | ast.BitOr | ast.Expression | ast.Constant)
+                 for n in ast.walk(tree))
+    if simple and names <= types:
+        return type_name
+    return None
+
+
 def _function(step: StepPlan, cells: dict[int, str], symbols: dict[int, CellSymbols],
-              module_names: frozenset[str]) -> tuple[list[str], int]:
+              module_names: frozenset[str], signature: list[str]) -> tuple[list[str], int]:
     """The function's lines, and where its body (preamble, then cells) starts."""
     returns = ", ".join(step.returns) or "nothing"
     where = ", ".join(str(c) for c in step.cells)
     numbered = f'ell{"s" if len(step.cells) > 1 else ""} {where}'
     summary = (f"C{numbered}: returns {returns}." if step.function == step.name else
                f"Step `{step.name}` (c{numbered}): returns {returns}.")
-    lines = [f"def {step.function}({', '.join(step.arguments)}) -> dict:"]
+    lines = list(signature)
     if step.title:  # the heading the step's short name was made from, in full
         title = docstring_text(step.title)
         wrapped = textwrap.wrap(title, 92, initial_indent='    """', subsequent_indent="    ",
