@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from nb2pipe.analysis.chains import root_name
 from nb2pipe.analysis.parameters import read_parameters
 from nb2pipe.analysis.parse import (
     Unparsed,
@@ -20,7 +21,7 @@ from nb2pipe.analysis.parse import (
     syntax_error,
 )
 from nb2pipe.analysis.rules import RuleResults, SpanKey, run_rules
-from nb2pipe.analysis.visitor import Visitor, root_name
+from nb2pipe.analysis.visitor import Visitor
 from nb2pipe.diagnostics import diagnostic
 from nb2pipe.model import (
     Bind,

@@ -8,6 +8,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from nb2pipe.analysis.chains import dotted
+
 # Two versions of Python 3 as far apart as can be: a test about the version that gives the same
 # answer for both gives it for every Python 3.
 _PYTHONS = ((3, 0, 0, "final", 0), (3, 99, 99, "final", 0))
@@ -29,15 +31,15 @@ _UNKNOWN = object()
 
 def _evaluate(node: ast.expr, version: tuple[object, ...]) -> object:
     """A tiny evaluator for version checks; `_UNKNOWN` for anything outside them."""
-    dotted = _dotted(node)
-    if dotted in ("sys.version_info",):
+    name = dotted(node)
+    if name in ("sys.version_info",):
         return version
-    if dotted in ("sys.version",):
+    if name in ("sys.version",):
         return ".".join(str(v) for v in version[:3])
-    if dotted in ("six.PY2", "six.PY3"):
-        return dotted == "six.PY3"
-    if dotted in ("sys.version_info.major", "sys.version_info.minor"):
-        return version[0 if dotted.endswith("major") else 1]
+    if name in ("six.PY2", "six.PY3"):
+        return name == "six.PY3"
+    if name in ("sys.version_info.major", "sys.version_info.minor"):
+        return version[0 if name.endswith("major") else 1]
     if isinstance(node, ast.Constant) and isinstance(node.value, int | str):
         return node.value
     if isinstance(node, ast.Tuple):
@@ -107,14 +109,3 @@ def _compare(op: ast.cmpop, left: object, right: object) -> object:
         return bool(compare(left, right))
     except TypeError:
         return _UNKNOWN
-
-
-def _dotted(node: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))

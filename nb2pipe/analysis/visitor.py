@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from nb2pipe.analysis.aliases import selects, sources
 from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names
+from nb2pipe.analysis.chains import dotted, root_name
 from nb2pipe.analysis.randomness import CANDIDATES, DRAWING_CLASSES
 from nb2pipe.analysis.rules import MUTATING_METHODS, SpanKey
 from nb2pipe.analysis.scopes import (
@@ -612,25 +613,6 @@ def _makes_drawer(value: ast.expr | None) -> bool:
     callee = dotted(value.func)
     return (callee is not None and callee.rpartition(".")[2] in DRAWING_CLASSES
             and not any(k.arg == "random_state" for k in value.keywords))
-
-
-def dotted(node: ast.expr) -> str | None:
-    """`np.random.rand` -> "np.random.rand"; None for anything but names and attributes."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
-def root_name(node: ast.expr) -> str | None:
-    """`df.loc[m, "a"]` -> "df"; None when the chain does not start at a name."""
-    while isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
 
 
 def _flatten(node: ast.expr) -> list[ast.expr]:
