@@ -59,6 +59,11 @@ class _Handler(APIHandler):
             raise tornado.web.HTTPError(400, "the request body must be a JSON object")
         return data
 
+    def posted(self) -> tuple[dict[str, Any], Path]:
+        """The request's JSON object and the notebook its `path` names."""
+        body = self.body()
+        return body, self.notebook(body.get("path"))
+
     def notebook(self, api_path: object) -> Path:
         try:
             notebook = paths.notebook_file(self.root, api_path)
@@ -196,8 +201,7 @@ class SplitHandler(_Handler):
     @tornado.web.authenticated
     @_authorized_to("read")
     async def post(self) -> None:
-        body = self.body()
-        notebook = self.notebook(body.get("path"))
+        body, notebook = self.posted()
         split = self.split(body.get("split"))
         if split == "tags":
             raise tornado.web.HTTPError(400, "split must be headings or cells")
@@ -218,8 +222,7 @@ class ExportHandler(_Handler):
     @tornado.web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self.body()
-        notebook = self.notebook(body.get("path"))
+        body, notebook = self.posted()
         record = body.get("record")
         if record not in (None, True, False):
             raise tornado.web.HTTPError(400, "record must be true or false")
@@ -243,8 +246,7 @@ class ExportDiffHandler(_Handler):
     @tornado.web.authenticated
     @_authorized_to("read")
     async def post(self) -> None:
-        body = self.body()
-        notebook = self.notebook(body.get("path"))
+        body, notebook = self.posted()
         output = self.output(notebook, body.get("output"))
         self.reply(await self.work(documents.export_diff, self.root, notebook, output))
 
@@ -271,8 +273,7 @@ class RunsHandler(_RunHandler):
     @tornado.web.authenticated
     @_authorized_to("execute")
     async def post(self) -> None:
-        body = self.body()
-        notebook = self.notebook(body.get("path"))
+        body, notebook = self.posted()
         given = body.get("parameters") or {}
         if not isinstance(given, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in given.items()):
