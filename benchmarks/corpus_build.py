@@ -15,12 +15,22 @@ Pinned lists (tab-separated, committed):
   corpus_executed.tsv    repo, commit, path, data, split, half   notebooks that run offline,
                          with the data files and folders they read (comma-separated), the split
                          that verify uses and the half they belong to: `tuning` or `held-out`
-                         (by repository, see `--halves`), or `earlier` (the tier's first 30
-                         notebooks, from repositories the analysis was tuned on before)
+                         (by repository, see `--halves`), `earlier` (the tier's first 30
+                         notebooks, from repositories the analysis was tuned on before), or
+                         `fresh` (a later held-out set, see `--fresh`)
 
     python benchmarks/corpus_build.py --halves        # recompute the half of every new row
     python benchmarks/corpus_build.py --executed-only --half tuning --half held-out
                                                       # only those rows of the executed tier
+
+The `fresh` half is chosen by rule from repositories no other list uses (FRESH_SOURCES), before
+any nb2pipe result on them is seen:
+
+    python benchmarks/corpus_build.py --fresh         # candidate rows: imports the [corpus]
+                                                      # extra installs, a seeded sample per repo
+    python benchmarks/corpus_build.py --executed-only --half fresh
+    python benchmarks/corpus.py --execute --half fresh --papermill-only --jobs 1 --json S.json
+    python benchmarks/corpus_build.py --keep-ran S.json   # keep the rows that ran in time
 
 A mirror is a git directory holding the pinned commit, looked up as
 $NB2PIPE_MIRRORS/<owner>+<name>/repo (default /work/.mirror), e.g. made with
@@ -32,6 +42,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import os
 import random
 import re
@@ -138,6 +149,39 @@ def write_list(path: Path, header: list[str], entries: list[Entry]) -> None:
 EXECUTED_HEADER = ["repo", "commit", "path", "data", "split", "half"]
 HALVES = ("tuning", "held-out")
 EARLIER = "earlier"
+FRESH = "fresh"
+# The halves --halves leaves as they are.
+FIXED_HALVES = (EARLIER, FRESH)
+
+
+@dataclass(frozen=True)
+class FreshSource:
+    """A repository of the fresh half, pinned, and which of its notebooks are candidates."""
+
+    repo: str
+    commit: str
+    include: str = r".*"
+
+
+# Course and tutorial repositories with their data inside, none in any other list here.
+FRESH_SOURCES = [
+    FreshSource("jorisvandenbossche/pandas-tutorial", "8308a6eb7d144fff95a6853930e3be4e8ddb2e0f"),
+    FreshSource("jorisvandenbossche/DS-python-data-analysis",
+                "e1b5adad721f5febbff2c28d98b8b3e01d3b5d84", r"^notebooks/"),
+    FreshSource("matplotlib/AnatomyOfMatplotlib", "e51eb6363371f1b271b235a63f859dbd984ff756"),
+    FreshSource("ajcr/100-pandas-puzzles", "457b15f1efc127c6df5171bae34332838a9ffcb0"),
+    FreshSource("justmarkham/pycon-2018-tutorial", "bf06a6d12a02baea17a4e31fce954cf691c74392"),
+    FreshSource("rasbt/stat451-machine-learning-fs20", "51ae6db167ec9ccae555e973179c31be0d111804"),
+]
+# At most this many candidates per repository (a seeded sample): no repository dominates.
+FRESH_CAP = 10
+# What the [corpus] extra installs, as top-level import names (the standard library aside).
+CORPUS_MODULES = frozenset({
+    "numpy", "pandas", "matplotlib", "mpl_toolkits", "pylab", "sklearn", "scipy",
+    "statsmodels", "patsy", "seaborn", "pyarrow", "openpyxl", "IPython",
+})
+# A candidate is kept when papermill runs it offline within this many seconds.
+FRESH_SECONDS = 150.0
 
 
 def write_executed(path: Path, entries: list[Entry]) -> None:
@@ -170,11 +214,11 @@ def halves(entries: list[Entry]) -> dict[str, str]:
 
 
 def assign_halves(entries: list[Entry]) -> list[Entry]:
-    """The rows with their half recomputed; rows of the earlier tier keep theirs."""
-    fresh = [e for e in entries if e.half != EARLIER]
-    by_repo = halves(fresh)
-    return [e if e.half == EARLIER else Entry(e.repo, e.commit, e.path, e.extra,
-                                              e.split or "cells", by_repo[e.repo])
+    """The rows with their half recomputed; rows of the earlier and fresh halves keep theirs."""
+    split = [e for e in entries if e.half not in FIXED_HALVES]
+    by_repo = halves(split)
+    return [e if e.half in FIXED_HALVES else Entry(e.repo, e.commit, e.path, e.extra,
+                                                   e.split or "cells", by_repo[e.repo])
             for e in entries]
 
 
@@ -220,6 +264,72 @@ def select() -> list[Entry]:
             paths = sorted(random.Random(f"{SEED}:{source.repo}").sample(paths, source.cap))
         entries += [Entry(source.repo, commit, path, source.kind) for path in paths]
     return entries
+
+
+def code_of(notebook: bytes) -> str:
+    """The code cells of a notebook, joined; "" when it is not a readable notebook."""
+    try:
+        cells = json.loads(notebook).get("cells", [])
+    except (ValueError, AttributeError):
+        return ""
+    return "\n".join("".join(c.get("source") or "") if isinstance(c.get("source"), list)
+                     else str(c.get("source") or "")
+                     for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
+
+
+def imported(code: str) -> set[str]:
+    return set(re.findall(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)", code, re.M))
+
+
+def fresh_candidates(source: FreshSource) -> list[Entry]:
+    """The source's candidate rows: every notebook whose imports are the standard library,
+    what the [corpus] extra installs or a module beside it in the repository, with the data
+    files its code names (by file name, present in the mirror); a seeded sample of FRESH_CAP
+    of them when there are more. Nothing here runs a notebook or nb2pipe."""
+    listing = git(source.repo, "ls-tree", "-r", "-l", "-z", source.commit)
+    sizes: dict[str, int] = {}
+    for line in listing.split("\0"):
+        if line:
+            meta, path = line.split("\t", 1)
+            size = meta.split()[3]
+            if size.isdigit():  # "-" for a blob the snapshot left out
+                sizes[path] = int(size)
+    known = set(sys.stdlib_module_names) | CORPUS_MODULES
+    rows = []
+    for path in sorted(sizes):
+        if (not path.endswith(".ipynb") or ".ipynb_checkpoints" in path
+                or not re.search(source.include, path) or sizes[path] >= MAX_BYTES):
+            continue
+        folder = path.rpartition("/")[0]
+        code = code_of(git_bytes(source.repo, "show", f"{source.commit}:{path}"))
+        if not code:
+            continue
+        beside = {p for p in sizes if p.rpartition("/")[0] == folder and p.endswith(".py")}
+        local = {p.rpartition("/")[2][:-3]: p for p in beside}
+        modules = imported(code)
+        if modules - known - set(local):
+            continue
+        data = sorted({local[m] for m in modules if m in local} | {
+            p for p in sizes if not p.endswith((".ipynb", ".py")) and sizes[p] < MAX_BYTES
+            and len(p.rpartition("/")[2]) > 4 and p.rpartition("/")[2] in code})
+        rows.append(Entry(source.repo, source.commit, path, ",".join(data), "cells", FRESH))
+    if len(rows) > FRESH_CAP:
+        rows = sorted(random.Random(f"{SEED}:{source.repo}").sample(rows, FRESH_CAP),
+                      key=lambda e: e.path)
+    return rows
+
+
+def keep_ran(entries: list[Entry], screening: list[dict[str, object]]) -> list[Entry]:
+    """The fresh rows that ran under papermill (offline) within FRESH_SECONDS in a screening
+    run; every other row as it is. Only the papermill result is read."""
+    ran = {str(r["notebook"]) for r in screening if r.get("papermill") == "ok"
+           and float(str(r.get("papermill_seconds") or 0)) <= FRESH_SECONDS}
+    return [e for e in entries if e.half != FRESH or f"{e.repo}/{e.path}" in ran]
+
+
+def git_bytes(repo: str, *args: str) -> bytes:
+    return subprocess.run(["git", "-C", str(mirror(repo)), *args], check=True,
+                          capture_output=True).stdout
 
 
 def blob_paths(entry: Entry, with_data: bool) -> list[str]:
@@ -282,16 +392,35 @@ def main(argv: list[str] | None = None) -> int:
                         "repository) and write it back")
     parser.add_argument("--executed-only", action="store_true",
                         help=f"write only the notebooks of {EXECUTED_TSV.name}")
-    parser.add_argument("--half", action="append", choices=(*HALVES, EARLIER),
+    parser.add_argument("--fresh", action="store_true",
+                        help=f"replace the {FRESH} rows of {EXECUTED_TSV.name} by the "
+                        "candidates of FRESH_SOURCES (screen them with papermill next)")
+    parser.add_argument("--keep-ran", metavar="FILE",
+                        help=f"keep the {FRESH} rows that ran under papermill within "
+                        f"{FRESH_SECONDS:.0f} s in a screening run (its --json file)")
+    parser.add_argument("--half", action="append", choices=(*HALVES, EARLIER, FRESH),
                         help="with --executed-only: only rows of this half (repeatable)")
     args = parser.parse_args(argv)
     if args.halves:
         entries = assign_halves(read_list(EXECUTED_TSV))
         write_executed(EXECUTED_TSV, entries)
-        for half in (*HALVES, EARLIER):
+        for half in (*HALVES, *FIXED_HALVES):
             mine = [e for e in entries if e.half == half]
             print(f"{half}: {len(mine)} notebooks from {len({e.repo for e in mine})} "
                   "repositories")
+    if args.fresh:
+        rows = [e for e in read_list(EXECUTED_TSV) if e.half != FRESH]
+        candidates = [e for source in FRESH_SOURCES for e in fresh_candidates(source)]
+        write_executed(EXECUTED_TSV, rows + candidates)
+        print(f"{FRESH}: {len(candidates)} candidates from "
+              f"{len({e.repo for e in candidates})} repositories")
+    if args.keep_ran:
+        screening = json.loads(Path(args.keep_ran).read_text())["records"]
+        entries = keep_ran(read_list(EXECUTED_TSV), screening)
+        write_executed(EXECUTED_TSV, entries)
+        mine = [e for e in entries if e.half == FRESH]
+        print(f"{FRESH}: {len(mine)} notebooks from {len({e.repo for e in mine})} repositories "
+              f"ran within {FRESH_SECONDS:.0f} s")
     if args.select:
         entries = select()
         write_list(NOTEBOOKS_TSV, ["repo", "commit", "path", "source"], entries)

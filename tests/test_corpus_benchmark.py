@@ -65,3 +65,74 @@ def test_figures_leave_out_papermill_failures_and_count_green_checks_that_fail()
     assert s["green_but_fails"] == 2
     assert s["check"] == {"clean": 2, "warnings": 1, "errors": 1, "crash": 0}
     assert s["verify"]["refused"] == 1
+
+
+def test_halves_leave_the_fresh_rows_as_they_are() -> None:
+    rows = _entries({"new/repo": 3}, "fresh") + _entries({"a/one": 2, "b/two": 2})
+    assigned = corpus_build.assign_halves(rows)
+    assert [e.half for e in assigned[:3]] == ["fresh"] * 3
+    assert {e.half for e in assigned[3:]} == {"tuning", "held-out"}
+
+
+def test_figures_are_given_for_the_fresh_half(capsys: object) -> None:
+    records = [_record("fresh", "ok", "clean", "pass"), _record("tuning", "ok", "clean", "pass")]
+    corpus_execute.report(records)
+    header = capsys.readouterr().out.splitlines()[0]  # type: ignore[attr-defined]
+    assert header.split() == ["tuning", "fresh"]
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                          "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+                                          "HOME": str(repo)})
+    return done.stdout
+
+
+def _notebook(*cells: str) -> str:
+    import json
+
+    return json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells],
+                       "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_fresh_candidates_keep_notebooks_whose_imports_are_installed_with_their_data(
+        tmp_path: Path, monkeypatch: object) -> None:
+    work = tmp_path / "owner+name" / "repo"
+    files = {
+        "ok.ipynb": _notebook("import pandas as pd\nimport os", "df = pd.read_csv('data/a.csv')"),
+        "local.ipynb": _notebook("from helpers import f", "f()"),
+        "torch.ipynb": _notebook("import numpy\nimport torch"),
+        "other/skip.ipynb": _notebook("import numpy"),
+        "data/a.csv": "x\n1\n",
+        "data/unused.csv": "y\n2\n",
+        "helpers.py": "def f():\n    return 1\n",
+    }
+    for rel, text in files.items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    _git(work, "init", "-q")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-q", "-m", "x")
+    commit = _git(work, "rev-parse", "HEAD").strip()
+    monkeypatch.setenv("NB2PIPE_MIRRORS", str(tmp_path))  # type: ignore[attr-defined]
+    source = corpus_build.FreshSource("owner/name", commit, r"^[^/]+\.ipynb$")
+    found = corpus_build.fresh_candidates(source)
+    assert [(e.path, e.data, e.split, e.half) for e in found] == [
+        ("local.ipynb", ["helpers.py"], "cells", "fresh"),
+        ("ok.ipynb", ["data/a.csv"], "cells", "fresh"),
+    ]
+
+
+def test_keep_ran_drops_fresh_rows_that_failed_or_ran_too_long() -> None:
+    rows = _entries({"new/repo": 3}, "fresh") + _entries({"a/one": 1}, "tuning")
+    limit = corpus_build.FRESH_SECONDS
+    screening: list[dict[str, object]] = [
+        {"notebook": "new/repo/nb0.ipynb", "papermill": "ok", "papermill_seconds": 10.0},
+        {"notebook": "new/repo/nb1.ipynb", "papermill": "NameError: x", "papermill_seconds": 5.0},
+        {"notebook": "new/repo/nb2.ipynb", "papermill": "ok", "papermill_seconds": limit + 1},
+    ]
+    kept = corpus_build.keep_ran(rows, screening)
+    assert [(e.repo, e.path) for e in kept] == [("new/repo", "nb0.ipynb"), ("a/one", "nb0.ipynb")]
