@@ -172,6 +172,11 @@ FRESH_SOURCES = [
     FreshSource("ajcr/100-pandas-puzzles", "457b15f1efc127c6df5171bae34332838a9ffcb0"),
     FreshSource("justmarkham/pycon-2018-tutorial", "bf06a6d12a02baea17a4e31fce954cf691c74392"),
     FreshSource("rasbt/stat451-machine-learning-fs20", "51ae6db167ec9ccae555e973179c31be0d111804"),
+    FreshSource("barbagroup/CFDPython", "92c8220070824e95402d83f193c4e496f4308dcb"),
+    FreshSource("engineersCode/EngComp2_takeoff", "1a1ce69b6ac33adffe4b1cd08913c62eeb173cd1"),
+    FreshSource("rasbt/python-machine-learning-book-3rd-edition",
+                "bf62496f44a92a21d23250d5ed13d2d2e617e0e2"),
+    FreshSource("numerical-mooc/numerical-mooc", "6a70f986729067dee9ca1fb26ba164b035fc971b"),
 ]
 # At most this many candidates per repository (a seeded sample): no repository dominates.
 FRESH_CAP = 10
@@ -309,8 +314,9 @@ def fresh_candidates(source: FreshSource) -> list[Entry]:
         modules = imported(code)
         if modules - known - set(local):
             continue
+        # A file named in the code (read_csv, np.load, %load, %run) is data, a script too.
         data = sorted({local[m] for m in modules if m in local} | {
-            p for p in sizes if not p.endswith((".ipynb", ".py")) and sizes[p] < MAX_BYTES
+            p for p in sizes if not p.endswith(".ipynb") and sizes[p] < MAX_BYTES
             and len(p.rpartition("/")[2]) > 4 and p.rpartition("/")[2] in code})
         rows.append(Entry(source.repo, source.commit, path, ",".join(data), "cells", FRESH))
     if len(rows) > FRESH_CAP:

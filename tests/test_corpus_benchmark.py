@@ -102,13 +102,15 @@ def test_fresh_candidates_keep_notebooks_whose_imports_are_installed_with_their_
         tmp_path: Path, monkeypatch: object) -> None:
     work = tmp_path / "owner+name" / "repo"
     files = {
-        "ok.ipynb": _notebook("import pandas as pd\nimport os", "df = pd.read_csv('data/a.csv')"),
+        "ok.ipynb": _notebook("import pandas as pd\nimport os", "df = pd.read_csv('data/a.csv')",
+                              "%load exercises/ex1.py"),
         "local.ipynb": _notebook("from helpers import f", "f()"),
         "torch.ipynb": _notebook("import numpy\nimport torch"),
         "other/skip.ipynb": _notebook("import numpy"),
         "data/a.csv": "x\n1\n",
         "data/unused.csv": "y\n2\n",
         "helpers.py": "def f():\n    return 1\n",
+        "exercises/ex1.py": "x = 1\n",
     }
     for rel, text in files.items():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def test_fresh_candidates_keep_notebooks_whose_imports_are_installed_with_their_
     found = corpus_build.fresh_candidates(source)
     assert [(e.path, e.data, e.split, e.half) for e in found] == [
         ("local.ipynb", ["helpers.py"], "cells", "fresh"),
-        ("ok.ipynb", ["data/a.csv"], "cells", "fresh"),
+        ("ok.ipynb", ["data/a.csv", "exercises/ex1.py"], "cells", "fresh"),
     ]
 
 
