@@ -447,3 +447,28 @@ def test_a_name_read_at_once_is_an_error_and_in_a_function_body_a_warning() -> N
     assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB201", 1, 1)]
     graph = graph_of(("def f():\n    return missing_name", "step:a"), ("y = f()", "step:b"))
     assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB309", 2, 1)]
+
+
+# -- handed-over values behave as the notebook's: layout, writability, alignment ----------------
+
+@pytest.mark.parametrize("make", [
+    "df.insert(0, 'const', 1.0)",  # a block of its own: `.values` is a copy of its own
+    "df['const'] = 1.0",
+    "df = pd.concat([df, df * 2], axis=1)",
+])
+def test_a_frame_handed_to_a_step_keeps_its_blocks(make: str) -> None:
+    # the step writes into `df.values`: a writable copy in the notebook, so df is unchanged;
+    # `peek` reads df meanwhile, so the step works on a copy, which must behave the same
+    assert_same_values("import numpy as np\nimport pandas as pd\n"
+                       "df = pd.DataFrame({'a': [1.0, 2.0], 'b': [3.0, 4.0]})", make,
+                       "peek = float(df.sum().sum())",
+                       "m = df.values\nm[:, 0] = 0.0\ntotal = float(m.sum())",
+                       "after = float(df.sum().sum())")
+
+
+def test_a_read_only_array_handed_to_a_step_stays_read_only() -> None:
+    assert_same_values("import numpy as np\nA = np.arange(6.0)\nA.flags.writeable = False",
+                       "peek = float(A.sum())",
+                       "try:\n    A[0] = 9.0\n    wrote = True\nexcept ValueError:\n"
+                       "    wrote = False\nw = A.flags.writeable",
+                       "first = float(A[0])")

@@ -95,6 +95,47 @@ def test_copies_for_a_step_keep_views_of_one_array_views_of_its_copy() -> None:
     assert x2[0].tolist() == [0, 1, 2, 3]  # the original is untouched
 
 
+def test_copies_for_a_step_behave_as_the_notebook_values_do() -> None:
+    # After `insert`, a frame holds two blocks: `.values` is a copy of its own, writable; a
+    # deep copy merges them into one, whose `.values` is a read-only view (copy-on-write).
+    frame = pd.DataFrame({"x1": [1.0, 2.0], "x2": [3.0, 4.0]})
+    frame.insert(0, "const", 1.0)
+    frozen = np.arange(4.0)
+    frozen.flags.writeable = False
+    frame_copy, frozen_copy, plain_copy = copied((frame, frozen, np.arange(3.0)))
+    assert frame_copy.values.flags.writeable == frame.values.flags.writeable
+    norm = frame_copy.values
+    norm[:, 1] = 0.0  # the notebook's `norm_x = X.values; norm_x[:, i] = ...`
+    assert frame_copy["x1"].tolist() == frame["x1"].tolist() == [1.0, 2.0]
+    assert not frozen_copy.flags.writeable  # a write fails as it did in the notebook
+    assert plain_copy.flags.writeable
+    frame_copy.loc[0, "x1"] = 7.0
+    assert frame.loc[0, "x1"] == 1.0  # a copy still: the original is untouched
+
+
+@pytest.mark.parametrize("run", [None, "run-1"])  # kept for later runs, for the next step
+@pytest.mark.parametrize("size", [5, 300_000])  # in the manifest, in chunks of their own
+def test_arrays_read_back_are_aligned_and_as_writable_as_they_were(tmp_path: Path,
+                                                                   run: str | None,
+                                                                   size: int) -> None:
+    # Unaligned memory takes numpy's other loops: slower, and sums come out in another order
+    frozen = np.arange(float(size))
+    frozen.flags.writeable = False
+    outputs = {"frozen": frozen, "plain": np.arange(float(size)),
+               "odd": np.arange(3, dtype=np.int8),  # the buffers after it start unaligned
+               "frame": pd.DataFrame({"a": np.arange(float(size)), "b": np.arange(float(size))})}
+    store = Store(str(tmp_path))
+    refs, _ = store.save(outputs, run=run)
+    found = store.load(refs)
+    arrays = [found["frozen"], found["plain"],
+              *(block.values for block in found["frame"]._mgr.blocks)]
+    assert all(a.flags.aligned and a.ctypes.data % 16 == 0 for a in arrays)
+    assert not found["frozen"].flags.writeable
+    assert found["plain"].flags.writeable
+    found["frame"].iloc[0, 0] = 5.0  # a frame stays one a step may change in place
+    assert found["odd"].tolist() == [0, 1, 2]
+
+
 def test_a_drawing_is_not_fingerprinted_and_says_so() -> None:
     import matplotlib
 

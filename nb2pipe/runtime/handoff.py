@@ -14,12 +14,13 @@ import contextlib
 import contextvars
 import copy
 import os
+import pickle
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import errors, switches, writes
 from .store import Ref, Store, Tampered
-from .values import view_copies
+from .values import pickled_out_of_band, view_copies
 
 # The files read by the running task: a file is read once per task, never shared between two.
 _READ: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = contextvars.ContextVar(
@@ -27,18 +28,34 @@ _READ: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = contextvars.C
 
 
 def copied(value: Any, *, step: str | None = None, names: Sequence[str] = ()) -> Any:
-    """`copy.deepcopy(value)` for a step that changes its inputs in place while other steps
-    read them, except that numpy arrays that are views of one array (`x[:2, :2]` and `x`)
-    stay views of its copy, so that changing one changes the other, as in the notebook.
+    """A copy of `value` for a step that changes its inputs in place while other steps read
+    them: the value as another process would receive it (its pickle, read back into memory
+    of its own), so it behaves as the notebook's did. `copy.deepcopy` does not keep that:
+    it merges a frame's blocks into one (after `df.insert(...)`, `df.values` is a writable
+    copy in the notebook, a read-only view of the deep copy), makes read-only arrays
+    writable, and copies each view of one array apart. A value pickle cannot take (one
+    holding a function or class a step defines) is deep-copied, as before, its views of one
+    array kept views of one copy.
 
     flow.py passes the step and the names of the values (`value` is then a tuple of them):
     a value that cannot be copied fails the step with an error saying which, and what to do."""
     try:
-        return copy.deepcopy(value, view_copies(value))
+        return _copy(value)
     except Exception as error:
         if step is None:
             raise
         raise _copy_error(value, step, names, error) from error
+
+
+def _copy(value: Any) -> Any:
+    try:
+        head, buffers = pickled_out_of_band(value, by_value=False)
+    except Exception:  # not picklable by reference (a step's own function): deepcopy
+        return copy.deepcopy(value, view_copies(value))
+    # Each buffer into memory of its own (one copy, as deepcopy makes); pickle marks the
+    # read-only ones, which it reads back read-only (an array the notebook could not write
+    # to stays so).
+    return pickle.loads(head, buffers=[bytearray(buffer) for buffer in buffers])
 
 
 def _copy_error(value: Any, step: str, names: Sequence[str],
@@ -49,7 +66,7 @@ def _copy_error(value: Any, step: str, names: Sequence[str],
     if isinstance(value, tuple) and len(names) == len(value):
         for name, item in zip(names, value, strict=True):
             try:
-                copy.deepcopy(item, view_copies(item))
+                _copy(item)
             except Exception as failure:
                 kind = type(item)
                 failing.append(f"'{name}' ({kind.__module__}.{kind.__qualname__})")

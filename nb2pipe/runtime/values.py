@@ -21,7 +21,7 @@ from typing import Any
 UNRECORDED = ".unrecorded"
 SHARED = ".shared"  # a file holding several values that share objects, by name (dump_all)
 BUFFERS = ".pkl5"
-_MAGIC = b"nb2pipe-pickle5\n"
+_MAGIC = b"nb2pipe-pickl5-2\n"  # buffers aligned
 
 
 class Unrecorded:
@@ -283,13 +283,29 @@ def _save_buffers(base: str, value: Any) -> tuple[str, str | None] | None:
         return None
     sizes = [len(head), *(view.nbytes for view in views)]
     header = _MAGIC + struct.pack(f"<Q{len(sizes)}Q", len(sizes), *sizes)
-    return path, _write(path, header, head, *views)
+    pieces: list[Any] = [header, head]
+    at = len(header) + len(head)
+    for view in views:  # each buffer where an array can start (see _read_buffers)
+        pieces += [bytes(_padding(at)), view]
+        at += _padding(at) + view.nbytes
+    return path, _write(path, *pieces)
 
 
-def pickled_out_of_band(value: Any) -> tuple[bytes, list[memoryview]]:
+# Where each buffer of a .pkl5 file starts: a multiple of this from the file's start. The
+# arrays read back keep the file's memory; unaligned, numpy takes other loops (slower, and
+# sums come out in another order: an iterative fit then stops elsewhere than the notebook's).
+_ALIGN = 64
+
+
+def _padding(at: int) -> int:
+    return -at % _ALIGN
+
+
+def pickled_out_of_band(value: Any, *, by_value: bool = True) -> tuple[bytes, list[memoryview]]:
     """Pickle protocol 5 (pickle's, else cloudpickle's) with the contiguous buffers of frames
     and arrays out of band: the pickle, and those buffers as views of the value's own memory
-    (nothing copied). Raises what the last pickler tried raised."""
+    (nothing copied). Raises what the last pickler tried raised. `by_value=False`: pickle's
+    only (cloudpickle makes new functions of the ones a step defines, with globals apart)."""
     buffers: list[memoryview] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -300,7 +316,7 @@ def pickled_out_of_band(value: Any) -> tuple[bytes, list[memoryview]]:
         return False
 
     error: Exception | None = None
-    for module in (pickle, optional("cloudpickle")):
+    for module in (pickle, optional("cloudpickle") if by_value else None):
         if module is None:
             continue
         try:
@@ -401,7 +417,8 @@ def _as_view(numpy: Any, view: Any, roots: set[int]) -> tuple[Any, ...] | None:
 
 
 def _read_buffers(data: bytearray) -> Any:
-    """A value from a .pkl5 file's bytes: its arrays keep (writable) memory of `data`."""
+    """A value from a .pkl5 file's bytes: its arrays keep (writable) memory of `data`,
+    aligned as numpy allocates its own when `data` is (memory of its own, from malloc)."""
     view = memoryview(data)
     start = len(_MAGIC) + 8
     if bytes(view[:len(_MAGIC)]) != _MAGIC or len(data) < start:
@@ -411,12 +428,14 @@ def _read_buffers(data: bytearray) -> Any:
         raise ValueError("truncated")
     sizes = struct.unpack_from(f"<{count}Q", view, start)
     offset = start + 8 * count
-    if offset + sum(sizes) != len(data):
-        raise ValueError("truncated")
-    pieces = []
-    for size in sizes:
+    pieces = [view[offset:offset + sizes[0]]]
+    offset += sizes[0]
+    for size in sizes[1:]:
+        offset += _padding(offset)
         pieces.append(view[offset:offset + size])
         offset += size
+    if offset != len(data):
+        raise ValueError("truncated")
     return pickle.loads(pieces[0], buffers=pieces[1:])
 
 
