@@ -732,6 +732,9 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
     for (step, kind, variable) in verdict.nondeterministic:
         print(f"  left out: '{variable}' ({step} {kind}) differs between two notebook runs "
               "(unseeded randomness or time?)")
+    for (step, kind, variable), source in verdict.unstable_inputs:
+        print(f"  left out: '{variable}' ({step} {kind}) differs, but it is made from "
+              f"'{source}', which differs between two notebook runs")
     for (step, kind, variable), reason in verdict.skipped:
         print(f"  left out: '{variable}' ({step} {kind}) cannot be fingerprinted: {reason}")
     for variable in verdict.missing:
@@ -741,6 +744,7 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
               f"{verdict.compared_final} that the notebook leaves behind; "
               f"{len(verdict.skipped)} could not be fingerprinted, "
               f"{len(verdict.nondeterministic)} differ between two notebook runs, "
+              f"{len(verdict.unstable_inputs)} made from such values, "
               f"{len(verdict.missing)} not in the pipeline")
     if verdict.divergence is not None:
         print(f"nb2pipe: first divergence: {verdict.divergence.describe(name)}", file=sys.stderr)

@@ -52,6 +52,9 @@ class Verdict:
     compared_final: int = 0  # values the notebook leaves behind
     divergence: Divergence | None = None
     nondeterministic: list[Key] = field(default_factory=list)
+    # values made from one that differs between two notebook runs, with the first such
+    # value: two runs side by side can agree on `now.strftime("%H:%M")`, a later one not
+    unstable_inputs: list[tuple[Key, str]] = field(default_factory=list)
     skipped: list[tuple[Key, str]] = field(default_factory=list)  # not fingerprintable
     missing: list[str] = field(default_factory=list)  # values no step of the pipeline leaves
 
@@ -99,17 +102,50 @@ def compare(graph: StepGraph, first: dict[Key, Any], second: dict[Key, Any],
             pipeline: dict[Key, Any]) -> Verdict:
     verdict = Verdict()
     left = _left_behind(graph, first, verdict)
+    made_from = _made_from_unstable(graph, first, second, pipeline)
     for node in graph.steps:  # notebook order: the first divergence is usually the cause
         for kind in ("inputs", "outputs"):
             names = sorted({k[2] for k in (*first, *pipeline) if k[:2] == (node.name, kind)})
             for name in names:
                 key = (node.name, kind, name)
-                _compare_one(graph, verdict, key, key, first, second, pipeline)
+                _compare_one(graph, verdict, key, key, first, second, pipeline, made_from)
     for node in graph.steps:  # then as the run ends
         for name in left.get(node.name, []):
             _compare_one(graph, verdict, ("", "final", name), (node.name, "final", name),
-                         first, second, pipeline)
+                         first, second, pipeline, made_from)
     return verdict
+
+
+def _made_from_unstable(graph: StepGraph, first: dict[Key, Any], second: dict[Key, Any],
+                        pipeline: dict[Key, Any]) -> dict[tuple[str, str], str]:
+    """(step, "inputs" | "outputs") -> a value that differs between the two notebook runs
+    and from which what the step reads or leaves may be made: the step makes such a value,
+    or reads one, or reads a value the pipeline had other than the notebook from a step
+    like that. Two runs side by side agree on `now.strftime("%H:%M")`; the pipeline's, later,
+    may not, and a difference there is no divergence. Steps whose inputs were the notebook's
+    are compared in full: a difference in them is the pipeline's."""
+    def unstable(key: Key) -> bool:
+        a, b = first.get(key), second.get(key)
+        return a is not None and b is not None and not same_fingerprint(a, b)
+
+    def changed(key: Key) -> bool:
+        a, b = first.get(key), pipeline.get(key)
+        return a is not None and b is not None and not same_fingerprint(a, b)
+
+    found: dict[tuple[str, str], str] = {}
+    for node in graph.steps:
+        sources = [name for name in sorted(node.reads) if unstable((node.name, "inputs", name))]
+        sources += [found[(producer, "outputs")] for name in sorted(node.reads)
+                    if (producer := node.producer(name)) and (producer, "outputs") in found
+                    and changed((node.name, "inputs", name))]
+        if sources:
+            found[(node.name, "inputs")] = sources[0]
+        sources += [name for name in sorted(node.returns)
+                    if unstable((node.name, "outputs", name))]
+        sources += [name for name in sorted(node.defines) if unstable(("", "final", name))]
+        if sources:
+            found[(node.name, "outputs")] = sources[0]
+    return found
 
 
 def _left_behind(graph: StepGraph, notebook: dict[Key, Any],
@@ -135,7 +171,7 @@ def _left_behind(graph: StepGraph, notebook: dict[Key, Any],
 
 def _compare_one(graph: StepGraph, verdict: Verdict, notebook_key: Key, key: Key,
                  first: dict[Key, Any], second: dict[Key, Any],
-                 pipeline: dict[Key, Any]) -> None:
+                 pipeline: dict[Key, Any], made_from: dict[tuple[str, str], str]) -> None:
     step, kind, name = key
     mine, theirs, again = pipeline.get(key), first.get(notebook_key), second.get(notebook_key)
     if theirs is None:
@@ -150,6 +186,10 @@ def _compare_one(graph: StepGraph, verdict: Verdict, notebook_key: Key, key: Key
         return
     if again is not None and not same_fingerprint(theirs, again):
         verdict.nondeterministic.append(key)
+        return
+    source = made_from.get((step, "inputs" if kind == "inputs" else "outputs"))
+    if source is not None and not same_fingerprint(mine, theirs):
+        verdict.unstable_inputs.append((key, source))
         return
     if kind == "final":
         verdict.compared_final += 1

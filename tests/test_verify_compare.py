@@ -1,0 +1,57 @@
+"""verify's comparison, on fingerprints as the notebook's two runs and the pipeline's give
+them: what it compares, what it leaves out and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from support import graph_of
+
+from nb2pipe.execute.verify import Key, compare
+from nb2pipe.runtime.fingerprint import fingerprint
+
+NOTEBOOK = graph_of(
+    ("import datetime as dt\nnow = dt.datetime.now()\nk = 2", "step:clock"),
+    ("stamp = now.strftime('%H:%M')", "step:fmt"),
+    ("label = stamp + '!'", "step:show"),
+    ("n = k * 2", "step:double"),
+)
+
+
+def runs(values: dict[str, Any], pipeline: bool = False) -> dict[Key, Any]:
+    """Fingerprints at every boundary and as the run ends, each name's value from `values`
+    (the pipeline's left behind by the step that binds it, the notebook's by its run)."""
+    found: dict[Key, Any] = {}
+    for node in NOTEBOOK.steps:
+        for name in node.reads:
+            found[(node.name, "inputs", name)] = fingerprint(values[name])
+        for name in node.returns:
+            found[(node.name, "outputs", name)] = fingerprint(values[name])
+        for name in sorted(set(node.defines) & set(values)):
+            found[(node.name if pipeline else "", "final", name)] = fingerprint(values[name])
+    return found
+
+
+def test_a_value_made_from_one_no_two_runs_agree_on_is_left_out_not_a_divergence() -> None:
+    # the two notebook runs side by side agree on the minute, the pipeline's, later, not
+    first = runs({"now": 1.5, "k": 2, "stamp": "10:00", "label": "10:00!", "n": 4})
+    second = runs({"now": 1.7, "k": 2, "stamp": "10:00", "label": "10:00!", "n": 4})
+    pipeline = runs({"now": 9.1, "k": 2, "stamp": "10:01", "label": "10:01!", "n": 4},
+                    pipeline=True)
+    verdict = compare(NOTEBOOK, first, second, pipeline)
+    assert verdict.divergence is None, verdict.divergence
+    left_out = {(key[0], key[2]): source for key, source in verdict.unstable_inputs}
+    assert left_out[("fmt", "stamp")] == "now"  # made from `now` in its own step
+    assert left_out[("show", "stamp")] == "now"  # and the step after, reading it
+    assert left_out[("show", "label")] == "now"
+    assert verdict.total > 0 and verdict.ok
+
+
+def test_a_difference_in_a_value_made_from_stable_ones_is_still_caught() -> None:
+    first = runs({"now": 1.5, "k": 2, "stamp": "10:00", "label": "10:00!", "n": 4})
+    second = runs({"now": 1.7, "k": 2, "stamp": "10:00", "label": "10:00!", "n": 4})
+    pipeline = runs({"now": 9.1, "k": 2, "stamp": "10:00", "label": "10:00!", "n": 5},
+                    pipeline=True)
+    verdict = compare(NOTEBOOK, first, second, pipeline)
+    assert verdict.divergence is not None
+    assert (verdict.divergence.step, verdict.divergence.name) == ("double", "n")
