@@ -21,7 +21,7 @@ from typing import Any
 UNRECORDED = ".unrecorded"
 SHARED = ".shared"  # a file holding several values that share objects, by name (dump_all)
 BUFFERS = ".pkl5"
-_MAGIC = b"nb2pipe-pickl5-2\n"  # buffers aligned
+_MAGIC = b"nb2pipe-pickle5\n"
 
 
 class Unrecorded:
