@@ -133,8 +133,9 @@ def _reduced_state(value: Any, reduced: tuple[Any, ...]) -> list[Any]:
     return held
 
 
-# A private mapping named as a cache: `_cache` (where pandas' and statsmodels'
-# `cache_readonly` keep what they computed), `_summary_cache`, `_cached_fits`.
+# A private attribute named as a cache: `_cache` (where pandas' and statsmodels'
+# `cache_readonly` keep what they computed), `_summary_cache`, `_cached_in_sample`; a switch
+# (`_use_cache = True`) is not one.
 _CACHE_NAME = re.compile(r"^_.*(?<![a-z])cached?(?![a-z])", re.IGNORECASE)
 # Descriptors that are code, not memos: what a class's own attribute of these types is.
 _CODE = (types.FunctionType, types.BuiltinFunctionType, staticmethod, classmethod,
@@ -145,7 +146,7 @@ def without_memos(value: Any, state: Mapping[Any, Any]) -> dict[Any, Any]:
     """An object's state without what it memoised as it was read: two equal objects differ
     there by which of their attributes happened to be read before (a notebook reads a fitted
     model's `.bse` in a cell; a step given a copy of it may not). Memos are recognised by
-    how Python and libraries make them, never by the object's type: a private mapping named
+    how Python and libraries make them, never by the object's type: a private attribute named
     as a cache (pandas' and statsmodels' `cache_readonly` keep theirs in `_cache`), an
     attribute that a non-data descriptor of its class (`functools.cached_property`) shadows
     with what it computed, and what the getter of one of its class's attributes stores on
@@ -154,7 +155,7 @@ def without_memos(value: Any, state: Mapping[Any, Any]) -> dict[Any, Any]:
     filled = _filled_by_getters(kind)
     return {name: held for name, held in state.items()
             if not (isinstance(name, str) and (
-                (_CACHE_NAME.match(name) and isinstance(held, Mapping))
+                (_CACHE_NAME.match(name) and not isinstance(held, bool))
                 or name in filled or _memoising(kind, name)))}
 
 

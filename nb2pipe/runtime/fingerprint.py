@@ -15,6 +15,7 @@ import math
 import os
 import pickle
 import re
+import sys
 from typing import Any
 
 from .calls import Hook, StepCall, StepFunction
@@ -65,6 +66,7 @@ class _Walk:
         self.digest, self.pandas, self.numpy = digest, pandas, numpy
         self.active: set[int] = set()  # the containers being walked: a cycle stops here
         self.nodes = 0
+        self.named: dict[str, dict[int, str]] = {}  # by module: its objects' names, by id
 
     def add(self, value: Any) -> None:
         pandas, numpy, digest = self.pandas, self.numpy, self.digest
@@ -93,6 +95,10 @@ class _Walk:
                 and not value.dtype.hasobject):
             digest.update(f"{fingerprint(value)['hash']};".encode())
             return
+        shared = self._library_name(value)
+        if shared is not None:  # `scipy.stats.t` in a fitted result: shared, not held
+            digest.update(f"shared:{shared};".encode())
+            return
         if id(value) in self.active:
             digest.update(b"cycle;")
             return
@@ -102,6 +108,24 @@ class _Walk:
                 self.add(item)
         finally:
             self.active.discard(id(value))
+
+    def _library_name(self, value: Any) -> str | None:
+        """`module.name` when `value` is an object a library's module holds by name (its
+        type's module: `scipy.stats.t`, numpy's global RandomState): a value holding it
+        refers to state the whole program shares, which later cells change (drawing from the
+        global generator), so its name is what the value holds, as for functions. Never the
+        notebook's own objects."""
+        module_name = getattr(type(value), "__module__", None)
+        if not isinstance(module_name, str) or module_name in NOTEBOOK_MODULES:
+            return None
+        if module_name not in self.named:
+            module = sys.modules.get(module_name)
+            found: dict[int, str] = {}
+            for name, held in sorted(getattr(module, "__dict__", {}).items(), reverse=True):
+                if not isinstance(held, type | type(os)) and type(held).__module__ == module_name:
+                    found[id(held)] = f"{module_name}.{name}"
+            self.named[module_name] = found
+        return self.named[module_name].get(id(value))
 
     def _state_of_code(self, value: Any) -> None:
         """A class's own attributes that are data (`lr = 0.1`), a function's defaults and
