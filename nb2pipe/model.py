@@ -382,6 +382,10 @@ class StepNode:
     # Names the step reads from module level (imports, functions, builtins) before it binds
     # them itself: as one function's body, it must bind them first (else UnboundLocalError).
     module_reads: tuple[str, ...] = ()
+    # Functions the step takes as values whose bodies read globals bound only after they were
+    # made (Python looks those up when the body runs): (function, the globals), given to the
+    # function before the step's code runs.
+    late_globals: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def reads(self) -> tuple[str, ...]:

@@ -472,3 +472,46 @@ def test_a_read_only_array_handed_to_a_step_stays_read_only() -> None:
                        "try:\n    A[0] = 9.0\n    wrote = True\nexcept ValueError:\n"
                        "    wrote = False\nw = A.flags.writeable",
                        "first = float(A[0])")
+
+
+# -- A function handed on as a value reads globals bound after it was made ---------------------
+
+# `P` is a value from its definition on (its annotations read `Space`, which a later cell binds
+# again), and its body reads `number` and `favorable`, which later cells bind: Python looks them
+# up when it runs, so every call, made after they are bound, finds them.
+MADE_BEFORE_ITS_GLOBALS = [
+    "Space = set",
+    "def P(event, cases: Space):\n    return number(favorable(event, cases)) / number(cases)",
+    "number = len\ndef favorable(event, cases):\n    return event & cases",
+    "Space = list",
+    "p = P({2, 4, 6}, {1, 2, 3, 4, 5, 6})",
+    "def number(cases):\n    return 2 * len(cases)",
+    "q = P({2, 4}, {1, 2, 3, 4})",
+]
+
+
+def test_a_function_value_finds_the_globals_bound_after_it_when_it_runs() -> None:
+    graph = graph_of(*((source, f"step:s{i}")
+                       for i, source in enumerate(MADE_BEFORE_ITS_GLOBALS, start=1)))
+    assert not [d for d in graph.diagnostics if d.code == "NB201"], graph.diagnostics
+    assert graph.step("s5").late_globals == (("P", ("favorable", "number")),)
+    # after `number` is defined again, the call sees the new one (and `favorable` still)
+    assert graph.step("s7").late_globals == (("P", ("favorable", "number")),)
+    assert_same_values(*MADE_BEFORE_ITS_GLOBALS)
+
+
+def test_a_function_value_called_before_its_global_is_bound_is_an_error() -> None:
+    graph = graph_of(("Space = set", "step:a"),
+                     ("def P(cases: Space):\n    return number(cases)", "step:b"),
+                     ("Space = list", "step:c"), ("p = P({1})", "step:d"),
+                     ("number = len", "step:e"))
+    assert [(d.code, d.cell) for d in graph.diagnostics] == [("NB201", 4)]
+
+
+def test_a_function_value_whose_global_its_caller_binds_first_is_a_warning() -> None:
+    """The function is given its globals before the step's code runs: one the step binds
+    itself before the call is not bound then, and check says so."""
+    graph = graph_of(("Space = set", "step:a"),
+                     ("def P(cases: Space):\n    return number(cases)", "step:b"),
+                     ("Space = list", "step:c"), ("number = len\np = P({1})", "step:d"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB308", 4, 2)]

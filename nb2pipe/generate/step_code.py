@@ -80,11 +80,30 @@ class StepCode:
         preamble[:0] = [*self._declarations(preamble + body, available),
                         *self._carried(node, removed, (available - own_bound) | arguments,
                                        own_bound)]
+        preamble.extend(self._late_globals(node, available | self._module_level()))
         restore, capture = self._random_state(node)
         preamble[:0] = restore
         body.extend(capture)
         return StepLines(tuple(preamble), tuple(body),
                          tuple(name for name, _ in rebound if name))
+
+    def _late_globals(self, node: StepNode, available: set[str]) -> list[Line]:
+        """Functions taken as values whose bodies read globals bound after they were made:
+        each is given them, as the step has them, before the step's code runs."""
+        lines: list[Line] = []
+        for function, names in node.late_globals:
+            given = [n for n in names if n in available]
+            if function not in available or not given:
+                continue
+            if not lines:
+                lines.append(Line("# globals these functions read when they run, as the "
+                                  "notebook has them here"))
+            arguments = ", ".join(f"{n}={n}" for n in given)
+            lines.append(Line(f"{function} = with_globals({function}, {arguments})"))
+        return lines
+
+    def _module_level(self) -> set[str]:
+        return {n for entity in self.hoisted.values() for n in entity.names}
 
     def _random_state(self, node: StepNode) -> tuple[list[Line], list[Line]]:
         """A global generator's state as the notebook has it when the step starts (set before
@@ -142,6 +161,7 @@ class StepCode:
                 by_name.setdefault(name, []).append(entity)
         late = [n for v in values if v.function is not None
                 for n in (*v.function.free_reads, *v.function.inherits)]
+        late.extend(n for _, names in node.late_globals for n in names)  # given to functions
         needed: set[tuple[Span, tuple[str, ...]]] = set()
         while True:
             removed = set(fixed)

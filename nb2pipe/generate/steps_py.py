@@ -63,6 +63,9 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
            for step in plan.steps for line in step.body):
         # A cell's last value, shown in the run's report as the notebook shows it.
         extra_lines.append(f"from nb2pipe_runtime.capture import {DISPLAYHOOK}")
+    if any(line.cell is None and " = with_globals(" in line.text
+           for step in plan.steps for line in step.preamble):
+        extra_lines.append("from nb2pipe_runtime.late_globals import with_globals")
     if local_modules:
         shown = ", ".join(f"{m}.py" for m in local_modules)
         extra_lines[:0] = [

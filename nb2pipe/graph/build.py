@@ -138,4 +138,6 @@ def _node(state: StepState, outputs: dict[str, None], after: tuple[str, ...]) ->
         first_cell=step.first_cell,
         title=step.title,
         module_reads=tuple(sorted(state.module_reads)),
+        late_globals=tuple(sorted((name, tuple(sorted(names)))
+                                  for name, names in state.late_globals.items())),
     )

@@ -31,10 +31,11 @@ class DefinitionValues:
         def _read(self, state: StepState, name: str, cell: int, line: int, soft: bool,
                   seen: set[tuple[Span, tuple[str, ...]]], block: tuple[int, ...] = (), *,
                   optional: bool = False, reference: bool = False,
-                  direct: bool = True) -> None: ...
+                  direct: bool = True, owner: str | None = None) -> None: ...
 
         def _expand(self, state: StepState, entity: CodeEntity, cell: int, line: int,
-                    seen: set[tuple[Span, tuple[str, ...]]]) -> None: ...
+                    seen: set[tuple[Span, tuple[str, ...]]],
+                    owner: str | None = None) -> None: ...
 
         def _function(self, state: StepState, name: str) -> FunctionInfo | None: ...
 
@@ -98,7 +99,7 @@ class DefinitionValues:
         if info is None:
             return
         # Its code, when called later, reads these as the step that makes it has them.
-        self._expand(state, entity, cell, line, set())
+        self._expand(state, entity, cell, line, set(), owner=name)
         late = [n for n in (*info.free_reads, *info.global_writes)
                 if (b := state.local.get(n) or self.bindings.get(n)) is not None
                 and b.kind != "code" and n != name]

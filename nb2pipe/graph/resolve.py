@@ -111,6 +111,11 @@ class Resolver(Explanations, DefinitionValues):
                                     dict[str, tuple[int, int] | None]] = {}
         self.values = values or {}
         self.joined: dict[str, str] = {}  # name -> the step where it last joined an alias group
+        # A function made a value (it is handed on as an object) whose body reads globals that
+        # are bound only after it is made: Python looks them up when it runs, so each step that
+        # takes the function must have them (value name -> names).
+        self.late_globals: dict[str, dict[str, None]] = {}
+        self.late_reported: set[tuple[str, str]] = set()  # (value, step) NB308 reported
         self.conflicts: dict[tuple[Span, tuple[str, ...]], str] = {}  # and why
 
     # -- driver ------------------------------------------------------------------------------
@@ -323,9 +328,11 @@ class Resolver(Explanations, DefinitionValues):
 
     def _read(self, state: StepState, name: str, cell: int, line: int, soft: bool,
               seen: set[tuple[Span, tuple[str, ...]]], block: tuple[int, ...] = (), *,
-              optional: bool = False, reference: bool = False, direct: bool = True) -> None:
+              optional: bool = False, reference: bool = False, direct: bool = True,
+              owner: str | None = None) -> None:
         """`direct`: read by the step's own code (not inside a function it uses);
-        `reference`: the object is named, not run (a base class): its late reads wait."""
+        `reference`: the object is named, not run (a base class): its late reads wait;
+        `owner`: a global read by the body of the function `owner` made a value here."""
         local = state.local.get(name)
         if local is not None:
             if local.entity is not None and local.kind == "code":
@@ -352,7 +359,7 @@ class Resolver(Explanations, DefinitionValues):
             elif optional:
                 pass  # `try: name ... except NameError`: the notebook expects it may be missing
             elif soft:
-                state.soft.append((name, cell, line))
+                state.soft.append((name, cell, line, owner))
             else:
                 self._undefined(state, name, cell, line)
             return
@@ -365,6 +372,7 @@ class Resolver(Explanations, DefinitionValues):
             self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
             self._check_generator(state, name, binding.step)
+            self._late_globals(state, name, cell, line, seen)
         elif binding.entity is not None:
             if direct:
                 state.module_reads[name] = None
@@ -375,6 +383,34 @@ class Resolver(Explanations, DefinitionValues):
                     self._expand(state, entity, cell, line, seen)
             if not reference:
                 self._maybe_called(state, name, cell, line)
+
+    def _late_globals(self, state: StepState, name: str, cell: int, line: int,
+                      seen: set[tuple[Span, tuple[str, ...]]]) -> None:
+        """`name` is a function made a value before the globals its body reads were bound:
+        the step reads them where it reads the function (it may call it), and gives them to
+        the function before its code runs. A name the step binds itself first is not there
+        yet then: the function would see the value the step starts with."""
+        late = self.late_globals.get(name)
+        if not late:
+            return
+        own = [n for n in late if n in state.local and n not in state.inputs
+               and n not in state.parameters]
+        for global_name in late:
+            self._read(state, global_name, cell, line, True, seen, direct=False)
+            if global_name not in own:
+                state.late_globals.setdefault(name, {})[global_name] = None
+        key = (name, state.step.name)
+        if own and key not in self.late_reported:
+            self.late_reported.add(key)
+            names = ", ".join(repr(n) for n in own)
+            self._report("NB308", f"'{name}' is a value made before {names} "
+                         f"{'were' if len(own) > 1 else 'was'} bound, and its code reads "
+                         f"{'them' if len(own) > 1 else 'it'} when it runs; step "
+                         f"'{state.step.name}' binds {'them' if len(own) > 1 else 'it'} before "
+                         f"using '{name}', which the pipeline cannot give the function there",
+                         self.cells[cell], line, f"bind {names} in an earlier step, or pass "
+                         f"{'them' if len(own) > 1 else 'it'} to '{name}' as "
+                         f"argument{'s' if len(own) > 1 else ''}")
 
     def _from_namespace(self, name: str) -> CodeEntity | None:
         """The import binding `name` as the last star import (or `%pylab`) that binds it did;
@@ -426,8 +462,9 @@ class Resolver(Explanations, DefinitionValues):
             self._demand(self.by_name[old.step], name)
 
     def _expand(self, state: StepState, entity: CodeEntity, cell: int, line: int,
-                seen: set[tuple[Span, tuple[str, ...]]]) -> None:
-        """Code runs where it is used: its own reads, and a function's globals, happen here."""
+                seen: set[tuple[Span, tuple[str, ...]]], owner: str | None = None) -> None:
+        """Code runs where it is used: its own reads, and a function's globals, happen here.
+        `owner`: the function is made a value here, under that name."""
         if (entity.span, entity.names) in seen:
             return
         seen.add((entity.span, entity.names))
@@ -443,11 +480,15 @@ class Resolver(Explanations, DefinitionValues):
                     f"its definition reads {', '.join(repr(n) for n in changed)}, which "
                     f"{'change' if len(changed) > 1 else 'changes'} before step "
                     f"'{state.step.name}' uses it"))
+        own: set[str] = set()
         if entity.function is not None:
             names.extend(entity.function.free_reads)
             names.extend(entity.function.inherits)  # a base class's methods run as its own
+            if owner is not None and entity.kind == "function":
+                own = set(entity.function.free_reads)
         for name in dict.fromkeys(names):
-            self._read(state, name, cell, line, True, seen, direct=False)
+            self._read(state, name, cell, line, True, seen, direct=False,
+                       owner=owner if name in own else None)
 
     def _bind(self, state: StepState, event: Bind) -> None:
         name = event.name
@@ -460,6 +501,7 @@ class Resolver(Explanations, DefinitionValues):
         state.deleted.pop(name, None)
         state.defines[name] = None
         self._forget_instance(name)
+        self.late_globals.pop(name, None)
         if event.code is not None:
             self.entities[(event.code.span, event.code.names)] = event.code
             self._unlink(name)
@@ -585,9 +627,15 @@ class Resolver(Explanations, DefinitionValues):
 
     def _finish(self, state: StepState) -> None:
         self._share_holder(state)
-        for name, cell, line in state.soft:
-            if name not in state.local and name not in self.bindings:
-                self._undefined(state, name, cell, line, late=True)
+        for name, cell, line, owner in state.soft:
+            if name in state.local or name in self.bindings:
+                continue
+            if owner is not None and state.local.get(owner) is not None:
+                # The function's body looks the name up when it runs: the steps that take
+                # the function have it, or say why not (`_late_globals`).
+                self.late_globals.setdefault(owner, {})[name] = None
+                continue
+            self._undefined(state, name, cell, line, late=True)
         for name, binding in state.local.items():
             self.bindings[name] = binding
             self.deleted.pop(name, None)  # bound again: an earlier `del` no longer matters

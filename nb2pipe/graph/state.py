@@ -30,7 +30,12 @@ class StepState:
     inputs: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, None] = field(default_factory=dict)
     code: dict[tuple[Span, tuple[str, ...]], CodeEntity] = field(default_factory=dict)
-    soft: list[tuple[str, int, int]] = field(default_factory=list)
+    # Late-bound reads (name, cell, line, owner): fine if bound by the end of the step. `owner`:
+    # the function made a value here whose body reads the name as a global (see resolve.py).
+    soft: list[tuple[str, int, int, str | None]] = field(default_factory=list)
+    # Functions this step takes as values whose bodies read globals bound after they were made:
+    # value name -> those names, given to the function before the step's code runs.
+    late_globals: dict[str, dict[str, None]] = field(default_factory=dict)
     deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
     metrics: dict[str, None] = field(default_factory=dict)
     code_only: bool = True
