@@ -50,6 +50,7 @@ CODES: dict[str, Code] = {
         Code("NB307", W, "global random seed"),
         Code("NB308", W, "a function or class made a value reads notebook values when it runs"),
         Code("NB309", W, "a function reads a name the notebook never defines"),
+        Code("NB310", W, "a formula or query string built at run time: names it reads unknown"),
     )
 }
 

@@ -515,3 +515,64 @@ def test_a_function_value_whose_global_its_caller_binds_first_is_a_warning() -> 
                      ("def P(cases: Space):\n    return number(cases)", "step:b"),
                      ("Space = list", "step:c"), ("number = len\np = P({1})", "step:d"))
     assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB308", 4, 2)]
+
+
+# -- Module state that steps share: one order, the notebook's ----------------------------------
+
+def test_a_library_drawing_from_numpys_global_generator_carries_its_state() -> None:
+    """scipy and statsmodels draw from numpy's global generator when given no seed: after
+    `np.random.seed`, their calls read and leave the generator's state as the notebook does."""
+    assert_same_values("import numpy as np\nfrom scipy import stats",
+                       "np.random.seed(12345)",
+                       "a = stats.norm.rvs(size=3)",
+                       "b = np.random.randn(2)",
+                       "c = stats.norm.rvs(size=2, random_state=1)\nd = stats.norm.rvs(size=2)")
+
+
+def test_steps_calling_into_the_notebooks_own_module_keep_notebook_order() -> None:
+    """A module beside the notebook (one the environment does not have) may keep state in its
+    globals (a colour cycle): the steps that call into it run one after another, in notebook
+    order, with no value between them; calls into installed modules impose no order."""
+    graph = graph_of(("import helper_beside_the_notebook as hp\nimport json", "step:a"),
+                     ("hp.Hist([1, 2])", "step:b"), ("x = json.dumps(1)", "step:c"),
+                     ("from helper_beside_the_notebook import Pmf\np = Pmf([3])", "step:d"),
+                     ("y = json.dumps(2)", "step:e"))
+    assert graph.step("d").after == ("b",)
+    assert graph.step("b").after == graph.step("c").after == graph.step("e").after == ()
+    assert [(e.source, e.target) for e in graph.edges] == [("b", "d")]
+
+
+# -- Strings a call evaluates in its caller's namespace -----------------------------------------
+
+FRAME = ('import statsmodels.formula.api as smf\nimport pandas as pd\nimport numpy as np\n'
+         'df = pd.DataFrame({"x": [1., 2, 3, 4, 5], "y": [2., 4.1, 6.2, 7.9, 10.1]})')
+
+
+def test_a_formula_names_the_notebooks_function_and_modules_as_the_step_has_them() -> None:
+    """patsy looks a formula's names up in the frame that calls the model: the step calling
+    it must have `scaled` (which reads notebook data, so it is emitted in the step) and `np`;
+    `x` and `y` are columns, never notebook names."""
+    assert_same_values(FRAME, "factor = 3\ndef scaled(v):\n    return factor * v",
+                       'res = smf.ols("y ~ scaled(x) + np.log(x)", data=df).fit()\n'
+                       'params = res.params')
+
+
+@pytest.mark.parametrize("call", ['df.query("x > @limit")', 'df.eval("x * @limit")',
+                                  'pd.eval("df.x * limit")'])
+def test_a_query_reads_the_callers_names_it_marks(call: str) -> None:
+    assert_same_values(FRAME, "limit = 2", f"sub = {call}")
+
+
+@pytest.mark.parametrize("call", ['smf.ols(formula, data=df)', 'smf.ols(f"y ~ {term}", df)',
+                                  'df.query(condition)'])
+def test_a_formula_or_query_built_at_run_time_is_a_warning(call: str) -> None:
+    graph = graph_of((f"{FRAME}\nformula = 'y ~ x'\nterm = 'x'\ncondition = 'x > 1'",
+                      "step:a"), (f"r = {call}", "step:b"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB310", 2, 1)]
+
+
+def test_a_formula_inside_a_function_reads_no_column_as_a_global() -> None:
+    graph = graph_of((FRAME, "step:a"),
+                     ("def fit(frame):\n    return smf.ols('y ~ x', data=frame).fit()",
+                      "step:b"), ("r = fit(df).params", "step:c"))
+    assert graph.diagnostics == ()

@@ -195,7 +195,10 @@ def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: s
     facts = tuple(rules.facts.get(cell.index, ()))
     lines_with_global = sorted({line for line, _ in visitor.global_statements})
     warnings = tuple(("NB302", line, "global statement: the function rebinds notebook globals")
-                     for line in lines_with_global)
+                     for line in lines_with_global) + tuple(
+        ("NB310", line, "the call evaluates a string built at run time (a formula or query) in "
+         "the namespace that calls it: the names it reads cannot be known, so the step may "
+         "lack them") for line in dict.fromkeys(visitor.unknown_strings))
     return CellSymbols(
         cell=cell.index,
         events=(*implicit, *events),
@@ -231,9 +234,15 @@ def _shown(tree: ast.Module) -> tuple[str, ...]:
     return tuple(found)
 
 
+_HINTS = {
+    "NB302": "pass values in and out of functions explicitly",
+    "NB310": "write the string into the call, or read the names it uses in the same cell "
+             "(`myfunc`, `threshold` as plain names) so the step has them",
+}
+
+
 def _cell_diagnostics(cell: Cell, symbols: CellSymbols, path: str) -> list[Diagnostic]:
-    found = [diagnostic(code, message, path=path, cell=cell, line=line,
-                        hint="pass values in and out of functions explicitly")
+    found = [diagnostic(code, message, path=path, cell=cell, line=line, hint=_HINTS[code])
              for code, line, message in symbols.warnings]
     for fact in symbols.facts:
         code = _FACT_WARNINGS.get(fact.kind)

@@ -56,6 +56,12 @@ _NUMPY_IMPLICIT_FUNCTIONS = frozenset((
     "train_test_split", "shuffle", "resample", "permutation_test_score", "learning_curve",
 ))
 _NUMPY_IMPLICIT_MODULES = ("sklearn.",)
+# Libraries whose functions and classes draw from numpy's global generator when given no
+# generator or seed (scipy's `check_random_state(None)` is numpy's global RandomState;
+# statsmodels' simulations call `np.random` directly): any call into them may draw.
+_NUMPY_GLOBAL_LIBRARIES = ("scipy.", "statsmodels.")
+# Keyword arguments that give such a call its own generator or seed.
+_OWN_GENERATOR = frozenset(("random_state", "seed", "rng"))
 # Estimators and splitters made without `random_state` draw from numpy's global generator
 # when they are used (fit, split, transform).
 DRAWING_CLASSES = frozenset((
@@ -105,6 +111,8 @@ def classify(qualified: str, keywords: tuple[str, ...]) -> Classified:
         return Classified((Effect("numpy", False),))
     if (qualified.startswith(_NUMPY_IMPLICIT_MODULES) and last in _NUMPY_IMPLICIT_FUNCTIONS
             and "random_state" not in keywords):
+        return Classified((Effect("numpy", False),))
+    if qualified.startswith(_NUMPY_GLOBAL_LIBRARIES) and not _OWN_GENERATOR & set(keywords):
         return Classified((Effect("numpy", False),))
     return Classified()
 

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from nb2pipe.analysis.aliases import selects, sources
 from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names
 from nb2pipe.analysis.chains import dotted, root_name
-from nb2pipe.analysis.randomness import CANDIDATES, DRAWING_CLASSES
+from nb2pipe.analysis.evaluated import evaluated
+from nb2pipe.analysis.randomness import DRAWING_CLASSES
 from nb2pipe.analysis.rules import MUTATING_METHODS, SpanKey
 from nb2pipe.analysis.scopes import (
     ClassScope,
@@ -41,6 +42,8 @@ class Visitor:
         self.dead_reads: dict[str, None] = {}  # names read in branches Python 3 never runs
         self.dead_global_reads: dict[tuple[str, int], None] = {}  # of globals: (name, line)
         self.module_globals: list[tuple[int, int, int]] = []  # top-level `global` statements
+        # lines of calls evaluating a string built at run time (a formula, a query)
+        self.unknown_strings: list[int] = []
         # Names bound to boolean masks or lists of labels, in notebook order (shared by the
         # cells): `df[mask]` and `df[columns]` are new objects, not parts of `df`.
         self.selectors: set[str] = selectors if selectors is not None else set()
@@ -466,6 +469,7 @@ class Visitor:
                 scope.random_call(RandomCall(f"{drawn}.{node.func.attr}", (), self.cell,
                                              node.lineno, via=drawn))
         self._random_call(node, scope)
+        self._evaluated(node, scope)
         self._writes_into(node, scope)
         for arg in (*node.args, *(k.value for k in node.keywords)):
             self._consume(arg, scope)
@@ -488,6 +492,25 @@ class Visitor:
             target = root_name(node.args[0])
             if target:
                 scope.mutate(target, node.lineno, "changed in place by the call")
+
+    def _evaluated(self, node: ast.Call, scope: Scope) -> None:
+        """A formula or query string the call evaluates in the caller's namespace: its names
+        are read here (a formula's may be columns instead: reads that may find nothing)."""
+        found = evaluated(node)
+        if found is None:
+            return
+        if not found.literal:
+            self.unknown_strings.append(node.lineno)
+            return
+        for name in found.required:
+            scope.load(name, node.lineno)
+        if found.optional and isinstance(scope, ModuleScope):
+            # (in a function body they would be globals it must find when called, and a
+            # column is found nowhere: only `@name`s are the caller's for certain there)
+            scope.enter_guard()
+            for name in found.optional:
+                scope.load(name, node.lineno)
+            scope.leave_guard()
 
     def _consume(self, node: ast.expr, scope: Scope) -> None:
         """`list(it)`, `for x in it:`: an iterator given to a call or looped over is consumed."""
@@ -516,10 +539,12 @@ class Visitor:
         callee = dotted(node.func)
         if callee is None:
             return
-        last = callee.rpartition(".")[2]
-        if last in CANDIDATES or (last == "sample" and "." in callee):
-            keywords = tuple(k.arg for k in node.keywords if k.arg)
-            scope.random_call(RandomCall(callee, keywords, self.cell, node.lineno))
+        # Every call of a dotted name may reach a module's hidden state: a generator's
+        # (`np.random.rand`, a library drawing from numpy's), or the module-level state of the
+        # notebook's own module beside it (`thinkplot.Hist`); what the name is bound to
+        # decides, in the resolver.
+        keywords = tuple(k.arg for k in node.keywords if k.arg)
+        scope.random_call(RandomCall(callee, keywords, self.cell, node.lineno))
 
     def _comprehension(self, node: ast.expr, scope: Scope) -> None:
         generators: list[ast.comprehension] = getattr(node, "generators")  # noqa: B009

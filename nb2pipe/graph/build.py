@@ -89,8 +89,9 @@ def _order(notebook: Notebook, tasks: list[StepState], edges: tuple[Edge, ...],
 
 
 def _task_after(states: list[StepState]) -> dict[str, tuple[str, ...]]:
-    """Each step's `after:` steps, as tasks: a step made only of definitions is code emitted
-    where it is needed, not a task, so `after:` it means after the tasks it comes after."""
+    """Each step's `after:` steps (and the steps it follows for module state), as tasks: a
+    step made only of definitions is code emitted where it is needed, not a task, so
+    `after:` it means after the tasks it comes after."""
     by_name = {s.step.name: s for s in states}
     found: dict[str, tuple[str, ...]] = {}
 
@@ -104,7 +105,7 @@ def _task_after(states: list[StepState]) -> dict[str, tuple[str, ...]]:
 
     for state in states:
         found[state.step.name] = tuple(sorted({
-            t for target in state.step.after
+            t for target in (*state.step.after, *state.after_state)
             for t in tasks_of(target, frozenset({state.step.name})) if t != state.step.name
         }))
     return found

@@ -9,7 +9,11 @@ become inputs of the step that calls it.
 from __future__ import annotations
 
 import builtins
+import functools
+import importlib.machinery
+import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -116,6 +120,8 @@ class Resolver(Explanations, DefinitionValues):
         # takes the function must have them (value name -> names).
         self.late_globals: dict[str, dict[str, None]] = {}
         self.late_reported: set[tuple[str, str]] = set()  # (value, step) NB308 reported
+        # The notebook's own modules (beside it) -> the last step that called into one.
+        self.module_touched: dict[str, str] = {}
         self.conflicts: dict[tuple[Span, tuple[str, ...]], str] = {}  # and why
 
     # -- driver ------------------------------------------------------------------------------
@@ -251,6 +257,7 @@ class Resolver(Explanations, DefinitionValues):
                 qualified = "numpy.random.sample"  # `df.sample(...)`: numpy's global generator
             elif entity is not None and entity.kind == "import":
                 qualified = qualified_import(entity, root) + (f".{rest}" if rest else "")
+                self._module_state(state, qualified)
             else:
                 return
             classified = classify(qualified, call.keywords)
@@ -269,6 +276,19 @@ class Resolver(Explanations, DefinitionValues):
                 # draws too: the draws come first) and leaves a new one; the old is not changed
                 self._read(state, name, cell, line, False, set())
             self._bind(state, Bind(name, cell, line))
+
+    def _module_state(self, state: StepState, qualified: str) -> None:
+        """A call into a module the environment does not have, so the notebook's own (a .py
+        beside it): it may use and change the module's globals (a counter, a colour cycle).
+        In the notebook, cells change that state one after another; in the pipeline, the steps
+        that call into the module keep that order (they run in one process, one at a time)."""
+        module = qualified.partition(".")[0]
+        if not module or in_environment(module):
+            return
+        last = self.module_touched.get(module)
+        if last is not None and last != state.step.name:
+            state.after_state[last] = None
+        self.module_touched[module] = state.step.name
 
     def _star_import(self, event: StarImport, step: str | None,
                      state: StepState | None) -> None:
@@ -314,6 +334,9 @@ class Resolver(Explanations, DefinitionValues):
                 if not (event.name in NOTEBOOK_BUILTINS or (binding and binding.kind == "code")):
                     return False
                 reads.append(event.name)
+            elif isinstance(event, RandomCall):
+                if event.callee.partition(".")[0] not in (statement.root, *reads):
+                    return False
             elif not (isinstance(event, Mutate | Call | Link)
                       and event.name.partition(".")[0] in (statement.root, *reads)):
                 return False
@@ -765,6 +788,21 @@ def qualified_import(entity: CodeEntity, name: str) -> str:
     if not module or module.partition(".")[0] == name:
         return module.partition(".")[0] if module.partition(".")[0] == name else module
     return _USUAL_ALIASES.get(name, f"{module}.{name}")
+
+
+@functools.cache
+def in_environment(module: str) -> bool:
+    """Whether the environment has the top-level module `module` (built in, the standard
+    library, or installed), found without importing it and without looking in the current
+    folder: a module beside the notebook is the notebook's own."""
+    if module in sys.builtin_module_names or module in sys.stdlib_module_names:
+        return True
+    here = {"", os.getcwd()}
+    try:
+        return importlib.machinery.PathFinder.find_spec(
+            module, [p for p in sys.path if p not in here]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _statement_at(spans: list[Span], line: int) -> Span | None:

@@ -36,6 +36,8 @@ class StepState:
     # Functions this step takes as values whose bodies read globals bound after they were made:
     # value name -> those names, given to the function before the step's code runs.
     late_globals: dict[str, dict[str, None]] = field(default_factory=dict)
+    # Earlier steps it runs after, with no value between them: they use the same module state.
+    after_state: dict[str, None] = field(default_factory=dict)
     deleted: dict[str, tuple[int, int]] = field(default_factory=dict)
     metrics: dict[str, None] = field(default_factory=dict)
     code_only: bool = True

@@ -308,6 +308,14 @@ CASES: dict[str, list[dict[str, Any]]] = {
              "step:mean"),
         code("t = Mean([1, 2, 3])\nactual = t.actual", "step:use"),
     ],
+    # A formula built at run time: patsy looks its names up in the calling step, which may
+    # lack them; nothing says which.
+    "warn_formula_built_at_run_time": [
+        code("import statsmodels.formula.api as smf\nimport pandas as pd\n"
+             "df = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'y': [2.0, 4.0, 6.5]})\nterm = 'x'",
+             "step:load"),
+        code("fit = smf.ols(f'y ~ {term}', data=df).fit()", "step:fit"),
+    ],
     "warn_magic_empty_step": [
         code("a = 1", "step:first"),
         code("%%sql\nselect 1", "step:query"),
