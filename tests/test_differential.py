@@ -71,3 +71,23 @@ def test_the_shortcut_runs_the_steps_as_flow_py_does(prefect_harness: None) -> N
         if compared >= 30:
             break
     assert compared >= 30  # values compared both ways
+
+
+@pytest.mark.parametrize("layout", ["each-statement", "one-step"])
+def test_late_reads_of_function_bodies_are_no_error(layout: str) -> None:
+    """The idioms whose function bodies read names bound later, or nowhere, are answered
+    with the notebook's values, not with an error (the notebook runs: no call fails)."""
+    from semantics.generator import (
+        Env,
+        func_reads_name_defined_nowhere,
+        func_value_reads_later_global,
+    )
+
+    env = Env(random.Random(SEED))
+    env.kinds["n0"] = "int"
+    made = [*func_reads_name_defined_nowhere(env), *(func_value_reads_later_global(env) or [])]
+    sources = ["n0 = 1", *(s.code for s in made)]
+    if layout == "one-step":
+        sources = ["\n".join(sources)]
+    outcome = compare([(source, (f"step:s{i}",)) for i, source in enumerate(sources)])
+    assert outcome.kind == "ok", outcome

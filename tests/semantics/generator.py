@@ -283,6 +283,34 @@ def func_default(env: Env) -> list[Statement] | None:
     return _s("function-default", f"def {fn}(x, t={name}):\n    return x + {reads}")
 
 
+def func_reads_name_defined_nowhere(env: Env) -> list[Statement]:
+    """A body reading a name no cell defines, on a branch no call takes: Python looks it up
+    only when that line runs (check says NB309, a warning; both runs compute the same)."""
+    argument = env.int_expr()
+    fn = env.new("fn", FUNC)
+    result = env.new("n", INT)
+    return [Statement("name-defined-nowhere",
+                      f"def {fn}(x):\n    if x is None:\n        return never_bound_{fn}\n"
+                      f"    return x * 2"),
+            Statement("name-defined-nowhere", f"{result} = {fn}({argument})")]
+
+
+def func_value_reads_later_global(env: Env) -> list[Statement] | None:
+    """A function made a value (its default reads a value changed later) whose body reads a
+    global bound only after it is made: each call finds the global as the notebook has it."""
+    name = env.pick(INT)
+    if name is None:
+        return None
+    fn = env.new("fn", FUNC)
+    late = env.new("late", INT)
+    result = env.new("n", INT)
+    return [Statement("function-value-late-global",
+                      f"def {fn}(x, t={name}):\n    return x + t + {late}"),
+            Statement("function-value-late-global", f"{late} = {env.small()}"),
+            Statement("function-value-late-global", f"{name} = {name} + 1"),
+            Statement("function-value-late-global", f"{result} = {fn}(1)")]
+
+
 def func_mutable_default(env: Env) -> list[Statement]:
     fn = env.new("fn", FUNC)
     return _s("function-mutable-default",
@@ -618,7 +646,8 @@ IDIOMS: tuple[tuple[Idiom, float], ...] = (
     (try_except, 1.5), (star_import, 0.7), (random_state, 2), (plotting, 1.5),
     (display, 3), (global_statement, 0.5), (func_returns_argument, 1), (holder, 1),
     (holder_change, 1.5), (objects_in_container, 1), (func_changes_object, 1),
-    (shallow_copy, 0.7),
+    (shallow_copy, 0.7), (func_reads_name_defined_nowhere, 0.7),
+    (func_value_reads_later_global, 0.7),
 )
 
 
