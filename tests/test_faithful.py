@@ -557,6 +557,13 @@ def test_a_formula_names_the_notebooks_function_and_modules_as_the_step_has_them
                        'params = res.params')
 
 
+def test_a_formula_assigned_in_the_calling_cell_is_read_as_written_there() -> None:
+    assert_same_values(FRAME, "factor = 3",
+                       "def scaled(v):\n    return factor * v\n\n"
+                       "formula = 'y ~ scaled(x)'\nres = smf.ols(formula=formula, data=df).fit()\n"
+                       "params = res.params")
+
+
 @pytest.mark.parametrize("call", ['df.query("x > @limit")', 'df.eval("x * @limit")',
                                   'pd.eval("df.x * limit")'])
 def test_a_query_reads_the_callers_names_it_marks(call: str) -> None:

@@ -236,8 +236,8 @@ def _shown(tree: ast.Module) -> tuple[str, ...]:
 
 _HINTS = {
     "NB302": "pass values in and out of functions explicitly",
-    "NB310": "write the string into the call, or read the names it uses in the same cell "
-             "(`myfunc`, `threshold` as plain names) so the step has them",
+    "NB310": "write the string into the call, or assign it as a literal in the cell that "
+             "calls (`formula = 'y ~ f(x)'`), so the names it reads are known",
 }
 
 

@@ -14,6 +14,7 @@ import ast
 import io
 import keyword
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -50,8 +51,10 @@ class Evaluated:
     literal: bool  # False: the string is not a literal; its names cannot be known
 
 
-def evaluated(node: ast.Call) -> Evaluated | None:
-    """What `node` evaluates in its caller's namespace; None when it is no such call."""
+def evaluated(node: ast.Call,
+              bound: Callable[[str], str | None] = lambda name: None) -> Evaluated | None:
+    """What `node` evaluates in its caller's namespace; None when it is no such call.
+    `bound`: the string literal a name given as the argument holds, when the cell says."""
     func = node.func
     last = func.attr if isinstance(func, ast.Attribute) else (
         func.id if isinstance(func, ast.Name) else None)
@@ -63,13 +66,15 @@ def evaluated(node: ast.Call) -> Evaluated | None:
         argument = node.args[evaluator.position]
     if argument is None or isinstance(argument, ast.Starred):
         return None
-    if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
+    text = argument.value if isinstance(argument, ast.Constant) else (
+        bound(argument.id) if isinstance(argument, ast.Name) else None)
+    if not isinstance(text, str):
         # A model given arrays (`sm.OLS(y, X)`'s lowercase twin is never given one), a
         # Keras `model.evaluate(X, y)`: only a string built at run time counts as unknown.
         unknown = isinstance(argument, ast.JoinedStr | ast.Name | ast.BinOp) and (
             evaluator.what != "expression")
         return Evaluated((), (), False) if unknown else None
-    at, bare = _names(argument.value)
+    at, bare = _names(text)
     if evaluator.what == "formula" or "expression" in evaluator.what:
         return Evaluated(at, tuple(n for n in bare if n not in at), True)
     return Evaluated(at, (), True)

@@ -44,6 +44,7 @@ class Visitor:
         self.module_globals: list[tuple[int, int, int]] = []  # top-level `global` statements
         # lines of calls evaluating a string built at run time (a formula, a query)
         self.unknown_strings: list[int] = []
+        self.tree = ast.Module(body=[], type_ignores=[])
         # Names bound to boolean masks or lists of labels, in notebook order (shared by the
         # cells): `df[mask]` and `df[columns]` are new objects, not parts of `df`.
         self.selectors: set[str] = selectors if selectors is not None else set()
@@ -87,6 +88,7 @@ class Visitor:
 
     def module(self, tree: ast.Module) -> ModuleScope:
         scope = ModuleScope(self.cell)
+        self.tree = tree
         for node in tree.body:
             start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
             scope.statement_span = Span(self.cell, start, node.end_lineno or node.lineno)
@@ -496,7 +498,7 @@ class Visitor:
     def _evaluated(self, node: ast.Call, scope: Scope) -> None:
         """A formula or query string the call evaluates in the caller's namespace: its names
         are read here (a formula's may be columns instead: reads that may find nothing)."""
-        found = evaluated(node)
+        found = evaluated(node, lambda name: _string_bound(self.tree, name, node.lineno))
         if found is None:
             return
         if not found.literal:
@@ -638,6 +640,24 @@ def _makes_drawer(value: ast.expr | None) -> bool:
     callee = dotted(value.func)
     return (callee is not None and callee.rpartition(".")[2] in DRAWING_CLASSES
             and not any(k.arg == "random_state" for k in value.keywords))
+
+
+def _string_bound(tree: ast.Module, name: str, before: int) -> str | None:
+    """The string literal the cell's top level last binds `name` to before line `before`
+    (`formula = "y ~ x"`, then `smf.ols(formula, df)`); None when the last binding before it
+    is anything else, or there is none in the cell."""
+    found: str | None = None
+    for node in tree.body:
+        if node.lineno >= before:
+            break
+        for child in ast.walk(node):
+            if isinstance(child, ast.Name) and child.id == name and isinstance(
+                    child.ctx, ast.Store):
+                value = node.value if isinstance(node, ast.Assign) and len(
+                    node.targets) == 1 and node.targets[0] is child else None
+                found = value.value if isinstance(value, ast.Constant) and isinstance(
+                    value.value, str) else None
+    return found
 
 
 def _flatten(node: ast.expr) -> list[ast.expr]:
