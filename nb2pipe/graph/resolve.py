@@ -9,7 +9,6 @@ become inputs of the step that calls it.
 from __future__ import annotations
 
 import builtins
-import functools
 import importlib.machinery
 import os
 import re
@@ -122,6 +121,8 @@ class Resolver(Explanations, DefinitionValues):
         self.late_reported: set[tuple[str, str]] = set()  # (value, step) NB308 reported
         # The notebook's own modules (beside it) -> the last step that called into one.
         self.module_touched: dict[str, str] = {}
+        self.star_names: dict[str, frozenset[str] | None] = {}  # module -> names `*` binds
+        self.environment: dict[str, bool] = {}  # top-level module -> whether installed
         self.conflicts: dict[tuple[Span, tuple[str, ...]], str] = {}  # and why
 
     # -- driver ------------------------------------------------------------------------------
@@ -283,7 +284,9 @@ class Resolver(Explanations, DefinitionValues):
         In the notebook, cells change that state one after another; in the pipeline, the steps
         that call into the module keep that order (they run in one process, one at a time)."""
         module = qualified.partition(".")[0]
-        if not module or in_environment(module):
+        if module and module not in self.environment:
+            self.environment[module] = in_environment(module)
+        if not module or self.environment[module]:
             return
         last = self.module_touched.get(module)
         if last is not None and last != state.step.name:
@@ -442,7 +445,9 @@ class Resolver(Explanations, DefinitionValues):
             if known_namespace(star.module):
                 text = import_for(star.module, name)
             else:
-                names = star_names(star.module)
+                if star.module not in self.star_names:  # parsing a module is slow: once
+                    self.star_names[star.module] = star_names(star.module)
+                names = self.star_names[star.module]
                 if names is None:
                     return None
                 text = f"from {star.module} import {name}" if name in names else None
@@ -790,7 +795,6 @@ def qualified_import(entity: CodeEntity, name: str) -> str:
     return _USUAL_ALIASES.get(name, f"{module}.{name}")
 
 
-@functools.cache
 def in_environment(module: str) -> bool:
     """Whether the environment has the top-level module `module` (built in, the standard
     library, or installed), found without importing it and without looking in the current
