@@ -359,6 +359,9 @@ class CellSymbols:
     global_statements: tuple[tuple[int, int, tuple[str, ...]], ...] = ()
     # `global` statements at a cell's top level, which do nothing there: (line, start, end).
     module_globals: tuple[tuple[int, int, int], ...] = ()
+    # Calls fitting a model from a patsy formula at the cell's top level: (line, the names the
+    # formula reads). statsmodels evaluates the formula again when such a model is unpickled.
+    formulas: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 # The step graph.

@@ -583,3 +583,14 @@ def test_a_formula_inside_a_function_reads_no_column_as_a_global() -> None:
                      ("def fit(frame):\n    return smf.ols('y ~ x', data=frame).fit()",
                       "step:b"), ("r = fit(df).params", "step:c"))
     assert graph.diagnostics == ()
+
+
+def test_a_model_fitted_from_a_formula_naming_a_notebook_function_stays_in_its_step() -> None:
+    """statsmodels evaluates a model's formula again when it is unpickled, in frames of its
+    own: a model naming the notebook's function cannot reach another process. Check says so
+    where another step reads it; read in the step that fits it, it needs no warning."""
+    fitted = ("def double_it(v):\n    return 2 * v\n\n"
+              "res = smf.ols('y ~ double_it(x)', data=df).fit()")
+    outcome = compare(steps(FRAME, fitted, "params = res.params"))
+    assert outcome.kind == "diagnosed" and outcome.detail.startswith("NB304 'res'"), outcome
+    assert_same_values(FRAME, f"{fitted}\nparams = res.params", "p = params.iloc[1]")

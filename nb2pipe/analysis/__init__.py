@@ -213,6 +213,7 @@ def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: s
         global_statements=tuple((line, column, names) for (line, column), names
                                 in sorted(visitor.global_statements.items())),
         module_globals=tuple(visitor.module_globals),
+        formulas=tuple(visitor.formulas),
     )
 
 

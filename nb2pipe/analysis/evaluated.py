@@ -49,6 +49,7 @@ class Evaluated:
     required: tuple[str, ...]  # names the caller must have (`@name`)
     optional: tuple[str, ...]  # names it may have (a formula's: each may be a column)
     literal: bool  # False: the string is not a literal; its names cannot be known
+    formula: bool = False  # a patsy formula (statsmodels evaluates it again when unpickled)
 
 
 def evaluated(node: ast.Call,
@@ -76,7 +77,8 @@ def evaluated(node: ast.Call,
         return Evaluated((), (), False) if unknown else None
     at, bare = _names(text)
     if evaluator.what == "formula" or "expression" in evaluator.what:
-        return Evaluated(at, tuple(n for n in bare if n not in at), True)
+        return Evaluated(at, tuple(n for n in bare if n not in at), True,
+                         evaluator.what == "formula")
     return Evaluated(at, (), True)
 
 

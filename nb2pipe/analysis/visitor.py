@@ -44,6 +44,7 @@ class Visitor:
         self.module_globals: list[tuple[int, int, int]] = []  # top-level `global` statements
         # lines of calls evaluating a string built at run time (a formula, a query)
         self.unknown_strings: list[int] = []
+        self.formulas: list[tuple[int, tuple[str, ...]]] = []  # (line, names) of formulas
         self.tree = ast.Module(body=[], type_ignores=[])
         # Names bound to boolean masks or lists of labels, in notebook order (shared by the
         # cells): `df[mask]` and `df[columns]` are new objects, not parts of `df`.
@@ -504,6 +505,8 @@ class Visitor:
         if not found.literal:
             self.unknown_strings.append(node.lineno)
             return
+        if found.formula and isinstance(scope, ModuleScope):
+            self.formulas.append((node.lineno, found.optional))
         for name in found.required:
             scope.load(name, node.lineno)
         if found.optional and isinstance(scope, ModuleScope):

@@ -24,6 +24,7 @@ class DefinitionValues:
     fixed_reads: set[tuple[str, Span]]  # NB308 reported
     generator_values: dict[str, tuple[int, int, str]]  # name -> cell, line, function
     generators_reported: set[tuple[str, str]]
+    formula_values: dict[str, tuple[int, int, str]]  # name -> cell, line, notebook function
     values: Mapping[tuple[Span, tuple[str, ...]], str]
     conflicts: dict[tuple[Span, tuple[str, ...]], str]
 
@@ -126,6 +127,23 @@ class DefinitionValues:
                      "cannot cross processes or be cached", self.cells[cell], line,
                      "make it in the step that uses it, or pass what it yields "
                      f"(`{name} = list({function}())`)")
+
+    def _check_formula_value(self, state: StepState, name: str, producer: str) -> None:
+        """A statsmodels model fitted from a formula that names the notebook's function: when
+        unpickled, statsmodels evaluates the formula again in frames of its own, where the
+        function is not: it cannot reach another step in another process."""
+        made = self.formula_values.get(name)
+        if made is None or (name, producer) in self.generators_reported:
+            return
+        self.generators_reported.add((name, producer))
+        cell, line, function = made
+        self._report("NB304", f"'{name}' (fitted from a formula naming the notebook's "
+                     f"'{function}') is passed from step '{producer}' to '{state.step.name}'; "
+                     "statsmodels evaluates the formula again when it is unpickled, where "
+                     f"'{function}' is not defined, so it cannot cross processes or be cached",
+                     self.cells[cell], line,
+                     f"use '{name}' in the step that fits it (take its params or summary there), "
+                     "or compute the column before the formula names it")
 
     def _wrapped_with_state(self, state: StepState, name: str) -> bool:
         """`@counted def f`: what the notebook calls is what the decorator made, which keeps

@@ -123,6 +123,8 @@ class Resolver(Explanations, DefinitionValues):
         self.module_touched: dict[str, str] = {}
         self.star_names: dict[str, frozenset[str] | None] = {}  # module -> names `*` binds
         self.environment: dict[str, bool] = {}  # top-level module -> whether installed
+        # values fitted from a formula naming the notebook's code: name -> (cell, line, name)
+        self.formula_values: dict[str, tuple[int, int, str]] = {}
         self.conflicts: dict[tuple[Span, tuple[str, ...]], str] = {}  # and why
 
     # -- driver ------------------------------------------------------------------------------
@@ -203,6 +205,8 @@ class Resolver(Explanations, DefinitionValues):
                 state.code_only = state.code_only and statement is None
             for event in events:
                 self._event(state, event)
+            if statement is not None:
+                self._formula_values(state, symbols, statement, events)
         if symbols.display_only and not metrics:
             cell = self.cells[symbols.cell]
             self._report("NB306", f"cell {cell.index} only displays values; in the pipeline "
@@ -292,6 +296,25 @@ class Resolver(Explanations, DefinitionValues):
         if last is not None and last != state.step.name:
             state.after_state[last] = None
         self.module_touched[module] = state.step.name
+
+    def _formula_values(self, state: StepState, symbols: CellSymbols, statement: Statement,
+                        events: list[Event]) -> None:
+        """`mod = smf.glm("y ~ double_it(x)", data=df).fit()`: statsmodels keeps the formula
+        and evaluates it again when the model is unpickled, looking `double_it` up in frames
+        of its own: a value that cannot reach another process (NB304 where one reads it)."""
+        span = statement.span
+        code = [n for line, names in symbols.formulas if span.start <= line <= span.end
+                for n in names if self._is_notebook_code(state, n)]
+        if not code:
+            return
+        for event in events:
+            if isinstance(event, Bind) and event.code is None and event.name in state.local:
+                self.formula_values[event.name] = (event.cell, event.line, code[0])
+
+    def _is_notebook_code(self, state: StepState, name: str) -> bool:
+        binding = state.local.get(name) or self.bindings.get(name)
+        entity = binding.entity if binding is not None else None
+        return entity is not None and entity.kind in ("function", "class", "library")
 
     def _star_import(self, event: StarImport, step: str | None,
                      state: StepState | None) -> None:
@@ -398,6 +421,7 @@ class Resolver(Explanations, DefinitionValues):
             self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
             self._check_generator(state, name, binding.step)
+            self._check_formula_value(state, name, binding.step)
             self._late_globals(state, name, cell, line, seen)
         elif binding.entity is not None:
             if direct:
@@ -530,6 +554,7 @@ class Resolver(Explanations, DefinitionValues):
         state.defines[name] = None
         self._forget_instance(name)
         self.late_globals.pop(name, None)
+        self.formula_values.pop(name, None)
         if event.code is not None:
             self.entities[(event.code.span, event.code.names)] = event.code
             self._unlink(name)
