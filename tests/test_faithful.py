@@ -500,6 +500,15 @@ def test_a_function_value_finds_the_globals_bound_after_it_when_it_runs() -> Non
     assert_same_values(*MADE_BEFORE_ITS_GLOBALS)
 
 
+def test_a_function_value_finds_a_function_a_later_cell_defines_anew() -> None:
+    """Its body's `Fraction` is the import where it is made, the notebook's own function after
+    a later cell defines one: each call finds the one the notebook has then."""
+    assert_same_values("from fractions import Fraction\nSpace = set",
+                       "def P(cases: Space):\n    return Fraction(len(cases), 4)",
+                       "Space = list", "p = P({1, 2})",
+                       "def Fraction(n, d):\n    return n / d", "q = P({1, 2})")
+
+
 def test_a_function_value_called_before_its_global_is_bound_is_an_error() -> None:
     graph = graph_of(("Space = set", "step:a"),
                      ("def P(cases: Space):\n    return number(cases)", "step:b"),

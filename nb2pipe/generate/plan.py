@@ -140,7 +140,9 @@ class _Planner:
         classes defined once that read nothing but module-level code (no notebook data)."""
         definitions: dict[str, int] = {}
         for entity in self.graph.code:
-            if entity.kind in ("function", "class"):
+            # (an import of the same name counts: `def Fraction` after `from fractions import
+            # Fraction` at module level would be the one every step sees)
+            if entity.kind in ("function", "class", "import"):
                 for name in entity.names:
                     definitions[name] = definitions.get(name, 0) + 1
         # An import that shadows a builtin (`from numpy import max`, as `%pylab` does) is only

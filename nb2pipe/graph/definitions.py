@@ -25,6 +25,9 @@ class DefinitionValues:
     generator_values: dict[str, tuple[int, int, str]]  # name -> cell, line, function
     generators_reported: set[tuple[str, str]]
     formula_values: dict[str, tuple[int, int, str]]  # name -> cell, line, notebook function
+    # value -> the code (imports, functions) its body reads, where each was bound when it was
+    # made: a step calling it after a cell binds one anew gives it the new one
+    code_globals: dict[str, dict[str, tuple[int, int]]]
     values: Mapping[tuple[Span, tuple[str, ...]], str]
     conflicts: dict[tuple[Span, tuple[str, ...]], str]
 
@@ -101,6 +104,10 @@ class DefinitionValues:
             return
         # Its code, when called later, reads these as the step that makes it has them.
         self._expand(state, entity, cell, line, set(), owner=name)
+        for read in info.free_reads:  # code it finds as globals: a later cell may define anew
+            found = state.local.get(read) or self.bindings.get(read)
+            if found is not None and found.kind == "code" and read != name:
+                self.code_globals.setdefault(name, {})[read] = found.bound
         late = [n for n in (*info.free_reads, *info.global_writes)
                 if (b := state.local.get(n) or self.bindings.get(n)) is not None
                 and b.kind != "code" and n != name]

@@ -119,6 +119,7 @@ class Resolver(Explanations, DefinitionValues):
         # takes the function must have them (value name -> names).
         self.late_globals: dict[str, dict[str, None]] = {}
         self.late_reported: set[tuple[str, str]] = set()  # (value, step) NB308 reported
+        self.code_globals: dict[str, dict[str, tuple[int, int]]] = {}
         # The notebook's own modules (beside it) -> the last step that called into one.
         self.module_touched: dict[str, str] = {}
         self.star_names: dict[str, frozenset[str] | None] = {}  # module -> names `*` binds
@@ -440,7 +441,10 @@ class Resolver(Explanations, DefinitionValues):
         the step reads them where it reads the function (it may call it), and gives them to
         the function before its code runs. A name the step binds itself first is not there
         yet then: the function would see the value the step starts with."""
-        late = self.late_globals.get(name)
+        late = dict(self.late_globals.get(name, {}))
+        for read, where in self.code_globals.get(name, {}).items():
+            if self._bound(state, read) != where:  # `def Fraction(n, d)` after the import
+                late[read] = None
         if not late:
             return
         own = [n for n in late if n in state.local and n not in state.inputs
@@ -554,6 +558,7 @@ class Resolver(Explanations, DefinitionValues):
         state.defines[name] = None
         self._forget_instance(name)
         self.late_globals.pop(name, None)
+        self.code_globals.pop(name, None)
         self.formula_values.pop(name, None)
         if event.code is not None:
             self.entities[(event.code.span, event.code.names)] = event.code
