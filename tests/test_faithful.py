@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from semantics.harness import Outcome, compare, notebook
+from semantics.harness import Outcome, compare, notebook, run_flow
 from support import graph_of
 
 from nb2pipe.generate.flow_py import render_flow
@@ -498,6 +498,14 @@ def test_a_function_value_finds_the_globals_bound_after_it_when_it_runs() -> Non
     # after `number` is defined again, the call sees the new one (and `favorable` still)
     assert graph.step("s7").late_globals == (("P", ("favorable", "number")),)
     assert_same_values(*MADE_BEFORE_ITS_GLOBALS)
+
+
+@pytest.mark.integration
+def test_a_function_value_is_given_its_globals_by_the_real_flow(prefect_harness: None) -> None:
+    """Through the project's flow.py and Prefect, every value through the store: the
+    function arrives unpickled, and the runtime's with_globals gives it what it reads."""
+    outcome = compare(steps(*MADE_BEFORE_ITS_GLOBALS), pipeline=run_flow)
+    assert outcome.kind == "ok" and outcome.compared >= 2, outcome  # p and q
 
 
 def test_a_function_value_finds_a_function_a_later_cell_defines_anew() -> None:
