@@ -36,7 +36,7 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB307": ("warn_hidden_seed", 2),
     "NB308": ("warn_value_reads_later", 2),
     "NB309": ("warn_name_defined_nowhere", 3),
-    "NB310": ("warn_formula_built_at_run_time", 2),
+    "NB310": ("warn_query_built_at_run_time", 2),
 }
 
 

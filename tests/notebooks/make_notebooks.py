@@ -308,13 +308,13 @@ CASES: dict[str, list[dict[str, Any]]] = {
              "step:mean"),
         code("t = Mean([1, 2, 3])\nactual = t.actual", "step:use"),
     ],
-    # A formula built at run time: patsy looks its names up in the calling step, which may
-    # lack them; nothing says which.
-    "warn_formula_built_at_run_time": [
-        code("import statsmodels.formula.api as smf\nimport pandas as pd\n"
+    # A query built at run time: pandas looks its `@names` up in the calling step, which may
+    # lack them; nothing says which (formulas for patsy alike: tests/test_faithful.py).
+    "warn_query_built_at_run_time": [
+        code("import pandas as pd\n"
              "df = pd.DataFrame({'x': [1.0, 2.0, 3.0], 'y': [2.0, 4.0, 6.5]})\nterm = 'x'",
              "step:load"),
-        code("fit = smf.ols(f'y ~ {term}', data=df).fit()", "step:fit"),
+        code("big = df.query(f'{term} > 1')", "step:select"),
     ],
     "warn_magic_empty_step": [
         code("a = 1", "step:first"),
