@@ -245,11 +245,16 @@ class ObjectStore:
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.options: list[dict[str, Any]] = []  # what each upload and download was told
+        self.seekable: list[bool] = []  # whether each upload's file object could seek
 
-    def upload_from_file_object(self, handle: Any, path: str) -> None:
+    def upload_from_file_object(self, handle: Any, path: str, **options: Any) -> None:
+        self.options.append(options)
+        self.seekable.append(handle.seekable())
         self.objects[path] = handle.read()
 
-    def download_object_to_file_object(self, path: str, handle: Any) -> None:
+    def download_object_to_file_object(self, path: str, handle: Any, **options: Any) -> None:
+        self.options.append(options)
         handle.write(self.objects[path])
 
     def read_path(self, path: str) -> bytes:
@@ -292,3 +297,69 @@ def test_a_large_values_chunks_stream_to_and_from_an_object_stores_block(
     chunk = next(path for path in bucket.objects if path.startswith("chunks/"))
     bucket.objects[chunk] = bucket.objects[chunk][:-8] + b"\0" * 8
     assert "changed since it was stored" in str(store.discard_damaged(refs))
+
+
+def test_a_value_handed_on_through_an_object_store_goes_from_memory_as_chunks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """To a step in another process: a manifest and chunks under the run's folder, written
+    from the value's memory and read into the new value's (nothing through local files),
+    each chunk an object of its own, which object stores write and read side by side."""
+    import tempfile
+
+    from nb2pipe.runtime import chunks
+    from nb2pipe.runtime import store as module
+
+    def no_local_files(*_: object, **__: object) -> None:
+        raise AssertionError("a local file in between")
+
+    bucket = ObjectStore()
+    monkeypatch.setattr(module, "_block", lambda location: bucket)
+    monkeypatch.setattr(chunks, "CHUNK", 1 << 20)
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_local_files)
+    store = module.Store("block:s3-bucket/results")
+    frame = pd.DataFrame({"a": np.arange(400_000.0), "b": -np.arange(400_000.0)})  # 6.4 MB
+    refs, unsaved = store.save({"frame": frame, "n": 3}, run="run-1")
+    assert unsaved == {}
+    folder = refs["frame"].path.rpartition("/")[0]
+    assert folder.startswith("runs/run-1/") and refs["frame"].path.endswith("/frame.value")
+    parts = [path for path in bucket.objects if path.startswith(f"{folder}/chunks/")]
+    assert len(parts) == 7 and all(len(bucket.objects[p]) <= 1 << 20 for p in parts)
+    assert not any(path.startswith(("values/", "chunks/")) for path in bucket.objects)
+    loaded = store.load(refs)
+    pd.testing.assert_frame_equal(loaded["frame"], frame)
+    assert loaded["n"] == 3
+    bucket.objects[parts[0]] = bucket.objects[parts[0]][:-8] + b"\0" * 8
+    with pytest.raises(module.Tampered, match="does not hold what was stored there"):
+        store.load({"frame": refs["frame"]})
+
+
+def test_an_s3_buckets_objects_go_each_in_one_request_streamed_from_memory(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 by itself splits an object over 8 MB into 8 MB ranges and parts, and copies what
+    it cannot seek into memory part by part: a chunk is sent as it is, in one request."""
+    from nb2pipe.runtime import chunks
+    from nb2pipe.runtime import store as module
+
+    bucket = ObjectStore()
+    monkeypatch.setattr(module, "_block", lambda location: bucket)
+    store = module.Store("block:s3-bucket/results")
+    big = np.arange(2_000_000.0)
+    np.testing.assert_array_equal(store.load(store.save({"big": big}, run="r")[0])["big"], big)
+    assert bucket.options and all(
+        o["Config"].multipart_threshold >= chunks.CHUNK for o in bucket.options)
+    assert bucket.seekable and all(bucket.seekable)
+
+
+def test_pieces_of_memory_read_as_one_file_from_anywhere_in_it() -> None:
+    from nb2pipe.runtime.objects import PiecesReader
+
+    reader = PiecesReader([b"abc", memoryview(b"defgh"), b"", b"ij"])
+    assert reader.read(4) == b"abcd"
+    assert reader.tell() == 4 and reader.seekable()
+    assert reader.read() == b"efghij"
+    assert reader.seek(0, 2) == 10 and reader.read(3) == b""
+    reader.seek(2)
+    assert reader.read(5) == b"cdefg"
+    reader.seek(-3, 1)
+    assert reader.read() == b"efghij"
+

@@ -6,6 +6,9 @@
     chunks/AB/ABCD....        up to 64 MiB of one buffer's memory, as it is, named by its
                               SHA-256
 
+A value one run hands to its next step through an object store has the same form, its
+manifest and chunks under the run's folder (runs/RUN/ID/NAME.value, runs/RUN/ID/chunks/).
+
 A chunk is stored once, whatever values hold it: a frame stored again with one more column
 shares the chunks of the others, and only the new column's are written. The manifest's hash
 (in the step's signed record) proves the chunks' hashes, which prove the chunks: the store
@@ -75,8 +78,13 @@ class Manifest:
     buffers: tuple[memoryview | Chunked, ...]  # memory of the manifest, or chunks to read
 
 
-def chunk_path(sha256: str) -> str:
-    return f"chunks/{sha256[:2]}/{sha256}"
+def chunk_path(sha256: str, manifest: str = "") -> str:
+    """Where a chunk is: among the chunks of the values kept for later runs (and shared by
+    them), or, for a value one run hands to its next step (its manifest under runs/), beside
+    its manifest, so that it goes with the run's files."""
+    if not manifest or manifest.startswith("values/"):
+        return f"chunks/{sha256[:2]}/{sha256}"
+    return f"{manifest.rpartition('/')[0]}/chunks/{sha256}"
 
 
 def manifest_path(sha256: str) -> str:

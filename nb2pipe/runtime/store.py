@@ -6,7 +6,10 @@
     chunks/AB/ABCDEF....       the memory of its arrays, in chunks named by their sha256: a
                                chunk several values hold is stored once
     runs/RUN/STEP-ID/NAME.EXT  a value handed to the next step of one run only (pickle 5 with
-                               the arrays' memory as it is); removed a day later
+                               the arrays' memory as it is); removed a day later. In an object
+                               store's block, a manifest and its chunks as for a kept value
+                               (NAME.value, chunks/SHA256), written and read side by side
+                               (objects.py)
 
 Every file is hashed (SHA-256) before or as it is written, and read back only through its
 `Ref`, which holds that hash: the bytes are hashed as they are read and decoded only when they
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import os
 import shutil
 import tempfile
@@ -32,7 +34,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import chunks, values, verified, writes
+from . import chunks, objects, values, verified, writes
 from .values import shared_groups
 
 BLOCK = "block:"  # a location naming a Prefect block: block:TYPE/NAME
@@ -118,8 +120,20 @@ class Store:
                     continue
                 refs.update({m: ref._replace(member=m if shared else "") for m in members})
             return refs, unsaved
+        target = f"runs/{run}/{uuid.uuid4().hex[:12]}"
+        if self.folder is None:  # an object store: from memory, chunks side by side
+            for members, shared in groups:
+                name = f"{members[0]}.shared" if shared else members[0]
+                value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
+                try:
+                    ref = self._keep(value, False, f"{target}/{name}")
+                except Exception as error:  # neither pickle nor cloudpickle can save it
+                    unsaved.update(_unsaved(outputs, members, f"{type(error).__name__}: "
+                                            f"{error}"))
+                    continue
+                refs.update({m: ref._replace(member=m if shared else "") for m in members})
+            return refs, unsaved
         with tempfile.TemporaryDirectory(prefix=".staging-", dir=self._staging()) as staging:
-            target = f"runs/{run}/{uuid.uuid4().hex[:12]}"
             for members, shared in groups:
                 name = f"{members[0]}.shared" if shared else members[0]
                 value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
@@ -138,12 +152,14 @@ class Store:
             _prune_runs(str(self.folder))
         return refs, unsaved
 
-    def _keep(self, value: Any, background: bool) -> Ref:
+    def _keep(self, value: Any, background: bool, handed: str = "") -> Ref:
         """Keep a value for later runs: its chunks (those not stored already) and its
-        manifest, written now or, in the background, while the caller goes on."""
+        manifest, written now or, in the background, while the caller goes on. `handed`:
+        the value is only handed to the next step of a run, as `handed`.value."""
         packed = chunks.pack(value)
-        path = chunks.manifest_path(packed.sha256)
-        files = [(chunks.chunk_path(p.sha256), (p.data,), p.data.nbytes) for p in packed.chunks]
+        path = f"{handed}{chunks.EXTENSION}" if handed else chunks.manifest_path(packed.sha256)
+        files = [(chunks.chunk_path(p.sha256, path), (p.data,), p.data.nbytes)
+                 for p in packed.chunks]
         jobs, others = [], []
         for part, pieces, size in [*files, (path, packed.manifest, None)]:
             claimed = writes.claim(self.location, part)
@@ -158,7 +174,7 @@ class Store:
             for claimed, job in jobs:
                 writes.start(claimed, job)
         else:
-            for future in [chunks.workers().submit(writes.run, *job) for job in jobs]:
+            for future in [self._pool().submit(writes.run, *job) for job in jobs]:
                 future.result()
             writes.wait_for(self.location, others)
         return Ref(path, packed.sha256)
@@ -191,7 +207,8 @@ class Store:
         for index, buffer in enumerate(manifest.buffers):
             if isinstance(buffer, chunks.Chunked):
                 taken = verified.take(self._buffer_key(buffer), reader)
-                filled[index] = taken if taken is not None else self._read_buffer(buffer)
+                filled[index] = taken if taken is not None else self._read_buffer(buffer,
+                                                                                  ref.path)
         return chunks.unpack(manifest, filled)
 
     def read_checked(self, path: str, sha256: str) -> bytearray:
@@ -203,10 +220,7 @@ class Store:
         folder = self.folder
         try:
             if folder is None:
-                with tempfile.TemporaryDirectory(prefix="nb2pipe-") as scratch:
-                    local = Path(scratch) / "file"
-                    self._download(path, local)
-                    data, digest = _read_hashing(local)
+                data, digest = objects.download(_block(self.location), self._kind(), path)
             else:
                 data, digest = _read_hashing(folder / path)
         except FileNotFoundError:
@@ -225,25 +239,28 @@ class Store:
     def _buffer_key(self, buffer: chunks.Chunked) -> tuple[str, str, tuple[str, ...]]:
         return ("buffer", self.location, tuple(sha for sha, _ in buffer.chunks))
 
-    def _read_buffer(self, buffer: chunks.Chunked) -> bytearray:
-        """A large buffer of a kept value: its chunks read into one piece of memory, side by
-        side, each hashed as it arrives; `Tampered` unless each is what the manifest says."""
+    def _read_buffer(self, buffer: chunks.Chunked, manifest: str) -> bytearray:
+        """A large buffer of a value: its chunks read into one piece of memory, side by side,
+        each hashed as it arrives; `Tampered` unless each is what the manifest (at
+        `manifest`) says."""
         data = bytearray(buffer.size)
         view = memoryview(data)
         parts, offset = [], 0
         for sha, size in buffer.chunks:
             parts.append((sha, view[offset:offset + size]))
             offset += size
-        writes.wait_for(self.location, [chunks.chunk_path(sha) for sha, _ in buffer.chunks])
-        for problem in chunks.workers().map(lambda part: self._read_chunk(*part), parts):
+        writes.wait_for(self.location, [chunks.chunk_path(sha, manifest)
+                                         for sha, _ in buffer.chunks])
+        for problem in self._pool().map(
+                lambda part: self._read_chunk(part[0], part[1], manifest), parts):
             if problem is not None:
                 raise problem
         del parts, view
         return data
 
-    def _read_chunk(self, sha256: str, into: memoryview) -> Tampered | None:
+    def _read_chunk(self, sha256: str, into: memoryview, manifest: str) -> Tampered | None:
         """Read a chunk into `into`, hashing it; what is wrong with it, or None."""
-        path = chunks.chunk_path(sha256)
+        path = chunks.chunk_path(sha256, manifest)
         try:
             digest = self._read_into(path, into)
         except FileNotFoundError:
@@ -270,11 +287,7 @@ class Store:
         """Write a file whole or not at all: under a temporary name beside it, then renamed."""
         folder = self.folder
         if folder is None:
-            block = _block(self.location)
-            if hasattr(block, "upload_from_file_object"):  # an object store: streamed
-                block.upload_from_file_object(_PiecesReader(pieces), path)
-            else:
-                block.write_path(path, b"".join(pieces))
+            objects.upload(_block(self.location), self._kind(), path, pieces)
             return
         target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -291,19 +304,9 @@ class Store:
         """A file's bytes into `into`, hashed as they arrive: their sha256, or None when the
         file is not exactly that long."""
         folder = self.folder
-        digest = hashlib.sha256()
         if folder is None:
-            block = _block(self.location)
-            if hasattr(block, "download_object_to_file_object"):  # an object store: streamed
-                writer = _IntoWriter(into, digest)
-                block.download_object_to_file_object(path, writer)
-                return digest.hexdigest() if writer.offset == into.nbytes else None
-            data = block.read_path(path)
-            if len(data) != into.nbytes:
-                return None
-            into[:] = data
-            digest.update(into)
-            return digest.hexdigest()
+            return objects.download_into(_block(self.location), self._kind(), path, into)
+        digest = hashlib.sha256()
         with open(folder / path, "rb") as handle:
             offset = 0
             while offset < into.nbytes:
@@ -387,10 +390,11 @@ class Store:
         if readers:
             for buffer in large:
                 if verified.kept(self._buffer_key(buffer), readers) is None:
-                    verified.keep(self._buffer_key(buffer), self._read_buffer(buffer), readers)
+                    verified.keep(self._buffer_key(buffer), self._read_buffer(buffer, path),
+                                  readers)
             return
         parts = [sha for buffer in large for sha, _ in buffer.chunks]
-        for failed in chunks.workers().map(
+        for failed in self._pool().map(
                 lambda sha: _failure(self._check_hash, chunks.chunk_path(sha), sha), parts):
             if failed is not None:
                 raise failed
@@ -405,24 +409,24 @@ class Store:
         if found != digest:
             raise Tampered(f"{self.where(path)} changed since it was stored", path)
 
-    def _staging(self) -> str | None:
+    def _kind(self) -> str:
+        """The type of the block the store is in (s3-bucket, ...); "" for a folder."""
+        return self.location[len(BLOCK):].partition("/")[0] if self.folder is None else ""
+
+    def _pool(self) -> Any:
+        """Threads for a value's files: a folder's, one per core; an object store's, more
+        (they wait on the network)."""
+        return chunks.workers() if self.folder is not None else objects.transfers()
+
+    def _staging(self) -> str:
         folder = self.folder
-        if folder is None:
-            return None  # the system's temporary folder
+        assert folder is not None  # an object store's values are written from memory
         (folder / "values").mkdir(parents=True, exist_ok=True)
         return str(folder / "values")
 
     def _put(self, local: Path, path: str) -> None:
         folder = self.folder
-        if folder is None:
-            block = _block(self.location)
-            if hasattr(block, "upload_from_file_object"):  # an object store's block
-                # Streamed from the file, in parts (multipart) when it is large.
-                with open(local, "rb") as handle:
-                    block.upload_from_file_object(handle, path)
-            else:
-                block.write_path(path, local.read_bytes())
-            return
+        assert folder is not None  # an object store's values are written from memory
         target = folder / path
         if target.exists() and not path.startswith("runs/"):
             return  # the same content, saved before
@@ -433,20 +437,7 @@ class Store:
         folder = self.folder
         if folder is not None:
             return file_hash(folder / path)
-        with tempfile.TemporaryDirectory(prefix="nb2pipe-") as scratch:
-            local = Path(scratch) / "file"
-            self._download(path, local)
-            return file_hash(local)
-
-    def _download(self, path: str, local: Path) -> None:
-        """A block's file into a local one: an object store's block streams it (in parts,
-        side by side, when it is large), never holding it whole in memory."""
-        block = _block(self.location)
-        if hasattr(block, "download_object_to_file_object"):
-            with open(local, "wb") as handle:
-                block.download_object_to_file_object(path, handle)
-        else:
-            local.write_bytes(block.read_path(path))
+        return objects.hash_of(_block(self.location), self._kind(), path)
 
 
 def configured_storage() -> Path | str:
@@ -497,51 +488,6 @@ def _prune_runs(folder: str) -> None:
                 shutil.rmtree(run, ignore_errors=True)
         except OSError:
             continue
-
-
-class _PiecesReader(io.RawIOBase):
-    """Pieces of memory read as one file, with no copy of them joined: what an object
-    store's block uploads from."""
-
-    def __init__(self, pieces: Sequence[bytes | memoryview]) -> None:
-        self._pieces = [memoryview(p).cast("B") for p in pieces]
-        self._index = self._offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, into: Any) -> int:
-        target = memoryview(into).cast("B")
-        count = 0
-        while count < target.nbytes and self._index < len(self._pieces):
-            piece = self._pieces[self._index]
-            take = min(target.nbytes - count, piece.nbytes - self._offset)
-            target[count:count + take] = piece[self._offset:self._offset + take]
-            count += take
-            self._offset += take
-            if self._offset == piece.nbytes:
-                self._index, self._offset = self._index + 1, 0
-        return count
-
-
-class _IntoWriter(io.RawIOBase):
-    """A file an object store's block downloads into: the bytes go into `into` and are hashed
-    as they arrive; `offset` counts them (more than `into` holds: not the file expected)."""
-
-    def __init__(self, into: memoryview, digest: Any) -> None:
-        self._into, self._digest, self.offset = into, digest, 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        piece = memoryview(data).cast("B")
-        end = self.offset + piece.nbytes
-        if end <= self._into.nbytes:
-            self._into[self.offset:end] = piece
-            self._digest.update(piece)
-        self.offset = end
-        return piece.nbytes
 
 
 def _unsaved(outputs: dict[str, Any], members: tuple[str, ...], reason: str
