@@ -363,3 +363,24 @@ def test_pieces_of_memory_read_as_one_file_from_anywhere_in_it() -> None:
     reader.seek(-3, 1)
     assert reader.read() == b"efghij"
 
+
+def test_with_caching_off_a_step_saves_the_values_that_go_to_other_processes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a Dask cluster the step's task writes them, not the task runner when it pickles the
+    values to pass them on (Dask's event loop, which stops answering while they upload); steps
+    on threads of one process take them from memory."""
+    import dataclasses
+
+    from prefect.filesystems import LocalFileSystem
+
+    from nb2pipe.runtime import runners, switches, tasks
+    from nb2pipe.runtime.handoff import Values
+
+    storage = LocalFileSystem(basepath=str(tmp_path))
+    off = dataclasses.replace(switches.read(), cache=False, handoff_through_store=False)
+    for shared, saved in ((True, False), (False, True)):
+        monkeypatch.setattr(runners, "shares_memory", lambda shared=shared: shared)
+        values = Values("make", {"x": np.arange(3.0)}, run="run-1")
+        tasks._save(values, storage, off)
+        assert values.location == str(tmp_path.resolve())
+        assert sorted(values.refs) == (["x"] if saved else [])

@@ -161,7 +161,10 @@ def _save(values: Values, storage: Any, on: Switches) -> None:
     name, store = values.step, Store.for_storage(storage)
     if not on.cache:
         values.location = store.location  # saved only to cross processes
-        if on.handoff_through_store:
+        # Steps in other processes (a Dask cluster) read them from the store: written now, by
+        # the step's task, rather than when the task runner pickles them to pass them on
+        # (Dask does that on its event loop, which then stops answering while they upload).
+        if on.handoff_through_store or not runners.shares_memory():
             storing(name, "save its values", values.save, store, False, location=store.location)
         return
     # Hashed now (later steps' cache keys need the hashes), written meanwhile unless a later
