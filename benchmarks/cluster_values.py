@@ -12,6 +12,13 @@ NB2PIPE_RESULT_STORAGE naming the bucket's block. For each kind of value and eac
 consuming step's code, on the other worker: save, scheduling, load), s3fs's write and read of
 as many bytes, and each worker process's peak resident memory (VmHWM), against the value's
 size. Goals: hand-over throughput >= 0.7 of s3fs's, peak memory <= 2.5x the value.
+
+The hand-over's phases come from the Prefect API's times of the two task runs: save, from the
+end of the producing step's code to the end of its task run (its values written to the
+bucket); scheduling, from there to the start of the consuming task run on the other worker;
+load, from there to the start of its code (its values read from the bucket). The producer's
+peak memory is also given as it was at the end of its step's code, before anything was saved:
+what the notebook's own code took.
 """
 
 from __future__ import annotations
@@ -45,12 +52,18 @@ def notebook(path: Path, kind: str, size: int) -> Path:
     return write_notebook(
         path,
         (f"size = {size}\nrun = 0", "parameters"),
-        ("import time\nimport numpy as np\n" + KINDS[kind] + "\nmade_at = time.time()",
-         "step:make", "cpu:4"),
+        ("import time\nimport numpy as np\n" + KINDS[kind] + "\nmade_at = time.time()\n"
+         + PEAK.format(name="made_peak"), "step:make", "cpu:4"),
         ("import time\nstarted_at = time.time()\n"
          "checksum = float(np.asarray(value).sum())", "step:use", "gpu:1"),
-        ("handover = started_at - made_at\ntotal = checksum + run * 0", "step:summary",
+        ("handover = started_at - made_at\ntotal = checksum + run * 0\n"
+         "made, started, code_peak = made_at, started_at, made_peak", "step:summary",
          "metrics"))
+
+
+# The process's peak resident memory so far, in bytes (Linux).
+PEAK = ("{name} = [int(line.split()[1]) * 1024 for line in open('/proc/self/status')\n"
+        "          if line.startswith('VmHWM:')][0]\n")
 
 
 def worker_peaks(cluster: Cluster) -> dict[str, int]:
@@ -70,12 +83,17 @@ def worker_peaks(cluster: Cluster) -> dict[str, int]:
 
 
 def restart_workers(cluster: Cluster) -> None:
-    """Fresh worker processes, so that each measurement's peak memory is its own."""
+    """Fresh worker processes, so that each measurement's peak memory is its own, which have
+    imported what every step's task imports (Prefect, pandas): a worker does that once, for
+    its first step, not for each value it hands over."""
     cluster.python(f"import distributed; c = distributed.Client({cluster.scheduler!r}, "
-                   "timeout=30); c.restart(wait_for_workers=True); c.close(); print('ok')")
+                   "timeout=30); c.restart(wait_for_workers=True); "
+                   "c.run(lambda: [__import__(m) for m in ('prefect', 'prefect_dask', "
+                   "'prefect_aws', 'pandas', 'numpy')] and None); c.close(); print('ok')")
 
 
-def handover(cluster: Cluster, path: Path, size: int, run: int) -> float:
+def handover(cluster: Cluster, path: Path, size: int, run: int) -> dict[str, float]:
+    """The hand-over's seconds, whole and by phase, and the producing step's own peak."""
     done = subprocess.run(
         [sys.executable, "-m", "nb2pipe", "run", str(path), "--runner", "dask",
          "--dask-address", cluster.scheduler, "--no-cache", "--no-report", "--json",
@@ -86,14 +104,37 @@ def handover(cluster: Cluster, path: Path, size: int, run: int) -> float:
         capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:  # with --json, the run's error is in its document on stdout
         raise RuntimeError(f"{done.stderr[-2000:]}\n{done.stdout[-3000:]}")
-    return float(json.loads(done.stdout)["metrics"]["summary"]["handover"])
+    document = json.loads(done.stdout)
+    metrics = document["metrics"]["summary"]
+    times = task_times(cluster, document["flow_run_url"].rstrip("/").rpartition("/")[2])
+    saved, started = times["make"][1], times["use"][0]
+    return {"handover": float(metrics["handover"]), "save": saved - metrics["made"],
+            "scheduling": started - saved, "load": metrics["started"] - started,
+            "code_peak": float(metrics["code_peak"])}
+
+
+def task_times(cluster: Cluster, flow_run: str) -> dict[str, tuple[float, float]]:
+    """Each task run's start and end (seconds since the epoch), by step, from the Prefect API."""
+    code = f"""
+import json
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+with get_client(sync_client=True) as client:
+    runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+        any_=[{flow_run!r}])))
+print(json.dumps({{r.name: [r.start_time.timestamp(), r.end_time.timestamp()] for r in runs
+                  if r.start_time and r.end_time}}))
+"""
+    return {name: (start, end) for name, (start, end) in json.loads(cluster.python(code)).items()}
 
 
 S3FS = """
 import sys, time, numpy as np, s3fs
 size, url, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# A long read timeout: moto joins a large multipart upload's parts in memory, in one request
+# that takes minutes at 2 GB; retried after a timeout, the two joins race (an HTTP 500).
 fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": url,
-                       "region_name": "us-east-1"})
+                       "region_name": "us-east-1"}, config_kwargs={"read_timeout": 900})
 data = np.arange(size // 8, dtype="float64")
 started = time.perf_counter()
 with fs.open(key, "wb", block_size=64 << 20) as handle:
@@ -138,7 +179,7 @@ def main() -> None:
             for number in range(args.repeat):
                 restart_workers(cluster)
                 try:
-                    seconds = handover(cluster, path, size, number)
+                    phases = handover(cluster, path, size, number)
                 except RuntimeError:
                     for name in WORKERS:  # what the workers said, to see why
                         print(f"--- {name}\n{cluster.machines[name].text()[-4000:]}",
@@ -146,11 +187,15 @@ def main() -> None:
                     raise
                 peaks = worker_peaks(cluster)
                 write, read = direct(cluster, size)
-                rows.append((kind, seconds, write + read, peaks))
-                print(f"{kind} #{number + 1}: hand-over {seconds:.2f} s, s3fs write {write:.2f}"
-                      f" s + read {read:.2f} s; peak memory " + ", ".join(
-                          f"{n} {p / size:.2f}x" for n, p in sorted(peaks.items())),
-                      flush=True)
+                seconds = phases["handover"]
+                rows.append((kind, seconds, write + read, peaks, phases))
+                print(f"{kind} #{number + 1}: hand-over {seconds:.2f} s (save "
+                      f"{phases['save']:.2f} s, scheduling {phases['scheduling']:.2f} s, load "
+                      f"{phases['load']:.2f} s), s3fs write {write:.2f} s + read {read:.2f} s; "
+                      "peak memory " + ", ".join(
+                          f"{n} {p / size:.2f}x" for n, p in sorted(peaks.items())) +
+                      f" (producer at the end of its step's code "
+                      f"{phases['code_peak'] / size:.2f}x)", flush=True)
         print()
         print(f"value size: {size / 1e6:.0f} MB; medians of {args.repeat}")
         print("| value | hand-over | s3fs write + read | throughput ratio (goal >= 0.7) "
@@ -165,6 +210,15 @@ def main() -> None:
             print(f"| {kind} | {ours:.2f} s ({size / ours / 1e6:.0f} MB/s) | {theirs:.2f} s "
                   f"({size / theirs / 1e6:.0f} MB/s) | {theirs / ours:.2f} | {producer:.2f}x "
                   f"| {consumer:.2f}x |")
+        print()
+        print("| value | save | scheduling | load | producer's peak at the end of its code |")
+        print("|---|---:|---:|---:|---:|")
+        for kind in KINDS:
+            mine = [r[4] for r in rows if r[0] == kind]
+            print(f"| {kind} | " + " | ".join(
+                f"{statistics.median(p[phase] for p in mine):.2f} s"
+                for phase in ("save", "scheduling", "load")) +
+                f" | {max(p['code_peak'] for p in mine) / size:.2f}x |")
         print(f"(load average {os.getloadavg()[0]:.1f}; at {time.strftime('%Y-%m-%d %H:%M')})")
 
 
