@@ -109,24 +109,16 @@ class Store:
         together = shared_groups(outputs)
         alone = [(name,) for name in sorted(set(outputs).difference(*together))]
         groups = [(members, len(members) > 1) for members in alone + together]
-        if not run:
+        target = f"runs/{run}/{uuid.uuid4().hex[:12]}" if run else ""
+        if not run or self.folder is None:
+            # Kept for later runs; or handed on through an object store, in the same form
+            # (from memory, chunks side by side), under the run's folder.
             for members, shared in groups:  # values sharing objects: pickled together
-                value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
-                try:
-                    ref = self._keep(value, any(m in background for m in members))
-                except Exception as error:  # neither pickle nor cloudpickle can save it
-                    unsaved.update(_unsaved(outputs, members, f"{type(error).__name__}: "
-                                            f"{error}"))
-                    continue
-                refs.update({m: ref._replace(member=m if shared else "") for m in members})
-            return refs, unsaved
-        target = f"runs/{run}/{uuid.uuid4().hex[:12]}"
-        if self.folder is None:  # an object store: from memory, chunks side by side
-            for members, shared in groups:
                 name = f"{members[0]}.shared" if shared else members[0]
                 value = {m: outputs[m] for m in members} if shared else outputs[members[0]]
                 try:
-                    ref = self._keep(value, False, f"{target}/{name}")
+                    ref = self._keep(value, not run and any(m in background for m in members),
+                                     f"{target}/{name}" if run else "")
                 except Exception as error:  # neither pickle nor cloudpickle can save it
                     unsaved.update(_unsaved(outputs, members, f"{type(error).__name__}: "
                                             f"{error}"))
