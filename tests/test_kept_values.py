@@ -121,15 +121,32 @@ def test_pickling_a_frame_to_keep_it_makes_no_copy_of_its_columns() -> None:
     assert peak < frame.memory_usage().sum() / 4, peak
 
 
-def test_a_damaged_chunk_is_never_decoded_and_the_entry_is_discarded(tmp_path: Path) -> None:
+def test_a_chunk_swapped_for_as_many_bytes_is_never_decoded_and_is_removed_when_read(
+        tmp_path: Path) -> None:
+    """The cache lookup finds a folder's chunks there at their size; the load hashes each:
+    one that does not match is never decoded, and is removed, so the next lookup misses."""
     store = Store(str(tmp_path))
     refs = store.save({"df": big_frame()})[0]
     damaged = sorted(chunk_files(tmp_path))[0]
     data = bytearray(damaged.read_bytes())
     data[0] ^= 1
     damaged.write_bytes(bytes(data))
-    with pytest.raises(Tampered, match="changed since it was written"):
+    assert store.discard_damaged(refs) is None  # there, at its size
+    with pytest.raises(Tampered, match="changed since it was written; removed") as raised:
         store.load(refs)
+    assert str(damaged) in str(raised.value)
+    assert not damaged.exists()
+    assert "is missing" in str(store.discard_damaged(refs))
+    store.save({"df": big_frame()})  # the step ran again: its chunk is written again
+    assert damaged.exists()
+    pd.testing.assert_frame_equal(store.load(refs)["df"], big_frame())
+
+
+def test_a_chunk_of_another_size_is_a_miss_at_the_cache_lookup(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    refs = store.save({"df": big_frame()})[0]
+    damaged = sorted(chunk_files(tmp_path))[0]
+    damaged.write_bytes(damaged.read_bytes()[:-8])
     assert "changed since it was stored" in str(store.discard_damaged(refs))
     assert not damaged.exists()  # written again when the step's values are saved again
     store.save({"df": big_frame()})
@@ -208,19 +225,33 @@ def test_a_failed_background_write_is_a_warning_and_the_step_runs_again_next_tim
     assert not chunk_files(tmp_path)  # nothing half-written
 
 
-def test_checked_bytes_of_a_cache_lookup_are_not_read_again_by_the_step_reading_them(
+def test_a_cached_lookup_and_load_read_each_chunk_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup reads the manifest (kept for the step that reads it) and no chunk; the
+    load reads each chunk once, and the manifest not again."""
     store = Store(str(tmp_path))
     frame = big_frame()
     refs = store.save({"df": frame})[0]
+    reads: list[str] = []
+    read_into, read_checked = Store._read_into, Store.read_checked
+
+    def counted_into(self: Store, path: str, into: memoryview) -> str | None:
+        reads.append(path)
+        return read_into(self, path, into)
+
+    def counted_checked(self: Store, path: str, sha256: str) -> bytearray:
+        reads.append(path)
+        return read_checked(self, path, sha256)
+
+    monkeypatch.setattr(Store, "_read_into", counted_into)
+    monkeypatch.setattr(Store, "read_checked", counted_checked)
+    monkeypatch.setattr(store_module, "file_hash", lambda path: reads.append(str(path)))
     assert store.discard_damaged(refs, readers=["add"]) is None
-
-    def refused(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("read twice")
-
-    monkeypatch.setattr(Store, "read_checked", refused)
-    monkeypatch.setattr(Store, "_read_into", refused)
+    assert reads == [refs["df"].path]
+    del reads[:]
     pd.testing.assert_frame_equal(store.load(refs, reader="add")["df"], frame)
+    files = sorted(str(p.relative_to(tmp_path)) for p in chunk_files(tmp_path))
+    assert files and sorted(reads) == files
     verified.forget()
 
 

@@ -215,6 +215,51 @@ def test_a_cached_second_run_is_all_cached_with_one_key_made_once(
         assert set(document) >= {"nb2pipe-record", "mac", "refs"} and "result" not in document
 
 
+def test_a_chunk_swapped_after_its_record_was_written_never_becomes_a_value(
+        tmp_path: Path, store: Path, prefect_harness: None) -> None:
+    """A chunk of a cached value replaced by as many other bytes: the cache lookup, which
+    reads no chunk, takes the entry, but the bytes are hashed as they are loaded: reading
+    the value back fails naming the chunk, which is removed, and the next run computes the
+    step again; a step that loads the value fails the same way, never computing with it."""
+    import numpy as np
+
+    notebook = write_notebook(
+        tmp_path / "chunked.ipynb", ("scale = 1", "parameters"),
+        ("import numpy as np\nweights = np.arange(400_000.0)", "step:make"),
+        ("total = float(weights.sum()) * scale", "step:use", "metrics"))
+    right = float(np.arange(400_000.0).sum())
+    assert run(notebook, store).ok
+    [chunk] = [p for p in (store / "results" / "chunks").rglob("*") if p.is_file()]
+    swapped = np.full(400_000, 7.0).tobytes()
+
+    def swap() -> None:
+        assert len(swapped) == chunk.stat().st_size
+        chunk.write_bytes(swapped)
+
+    swap()
+    cached = run(notebook, store)
+    assert states(cached) == {"make": "cached", "use": "cached"}
+    assert cached.outputs["use"]["total"] == right  # computed before the swap
+    with pytest.raises(ValueError, match="hash differs") as raised:
+        cached.outputs["make"]["weights"]
+    assert str(chunk) in str(raised.value) and "runs again next time" in str(raised.value)
+    assert not chunk.exists()
+    again = run(notebook, store)
+    assert states(again) == {"make": "completed", "use": "cached"}
+    assert any("is missing" in w and str(chunk) in w for w in again.warnings), again.warnings
+    assert list(again.outputs["make"]["weights"][:3]) == [0.0, 1.0, 2.0]
+
+    swap()
+    loading = run(notebook, store, parameters={"scale": 2})
+    assert states(loading) == {"make": "cached", "use": "failed"}
+    error = loading.steps["use"].error or ""
+    assert "'weights' cannot be read" in error and str(chunk) in error, error
+    assert not chunk.exists()
+    fixed = run(notebook, store, parameters={"scale": 2})
+    assert states(fixed) == {"make": "completed", "use": "completed"}
+    assert fixed.outputs["use"]["total"] == 2 * right
+
+
 def flow_script(project: Path, store: Path, env: dict[str, str]) -> dict[str, str]:
     """Run the project's flow.py as a deployment's process does, with `env`; the final
     state of each step from Prefect's log lines."""

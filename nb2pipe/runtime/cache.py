@@ -7,11 +7,13 @@ happen to be laid out in memory. Prefect does the rest: it looks the key up in t
 storage, and a step found there is reported Cached and not run.
 
 Before a cached result is used, its record is checked (JSON signed with the storage key, see
-records.py: nothing of it is unpickled) and its files against their hashes: an entry that is
-not nb2pipe's or is damaged (a file changed, truncated or deleted, the record changed, planted or
-unreadable) is dropped with a warning naming the file, so the step runs again and its result
-replaces the entry. Prefect itself reads the record only through `records.RecordGuard`, the
-policy's key storage, which does the same check.
+records.py: nothing of it is unpickled) and its files against their hashes (a folder's chunks
+of large arrays only for being there at their size: each is hashed as the step reading it
+loads it, store.py): an entry that is not nb2pipe's or is damaged (a file changed, truncated
+or deleted, the record changed, planted or unreadable) is dropped with a warning naming the
+file, so the step runs again and its result replaces the entry. Prefect itself reads the
+record only through `records.RecordGuard`, the policy's key storage, which does the same
+check.
 """
 
 from __future__ import annotations
@@ -75,8 +77,8 @@ class StepCache(CachePolicy):
 def _drop_if_damaged(task_ctx: TaskRunContext, key: str) -> None:
     """A cached entry that is not nb2pipe's, or whose files do not match their hashes, must
     not be used: overwrite it with an empty record, which Prefect reads as no entry at all,
-    and remove the damaged files, so the step's new result is stored whole. The files are
-    read whole to be checked; the steps of this process that read them take those bytes
+    and remove the damaged files, so the step's new result is stored whole. The manifests
+    are read whole to be checked; the steps of this process that read them take those bytes
     (verified.py), so that nothing is read twice."""
     storage: Any = task_ctx.result_store.result_storage
     if storage is None:

@@ -16,8 +16,12 @@ Every file is hashed (SHA-256) before or as it is written, and read back only th
 match (a kept value's chunks, when the manifest that names them did), so nothing planted in
 the storage is ever unpickled. A ref is trusted because of where it comes from: a step's
 record, signed with the storage key (records.py, auth.py), or the run's own hand-over between
-its processes (handoff.py). A cached entry's files are checked, read whole, when the step is
-looked up (cache.py); the steps of this process that read them take those bytes (verified.py).
+its processes (handoff.py). When a step is looked up in the cache (cache.py), its entry's
+manifests are read and checked (the steps of this process that read them take those bytes,
+verified.py), and in a folder its chunks only found to be there at their size: each chunk is
+read once, by the step that loads it, and checked as it is read. A chunk that fails then is
+removed, so the next run finds it missing and runs its step again. An object store's chunks
+are read and checked at the lookup too (its blocks have no common way to ask for a size).
 A kept value's files may be written while the next steps run (writes.py).
 """
 
@@ -187,7 +191,19 @@ class Store:
         of (else `Tampered`, naming the file: nothing of it is decoded). A kept value's chunks
         are read (each checked against the hash its manifest holds) before anything of it is
         decoded. `reader`: the step reading it, which may take bytes its cache lookup checked
-        (verified.py)."""
+        (verified.py). A file that fails its check is removed from a folder (`Tampered` says
+        so): the next cache lookup finds it missing, and its step runs again."""
+        try:
+            return self._load_checked(ref, reader)
+        except Tampered as damaged:
+            if self.folder is None or not damaged.path:
+                raise
+            (self.folder / damaged.path).unlink(missing_ok=True)
+            writes.forget(self.location, damaged.path)
+            raise Tampered(f"{damaged}; removed, so that the step that stored it runs again "
+                           "next time", damaged.path) from None
+
+    def _load_checked(self, ref: Ref, reader: str | None) -> Any:
         extension = os.path.splitext(ref.path)[1]
         data = verified.take(("file", self.location, ref.path, ref.sha256), reader)
         if data is None:
@@ -346,11 +362,13 @@ class Store:
 
     def discard_damaged(self, refs: dict[str, Ref], readers: Collection[str] = ()
                         ) -> str | None:
-        """Check every file against its hash (a kept value's chunks too, against the hashes
-        its checked manifest holds): None when all hold what they held when stored; else what
-        is wrong, the damaged files removed (from a folder; a block's are overwritten when
-        the values are saved again). `readers`: the steps of this process that will read
-        these values: the checked bytes are kept for them (verified.py), not read again."""
+        """Check every file against its hash, a kept value's chunks against what its checked
+        manifest holds (in a folder, that each is there at its size: its hash is checked when
+        it is loaded; a block's are read and hashed): None when all hold what they held when
+        stored; else what is wrong, the damaged files removed (from a folder; a block's are
+        overwritten when the values are saved again). `readers`: the steps of this process
+        that will read these values: the checked bytes are kept for them (verified.py), not
+        read again."""
         problems = []
         for path, digest in sorted({(r.path, r.sha256) for r in refs.values()}):
             try:
@@ -367,7 +385,8 @@ class Store:
 
     def _check(self, path: str, digest: str, readers: Collection[str]) -> None:
         """One file of an entry (and a kept value's chunks): `Tampered` unless it holds what
-        its hash says; read whole and kept for `readers` when there are any."""
+        its hash says (a folder's chunks: unless each is there at its size); read whole and
+        kept for `readers` when there are any."""
         key = ("file", self.location, path, digest)
         data = verified.kept(key, readers)
         if data is None and (readers or path.endswith(chunks.EXTENSION)):
@@ -379,6 +398,13 @@ class Store:
         if not path.endswith(chunks.EXTENSION):
             return
         large = [b for b in self._manifest(path, data).buffers if isinstance(b, chunks.Chunked)]
+        folder = self.folder
+        if folder is not None:
+            # Read once, when loaded: reading every chunk here too would read a large value
+            # twice (and one that a cached run never loads, once for nothing).
+            for sha, size in sorted({part for buffer in large for part in buffer.chunks}):
+                self._check_size(folder, chunks.chunk_path(sha), size)
+            return
         if readers:
             for buffer in large:
                 if verified.kept(self._buffer_key(buffer), readers) is None:
@@ -390,6 +416,17 @@ class Store:
                 lambda sha: _failure(self._check_hash, chunks.chunk_path(sha), sha), parts):
             if failed is not None:
                 raise failed
+
+    def _check_size(self, folder: Path, path: str, size: int) -> None:
+        """`Tampered` unless the folder's file is there, `size` bytes long."""
+        writes.wait_for(self.location, [path])
+        try:
+            found = (folder / path).stat().st_size
+        except FileNotFoundError:
+            raise Tampered(f"{self.where(path)} is missing", path) from None
+        if found != size:
+            raise Tampered(f"{self.where(path)} changed since it was stored (it holds "
+                           f"{found} bytes, not {size})", path)
 
     def _check_hash(self, path: str, digest: str) -> None:
         """`Tampered` unless the file's sha256 is `digest` (read in pieces, never whole)."""

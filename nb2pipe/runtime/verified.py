@@ -1,12 +1,12 @@
 """Bytes of the result storage checked at a step's cache lookup, kept for the steps that read
 them, so that no file is read twice.
 
-A cached step's files are read whole and checked against their hashes when the step is looked
-up (cache.py): a damaged entry is then a cache miss, and the step runs again, before anything
-of it is used. When the steps that read its values run in this process (threads), they take
-those checked bytes from here instead of reading the files again: the last step to read a
-buffer gets it, any other a copy. The bytes are let go when every step that reads them was
-found cached or has started, and at the end of the run.
+A cached step's manifests (and an object store's chunks) are read whole and checked against
+their hashes when the step is looked up (cache.py): a damaged entry is then a cache miss, and
+the step runs again, before anything of it is used. When the steps that read its values run
+in this process (threads), they take those checked bytes from here instead of reading the
+files again: the last step to read a buffer gets it, any other a copy. The bytes are let go
+when every step that reads them was found cached or has started, and at the end of the run.
 """
 
 from __future__ import annotations
