@@ -230,11 +230,12 @@ def test_a_tampered_value_file_is_never_decoded_and_named(tmp_path: Path) -> Non
         target.write_bytes(pickle.dumps(Boom(marker)))
         with pytest.raises(Tampered, match=f"{target} does not hold what was stored"):
             store.load_ref(handle.refs["rows"])
+        assert not target.exists()  # removed: the next cache lookup finds it missing
+        target.write_bytes(pickle.dumps(Boom(marker)))
         sent = pickle.loads(pickle.dumps(handle))
         with pytest.raises(Tampered, match=f"step 'make': its value 'rows' cannot be read: "
                                            f"{target}"):
             sent["rows"]
-        target.unlink()
         with pytest.raises(Tampered, match=f"{target} is missing"):
             store.load_ref(handle.refs["rows"])
     assert not marker.exists()
