@@ -196,8 +196,8 @@ class Store:
         try:
             return self._load_checked(ref, reader)
         except Tampered as damaged:
-            if self.folder is None or not damaged.path:
-                raise
+            if self.folder is None or not (self.folder / damaged.path).is_file():
+                raise  # a block's file is written again when its step's values are
             (self.folder / damaged.path).unlink(missing_ok=True)
             writes.forget(self.location, damaged.path)
             raise Tampered(f"{damaged}; removed, so that the step that stored it runs again "
