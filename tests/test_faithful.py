@@ -611,3 +611,35 @@ def test_a_model_fitted_from_a_formula_naming_a_notebook_function_stays_in_its_s
     outcome = compare(steps(FRAME, fitted, "params = res.params"))
     assert outcome.kind == "diagnosed" and outcome.detail.startswith("NB304 'res'"), outcome
     assert_same_values(FRAME, f"{fitted}\nparams = res.params", "p = params.iloc[1]")
+# -- A library call's result may hold the objects passed in -----------------------------------
+
+SKLEARN = ("from sklearn.pipeline import Pipeline\n"
+           "from sklearn.preprocessing import StandardScaler\n"
+           "from sklearn.linear_model import LinearRegression\n")
+
+
+def test_fitting_a_library_pipeline_fits_the_estimators_it_was_given() -> None:
+    """scikit-learn's Pipeline keeps its steps themselves (it does not clone them): fitting it
+    fits `pre` in place, and a later step reading `pre` sees it fitted."""
+    pytest.importorskip("sklearn")
+    fit = ("clf = Pipeline([('pre', pre), ('m', LinearRegression())])\n"
+           "clf.fit([[1.0], [2.0], [4.0]], [1, 2, 3])")
+    graph = graph_of((SKLEARN + "pre = StandardScaler()", "step:a"), (fit, "step:b"),
+                     ("m = pre.mean_", "step:c"))
+    assert graph.step("c").inputs == (("pre", "b"),)
+    assert_same_values(SKLEARN + "pre = StandardScaler()", fit, "m = pre.mean_")
+
+
+def test_immutable_arguments_of_a_library_call_stay_where_they_are_made() -> None:
+    """An int or a string given to a library call cannot be changed through its result:
+    fitting the model does not make `depth` (a literal, or a flow parameter) its step's value."""
+    pytest.importorskip("sklearn")
+    train = ("from sklearn.tree import DecisionTreeRegressor\n"
+             "tree = DecisionTreeRegressor(max_depth=depth, criterion=kind)\n"
+             "tree.fit([[1.0], [2.0]], [1, 2])")
+    graph = graph_of(("depth = 2\nkind = 'squared_error'", "step:a"), (train, "step:b"),
+                     ("d = depth + len(kind)", "step:c"))
+    assert graph.step("c").inputs == (("depth", "a"), ("kind", "a"))
+    graph = graph_of(("depth = 2\nkind = 'squared_error'", "parameters"), (train, "step:b"),
+                     ("d = depth + len(kind)", "step:c"))
+    assert "b" not in {producer for _, producer in graph.step("c").inputs}

@@ -80,6 +80,7 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
     generators: set[str] = set()
     drawers: set[str] = set()
     iterators: set[str] = set()
+    literals: set[str] = set()
     for cell in split.parameter_cells:
         if cell.index in trees:
             found, problems = read_parameters(cell, trees[cell.index], path)
@@ -92,9 +93,10 @@ def analyze(notebook: Notebook, split: Split) -> Analysis:
             continue
         try:
             symbols[cell.index] = _cell_symbols(cell, tree, rules, selectors, generators,
-                                                   drawers, iterators)
+                                                   drawers, iterators, literals)
         except RecursionError:
-            deep = _deep_cell(cell, tree, rules, selectors, generators, drawers, iterators)
+            deep = _deep_cell(cell, tree, rules, selectors, generators, drawers, iterators,
+                              literals)
             if isinstance(deep, Unparsed):
                 symbols[cell.index] = CellSymbols(cell.index, ())
                 unparsed.append(deep)
@@ -144,7 +146,7 @@ def _for_rules(code: str, tree: ast.Module) -> str:
 
 def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
                generators: set[str], drawers: set[str],
-               iterators: set[str]) -> CellSymbols | Unparsed:
+               iterators: set[str], literals: set[str]) -> CellSymbols | Unparsed:
     """A cell too deep for the default recursion limit (a sum of a thousand terms is a
     thousand levels deep): analysed with more room when Python itself compiles it."""
     try:
@@ -155,7 +157,7 @@ def _deep_cell(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[
     with deep_recursion():
         try:
             return _cell_symbols(cell, tree, rules, selectors, generators, drawers,
-                                 iterators)
+                                 iterators, literals)
         except RecursionError:
             return Unparsed(cell, 1, "the cell is nested too deeply to analyse")
 
@@ -177,10 +179,10 @@ def _skipped_names(cells: tuple[Cell, ...]
 
 def _cell_symbols(cell: Cell, tree: ast.Module, rules: RuleResults, selectors: set[str],
                   generators: set[str], drawers: set[str],
-                  iterators: set[str]) -> CellSymbols:
+                  iterators: set[str], literals: set[str]) -> CellSymbols:
     lines = cell.code.split("\n")
     visitor = Visitor(cell.index, lines, rules.calls.get(cell.index, {}), selectors, generators,
-                      drawers, iterators)
+                      drawers, iterators, literals)
     scope = visitor.module(tree)
     implicit = tuple(
         Bind(bound, cell.index, 0, code=CodeEntity("import", (bound,), Span(cell.index, 0, 0),

@@ -33,7 +33,8 @@ from nb2pipe.model import RandomCall, Span
 class Visitor:
     def __init__(self, cell: int, lines: Sequence[str], calls: dict[SpanKey, set[str]],
                  selectors: set[str] | None = None, generators: set[str] | None = None,
-                 drawers: set[str] | None = None, iterators: set[str] | None = None) -> None:
+                 drawers: set[str] | None = None, iterators: set[str] | None = None,
+                 literals: set[str] | None = None) -> None:
         self.cell = cell
         self.lines = lines
         self.calls = calls
@@ -58,6 +59,9 @@ class Visitor:
         # Names bound to lazy iterators (`it = iter(xs)`, `(v for v in xs)`), shared the same
         # way: a call given one, or a loop over one, consumes it, which changes it.
         self.iterators: set[str] = iterators if iterators is not None else set()
+        # Names bound to immutable literals (`k = 5`, `name = "a"`), shared the same way: an
+        # object a call returns cannot hold them in a way a change through it could reach.
+        self.literals: set[str] = literals if literals is not None else set()
         self._statement: dict[type, Callable[[ast.AST, Scope], None]] = {
             ast.FunctionDef: self._function_def,
             ast.AsyncFunctionDef: self._function_def,
@@ -375,7 +379,8 @@ class Visitor:
                 for known, belongs in ((self.selectors, selector),
                                        (self.generators, _makes_generator(value)),
                                        (self.drawers, _makes_drawer(value)),
-                                       (self.iterators, _makes_iterator(value))):
+                                       (self.iterators, _makes_iterator(value)),
+                                       (self.literals, _immutable_literal(value))):
                     if belongs:
                         known.add(node.id)
                     else:
@@ -385,7 +390,8 @@ class Visitor:
             arguments: tuple[str, ...] = ()
             if made_by is not None and isinstance(value, ast.Call):
                 for argument in (*value.args, *(k.value for k in value.keywords)):
-                    arguments += self.sources(argument)
+                    arguments += tuple(a for a in self.sources(argument)
+                                       if a not in self.literals)
             scope.store(node.id, node.lineno, shared, made_by=made_by, call_args=arguments)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
@@ -623,6 +629,17 @@ def _makes_generator(value: ast.expr | None) -> bool:
     func = value.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     return name in _GENERATOR_MAKERS
+
+
+def _immutable_literal(value: ast.expr | None) -> bool:
+    """`5`, `-1.5`, `"a"`, `None`, `(1, "b")`: a value nothing can change."""
+    if isinstance(value, ast.Constant):
+        return True
+    if isinstance(value, ast.UnaryOp):
+        return _immutable_literal(value.operand)
+    if isinstance(value, ast.Tuple):
+        return all(_immutable_literal(e) for e in value.elts)
+    return False
 
 
 # Builtins that make lazy iterators over what they are given.

@@ -593,7 +593,8 @@ class Resolver(Explanations, DefinitionValues):
             self._link(name, event.aliases, state.step.name)
             if event.call_args and event.made_by and self._may_return_arguments(
                     state, event.made_by):
-                self._link(name, event.call_args, state.step.name)  # what it returns
+                held = [a for a in event.call_args if not self._immutable(state, a)]
+                self._link(name, tuple(held), state.step.name)  # what it returns
 
     def _mutate(self, state: StepState, name: str, cell: int, line: int,
                 block: tuple[int, ...] = (), definite: bool = True) -> None:
@@ -704,10 +705,21 @@ class Resolver(Explanations, DefinitionValues):
     # -- aliases -----------------------------------------------------------------------------
 
     def _may_return_arguments(self, state: StepState, name: str) -> bool:
-        """Whether calling the notebook's function or class `name` may give back what it was
-        given: a function returning a parameter (or part of one), an instance holding it."""
+        """Whether calling `name` may give back what it was given: a notebook function
+        returning a parameter (or part of one), an instance holding it, or anything imported:
+        a library's result may hold the objects passed in (scikit-learn's `Pipeline(steps)`
+        keeps the estimators themselves, and fitting it fits them in place)."""
+        binding = state.local.get(name) or self.bindings.get(name)
+        if binding is not None and binding.entity is not None and binding.entity.kind == "import":
+            return True
         info = self._function(state, name)
         return info is not None and (info.returns_arguments or self._is_class(state, name))
+
+    def _immutable(self, state: StepState, name: str) -> bool:
+        """A flow parameter: a literal no call can change. (Names bound to immutable literals
+        in code cells are left out of `call_args` by the analysis.)"""
+        binding = state.local.get(name) or self.bindings.get(name)
+        return binding is not None and binding.kind == "param"
 
     def _share_holder(self, state: StepState) -> None:
         """Two inputs that may share objects (`frames = [train, test]` in one step, both read
