@@ -643,3 +643,59 @@ def test_immutable_arguments_of_a_library_call_stay_where_they_are_made() -> Non
     graph = graph_of(("depth = 2\nkind = 'squared_error'", "parameters"), (train, "step:b"),
                      ("d = depth + len(kind)", "step:c"))
     assert "b" not in {producer for _, producer in graph.step("c").inputs}
+
+
+# -- `%%timeit` runs its body in a function of its own; `%%time` and `%%capture` do not --------
+
+def test_what_a_timeit_cell_binds_stays_in_its_own_scope() -> None:
+    """IPython compiles a `%%timeit` cell's setup and body into a function: a loop variable it
+    binds does not reach the notebook, while what it reads, and changes in place, is the
+    notebook's (the pipeline runs the body once)."""
+    timed = ("%%timeit -n 1 -r 1\nu = numpy.ones(nx)\nfor i in range(80):\n    u[0] = i\n"
+             "grid[0] = 5")
+    outcome = assert_same_values("import numpy\nnx = 5\ni = -1\ngrid = [0, 0]", timed,
+                                 "j = i + nx + grid[0]")
+    assert outcome.compared >= 4
+    graph = graph_of(("i = -1\ngrid = [0, 0]", "step:a"),
+                     (timed.replace("numpy.ones(nx)", "[0]"), "step:b"), ("j = i + grid[0]",
+                                                                         "step:c"))
+    assert graph.step("c").inputs == (("grid", "b"), ("i", "a"))
+    # two of them, the second reading what the first did not bind
+    assert_same_values("i = -1", "%%timeit -n 1 -r 1\ni = 7", "total = i",
+                       "%%timeit -n 1 -r 1\nj = i + 1", "k = i + total")
+
+
+@pytest.mark.parametrize("timed", [
+    "%%timeit -n 1 -r 1 k = 3\nxs[0] = k\ni = 7",  # the setup before the first statement
+    "%%timeit -r 1 -n 1 k = 3\n# put k first\nxs[0] = k\ni = 7",  # on a comment line
+    "%%timeit -n 1 -r 1 k = 3\nxs[0] = [\n    k][0]",  # before a statement of two lines
+])
+def test_the_setup_of_a_timeit_cell_runs_in_its_scope(timed: str) -> None:
+    assert_same_values("i = -1\nk = -1\nxs = [0]", timed, "j = i + k + xs[0]")
+
+
+def test_a_timeit_setup_that_cannot_come_first_is_reported() -> None:
+    graph = graph_of(("xs = [0]", "step:a"),
+                     ("%%timeit -n 1 k = 3\nfor v in xs:\n    k += v", "step:b"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB109", 2, 1)]
+
+
+def test_a_timeit_line_that_binds_is_reported_and_one_that_does_not_runs() -> None:
+    graph = graph_of(("def f():\n    return 2\nx = 1", "step:a"),
+                     ("%timeit -n 1 x = f()\ny = x", "step:b"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB109", 2, 1)]
+    assert_same_values("xs = [3, 1, 2]", "%timeit -n 1 -r 1 [v for v in xs]\nxs.sort()",
+                       "first = xs[0]")
+
+
+@pytest.mark.parametrize("cell", ["%%time\ni = 7\nprint(i)", "%%capture out\ni = 7\nprint(i)",
+                                  "%time i = 7", "%%time\nfor i in range(8):\n    pass"])
+def test_time_and_capture_run_their_code_in_the_notebook(cell: str) -> None:
+    assert_same_values("i = -1", cell, "j = i")
+
+
+def test_the_call_of_a_timeit_cells_function_is_not_shown_as_its_value() -> None:
+    from nb2pipe.notebook.magics import transform
+
+    code = transform("%%timeit\nx = 1\nx").code
+    assert shown_last_value(code, set(), 1) == code  # IPython shows the timings, not a value

@@ -53,6 +53,15 @@ def test_cell_magic_body_stays_python() -> None:
     assert transform("%%time\ntotal = 1\nmore = 2").code == "# %%time\ntotal = 1\nmore = 2"
 
 
+def test_timeit_cell_becomes_a_function_called_once_after_its_last_line() -> None:
+    """The one exception to line for line: IPython runs the body in a function of its own."""
+    result = transform("%%timeit -n 3 k = 2\nx = k\nf(x)")
+    assert result.code.split("\n") == [
+        "def _nb2pipe_timeit():  # %%timeit -n 3 k = 2", "    k = 2; x = k", "    f(x)",
+        "_nb2pipe_timeit()  # run once: timing is not the pipeline's"]
+    assert transform("%%time\nx = 1").code == "# %%time\nx = 1"
+
+
 def test_line_time_magic_keeps_its_statement() -> None:
     assert transform("%time result = f()").code == "result = f()"
     assert transform("%timeit -n 3 -r 2 f()").code == "f()"

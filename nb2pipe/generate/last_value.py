@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from nb2pipe.analysis.parse import segment
 from nb2pipe.graph.resolve import qualified_import
 from nb2pipe.model import Bind, Delete, Mutate, StepGraph
+from nb2pipe.notebook.magics import TIMED_FUNCTION
 
 DISPLAYHOOK = "displayhook"  # nb2pipe_runtime.capture.displayhook, imported by steps.py
 # Calls, by their name whatever they are called on, that show something themselves or never
 # return.
 _SHOWS_ITSELF = frozenset({"print", "display", "show", "savefig", "info", "close", "clf",
-                           "exit", "quit", "_exit"})
+                           "exit", "quit", "_exit",
+                           TIMED_FUNCTION})  # a `%%timeit` cell shows its timings
 # Functions that return None, by the module path they are called through (each checked
 # against the library: `plt.ion()`, say, returns a context manager that Jupyter shows).
 RETURNS_NONE = frozenset({

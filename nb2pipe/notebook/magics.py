@@ -84,6 +84,8 @@ class Transformed:
     imports: set[str] = field(default_factory=set)  # modules the rewritten lines use
     unsupported: list[Unsupported] = field(default_factory=list)
     star_imports: list[tuple[int, str]] = field(default_factory=list)  # (line, namespace)
+    # Lines after the cell's last (`%%timeit`'s call of its function); all others keep theirs.
+    extra_lines: int = 0
 
     def leave_out(self, line: int, magic: str) -> None:
         self.unsupported.append(Unsupported(
@@ -100,7 +102,8 @@ def transform(source: str) -> Transformed:
         result = _cell_magic(lines, first)
     else:
         result = _line_syntax(lines)
-    return _pad(result, len(lines))  # line i of the result is line i of the cell
+    # line i of the result is line i of the cell
+    return _pad(result, len(lines) + result.extra_lines)
 
 
 def _cell_magic(lines: list[str], at: int) -> Transformed:
@@ -112,6 +115,9 @@ def _cell_magic(lines: list[str], at: int) -> Transformed:
         inner = _line_syntax(body) if body else Transformed("")
         body_code = inner.code.split("\n")[: len(body)]
         captured = _capture_target(args) if name == "capture" else None
+        if name == "timeit":
+            timed = _timed_in_own_scope(inner, head, body_code, args, lines[at].strip(), at)
+            return _pad(timed, len(lines) + timed.extra_lines)
         if captured is not None:  # `%%capture out`: the body's output, kept in `out`
             flags, target = captured
             inner.imports.add("IPython.utils.capture")
@@ -146,6 +152,62 @@ def _cell_magic(lines: list[str], at: int) -> Transformed:
             out.star_imports.append((at + 1, f"%%{name}"))
     out.code = "\n".join([*head, *(f"# {line}" if line else "#" for line in lines[at:])])
     return out
+
+
+# What a `%%timeit` cell runs in its own scope: IPython compiles the setup (the magic line's
+# statement) and the body into a function and calls it (many times); the names they bind are
+# that function's locals and never reach the notebook's namespace.
+TIMED_FUNCTION = "_nb2pipe_timeit"
+
+
+def _timed_in_own_scope(inner: Transformed, head: list[str], body: list[str], args: str,
+                        magic: str, at: int) -> Transformed:
+    """The body as a function called once, one line after the cell's last: what it binds stays
+    its own, what it reads and changes in place is the notebook's."""
+    setup = _strip_options(args, "timeit")
+    opening = f"def {TIMED_FUNCTION}():"
+    code = _indented_block(body)
+    if not _has_statements(body):
+        opening += f" {setup or 'pass'}"
+    elif setup:
+        placed = _with_setup(code, setup)
+        if placed is None:  # no line can take the setup before the body's first statement
+            inner.unsupported = [Unsupported(
+                at + 1, "%%timeit",
+                f"`{magic}`: its setup statement cannot be placed before the cell's "
+                "first statement; the cell is left out of the pipeline",
+                "put the setup on the cell's first line, or time the code in a plain cell")]
+            inner.code = "\n".join([*head, *(f"# {line}" if line else "#"
+                                              for line in [magic, *body])])
+            return inner
+        code = placed
+    inner.code = "\n".join([*head, f"{opening}  # {magic}", *code,
+                             f"{TIMED_FUNCTION}()  # run once: timing is not the pipeline's"])
+    inner.extra_lines = 1
+    inner.unsupported = [replace(u, line=u.line + at + 1) for u in inner.unsupported]
+    inner.star_imports = [(line + at + 1, name) for line, name in inner.star_imports]
+    return inner
+
+
+def _with_setup(code: list[str], setup: str) -> list[str] | None:
+    """The indented body with `setup` run first, on a line of its own that is blank or a
+    comment, or before the first statement when that is simple and starts the line."""
+    try:
+        tree = ast.parse("\n".join(line[4:] if line.startswith("    ") else line
+                                   for line in code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # the parse of the whole cell reports it
+    first = tree.body[0]
+    for n, line in enumerate(code[: first.lineno - 1]):
+        if not line.strip() or line.strip().startswith("#"):
+            return [*code[:n], f"    {setup}  {line.strip()}".rstrip(), *code[n + 1:]]
+    compound = isinstance(first, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.If
+                          | ast.For | ast.AsyncFor | ast.While | ast.With | ast.AsyncWith
+                          | ast.Try | ast.Match) or type(first).__name__ == "TryStar"
+    text = code[first.lineno - 1]
+    if compound or first.col_offset != 0 or not text.startswith("    ") or text[4:5].isspace():
+        return None
+    return [*code[: first.lineno - 1], f"    {setup}; {text[4:]}", *code[first.lineno:]]
 
 
 _CAPTURE_FLAGS = {"--no-stdout": "stdout=False", "--no-stderr": "stderr=False",
@@ -269,6 +331,12 @@ def _rewrite(
         action = LINE_MAGICS.get(name)
         if action == CODE:
             rest = _strip_options(rest, name)
+            if name == "timeit" and _binds(rest):  # IPython runs it in a function of its own
+                out.unsupported.append(Unsupported(
+                    line, "%timeit", f"`{written}` binds names only inside the function IPython "
+                    "times it in; it is left out of the pipeline",
+                    "time an expression (`%timeit f(x)`), or assign in a plain line"))
+                return replace_statement(f"# {written}")
             return (*span, f"({rest})") if statement is None else replace_statement(rest)
         if action == PIP:
             out.requirements.extend(pip_requirements(rest))
@@ -349,6 +417,25 @@ def _expands(literal: str) -> bool:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return any(isinstance(node, ast.FormattedValue) for node in ast.walk(tree))
+
+
+def _binds(statement: str) -> bool:
+    """Whether a statement binds a name (`x = f()`, `for i in r: ...`, `import m`)."""
+    try:
+        tree = ast.parse(statement)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    nodes: list[ast.AST] = [tree]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) or isinstance(
+                node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef
+                | ast.ClassDef | ast.NamedExpr):
+            return True
+        if not isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp
+                          | ast.GeneratorExp):  # their names are their own
+            nodes.extend(ast.iter_child_nodes(node))
+    return False
 
 
 # The options of each magic that take a value (`-n 3`): IPython's and memory_profiler's.

@@ -1,7 +1,8 @@
 """Run a notebook two ways and compare every value it leaves behind.
 
 1. As a kernel runs it: its code cells, top to bottom, in one namespace (plain `exec`, in this
-   process; pyplot's figures closed after each cell, as Jupyter's inline backend does). Twice:
+   process, with IPython's shell running the magics when there are any; pyplot's figures
+   closed after each cell, as Jupyter's inline backend does). Twice:
    a value that differs between the two runs (unseeded randomness) is not compared.
 2. As the generated pipeline runs it between processes: the steps.py that `convert` writes,
    each step's function called in pipeline order from a fresh copy of the module (module state
@@ -124,14 +125,33 @@ def fresh_process_state() -> None:
             matplotlib.rcParams.update(settings)
 
 
+@contextlib.contextmanager
+def _shell(namespace: dict[str, Any]) -> Iterator[Callable[[str], str]]:
+    """IPython's own shell over `namespace`, for cells with magics: what it makes of a cell's
+    source (`%%timeit` becomes a call of its magic, which runs in the shell's namespace)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    before = shell.user_ns
+    shell.user_ns = namespace
+    namespace["get_ipython"] = lambda: shell
+    try:
+        yield shell.transform_cell
+    finally:
+        shell.user_ns = before
+
+
 def run_notebook(specs: Sequence[Spec]) -> NotebookRun:
-    """The cells in one namespace, as a kernel runs them."""
+    """The cells in one namespace, as a kernel runs them (IPython's shell runs the magics)."""
     run = NotebookRun({"__name__": "__main__"})
     fresh_process_state()
-    with _in_folder():
+    magics = any(line.lstrip().startswith(("%", "!")) for source, _ in specs
+                 for line in source.split("\n"))
+    with _in_folder(), (_shell(run.namespace) if magics
+                        else contextlib.nullcontext(lambda source: source)) as python:
         for index, (source, _) in enumerate(specs, start=1):
             try:
-                exec(compile(source, f"<cell {index}>", "exec"), run.namespace)
+                exec(compile(python(source), f"<cell {index}>", "exec"), run.namespace)
             except BaseException as error:  # the notebook's own failure
                 run.error = f"cell {index}: {type(error).__name__}: {error}"
                 break
