@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from nb2pipe.model import Cell, Diagnostic, Severity
+from nb2pipe.model import Cell, Diagnostic, Severity, split_lines
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -64,6 +64,10 @@ def diagnostic(
     line: int | None = None,
     hint: str | None = None,
 ) -> Diagnostic:
+    if cell is not None and line is not None:
+        source = split_lines(cell.source)
+        if line > len(source):  # the call a `%%timeit` cell ends with: the magic's own line
+            line = next((n for n, text in enumerate(source, start=1) if text.strip()), 1)
     return Diagnostic(
         code=code,
         severity=CODES[code].severity,

@@ -694,6 +694,11 @@ def test_time_and_capture_run_their_code_in_the_notebook(cell: str) -> None:
     assert_same_values("i = -1", cell, "j = i")
 
 
+def test_what_a_timeit_cell_reads_is_reported_on_its_lines() -> None:
+    graph = graph_of(("x = 1", "step:a"), ("%%timeit\ny = undefined_name + x", "step:b"))
+    assert [(d.code, d.cell, d.line) for d in graph.diagnostics] == [("NB309", 2, 1)]
+
+
 def test_the_call_of_a_timeit_cells_function_is_not_shown_as_its_value() -> None:
     from nb2pipe.notebook.magics import transform
 
