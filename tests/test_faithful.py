@@ -611,6 +611,8 @@ def test_a_model_fitted_from_a_formula_naming_a_notebook_function_stays_in_its_s
     outcome = compare(steps(FRAME, fitted, "params = res.params"))
     assert outcome.kind == "diagnosed" and outcome.detail.startswith("NB304 'res'"), outcome
     assert_same_values(FRAME, f"{fitted}\nparams = res.params", "p = params.iloc[1]")
+
+
 # -- A library call's result may hold the objects passed in -----------------------------------
 
 SKLEARN = ("from sklearn.pipeline import Pipeline\n"
