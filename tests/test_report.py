@@ -488,3 +488,24 @@ def test_the_report_says_where_each_attempt_of_a_step_ran() -> None:
         "process or machine running it stopped, and the step ran again; attempt 2 on Dask "
         "worker cpu (tcp://h:2): failed: OSError: disk; attempt 3 on Dask worker cpu "
         "(tcp://h:2): the last attempt.")
+
+
+def test_a_step_on_a_dask_worker_starts_no_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Dask worker runs steps with the flow run's context but outlives the run: a renderer
+    started there would wait for a report that the flow's own process writes, forever."""
+    from types import SimpleNamespace
+
+    from distributed import Client
+    from prefect.context import FlowRunContext
+
+    run = SimpleNamespace(id="run-on-a-dask-worker")
+    monkeypatch.setattr(FlowRunContext, "get", classmethod(
+        lambda cls: SimpleNamespace(flow_run=run)))
+    monkeypatch.delenv("NB2PIPE_REPORT", raising=False)
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address=None) as client:
+        client.submit(report.prepare, pure=False).result()
+    assert run.id not in report._renderers
+    report.prepare()  # the flow's own process: its first step starts the renderer
+    assert run.id in report._renderers
+    report.discard(run.id)

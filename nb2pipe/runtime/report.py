@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ def prepare(flow_run: Any = None) -> None:
 
     if flow_run is None:
         context = FlowRunContext.get()
-        if context is None or context.flow_run is None:  # a worker process: its flow reports
+        if context is None or context.flow_run is None or _in_dask_worker():
+            # A worker process: its flow reports. A Dask worker has the flow run's context
+            # but outlives the run, and a renderer there would wait for a report forever.
             return
         flow_run = context.flow_run
     if not capture.enabled():
@@ -63,6 +66,18 @@ def prepare(flow_run: Any = None) -> None:
         if run not in _renderers:
             with contextlib.suppress(OSError):  # no renderer: the hook renders in-process
                 _renderers[run] = Renderer()
+
+
+def _in_dask_worker() -> bool:
+    if "distributed" not in sys.modules:  # never imported: no Dask worker runs this
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:  # "no worker found": the flow's own process
+        return False
+    return True
 
 
 def discard(run: str) -> None:
