@@ -23,7 +23,7 @@ class DefinitionValues:
     instances: dict[str, set[str]]  # class -> names bound to its instances
     fixed_reads: set[tuple[str, Span]]  # NB308 reported
     generator_values: dict[str, tuple[int, int, str]]  # name -> cell, line, function
-    generators_reported: set[tuple[str, str]]
+    unpicklable_reported: set[tuple[str, str]]  # NB304 reported: (value, producing step)
     formula_values: dict[str, tuple[int, int, str]]  # name -> cell, line, notebook function
     # value -> the code (imports, functions) its body reads, where each was bound when it was
     # made: a step calling it after a cell binds one anew gives it the new one
@@ -121,13 +121,19 @@ class DefinitionValues:
                 self.cells[cell], line,
                 f"pass {', '.join(late)} to '{name}' as argument{'s' if len(late) > 1 else ''}")
 
+    def _first_report(self, name: str, producer: str) -> bool:
+        """NB304 for a value that cannot be pickled: once per value and producing step."""
+        if (name, producer) in self.unpicklable_reported:
+            return False
+        self.unpicklable_reported.add((name, producer))
+        return True
+
     def _check_generator(self, state: StepState, name: str, producer: str) -> None:
         """A generator object (`it = numbers()`, numbers a generator function) cannot be
         pickled: it cannot reach another step in another process."""
         made = self.generator_values.get(name)
-        if made is None or (name, producer) in self.generators_reported:
+        if made is None or not self._first_report(name, producer):
             return
-        self.generators_reported.add((name, producer))
         cell, line, function = made
         self._report("NB304", f"'{name}' (a generator, made by {function}()) is passed from "
                      f"step '{producer}' to '{state.step.name}'; it cannot be pickled, so it "
@@ -140,9 +146,8 @@ class DefinitionValues:
         unpickled, statsmodels evaluates the formula again in frames of its own, where the
         function is not: it cannot reach another step in another process."""
         made = self.formula_values.get(name)
-        if made is None or (name, producer) in self.generators_reported:
+        if made is None or not self._first_report(name, producer):
             return
-        self.generators_reported.add((name, producer))
         cell, line, function = made
         self._report("NB304", f"'{name}' (fitted from a formula naming the notebook's "
                      f"'{function}') is passed from step '{producer}' to '{state.step.name}'; "

@@ -106,7 +106,7 @@ class Resolver(Explanations, DefinitionValues):
         self.fixed_reads: set[tuple[str, Span]] = set()  # NB308 reported
         # names bound to generator objects: (cell, line, generator function)
         self.generator_values: dict[str, tuple[int, int, str]] = {}
-        self.generators_reported: set[tuple[str, str]] = set()
+        self.unpicklable_reported: set[tuple[str, str]] = set()
         # A def or class runs again where it is emitted: what its definition reads (defaults,
         # decorators, a class body) as bound where it is defined; one that would read other
         # values where it is used is a conflict, and a value from its definition on.
