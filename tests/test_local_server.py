@@ -150,6 +150,24 @@ def test_the_server_process_is_prefects_command_without_the_iri_grammar() -> Non
     assert plain.stdout.strip() in ("True", "")  # "": rfc3987-syntax is not installed here
 
 
+def test_the_server_process_imports_no_collection_until_a_block_class_is_needed() -> None:
+    """The server's start-up hashes the installed collections' block classes (importing
+    prefect-aws, prefect-dask) before it registers block types: left out, it gets none; a
+    lookup of a block class still imports the collection that defines it."""
+    code = ("import sys\n"
+            "from nb2pipe.execute import prefect_server\n"
+            "prefect_server._collections_left_out()\n"
+            "import prefect.plugins\n"
+            "from prefect.blocks.core import Block\n"
+            "start_up = {'__name__': prefect_server.START_UP, 'plugins': prefect.plugins}\n"
+            "print(eval('plugins.load_prefect_collections()', start_up))\n"
+            "print(sorted({'prefect_aws', 'prefect_dask', 'boto3'} & set(sys.modules)))\n"
+            "print(Block.get_block_class_from_key('s3-bucket').__module__)\n")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert found == ["{}", "[]", "prefect_aws.s3"]
+
+
 def test_a_refused_run_or_verify_starts_no_server(tmp_path: Path) -> None:
     """A bad parameter or a notebook with errors stops the command before anything starts."""
     cache = tmp_path / "cache"
@@ -339,6 +357,26 @@ def test_server_status_start_stop_leave_nothing_running(cache: Path) -> None:
     assert nb2pipe("server", "status", cache=cache).returncode == 1
     assert nb2pipe("server", "stop", cache=cache).stdout.strip() == (
         "no local Prefect server was running")
+
+
+@pytest.mark.integration
+def test_the_servers_block_types_include_the_collections_and_a_client_saves_one(
+        cache: Path) -> None:
+    """Block types are registered from the catalogue Prefect ships, collections included,
+    although the server imports none; a client saving a block of an installed collection
+    stores it and loads it back."""
+    assert nb2pipe("server", "start", cache=cache).returncode == 0
+    api = record(cache).api_url
+    for slug in ("s3-bucket", "aws-credentials", "secret", "local-file-system"):
+        with urllib.request.urlopen(f"{api}/block_types/slug/{slug}", timeout=30) as reply:
+            assert json.loads(reply.read())["slug"] == slug
+    code = ("from prefect_aws import S3Bucket\n"
+            "S3Bucket(bucket_name='values').save('kept', overwrite=True)\n"
+            "print(S3Bucket.load('kept').bucket_name)\n")
+    saved = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env=environment(cache, PREFECT_API_URL=api), timeout=120)
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.strip().splitlines()[-1] == "values"
 
 
 class _Impostor(http.server.BaseHTTPRequestHandler):

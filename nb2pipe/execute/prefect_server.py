@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 LEFT_OUT = "rfc3987_syntax"
+START_UP = "prefect.server.api.server"  # its block registration asks for the collections
 
 
 class _LeftOut(importlib.abc.MetaPathFinder):
@@ -33,8 +34,27 @@ class _LeftOut(importlib.abc.MetaPathFinder):
         return None
 
 
+def _collections_left_out() -> None:
+    """The block registration at the server's start-up gets no collection; every other
+    caller (a block class looked up by key, a worker) imports them as before."""
+    import prefect.plugins
+
+    load = getattr(prefect.plugins, "load_prefect_collections", None)
+    if load is None:
+        return
+
+    def left_out_at_start_up(reload: bool = False) -> dict[str, ModuleType | Exception]:
+        if sys._getframe(1).f_globals.get("__name__") == START_UP:
+            return {}
+        loaded: dict[str, ModuleType | Exception] = load(reload=reload)
+        return loaded
+
+    prefect.plugins.load_prefect_collections = left_out_at_start_up
+
+
 def main(argv: list[str]) -> None:
     sys.meta_path.insert(0, _LeftOut())
+    _collections_left_out()
     sys.argv = ["prefect", "server", "start", *argv]
     runpy.run_module("prefect", run_name="__main__", alter_sys=True)
 
