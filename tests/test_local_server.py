@@ -150,6 +150,22 @@ def test_the_server_process_is_prefects_command_without_the_iri_grammar() -> Non
     assert plain.stdout.strip() in ("True", "")  # "": rfc3987-syntax is not installed here
 
 
+def test_a_flow_process_imports_prefect_without_the_iri_grammar() -> None:
+    """A flow's process imports Prefect with jsonschema's IRI formats left out, as the server
+    does; the steps' own code can still import the package afterwards."""
+    code = ("import sys\n"
+            "from nb2pipe.execute import startup\n"
+            "startup.import_prefect()\n"
+            "import jsonschema\n"
+            "print('prefect.flow_engine' in sys.modules, 'rfc3987_syntax' in sys.modules)\n"
+            "print(sorted(set(jsonschema.FormatChecker.checkers) & {'iri', 'uri'}))\n"
+            "try:\n    import rfc3987_syntax\nexcept ModuleNotFoundError:\n    pass\n"
+            "print(sys.modules.get('rfc3987_syntax', 'missing') is not None)\n")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert found == ["True False", "['uri']", "True"]
+
+
 def test_the_server_process_imports_no_collection_until_a_block_class_is_needed() -> None:
     """The server's start-up hashes the installed collections' block classes (importing
     prefect-aws, prefect-dask) before it registers block types: left out, it gets none; a
