@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import types
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,22 @@ def test_values_that_share_objects_share_them_again_when_read_back(tmp_path: Pat
 
 def test_small_values_the_interpreter_shares_do_not_group_outputs() -> None:
     assert shared_groups({"a": [1, "x", None], "b": (1, "x"), "c": "x"}) == []
+
+
+def test_a_library_object_holding_an_output_is_grouped_with_it() -> None:
+    """A Pipeline holds its estimators, a SimpleNamespace its items: saved apart, a step would
+    get two objects where the notebook had one. Classes and a library's functions two objects
+    hold (`dtype=np.float64`, `score_func=f_classif`) are pickled by name: no sharing."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    scaler, box = StandardScaler(), [1]
+    outputs = {"pipe": make_pipeline(scaler, LinearRegression()), "scaler": scaler,
+               "ns": types.SimpleNamespace(items=box), "box": box,
+               "a": OneHotEncoder(dtype=np.float64), "b": OneHotEncoder(dtype=np.float64),
+               "f": types.SimpleNamespace(score=shared_groups),
+               "g": types.SimpleNamespace(score=shared_groups)}
+    assert shared_groups(outputs) == [("box", "ns"), ("pipe", "scaler")]
 
 
 def test_fingerprint_of_an_object_survives_a_round_trip_through_pickle() -> None:

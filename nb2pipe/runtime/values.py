@@ -228,7 +228,7 @@ _ATOMS = (type(None), bool, int, float, complex, str, bytes)
 def _identities(value: Any, depth: int = 3) -> set[int]:
     """The ids of a value and of what its containers hold (a few levels down): small
     immutable values, which the interpreter shares freely, do not count."""
-    if isinstance(value, _ATOMS):
+    if isinstance(value, _ATOMS) or _by_reference(value):
         return set()
     found = {id(value)}
     numpy = sys.modules.get("numpy")
@@ -248,9 +248,10 @@ def _identities(value: Any, depth: int = 3) -> set[int]:
         cells = [c.cell_contents for c in value.__closure__ or () if _filled(c)]
         for held in (*cells, *(value.__defaults__ or ()), *(value.__kwdefaults__ or {}).values()):
             found |= _identities(held, depth - 1)
-    elif depth and type(value).__module__ in _NOTEBOOK_MODULES and isinstance(
-            getattr(value, "__dict__", None), dict):
-        for held in vars(value).values():  # an object of the notebook's own class
+    elif depth and isinstance(getattr(value, "__dict__", None), dict):
+        # an object of the notebook's own class, or one a library made that holds what it
+        # was given (a Pipeline its estimators, a SimpleNamespace its items)
+        for held in vars(value).values():
             found |= _identities(held, depth - 1)
     return found
 
@@ -265,6 +266,16 @@ def _filled(cell: types.CellType) -> bool:
 
 # Where the notebook's own classes live: steps.py in a pipeline, `__main__` in a kernel.
 _NOTEBOOK_MODULES = frozenset(("steps", "__main__"))
+
+
+def _by_reference(value: Any) -> bool:
+    """Classes, modules and a library's functions: pickled by name, so two values holding one
+    are not sharing anything a step could change (`dtype=np.float64` in two estimators)."""
+    if isinstance(value, type | types.ModuleType | types.BuiltinFunctionType):
+        return True
+    return (isinstance(value, types.FunctionType)
+            and getattr(value, "__module__", None) not in _NOTEBOOK_MODULES
+            and "<" not in value.__qualname__)
 
 
 # Iterators and views that hold the containers they go through.
