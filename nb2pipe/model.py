@@ -245,9 +245,11 @@ class Bind:
     keep_aliases: bool = False  # `x += ...` rebinds x to (possibly) the same object
     block: tuple[int, ...] = ()
     made_by: str | None = None  # `x = Name(...)`: an instance refers to its class
-    # `x = f(a, b)`: names the call's arguments may share objects with; when f is the
-    # notebook's own function or class, x may hold them (`return xs`, `self.data = data`)
-    call_args: tuple[str, ...] = ()
+    # `x = f(a, b)`, `x = m.f([a]).fit(b)`: each call whose result x may be or hold, with the
+    # names its arguments may share objects with (literals left out). When the callee may
+    # give back what it was given (the notebook's function returning `xs`, a class keeping
+    # `self.data = data`, anything imported), x may hold them.
+    call_args: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,9 @@ class Mutate:
     block: tuple[int, ...] = ()
     # Assumed, not known: a method called as a statement (`Tools.mark()`) may change it.
     maybe: bool = False
+    # Changed through what a call of `via` returned (`Pipeline([("s", s)]).fit(X)` changes s):
+    # only if that call may give back what it was given.
+    via: str | None = None
 
 
 @dataclass(frozen=True)

@@ -706,3 +706,65 @@ def test_the_call_of_a_timeit_cells_function_is_not_shown_as_its_value() -> None
 
     code = transform("%%timeit\nx = 1\nx").code
     assert shown_last_value(code, set(), 1) == code  # IPython shows the timings, not a value
+
+
+@pytest.mark.parametrize("made", [
+    "import sklearn.pipeline\n"
+    "pipe = sklearn.pipeline.Pipeline([('s', pre), ('m', LinearRegression())])",
+    "from sklearn import pipeline as skp\npipe = skp.make_pipeline(pre, LinearRegression())",
+    "pipe = Pipeline([('s', pre), ('m', LinearRegression())])",
+])
+def test_a_library_call_reached_through_an_attribute_holds_what_it_was_given(made: str) -> None:
+    """`module.Class(...)`, `module.function(...)`: a call of a module's attribute may keep the
+    objects passed in, as a call of an imported name may; fitting the result fits them."""
+    pytest.importorskip("sklearn")
+    fit = f"{made}\npipe.fit([[1.0], [2.0], [4.0]], [1, 2, 3])"
+    assert_same_values(SKLEARN + "pre = StandardScaler()", fit, "m = pre.mean_")
+    assert_same_values(SKLEARN + "pre = StandardScaler()",
+                       made.replace("pipe = ", "pipe = (") + ")\\\n"
+                       "    .fit([[1.0], [2.0], [4.0]], [1, 2, 3])", "m = pre.mean_")
+
+
+@pytest.mark.parametrize("made", [
+    "import types\nns = types.SimpleNamespace(items=box)\nheld = ns.items",
+    "import collections\nheld = collections.ChainMap({}, {'k': box})['k']",
+    "import functools\nheld = functools.reduce(lambda acc, v: v, [box], None)",
+    "d = {}\nheld = d.setdefault('k', box)",
+    "d = {'k': box}\nheld = d.get('k')",
+    "d = {'k': box}\nheld = d.pop('k')",
+    "boxes = [box]\nheld = boxes.pop()",
+])
+def test_what_a_call_returns_may_be_an_object_it_was_given(made: str) -> None:
+    """By Python's semantics a call may return (an object holding) any mutable argument, or
+    an item of its receiver: a later change through the result is a change of the argument."""
+    assert_same_values("box = [1]", made, "held.append(2)", "n = len(box)")
+
+
+@pytest.mark.parametrize("holder", [
+    "import types\nns = types.SimpleNamespace(items=box)",
+    "import argparse\nns = argparse.Namespace(items=box)",
+])
+def test_a_library_object_handed_over_keeps_holding_what_it_was_given(holder: str) -> None:
+    """The object a library call made holds `box` itself: handed to a later step together with
+    `box`, it still does, so a change through one is seen through the other."""
+    assert_same_values("box = [1]", holder, "ns.items.append(2)", "n = len(box)")
+    assert_same_values("box = [1]", holder, "box.append(2)", "n = len(ns.items)")
+
+
+def test_a_library_pipeline_handed_over_fits_the_estimators_it_holds() -> None:
+    pytest.importorskip("sklearn")
+    assert_same_values(SKLEARN + "pre = StandardScaler()",
+                       "from sklearn.pipeline import make_pipeline\n"
+                       "pipe = make_pipeline(pre, LinearRegression())",
+                       "pipe.fit([[1.0], [2.0], [4.0]], [1, 2, 3])", "m = pre.mean_")
+
+
+def test_a_notebook_function_fitting_a_library_pipeline_fits_its_argument() -> None:
+    """Inside a function too: what a library call returns may hold the parameter it was given,
+    so fitting the result changes the caller's estimator."""
+    pytest.importorskip("sklearn")
+    train = ("from sklearn.pipeline import make_pipeline\n"
+             "def train(scaler):\n"
+             "    pipe = make_pipeline(scaler, LinearRegression())\n"
+             "    pipe.fit([[1.0], [2.0], [4.0]], [1, 2, 3])")
+    assert_same_values(SKLEARN + "pre = StandardScaler()", train, "train(pre)", "m = pre.mean_")

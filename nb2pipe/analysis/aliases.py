@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Sequence
 
+from nb2pipe.analysis.chains import dotted
+
 Names = tuple[str, ...]
+# `x = f(a, [b])`: a call whose result x may be or hold, with the names given to it; the callee
+# is its dotted name ("" when it is not one: a method of a value a call made).
+HeldCall = tuple[str, Names]
 
 # Methods that return their receiver: `model = clf.fit(X, y)` makes `model` another name for clf.
 RETURNS_SELF = frozenset(("fit", "partial_fit", "set_params", "set_output", "to", "train", "eval",
@@ -49,8 +55,11 @@ def _call_sources(node: ast.Call, selectors: set[str] | frozenset[str]) -> Names
         found.append(func.value)
     if name in VIEW_FUNCTIONS and node.args:
         found.append(node.args[0])
-    if isinstance(func, ast.Name) and name in LAZY_FUNCTIONS:
+    if isinstance(func, ast.Name) and name in LAZY_FUNCTIONS | CHOOSING_FUNCTIONS:
         found.extend(node.args)  # `it = iter(xs)` then `xs.reverse()`: it sees the change
+    if isinstance(func, ast.Attribute) and name in ITEM_METHODS:
+        found.append(func.value)  # `d.get("k")`, `xs.pop()`: an object the receiver holds
+        found.extend(node.args[1:2])  # the default given: `d.setdefault("k", box)` is box
     if isinstance(func, ast.Attribute) and name in LIVE_VIEW_METHODS:
         found.append(func.value)
     if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
@@ -77,6 +86,54 @@ VIEW_FUNCTIONS = frozenset((
 LAZY_FUNCTIONS = frozenset(("iter", "reversed", "enumerate", "zip", "map", "filter",
                             "memoryview"))
 LIVE_VIEW_METHODS = frozenset(("keys", "values", "items"))
+# Builtins returning one of the objects they are given (or an item of one): `max(boxes)`.
+CHOOSING_FUNCTIONS = frozenset(("max", "min", "getattr", "vars"))
+# Methods returning an object their receiver holds (or the default they are given).
+ITEM_METHODS = frozenset(("get", "pop", "popitem", "setdefault", "popleft", "__getitem__"))
+
+
+def held_calls(node: ast.expr | None, selectors: set[str] | frozenset[str] = frozenset()
+               ) -> tuple[HeldCall, ...]:
+    """The calls whose results the value of `node` may be or contain, along the same paths as
+    `sources`, each with the names its arguments may share objects with. Whether a call's
+    result holds its arguments is the callee's to say (the resolver knows what it is bound
+    to): `pd.concat([a, b])`, `Pipeline([("s", scaler)])` may; `len(a)` does not."""
+    if node is None or isinstance(node, ast.Name | ast.Constant):
+        return ()
+    if isinstance(node, ast.Subscript) and _new_selection(node, selectors):
+        return ()
+    if isinstance(node, ast.Attribute | ast.Subscript | ast.Starred | ast.NamedExpr | ast.Await):
+        return held_calls(node.value, selectors)
+    parts: list[ast.expr] = []
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        parts = list(node.elts)
+    elif isinstance(node, ast.Dict):
+        parts = [v for v in node.values if v is not None]
+    elif isinstance(node, ast.IfExp):
+        parts = [node.body, node.orelse]
+    elif isinstance(node, ast.BoolOp):
+        parts = list(node.values)
+    elif not isinstance(node, ast.Call):
+        return ()
+    found: dict[HeldCall, None] = {}
+    if isinstance(node, ast.Call):
+        func = node.func
+        given = [*node.args, *(k.value for k in node.keywords)]
+        names = _union(given, selectors)
+        if names:
+            found[(dotted(func) or "", names)] = None
+        if isinstance(func, ast.Name) and func.id in _BUILTINS:
+            given = given if func.id in LAZY_FUNCTIONS | CHOOSING_FUNCTIONS else []
+        parts = given  # `pd.concat([make(a)])` may hold what `make(a)` holds
+        if isinstance(func, ast.Attribute) and func.attr in _RECEIVER_RESULTS:
+            parts.append(func.value)  # `Pipeline([("s", s)]).fit(X)` is the Pipeline
+    for part in parts:
+        found.update(dict.fromkeys(held_calls(part, selectors)))
+    return tuple(found)
+
+
+_BUILTINS = frozenset(dir(builtins))
+_RECEIVER_RESULTS = RETURNS_SELF | VIEW_METHODS | LIVE_VIEW_METHODS | ITEM_METHODS
 
 
 def _union(nodes: Sequence[ast.expr], selectors: set[str] | frozenset[str]) -> Names:

@@ -8,8 +8,10 @@ resolved against the scope around them, as Python does.
 from __future__ import annotations
 
 import ast
+import builtins
 from dataclasses import dataclass, field
 
+from nb2pipe.analysis.aliases import HeldCall
 from nb2pipe.model import (
     Bind,
     Call,
@@ -28,6 +30,8 @@ from nb2pipe.model import (
 )
 
 Names = tuple[str, ...]
+HeldCalls = tuple[HeldCall, ...]
+_BUILTINS = frozenset(dir(builtins))
 
 
 class Scope:
@@ -38,10 +42,11 @@ class Scope:
         raise NotImplementedError
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None, call_args: Names = ()) -> None:
+              made_by: str | None = None, call_args: HeldCalls = ()) -> None:
         raise NotImplementedError
 
-    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
+               via: str | None = None) -> None:
         raise NotImplementedError
 
     def link(self, name: str, sources: Names, line: int) -> None:
@@ -136,13 +141,14 @@ class ModuleScope(Scope):
         self.statement_reads.append(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None, call_args: Names = ()) -> None:
+              made_by: str | None = None, call_args: HeldCalls = ()) -> None:
         self.events.append(Bind(name, self.cell, line, aliases, bool(self.block),
                                 keep_aliases=keep, block=self.block, made_by=made_by,
                                 call_args=call_args))
 
-    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
-        self.events.append(Mutate(name, self.cell, line, reason, self.block, maybe))
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
+               via: str | None = None) -> None:
+        self.events.append(Mutate(name, self.cell, line, reason, self.block, maybe, via))
 
     def link(self, name: str, sources: Names, line: int) -> None:
         if sources:
@@ -247,11 +253,14 @@ class FunctionScope(Scope):
         return not self._is_local(name) and super().is_global(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None, call_args: Names = ()) -> None:
+              made_by: str | None = None, call_args: HeldCalls = ()) -> None:
         if name in self.global_names:
             self.global_writes[name] = None
         elif not keep:
-            self.aliases[name] = set(self.resolve(aliases))
+            # what a call returns may hold what it was given (only a builtin's is known not to)
+            given = tuple(n for callee, names in call_args if callee not in _BUILTINS
+                          for n in names)
+            self.aliases[name] = set(self.resolve((*aliases, *given)))
 
     def resolve(self, names: Names) -> Names:
         """The parameters and globals that local names may refer to."""
@@ -263,7 +272,8 @@ class FunctionScope(Scope):
                 found[name] = None
         return tuple(found)
 
-    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
+               via: str | None = None) -> None:
         for target in self.resolve((name,)):
             if target in self.params and target not in self.global_names:
                 self.mutated_params[target] = None
@@ -328,12 +338,13 @@ class ComprehensionScope(Scope):
         return name not in self.aliases and self.parent.is_global(name)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None, call_args: Names = ()) -> None:
+              made_by: str | None = None, call_args: HeldCalls = ()) -> None:
         self.aliases[name] = self._outer(aliases)
 
-    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
+               via: str | None = None) -> None:
         for target in self._outer((name,)):
-            self.parent.mutate(target, line, reason, maybe)
+            self.parent.mutate(target, line, reason, maybe, via)
 
     def link(self, name: str, sources: Names, line: int) -> None:
         for target in self._outer((name,)):
@@ -370,12 +381,13 @@ class ClassScope(Scope):
             self.parent.load(name, line, soft, reference)
 
     def store(self, name: str, line: int, aliases: Names = (), keep: bool = False,
-              made_by: str | None = None, call_args: Names = ()) -> None:
+              made_by: str | None = None, call_args: HeldCalls = ()) -> None:
         self.local.add(name)
 
-    def mutate(self, name: str, line: int, reason: str, maybe: bool = False) -> None:
+    def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
+               via: str | None = None) -> None:
         if name not in self.local:
-            self.parent.mutate(name, line, reason, maybe)
+            self.parent.mutate(name, line, reason, maybe, via)
 
     def link(self, name: str, sources: Names, line: int) -> None:
         pass

@@ -12,7 +12,7 @@ import builtins
 import re
 from collections.abc import Callable, Sequence
 
-from nb2pipe.analysis.aliases import selects, sources
+from nb2pipe.analysis.aliases import held_calls, selects, sources
 from nb2pipe.analysis.bindings import function_locals, is_generator, loop_bound_names
 from nb2pipe.analysis.chains import dotted, root_name
 from nb2pipe.analysis.evaluated import evaluated
@@ -22,6 +22,7 @@ from nb2pipe.analysis.scopes import (
     ClassScope,
     ComprehensionScope,
     FunctionScope,
+    HeldCalls,
     ModuleScope,
     Names,
     Scope,
@@ -370,9 +371,11 @@ class Visitor:
     # -- assignment targets ------------------------------------------------------------------
 
     def target(self, node: ast.expr, scope: Scope, value: ast.expr | None,
-               shared: Names | None = None) -> None:
+               shared: Names | None = None, held: HeldCalls | None = None) -> None:
         if shared is None:
             shared = self.sources(value) if value is not None else ()
+        if held is None:
+            held = self._held_calls(value)
         if isinstance(node, ast.Name):
             if isinstance(scope, ModuleScope):
                 selector = value is not None and selects(value, self.selectors)
@@ -387,12 +390,7 @@ class Visitor:
                         known.discard(node.id)
             made_by = (value.func.id if isinstance(value, ast.Call)
                        and isinstance(value.func, ast.Name) else None)
-            arguments: tuple[str, ...] = ()
-            if made_by is not None and isinstance(value, ast.Call):
-                for argument in (*value.args, *(k.value for k in value.keywords)):
-                    arguments += tuple(a for a in self.sources(argument)
-                                       if a not in self.literals)
-            scope.store(node.id, node.lineno, shared, made_by=made_by, call_args=arguments)
+            scope.store(node.id, node.lineno, shared, made_by=made_by, call_args=held)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (
                 isinstance(value, ast.Tuple | ast.List)
@@ -404,9 +402,9 @@ class Visitor:
                     assert isinstance(value, ast.Tuple | ast.List)
                     self.target(element, scope, value.elts[i])
                 else:
-                    self.target(element, scope, None, shared)
+                    self.target(element, scope, None, shared, held)
         elif isinstance(node, ast.Starred):
-            self.target(node.value, scope, None, shared)
+            self.target(node.value, scope, None, shared, held)
         elif isinstance(node, ast.Attribute | ast.Subscript):
             self.expr(node.value, scope)
             if isinstance(node, ast.Subscript):
@@ -492,6 +490,14 @@ class Visitor:
             assumed = isinstance(node.func, ast.Attribute) and isinstance(
                 node.func.value, ast.Name) and not re.match(MUTATING_METHODS, method)
             scope.mutate(receiver, node.lineno, f".{method}() changes it in place", assumed)
+        elif (isinstance(node.func, ast.Attribute) and "mutate" in actions
+              and re.match(MUTATING_METHODS, node.func.attr)):
+            # `Pipeline([("s", scaler)]).fit(X)`: a change of what a call returned is a change
+            # of what it was given, if it gives that back
+            for callee, names in self._held_calls(node.func.value):
+                for name in names:
+                    scope.mutate(name, node.lineno, f".{node.func.attr}() changes what "
+                                 f"{callee or 'a call'} was given", via=callee)
         if receiver and "store" in actions:
             stored: tuple[str, ...] = ()
             for arg in (*node.args, *(k.value for k in node.keywords)):
@@ -574,6 +580,16 @@ class Visitor:
 
     def sources(self, node: ast.expr | None) -> Names:
         return sources(node, self.selectors)
+
+    def _held_calls(self, value: ast.expr | None) -> HeldCalls:
+        """The calls whose results `value` may be or hold, each with its mutable arguments
+        (a name bound to an immutable literal cannot be changed through a result)."""
+        found = []
+        for callee, names in held_calls(value, self.selectors):
+            mutable = tuple(n for n in names if n not in self.literals)
+            if mutable:
+                found.append((callee, mutable))
+        return tuple(found)
 
     def _span(self, node: ast.expr) -> SpanKey:
         end_line = node.end_lineno or node.lineno

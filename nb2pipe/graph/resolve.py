@@ -226,6 +226,8 @@ class Resolver(Explanations, DefinitionValues):
         elif isinstance(event, Bind):
             self._bind(state, event)
         elif isinstance(event, Mutate):
+            if event.via is not None and not self._may_return_arguments(state, event.via):
+                return
             self._mutate(state, event.name, event.cell, event.line, event.block,
                          definite=not event.maybe)
         elif isinstance(event, Link):
@@ -591,10 +593,10 @@ class Resolver(Explanations, DefinitionValues):
         if not event.keep_aliases:
             self._unlink(name)
             self._link(name, event.aliases, state.step.name)
-            if event.call_args and event.made_by and self._may_return_arguments(
-                    state, event.made_by):
-                held = [a for a in event.call_args if not self._immutable(state, a)]
-                self._link(name, tuple(held), state.step.name)  # what it returns
+            for callee, given in event.call_args:
+                if self._may_return_arguments(state, callee):
+                    held = [a for a in given if not self._immutable(state, a)]
+                    self._link(name, tuple(held), state.step.name)  # what it returns
 
     def _mutate(self, state: StepState, name: str, cell: int, line: int,
                 block: tuple[int, ...] = (), definite: bool = True) -> None:
@@ -708,8 +710,15 @@ class Resolver(Explanations, DefinitionValues):
         """Whether calling `name` may give back what it was given: a notebook function
         returning a parameter (or part of one), an instance holding it, or anything imported:
         a library's result may hold the objects passed in (scikit-learn's `Pipeline(steps)`
-        keeps the estimators themselves, and fitting it fits them in place)."""
-        binding = state.local.get(name) or self.bindings.get(name)
+        keeps the estimators themselves, and fitting it fits them in place), whether named
+        or reached through a module (`sklearn.pipeline.Pipeline(steps)`, `pd.concat(frames)`)
+        or a class of the notebook's (`Box.make(x)`). A method of a value is assumed to give
+        back a new object, unless it is known to give back one it holds (`d.get(k)`, see
+        analysis/aliases.py)."""
+        root, dot, _ = name.partition(".")
+        binding = state.local.get(root) or self.bindings.get(root)
+        if dot:
+            return binding is not None and binding.kind == "code"
         if binding is not None and binding.entity is not None and binding.entity.kind == "import":
             return True
         info = self._function(state, name)
