@@ -437,6 +437,19 @@ def test_steps_changing_blas_threads_do_not_change_each_others_numbers(tmp_path:
     assert "the pipeline computes what the notebook computes" in result.stdout
 
 
+def test_verify_compares_a_name_later_bound_to_a_function_where_it_was_a_value(
+        tmp_path: Path) -> None:
+    """`number = len` is handed over as a value; `def number` later makes the notebook's
+    `number` a function as its run ends, which is code: no step's value is compared with it."""
+    notebook = write_notebook(tmp_path / "rebound.ipynb", ("number = len", "step:alias"),
+                              ("x = number([1, 2])", "step:use"),
+                              ("def number(v):\n    return 0", "step:define"),
+                              ("y = number(1) + x", "step:again"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+
+
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "random.ipynb",
                               ("import random\nnoise = random.random()\nfixed = 2", "step:draw"),

@@ -55,3 +55,38 @@ def test_a_difference_in_a_value_made_from_stable_ones_is_still_caught() -> None
     verdict = compare(NOTEBOOK, first, second, pipeline)
     assert verdict.divergence is not None
     assert (verdict.divergence.step, verdict.divergence.name) == ("double", "n")
+
+
+REBOUND = graph_of(("number = len\nshout = 'hey'", "step:a"), ("x = number([1, 2])", "step:b"),
+                   ("def number(v):\n    return 0\nclass shout:\n    pass", "step:c"),
+                   ("y = number(1)", "step:d"))
+
+
+def test_a_value_the_notebook_later_binds_to_a_definition_is_compared_where_it_is_a_value(
+) -> None:
+    """`number = len`, then `def number(...)`: as the run ends the notebook's `number` is the
+    function, which no step leaves as a value (it is code, emitted where used); the value
+    `number` was before is compared where the steps hand it over, not against the function."""
+    def number(v: object) -> int:
+        return 0
+
+    class shout:
+        pass
+
+    notebook: dict[Key, Any] = {
+        ("a", "outputs", "number"): fingerprint(len),
+        ("b", "inputs", "number"): fingerprint(len),
+        ("", "final", "number"): fingerprint(number),
+        ("", "final", "shout"): fingerprint(shout),
+        ("", "final", "x"): fingerprint(2), ("", "final", "y"): fingerprint(0)}
+    pipeline: dict[Key, Any] = {
+        ("a", "outputs", "number"): fingerprint(len), ("a", "final", "shout"): fingerprint("hey"),
+        ("b", "inputs", "number"): fingerprint(len),
+        ("b", "final", "number"): fingerprint(len), ("b", "final", "x"): fingerprint(2),
+        ("d", "final", "y"): fingerprint(0)}
+    verdict = compare(REBOUND, notebook, dict(notebook), pipeline)
+    assert verdict.divergence is None, verdict.divergence
+    assert verdict.compared == 2 and verdict.compared_final == 2 and not verdict.missing
+    pipeline[("b", "final", "x")] = fingerprint(3)  # a value is still compared as it ends
+    assert compare(REBOUND, notebook, dict(notebook), pipeline).divergence is not None
+

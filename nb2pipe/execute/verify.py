@@ -162,11 +162,28 @@ def _left_behind(graph: StepGraph, notebook: dict[Key, Any],
     for step, kind, name in sorted(notebook):
         if (step, kind) != ("", "final"):
             continue
+        if name in last and _code_after(graph, name, last[name]):
+            continue  # `number = len`, then `def number(...)`: code as the run ends
         if name in last:
             found.setdefault(last[name], []).append(name)
         elif name in graph.data_names and name not in carried:
             verdict.missing.append(name)
     return found
+
+
+def _code_after(graph: StepGraph, name: str, step: str) -> bool:
+    """Whether the notebook binds `name` to code (a def, a class, an import) after the step
+    that last binds or changes it as a value: what the notebook holds as its run ends is that
+    code, which the steps emit where it is used, not a value any step leaves."""
+    code = [(e.cell, e.line) for symbols in graph.symbols.values() for e in symbols.events
+            if isinstance(e, Bind) and e.name == name and e.code is not None]
+    if not code:
+        return False
+    cells = graph.step(step).cells
+    data = [(e.cell, e.line) for index in cells for e in graph.symbols[index].events
+            if isinstance(e, Bind | Mutate) and e.name == name
+            and not (isinstance(e, Bind) and e.code is not None)]
+    return max(code) > max(data, default=(max(cells), 0))
 
 
 def _compare_one(graph: StepGraph, verdict: Verdict, notebook_key: Key, key: Key,
