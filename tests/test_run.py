@@ -450,6 +450,23 @@ def test_verify_compares_a_name_later_bound_to_a_function_where_it_was_a_value(
     assert "the pipeline computes what the notebook computes" in result.stdout
 
 
+def test_verify_leaves_out_what_is_read_from_uninitialised_memory(tmp_path: Path) -> None:
+    """`np.empty` then partly filled: the rest is whatever the memory held, in the notebook as
+    in the pipeline. Not a divergence, and not compared: left out and named, as unseeded
+    randomness is; what the cells fill is compared. (64 MiB: memory fresh from the OS, zeros
+    in both notebook runs, which would agree on it by chance.)"""
+    notebook = write_notebook(
+        tmp_path / "scratch.ipynb",
+        ("import numpy as np\nscratch = np.empty(2**23 + 1)\nscratch[:8] = 1.0\n"
+         "full = np.empty(16)\nfull[:] = 2.0", "step:allocate"),
+        ("head = scratch[:8].sum() + full.sum()\nrest = scratch.sum()", "step:use"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "left out: 'scratch' (allocate outputs) differs between two notebook runs" in (
+        result.stdout)
+    assert "'full'" not in result.stdout and "'head'" not in result.stdout
+
+
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "random.ipynb",
                               ("import random\nnoise = random.random()\nfixed = 2", "step:draw"),

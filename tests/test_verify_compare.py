@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pytest
 from support import graph_of
 
 from nb2pipe.execute.verify import Key, compare
@@ -90,3 +92,28 @@ def test_a_value_the_notebook_later_binds_to_a_definition_is_compared_where_it_i
     pipeline[("b", "final", "x")] = fingerprint(3)  # a value is still compared as it ends
     assert compare(REBOUND, notebook, dict(notebook), pipeline).divergence is not None
 
+
+def test_memory_numpy_leaves_uninitialised_holds_the_runs_mark(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify's notebook runs each mark what `np.empty` and `np.empty_like` allocate with a
+    byte of their own: a value read from memory no cell wrote differs between the two runs
+    (left out, as unseeded randomness is), one its cells fill does not."""
+    from nb2pipe.runtime.fingerprint import uninitialised_memory
+
+    for name in ("empty", "empty_like"):
+        monkeypatch.setattr(np, name, getattr(np, name))  # restored after the test
+    uninitialised_memory(0x5A)
+    uninitialised_memory(0x5A)  # once is enough: marked functions are not wrapped again
+    assert np.empty(3, dtype=np.uint8).tolist() == [0x5A] * 3
+    assert np.empty_like(np.zeros((2, 3), order="F"), dtype=np.uint16).ravel().tolist() == [
+        0x5A5A] * 6
+    partial = np.empty(4)
+    partial[:2] = 1.0
+    filled = np.empty(4)
+    filled[:] = 1.0
+    uninitialised_memory(0xA5)
+    again = np.empty(4)
+    again[:2] = 1.0
+    assert fingerprint(partial) != fingerprint(again)  # the unwritten half differs
+    assert np.empty(2, dtype=object).tolist() == [None, None]
+    assert fingerprint(filled) == fingerprint(np.full(4, 1.0))

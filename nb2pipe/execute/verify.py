@@ -67,13 +67,21 @@ class Verdict:
         return self.compared + self.compared_final
 
 
-def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any]) -> dict[Key, Any]:
-    """Run the notebook with papermill, fingerprinting each step boundary."""
+# The byte each notebook run leaves in memory numpy allocates uninitialised (see
+# runtime/fingerprint.py: `uninitialised_memory`): two runs, two bytes.
+MEMORY_MARKS = (0x5A, 0xA5)
+
+
+def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any],
+                          run: int = 0) -> dict[Key, Any]:
+    """Run the notebook with papermill, fingerprinting each step boundary. `run`: which of
+    verify's runs it is, which says what uninitialised memory holds in it."""
     from nb2pipe.execute.record import execute, instrumented, random_states
 
     with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
         output = Path(folder) / "fingerprints.jsonl"
-        inserts: dict[int, list[str]] = {}
+        inserts: dict[int, list[str]] = {-1: [
+            f"_nb2pipe_fingerprint.uninitialised_memory({MEMORY_MARKS[run]})"]}
         states = random_states(graph)
         for node in graph.steps:
             inserts.setdefault(-node.cells[0], []).append(
@@ -261,7 +269,7 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
     phase("running the notebook with papermill, twice side by side…")
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = [pool.submit(notebook_fingerprints, graph, parameters) for _ in range(2)]
+        runs = [pool.submit(notebook_fingerprints, graph, parameters, index) for index in (0, 1)]
         for done, run in enumerate(as_completed(runs), start=1):
             run.result()
             phase(f"papermill run {done}/2 done ({time.perf_counter() - started:.1f} s)")

@@ -216,6 +216,43 @@ _SESSION = re.compile(r"^(_+|_i+|_i?\d+|_[dio]h|In|Out|exit|quit|get_ipython|ope
                       r"_nb2pipe\w*|__\w+__)$")
 
 
+def uninitialised_memory(mark: int) -> None:
+    """Make what numpy's `empty` and `empty_like` return hold the byte `mark` wherever it is
+    not written (inside the kernel, before the notebook's first cell). Their memory is
+    uninitialised: what a value reads from it is no value of the notebook's, and two runs
+    side by side may agree on it by chance (memory just freed, the OS's zeros) where the
+    pipeline's process does not. Each of verify's notebook runs marks it with another byte,
+    so a value made from it differs between the two, as unseeded randomness does, and is
+    left out and named, while one that fills what it allocates is compared."""
+    try:
+        import numpy
+    except ImportError:
+        return
+    _MARK[0] = mark
+    for name in ("empty", "empty_like"):
+        allocate = getattr(numpy, name)
+        if not getattr(allocate, "_nb2pipe_marked", False):
+            setattr(numpy, name, _marked(numpy, allocate))
+
+
+_MARK = [0]  # the byte uninitialised memory holds in this run
+
+
+def _marked(numpy: Any, allocate: Any) -> Any:
+    def marked(*args: Any, **kwargs: Any) -> Any:
+        made = allocate(*args, **kwargs)
+        if isinstance(made, numpy.ndarray) and not made.dtype.hasobject and made.size:
+            # (an F-ordered array's transpose is C-ordered: both are one block of bytes)
+            flat = made if made.flags.c_contiguous else made.T
+            if flat.flags.c_contiguous:
+                flat.reshape(-1).view(numpy.uint8).fill(_MARK[0])
+        return made
+
+    marked._nb2pipe_marked = True  # type: ignore[attr-defined]
+    marked.__doc__, marked.__name__ = allocate.__doc__, allocate.__name__
+    return marked
+
+
 def write_final(path: str, namespace: dict[str, Any], leave_out: list[str]) -> None:
     """Fingerprint every value the notebook holds as its run ends (inside the kernel): what
     its cells leave behind, modules aside."""
