@@ -264,6 +264,9 @@ class Mutate:
     # Changed through what a call of `via` returned (`Pipeline([("s", s)]).fit(X)` changes s):
     # only if that call may give back what it was given.
     via: str | None = None
+    # Given to a call of `given_to` (`sm.tsa.filters.hpfilter(y)`), which may change what it
+    # is given: unless the callee is known to leave its arguments alone.
+    given_to: str | None = None
 
 
 @dataclass(frozen=True)

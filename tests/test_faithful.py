@@ -768,3 +768,35 @@ def test_a_notebook_function_fitting_a_library_pipeline_fits_its_argument() -> N
              "    pipe = make_pipeline(scaler, LinearRegression())\n"
              "    pipe.fit([[1.0], [2.0], [4.0]], [1, 2, 3])")
     assert_same_values(SKLEARN + "pre = StandardScaler()", train, "train(pre)", "m = pre.mean_")
+
+
+# -- A library call may change what it is given ----------------------------------------------
+
+@pytest.mark.parametrize("change", [
+    "import operator\noperator.setitem(box, 0, 9)",
+    "from operator import iadd\niadd(box, [9])",
+    "import operator as op\nop.setitem(meta, 'freq', 'D')",
+])
+def test_a_value_given_to_a_library_call_may_be_changed_by_it(change: str) -> None:
+    """By Python's semantics a call may change any mutable object it is given (statsmodels
+    sets `freq` on the index of a series it is given): a later step reads the value from
+    the step that made the call, as the notebook does, and one before it does not see it."""
+    assert_same_values("box = [1]\nmeta = {'freq': None}", "early = box[0] + len(meta)",
+                       change, "n = box[-1]\nf = meta['freq']")
+
+
+def test_a_library_known_to_leave_its_arguments_alone_changes_nothing() -> None:
+    """numpy, pandas, matplotlib, scikit-learn, the standard library's pure modules: a value
+    given to them stays where it was made (the graph is as before)."""
+    graph = graph_of(("import numpy as np\nimport math\na = np.zeros(3)\nxs = [1.0]", "step:a"),
+                     ("m = np.mean(a) + math.fsum(xs)\nprint(a)", "step:b"),
+                     ("b = a + 1\nc = xs[0]", "step:c"))
+    assert graph.step("c").inputs == (("a", "a"), ("xs", "a"))
+
+
+def test_a_notebook_function_given_to_a_library_call_stays_code() -> None:
+    graph = graph_of(("def loss(v):\n    return v * 2\nbox = [1]", "step:a"),
+                     ("import operator\nr = operator.call(loss, 3)", "step:b"),
+                     ("t = loss(4) + box[0]", "step:c"))
+    assert graph.step("c").inputs == (("box", "a"),)
+    assert "loss" not in graph.step("b").defines

@@ -46,7 +46,7 @@ class Scope:
         raise NotImplementedError
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
-               via: str | None = None) -> None:
+               via: str | None = None, given_to: str | None = None) -> None:
         raise NotImplementedError
 
     def link(self, name: str, sources: Names, line: int) -> None:
@@ -147,8 +147,9 @@ class ModuleScope(Scope):
                                 call_args=call_args))
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
-               via: str | None = None) -> None:
-        self.events.append(Mutate(name, self.cell, line, reason, self.block, maybe, via))
+               via: str | None = None, given_to: str | None = None) -> None:
+        self.events.append(Mutate(name, self.cell, line, reason, self.block, maybe, via,
+                                  given_to))
 
     def link(self, name: str, sources: Names, line: int) -> None:
         if sources:
@@ -273,7 +274,11 @@ class FunctionScope(Scope):
         return tuple(found)
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
-               via: str | None = None) -> None:
+               via: str | None = None, given_to: str | None = None) -> None:
+        if given_to is not None:
+            # (what a library does to a parameter is not part of the summary: whether it
+            # changes it depends on what the callee is bound to where the function is called)
+            return
         for target in self.resolve((name,)):
             if target in self.params and target not in self.global_names:
                 self.mutated_params[target] = None
@@ -342,9 +347,9 @@ class ComprehensionScope(Scope):
         self.aliases[name] = self._outer(aliases)
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
-               via: str | None = None) -> None:
+               via: str | None = None, given_to: str | None = None) -> None:
         for target in self._outer((name,)):
-            self.parent.mutate(target, line, reason, maybe, via)
+            self.parent.mutate(target, line, reason, maybe, via, given_to)
 
     def link(self, name: str, sources: Names, line: int) -> None:
         for target in self._outer((name,)):
@@ -385,9 +390,9 @@ class ClassScope(Scope):
         self.local.add(name)
 
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
-               via: str | None = None) -> None:
+               via: str | None = None, given_to: str | None = None) -> None:
         if name not in self.local:
-            self.parent.mutate(name, line, reason, maybe, via)
+            self.parent.mutate(name, line, reason, maybe, via, given_to)
 
     def link(self, name: str, sources: Names, line: int) -> None:
         pass

@@ -478,6 +478,7 @@ class Visitor:
         self._random_call(node, scope)
         self._evaluated(node, scope)
         self._writes_into(node, scope)
+        self._given(node, scope)
         for arg in (*node.args, *(k.value for k in node.keywords)):
             self._consume(arg, scope)
         actions = self.calls.get(self._span(node)) if self.calls else None
@@ -550,6 +551,18 @@ class Visitor:
                 root = root_name(leaf)
                 if root:
                     scope.mutate(root, node.lineno, "written into by the call")
+
+    def _given(self, node: ast.Call, scope: Scope) -> None:
+        """`sm.tsa.SARIMAX(y)`, `operator.setitem(d, k, v)`: a call may change the mutable
+        objects it is given; the resolver knows whether the callee is a library's that may."""
+        callee = dotted(node.func)
+        if callee is None:
+            return
+        for arg in (*node.args, *(k.value for k in node.keywords)):
+            for name in self.sources(arg):
+                if name not in self.literals:
+                    scope.mutate(name, node.lineno, f"given to {callee}(), which may change it",
+                                 given_to=callee)
 
     def _random_call(self, node: ast.Call, scope: Scope) -> None:
         """A call that may seed or draw from a global generator: the resolver decides."""

@@ -60,6 +60,20 @@ NOTEBOOK_PROVIDED = {
     "get_ipython": "from IPython import get_ipython",
 }
 NOTEBOOK_BUILTINS = frozenset((*dir(builtins), *NOTEBOOK_PROVIDED, "exit", "quit"))
+# Top-level packages whose functions and classes leave the objects they are given as they
+# were: what they change is what they are known to change (`np.random.shuffle(a)`, `out=`,
+# in analysis/rules.py and analysis/visitor.py). A call into any other package (or a module
+# beside the notebook) may change a mutable argument, as Python allows.
+LEAVE_ARGUMENTS_ALONE = frozenset((
+    "numpy", "pandas", "polars", "pyarrow", "scipy", "sklearn", "matplotlib", "seaborn",
+    "plotly", "bokeh", "altair", "IPython", "ipywidgets", "tqdm", "math", "cmath",
+    "statistics", "decimal", "fractions", "numbers", "random", "json", "csv", "re", "string",
+    "textwrap", "unicodedata", "difflib", "pprint", "reprlib", "os", "sys", "pathlib", "glob",
+    "shutil", "io", "time", "datetime", "calendar", "zoneinfo", "itertools", "functools",
+    "collections", "copy", "pickle", "joblib", "hashlib", "base64", "uuid", "typing",
+    "dataclasses", "enum", "warnings", "logging", "inspect", "types", "contextlib", "abc",
+    "struct", "zipfile", "tarfile", "gzip", "urllib", "requests", "platform", "locale",
+))
 
 
 @dataclass
@@ -227,6 +241,9 @@ class Resolver(Explanations, DefinitionValues):
             self._bind(state, event)
         elif isinstance(event, Mutate):
             if event.via is not None and not self._may_return_arguments(state, event.via):
+                return
+            if event.given_to is not None and not self._may_change_arguments(
+                    state, event.name, event.given_to):
                 return
             self._mutate(state, event.name, event.cell, event.line, event.block,
                          definite=not event.maybe)
@@ -723,6 +740,23 @@ class Resolver(Explanations, DefinitionValues):
             return True
         info = self._function(state, name)
         return info is not None and (info.returns_arguments or self._is_class(state, name))
+
+    def _may_change_arguments(self, state: StepState, name: str, callee: str) -> bool:
+        """Whether a call of `callee` may change the value `name` it is given: a function or
+        class of a library not known to leave its arguments alone (statsmodels sets `freq` on
+        the index of a series it is given; `operator.setitem` sets an item), or of a module
+        beside the notebook. Builtins, the notebook's own functions (their bodies say what
+        they change) and methods of values (their names say: analysis/rules.py) are not
+        this; nor are the notebook's functions and classes given as callbacks (code)."""
+        given = state.local.get(name) or self.bindings.get(name)
+        if given is None or given.kind != "data":
+            return False
+        root = callee.partition(".")[0]
+        binding = state.local.get(root) or self.bindings.get(root)
+        if binding is None or binding.entity is None or binding.entity.kind != "import":
+            return False
+        module = (binding.entity.module or "").partition(".")[0]
+        return module not in LEAVE_ARGUMENTS_ALONE
 
     def _immutable(self, state: StepState, name: str) -> bool:
         """A flow parameter: a literal no call can change. (Names bound to immutable literals
