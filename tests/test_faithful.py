@@ -800,3 +800,13 @@ def test_a_notebook_function_given_to_a_library_call_stays_code() -> None:
                      ("t = loss(4) + box[0]", "step:c"))
     assert graph.step("c").inputs == (("box", "a"),)
     assert "loss" not in graph.step("b").defines
+
+
+def test_a_notebook_function_returning_a_library_call_may_return_what_it_was_given() -> None:
+    pytest.importorskip("sklearn")
+    make = ("import sklearn.pipeline\n"
+            "def make(scaler):\n"
+            "    return sklearn.pipeline.make_pipeline(scaler, LinearRegression())\n"
+            "pipe = make(pre)")
+    assert_same_values(SKLEARN + "pre = StandardScaler()", make,
+                       "pipe.fit([[1.0], [2.0], [4.0]], [1, 2, 3])", "m = pre.mean_")

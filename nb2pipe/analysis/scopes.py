@@ -240,6 +240,10 @@ class FunctionScope(Scope):
     def _is_local(self, name: str) -> bool:
         return name in self.local_names and name not in self.global_names
 
+    def is_local(self, name: str) -> bool:
+        """A name of this function's own (a parameter, an assignment), not a global."""
+        return self._is_local(name)
+
     def load(self, name: str, line: int, soft: bool = False, reference: bool = False) -> None:
         if not self._is_local(name):
             self.free[name] = None

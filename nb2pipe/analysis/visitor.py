@@ -360,7 +360,12 @@ class Visitor:
         if node.value is not None:
             self.expr(node.value, scope)
             if isinstance(scope, FunctionScope):
-                scope.returns((*self.sources(node.value), *_passed_on(node.value)))
+                # `return sklearn.pipeline.make_pipeline(x)`: a module's function may give
+                # back what it was given (a method of a local value is assumed not to)
+                held = [n for callee, names in held_calls(node.value, self.selectors)
+                        if "." in callee and not scope.is_local(callee.partition(".")[0])
+                        for n in names]
+                scope.returns((*self.sources(node.value), *_passed_on(node.value), *held))
 
     def _global(self, node: ast.AST, scope: Scope) -> None:
         # In a function: handled when its locals are collected. At a cell's top level it does
