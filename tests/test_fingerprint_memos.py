@@ -128,6 +128,16 @@ def test_a_type_that_says_how_it_is_pickled_is_fingerprinted_by_that() -> None:
     assert not same_fingerprint(fingerprint(index), fingerprint(pd.Index(["a", "b"], name="n")))
 
 
+def test_a_memo_in_the_state_a_reduction_gives_as_a_tuple_is_left_out() -> None:
+    """A DatetimeIndex's array pickles its `__dict__` as the last part of a tuple state
+    (dtype, data, attributes): what plotting it memoised there (`_creso`) is not part of it."""
+    index, plotted = (pd.DatetimeIndex(["2020-01-01", "2020-04-01"]) for _ in range(2))
+    plotted._data._creso  # noqa: B018 - a read that fills its memo, as plotting does
+    assert same_fingerprint(fingerprint(index), fingerprint(plotted))
+    assert not same_fingerprint(fingerprint(index),
+                                fingerprint(pd.DatetimeIndex(["2020-01-01", "2020-04-02"])))
+
+
 def test_a_fitted_statsmodels_result_is_the_same_whatever_was_read_of_it() -> None:
     sm = pytest.importorskip("statsmodels.api")
     rng = np.random.default_rng(0)

@@ -125,9 +125,12 @@ def _reduced_state(value: Any, reduced: tuple[Any, ...]) -> list[Any]:
     state = reduced[2] if len(reduced) > 2 else None
     if isinstance(state, Mapping):
         state = without_memos(value, state)
-    elif isinstance(state, tuple) and len(state) == 2:  # (its __dict__, its slots)
-        state = tuple(without_memos(value, part) if isinstance(part, Mapping) else part
-                      for part in state)
+    elif isinstance(state, tuple):  # (its __dict__, its slots); (dtype, data, its __dict__)
+        # an attribute dict left empty without its memos is as if never there (pandas' arrays
+        # give theirs only when it holds something)
+        parts = (without_memos(value, part) if isinstance(part, Mapping) else part
+                 for part in state)
+        state = tuple(part for part in parts if not (isinstance(part, dict) and not part))
     held.append(state)
     held.extend(list(items) if items is not None else None for items in reduced[3:5])
     return held
