@@ -21,7 +21,8 @@ INT, LIST, DICT, ARRAY, FRAME, NESTED, OBJ, CLS, FUNC, ITER, SET, TUPLE, TEXT, M
     "int", "list", "dict", "array", "frame", "nested", "obj", "cls", "func", "iter", "set",
     "tuple", "text", "maybe")
 
-PRELUDE = ("import random\nimport numpy as np\nimport pandas as pd\n"
+PRELUDE = ("import random\nimport collections\nimport functools\nimport operator\n"
+           "import types\nimport numpy as np\nimport pandas as pd\n"
            "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
 
 
@@ -459,6 +460,29 @@ def shallow_copy(env: Env) -> list[Statement] | None:
     return _s("shallow-copy", f"import copy\n{copy} = copy.copy({name})")
 
 
+def library_holds(env: Env) -> list[Statement] | None:
+    """What a library call returns holds what it was given, reached through a module."""
+    name = env.pick(LIST)
+    if name is None:
+        return None
+    held = env.new("h", LIST)
+    form = env.rng.choice([f"types.SimpleNamespace(x={name}).x",
+                           f"collections.ChainMap({{}}, {{'k': {name}}})['k']",
+                           f"functools.reduce(lambda acc, v: v, [{name}], None)",
+                           f"{{'k': {name}}}.get('k')"])
+    return _s("library-holds", f"{held} = {form}")
+
+
+def library_changes(env: Env) -> list[Statement] | None:
+    """A library call changes a mutable object it is given."""
+    name = env.pick(LIST)
+    if name is None:
+        return None
+    form = env.rng.choice([f"operator.setitem({name}, 0, {env.int_expr()})",
+                           f"operator.iadd({name}, [{env.small()}])"])
+    return _s("library-changes", form)
+
+
 # -- classes --------------------------------------------------------------------------------
 
 def class_new(env: Env) -> list[Statement]:
@@ -647,7 +671,7 @@ IDIOMS: tuple[tuple[Idiom, float], ...] = (
     (display, 3), (global_statement, 0.5), (func_returns_argument, 1), (holder, 1),
     (holder_change, 1.5), (objects_in_container, 1), (func_changes_object, 1),
     (shallow_copy, 0.7), (func_reads_name_defined_nowhere, 0.7),
-    (func_value_reads_later_global, 0.7),
+    (func_value_reads_later_global, 0.7), (library_holds, 1), (library_changes, 1),
 )
 
 
