@@ -230,6 +230,10 @@ def _runtime_as_generated() -> None:
     import nb2pipe.runtime
     import nb2pipe.runtime.capture
 
+    if sys.modules.get("nb2pipe_runtime") is not nb2pipe.runtime:
+        # a real flow run (`run_flow`) left a project's copy, whose folder is gone since
+        for name in [n for n in sys.modules if n.partition(".")[0] == "nb2pipe_runtime"]:
+            del sys.modules[name]
     sys.modules.setdefault("nb2pipe_runtime", nb2pipe.runtime)
     sys.modules.setdefault("nb2pipe_runtime.capture", nb2pipe.runtime.capture)
 
