@@ -17,19 +17,19 @@ Pinned lists (tab-separated, committed):
                          that verify uses and the half they belong to: `tuning` or `held-out`
                          (by repository, see `--halves`), `earlier` (the tier's first 30
                          notebooks, from repositories the analysis was tuned on before), or
-                         `fresh` (a later held-out set, see `--fresh`)
+                         `fresh`, `fresh2` (later held-out sets, see `--fresh`)
 
     python benchmarks/corpus_build.py --halves        # recompute the half of every new row
     python benchmarks/corpus_build.py --executed-only --half tuning --half held-out
                                                       # only those rows of the executed tier
 
-The `fresh` half is chosen by rule from repositories no other list uses (FRESH_SOURCES), before
-any nb2pipe result on them is seen:
+Each fresh half is chosen by rule from repositories no other list uses (its FRESH_SOURCES),
+before any nb2pipe result on them is seen:
 
-    python benchmarks/corpus_build.py --fresh         # candidate rows: imports the [corpus]
+    python benchmarks/corpus_build.py --fresh fresh2  # candidate rows: imports the [corpus]
                                                       # extra installs, a seeded sample per repo
-    python benchmarks/corpus_build.py --executed-only --half fresh
-    python benchmarks/corpus.py --execute --half fresh --papermill-only --jobs 1 --json S.json
+    python benchmarks/corpus_build.py --executed-only --half fresh2
+    python benchmarks/corpus.py --execute --half fresh2 --papermill-only --jobs 1 --json S.json
     python benchmarks/corpus_build.py --keep-ran S.json   # keep the rows that ran in time
 
 A mirror is a git directory holding the pinned commit, looked up as
@@ -106,7 +106,7 @@ class Entry:
     path: str
     extra: str  # the source kind (notebooks list) or the data paths (executed list)
     split: str = ""  # executed list: how cells become steps for verify (default cells)
-    half: str = ""  # executed list: "tuning", "held-out" or "earlier"
+    half: str = ""  # executed list: "tuning", "held-out", "earlier" or a fresh half
 
     @property
     def folder(self) -> str:
@@ -150,21 +150,21 @@ EXECUTED_HEADER = ["repo", "commit", "path", "data", "split", "half"]
 HALVES = ("tuning", "held-out")
 EARLIER = "earlier"
 FRESH = "fresh"
-# The halves --halves leaves as they are.
-FIXED_HALVES = (EARLIER, FRESH)
+FRESH2 = "fresh2"
 
 
 @dataclass(frozen=True)
 class FreshSource:
-    """A repository of the fresh half, pinned, and which of its notebooks are candidates."""
+    """A repository of a fresh half, pinned, and which of its notebooks are candidates."""
 
     repo: str
     commit: str
     include: str = r".*"
 
 
-# Course and tutorial repositories with their data inside, none in any other list here.
-FRESH_SOURCES = [
+# Course and tutorial repositories with their data inside, none in any other list here, per
+# fresh half: each half is a held-out set chosen after the one before had been measured.
+FRESH_SOURCES = {FRESH: [
     FreshSource("jorisvandenbossche/pandas-tutorial", "8308a6eb7d144fff95a6853930e3be4e8ddb2e0f"),
     FreshSource("jorisvandenbossche/DS-python-data-analysis",
                 "e1b5adad721f5febbff2c28d98b8b3e01d3b5d84", r"^notebooks/"),
@@ -177,7 +177,11 @@ FRESH_SOURCES = [
     FreshSource("rasbt/python-machine-learning-book-3rd-edition",
                 "bf62496f44a92a21d23250d5ed13d2d2e617e0e2"),
     FreshSource("numerical-mooc/numerical-mooc", "6a70f986729067dee9ca1fb26ba164b035fc971b"),
-]
+], FRESH2: [
+]}
+FRESH_HALVES = tuple(FRESH_SOURCES)
+# The halves --halves leaves as they are.
+FIXED_HALVES = (EARLIER, *FRESH_HALVES)
 # At most this many candidates per repository (a seeded sample): no repository dominates.
 FRESH_CAP = 10
 # What the [corpus] extra installs, as top-level import names (the standard library aside).
@@ -286,11 +290,11 @@ def imported(code: str) -> set[str]:
     return set(re.findall(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)", code, re.M))
 
 
-def fresh_candidates(source: FreshSource) -> list[Entry]:
-    """The source's candidate rows: every notebook whose imports are the standard library,
-    what the [corpus] extra installs or a module beside it in the repository, with the data
-    files its code names (by file name, present in the mirror); a seeded sample of FRESH_CAP
-    of them when there are more. Nothing here runs a notebook or nb2pipe."""
+def fresh_candidates(source: FreshSource, half: str = FRESH) -> list[Entry]:
+    """The source's candidate rows, in `half`: every notebook whose imports are the standard
+    library, what the [corpus] extra installs or a module beside it in the repository, with the
+    data files its code names (by file name, present in the mirror); a seeded sample of
+    FRESH_CAP of them when there are more. Nothing here runs a notebook or nb2pipe."""
     listing = git(source.repo, "ls-tree", "-r", "-l", "-z", source.commit)
     sizes: dict[str, int] = {}
     for line in listing.split("\0"):
@@ -318,7 +322,7 @@ def fresh_candidates(source: FreshSource) -> list[Entry]:
         data = sorted({local[m] for m in modules if m in local} | {
             p for p in sizes if not p.endswith(".ipynb") and sizes[p] < MAX_BYTES
             and len(p.rpartition("/")[2]) > 4 and p.rpartition("/")[2] in code})
-        rows.append(Entry(source.repo, source.commit, path, ",".join(data), "cells", FRESH))
+        rows.append(Entry(source.repo, source.commit, path, ",".join(data), "cells", half))
     if len(rows) > FRESH_CAP:
         rows = sorted(random.Random(f"{SEED}:{source.repo}").sample(rows, FRESH_CAP),
                       key=lambda e: e.path)
@@ -326,11 +330,15 @@ def fresh_candidates(source: FreshSource) -> list[Entry]:
 
 
 def keep_ran(entries: list[Entry], screening: list[dict[str, object]]) -> list[Entry]:
-    """The fresh rows that ran under papermill (offline) within FRESH_SECONDS in a screening
-    run; every other row as it is. Only the papermill result is read."""
+    """The rows of each fresh half the screening run covers that ran under papermill (offline)
+    within FRESH_SECONDS; every other row as it is, the rows of a fresh half it did not screen
+    too. Only the papermill result is read."""
+    screened = {str(r["notebook"]) for r in screening}
+    halves = {e.half for e in entries
+              if e.half in FRESH_HALVES and f"{e.repo}/{e.path}" in screened}
     ran = {str(r["notebook"]) for r in screening if r.get("papermill") == "ok"
            and float(str(r.get("papermill_seconds") or 0)) <= FRESH_SECONDS}
-    return [e for e in entries if e.half != FRESH or f"{e.repo}/{e.path}" in ran]
+    return [e for e in entries if e.half not in halves or f"{e.repo}/{e.path}" in ran]
 
 
 def git_bytes(repo: str, *args: str) -> bytes:
@@ -398,13 +406,15 @@ def main(argv: list[str] | None = None) -> int:
                         "repository) and write it back")
     parser.add_argument("--executed-only", action="store_true",
                         help=f"write only the notebooks of {EXECUTED_TSV.name}")
-    parser.add_argument("--fresh", action="store_true",
-                        help=f"replace the {FRESH} rows of {EXECUTED_TSV.name} by the "
-                        "candidates of FRESH_SOURCES (screen them with papermill next)")
+    parser.add_argument("--fresh", nargs="?", const=FRESH, choices=FRESH_HALVES,
+                        metavar="HALF",
+                        help=f"replace the rows of this fresh half (default {FRESH}) of "
+                        f"{EXECUTED_TSV.name} by the candidates of its FRESH_SOURCES (screen "
+                        "them with papermill next)")
     parser.add_argument("--keep-ran", metavar="FILE",
-                        help=f"keep the {FRESH} rows that ran under papermill within "
-                        f"{FRESH_SECONDS:.0f} s in a screening run (its --json file)")
-    parser.add_argument("--half", action="append", choices=(*HALVES, EARLIER, FRESH),
+                        help="keep the rows of the fresh halves a screening run covers that ran "
+                        f"under papermill within {FRESH_SECONDS:.0f} s (its --json file)")
+    parser.add_argument("--half", action="append", choices=(*HALVES, *FIXED_HALVES),
                         help="with --executed-only: only rows of this half (repeatable)")
     args = parser.parse_args(argv)
     if args.halves:
@@ -415,18 +425,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{half}: {len(mine)} notebooks from {len({e.repo for e in mine})} "
                   "repositories")
     if args.fresh:
-        rows = [e for e in read_list(EXECUTED_TSV) if e.half != FRESH]
-        candidates = [e for source in FRESH_SOURCES for e in fresh_candidates(source)]
+        rows = [e for e in read_list(EXECUTED_TSV) if e.half != args.fresh]
+        candidates = [e for source in FRESH_SOURCES[args.fresh]
+                      for e in fresh_candidates(source, args.fresh)]
         write_executed(EXECUTED_TSV, rows + candidates)
-        print(f"{FRESH}: {len(candidates)} candidates from "
+        print(f"{args.fresh}: {len(candidates)} candidates from "
               f"{len({e.repo for e in candidates})} repositories")
     if args.keep_ran:
         screening = json.loads(Path(args.keep_ran).read_text())["records"]
-        entries = keep_ran(read_list(EXECUTED_TSV), screening)
+        before = read_list(EXECUTED_TSV)
+        entries = keep_ran(before, screening)
         write_executed(EXECUTED_TSV, entries)
-        mine = [e for e in entries if e.half == FRESH]
-        print(f"{FRESH}: {len(mine)} notebooks from {len({e.repo for e in mine})} repositories "
-              f"ran within {FRESH_SECONDS:.0f} s")
+        for half in FRESH_HALVES:
+            mine = [e for e in entries if e.half == half]
+            if len(mine) < sum(e.half == half for e in before):
+                print(f"{half}: {len(mine)} notebooks from {len({e.repo for e in mine})} "
+                      f"repositories ran within {FRESH_SECONDS:.0f} s")
     if args.select:
         entries = select()
         write_list(NOTEBOOKS_TSV, ["repo", "commit", "path", "source"], entries)

@@ -18,8 +18,8 @@ would run them:
 A notebook passes when verify passes. The figure that must be 0: notebooks whose check is
 green (no error) but whose verify does not pass. Figures are given per half of the tier:
 `tuning` and `held-out` (split by repository, recorded in the list), `earlier` (the tier's
-first notebooks, from repositories the analysis was tuned on before) and `fresh` (a later
-held-out set from other repositories, chosen by rule in corpus_build.py).
+first notebooks, from repositories the analysis was tuned on before) and `fresh`, `fresh2`
+(later held-out sets from other repositories, chosen by rule in corpus_build.py).
 
 A notebook whose kernelspec names a kernel that is not installed (python2, conda-root-py) runs
 on the local python3 kernel, as someone opening it would pick; the copy's metadata says so, the
@@ -48,12 +48,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpus_build import EARLIER, EXECUTED_TSV, FRESH, HALVES, Entry, corpus_dir, read_list
+from corpus_build import (
+    EARLIER,
+    EXECUTED_TSV,
+    FRESH_HALVES,
+    HALVES,
+    Entry,
+    corpus_dir,
+    read_list,
+)
 
 BIN = Path(sys.executable).parent
 CHECK_TIMEOUT = 120.0
 PAPERMILL_TIMEOUT = 400.0
-GROUPS = (*HALVES, EARLIER, FRESH)
+GROUPS = (*HALVES, EARLIER, *FRESH_HALVES)
 VERIFY_OUTCOMES = ("pass", "diverges", "fails", "timeout", "crash", "refused", "inconclusive")
 NOTHING_COMPARED = "nothing could be compared"
 

@@ -138,3 +138,22 @@ def test_keep_ran_drops_fresh_rows_that_failed_or_ran_too_long() -> None:
     ]
     kept = corpus_build.keep_ran(rows, screening)
     assert [(e.repo, e.path) for e in kept] == [("new/repo", "nb0.ipynb"), ("a/one", "nb0.ipynb")]
+
+
+def test_keep_ran_leaves_a_fresh_half_it_did_not_screen_as_it_is() -> None:
+    rows = _entries({"old/repo": 2}, "fresh") + _entries({"new/repo": 2}, "fresh2")
+    screening: list[dict[str, object]] = [
+        {"notebook": "new/repo/nb0.ipynb", "papermill": "ok", "papermill_seconds": 10.0},
+        {"notebook": "new/repo/nb1.ipynb", "papermill": "NameError: x", "papermill_seconds": 5.0},
+    ]
+    kept = corpus_build.keep_ran(rows, screening)
+    assert [(e.repo, e.path, e.half) for e in kept] == [
+        ("old/repo", "nb0.ipynb", "fresh"), ("old/repo", "nb1.ipynb", "fresh"),
+        ("new/repo", "nb0.ipynb", "fresh2")]
+
+
+def test_each_fresh_half_is_a_half_of_its_own() -> None:
+    rows = _entries({"new/repo": 2}, "fresh2") + _entries({"a/one": 2, "b/two": 2})
+    assert [e.half for e in corpus_build.assign_halves(rows)[:2]] == ["fresh2"] * 2
+    assert corpus_build.FRESH2 in corpus_execute.GROUPS
+    assert corpus_build.FRESH2 in corpus_build.FIXED_HALVES
