@@ -178,6 +178,20 @@ FRESH_SOURCES = {FRESH: [
                 "bf62496f44a92a21d23250d5ed13d2d2e617e0e2"),
     FreshSource("numerical-mooc/numerical-mooc", "6a70f986729067dee9ca1fb26ba164b035fc971b"),
 ], FRESH2: [
+    FreshSource("JWarmenhoven/ISLR-python", "4100e941914519eea18385daadc9b3dab99ca8e2"),
+    FreshSource("gedeck/practical-statistics-for-data-scientists",
+                "62bfedf0dd3b0905513e1639754626a6b625d64d", r"^python/notebooks/"),
+    FreshSource("TomAugspurger/pandas-head-to-tail", "891a72ea5a21f8e0c8f6a6d22c03a1de26a6f30b"),
+    FreshSource("mGalarnyk/Python_Tutorials", "d7b6219343a51caca93ca518716d59d7880bf6cf",
+                r"^(Pandas|Python_Basics|Sklearn|Statistics|Visualization)/"),
+    FreshSource("ehmatthes/intro_programming", "ea6cf69972cab8b80b6cc7689f42b42a6d86a587",
+                r"^notebooks/"),
+    FreshSource("tirthajyoti/Machine-Learning-with-Python",
+                "ad23604344b55c759d0ffd24ac4c5695e9f79822"),
+    FreshSource("tirthajyoti/Stats-Maths-with-Python", "1417888aca0cfadf3ca5a61dedc27d7c7dadd094"),
+    FreshSource("mrdbourke/zero-to-mastery-ml", "81492352d12d7a52caef57bba7744cbdc34af33f"),
+    FreshSource("PacktPublishing/Python-Data-Analysis-Third-Edition",
+                "3a442cc8a2a3b5ece3df9f30c126f937d3fa5152"),
 ]}
 FRESH_HALVES = tuple(FRESH_SOURCES)
 # The halves --halves leaves as they are.
