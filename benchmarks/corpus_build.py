@@ -192,6 +192,12 @@ FRESH_SOURCES = {FRESH: [
     FreshSource("mrdbourke/zero-to-mastery-ml", "81492352d12d7a52caef57bba7744cbdc34af33f"),
     FreshSource("PacktPublishing/Python-Data-Analysis-Third-Edition",
                 "3a442cc8a2a3b5ece3df9f30c126f937d3fa5152"),
+    FreshSource("JLDC/Data-Science-Fundamentals", "92c18c6eb62c5711c511c9d5bc3d01972c4ed2fc",
+                r"^notebooks/"),
+    FreshSource("OpenClassrooms-Student-Center/Design-Statistical-Models",
+                "8ff96310265ad37696899d5b091fe7d0b46d6ba6"),
+    FreshSource("Institute-of-Applied-Technology/IATD-Python-Data",
+                "99779707980ef68960de031eb29cb2a342e0a722"),
 ]}
 FRESH_HALVES = tuple(FRESH_SOURCES)
 # The halves --halves leaves as they are.
