@@ -169,7 +169,8 @@ class Held:
         monkeypatch.setattr(Store, "_write", held)
 
 
-CHANGED = "it changed in memory before it was written: a later step changes it in place"
+CHANGED = ("it changed in memory before it was written: a later step changes it in place "
+           "through another name")
 
 
 def test_a_value_changed_while_its_write_was_under_way_is_a_miss_not_a_wrong_value(
@@ -192,8 +193,8 @@ def test_a_value_changed_while_its_write_was_under_way_is_a_miss_not_a_wrong_val
 
 def test_a_frame_given_a_column_while_its_write_is_under_way_is_stored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A later step adding a column changes the frame, not the memory of its columns: the
-    frame as it was is stored, and the frame with the column shares its chunks."""
+    """Adding a column changes the frame, not the memory of its columns: the checked write
+    keeps the frame as it was, and the frame with the column shares its chunks."""
     held = Held(monkeypatch)
     frame = big_frame()
     store = Store(str(tmp_path))
@@ -251,39 +252,30 @@ def test_a_failed_background_write_is_a_warning_and_the_step_runs_again_next_tim
     assert not chunk_files(tmp_path)  # nothing half-written
 
 
-def test_a_value_a_later_step_changes_in_place_is_written_while_the_next_steps_run(
+def test_a_value_changed_before_its_write_ended_is_a_warning_saying_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`make`'s frame, which `add` changes in place, is written in the background like any
-    other; changed before its write, it is a warning saying so, and `make` runs again next
-    time."""
-    from types import SimpleNamespace
-
-    from prefect.filesystems import LocalFileSystem
-
-    from nb2pipe.runtime import cache, project, runners, switches, tasks
+    """Its step's cached entry is dropped: it runs again next time."""
+    from nb2pipe.runtime import cache, tasks
     from nb2pipe.runtime.handoff import Values
 
     held = Held(monkeypatch)
-    monkeypatch.setattr(runners, "shares_memory", lambda: True)
-    monkeypatch.setattr(project, "step", lambda name: SimpleNamespace(
-        consumed_in_place=("df",), metrics=()))
-    monkeypatch.setattr(tasks, "_WRITING", [])
     dropped: list[str] = []
     monkeypatch.setattr(cache, "drop", lambda storage, key: dropped.append(key))
     events: list[dict[str, Any]] = []
     monkeypatch.setattr(cache.progress, "emit", events.append)
     frame = big_frame()
     values = Values("make", {"df": frame}, run="run-1")
-    monkeypatch.setattr(tasks, "get_transaction", lambda: SimpleNamespace(key="make-key"))
-    tasks._save(values, LocalFileSystem(basepath=str(tmp_path)), switches.read())
-    assert not chunk_files(tmp_path)  # the step ended; its frame is still being written
-    frame.loc[0, "a"] = 100.0  # `add`, in place
+    values.save(Store(str(tmp_path)), for_later=True, background={"df"})
+    values.key = "make-key"
+    monkeypatch.setattr(tasks, "_WRITING", [(values, object())])
+    frame.loc[0, "a"] = 100.0  # a later step, through a name the analysis did not see
     held.release.set()
     tasks.finish_writes()
     assert dropped == ["make-key"]
     assert events == [{"event": "warning", "step": "make", "message": (
         f"step 'make': 'df' could not be stored in the result storage ({CHANGED}): the step "
         "runs again next time")}]
+    assert not chunk_files(tmp_path)
 
 
 def test_a_cached_lookup_and_load_read_each_chunk_once(

@@ -569,29 +569,6 @@ def test_a_big_frame_changed_in_place_is_cached_and_read_back_exactly(
     assert not [w for w in first.warnings + again.warnings if "could not be stored" in w]
 
 
-def test_an_array_changed_in_place_while_it_is_written_is_never_read_back_wrong(
-        tmp_path: Path, store: Path, prefect_harness: None) -> None:
-    """`make`'s array is written while `double` changes its memory: whether the write ends
-    first or not, every run's values are right, none fails reading the store, and the runs
-    after it find every step cached."""
-    notebook = write_notebook(
-        tmp_path / "doubled.ipynb",
-        ("import numpy as np\nx = np.arange(4_000_000.0)", "step:make"),
-        ("x *= 2", "step:double"),
-        ("m = float(x.mean())", "step:mean", "metrics"))
-    first = run(notebook, store)
-    assert first.ok, first.error
-    assert all("changed in memory before it was written" in w for w in first.warnings), (
-        first.warnings)
-    second = run(notebook, store)
-    assert second.ok, second.error
-    third = run(notebook, store)
-    assert states(third) == {"make": "cached", "double": "cached", "mean": "cached"}
-    for done in (first, second, third):
-        assert value(done, "mean", "m") == 3999999.0
-    assert not second.warnings + third.warnings
-
-
 def test_a_value_that_could_not_be_stored_is_a_warning_and_recomputed_next_time(
         tmp_path: Path, store: Path, prefect_harness: None) -> None:
     """The frame of `make` is written while `mean` runs; its write fails (no folder for its

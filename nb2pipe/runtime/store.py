@@ -169,8 +169,9 @@ class Store:
                                                         sha256=sha256)))
         writes.names(self.location, path, [part for part, _, _, _ in files])
         if background:
-            # Written from memory that a later step may change in place meanwhile: each file
-            # is checked against its hash as it is written, and kept only if it matches.
+            # Written from memory that may change meanwhile (through a name the analysis of
+            # the notebook did not see): each file is checked against its hash as it is
+            # written, and kept only if it matches.
             for claimed, job in jobs:
                 writes.start(claimed, functools.partial(job, checked=True))
         else:
@@ -298,10 +299,10 @@ class Store:
     def _write(self, path: str, pieces: Sequence[bytes | memoryview], *, sha256: str = "",
                checked: bool = False) -> None:
         """Write a file whole or not at all: under a temporary name beside it, then renamed.
-        `checked`: the pieces are memory that may change while they are written (a value a
-        later step changes in place): they are copied a piece at a time, and the copy hashed
-        and written, so that the file is kept only when it holds the bytes of `sha256`
-        (else `writes.Changed`, and no file)."""
+        `checked`: the pieces are memory that may change while they are written (in the
+        background): they are copied a piece at a time, and the copy hashed and written, so
+        that the file is kept only when it holds the bytes of `sha256` (else
+        `writes.Changed`, and no file)."""
         folder = self.folder
         if folder is None:
             if checked:  # one file (a chunk, at most 64 MiB) copied whole, then checked
@@ -613,7 +614,7 @@ def _write_copied(handle: Any, pieces: Sequence[bytes | memoryview]) -> str:
 def _check_copy(found: str, sha256: str) -> None:
     if found != sha256:
         raise writes.Changed("it changed in memory before it was written: a later step "
-                             "changes it in place")
+                             "changes it in place through another name")
 
 
 def file_hash(path: Path) -> str:

@@ -168,8 +168,8 @@ def _save(values: Values, storage: Any, on: Switches) -> None:
             storing(name, "save its values", values.save, store, False, location=store.location)
         return
     # Hashed now (later steps' cache keys need the hashes), written meanwhile unless a later
-    # step reads it in another process.
-    background = _background(values.memory or {})
+    # step changes the value in place or reads it in another process.
+    background = _background(name, values.memory or {})
     storing(name, "save its values", functools.partial(
         values.save, store, True, background=background), location=store.location)
     transaction = get_transaction()
@@ -183,12 +183,12 @@ def _save(values: Values, storage: Any, on: Switches) -> None:
 _WRITING: list[tuple[Values, Any]] = []
 
 
-def _background(outputs: dict[str, Any]) -> set[str]:
-    """The outputs of a step that may be written while the next steps run: all of them when
-    the next steps take them from memory (steps on threads of this process). One that a
-    later step changes in place is written too: a file whose memory changed before it was
-    written is not kept (writes.py), and the step runs again next time."""
-    return set(outputs) if runners.shares_memory() else set()
+def _background(name: str, outputs: dict[str, Any]) -> set[str]:
+    """The outputs of a step that may be written while the next steps run: those the next
+    steps take from memory (steps on threads of this process) and none changes in place."""
+    if not runners.shares_memory():
+        return set()
+    return set(outputs) - set(project.step(name).consumed_in_place)
 
 
 def finish_writes() -> None:

@@ -3,13 +3,15 @@
 A step's values kept for later runs are hashed before the step ends: its record, and the cache
 keys of the steps that read them, hold those hashes. The files themselves may be written
 meanwhile, on threads of their own, while the next steps start from the values in memory;
-the run waits for them at its end (`settle`). A later step may change a value in place
-meanwhile (`df['x'] = ...` leaves the memory of the other columns as it is; `df.loc[...] = 0`
-does not): each file is copied a few MiB at a time as it is written, and the copy hashed, so
-that a file is kept only when it holds what was hashed (store.py). A value changed before its
-write ended is then not stored (`Changed`): a cache miss next time, never a wrong value, and
-never a file that fails its check when read. A step whose values go to another process, which
-reads them from the files, writes them before it ends (tasks.py).
+the run waits for them at its end (`settle`). Each file is copied a few MiB at a time as it
+is written, and the copy hashed, so that a file is kept only when it holds what was hashed
+(store.py): a value whose memory changed before its write ended (through a name the analysis
+of the notebook did not see) is not stored (`Changed`), a cache miss next time, never a wrong
+value and never a file that fails its check when read. A step whose values a later step
+changes in place writes them before it ends, as does a step whose values go to another
+process, which reads them from the files (tasks.py): on a machine whose cores are busy, a
+write in the background slows the steps it runs beside by as much as it saves them, and its
+check costs a second pass over the bytes.
 
 A write that fails is a warning at the end of the run, and a cache miss the next time.
 """
