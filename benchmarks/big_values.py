@@ -193,6 +193,9 @@ try:  # background writes and checked bytes kept for readers, where there are
     settle, forget, later = writes.settle, verified.forget, {"background": {"df"}}
 except ImportError:
     settle, forget, later = (lambda: None), (lambda: None), {}
+clock("pickle 5 of `make`'s frame (buffers out of band)",
+      lambda: store_module.values.pickled_out_of_band(df))
+clock("  and hash it too (chunks.pack)", lambda: store_module.chunks.pack(df))
 made = clock("save `make`'s frame: until the step may end",
              lambda: store.save({"df": df}, **later)[0])
 clock("  its writes still running then", settle)
@@ -311,6 +314,13 @@ def measure_size(gb: float, repeat: int, root: Path, trees: list[Tree],
             steps = ", ".join(f"{s} {median([r.durations[s] for r in found]):.2f} s "
                               f"({found[-1].states[s]})" for s in found[-1].states)
             print(f"    pipeline {median([r.seconds for r in found]):.2f} s: {steps}")
+            # Where the rest goes: the pipeline beyond its steps' code (saving and hashing
+            # values on the critical path, the wait for the writes at the end, Prefect's
+            # own), and the process beyond its pipeline (start-up, exit).
+            beyond = median([r.seconds - sum(r.durations.values()) for r in found])
+            outside = median([r.wall - r.seconds for r in found])
+            print(f"    pipeline beyond its steps' code {beyond:.2f} s; process beyond its "
+                  f"pipeline {outside:.2f} s")
     for tree in trees:
         tag = f" [{tree.label}]" if len(trees) > 1 else ""
         nocache = runs[(tree.label, "no-cache")]

@@ -160,17 +160,23 @@ class Held:
         self.release = threading.Event()
         write = Store._write
 
-        def held(store: Store, path: str, pieces: Any) -> None:
+        def held(store: Store, path: str, pieces: Any, **how: Any) -> None:
             assert self.release.wait(30)
             if fail and path.startswith("chunks/"):
                 raise OSError(28, "No space left on device")
-            write(store, path, pieces)
+            write(store, path, pieces, **how)
 
         monkeypatch.setattr(Store, "_write", held)
 
 
+CHANGED = ("it changed in memory before it was written: a later step changes it in place "
+           "through another name")
+
+
 def test_a_value_changed_while_its_write_was_under_way_is_a_miss_not_a_wrong_value(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is written is what was hashed, or nothing: no file is left under a name that is
+    not its hash (which would fail the step that reads it, in a later run)."""
     held = Held(monkeypatch)
     array = np.arange(400_000.0)
     store = Store(str(tmp_path))
@@ -178,10 +184,31 @@ def test_a_value_changed_while_its_write_was_under_way_is_a_miss_not_a_wrong_val
     assert not chunk_files(tmp_path)
     array *= 2  # in place: the memory being written changes
     held.release.set()
+    assert writes.settle() == {(str(tmp_path), refs["df"].path): CHANGED}
+    assert not chunk_files(tmp_path)
+    assert "is missing" in str(store.discard_damaged(refs))  # a cache miss
+    refs = store.save({"df": array})[0]  # the step, run again, stores what it makes now
+    assert (Store(str(tmp_path)).load(refs)["df"] == np.arange(400_000.0) * 2).all()
+
+
+def test_a_frame_given_a_column_while_its_write_is_under_way_is_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a column changes the frame, not the memory of its columns: the checked write
+    keeps the frame as it was, and the frame with the column shares its chunks."""
+    held = Held(monkeypatch)
+    frame = big_frame()
+    store = Store(str(tmp_path))
+    made = store.save({"df": frame}, background={"df"})[0]
+    frame["e"] = frame["a"] * 2
+    added = store.save({"df": frame}, background={"df"})[0]
+    held.release.set()
     assert writes.settle() == {}
-    with pytest.raises(Tampered):
-        Store(str(tmp_path)).load(refs)
-    assert store.discard_damaged(refs) is not None
+    assert store.discard_damaged(made) is None and store.discard_damaged(added) is None
+    before = Store(str(tmp_path)).load(made)["df"]
+    pd.testing.assert_frame_equal(before, big_frame(), check_exact=True)
+    pd.testing.assert_frame_equal(Store(str(tmp_path)).load(added)["df"], frame,
+                                  check_exact=True)
+    assert len(chunk_files(tmp_path)) == 2  # the frame's block, and the new column
 
 
 def test_reading_a_value_still_being_written_waits_for_its_write(
@@ -223,6 +250,32 @@ def test_a_failed_background_write_is_a_warning_and_the_step_runs_again_next_tim
         "step 'make': 'df' could not be stored in the result storage (OSError: [Errno 28] No "
         "space left on device): the step runs again next time")}]
     assert not chunk_files(tmp_path)  # nothing half-written
+
+
+def test_a_value_changed_before_its_write_ended_is_a_warning_saying_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its step's cached entry is dropped: it runs again next time."""
+    from nb2pipe.runtime import cache, tasks
+    from nb2pipe.runtime.handoff import Values
+
+    held = Held(monkeypatch)
+    dropped: list[str] = []
+    monkeypatch.setattr(cache, "drop", lambda storage, key: dropped.append(key))
+    events: list[dict[str, Any]] = []
+    monkeypatch.setattr(cache.progress, "emit", events.append)
+    frame = big_frame()
+    values = Values("make", {"df": frame}, run="run-1")
+    values.save(Store(str(tmp_path)), for_later=True, background={"df"})
+    values.key = "make-key"
+    monkeypatch.setattr(tasks, "_WRITING", [(values, object())])
+    frame.loc[0, "a"] = 100.0  # a later step, through a name the analysis did not see
+    held.release.set()
+    tasks.finish_writes()
+    assert dropped == ["make-key"]
+    assert events == [{"event": "warning", "step": "make", "message": (
+        f"step 'make': 'df' could not be stored in the result storage ({CHANGED}): the step "
+        "runs again next time")}]
+    assert not chunk_files(tmp_path)
 
 
 def test_a_cached_lookup_and_load_read_each_chunk_once(

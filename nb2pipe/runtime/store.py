@@ -154,21 +154,26 @@ class Store:
         the value is only handed to the next step of a run, as `handed`.value."""
         packed = chunks.pack(value)
         path = f"{handed}{chunks.EXTENSION}" if handed else chunks.manifest_path(packed.sha256)
-        files = [(chunks.chunk_path(p.sha256, path), (p.data,), p.data.nbytes)
+        files = [(chunks.chunk_path(p.sha256, path), (p.data,), p.data.nbytes, p.sha256)
                  for p in packed.chunks]
         jobs, others = [], []
-        for part, pieces, size in [*files, (path, packed.manifest, None)]:
+        for part, pieces, size, sha256 in [*files, (path, packed.manifest, None,
+                                                    packed.sha256)]:
             claimed = writes.claim(self.location, part)
             if claimed is None:  # written, or being written for another value
                 others.append(part)
             elif self._holds(part, size):
                 claimed.set_result(None)
             else:
-                jobs.append((claimed, functools.partial(self._write, part, pieces)))
-        writes.names(self.location, path, [part for part, _, _ in files])
+                jobs.append((claimed, functools.partial(self._write, part, pieces,
+                                                        sha256=sha256)))
+        writes.names(self.location, path, [part for part, _, _, _ in files])
         if background:
+            # Written from memory that may change meanwhile (through a name the analysis of
+            # the notebook did not see): each file is checked against its hash as it is
+            # written, and kept only if it matches.
             for claimed, job in jobs:
-                writes.start(claimed, job)
+                writes.start(claimed, functools.partial(job, checked=True))
         else:
             for future in [self._pool().submit(writes.run, *job) for job in jobs]:
                 future.result()
@@ -291,10 +296,19 @@ class Store:
             return False
         return size is None or found == size
 
-    def _write(self, path: str, pieces: Sequence[bytes | memoryview]) -> None:
-        """Write a file whole or not at all: under a temporary name beside it, then renamed."""
+    def _write(self, path: str, pieces: Sequence[bytes | memoryview], *, sha256: str = "",
+               checked: bool = False) -> None:
+        """Write a file whole or not at all: under a temporary name beside it, then renamed.
+        `checked`: the pieces are memory that may change while they are written (in the
+        background): they are copied a piece at a time, and the copy hashed and written, so
+        that the file is kept only when it holds the bytes of `sha256` (else
+        `writes.Changed`, and no file)."""
         folder = self.folder
         if folder is None:
+            if checked:  # one file (a chunk, at most 64 MiB) copied whole, then checked
+                copied = b"".join(pieces)
+                _check_copy(hashlib.sha256(copied).hexdigest(), sha256)
+                pieces = (copied,)
             objects.upload(_block(self.location), self._kind(), path, pieces)
             return
         target = folder / path
@@ -302,8 +316,11 @@ class Store:
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
         try:
             with open(temporary, "wb") as handle:
-                for piece in pieces:
-                    handle.write(piece)
+                if checked:
+                    _check_copy(_write_copied(handle, pieces), sha256)
+                else:
+                    for piece in pieces:
+                        handle.write(piece)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
@@ -572,6 +589,32 @@ def _read_hashing(path: Path) -> tuple[bytearray, str]:
             digest.update(b"\0")
     del view
     return data, digest.hexdigest()
+
+
+COPIED = 4 << 20  # bytes copied, hashed and written at a time by a checked write
+
+
+def _write_copied(handle: Any, pieces: Sequence[bytes | memoryview]) -> str:
+    """Write pieces of memory that may be changing, through a copy of a few MiB at a time:
+    what is hashed is what is written. Their sha256."""
+    digest = hashlib.sha256()
+    copy = memoryview(bytearray(COPIED))
+    for piece in pieces:
+        view = memoryview(piece)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        for start in range(0, view.nbytes, COPIED):
+            count = min(COPIED, view.nbytes - start)
+            copy[:count] = view[start:start + count]
+            digest.update(copy[:count])
+            handle.write(copy[:count])
+    return digest.hexdigest()
+
+
+def _check_copy(found: str, sha256: str) -> None:
+    if found != sha256:
+        raise writes.Changed("it changed in memory before it was written: a later step "
+                             "changes it in place through another name")
 
 
 def file_hash(path: Path) -> str:

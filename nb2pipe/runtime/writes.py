@@ -3,11 +3,15 @@
 A step's values kept for later runs are hashed before the step ends: its record, and the cache
 keys of the steps that read them, hold those hashes. The files themselves may be written
 meanwhile, on threads of their own, while the next steps start from the values in memory;
-the run waits for them at its end (`settle`). What is written is what was hashed, or the file
-does not match the hash its record holds and is never read (store.py): a value changed in
-memory before its write ended makes a cache miss, never a wrong value. So a step whose values
-a later step changes in place writes them before it ends, as does a step whose values go to
-another process, which reads them from the files (tasks.py).
+the run waits for them at its end (`settle`). Each file is copied a few MiB at a time as it
+is written, and the copy hashed, so that a file is kept only when it holds what was hashed
+(store.py): a value whose memory changed before its write ended (through a name the analysis
+of the notebook did not see) is not stored (`Changed`), a cache miss next time, never a wrong
+value and never a file that fails its check when read. A step whose values a later step
+changes in place writes them before it ends, as does a step whose values go to another
+process, which reads them from the files (tasks.py): on a machine whose cores are busy, a
+write in the background slows the steps it runs beside by as much as it saves them, and its
+check costs a second pass over the bytes.
 
 A write that fails is a warning at the end of the run, and a cache miss the next time.
 """
@@ -25,6 +29,10 @@ _LOCK = threading.Lock()
 _WRITTEN: dict[tuple[str, str], Future[None]] = {}
 # The chunks each value file names, by (location, path of the value file).
 _NAMES: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+class Changed(ValueError):
+    """The memory of a value changed between its hashing and its write: nothing was kept."""
 
 
 def claim(location: str, path: str) -> Future[None] | None:
@@ -87,7 +95,8 @@ def settle() -> dict[tuple[str, str], str]:
     for where, future in pending.items():
         error = future.exception()
         if error is not None:
-            failed[where] = f"{type(error).__name__}: {error}"
+            failed[where] = str(error) if isinstance(error, Changed) else (
+                f"{type(error).__name__}: {error}")
     with _LOCK:
         for where in pending:
             if _WRITTEN.get(where) is pending[where] and where not in failed:
