@@ -30,6 +30,7 @@ from . import (
     auth,
     cache,
     errors,
+    own_random,
     progress,
     project,
     records,
@@ -55,6 +56,7 @@ __all__ = ["Values", "finish_writes", "result_storage", "run_step", "step_task"]
 
 P = ParamSpec("P")
 STEP_CACHE = StepCache()
+own_random.separate()  # the `random` module's generator is the steps' alone
 
 
 @overload
