@@ -401,3 +401,26 @@ def test_with_caching_off_a_step_saves_the_values_that_go_to_other_processes(
         tasks._save(values, storage, off)
         assert values.location == str(tmp_path.resolve())
         assert sorted(values.refs) == (["x"] if saved else [])
+
+
+def test_numpys_global_generator_held_by_a_value_is_the_readers_global_one() -> None:
+    """A frozen scipy distribution keeps numpy's global RandomState to draw from; read back
+    (pickle, cloudpickle or a deep copy) it draws from the reading process's global stream,
+    whose state the steps carry, not from a private copy. Other generators stay copies."""
+    import copy
+
+    import cloudpickle
+    from scipy.stats import bernoulli
+
+    global_state = np.random.mtrand._rand
+    own = np.random.RandomState(3)
+    value = {"rv": bernoulli(0.6), "own": own, "x": np.arange(4.0)}
+    for module in (pickle, cloudpickle):
+        back = pickle.loads(values.dumps(module, value, 5))
+        assert back["rv"].random_state is global_state
+        assert back["own"] is not own
+        assert np.array_equal(back["own"].get_state()[1], own.get_state()[1])
+    head, buffers = values.pickled_out_of_band(value)
+    assert pickle.loads(head, buffers=buffers)["rv"].random_state is global_state
+    copied = copy.deepcopy(value, values.view_copies(value))
+    assert copied["rv"].random_state is global_state and copied["own"] is not own

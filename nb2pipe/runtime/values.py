@@ -9,6 +9,7 @@ pyarrow when a value needs them.
 """
 
 import collections.abc
+import copyreg
 import gc
 import io
 import os
@@ -342,11 +343,14 @@ def dumps(module: Any, value: Any, protocol: int, buffer_callback: Any = None) -
     """`module.dumps(value)` (pickle or cloudpickle), except that a numpy array that is a view
     of another array in the value stays a view of it: `x[:2, :2]` saved with `x` is read back
     as a window onto the copy of `x`, so changing one changes the other, as in the notebook.
-    (pickle alone copies every view into an array of its own.)"""
+    (pickle alone copies every view into an array of its own.) And numpy's global generator,
+    held by what a library made (`rv = stats.norm()` keeps it to draw from), is read back as
+    the global generator of the process that reads it, whose state the steps carry: pickle
+    alone makes a private copy, which draws numbers the notebook's stream never gives."""
     numpy: Any = sys.modules.get("numpy")
-    roots = _owning_arrays(value, numpy) if numpy is not None else set()
-    if not roots:
+    if numpy is None:
         return bytes(module.dumps(value, protocol=protocol, buffer_callback=buffer_callback))
+    roots = _owning_arrays(value, numpy)
 
     class ViewPickler(module.Pickler):  # type: ignore[misc]
         def reducer_override(self, obj: Any) -> Any:
@@ -357,9 +361,39 @@ def dumps(module: Any, value: Any, protocol: int, buffer_callback: Any = None) -
             parent = getattr(super(), "reducer_override", None)
             return parent(obj) if parent is not None else NotImplemented
 
+    # reducer_override is a call per object: only when there are views to keep
+    base: Any = ViewPickler if roots else module.Pickler
+
+    class ValuePickler(base):  # type: ignore[misc]
+        # read when a pickler is made (the C pickler keeps it): a class attribute
+        dispatch_table = _global_generator_by_reference(module, numpy)
+
     file = io.BytesIO()
-    ViewPickler(file, protocol=protocol, buffer_callback=buffer_callback).dump(value)
+    ValuePickler(file, protocol=protocol, buffer_callback=buffer_callback).dump(value)
     return file.getvalue()
+
+
+def _global_generator_by_reference(module: Any, numpy: Any) -> dict[Any, Any]:
+    """The pickler's reducers by type (its own and copyreg's, in one dict), with numpy's
+    RandomState reduced to a reference when it is the global one."""
+    own = getattr(module.Pickler, "dispatch_table", None)  # cloudpickle's, over copyreg's
+    table = dict(own if isinstance(own, collections.abc.Mapping) else copyreg.dispatch_table)
+    random_state = numpy.random.RandomState
+
+    def reduce(state: Any) -> Any:
+        if state is getattr(numpy.random.mtrand, "_rand", None):
+            return (numpy_global_generator, ())
+        return state.__reduce__()
+
+    table[random_state] = reduce
+    return table
+
+
+def numpy_global_generator() -> Any:
+    """numpy's legacy global RandomState (`np.random.rand` draws from it) of this process."""
+    import numpy
+
+    return numpy.random.mtrand._rand
 
 
 def _owning_arrays(value: Any, numpy: Any) -> set[int]:
@@ -390,10 +424,14 @@ def _arrays(value: Any, numpy: Any, depth: int = 3) -> list[Any]:
 
 def view_copies(value: Any) -> dict[int, Any]:
     """For `copy.deepcopy(value, memo)`: copies of the arrays in the value that are views of
-    one array, made as views of one copy of it (deepcopy alone copies each view apart)."""
+    one array, made as views of one copy of it (deepcopy alone copies each view apart);
+    numpy's global generator stays itself, as in `dumps`."""
     numpy: Any = sys.modules.get("numpy")
     roots = _owning_arrays(value, numpy) if numpy is not None else set()
     memo: dict[int, Any] = {}
+    generator = getattr(getattr(numpy, "random", None), "mtrand", None)
+    if getattr(generator, "_rand", None) is not None:
+        memo[id(generator._rand)] = generator._rand  # type: ignore[union-attr]
     for array in _arrays(value, numpy) if roots else []:
         root = _root(numpy, array)
         view = _as_view(numpy, array, roots) if array is not root else None
