@@ -244,7 +244,7 @@ class Bind:
     code: CodeEntity | None = None
     keep_aliases: bool = False  # `x += ...` rebinds x to (possibly) the same object
     block: tuple[int, ...] = ()
-    made_by: str | None = None  # `x = Name(...)`: an instance refers to its class
+    made_by: str | None = None  # `x = Name(...)`, `x = m.f(...)`: an instance refers to its class
     # `x = f(a, b)`, `x = m.f([a]).fit(b)`: each call whose result x may be or hold, with the
     # names its arguments may share objects with (literals left out). When the callee may
     # give back what it was given (the notebook's function returning `xs`, a class keeping

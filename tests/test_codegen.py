@@ -350,3 +350,33 @@ def test_a_failing_shell_command_does_not_fail_the_step(tmp_path: Path) -> None:
                               ("y = x + len(found)", "step:b", "metrics"))
     assert convert(notebook, tmp_path / "project").ok
     assert run_steps(tmp_path / "project")["b"] == {"y": 1}
+
+
+def test_a_library_object_holding_numpys_global_generator_draws_from_it_in_order(
+        tmp_path: Path) -> None:
+    """scipy's frozen distribution keeps numpy's global RandomState: `rv.rvs()` draws from
+    the carried global stream, after the draws of the steps before it (no stream of its
+    own, whether written as `bernoulli(...)` or `stats.norm(...)`)."""
+    notebook = write_notebook(
+        tmp_path / "frozen.ipynb",
+        ("import numpy as np\nfrom scipy import stats\nfrom scipy.stats import bernoulli\n"
+         "np.random.seed(0)", "step:setup"),
+        ("rv = bernoulli(0.6)\nnormal = stats.norm(0, 1)", "step:make"),
+        ("a = np.random.rand(3)", "step:draw"),
+        ("r = rv.rvs(size=20)\nz = normal.rvs(size=3)", "step:use"),
+        ("total = float(r.sum() + z.sum())", "step:sum"))
+    graph = analyze_notebook(notebook)
+    assert ("numpy_random_state", "draw") in graph.step("use").inputs
+    folder = tmp_path / "project"
+    assert convert(notebook, folder, split="tags").ok
+    (tmp_path / "notebook").mkdir()
+    results = run_steps(folder)
+    import numpy as np
+    from scipy.stats import bernoulli, norm
+
+    np.random.seed(0)
+    rv, normal = bernoulli(0.6), norm(0, 1)
+    np.random.rand(3)
+    r = rv.rvs(size=20)
+    assert np.array_equal(results["use"]["r"], r)
+    assert np.array_equal(results["use"]["z"], normal.rvs(size=3))

@@ -337,6 +337,23 @@ def test_verify_passes_with_a_seed_after_a_draw(tmp_path: Path) -> None:
     assert "left out: 'b'" not in result.stdout and "left out: 'd'" not in result.stdout
 
 
+def test_verify_passes_when_a_handed_over_distribution_draws_from_the_global_stream(
+        tmp_path: Path) -> None:
+    """`rv = bernoulli(0.6)` keeps numpy's global RandomState; a later step's `rv.rvs()`
+    continues the notebook's global stream where the step reads it."""
+    notebook = write_notebook(
+        tmp_path / "frozen.ipynb",
+        ("import numpy as np\nfrom scipy.stats import bernoulli\nnp.random.seed(0)",
+         "step:setup"),
+        ("rv = bernoulli(0.6)", "step:make"),
+        ("a = np.random.rand(3)", "step:draw"),
+        ("r = rv.rvs(size=20)\nshare = float(r.mean())", "step:use", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert "left out: 'r'" not in result.stdout
+
+
 @pytest.mark.parametrize("kernel", ["python2", "conda-root-py"])
 def test_verify_runs_a_notebook_naming_a_kernel_this_machine_lacks_with_its_python(
         kernel: str, tmp_path: Path) -> None:

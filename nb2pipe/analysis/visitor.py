@@ -393,8 +393,7 @@ class Visitor:
                         known.add(node.id)
                     else:
                         known.discard(node.id)
-            made_by = (value.func.id if isinstance(value, ast.Call)
-                       and isinstance(value.func, ast.Name) else None)
+            made_by = dotted(value.func) if isinstance(value, ast.Call) else None
             scope.store(node.id, node.lineno, shared, made_by=made_by, call_args=held)
         elif isinstance(node, ast.Tuple | ast.List):
             pairs = (

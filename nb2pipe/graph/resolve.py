@@ -120,6 +120,9 @@ class Resolver(Explanations, DefinitionValues):
         self.fixed_reads: set[tuple[str, Span]] = set()  # NB308 reported
         # names bound to generator objects: (cell, line, generator function)
         self.generator_values: dict[str, tuple[int, int, str]] = {}
+        # Values a library made holding numpy's global generator (`rv = stats.norm(0, 1)`:
+        # scipy's frozen distribution keeps the global RandomState): their methods draw.
+        self.global_drawers: set[str] = set()
         self.unpicklable_reported: set[tuple[str, str]] = set()
         # A def or class runs again where it is emitted: what its definition reads (defaults,
         # decorators, a class body) as bound where it is defined; one that would read other
@@ -277,9 +280,12 @@ class Resolver(Explanations, DefinitionValues):
         else:
             entity = binding.entity if binding is not None else self._from_namespace(root)
             if binding is not None and binding.kind != "code":
-                if rest.rpartition(".")[2] != "sample" or "random_state" in call.keywords:
+                if rest and root in self.global_drawers:
+                    qualified = "numpy.random.random"  # `rv.rvs()`: the global it holds
+                elif rest.rpartition(".")[2] != "sample" or "random_state" in call.keywords:
                     return
-                qualified = "numpy.random.sample"  # `df.sample(...)`: numpy's global generator
+                else:
+                    qualified = "numpy.random.sample"  # `df.sample(...)`: numpy's global one
             elif entity is not None and entity.kind == "import":
                 qualified = qualified_import(entity, root) + (f".{rest}" if rest else "")
                 self._module_state(state, qualified)
@@ -602,6 +608,10 @@ class Resolver(Explanations, DefinitionValues):
                                      bound=(event.cell, event.line))
         if event.made_by is not None and self._is_class(state, event.made_by):
             self.instances.setdefault(event.made_by, set()).add(name)
+        if event.made_by is not None and self._holds_global_generator(state, event.made_by):
+            self.global_drawers.add(name)
+        else:
+            self.global_drawers.discard(name)
         info = self._function(state, event.made_by) if event.made_by else None
         if info is not None and info.is_generator:
             self.generator_values[name] = (event.cell, event.line, event.made_by or "")
@@ -740,6 +750,19 @@ class Resolver(Explanations, DefinitionValues):
             return True
         info = self._function(state, name)
         return info is not None and (info.returns_arguments or self._is_class(state, name))
+
+    def _holds_global_generator(self, state: StepState, callee: str) -> bool:
+        """Whether what calling `callee` makes may hold numpy's global generator: a call into
+        a library that draws from it when given no generator of its own (scipy, statsmodels;
+        the keywords of the call are not known here, so a seed given to it still counts)."""
+        root, _, rest = callee.partition(".")
+        binding = state.local.get(root) or self.bindings.get(root)
+        if binding is None or binding.kind != "code" or binding.entity is None or (
+                binding.entity.kind != "import"):
+            return False
+        qualified = qualified_import(binding.entity, root) + (f".{rest}" if rest else "")
+        return any(e.generator == "numpy" and not e.seeds
+                   for e in classify(qualified, ()).effects)
 
     def _may_change_arguments(self, state: StepState, name: str, callee: str) -> bool:
         """Whether a call of `callee` may change the value `name` it is given: a function or
