@@ -84,6 +84,12 @@ def flow_run_state(url: str) -> str:
         return str(json.loads(reply.read())["state_type"])
 
 
+def printed(code: str) -> list[str]:
+    """The lines a new Python process running `code` prints."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
 def two_steps(folder: Path, name: str = "two") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return write_notebook(folder / f"{name}.ipynb", ("x = 2", "step:make"),
@@ -161,9 +167,7 @@ def test_a_flow_process_imports_prefect_without_the_iri_grammar() -> None:
             "print(sorted(set(jsonschema.FormatChecker.checkers) & {'iri', 'uri'}))\n"
             "try:\n    import rfc3987_syntax\nexcept ModuleNotFoundError:\n    pass\n"
             "print(sys.modules.get('rfc3987_syntax', 'missing') is not None)\n")
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True).stdout.splitlines()
-    assert found == ["True False", "['uri']", "True"]
+    assert printed(code) == ["True False", "['uri']", "True"]
 
 
 def test_the_server_process_imports_no_collection_until_a_block_class_is_needed() -> None:
@@ -179,9 +183,7 @@ def test_the_server_process_imports_no_collection_until_a_block_class_is_needed(
             "print(eval('plugins.load_prefect_collections()', start_up))\n"
             "print(sorted({'prefect_aws', 'prefect_dask', 'boto3'} & set(sys.modules)))\n"
             "print(Block.get_block_class_from_key('s3-bucket').__module__)\n")
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True).stdout.splitlines()
-    assert found == ["{}", "[]", "prefect_aws.s3"]
+    assert printed(code) == ["{}", "[]", "prefect_aws.s3"]
 
 
 def test_a_refused_run_or_verify_starts_no_server(tmp_path: Path) -> None:

@@ -13,25 +13,13 @@ as it does wherever Prefect is installed alone, and the rest is Prefect's own co
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import runpy
 import sys
-from collections.abc import Sequence
 from types import ModuleType
 
-LEFT_OUT = "rfc3987_syntax"
+from nb2pipe.execute.startup import LEFT_OUT
+
 START_UP = "prefect.server.api.server"  # its block registration asks for the collections
-
-
-class _LeftOut(importlib.abc.MetaPathFinder):
-    """Imports of LEFT_OUT fail, as when it is not installed."""
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname.partition(".")[0] == LEFT_OUT:
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-        return None
 
 
 def _collections_left_out() -> None:
@@ -53,7 +41,7 @@ def _collections_left_out() -> None:
 
 
 def main(argv: list[str]) -> None:
-    sys.meta_path.insert(0, _LeftOut())
+    sys.modules[LEFT_OUT] = None  # type: ignore[assignment]  # its import fails, as in startup.py
     _collections_left_out()
     sys.argv = ["prefect", "server", "start", *argv]
     runpy.run_module("prefect", run_name="__main__", alter_sys=True)
