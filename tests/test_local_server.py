@@ -139,6 +139,60 @@ def test_a_new_database_is_built_from_the_schema_only_for_its_prefect_version(
     assert [p.name for p in tmp_path.iterdir()] == ["prefect.db"]  # nothing half-written
 
 
+def test_a_new_database_holds_the_registered_block_types_of_its_prefect_version(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block types a first start registers come with the schema, dated when seeded;
+    without them (another Prefect version's file) the schema alone is seeded and the server
+    registers them itself."""
+    version = local_server.prefect_version()
+    seeded = prefect_schema.seed(tmp_path / "blocks.db", version)
+    assert seeded.schema and seeded.blocks
+    connection = sqlite3.connect(tmp_path / "blocks.db")
+    try:
+        counts = [connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                  for table in prefect_schema.BLOCK_TABLES]
+        slugs = {row[0] for row in connection.execute("SELECT slug FROM block_type")}
+        dates = {row[0][:10] for table in prefect_schema.BLOCK_TABLES
+                 for row in connection.execute(f"SELECT created FROM {table}")}
+        orphans = connection.execute(
+            "SELECT count(*) FROM block_schema WHERE block_type_id NOT IN "
+            "(SELECT id FROM block_type)").fetchone()[0]
+    finally:
+        connection.close()
+    assert all(counts) and {"s3-bucket", "secret", "local-file-system"} <= slugs
+    assert orphans == 0
+    today = {time.strftime("%Y-%m-%d", time.gmtime(moment)) for moment in
+             (time.time() - 60, time.time())}
+    assert dates <= today
+    assert prefect_schema.seed(tmp_path / "schema.db", version, blocks=False) == \
+        prefect_schema.Seeded(True, False)
+    other = tmp_path / "other.sql"
+    other.write_text(prefect_schema.BLOCKS_HEADER + "3.0.0\nINSERT INTO nothing VALUES(1);\n")
+    monkeypatch.setattr(prefect_schema, "BLOCKS", other)
+    assert prefect_schema.seed(tmp_path / "other.db", version) == prefect_schema.Seeded(True)
+
+
+def test_a_server_on_a_database_seeded_with_block_types_does_not_register_them_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first start, on a database seeded with the block types, runs with registration
+    off; a later start on that database is left to Prefect's memo of it, as any start is."""
+    started: list[dict[str, str]] = []
+
+    class Started:
+        pid = os.getpid()
+
+        def __init__(self, command: list[str], env: dict[str, str], **kwargs: Any) -> None:
+            started.append(env)
+
+    monkeypatch.setattr(local_server.subprocess, "Popen", Started)
+    monkeypatch.setattr(local_server, "_children", [])
+    for _start in range(2):
+        local_server._spawn(tmp_path, time.time())
+    first, later = (env.get("PREFECT_API_BLOCKS_REGISTER_ON_START") for env in started)
+    assert (first, later) == ("false", None)
+    assert (tmp_path / "home" / "prefect.db").exists()
+
+
 def test_the_server_process_is_prefects_command_without_the_iri_grammar() -> None:
     """The server's process runs `prefect server start` (its --help here) with jsonschema's
     IRI formats left out, as where rfc3987-syntax is not installed; other formats stay."""
@@ -222,7 +276,7 @@ def test_the_schema_is_the_database_prefects_migrations_leave(tmp_path: Path) ->
     assert prefect_schema.canonical(shipped) == prefect_schema.canonical(text), (
         "prefect_schema.sql is stale: python -m nb2pipe.execute.prefect_schema")
     seeded = tmp_path / "seeded.db"
-    assert prefect_schema.seed(seeded, version)
+    assert prefect_schema.seed(seeded, version, blocks=False)
     assert f"{prefect_schema.HEADER}{version}\n{prefect_schema.dump(seeded)}" == shipped
     settings = ("user_version", "application_id", "journal_mode", "page_size", "auto_vacuum",
                 "encoding")
@@ -234,6 +288,48 @@ def test_the_schema_is_the_database_prefects_migrations_leave(tmp_path: Path) ->
         finally:
             connection.close()
     assert found[0] == found[1]
+
+
+def _block_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The registered block types of a database as rows without their ids and dates (a
+    block type named by its slug, a schema by its checksum), sorted; a schema's capabilities
+    in any order."""
+    connection = sqlite3.connect(database)
+    try:
+        types = dict(connection.execute("SELECT id, slug FROM block_type"))
+        schemas = dict(connection.execute("SELECT id, checksum FROM block_schema"))
+        names = {"block_type_id": types, "block_schema_id": schemas,
+                 "parent_block_schema_id": schemas, "reference_block_schema_id": schemas}
+        rows = {}
+        for table in prefect_schema.BLOCK_TABLES:
+            columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+            rows[table] = sorted(
+                tuple(names[c].get(v, v) if c in names
+                      # a set, written in its iteration order: the string hashes' order
+                      else sorted(json.loads(v)) if c == "capabilities" else v
+                      for c, v in zip(columns, row, strict=True)
+                      if c not in ("id", "created", "updated"))
+                for row in connection.execute(f"SELECT * FROM {table}"))
+    finally:
+        connection.close()
+    return rows
+
+
+@pytest.mark.integration
+def test_the_block_types_are_those_a_server_registers_as_it_starts(tmp_path: Path) -> None:
+    """prefect_blocks.sql holds the block types a real local server registers on its first
+    start (after a Prefect upgrade: python -m nb2pipe.execute.prefect_schema): the same rows,
+    ids and dates aside."""
+    version = local_server.prefect_version()
+    shipped = prefect_schema.BLOCKS.read_text(encoding="utf-8")
+    assert shipped.splitlines()[0] == prefect_schema.BLOCKS_HEADER + version
+    (tmp_path / "server").mkdir()
+    registered = prefect_schema.register(tmp_path / "server")
+    assert prefect_schema.seed(tmp_path / "seeded.db", version).blocks
+    expected = _block_rows(registered)
+    assert all(expected.values())
+    assert _block_rows(tmp_path / "seeded.db") == expected, (
+        "prefect_blocks.sql is stale: python -m nb2pipe.execute.prefect_schema")
 
 
 @pytest.mark.integration

@@ -16,7 +16,8 @@ from support import EXAMPLES
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "golden"
 # Read at run time from beside their modules, so they must be package data of the wheel.
-DATA_FILES = ("nb2pipe/generate/project_readme.md", "nb2pipe/execute/prefect_schema.sql")
+DATA_FILES = ("nb2pipe/generate/project_readme.md", "nb2pipe/execute/prefect_schema.sql",
+              "nb2pipe/execute/prefect_blocks.sql")
 
 CONVERT = """
 import sys

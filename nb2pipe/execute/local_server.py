@@ -324,27 +324,19 @@ def _start(folder: Path, report: Report, cancel: threading.Event, attempts: int 
 
 
 def _spawn(folder: Path, started: float) -> tuple[Server, subprocess.Popen[bytes]]:
-    port = _free_port()
+    port = free_port()
     home = folder / "home"
     home.mkdir(exist_ok=True)
     database = home / "prefect.db"
-    if not database.exists():  # a first start: the database as the migrations would leave it
-        prefect_schema.seed(database, prefect_version())
     url = f"http://{HOST}:{port}"
-    # Its own settings only: the user's PREFECT_* variables describe their servers, not this
-    # one, and its working directory holds no prefect.toml or .env for Prefect to read. Nor
-    # is it part of the run that started it (whose leftovers are stopped by its mark).
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PREFECT_") and k != "NB2PIPE_RUN_MARK"}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_LOGGING_LEVEL="WARNING",
-               # The UI asks its API here (Prefect's default is port 4200, not this one).
-               PREFECT_SERVER_UI_API_URL=f"{url}/api")
-    # `prefect server start`, with what it does not need left out (see prefect_server.py)
-    command = [sys.executable, "-m", "nb2pipe.execute.prefect_server", "--host", HOST,
-               "--port", str(port)]
+    env = server_environment(home, url)
+    # A first start: the database as the migrations would leave it, and the block types as
+    # this start would register them (see prefect_schema.py)
+    if not database.exists() and prefect_schema.seed(database, prefect_version()).blocks:
+        env["PREFECT_API_BLOCKS_REGISTER_ON_START"] = "false"
     with (folder / "server.log").open("wb") as log:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(server_command(port), cwd=folder, env=env,
+                                   stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, close_fds=True,
                                    start_new_session=True)
         # Kept, never waited for: the server outlives this process (init reaps it then).
@@ -356,6 +348,26 @@ def _spawn(folder: Path, started: float) -> tuple[Server, subprocess.Popen[bytes
 
 
 _children: list[subprocess.Popen[bytes]] = []
+
+
+def server_environment(home: Path, url: str) -> dict[str, str]:
+    """The local server's environment: its own settings only. The user's PREFECT_* variables
+    describe their servers, not this one, and its working directory holds no prefect.toml or
+    .env for Prefect to read. Nor is it part of the run that started it (whose leftovers are
+    stopped by its mark)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PREFECT_") and k != "NB2PIPE_RUN_MARK"}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_LOGGING_LEVEL="WARNING",
+               # The UI asks its API here (Prefect's default is port 4200, not this one).
+               PREFECT_SERVER_UI_API_URL=f"{url}/api")
+    return env
+
+
+def server_command(port: int) -> list[str]:
+    """`prefect server start`, with what it does not need left out (see prefect_server.py)."""
+    return [sys.executable, "-m", "nb2pipe.execute.prefect_server", "--host", HOST,
+            "--port", str(port)]
 
 
 def _wait(server: Server, deadline: float, process: subprocess.Popen[bytes] | None = None,
@@ -375,7 +387,7 @@ def _wait(server: Server, deadline: float, process: subprocess.Popen[bytes] | No
             time.sleep(0.1)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])

@@ -8,10 +8,18 @@ nb2pipe keeps it, as the SQL that SQLite dumps from a database Prefect itself mi
 (prefect_schema.sql, with the Prefect version it came from on its first line), and builds a new
 local server's database from it in milliseconds when the installed Prefect is that version.
 Any other version migrates an empty database as before. The server still checks its database
-when it starts (it is at the head revision: nothing to do) and registers its block types, as on
-any first start.
+when it starts (it is at the head revision: nothing to do).
 
-    python -m nb2pipe.execute.prefect_schema   # prefect_schema.sql for the installed Prefect
+On its first start a server then registers its block types: Prefect's own and those of the
+catalogue of collections it ships, 54 types and 64 schemas written through its ORM, about 1.3 s
+of CPU. With no collection imported at start-up (prefect_server.py), these rows too are the same
+for every server of one Prefect version. So they are kept beside the schema, as the INSERT
+statements SQLite dumps from a database a real server registered them in (prefect_blocks.sql,
+with its Prefect version on its first line), and a database seeded with them is started with
+registration off (`Seeded.blocks`). The server's memo of that registration is written as
+usual, so a later start on the same database skips it as Prefect always does.
+
+    python -m nb2pipe.execute.prefect_schema   # both files, for the installed Prefect
 """
 
 from __future__ import annotations
@@ -22,10 +30,17 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA = Path(__file__).with_name("prefect_schema.sql")
 HEADER = "-- The database of a new Prefect server, as its migrations leave it: Prefect "
+BLOCKS = Path(__file__).with_name("prefect_blocks.sql")
+BLOCKS_HEADER = "-- The block types a new Prefect server registers as it starts: Prefect "
+BLOCK_TABLES = ("block_type", "block_schema", "block_schema_reference")
+NOW = "strftime('%Y-%m-%d %H:%M:%f000', 'now')"  # as Prefect's columns default to
 
 # What a Prefect server does to an empty database when it starts (its app's `run_migrations`).
 _MIGRATE = """
@@ -35,27 +50,52 @@ asyncio.run(provide_database_interface().create_db())
 """
 
 
-def seed(database: Path, prefect: str) -> bool:
-    """Create `database` from the schema when it was dumped from Prefect `prefect`; False
-    (nothing written) otherwise: the server then migrates an empty database itself."""
-    try:
-        first, _, script = SCHEMA.read_text(encoding="utf-8").partition("\n")
-    except OSError:
-        return False
-    if first != HEADER + prefect:
-        return False
+@dataclass(frozen=True)
+class Seeded:
+    """What `seed` wrote: the schema (else nothing), and the block types with it."""
+
+    schema: bool
+    blocks: bool = False
+
+    def __bool__(self) -> bool:
+        return self.schema
+
+
+def seed(database: Path, prefect: str, blocks: bool = True) -> Seeded:
+    """Create `database` from the schema when it was dumped from Prefect `prefect`, with the
+    registered block types when `blocks` and they were dumped from that version too. Nothing
+    is written otherwise: the server then migrates an empty database itself."""
+    script = _script(SCHEMA, HEADER + prefect)
+    if script is None:
+        return Seeded(False)
+    inserts = _script(BLOCKS, BLOCKS_HEADER + prefect) if blocks else None
     staging = database.with_name(f".{database.name}.{os.getpid()}")
     try:
         staging.unlink(missing_ok=True)
         with contextlib.closing(sqlite3.connect(staging)) as connection:
             connection.executescript(script)
+            if inserts is not None:
+                connection.executescript(inserts)
+                with connection:  # registered now, as far as anyone reading them can tell
+                    for table in BLOCK_TABLES:
+                        connection.execute(f"UPDATE {table} SET created = {NOW}, "
+                                           f"updated = {NOW}")
             connection.execute("PRAGMA journal_mode=WAL")  # as Prefect leaves it
         os.replace(staging, database)
     except (OSError, sqlite3.Error):
         with contextlib.suppress(OSError):
             staging.unlink()
-        return False
-    return True
+        return Seeded(False)
+    return Seeded(True, inserts is not None)
+
+
+def _script(path: Path, header: str) -> str | None:
+    """The SQL of `path` when its first line is `header`."""
+    try:
+        first, _, script = path.read_text(encoding="utf-8").partition("\n")
+    except OSError:
+        return None
+    return script if first == header else None
 
 
 def dump(database: Path) -> str:
@@ -95,8 +135,60 @@ def canonical(schema: str) -> list[tuple[list[str], list[str]]]:
     return sorted(found)
 
 
+def block_inserts(database: Path) -> str:
+    """The INSERT statements of the registered block types in `database`: table by table, a
+    table before those that refer to it, each table's rows in a fixed order."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        statements = list(connection.iterdump())
+    found = []
+    for table in BLOCK_TABLES:
+        found += sorted(s for s in statements if s.startswith(f'INSERT INTO "{table}" VALUES('))
+    return "\n".join(found) + "\n"
+
+
+def register(home: Path, seconds: float = 300.0) -> Path:
+    """A local server (as nb2pipe starts one) on a database seeded with the schema alone, in
+    `home`, until it answers: it has registered its block types then. The database."""
+    from nb2pipe.execute import local_server
+
+    database = home / "prefect.db"
+    if not seed(database, local_server.prefect_version(), blocks=False):
+        migrate(home)
+    port = local_server.free_port()
+    url = f"http://{local_server.HOST}:{port}"
+    process = subprocess.Popen(local_server.server_command(port),
+                               env=local_server.server_environment(home, url), cwd=home,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + seconds
+        while not _answers(f"{url}/api/health"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Prefect server in {home} did not start")
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait()
+    return database
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def registered(prefect: str) -> str:
+    """The block file's text for the installed Prefect (version `prefect`)."""
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-prefect-blocks-") as home:
+        return f"{BLOCKS_HEADER}{prefect}\n{block_inserts(register(Path(home)))}"
+
+
 if __name__ == "__main__":
     from importlib.metadata import version
 
     SCHEMA.write_text(migrated(version("prefect")), encoding="utf-8")
     print(f"wrote {SCHEMA}")
+    BLOCKS.write_text(registered(version("prefect")), encoding="utf-8")
+    print(f"wrote {BLOCKS}")
