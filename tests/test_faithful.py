@@ -810,3 +810,25 @@ def test_a_notebook_function_returning_a_library_call_may_return_what_it_was_giv
             "pipe = make(pre)")
     assert_same_values(SKLEARN + "pre = StandardScaler()", make,
                        "pipe.fit([[1.0], [2.0], [4.0]], [1, 2, 3])", "m = pre.mean_")
+
+
+# -- Objects two values share, when the step that changes them binds a name again ------------
+
+BOX = ("class Box:\n    def __init__(self, x):\n        self.x = x\n"
+       "    def total(self):\n        return sum(self.x)")
+
+
+@pytest.mark.parametrize("rebind", ["xs = xs + [2]", "xs = None", "del xs", "xs += (9,)"])
+def test_a_change_through_a_shared_object_survives_the_name_being_bound_again(
+        rebind: str) -> None:
+    """`box` holds `xs`; a later step changes `xs` in place, then binds the name `xs` to
+    something else. The change happened to the object `box` holds: the step must get `xs`
+    and `box` as one handover (from the step that made them share), not as two copies."""
+    assert_same_values("xs = [3, 5, 5]", f"{BOX}\nbox = Box(xs)",
+                       f"def grow(v):\n    v.append(len(v))\ngrow(xs)\n{rebind}",
+                       "t = box.total()")
+
+
+def test_two_values_made_to_share_in_a_step_that_then_rebinds_one() -> None:
+    assert_same_values("xs = [1]", "pair = [xs, xs]\nxs.append(2)\nxs = 'done'",
+                       "n = len(pair[0]) + len(pair[1])")

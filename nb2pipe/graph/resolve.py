@@ -444,6 +444,7 @@ class Resolver(Explanations, DefinitionValues):
         elif binding.kind == "data":
             assert binding.step is not None
             state.inputs[name] = binding.step
+            state.shared_at_read.setdefault(name, set()).update(self.groups.get(name, ()))
             self._demand(self.by_name[binding.step], name)
             self._check_deleted(state, name, cell, line)
             self._check_generator(state, name, binding.step)
@@ -794,11 +795,14 @@ class Resolver(Explanations, DefinitionValues):
         The step that made the alias read the older value, so it passes that value on too;
         when it did not read it (`box3 = [L1]` there, while `box2` holds `L1` too), it is
         given it, to pass on with what it made."""
+        def sharing(name: str) -> set[str]:
+            return self.groups.get(name, set()) | state.shared_at_read.get(name, set())
+
         changed = True
         while changed:
             changed = False
             for name, producer in list(state.inputs.items()):
-                for other in sorted(self.groups.get(name, ())):
+                for other in sorted(sharing(name)):
                     holder = state.inputs.get(other)
                     if holder is None or holder == producer:
                         continue
@@ -808,7 +812,7 @@ class Resolver(Explanations, DefinitionValues):
                     if held.inputs.get(name) is None and (
                             name in held.local or name in held.deleted
                             or self.joined.get(other) != holder
-                            or not set(state.mutates) & {name, *self.groups[name]}):
+                            or not set(state.mutates) & {name, *sharing(name)}):
                         # the holder binds it again (not the value read here); the two started
                         # sharing elsewhere (`models = {"a": a, "b": b}` here); or nothing
                         # changes them here (two copies read alike)

@@ -47,3 +47,6 @@ class StepState:
     # so the step passes it on, but only if something reads the name (a loop variable reused
     # in many cells must not chain the steps together).
     passthrough: dict[str, tuple[_Binding, tuple[int, ...]]] = field(default_factory=dict)
+    # The values each input shared objects with when the step read it: the step may bind the
+    # name again afterwards (`L = L + [2]`), which ends the sharing from there on only.
+    shared_at_read: dict[str, set[str]] = field(default_factory=dict)
