@@ -397,6 +397,11 @@ class StepNode:
     # made (Python looks those up when the body runs): (function, the globals), given to the
     # function before the step's code runs.
     late_globals: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # What it returns that it binds only conditionally, with no earlier value: unbound when
+    # the condition does not hold (`if r > 3: m = r`), so returned only if bound.
+    maybe_unbound: tuple[str, ...] = ()
+    # Inputs the producing step may have left unbound (it returned UNBOUND for them).
+    unbound_inputs: tuple[str, ...] = ()
 
     @property
     def reads(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from support import graph_of
 from nb2pipe.generate.flow_py import render_flow
 from nb2pipe.generate.last_value import shown_last_value
 from nb2pipe.generate.plan import make_plan
+from nb2pipe.generate.steps_py import render_steps
 from nb2pipe.pipeline import notebook_graph
 
 
@@ -832,3 +833,53 @@ def test_a_change_through_a_shared_object_survives_the_name_being_bound_again(
 def test_two_values_made_to_share_in_a_step_that_then_rebinds_one() -> None:
     assert_same_values("xs = [1]", "pair = [xs, xs]\nxs.append(2)\nxs = 'done'",
                        "n = len(pair[0]) + len(pair[1])")
+
+
+# -- A name bound only when a condition holds, with no earlier value --------------------------
+
+@pytest.mark.parametrize("condition", [
+    "if r > 3:\n    m = r",                      # does not hold: m stays unbound
+    "for v in []:\n    m = v",                   # a loop that does not run
+    "while r > 3:\n    m = r\n    break",
+    "try:\n    m = 1 // r\nexcept ZeroDivisionError:\n    pass",
+])
+def test_a_name_a_step_may_leave_unbound_is_handed_on_only_if_bound(condition: str) -> None:
+    """`m` is returned by the step that binds it only conditionally (a later step takes it),
+    and is unbound where the condition did not hold, as in the notebook: the step must not
+    fail returning it, and the later step runs as the notebook's cell does."""
+    assert_same_values("try:\n    r = 1 // 0\nexcept ZeroDivisionError:\n    r = 0",
+                       condition, "r += 4",
+                       "try:\n    t = m\nexcept NameError:\n    t = None\ns = r + 1")
+
+
+def test_a_name_bound_when_the_condition_holds_is_handed_on() -> None:
+    outcome = assert_same_values("r = 5", "if r > 3:\n    m = [r]", "m.append(1)\nr += 4",
+                                 "n = len(m)")
+    assert outcome.compared >= 2
+
+
+def test_only_names_some_path_leaves_unbound_are_returned_guarded() -> None:
+    """Bound on every path (both branches, a `try` and each handler): returned as they are.
+    Bound on some paths only: `locals().get(name, UNBOUND)`."""
+    sources = ["try:\n    a = 1 // 0\nexcept ZeroDivisionError:\n    a = 0\n"
+               "if a:\n    b = 1\nelse:\n    b = 2\nif a:\n    c = 3\n"
+               "for i in range(a):\n    d = i\n"
+               "try:\n    e = 1\nexcept ValueError as err:\n    e = err",
+               "f = (a, b, c, d, e)"]
+    rendered = render_steps(make_plan(notebook_graph(notebook(steps(*sources))))).text
+    returned = rendered.split("return {")[1].split("}")[0]
+    assert '"a": a' in returned and '"b": b' in returned and '"e": e' in returned
+    assert '"c": locals().get("c", UNBOUND)' in returned
+    assert '"d": locals().get("d", UNBOUND)' in returned
+    assert "from nb2pipe_runtime.unbound import UNBOUND" in rendered
+
+
+def test_the_unbound_marker_is_one_object_in_every_process() -> None:
+    import copy
+    import pickle
+
+    from nb2pipe.runtime.unbound import UNBOUND, Unbound, bound
+
+    assert pickle.loads(pickle.dumps(UNBOUND)) is UNBOUND
+    assert copy.deepcopy([UNBOUND])[0] is UNBOUND and Unbound() is UNBOUND
+    assert bound({"a": 1, "m": UNBOUND}) == {"a": 1}

@@ -97,3 +97,43 @@ def function_locals(body: Sequence[ast.AST]) -> tuple[set[str], set[str]]:
         elif isinstance(node, ast.MatchMapping) and node.rest:
             bound.add(node.rest)
     return bound - declared, declared
+
+
+def definitely_bound(body: Sequence[ast.stmt]) -> frozenset[str]:
+    """Names bound on every path through `body` that ends normally (Python's own rule for what
+    a later statement can read without NameError): both branches of an `if`, a `try` body and
+    every one of its handlers. Loops may not run, so what they bind is left out; `del` unbinds.
+    An under-estimate: a name left out is only treated as possibly unbound."""
+    found: set[str] = set()
+    for node in body:
+        if isinstance(node, ast.Delete):
+            found -= _stored(*node.targets)
+        else:
+            found |= _statement_binds(node)
+    return frozenset(found)
+
+
+def _statement_binds(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.Assign):
+        return _stored(*node.targets)
+    if isinstance(node, ast.AnnAssign):
+        return _stored(node.target) if node.value is not None else set()
+    if isinstance(node, ast.AugAssign):
+        return _stored(node.target)
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return {a.asname or a.name.partition(".")[0] for a in node.names if a.name != "*"}
+    if isinstance(node, ast.If):
+        if not node.orelse:
+            return set()
+        return set(definitely_bound(node.body) & definitely_bound(node.orelse))
+    if isinstance(node, ast.With | ast.AsyncWith):
+        targets = [item.optional_vars for item in node.items if item.optional_vars]
+        return _stored(*targets) | definitely_bound(node.body)
+    if isinstance(node, ast.Try | ast.TryStar):
+        ends = definitely_bound([*node.body, *node.orelse])
+        for handler in node.handlers:  # `except E as err` unbinds err as it ends
+            ends &= definitely_bound(handler.body) - {handler.name}
+        return set(ends | definitely_bound(node.finalbody))
+    return set()

@@ -64,6 +64,8 @@ class StepPlan:
     blas: bool = False  # may change the BLAS thread setting: never beside another such step
     rebound: tuple[str, ...] = ()  # module-level names the function binds again first
     title: str | None = None  # the heading that started the step (its docstring says it)
+    maybe_unbound: tuple[str, ...] = ()  # returned only when bound (see StepNode)
+    unbound_inputs: tuple[str, ...] = ()  # arguments that may come as UNBOUND: unbound again
 
 
 @dataclass(frozen=True)
@@ -372,7 +374,8 @@ class _Planner:
             after=tuple(a for a in node.after if a not in node.upstream),
             preamble=code.preamble, body=code.body, options=node.options,
             module_code=module_code, rebound=code.rebound, pyplot=node.name in self.plotting,
-            blas=uses_blas_threads(node), title=node.title,
+            blas=uses_blas_threads(node), title=node.title, maybe_unbound=node.maybe_unbound,
+            unbound_inputs=node.unbound_inputs,
         )
         return plan
 

@@ -13,6 +13,7 @@ from nb2pipe.generate.last_value import DISPLAYHOOK
 from nb2pipe.generate.plan import Line, Plan, StepPlan
 from nb2pipe.model import Bind, CellSymbols, Delete, StarImport
 
+UNBOUND = "UNBOUND"  # nb2pipe_runtime.unbound.UNBOUND, imported by steps.py when needed
 STAMP_LINES = 1  # the writer puts one stamp line above every generated text file
 _BUILTINS = frozenset(dir(builtins))
 _TYPE_NAMES = frozenset({"bool", "int", "float", "str", "list", "dict", "tuple", "None"})
@@ -45,7 +46,9 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
     imports = [b.lines[0].text for b in plan.module if b.kind == "import"]
     bound = {e.name for symbols in plan.graph.symbols.values()
              for e in symbols.events if isinstance(e, Bind)}
-    any_name = Namer(bound).claim("Any")
+    namer = Namer(bound)
+    any_name = namer.claim("Any")
+    unbound_name = namer.claim(UNBOUND)
     # Builtin type names the notebook binds to something else are not used in signatures.
     types = _TYPE_NAMES - bound
     annotations = {p.name: _annotation(p.type, any_name, types) for p in plan.parameters}
@@ -63,6 +66,9 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
            for step in plan.steps for line in step.body):
         # A cell's last value, shown in the run's report as the notebook shows it.
         extra_lines.append(f"from nb2pipe_runtime.capture import {DISPLAYHOOK}")
+    if any(step.maybe_unbound or step.unbound_inputs for step in plan.steps):
+        extra_lines.append(f"from nb2pipe_runtime.unbound import {UNBOUND}" + (
+            f" as {unbound_name}" if unbound_name != UNBOUND else ""))
     if any(line.cell is None and " = with_globals(" in line.text
            for step in plan.steps for line in step.preamble):
         extra_lines.append("from nb2pipe_runtime.late_globals import with_globals")
@@ -93,7 +99,7 @@ def render_steps(plan: Plan, local_modules: list[str] | None = None,
         out.extend(["", ""])
         start = len(out)
         source, body_start = _function(step, cells, plan.graph.symbols, module_names,
-                                       _signature(step, annotations, returns))
+                                       _signature(step, annotations, returns), unbound_name)
         out.extend(source)
         functions[step.name] = "\n".join(source)
         line_map[step.name] = [
@@ -140,7 +146,8 @@ def _annotation(type_name: str, any_name: str, types: frozenset[str]) -> str | N
 
 
 def _function(step: StepPlan, cells: dict[int, str], symbols: dict[int, CellSymbols],
-              module_names: frozenset[str], signature: list[str]) -> tuple[list[str], int]:
+              module_names: frozenset[str], signature: list[str],
+              unbound: str = UNBOUND) -> tuple[list[str], int]:
     """The function's lines, and where its body (preamble, then cells) starts."""
     returns = ", ".join(step.returns) or "nothing"
     where = ", ".join(str(c) for c in step.cells)
@@ -160,9 +167,12 @@ def _function(step: StepPlan, cells: dict[int, str], symbols: dict[int, CellSymb
     else:
         wrapped = textwrap.wrap(summary, 92, initial_indent='    """', subsequent_indent="    ")
         lines.extend([*wrapped, '    """'])
+    for name in step.unbound_inputs:  # as the notebook left it: reading it is a NameError
+        lines.extend([f"    if {name} is {unbound}:  # the step that binds it left it unbound",
+                      f"        del {name}"])
     body_start = len(lines)
     lines.extend(_indented(list(step.preamble) + list(step.body), cells, "    "))
-    lines.extend(_return(step))
+    lines.extend(_return(step, unbound))
     known = frozenset(step.arguments) | module_names | _BUILTINS
     return _lint_marks(lines, [*step.preamble, *step.body], body_start, symbols, cells,
                        known), body_start
@@ -247,10 +257,12 @@ def _defined_nowhere(symbols: dict[int, CellSymbols]) -> frozenset[str]:
                      if name not in bound and name not in _BUILTINS)
 
 
-def _return(step: StepPlan) -> list[str]:
+def _return(step: StepPlan, unbound: str = UNBOUND) -> list[str]:
     if not step.returns:
         return ["    return {}"]
-    items = [f'"{name}": {name}' for name in step.returns]
+    # A name the cells bind only when a condition holds is returned as UNBOUND otherwise
+    items = [f'"{name}": locals().get("{name}", {unbound})' if name in step.maybe_unbound
+             else f'"{name}": {name}' for name in step.returns]
     single = f"    return {{{', '.join(items)}}}"
     if len(single) <= 100:
         return [single]

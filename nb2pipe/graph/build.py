@@ -6,11 +6,13 @@ orders the steps and finds cycles; independent steps stay unconnected, so they r
 
 from __future__ import annotations
 
+import ast
 import graphlib
 from collections.abc import Iterable
 from dataclasses import replace
 
 from nb2pipe.analysis import Analysis
+from nb2pipe.analysis.bindings import definitely_bound
 from nb2pipe.diagnostics import diagnostic, sort_diagnostics
 from nb2pipe.graph.resolve import Resolver
 from nb2pipe.graph.state import StepState
@@ -50,7 +52,8 @@ def build_graph(notebook: Notebook, split: Split, analysis: Analysis,
     unparsed = any(d.code in ("NB108", "NB112") for d in diagnostics)
     if not tasks and resolution.states and not unparsed:
         diagnostics.append(_nothing_runs(notebook, resolution.states))
-    steps = tuple(_node(s, consumed.get(s.step.name, {}), after[s.step.name]) for s in tasks)
+    steps = _unbound_handed_on(tuple(_node(s, consumed.get(s.step.name, {}), after[s.step.name])
+                                     for s in tasks), {s.step.name: s for s in tasks})
     graph = StepGraph(notebook, steps, edges, analysis.parameters, order, (), analysis.cells,
                       resolution.code, resolution.data_names, resolution.random_states)
     from nb2pipe.graph.checks import graph_diagnostics
@@ -142,3 +145,30 @@ def _node(state: StepState, outputs: dict[str, None], after: tuple[str, ...]) ->
         late_globals=tuple(sorted((name, tuple(sorted(names)))
                                   for name, names in state.late_globals.items())),
     )
+
+
+def _unbound_handed_on(nodes: tuple[StepNode, ...], states: dict[str, StepState]
+                       ) -> tuple[StepNode, ...]:
+    """Names a step may return unbound: those its cells bind only conditionally with no
+    earlier value, and those it was given unbound and passes on (pipeline order, so a
+    producer comes first), less what every path through its cells binds (`if`/`else` both,
+    a `try` and its handlers)."""
+    maybe: dict[str, set[str]] = {}
+    done = []
+    for node in nodes:
+        given = {v for v, producer in node.inputs if v in maybe.get(producer, ())}
+        wanted = (set(states[node.name].maybe_unbound) | given) & set(node.returns)
+        maybe[node.name] = wanted - _definitely_bound(states[node.name]) if wanted else set()
+        done.append(replace(node, maybe_unbound=tuple(sorted(maybe[node.name])),
+                            unbound_inputs=tuple(sorted(given))))
+    return tuple(done)
+
+
+def _definitely_bound(state: StepState) -> frozenset[str]:
+    body: list[ast.stmt] = []
+    for cell in state.step.cells:
+        try:
+            body.extend(ast.parse(cell.code or cell.source).body)
+        except SyntaxError:
+            return frozenset()
+    return definitely_bound(body)

@@ -578,8 +578,11 @@ class Resolver(Explanations, DefinitionValues):
             old = self.bindings.get(name)
             if old is not None and old.kind != "code":  # the old value may survive
                 state.passthrough[name] = (old, event.block)
+            elif old is None:  # or nothing: the name may be left unbound
+                state.maybe_unbound[name] = None
         elif not event.conditional:
             state.passthrough.pop(name, None)
+            state.maybe_unbound.pop(name, None)
         state.deleted.pop(name, None)
         state.defines[name] = None
         self._forget_instance(name)

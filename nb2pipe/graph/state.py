@@ -50,3 +50,6 @@ class StepState:
     # The values each input shared objects with when the step read it: the step may bind the
     # name again afterwards (`L = L + [2]`), which ends the sharing from there on only.
     shared_at_read: dict[str, set[str]] = field(default_factory=dict)
+    # Names the step binds only conditionally (an `if`, a loop, a `try`) with no earlier value
+    # to fall back on: when the condition does not hold they stay unbound, as in the notebook.
+    maybe_unbound: dict[str, None] = field(default_factory=dict)
