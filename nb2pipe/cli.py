@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    if args.handler is _verify and argv is None:
+        _with_fixed_hash_seed()
     try:
         result: int = args.handler(args)
         return result
@@ -688,6 +690,20 @@ def _flags(args: argparse.Namespace) -> Any:
                          raw=[(n, v) for n, v in args.parameters_raw])
 
 
+def _with_fixed_hash_seed() -> None:
+    """Start this command again under a fixed string hash seed, unless it has one: verify's
+    pipeline runs in this process, and its first notebook run must hash strings as it does
+    (nb2pipe/execute/hash_seed.py). Python reads the seed only as it starts. Only from the
+    command line (`main()` called with no arguments): a caller's own process is left alone."""
+    from nb2pipe.execute.hash_seed import restart_environment
+
+    environment = restart_environment(os.environ)
+    if environment is not None and sys.executable:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, sys.orig_argv, environment)
+
+
 def _verify(args: argparse.Namespace) -> int:
     _prefect_environment(verbose=False)
     from nb2pipe.execute import local_server, prefect_api, startup
@@ -731,7 +747,7 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
     name = Path(notebook).name
     for (step, kind, variable) in verdict.nondeterministic:
         print(f"  left out: '{variable}' ({step} {kind}) differs between two notebook runs "
-              "(unseeded randomness or time?)")
+              "(unseeded randomness, time, the order of a set of strings?)")
     for (step, kind, variable), source in verdict.unstable_inputs:
         print(f"  left out: '{variable}' ({step} {kind}) differs, but it is made from "
               f"'{source}', which differs between two notebook runs")

@@ -426,7 +426,7 @@ def test_verify_reports_a_failed_pipeline_through_the_one_error_path(
     monkeypatch.setenv("NB2PIPE_CACHE_DIR", str(tmp_path / "cache"))
     failed = engine.RunResult(ok=False, steps={}, outputs={}, seconds=0.0, startup=0.0,
                               error="step 'b' failed (cell 2, line 1): ZeroDivisionError")
-    monkeypatch.setattr(verify, "notebook_fingerprints", lambda graph, parameters, run: {})
+    monkeypatch.setattr(verify, "notebook_fingerprints", lambda graph, parameters, run, seed: {})
     monkeypatch.setattr(engine, "run_project", lambda project, options, connect=None: failed)
     monkeypatch.setattr(prefect_api, "connecting", lambda report: contextlib.nullcontext(
         prefect_api.Connection(None, "http://127.0.0.1:1/api")))

@@ -484,6 +484,36 @@ def test_verify_leaves_out_what_is_read_from_uninitialised_memory(tmp_path: Path
     assert "'full'" not in result.stdout and "'head'" not in result.stdout
 
 
+def test_verify_compares_values_that_follow_string_hashing_with_the_run_of_the_same_seed(
+        tmp_path: Path) -> None:
+    """The order of a set of strings follows PYTHONHASHSEED, random in every process. `p`, as
+    the notebook was found, then 24 values each made from a two-string set's order, each in a
+    step of its own (a step making one value that differs between the notebook's runs has the
+    others it makes left out when they differ): with random seeds, the two notebook runs agree
+    on each half the time and the pipeline then differs half the time, so a verify passing all
+    25 had a chance of (3/4)**25, under 0.1 %. The pipeline
+    runs under the first notebook run's seed and the second run under another: each value is
+    that run's in the pipeline, or differs between the runs and is left out. `q`, the order of
+    a set of 12 strings rebuilt in another step, differs between two seeds (all but surely), and
+    is left out: were both runs under one seed, it would be compared with a set the handover
+    rebuilt, whose order may differ."""
+    words = [f"w{i}" for i in range(12)]
+    notebook = write_notebook(
+        tmp_path / "hash_order.ipynb",
+        ("A = {'Head', 'Tail'}", "step:make"),
+        ("p = list(A)", "step:use"),
+        *((f"p{i} = list({{'h{i}', 't{i}'}})", f"step:s{i}") for i in range(24)),
+        (f"B = set({words!r})", "step:big"),
+        ("q = list(B)", "step:order"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    result = subprocess.run([sys.executable, "-m", "nb2pipe", "verify", str(notebook)],
+                            capture_output=True, text=True, timeout=600,
+                            env={**env, "NB2PIPE_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert "left out: 'q' (order final) differs between two notebook runs" in result.stdout
+
+
 def test_verify_leaves_out_unseeded_randomness(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "random.ipynb",
                               ("import random\nnoise = random.random()\nfixed = 2", "step:draw"),

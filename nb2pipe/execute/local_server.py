@@ -354,9 +354,10 @@ def server_environment(home: Path, url: str) -> dict[str, str]:
     """The local server's environment: its own settings only. The user's PREFECT_* variables
     describe their servers, not this one, and its working directory holds no prefect.toml or
     .env for Prefect to read. Nor is it part of the run that started it (whose leftovers are
-    stopped by its mark)."""
+    stopped by its mark), nor of the fixed string hash seed `nb2pipe verify` runs under: a
+    server hashes what its clients send, and outlives the verify."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PREFECT_") and k != "NB2PIPE_RUN_MARK"}
+           if not k.startswith("PREFECT_") and k not in ("NB2PIPE_RUN_MARK", "PYTHONHASHSEED")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_LOGGING_LEVEL="WARNING",
                # The UI asks its API here (Prefect's default is port 4200, not this one).

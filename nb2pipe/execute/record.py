@@ -90,12 +90,14 @@ def _code_cell(source: str, cell_id: str) -> dict[str, object]:
             "execution_count": None, "outputs": [], "source": source}
 
 
-def execute(graph: StepGraph, path: Path, parameters: dict[str, object] | None = None) -> None:
-    """Run a notebook copy with papermill, in the original notebook's folder."""
+def execute(graph: StepGraph, path: Path, parameters: dict[str, object] | None = None,
+            environment: dict[str, str] | None = None) -> None:
+    """Run a notebook copy with papermill, in the original notebook's folder (`environment`:
+    variables the kernel gets besides this process's)."""
     from nb2pipe.runtime.notebook import run_notebook
 
     failure = run_notebook(path, path.with_suffix(".out.ipynb"),
-                           graph.notebook.path.resolve().parent, parameters)
+                           graph.notebook.path.resolve().parent, parameters, environment)
     if failure is not None:
         cell = next((c.index for c in graph.notebook.cells if c.id == failure.cell_id), None)
         where = f"cell {cell}" if cell else "a cell"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2pipe.exceptions import PipelineFailed
+from nb2pipe.execute import hash_seed as hash_seeds
 from nb2pipe.model import Bind, Mutate, StepGraph
 from nb2pipe.runtime.fingerprint import same_fingerprint
 
@@ -73,9 +74,10 @@ MEMORY_MARKS = (0x5A, 0xA5)
 
 
 def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any],
-                          run: int = 0) -> dict[Key, Any]:
+                          run: int = 0, hash_seed: int | None = None) -> dict[Key, Any]:
     """Run the notebook with papermill, fingerprinting each step boundary. `run`: which of
-    verify's runs it is, which says what uninitialised memory holds in it."""
+    verify's runs it is, which says what uninitialised memory holds in it; `hash_seed`: the
+    kernel's PYTHONHASHSEED (None: random, as in any kernel)."""
     from nb2pipe.execute.record import execute, instrumented, random_states
 
     with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
@@ -92,7 +94,8 @@ def notebook_fingerprints(graph: StepGraph, parameters: dict[str, Any],
         inserts.setdefault(len(graph.notebook.cells), []).append(  # as the run ends
             f"_nb2pipe_fingerprint.write_final({str(output)!r}, globals(), {carried!r})")
         with instrumented(graph, inserts) as path:
-            execute(graph, path, parameters)
+            execute(graph, path, parameters, None if hash_seed is None else {
+                hash_seeds.VARIABLE: str(hash_seed)})
         found: dict[Key, Any] = {}
         if output.exists():
             for line in output.read_text(encoding="utf-8").splitlines():
@@ -262,6 +265,12 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
     """
     from nb2pipe.execute.engine import RunOptions, run_project
 
+    # The pipeline runs in this process, so under its string hash seed; the first notebook run
+    # gets the same seed, so that a value following the order of a set of strings is that
+    # run's in the pipeline too, and the second another, so that such a value usually differs
+    # between the notebook's runs and is left out (see hash_seed.py). Unseeded, two runs that
+    # agreed by chance were compared with a pipeline that differed by chance.
+    seeds = hash_seeds.notebook_seeds(hash_seeds.this_process())
     # The notebook runs share a process, and so its working directory, which papermill sets to
     # the notebook's folder while kernels start; the pipeline's steps change it too, so it runs
     # after them.
@@ -269,7 +278,8 @@ def verify(notebook: Path, split: str, parameters: dict[str, Any], graph: StepGr
     phase("running the notebook with papermill, twice side by side…")
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = [pool.submit(notebook_fingerprints, graph, parameters, index) for index in (0, 1)]
+        runs = [pool.submit(notebook_fingerprints, graph, parameters, index, seeds[index])
+                for index in (0, 1)]
         for done, run in enumerate(as_completed(runs), start=1):
             run.result()
             phase(f"papermill run {done}/2 done ({time.perf_counter() - started:.1f} s)")

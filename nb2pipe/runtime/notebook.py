@@ -173,9 +173,11 @@ KERNEL = "nb2pipe-python"  # the kernel every notebook runs with here: this Pyth
 
 
 def run_notebook(notebook: Path, executed: Path, cwd: Path,
-                 parameters: dict[str, Any] | None = None) -> NotebookFailure | None:
+                 parameters: dict[str, Any] | None = None,
+                 environment: dict[str, str] | None = None) -> NotebookFailure | None:
     """Execute `notebook` into `executed` with papermill, in its own process: papermill's `cwd=`
     would change the working directory of this whole process. None when every cell ran.
+    `environment`: variables set for papermill and so for the kernel, which inherits them.
 
     The kernel is this Python, whatever kernel the notebook names ("python2", a conda
     environment of its author's machine): the steps run in this Python, so the notebook they
@@ -187,7 +189,7 @@ def run_notebook(notebook: Path, executed: Path, cwd: Path,
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python (nb2pipe)", "language": "python"}), encoding="utf-8")
         paths = [folder, *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]
-        env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(paths)}
+        env = {**os.environ, **(environment or {}), "JUPYTER_PATH": os.pathsep.join(paths)}
         command = [sys.executable, "-m", "papermill", str(notebook), str(executed),
                    "--cwd", str(cwd), "--kernel", KERNEL, "--language", "python",
                    "--no-progress-bar", "--log-level", "ERROR"]
