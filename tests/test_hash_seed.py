@@ -136,8 +136,8 @@ def test_the_kernel_gets_the_seed_through_papermills_environment(
 def test_the_local_server_verify_starts_hashes_strings_as_python_does_by_default(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """It outlives the verify that started it, and hashes what its clients send."""
-    from nb2pipe.execute import local_server
+    from nb2pipe.execute import prefect_server
 
     monkeypatch.setenv("PYTHONHASHSEED", "1")
-    env = local_server.server_environment(tmp_path, "http://127.0.0.1:1")
+    env = prefect_server.server_environment(tmp_path, "http://127.0.0.1:1")
     assert "PYTHONHASHSEED" not in env and env["PATH"] == os.environ["PATH"]

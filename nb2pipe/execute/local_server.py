@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -37,10 +36,10 @@ from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.execute import prefect_schema
+from nb2pipe.execute.prefect_server import HOST, free_port, server_command, server_environment
 from nb2pipe.groups import end_group
 from nb2pipe.runtime.store import cache_folder
 
-HOST = "127.0.0.1"
 START_SECONDS = 300.0  # a first start creates the database: minutes on a busy machine
 STOP_SECONDS = 15.0
 STARTING = "starting local Prefect server…"
@@ -350,27 +349,6 @@ def _spawn(folder: Path, started: float) -> tuple[Server, subprocess.Popen[bytes
 _children: list[subprocess.Popen[bytes]] = []
 
 
-def server_environment(home: Path, url: str) -> dict[str, str]:
-    """The local server's environment: its own settings only. The user's PREFECT_* variables
-    describe their servers, not this one, and its working directory holds no prefect.toml or
-    .env for Prefect to read. Nor is it part of the run that started it (whose leftovers are
-    stopped by its mark), nor of the fixed string hash seed `nb2pipe verify` runs under: a
-    server hashes what its clients send, and outlives the verify."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PREFECT_") and k not in ("NB2PIPE_RUN_MARK", "PYTHONHASHSEED")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_LOGGING_LEVEL="WARNING",
-               # The UI asks its API here (Prefect's default is port 4200, not this one).
-               PREFECT_SERVER_UI_API_URL=f"{url}/api")
-    return env
-
-
-def server_command(port: int) -> list[str]:
-    """`prefect server start`, with what it does not need left out (see prefect_server.py)."""
-    return [sys.executable, "-m", "nb2pipe.execute.prefect_server", "--host", HOST,
-            "--port", str(port)]
-
-
 def _wait(server: Server, deadline: float, process: subprocess.Popen[bytes] | None = None,
           cancel: threading.Event | None = None) -> str:
     """serving | exited | timeout | cancelled (`process`: the server, when this process
@@ -386,12 +364,6 @@ def _wait(server: Server, deadline: float, process: subprocess.Popen[bytes] | No
             return "cancelled"
         if cancel is None:
             time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 # --- status and stop ----------------------------------------------------------------------

@@ -149,15 +149,16 @@ def block_inserts(database: Path) -> str:
 def register(home: Path, seconds: float = 300.0) -> Path:
     """A local server (as nb2pipe starts one) on a database seeded with the schema alone, in
     `home`, until it answers: it has registered its block types then. The database."""
-    from nb2pipe.execute import local_server
+    from importlib.metadata import version
+
+    from nb2pipe.execute.prefect_server import HOST, free_port, server_command, server_environment
 
     database = home / "prefect.db"
-    if not seed(database, local_server.prefect_version(), blocks=False):
+    if not seed(database, version("prefect"), blocks=False):
         migrate(home)
-    port = local_server.free_port()
-    url = f"http://{local_server.HOST}:{port}"
-    process = subprocess.Popen(local_server.server_command(port),
-                               env=local_server.server_environment(home, url), cwd=home,
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    process = subprocess.Popen(server_command(port), env=server_environment(home, url), cwd=home,
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + seconds
