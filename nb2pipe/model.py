@@ -184,6 +184,17 @@ class CallSite:
 
 
 @dataclass(frozen=True)
+class GivenCall:
+    """A parameter or global a function body gives to a call that may change what it is given
+    (`somelib.normalise(d)`): whether it does is decided where the function is called, by what
+    the callee is bound to there (or by `module`, when the body imports the callee itself)."""
+
+    name: str
+    callee: str
+    module: str | None = None
+
+
+@dataclass(frozen=True)
 class FunctionInfo:
     """What calling a notebook function (or instantiating a class) does to notebook globals."""
 
@@ -205,6 +216,9 @@ class FunctionInfo:
     closes_over_state: bool = False
     # What it returns may be (or hold) what it was given: `return xs`, `return frame[col]`
     returns_arguments: bool = False
+    # Parameters and globals it gives to calls that may change them (a library's, a module's
+    # beside the notebook): changed where it is called, unless the callee leaves them alone.
+    given: tuple[GivenCall, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -795,6 +795,68 @@ def test_a_library_known_to_leave_its_arguments_alone_changes_nothing() -> None:
     assert graph.step("c").inputs == (("a", "a"), ("xs", "a"))
 
 
+@pytest.mark.parametrize("prep", [
+    "def prep(d):\n    operator.setitem(d, 0, 9)\nprep(box)",
+    "def prep(d):\n    iadd(d, [9])\n    return len(d)\nr = prep(box)",
+    "def prep(d):\n    import operator as op\n    op.setitem(d, 0, 9)\nprep(d=box)",
+    "def prep():\n    operator.setitem(box, 0, 9)\nprep()",
+    "def prep(items):\n    for d in items:\n        operator.setitem(d, 0, 9)\nprep([box])",
+    "def prep(d):\n    alias = d\n    [operator.setitem(v, 0, 9) for v in [alias]]\nprep(box)",
+    "def hook(_):\n    operator.setitem(box, 0, 9)\nr = list(map(hook, [1]))",
+])
+def test_a_notebook_function_giving_a_value_to_a_library_call_changes_it(prep: str) -> None:
+    """The library rule inside function bodies: a body that gives its parameter (or a global,
+    through an alias, a loop, a comprehension; or is a callback) to a call that may change it
+    changes the caller's value where the function is called."""
+    assert_same_values("import operator\nfrom operator import iadd\nbox = [1]",
+                       "early = box[0]", prep, "n = box[0]")
+
+
+def test_a_notebook_function_giving_a_value_to_a_library_known_to_leave_it_alone() -> None:
+    """The same rule: numpy, math and json leave what a function body gives them alone (no
+    step changes `a` or `xs`; the last step takes them from the first)."""
+    graph = graph_of(("import numpy as np\nimport math\na = np.zeros(3)\nxs = [1.0]", "step:a"),
+                     ("def total(v):\n    import json\n    json.dumps(xs)\n"
+                      "    return np.mean(v) + math.fsum(xs)", "step:b"),
+                     ("m = total(a)", "step:c"), ("b = a + 1\nc = xs[0]", "step:d"))
+    assert graph.step("d").inputs == (("a", "a"), ("xs", "a"))
+    assert not any(step.mutates for step in graph.steps)
+
+
+def test_a_name_bound_to_a_literal_is_changed_by_no_call() -> None:
+    """`depth = 3` given to a notebook function that gives it to a library: an int cannot be
+    changed in place, so no step changes it (no copy, no new producer)."""
+    graph = graph_of(("import operator\ndepth = 3", "step:a"),
+                     ("def describe(v):\n    return operator.index(v)", "step:b"),
+                     ("r = describe(depth)", "step:c"), ("s = depth + r", "step:d"))
+    assert not any(step.mutates for step in graph.steps)
+    assert graph.step("d").inputs == (("depth", "a"), ("r", "c"))
+
+
+@pytest.mark.parametrize("cells", [
+    # a parameter named as a global bound to a literal is the argument, not the global
+    ("n = 3\nbox = [1]", "def prep(n):\n    operator.setitem(n, 0, 9)", "early = box[0]",
+     "prep(box)"),
+    # a global the body gives is the object bound when the function is called
+    ("box = 0", "def prep():\n    operator.setitem(box, 0, 9)", "box = [1]\nearly = box[0]",
+     "prep()"),
+])
+def test_a_function_body_gives_what_its_names_are_when_it_runs(cells: tuple[str, ...]) -> None:
+    assert_same_values("import operator", *cells, "last = box[0]")
+
+
+def test_what_a_function_body_gives_a_library_is_decided_where_it_is_called() -> None:
+    """Late binding: the callee is what its name is bound to when the function is called (a
+    notebook function of the same name changes nothing here)."""
+    graph = graph_of(("def grow(d, more):\n    return d + more\nbox = [1]", "step:a"),
+                     ("def prep(d):\n    return grow(d, [9])", "step:b"),
+                     ("r = prep(box)", "step:c"),
+                     ("from operator import iadd as grow", "step:d"),
+                     ("s = prep(box)", "step:e"), ("n = box[0]", "step:f"))
+    assert "box" not in graph.step("c").mutates
+    assert graph.step("f").inputs == (("box", "e"),)
+
+
 def test_a_notebook_function_given_to_a_library_call_stays_code() -> None:
     graph = graph_of(("def loss(v):\n    return v * 2\nbox = [1]", "step:a"),
                      ("import operator\nr = operator.call(loss, 3)", "step:b"),

@@ -825,3 +825,24 @@ def test_a_flow_that_cannot_run_says_why_in_one_line(tmp_path: Path) -> None:
     assert ("nb2pipe: the flow could not run: ModuleNotFoundError: No module named 'missing'"
             in done.stderr), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_verify_passes_when_a_notebook_function_gives_its_argument_to_its_own_module(
+        tmp_path: Path) -> None:
+    """`def prep(d): own_inplace.grow(d)` with own_inplace.py beside the notebook, then
+    `prep(data)`: the step calling prep changes data, the step after it takes data from there,
+    and the step between reads the data made first, in papermill and in the real flow."""
+    (tmp_path / "own_inplace.py").write_text("def grow(xs):\n    xs.append(len(xs))\n")
+    notebook = write_notebook(
+        tmp_path / "beside.ipynb",
+        ("import own_inplace\ndata = [3, 1, 2]", "step:load"),
+        ("def prep(d):\n    own_inplace.grow(d)", "step:define"),
+        ("before = len(data)", "step:early"),
+        ("prep(data)", "step:prep"),
+        ("after = data[-1] + len(data) + before", "step:report", "metrics"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    done = cli("run", str(notebook), cache=tmp_path / "c")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "report.after = 10" in done.stdout, done.stdout

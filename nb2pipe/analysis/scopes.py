@@ -21,6 +21,7 @@ from nb2pipe.model import (
     Delete,
     Event,
     FunctionInfo,
+    GivenCall,
     Link,
     Mutate,
     RandomCall,
@@ -89,8 +90,15 @@ class Scope:
             self.load(name, line, soft=True)
         for name in info.free_mutations:
             self.mutate(name, line, "changed by a nested function")
+        for given in info.given:
+            self.give(given, line)
         for call in info.random_calls:
             self.random_call(call)
+
+    def give(self, given: GivenCall, line: int) -> None:
+        """A nested function gives one of this scope's names to a call that may change it."""
+        self.mutate(given.name, line, f"given to {given.callee}() by a nested function",
+                    given_to=given.callee)
 
     def walrus_scope(self) -> Scope:
         return self
@@ -222,6 +230,8 @@ class FunctionScope(Scope):
     mutable_defaults: frozenset[str] = frozenset()  # parameters whose default is not constant
     closes_over_state: bool = False  # a function it makes changes this one's variables
     returned: set[str] = field(default_factory=set)  # parameters what it returns may hold
+    given: dict[GivenCall, None] = field(default_factory=dict)
+    imports: dict[str, str] = field(default_factory=dict)  # imported in the body: its module
 
     def returns(self, names: Names) -> None:
         self.returned.update(n for n in self.resolve(names) if n in self.params)
@@ -277,17 +287,38 @@ class FunctionScope(Scope):
                 found[name] = None
         return tuple(found)
 
+    def define(self, name: str, node: ast.stmt, kind: CodeKind, info: FunctionInfo | None,
+               module: str | None = None, text: str | None = None) -> None:
+        super().define(name, node, kind, info, module, text)
+        if kind == "import" and module is not None and self._is_local(name):
+            self.imports[name] = module
+        else:
+            self.imports.pop(name, None)
+
     def mutate(self, name: str, line: int, reason: str, maybe: bool = False,
                via: str | None = None, given_to: str | None = None) -> None:
         if given_to is not None:
-            # (what a library does to a parameter is not part of the summary: whether it
-            # changes it depends on what the callee is bound to where the function is called)
+            self.give(GivenCall(name, given_to), line)
             return
         for target in self.resolve((name,)):
             if target in self.params and target not in self.global_names:
                 self.mutated_params[target] = None
             elif not self._is_local(target):
                 self.free_mutations[target] = None
+
+    def give(self, given: GivenCall, line: int) -> None:
+        """Whether a call changes what it is given is the callee's to say, where the function
+        is called (the resolver's rule for the notebook's own calls): kept in the summary for
+        the parameters and globals the name may refer to. A callee that is a local value (a
+        method of one, a parameter called) is not a library's, as at the top level."""
+        module = given.module
+        root = given.callee.partition(".")[0]
+        if module is None and self._is_local(root):
+            module = self.imports.get(root)
+            if module is None:
+                return
+        for target in self.resolve((given.name,)):  # parameters and globals
+            self.given[GivenCall(target, given.callee, module)] = None
 
     def link(self, name: str, sources: Names, line: int) -> None:
         if self._is_local(name) and name not in self.params:
@@ -318,6 +349,7 @@ class FunctionScope(Scope):
             stateful=bool(self.mutable_defaults & set(self.mutated_params)),
             closes_over_state=self.closes_over_state,
             returns_arguments=bool(self.returned),
+            given=tuple(self.given),
         )
 
 
@@ -427,7 +459,11 @@ class ClassScope(Scope):
         writes: dict[str, None] = {}
         calls: list[CallSite] = []
         random_calls: list[RandomCall] = []
+        given: dict[GivenCall, None] = {}
         for method in self.methods:
+            # (what a method gives to a library of its own parameters is, like what it
+            # changes of them, not known per call of the class)
+            given.update((g, None) for g in method.given if g.name not in method.params)
             random_calls.extend(method.random_calls)
             free.update(dict.fromkeys(method.free_reads))  # methods do not see class names
             mutations.update(dict.fromkeys(method.free_mutations))
@@ -436,7 +472,7 @@ class ClassScope(Scope):
         return FunctionInfo(params=(), free_reads=tuple(free), free_mutations=tuple(mutations),
                             global_writes=tuple(writes), calls=tuple(calls),
                             inherits=self.bases, random_calls=tuple(random_calls),
-                            stateful=self.changes_itself)
+                            stateful=self.changes_itself, given=tuple(given))
 
 
 def _decorator_root(node: ast.expr) -> str | None:

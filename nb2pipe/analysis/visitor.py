@@ -464,8 +464,9 @@ class Visitor:
         if isinstance(node.func, ast.Name):
             scope.call(
                 node.func.id,
-                tuple(self.sources(a) for a in node.args),
-                tuple((k.arg or "**", self.sources(k.value)) for k in node.keywords),
+                tuple(self._changeable(self.sources(a), scope) for a in node.args),
+                tuple((k.arg or "**", self._changeable(self.sources(k.value), scope))
+                      for k in node.keywords),
                 node.lineno,
             )
         elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
@@ -563,10 +564,20 @@ class Visitor:
         if callee is None:
             return
         for arg in (*node.args, *(k.value for k in node.keywords)):
-            for name in self.sources(arg):
-                if name not in self.literals:
-                    scope.mutate(name, node.lineno, f"given to {callee}(), which may change it",
-                                 given_to=callee)
+            for name in self._changeable(self.sources(arg), scope):
+                scope.mutate(name, node.lineno, f"given to {callee}(), which may change it",
+                             given_to=callee)
+
+    def _changeable(self, names: Names, scope: Scope) -> Names:
+        """The names a call running here may change in place: not those bound to immutable
+        literals (`size = 5`) when the call runs now. In a function body the names are its
+        own, or globals as bound when it is called, which may be other objects by then."""
+        outer: Scope | None = scope
+        while outer is not None:
+            if isinstance(outer, FunctionScope):
+                return names
+            outer = outer.parent
+        return tuple(n for n in names if n not in self.literals)
 
     def _random_call(self, node: ast.Call, scope: Scope) -> None:
         """A call that may seed or draw from a global generator: the resolver decides."""

@@ -521,7 +521,7 @@ class Resolver(Explanations, DefinitionValues):
         what it changes and the globals it sets count for this step too."""
         info = self._function(state, name)
         if info is not None and (info.global_writes or info.free_mutations or info.calls
-                                 or info.inherits):
+                                 or info.inherits or info.given):
             self._apply(state, name, (), {}, cell, line, set())
 
     def _demand(self, state: StepState, name: str, block: tuple[int, ...] | None = None) -> None:
@@ -690,6 +690,11 @@ class Resolver(Explanations, DefinitionValues):
                 self._mutate(state, root, cell, line)
         for name in info.free_mutations:
             self._mutate(state, name, cell, line)
+        for given in info.given:  # `def prep(d): somelib.normalise(d)`, then `prep(data)`
+            for root in bound.get(given.name, ()) if given.name in info.params else (
+                    given.name,):
+                if self._may_change_arguments(state, root, given.callee, given.module):
+                    self._mutate(state, root, cell, line)
         for random_call in info.random_calls:
             self._random_call(state, random_call, cell, line)
         for name in info.global_writes:
@@ -769,22 +774,26 @@ class Resolver(Explanations, DefinitionValues):
         return any(e.generator == "numpy" and not e.seeds
                    for e in classify(qualified, ()).effects)
 
-    def _may_change_arguments(self, state: StepState, name: str, callee: str) -> bool:
+    def _may_change_arguments(self, state: StepState, name: str, callee: str,
+                              module: str | None = None) -> bool:
         """Whether a call of `callee` may change the value `name` it is given: a function or
         class of a library not known to leave its arguments alone (statsmodels sets `freq` on
         the index of a series it is given; `operator.setitem` sets an item), or of a module
         beside the notebook. Builtins, the notebook's own functions (their bodies say what
         they change) and methods of values (their names say: analysis/rules.py) are not
-        this; nor are the notebook's functions and classes given as callbacks (code)."""
+        this; nor are the notebook's functions and classes given as callbacks (code).
+        The same rule for a call in a function body, where the function is called: the
+        callee as bound there, or `module` when the body imports it itself."""
         given = state.local.get(name) or self.bindings.get(name)
         if given is None or given.kind != "data":
             return False
-        root = callee.partition(".")[0]
-        binding = state.local.get(root) or self.bindings.get(root)
-        if binding is None or binding.entity is None or binding.entity.kind != "import":
-            return False
-        module = (binding.entity.module or "").partition(".")[0]
-        return module not in LEAVE_ARGUMENTS_ALONE
+        if module is None:
+            root = callee.partition(".")[0]
+            binding = state.local.get(root) or self.bindings.get(root)
+            if binding is None or binding.entity is None or binding.entity.kind != "import":
+                return False
+            module = binding.entity.module or ""
+        return module.partition(".")[0] not in LEAVE_ARGUMENTS_ALONE
 
     def _immutable(self, state: StepState, name: str) -> bool:
         """A flow parameter: a literal no call can change. (Names bound to immutable literals

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from semantics.generator import Cells, layouts, notebook_cells, source
-from semantics.harness import Outcome, Spec, compare
+from semantics.harness import Outcome, PipelineRunner, Spec, compare
 
 
 @dataclass
@@ -26,6 +26,12 @@ class Case:
 
     def specs(self) -> list[Spec]:
         return [(source(c), t) for c, t in zip(self.cells, self.tags, strict=True)]
+
+    def files(self) -> tuple[tuple[str, str], ...]:
+        return tuple(dict.fromkeys(f for c in self.cells for s in c for f in s.files))
+
+    def compare(self, pipeline: PipelineRunner | None = None) -> Outcome:
+        return compare(self.specs(), pipeline=pipeline, files=self.files())
 
     def idioms(self) -> tuple[str, ...]:
         return tuple(sorted({s.idiom for c in self.cells for s in c} - {"prelude"}))
@@ -79,7 +85,7 @@ def run(seed: int, count: int, minimise: bool = True, first: int = 0) -> Tally:
             tally.notebooks += 1
         elif case.seed in failing:
             continue
-        outcome = compare(case.specs())
+        outcome = case.compare()
         tally.runs += 1
         tally.by_kind[outcome.kind] = tally.by_kind.get(outcome.kind, 0) + 1
         for diagnostic in outcome.diagnostics:
@@ -90,7 +96,7 @@ def run(seed: int, count: int, minimise: bool = True, first: int = 0) -> Tally:
             failing.add(case.seed)
         if outcome.failure:
             small = shrink(case, outcome) if minimise else case
-            tally.failures.append(Failure(small, compare(small.specs())))
+            tally.failures.append(Failure(small, small.compare()))
     return tally
 
 
@@ -113,7 +119,7 @@ def shrink(case: Case, outcome: Outcome) -> Case:
                     if removed and ci < len(tags) and not tags[ci]:
                         tags[ci] = removed  # the next cell starts the step instead
                 candidate = Case(current.seed, current.layout, cells, tags)
-                if compare(candidate.specs()).kind == outcome.kind:
+                if candidate.compare().kind == outcome.kind:
                     current, changed = candidate, True
                     break
             if changed:

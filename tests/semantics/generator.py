@@ -30,6 +30,7 @@ PRELUDE = ("import random\nimport collections\nimport functools\nimport operator
 class Statement:
     idiom: str  # what it exercises, for grouping failures into classes
     code: str
+    files: tuple[tuple[str, str], ...] = ()  # modules it needs beside the notebook
 
 
 @dataclass
@@ -483,6 +484,51 @@ def library_changes(env: Env) -> list[Statement] | None:
     return _s("library-changes", form)
 
 
+# A module beside the notebook whose functions change what they are given (nothing tells the
+# analysis so: only that it is no library known to leave its arguments alone).
+OWN_MODULE = ("own_inplace.py",
+              "def grow(xs):\n    xs.append(len(xs))\n\n\n"
+              "class Wrap:\n    def __init__(self, xs):\n        self.xs = xs\n\n"
+              "    def grow(self):\n        self.xs.append(-1)\n")
+
+# How a notebook function gives a list to a library call: (label, definition, call) with
+# {fn} the function and {xs} the list. The control calls (numpy, the standard library's pure
+# modules) leave it alone, and must not count as changing it.
+GIVEN_TO_LIBRARY: tuple[tuple[str, str, str], ...] = (
+    ("parameter", "import own_inplace\ndef {fn}(xs):\n    own_inplace.grow(xs)\n"
+                  "    return len(xs)", "{fn}({xs})"),
+    ("imported-name", "from own_inplace import grow\ndef {fn}(xs):\n    grow(xs)", "{fn}({xs})"),
+    ("imported-in-body", "def {fn}(xs):\n    import own_inplace as lib\n    lib.grow(xs)",
+     "{fn}({xs})"),
+    ("global", "import own_inplace\ndef {fn}():\n    own_inplace.grow({xs})", "{fn}()"),
+    ("held-by-result", "import own_inplace\ndef {fn}(xs):\n    w = own_inplace.Wrap(xs)\n"
+                       "    w.grow()", "{fn}({xs})"),
+    ("method-of-result", "import own_inplace\ndef {fn}(xs):\n    own_inplace.Wrap(xs).grow()",
+     "{fn}({xs})"),
+    ("nested-function", "import own_inplace\ndef {fn}(xs):\n    def inner():\n"
+                        "        own_inplace.grow(xs)\n    inner()", "{fn}({xs})"),
+)
+LEFT_ALONE_BY_LIBRARY: tuple[tuple[str, str, str], ...] = (
+    ("numpy", "def {fn}(xs):\n    return int(np.sum(xs)) + len(np.asarray(xs))", "{fn}({xs})"),
+    ("statistics", "import statistics\ndef {fn}():\n    return statistics.median({xs})",
+     "{fn}()"),
+    ("json", "import json\ndef {fn}(xs):\n    return len(json.dumps(xs))", "{fn}({xs})"),
+)
+
+
+def func_gives_to_library(env: Env) -> list[Statement] | None:
+    """A notebook function gives its parameter, or a global, to a call of a module beside the
+    notebook that changes it in place; or to a library known to leave it alone."""
+    name = env.pick(LIST)
+    if name is None:
+        return None
+    fn = env.new("fn", FUNC)
+    changes = env.rng.random() < 0.7
+    _, define, use = env.rng.choice(GIVEN_TO_LIBRARY if changes else LEFT_ALONE_BY_LIBRARY)
+    code = f"{define}\n{env.new('r', MAYBE)} = {use}".format(fn=fn, xs=name)
+    return [Statement("function-gives-to-library", code, (OWN_MODULE,) if changes else ())]
+
+
 # -- classes --------------------------------------------------------------------------------
 
 def class_new(env: Env) -> list[Statement]:
@@ -672,6 +718,7 @@ IDIOMS: tuple[tuple[Idiom, float], ...] = (
     (holder_change, 1.5), (objects_in_container, 1), (func_changes_object, 1),
     (shallow_copy, 0.7), (func_reads_name_defined_nowhere, 0.7),
     (func_value_reads_later_global, 0.7), (library_holds, 1), (library_changes, 1),
+    (func_gives_to_library, 1),
 )
 
 

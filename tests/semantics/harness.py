@@ -49,6 +49,7 @@ from nb2pipe.runtime.store import Store
 NOT_ABOUT_VALUES = frozenset({"NB306", "NB110", "NB103", "NB302", "NB309"})
 
 Spec = tuple[str, tuple[str, ...]]  # a code cell: source, tags
+Files = tuple[tuple[str, str], ...]  # modules beside the notebook: file name, text
 
 
 @dataclass
@@ -85,6 +86,27 @@ def _in_folder() -> Iterator[Path]:
             yield Path(folder)
         finally:
             os.chdir(before)
+
+
+@contextlib.contextmanager
+def _beside(folder: Path, files: Files) -> Iterator[None]:
+    """The notebook's own modules written into `folder`, which is on sys.path first (as the
+    kernel's working folder is, and as steps.py puts the notebook's folder); imported afresh
+    by each run and each step, as in a new process."""
+    for name, text in files:
+        (folder / name).write_text(text, encoding="utf-8")
+    modules = [Path(name).stem for name, _ in files]
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        _forget(modules)
+
+
+def _forget(modules: Sequence[str]) -> None:
+    for module in modules:
+        sys.modules.pop(module, None)
 
 
 def _close_figures() -> None:
@@ -141,14 +163,15 @@ def _shell(namespace: dict[str, Any]) -> Iterator[Callable[[str], str]]:
         shell.user_ns = before
 
 
-def run_notebook(specs: Sequence[Spec]) -> NotebookRun:
+def run_notebook(specs: Sequence[Spec], files: Files = ()) -> NotebookRun:
     """The cells in one namespace, as a kernel runs them (IPython's shell runs the magics)."""
     run = NotebookRun({"__name__": "__main__"})
     fresh_process_state()
     magics = any(line.lstrip().startswith(("%", "!")) for source, _ in specs
                  for line in source.split("\n"))
-    with _in_folder(), (_shell(run.namespace) if magics
-                        else contextlib.nullcontext(lambda source: source)) as python:
+    with _in_folder() as folder, _beside(folder, files), (
+            _shell(run.namespace) if magics
+            else contextlib.nullcontext(lambda source: source)) as python:
         for index, (source, _) in enumerate(specs, start=1):
             try:
                 exec(compile(python(source), f"<cell {index}>", "exec"), run.namespace)
@@ -179,7 +202,7 @@ class PipelineRun:
     error: str | None = None
 
 
-def run_pipeline(graph: StepGraph) -> PipelineRun:
+def run_pipeline(graph: StepGraph, files: Files = ()) -> PipelineRun:
     """The generated steps, in pipeline order, values handed over through the store."""
     plan = make_plan(graph)
     code = compile(render_steps(plan).text, "steps.py", "exec")
@@ -187,13 +210,14 @@ def run_pipeline(graph: StepGraph) -> PipelineRun:
     found: dict[str, dict[str, dict[str, Any]]] = {}
     handles: dict[str, Values] = {}
     _runtime_as_generated()
-    with _in_folder() as folder:
+    with _in_folder() as folder, _beside(folder, files):
         store = Store(str(folder / ".store"))
         for name in plan.order:
             step = plan.step(name)
             module = types.ModuleType("steps")
             module.__file__ = str(folder / "steps.py")
             fresh_process_state()
+            _forget([Path(f).stem for f, _ in files])
             try:
                 exec(code, module.__dict__)  # a fresh module: as in a new process
                 with reading():
@@ -252,20 +276,23 @@ def last_definers(graph: StepGraph) -> dict[str, str]:
     return found
 
 
-PipelineRunner = Callable[[StepGraph, Sequence[Spec]], PipelineRun]
+PipelineRunner = Callable[[StepGraph, Sequence[Spec], Files], PipelineRun]
 _RUNS_AGAIN = 10  # runs of the notebook that may show that a differing value is random
 
 
 def compare(specs: Sequence[Spec], split: str = "tags",
-            pipeline: PipelineRunner | None = None) -> Outcome:
+            pipeline: PipelineRunner | None = None, files: Files = ()) -> Outcome:
     """`pipeline`: how the generated steps run; by default the shortcut above (in this
-    process), else for example the project's real flow.py (`run_flow`)."""
+    process), else for example the project's real flow.py (`run_flow`). `files`: modules
+    beside the notebook."""
     with contextlib.redirect_stdout(io.StringIO()):  # what the cells print
-        return _compare(specs, split, pipeline or (lambda graph, _: run_pipeline(graph)))
+        return _compare(specs, split, pipeline or (
+            lambda graph, _, files: run_pipeline(graph, files)), files)
 
 
-def _compare(specs: Sequence[Spec], split: str, runner: PipelineRunner) -> Outcome:
-    first = run_notebook(specs)
+def _compare(specs: Sequence[Spec], split: str, runner: PipelineRunner,
+             files: Files) -> Outcome:
+    first = run_notebook(specs, files)
     if first.error is not None:
         return Outcome("notebook-failed", first.error)
     try:
@@ -276,7 +303,7 @@ def _compare(specs: Sequence[Spec], split: str, runner: PipelineRunner) -> Outco
     if diagnosed:
         return Outcome("diagnosed", diagnosed[0], diagnostics=diagnosed)
     try:
-        pipeline = runner(graph, specs)
+        pipeline = runner(graph, specs, files)
     except Exception as error:  # convert itself failed
         return Outcome("crash", f"convert: {type(error).__name__}: {error}")
     if pipeline.error is not None:
@@ -301,7 +328,7 @@ def _compare(specs: Sequence[Spec], split: str, runner: PipelineRunner) -> Outco
     if differs or missing:  # not the same from one run of the notebook to the next?
         stable = set(expected)
         for _ in range(_RUNS_AGAIN):  # a shuffle of two items repeats one time in two
-            again = final_values(run_notebook(specs).namespace)
+            again = final_values(run_notebook(specs, files).namespace)
             stable &= {n for n, m in expected.items()
                        if n in again and same_fingerprint(m, fingerprint(again[n]))}
             if not stable & {*differs, *missing}:
@@ -317,7 +344,7 @@ def _compare(specs: Sequence[Spec], split: str, runner: PipelineRunner) -> Outco
     return Outcome("ok", compared=compared)
 
 
-def run_flow(graph: StepGraph, specs: Sequence[Spec]) -> PipelineRun:
+def run_flow(graph: StepGraph, specs: Sequence[Spec], files: Files = ()) -> PipelineRun:
     """The generated project's own flow.py, run by Prefect as `nb2pipe verify` runs it (every
     value handed over through the store), each step's locals fingerprinted as it returns."""
     import json
@@ -330,6 +357,8 @@ def run_flow(graph: StepGraph, specs: Sequence[Spec]) -> PipelineRun:
 
     with _in_folder() as folder:
         path = write_notebook(folder / "generated.ipynb", *((s, *t) for s, t in specs))
+        for name, text in files:
+            (folder / name).write_text(text, encoding="utf-8")
         converted = convert(path, folder / "project")
         if not converted.ok:
             return PipelineRun({}, f"convert: {converted.diagnostics}")
