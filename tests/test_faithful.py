@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from semantics.harness import Outcome, compare, notebook, run_flow
@@ -507,6 +508,43 @@ def test_a_function_value_is_given_its_globals_by_the_real_flow(prefect_harness:
     function arrives unpickled, and the runtime's with_globals gives it what it reads."""
     outcome = compare(steps(*MADE_BEFORE_ITS_GLOBALS), pipeline=run_flow)
     assert outcome.kind == "ok" and outcome.compared >= 2, outcome  # p and q
+
+
+@pytest.mark.parametrize("later", ["late = late * 2", "late *= 2", "late = [late]"])
+def test_a_function_value_reads_a_global_its_own_step_binds_after_it_as_it_is_later(
+        later: str) -> None:
+    """The function is a value (its default reads `n`, which changes) and its body reads
+    `late`, bound after the `def` in the same cell. In that step the function closes over the
+    step's variable; the notebook looks the global up when the function runs, after a later
+    step bound it again: the step that calls it gives it `late` as it has it."""
+    assert_same_values("n = 8", "def f(x, t=n):\n    return [x, t, late]\nlate = 8",
+                       "n = n + 1", later, "r = f(2)")
+
+
+@pytest.mark.integration
+def test_a_closed_over_global_is_given_by_the_real_flow(prefect_harness: None) -> None:
+    """Through flow.py and Prefect: the function arrives unpickled with its closure, and the
+    step that calls it gives the closed-over name its own value."""
+    outcome = compare(steps("n = 8", "def f(x, t=n):\n    return [x, t, late]\nlate = 8",
+                            "n = n + 1", "late *= 2", "r = f(2)"), pipeline=run_flow)
+    assert outcome.kind == "ok" and outcome.compared >= 2, outcome
+
+
+def test_with_globals_gives_a_closed_over_name_a_cell_of_its_own() -> None:
+    from nb2pipe.runtime.late_globals import with_globals
+
+    def make() -> Any:
+        late = 1
+
+        def f() -> int:
+            return late + other
+
+        return f
+
+    other = 10
+    f = make()
+    given = with_globals(f, late=5)
+    assert (given(), f()) == (15, 11)  # the original keeps its own cell
 
 
 def test_a_function_value_finds_a_function_a_later_cell_defines_anew() -> None:

@@ -726,6 +726,13 @@ class Resolver(Explanations, DefinitionValues):
     def _finish(self, state: StepState) -> None:
         self._share_holder(state)
         for name, cell, line, owner in state.soft:
+            if (owner is not None and name in state.local and state.local[name].kind == "data"
+                    and state.local.get(owner) is not None):
+                # Bound after the function was made, in this step: in the step it closes over
+                # the variable, as it stands when the step ends; the notebook looks the global
+                # up when the function runs. The steps that take the function give it theirs.
+                self.late_globals.setdefault(owner, {})[name] = None
+                continue
             if name in state.local or name in self.bindings:
                 continue
             if owner is not None and state.local.get(owner) is not None:

@@ -15,12 +15,19 @@ from typing import Any
 def with_globals(function: Any, /, **names: Any) -> Any:
     """`function` reading `names` as globals: the same code, defaults, closure and attributes
     (its `__dict__` is shared, so attributes set through either are seen by both), with its
-    globals and `names` as the globals it runs with. Anything but a plain function is
-    returned as it is."""
+    globals and `names` as the globals it runs with. A name the function closes over (made
+    inside the step that binds it, where the notebook's global is the step's variable) gets
+    a cell of its own holding the given value. Anything but a plain function is returned as
+    it is."""
     if not isinstance(function, types.FunctionType):
         return function
+    closure = function.__closure__
+    if closure is not None:
+        closure = tuple(types.CellType(names[free]) if free in names else cell
+                        for free, cell in zip(function.__code__.co_freevars, closure,
+                                              strict=True))
     made = types.FunctionType(function.__code__, {**function.__globals__, **names},
-                              function.__name__, function.__defaults__, function.__closure__)
+                              function.__name__, function.__defaults__, closure)
     made.__kwdefaults__ = function.__kwdefaults__
     made.__qualname__ = function.__qualname__
     made.__module__ = function.__module__
