@@ -756,12 +756,17 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
     for variable in verdict.missing:
         print(f"  left out: '{variable}': the notebook has it as its run ends, no step of the "
               "pipeline leaves it")
+    for (step, kind, variable), memos in verdict.memos:
+        print(f"  memos: '{variable}' ({step} {kind}) differs only in what its class's methods "
+              "compute from the rest of it and keep on it: "
+              + ", ".join(d.describe(variable) for d in memos))
     counts = (f"{verdict.total} values compared: {verdict.compared} at the step boundaries, "
               f"{verdict.compared_final} that the notebook leaves behind; "
               f"{len(verdict.skipped)} could not be fingerprinted, "
               f"{len(verdict.nondeterministic)} differ between two notebook runs, "
               f"{len(verdict.unstable_inputs)} made from such values, "
-              f"{len(verdict.missing)} not in the pipeline")
+              f"{len(verdict.missing)} not in the pipeline, "
+              f"{len(verdict.memos)} the same but for memos")
     if verdict.divergence is not None:
         print(f"nb2pipe: first divergence: {verdict.divergence.describe(name)}", file=sys.stderr)
         return 1
