@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from support import graph_of
 
-from nb2pipe.execute.differences import attribute_differences, only_memos
+from nb2pipe.execute.differences import attribute_differences, only_memos, only_method_state
 from nb2pipe.execute.verify import Key, compare
 from nb2pipe.runtime.derived import derived_attributes
 from nb2pipe.runtime.fingerprint import fingerprint, same_fingerprint
@@ -133,22 +133,26 @@ def _other_memo(r: Results) -> None:
     r.diagn = {"norm": 0.0}  # the memo's place, another value
 
 
+# (the change, an attribute it is in, whether only methods store what differs)
 CHANGES = {
-    "a fit": (_lost_fit, ".n_features_in_"),
-    "a count": (lambda r: r.tick(), ".count"),
-    "an argument kept": (lambda r: r.configure(level=5), ".level"),
-    "a mode chosen by an argument": (lambda r: r.set_mode(fast=True), ".mode"),
-    "a flag": (lambda r: r.mark_done(), ".done"),
-    "an append": (lambda r: r.record(), ".log"),
-    "an assigned value": (_assigned, ".params"),
-    "an attribute a cell adds": (_added_by_a_cell, ".note"),
-    "another value where a memo would be": (_other_memo, ".diagn"),
+    "a fit": (_lost_fit, ".n_features_in_", True),
+    "a count": (lambda r: r.tick(), ".count", True),
+    "an argument kept": (lambda r: r.configure(level=5), ".level", True),
+    "a mode chosen by an argument": (lambda r: r.set_mode(fast=True), ".mode", True),
+    "a flag": (lambda r: r.mark_done(), ".done", True),
+    "an append": (lambda r: r.record(), ".log", True),
+    "an assigned value": (_assigned, ".params", False),
+    "an attribute a cell adds": (_added_by_a_cell, ".note", False),
+    "another value where a memo would be": (_other_memo, ".diagn", False),
 }
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_lost_change_is_never_a_memo(change: str) -> None:
-    call, path = CHANGES[change]
+    """Never a memo. What methods of the class store, but not from the instance alone, is
+    its own outcome (verify cannot tell whether a later call reads it); what a cell assigns,
+    or another value where a memo would be, is a divergence."""
+    call, path, by_methods = CHANGES[change]
     changed, lost = Results([1.0, 2.0]), Results([1.0, 2.0])
     if change == "another value where a memo would be":
         lost.summary()  # both kept it; they differ in what
@@ -156,6 +160,7 @@ def test_a_lost_change_is_never_a_memo(change: str) -> None:
     found = differences(changed, copied(lost))
     assert not only_memos(found)
     assert path in {d.path for d in found}
+    assert only_method_state(found) is by_methods
 
 
 def test_a_change_beside_a_memo_is_still_a_change() -> None:
@@ -163,8 +168,10 @@ def test_a_change_beside_a_memo_is_still_a_change() -> None:
     changed.summary()
     changed.tick()
     found = differences(changed, copied(lost))
-    assert not only_memos(found)
+    assert not only_memos(found) and only_method_state(found)
     assert {d.path for d in found} == {".diagn", ".count"}
+    changed.note = "checked"  # and a cell's
+    assert not only_method_state(differences(changed, copied(lost)))
 
 
 def test_a_difference_not_in_attributes_is_not_explained_by_them() -> None:
@@ -212,15 +219,29 @@ def test_verify_names_memos_and_passes() -> None:
         (("use", "inputs", "r"), (".diagn",)), (("fit", "final", "r"), (".diagn",))}
 
 
-def test_verify_reports_a_lost_change_naming_its_attributes() -> None:
-    made, fitted = Results([1.0, 2.0]), Results([1.0, 2.0])
-    fitted.fit(np.ones((3, 2)))
-    notebook = {**_runs(made), **{k: v for k, v in _runs(fitted).items()
+def _verdict(change: Any) -> Any:
+    made, changed = Results([1.0, 2.0]), Results([1.0, 2.0])
+    change(changed)
+    notebook = {**_runs(made), **{k: v for k, v in _runs(changed).items()
                                   if k[:2] != ("fit", "outputs")}}
-    verdict = compare(MEMO, notebook, dict(notebook), _runs(copied(made), pipeline=True))
-    assert verdict.divergence is not None and not verdict.memos
+    return compare(MEMO, notebook, dict(notebook), _runs(copied(made), pipeline=True))
+
+
+def test_verify_never_passes_a_lost_fit_and_names_what_it_kept() -> None:
+    verdict = _verdict(_lost_fit)
+    assert not verdict.ok and verdict.divergence is None and not verdict.memos
+    assert [(key, [d.describe("r") for d in found]) for key, found in verdict.method_state] == [
+        (("use", "inputs", "r"), ["r.coef_ (only in the notebook)",
+                                  "r.n_features_in_ (only in the notebook)"]),
+        (("fit", "final", "r"), ["r.coef_ (only in the notebook)",
+                                 "r.n_features_in_ (only in the notebook)"])]
+
+
+def test_verify_reports_a_lost_assignment_as_a_divergence_naming_its_attributes() -> None:
+    verdict = _verdict(_assigned)
+    assert verdict.divergence is not None and not verdict.memos and not verdict.method_state
     assert (verdict.divergence.step, verdict.divergence.name) == ("use", "r")
-    assert "it differs only in the attributes r.coef_ (only in the notebook)" in (
+    assert "it differs only in the attributes r.params (other values)" in (
         verdict.divergence.describe("memo.ipynb"))
 
 

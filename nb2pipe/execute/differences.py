@@ -19,6 +19,15 @@ Such a difference is a memo, and the values the same, only when every attribute 
 So a lost change is never a memo: a fit stores what it is given (`fit(X, y)`); an appended
 list, a counter and an attribute assigned another value differ in a value both hold; an
 attribute a cell assigns is stored by no method of the class.
+
+What is left of the class has no safe rule: attributes that methods of the object's class
+store, but from a call's arguments, a data global or their own earlier value (`predict(200,
+211)` keeping the index it predicted over; a lost `fit(X, y)` too). Whether a later call
+reads them cannot be told from the code, so such a difference is its own outcome, "method
+state" (`only_method_state`): not a pass and not a divergence, and verify names each
+attribute. A difference in an attribute no method stores (a cell assigned it), two values
+of a memo (made from the same rest of the object, it has one), a container's items or a
+frame's values is a divergence.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class AttributeDifference:
     path: str  # ".results.diagn", from the variable
     how: str  # "only in the notebook" | "only in the pipeline" | "other values"
     derived: bool  # a memo: derived by its class, and missing or None on one side
+    stored: bool = False  # stored by a method of its class after construction
 
     def describe(self, name: str) -> str:
         return f"{name}{self.path} ({self.how})"
@@ -63,13 +73,15 @@ def attribute_differences(notebook: dict[str, Any],
             if a is None or b is None:
                 held: list[str] = a if a is not None else b or []
                 how = "only in the notebook" if b is None else "only in the pipeline"
-                derived = "d" in held[1]
+                derived, stored = "d" in held[1], "s" in held[1]
             else:
                 how = "other values"
                 derived = "d" in a[1] and "d" in b[1] and ("n" in a[1]) != ("n" in b[1])
+                # a memo made from two equal rests of an object is one value: two are a change
+                stored = "s" in a[1] and "s" in b[1] and not ("d" in a[1] and "d" in b[1])
                 if derived:
                     how = "None in the pipeline" if "n" in b[1] else "None in the notebook"
-            found.append(AttributeDifference(child, how, derived))
+            found.append(AttributeDifference(child, how, derived, stored))
         return True
 
     top_mine, top_theirs = mine.get(""), theirs.get("")
@@ -85,3 +97,8 @@ def _split(a: list[str], b: list[str]) -> bool:
 
 def only_memos(differences: list[AttributeDifference] | None) -> bool:
     return bool(differences) and all(d.derived for d in differences or [])
+
+
+def only_method_state(differences: list[AttributeDifference] | None) -> bool:
+    """Whether every attribute in the difference is one methods of its class store."""
+    return bool(differences) and all(d.derived or d.stored for d in differences or [])

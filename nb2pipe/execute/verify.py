@@ -23,7 +23,12 @@ from typing import Any
 
 from nb2pipe.exceptions import PipelineFailed
 from nb2pipe.execute import hash_seed as hash_seeds
-from nb2pipe.execute.differences import AttributeDifference, attribute_differences, only_memos
+from nb2pipe.execute.differences import (
+    AttributeDifference,
+    attribute_differences,
+    only_memos,
+    only_method_state,
+)
 from nb2pipe.model import Bind, Mutate, StepGraph
 from nb2pipe.runtime.fingerprint import same_fingerprint
 
@@ -69,10 +74,13 @@ class Verdict:
     # compared, and the same but for memos: attributes its class's methods derive from the
     # rest of the object, which one of the two has computed and kept and the other not
     memos: list[tuple[Key, list[AttributeDifference]]] = field(default_factory=list)
+    # compared, and different only in attributes methods of the object's class store, not
+    # as memos (from a call's arguments, say): verify cannot tell them from a lost change
+    method_state: list[tuple[Key, list[AttributeDifference]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None and self.total > 0
+        return self.divergence is None and not self.method_state and self.total > 0
 
     @property
     def total(self) -> int:
@@ -239,6 +247,8 @@ def _compare_one(graph: StepGraph, verdict: Verdict, notebook_key: Key, key: Key
     differences = attribute_differences(theirs, mine)
     if only_memos(differences):  # see execute/differences.py for why this is no change
         verdict.memos.append((key, differences or []))
+    elif only_method_state(differences):
+        verdict.method_state.append((key, differences or []))
     elif verdict.divergence is None:
         verdict.divergence = Divergence(step, kind, name, _cell_of(graph, step, kind, name),
                                         theirs, mine, differences)

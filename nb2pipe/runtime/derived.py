@@ -53,21 +53,28 @@ class _Stores:
     dynamic: bool = False  # names computed at run time: anything may be stored
 
 
-@functools.lru_cache(maxsize=1024)
 def derived_attributes(kind: type) -> frozenset[str]:
     """The attributes of `kind`'s instances that its methods only compute from the instance
     alone (see the module's docstring); empty when that cannot be read from its code."""
+    return class_stores(kind)[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def class_stores(kind: type) -> tuple[frozenset[str], frozenset[str]]:
+    """(derived, stored): the attributes `kind`'s methods derive from the instance alone, and
+    every attribute its methods store or change in place after construction (derived or
+    not). Both empty when that cannot be read from its code."""
     stores = _Stores()
     try:
         for name, function in _methods(kind):
             if name in _CONSTRUCTION:
                 continue
             _scan(function, _callable_alone(function), stores)
-    except Exception:  # code this reading does not understand: nothing is derived
-        return frozenset()
+    except Exception:  # code this reading does not understand: nothing is known
+        return frozenset(), frozenset()
     if stores.dynamic:
-        return frozenset()
-    return frozenset(stores.derived - stores.other)
+        return frozenset(), frozenset()
+    return frozenset(stores.derived - stores.other), frozenset(stores.derived | stores.other)
 
 
 def _methods(kind: type) -> Iterator[tuple[str, types.FunctionType]]:

@@ -82,7 +82,8 @@ class _Walk:
         self.named: dict[str, dict[int, str]] = {}  # by module: its objects' names, by id
         # path -> [hash (16 hex digits), flags(, type)]: "o" an object hashed attribute by
         # attribute (each of its attributes is here; its type follows), "d" an attribute its
-        # class derives from the rest of the object (runtime/derived.py), "n" None
+        # class derives from the rest of the object (runtime/derived.py), "s" one its methods
+        # store or change after construction, "n" None
         self.fields: dict[str, list[str]] = {}
         self.path: str | None = ""  # where the value being walked is, while it is recorded
         self.depth = 0
@@ -206,16 +207,17 @@ class _Walk:
         the same, and where they differ the attributes say why."""
         import hashlib
 
-        from .derived import derived_attributes
+        from .derived import class_stores
 
         self.fields[path] = ["", "o", code_name(kind)]
-        derived = derived_attributes(kind)
+        derived, stored = class_stores(kind)
         outer, self.depth = self.digest, self.depth + 1
         try:
             for name, held in sorted(state.items()):
                 self.digest, self.path = hashlib.sha256(), f"{path}.{name}"
                 self.add(held)
-                flags = ("d" if name in derived else "") + ("n" if held is None else "")
+                flags = ("d" if name in derived else "") + ("s" if name in stored else "") + (
+                    "n" if held is None else "")
                 entry = self.fields.setdefault(self.path, ["", ""])  # "o" when split
                 entry[0], entry[1] = self.digest.hexdigest()[:16], entry[1] + flags
                 outer.update(f"{name}={self.digest.hexdigest()};".encode())
