@@ -271,3 +271,18 @@ def test_library_memos_and_changes() -> None:
     model = linear.LinearRegression()
     trained = copied(model).fit(np.arange(6.0).reshape(3, 2), np.arange(3.0))
     assert not only_memos(differences(trained, model))
+
+
+def test_an_attribute_a_method_deletes_is_not_derived() -> None:
+    class Reset:
+        def __init__(self) -> None:
+            self.data = [1, 2]
+
+        def total(self) -> int:
+            self.sum = sum(self.data)
+            return self.sum
+
+        def clear(self) -> None:
+            del self.sum
+
+    assert derived_attributes(Reset) == set()

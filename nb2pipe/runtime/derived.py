@@ -168,9 +168,12 @@ def _scan_code(code: types.CodeType, this: str, tainted: set[str],
             stored_fresh.add(str(value))
             expression = _Expression()
             continue
-        if name == "STORE_ATTR" and this in expression.locals and not (
+        if name == "DELETE_ATTR" and receiver:
+            stores.other.add(str(value))  # `del self.x`: what is there depends on the calls
+        elif name == "STORE_ATTR" and this in expression.locals and not (
                 before is not None and before.opname in ("LOAD_ATTR", "LOAD_METHOD")):
-            stores.other.add(str(value))  # onto an object this reading cannot place: maybe it
+            # onto an object this reading cannot place, which may be the instance
+            stores.other.add(str(value))
         if expression.dynamic_call and (this in expression.locals) and name in (
                 "POP_TOP", "STORE_SUBSCR", "STORE_FAST", "RETURN_VALUE"):
             constant = _constant_name_after(steps, at, this)
