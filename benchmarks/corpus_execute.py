@@ -62,8 +62,10 @@ BIN = Path(sys.executable).parent
 CHECK_TIMEOUT = 120.0
 PAPERMILL_TIMEOUT = 400.0
 GROUPS = (*HALVES, EARLIER, *FRESH_HALVES)
-VERIFY_OUTCOMES = ("pass", "diverges", "fails", "timeout", "crash", "refused", "inconclusive")
+VERIFY_OUTCOMES = ("pass", "diverges", "method state", "fails", "timeout", "crash", "refused",
+                   "inconclusive")
 NOTHING_COMPARED = "nothing could be compared"
+ONLY_METHOD_STATE = "differ only in attributes their classes' methods store"  # nb2pipe/cli.py
 
 
 def tool(name: str) -> list[str]:
@@ -242,6 +244,9 @@ def outcome(code: int, timed_out: bool, timeout: float, out: str, err: str) -> t
         return "inconclusive", next(line for line in lines if NOTHING_COMPARED in line)[:600]
     if "first divergence" in text:
         return "diverges", next(line for line in lines if "first divergence" in line)[:600]
+    if ONLY_METHOD_STATE in text:
+        return "method state", " | ".join(line.strip() for line in lines
+                                          if line.startswith("  method state:"))[:600]
     errors = [n for n, line in enumerate(lines) if "StepError: " in line]
     if errors:
         n = errors[-1]

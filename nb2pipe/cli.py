@@ -734,6 +734,10 @@ def _verify(args: argparse.Namespace) -> int:
     return code
 
 
+# verify's outcome when values differ only in state methods keep on objects not as memos
+ONLY_METHOD_STATE = "differ only in attributes their classes' methods store"
+
+
 def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: Any, api: Any,
                 phase: Callable[..., None]) -> int:
     from nb2pipe.execute import prefect_api
@@ -756,14 +760,29 @@ def _verify_one(args: argparse.Namespace, notebook: str, prepared: Any, values: 
     for variable in verdict.missing:
         print(f"  left out: '{variable}': the notebook has it as its run ends, no step of the "
               "pipeline leaves it")
+    for (step, kind, variable), memos in verdict.memos:
+        print(f"  memos: '{variable}' ({step} {kind}) differs only in what its class's methods "
+              "compute from the rest of it and keep on it: "
+              + ", ".join(d.describe(variable) for d in memos))
+    for (step, kind, variable), held in verdict.method_state:
+        print(f"  method state: '{variable}' ({step} {kind}) differs only in attributes its "
+              "class's methods store, not from the rest of it alone: "
+              + ", ".join(d.describe(variable) for d in held))
     counts = (f"{verdict.total} values compared: {verdict.compared} at the step boundaries, "
               f"{verdict.compared_final} that the notebook leaves behind; "
               f"{len(verdict.skipped)} could not be fingerprinted, "
               f"{len(verdict.nondeterministic)} differ between two notebook runs, "
               f"{len(verdict.unstable_inputs)} made from such values, "
-              f"{len(verdict.missing)} not in the pipeline")
+              f"{len(verdict.missing)} not in the pipeline, "
+              f"{len(verdict.memos)} the same but for memos")
     if verdict.divergence is not None:
         print(f"nb2pipe: first divergence: {verdict.divergence.describe(name)}", file=sys.stderr)
+        return 1
+    if verdict.method_state:
+        print(f"nb2pipe: {name}: {len(verdict.method_state)} values {ONLY_METHOD_STATE} (named "
+              "above: kept from a call's arguments, a global or their own earlier value), "
+              "which verify cannot tell from a change the pipeline lost; every other value is "
+              f"the same ({counts})", file=sys.stderr)
         return 1
     if verdict.total == 0:
         print(f"nb2pipe: {name}: nothing could be compared, so verify cannot tell whether the "

@@ -157,3 +157,16 @@ def test_each_fresh_half_is_a_half_of_its_own() -> None:
     assert [e.half for e in corpus_build.assign_halves(rows)[:2]] == ["fresh2"] * 2
     assert corpus_build.FRESH2 in corpus_execute.GROUPS
     assert corpus_build.FRESH2 in corpus_build.FIXED_HALVES
+
+
+def test_values_differing_only_in_method_state_are_their_own_outcome() -> None:
+    from nb2pipe import cli
+
+    assert corpus_execute.ONLY_METHOD_STATE == cli.ONLY_METHOD_STATE
+    out = ("  method state: 'res' (use inputs) differs only in attributes its class's methods "
+           "store, not from the rest of it alone: res._results.data.predict_end (other values)\n")
+    err = f"nb2pipe: n.ipynb: 1 values {cli.ONLY_METHOD_STATE} (named above: ...)\n"
+    found = corpus_execute.outcome(1, False, 60, out, err)
+    assert found[0] == "method state" and "res._results.data.predict_end" in found[1]
+    assert corpus_execute.outcome(1, False, 60, out, "nb2pipe: first divergence: x")[0] == (
+        "diverges")

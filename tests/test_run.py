@@ -354,6 +354,26 @@ def test_verify_passes_when_a_handed_over_distribution_draws_from_the_global_str
     assert "left out: 'r'" not in result.stdout
 
 
+def test_verify_names_what_a_display_kept_on_a_fitted_result_and_passes(tmp_path: Path) -> None:
+    """`result.summary()` in a step that only reads `result` keeps its diagnostics on the
+    notebook's object (`diagn`); the step after reads the pipeline's, which never had them.
+    A memo its class derives from the rest of the object: named, not a divergence."""
+    notebook = write_notebook(
+        tmp_path / "ols.ipynb",
+        ("import pandas as pd\nimport statsmodels.formula.api as smf\n"
+         "df = pd.DataFrame({'x': [1, 2, 3, 4, 5, 6], 'y': [1, 3, 2, 5, 4, 6]})", "step:data"),
+        ("result = smf.ols('y ~ x', data=df).fit()", "step:fit"),
+        ("result.summary()", "step:show"),
+        ("r2 = result.rsquared", "step:use"))
+    result = cli("verify", str(notebook), cache=tmp_path / "c")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the pipeline computes what the notebook computes" in result.stdout
+    assert ("memos: 'result' (use inputs) differs only in what its class's methods compute "
+            "from the rest of it and keep on it: result._results.diagn (only in the notebook)"
+            ) in result.stdout
+    assert "2 the same but for memos" in result.stdout
+
+
 @pytest.mark.parametrize("kernel", ["python2", "conda-root-py"])
 def test_verify_runs_a_notebook_naming_a_kernel_this_machine_lacks_with_its_python(
         kernel: str, tmp_path: Path) -> None:

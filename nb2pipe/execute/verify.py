@@ -23,6 +23,12 @@ from typing import Any
 
 from nb2pipe.exceptions import PipelineFailed
 from nb2pipe.execute import hash_seed as hash_seeds
+from nb2pipe.execute.differences import (
+    AttributeDifference,
+    attribute_differences,
+    only_memos,
+    only_method_state,
+)
 from nb2pipe.model import Bind, Mutate, StepGraph
 from nb2pipe.runtime.fingerprint import same_fingerprint
 
@@ -37,14 +43,21 @@ class Divergence:
     cell: int | None
     notebook: dict[str, Any]
     pipeline: dict[str, Any]
+    # when the two differ only in attributes of the object: which, and how
+    attributes: list[AttributeDifference] | None = None
 
     def describe(self, notebook_name: str) -> str:
         where = f", cell {self.cell}" if self.cell else ""
         role = {"inputs": "reads", "outputs": "leaves"}.get(self.kind, "leaves behind")
         theirs = "the notebook's as its run ends" if self.kind == "final" else "the notebook's"
-        return (f"{notebook_name}: step '{self.step}'{where}: the value of '{self.name}' it "
+        text = (f"{notebook_name}: step '{self.step}'{where}: the value of '{self.name}' it "
                 f"{role} differs from {theirs} ({_show(self.notebook)} in the notebook, "
                 f"{_show(self.pipeline)} in the pipeline)")
+        if self.attributes:
+            text += "; it differs only in the attributes " + ", ".join(
+                d.describe(self.name) for d in self.attributes[:8]) + (
+                ", ..." if len(self.attributes) > 8 else "")
+        return text
 
 
 @dataclass
@@ -58,10 +71,16 @@ class Verdict:
     unstable_inputs: list[tuple[Key, str]] = field(default_factory=list)
     skipped: list[tuple[Key, str]] = field(default_factory=list)  # not fingerprintable
     missing: list[str] = field(default_factory=list)  # values no step of the pipeline leaves
+    # compared, and the same but for memos: attributes its class's methods derive from the
+    # rest of the object, which one of the two has computed and kept and the other not
+    memos: list[tuple[Key, list[AttributeDifference]]] = field(default_factory=list)
+    # compared, and different only in attributes methods of the object's class store, not
+    # as memos (from a call's arguments, say): verify cannot tell them from a lost change
+    method_state: list[tuple[Key, list[AttributeDifference]]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None and self.total > 0
+        return self.divergence is None and not self.method_state and self.total > 0
 
     @property
     def total(self) -> int:
@@ -223,9 +242,16 @@ def _compare_one(graph: StepGraph, verdict: Verdict, notebook_key: Key, key: Key
         verdict.compared_final += 1
     else:
         verdict.compared += 1
-    if not same_fingerprint(mine, theirs) and verdict.divergence is None:
+    if same_fingerprint(mine, theirs):
+        return
+    differences = attribute_differences(theirs, mine)
+    if only_memos(differences):  # see execute/differences.py for why this is no change
+        verdict.memos.append((key, differences or []))
+    elif only_method_state(differences):
+        verdict.method_state.append((key, differences or []))
+    elif verdict.divergence is None:
         verdict.divergence = Divergence(step, kind, name, _cell_of(graph, step, kind, name),
-                                        theirs, mine)
+                                        theirs, mine, differences)
 
 
 def _cell_of(graph: StepGraph, step: str, kind: str, name: str) -> int | None:

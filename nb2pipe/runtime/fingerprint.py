@@ -51,10 +51,22 @@ def fingerprint(value: Any) -> dict[str, Any]:
             digest.update(numpy.ascontiguousarray(data).tobytes())
             return {"kind": "hash", "hash": digest.hexdigest(), "shape": list(value.shape)}
         digest = hashlib.sha256()
-        _Walk(digest, pandas, numpy).add(value)
+        walk = _Walk(digest, pandas, numpy)
+        walk.add(value)
     except Exception as exc:  # an object that cannot be walked or pickled
         return {"kind": "skip", "reason": f"{type(exc).__name__}: {exc}"[:200]}
-    return {"kind": "hash", "hash": digest.hexdigest()}
+    found: dict[str, Any] = {"kind": "hash", "hash": digest.hexdigest()}
+    if walk.fields and len(walk.fields) <= MAX_FIELDS:
+        walk.fields[""][0] = found["hash"][:16]
+        found["fields"] = walk.fields
+    return found
+
+
+# An object's attributes are hashed one by one, down to this many objects deep, and the hash of
+# each is kept (`fields`, by path: ".results.diagn"), so verify can say which attributes two
+# values differ in (execute/differences.py); a value with more than MAX_FIELDS keeps none.
+SPLIT_DEPTH = 3
+MAX_FIELDS = 2000
 
 
 class _Walk:
@@ -68,6 +80,13 @@ class _Walk:
         self.active: set[int] = set()  # the containers being walked: a cycle stops here
         self.nodes = 0
         self.named: dict[str, dict[int, str]] = {}  # by module: its objects' names, by id
+        # path -> [hash (16 hex digits), flags(, type)]: "o" an object hashed attribute by
+        # attribute (each of its attributes is here; its type follows), "d" an attribute its
+        # class derives from the rest of the object (runtime/derived.py), "s" one its methods
+        # store or change after construction, "n" None
+        self.fields: dict[str, list[str]] = {}
+        self.path: str | None = ""  # where the value being walked is, while it is recorded
+        self.depth = 0
 
     def add(self, value: Any) -> None:
         pandas, numpy, digest = self.pandas, self.numpy, self.digest
@@ -104,11 +123,15 @@ class _Walk:
             digest.update(b"cycle;")
             return
         self.active.add(id(value))
+        path = self.path
         try:
-            for item in self._items(value):
+            items = self._items(value)
+            self.path = None  # what a container holds, or a state not split, is not recorded
+            for item in items:
                 self.add(item)
         finally:
             self.active.discard(id(value))
+            self.path = path
 
     def _library_name(self, value: Any) -> str | None:
         """`module.name` when `value` is an object a library's module holds by name (its
@@ -172,7 +195,34 @@ class _Walk:
         if state is None:  # the type compares itself: its pickle is its identity
             self.digest.update(pickle.dumps(value, protocol=4))
             return []
+        if isinstance(state, dict) and self.path is not None and self.depth < SPLIT_DEPTH and all(
+                isinstance(name, str) and "." not in name for name in state):
+            self._by_attribute(kind, state, self.path)
+            return []
         return [state]
+
+    def _by_attribute(self, kind: type, state: dict[str, Any], path: str) -> None:
+        """Hash each attribute on its own, keeping its hash under its path; the object's hash
+        is made of their names and hashes, so two objects whose recorded attributes agree are
+        the same, and where they differ the attributes say why."""
+        import hashlib
+
+        from .derived import class_stores
+
+        self.fields[path] = ["", "o", code_name(kind)]
+        derived, stored = class_stores(kind)
+        outer, self.depth = self.digest, self.depth + 1
+        try:
+            for name, held in sorted(state.items()):
+                self.digest, self.path = hashlib.sha256(), f"{path}.{name}"
+                self.add(held)
+                flags = ("d" if name in derived else "") + ("s" if name in stored else "") + (
+                    "n" if held is None else "")
+                entry = self.fields.setdefault(self.path, ["", ""])  # "o" when split
+                entry[0], entry[1] = self.digest.hexdigest()[:16], entry[1] + flags
+                outer.update(f"{name}={self.digest.hexdigest()};".encode())
+        finally:
+            self.digest, self.path, self.depth = outer, path, self.depth - 1
 
 
 # The notebook's own code: its kernel's `__main__`, or the project's steps.py.
