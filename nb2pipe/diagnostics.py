@@ -51,7 +51,6 @@ CODES: dict[str, Code] = {
         Code("NB308", W, "a function or class made a value reads notebook values when it runs"),
         Code("NB309", W, "a function reads a name the notebook never defines"),
         Code("NB310", W, "a formula or query string built at run time: names it reads unknown"),
-        Code("NB311", W, "values that share objects reach a step that changes them as copies"),
     )
 }
 

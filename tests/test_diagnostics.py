@@ -37,7 +37,6 @@ EXPECTED = {  # code -> (test notebook, cell)
     "NB308": ("warn_value_reads_later", 2),
     "NB309": ("warn_name_defined_nowhere", 3),
     "NB310": ("warn_query_built_at_run_time", 2),
-    "NB311": ("warn_shared_copies", 4),
 }
 
 

@@ -983,28 +983,3 @@ def test_the_unbound_marker_is_one_object_in_every_process() -> None:
     assert pickle.loads(pickle.dumps(UNBOUND)) is UNBOUND
     assert copy.deepcopy([UNBOUND])[0] is UNBOUND and Unbound() is UNBOUND
     assert bound({"a": 1, "m": UNBOUND}) == {"a": 1}
-
-
-# -- Values that share objects, handed on from different steps --------------------------------
-
-@pytest.mark.parametrize("sources", [
-    ["xs = list(range(6))", f"{BOX}\nbox = Box(xs)",
-     "def first(v):\n    return v[0]\nalias = first([xs])",
-     "import operator\noperator.iadd(xs, [6])"],
-    ["xs = list(range(5))", "held = {'k': xs}.get('k')", "both = {'a': xs, 'b': xs}",
-     "import operator\noperator.iadd(xs, [6])"],
-])
-def test_a_change_to_values_two_steps_hand_on_as_copies_is_reported(
-        sources: list[str]) -> None:
-    """Three values share one list, made to share in two different steps; a later step changes
-    it. No single step hands all of them on as one object, so the change would reach one copy
-    only: check says so (NB311) rather than running green and computing another value."""
-    outcome = compare(steps(*sources))
-    assert outcome.kind == "diagnosed" and outcome.detail.startswith("NB311 step 's4' changes"), \
-        outcome
-
-
-def test_values_one_step_hands_on_together_are_not_reported() -> None:
-    outcome = assert_same_values("xs = [1]", "frames = [xs]\nother = {'x': xs}",
-                                 "xs.append(2)\nn = len(frames[0]) + len(other['x'])")
-    assert not outcome.diagnostics

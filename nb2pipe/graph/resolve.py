@@ -13,7 +13,7 @@ import importlib.machinery
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nb2pipe.analysis import Analysis
@@ -654,7 +654,6 @@ class Resolver(Explanations, DefinitionValues):
                                            bound=binding.bound)
             state.defines[target] = None
             state.mutates[target] = None
-            state.changed_at.setdefault(target, (cell, line, name))
 
     def _call(self, state: StepState, event: Call) -> None:
         kwargs = dict(event.kwargs)
@@ -845,43 +844,6 @@ class Resolver(Explanations, DefinitionValues):
                         state.inputs[name] = holder
                         changed = True
                         break
-        self._apart(state, sharing)
-
-    def _apart(self, state: StepState, sharing: Callable[[str], set[str]]) -> None:
-        """NB311: a value changed here shares objects with other values the step takes, and
-        they cannot arrive as one: two steps give them (or the one that gives them had them
-        from two), as separate copies, so the change reaches only some of them."""
-        for changed in sorted(state.changed_at):
-            together = sorted(n for n in {changed, *sharing(changed)} if n in state.inputs)
-            split = self._copies(state, together)
-            if split is None:
-                continue
-            (first, where_first), (second, where_second) = split
-            cell, line, direct = state.changed_at[changed]
-            self._report(
-                "NB311", f"step '{state.step.name}' changes '{direct}' in place, and "
-                f"'{first}' and '{second}' share objects in the notebook, but the pipeline "
-                f"hands them on as two copies (from steps '{where_first}' and "
-                f"'{where_second}'), so the change reaches only one of them",
-                self.cells[cell], line,
-                f"make '{first}' and '{second}' in one step, or give one of them a copy where "
-                "it is made (`list(xs)`, `df.copy()`) if they need not share")
-            return
-
-    def _copies(self, state: StepState, names: list[str]
-                ) -> tuple[tuple[str, str], tuple[str, str]] | None:
-        """Two of `names` (values sharing objects) that reach `state`'s step as separate
-        copies, with the steps they were handed on from; None when one step hands them all on
-        as the objects it had them as (made there, or taken from one step in turn)."""
-        taken = {n: state.inputs[n] for n in names if n in state.inputs}
-        if len(taken) < 2:
-            return None
-        producers = sorted(set(taken.values()), key=lambda s: self.position[s])
-        if len(producers) > 1:
-            first = next(n for n in sorted(taken) if taken[n] == producers[0])
-            second = next(n for n in sorted(taken) if taken[n] == producers[1])
-            return (first, taken[first]), (second, taken[second])
-        return self._copies(self.by_name[producers[0]], sorted(taken))
 
     def _link(self, name: str, sources: Iterable[str], step: str | None = None) -> None:
         for source in sources:

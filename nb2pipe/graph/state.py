@@ -53,6 +53,3 @@ class StepState:
     # Names the step binds only conditionally (an `if`, a loop, a `try`) with no earlier value
     # to fall back on: when the condition does not hold they stay unbound, as in the notebook.
     maybe_unbound: dict[str, None] = field(default_factory=dict)
-    # Where the step first changes in place each value it takes from another step: cell, line,
-    # and the name the code changes there (the value itself, or one sharing objects with it).
-    changed_at: dict[str, tuple[int, int, str]] = field(default_factory=dict)
