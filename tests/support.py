@@ -105,3 +105,16 @@ def manifest_of(steps: dict[str, list[int]], *, notebook: str = "n.ipynb", flow:
                     for name, cells in steps.items()),
         order=tuple(steps), edges=tuple(manifest.EdgeEntry(s, t, ()) for s, t in edges),
         kernel="python3")
+
+
+# Python started from a script's background job (`cmd &` without job control) ignores SIGINT,
+# and what it starts inherits that; a terminal's foreground command has Ctrl-C's default action.
+_AS_FROM_A_TERMINAL = ("import os, signal, sys\n"
+                       "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+                       "os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def as_from_a_terminal(command: list[str]) -> list[str]:
+    """`command` run with SIGINT's default action, as a terminal runs it, however the tests
+    themselves were started (the same process: it replaces itself with `command`)."""
+    return [sys.executable, "-c", _AS_FROM_A_TERMINAL, *command]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import write_notebook
+from support import as_from_a_terminal, write_notebook
 
 from nb2pipe.execute import local_server, prefect_api, prefect_schema
 
@@ -626,7 +626,8 @@ def test_a_server_that_cannot_start_is_one_error_line_naming_its_log(tmp_path: P
 def test_ctrl_c_while_it_starts_leaves_the_server_starting(cache: Path) -> None:
     """The command is interrupted (SIGINT to its process group, as a terminal's Ctrl-C does);
     the server, in a session of its own, finishes starting and the next command uses it."""
-    command = subprocess.Popen([sys.executable, "-m", "nb2pipe", "server", "start"],
+    command = subprocess.Popen(as_from_a_terminal([sys.executable, "-m", "nb2pipe", "server",
+                                                   "start"]),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=environment(cache), start_new_session=True)
     assert command.stdout is not None

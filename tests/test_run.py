@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import EXAMPLES, NOTEBOOKS, write_notebook
+from support import EXAMPLES, NOTEBOOKS, as_from_a_terminal, write_notebook
 
 from nb2pipe.execute import RunOptions, run_project
 from nb2pipe.execute.engine import RunResult
@@ -778,7 +778,8 @@ def test_ctrl_c_stops_the_run_promptly_and_leaves_nothing_running(tmp_path: Path
                                "step:slow"))
     mark = f"interrupt-{os.getpid()}"
     env = {**os.environ, "NB2PIPE_CACHE_DIR": str(tmp_path / "c"), "NB2PIPE_TEST_MARK": mark}
-    process = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", str(notebook)],
+    process = subprocess.Popen(as_from_a_terminal([sys.executable, "-m", "nb2pipe", "run",
+                                                   str(notebook)]),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)
     assert process.stdout is not None
