@@ -21,7 +21,7 @@ from typing import Any
 from .calls import Hook, StepCall, StepFunction
 from .compare import object_state
 from .final import call_keeping_locals
-from .unbound import UNBOUND
+from .unbound import bound
 from .values import optional
 
 DRAWINGS = ("matplotlib",)  # packages whose objects are not fingerprinted
@@ -316,11 +316,12 @@ def write_fingerprints(path: str, step: str, kind: str, names: list[str],
                        namespace: dict[str, Any]) -> None:
     """Append one JSON line per name present in `namespace` (used inside the kernel); a name
     a step left unbound (UNBOUND) is not present."""
+    present = bound(namespace)
     with open(path, "a", encoding="utf-8") as handle:
         for name in names:
-            if name in namespace and namespace[name] is not UNBOUND:
+            if name in present:
                 handle.write(json.dumps({"step": step, "kind": kind, "name": name,
-                                         "fingerprint": fingerprint(namespace[name])}) + "\n")
+                                         "fingerprint": fingerprint(present[name])}) + "\n")
 
 
 class Fingerprints(Hook):

@@ -3,8 +3,8 @@
 `if r > 3: m = r` binds `m` only when the condition holds; with no earlier value the name is
 then unbound, as it is in the notebook. The step returns UNBOUND for it (steps.py:
 `locals().get("m", UNBOUND)`) so that its values can be handed on whichever way the condition
-went. A step given UNBOUND for a name holds this marker, not a value: reading the name is what
-fails in the notebook, and verify and the report leave the name out.
+went. A step given UNBOUND for a name unbinds it first (steps.py), so reading it fails as in the
+notebook; verify leaves the name out (`bound`), and a metric left unbound is not published.
 """
 
 from __future__ import annotations
@@ -25,14 +25,8 @@ class Unbound:
     def __repr__(self) -> str:
         return "UNBOUND"
 
-    def __reduce__(self) -> str:
+    def __reduce__(self) -> str:  # pickle and copy both take the module's UNBOUND
         return "UNBOUND"
-
-    def __copy__(self) -> Unbound:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Unbound:
-        return self
 
 
 UNBOUND = Unbound()
