@@ -26,8 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -36,7 +34,13 @@ from typing import Any
 
 from nb2pipe.exceptions import Nb2pipeError
 from nb2pipe.execute import prefect_schema
-from nb2pipe.execute.prefect_server import HOST, free_port, server_command, server_environment
+from nb2pipe.execute.prefect_server import (
+    HOST,
+    answers,
+    free_port,
+    server_command,
+    server_environment,
+)
 from nb2pipe.groups import end_group
 from nb2pipe.runtime.store import cache_folder
 
@@ -474,11 +478,7 @@ def _ps(pid: int, field: str) -> str:
 
 def _serves(server: Server, timeout: float = 3.0) -> bool:
     """The server answers its health check with Prefect's own reply."""
-    try:
-        with urllib.request.urlopen(f"{server.api_url}/health", timeout=timeout) as reply:
-            return bool(reply.status == 200 and reply.read().strip() == b"true")
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+    return answers(server.api_url, timeout)
 
 
 def _reason(log_tail: str) -> str:

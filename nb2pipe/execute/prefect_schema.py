@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +150,13 @@ def register(home: Path, seconds: float = 300.0) -> Path:
     `home`, until it answers: it has registered its block types then. The database."""
     from importlib.metadata import version
 
-    from nb2pipe.execute.prefect_server import HOST, free_port, server_command, server_environment
+    from nb2pipe.execute.prefect_server import (
+        HOST,
+        answers,
+        free_port,
+        server_command,
+        server_environment,
+    )
 
     database = home / "prefect.db"
     if not seed(database, version("prefect"), blocks=False):
@@ -162,7 +167,7 @@ def register(home: Path, seconds: float = 300.0) -> Path:
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + seconds
-        while not _answers(f"{url}/api/health"):
+        while not answers(f"{url}/api", timeout=2):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Prefect server in {home} did not start")
             time.sleep(0.1)
@@ -170,14 +175,6 @@ def register(home: Path, seconds: float = 300.0) -> Path:
         process.terminate()
         process.wait()
     return database
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def registered(prefect: str) -> str:

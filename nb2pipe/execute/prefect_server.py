@@ -19,6 +19,8 @@ import os
 import runpy
 import socket
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import ModuleType
 
@@ -72,6 +74,15 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
+
+
+def answers(api_url: str, timeout: float = 3.0) -> bool:
+    """The server at `api_url` answers its health check with Prefect's own reply."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as reply:
+            return bool(reply.status == 200 and reply.read().strip() == b"true")
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
 
 
 def main(argv: list[str]) -> None:
